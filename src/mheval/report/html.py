@@ -1,0 +1,338 @@
+"""Self-contained HTML report and table writers (CSV, Markdown, LaTeX, HTML).
+
+Everything here is deterministic: the same input gives byte-identical output. No
+timestamps are added (pass them in ``metadata``), floats are formatted with a
+fixed number of decimals, and no optional formatting library (tabulate, jinja2)
+is used, so output does not depend on which of them is installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib.metadata
+import math
+import platform
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["build_html_report", "format_table", "software_versions", "write_table"]
+
+DEFAULT_PACKAGES = (
+    "mheval", "numpy", "pandas", "scipy", "statsmodels", "lifelines",
+    "duckdb", "pyarrow", "matplotlib", "snakemake",
+)  # fmt: skip
+
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+_LONG_TEXT = 80
+_CSS = """
+body { font-family: Helvetica, Arial, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
+h2 { border-bottom: 1px solid #bbb; margin-top: 2em; }
+nav ol { padding-left: 1.5em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
+caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: .3em; }
+th, td { border-bottom: 1px solid #ddd; padding: .25em .6em; }
+thead th { border-bottom: 2px solid #444; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; height: auto; }
+figcaption { font-size: .9em; color: #444; }
+pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .85em; }
+""".strip()
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_table(df: pd.DataFrame, *, digits: int = 3, index: bool | None = None) -> pd.DataFrame:
+    """Render every cell of a table as text, the same way for every output format.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Table to format.
+    digits : int, default 3
+        Decimals shown for non-integral numbers (``-0.000`` is written ``0.000``).
+        Integers, including integral values of integer columns, are shown whole.
+    index : bool, optional
+        Keep the index as leading column(s). By default it is kept unless it is a
+        plain ``RangeIndex`` without a name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Object frame of strings with flat string column names; missing values are
+        empty strings. Numeric columns are listed in ``attrs["numeric"]``.
+    """
+    if index is None:
+        index = not (isinstance(df.index, pd.RangeIndex) and all(n is None for n in df.index.names))
+    frame = df.reset_index() if index else df.reset_index(drop=True)
+    names = [_flat_name(c) for c in frame.columns]
+    cells = {i: [_format_cell(v, digits) for v in frame.iloc[:, i]] for i in range(frame.shape[1])}
+    out = pd.DataFrame(cells, index=range(len(frame)), columns=range(frame.shape[1]), dtype=object)
+    out.columns = names
+    out.attrs["numeric"] = [n for n, c in zip(names, frame.columns) if _is_numeric(frame[c])]
+    return out
+
+
+def _flat_name(col) -> str:
+    if isinstance(col, tuple):
+        return " / ".join(str(c) for c in col if str(c) != "")
+    return str(col)
+
+
+def _is_numeric(col) -> bool:
+    if isinstance(col, pd.DataFrame):  # duplicated column names
+        return False
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
+def _format_cell(value, digits: int) -> str:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, Integral):
+        return str(int(value))
+    if isinstance(value, Real):
+        x = float(value)
+        if math.isnan(x):
+            return ""
+        if math.isinf(x):
+            return "Inf" if x > 0 else "-Inf"
+        text = f"{x:.{digits}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+# --------------------------------------------------------------------------- table writers
+
+
+def write_table(
+    df: pd.DataFrame,
+    stem,
+    *,
+    digits: int = 3,
+    index: bool | None = None,
+    caption: str | None = None,
+) -> list[Path]:
+    """Write one table as CSV, Markdown, LaTeX and HTML, byte-deterministically.
+
+    All four files hold the same text cells (see :func:`format_table`). Markdown
+    is a pipe table; LaTeX is a ``booktabs`` tabular (add ``\\usepackage{booktabs}``),
+    wrapped in a ``table`` float when a caption is given; HTML is a small complete
+    page with inline CSS. Apply cell-size suppression before calling this.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Table to write.
+    stem : str or path
+        Output path without suffix; parent directories are created.
+    digits : int, default 3
+        Decimals for non-integral numbers.
+    index : bool, optional
+        As in :func:`format_table`.
+    caption : str, optional
+        Caption for the LaTeX, HTML and Markdown versions.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The ``.csv``, ``.md``, ``.tex`` and ``.html`` files written, in that order.
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    table = format_table(df, digits=digits, index=index)
+    texts = {
+        ".csv": table.to_csv(index=False, lineterminator="\n"),
+        ".md": _markdown(table, caption),
+        ".tex": _latex(table, caption),
+        ".html": _html_page(caption or stem.name, _html_table(table, caption)),
+    }
+    paths = []
+    for suffix, text in texts.items():
+        path = stem.with_name(stem.name + suffix)
+        path.write_bytes(text.encode("utf-8"))
+        paths.append(path)
+    return paths
+
+
+def _markdown(table: pd.DataFrame, caption: str | None) -> str:
+    def cell(text):
+        return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    numeric = set(table.attrs.get("numeric", []))
+    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
+    rule = "|" + "|".join("---:" if c in numeric else ":---" for c in table.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lead = [f"**{cell(caption)}**", ""] if caption else []
+    return "\n".join(lead + [header, rule] + body) + "\n"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}  # fmt: skip
+
+
+def _latex_escape(text) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def _latex(table: pd.DataFrame, caption: str | None) -> str:
+    numeric = set(table.attrs.get("numeric", []))
+    spec = "".join("r" if c in numeric else "l" for c in table.columns)
+    lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
+    lines.append(" & ".join(_latex_escape(c) for c in table.columns) + " \\\\")
+    lines.append("\\midrule")
+    lines += [" & ".join(_latex_escape(v) for v in row) + " \\\\" for row in table.itertuples(index=False)]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    if caption:
+        lines = ["\\begin{table}[htbp]", "\\centering", f"\\caption{{{_latex_escape(caption)}}}"] + lines
+        lines.append("\\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(table: pd.DataFrame, caption: str | None = None) -> str:
+    esc = html.escape
+    numeric = set(table.attrs.get("numeric", []))
+    klass = [' class="num"' if c in numeric else "" for c in table.columns]
+    lines = ["<table>"]
+    if caption:
+        lines.append(f"<caption>{esc(caption)}</caption>")
+    lines.append("<thead><tr>" + "".join(f"<th{k}>{esc(c)}</th>" for c, k in zip(table.columns, klass)) + "</tr></thead>")
+    lines.append("<tbody>")
+    for row in table.itertuples(index=False):
+        lines.append("<tr>" + "".join(f"<td{k}>{esc(v)}</td>" for v, k in zip(row, klass)) + "</tr>")
+    lines += ["</tbody>", "</table>"]
+    return "\n".join(lines)
+
+
+def _html_page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def build_html_report(title: str, sections: Sequence[Mapping], *, metadata: Mapping | None = None) -> str:
+    """Build one self-contained HTML page: inline CSS, figures as base64 data URIs, no scripts.
+
+    Parameters
+    ----------
+    title : str
+        Page title and top heading.
+    sections : sequence of dict
+        Each with ``"heading"`` (str) and optionally ``"text"`` (plain text;
+        paragraphs separated by blank lines; HTML-escaped), ``"tables"`` (list of
+        DataFrame or ``(caption, DataFrame)``, formatted with :func:`format_table`)
+        and ``"figures"`` (list of image path or ``(caption, path)``; PNG, JPEG or
+        SVG). Tables must already be suppressed.
+    metadata : dict, optional
+        Rendered in a final "Provenance" section, in the given order: short values
+        in a table, text that is long or multi-line (e.g. config YAML) in ``<pre>``,
+        nested dicts (e.g. :func:`software_versions`) as their own table.
+
+    Returns
+    -------
+    str
+        The HTML document.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a figure file does not exist.
+    ValueError
+        If a figure has an unsupported type.
+    """
+    esc = html.escape
+    parts = [f"<h1>{esc(title)}</h1>"]
+    headings = [str(s.get("heading", "")) for s in sections] + (["Provenance"] if metadata else [])
+    if len(headings) > 1:
+        items = "".join(f'<li><a href="#section-{i}">{esc(h)}</a></li>' for i, h in enumerate(headings, 1))
+        parts.append(f"<nav><ol>{items}</ol></nav>")
+    for i, section in enumerate(sections, 1):
+        parts.append(f'<section id="section-{i}">\n<h2>{esc(str(section.get("heading", "")))}</h2>')
+        parts += _paragraphs(section.get("text", ""))
+        for item in section.get("tables", []) or []:
+            caption, df = item if isinstance(item, tuple) else (None, item)
+            parts.append(_html_table(format_table(df), caption))
+        for item in section.get("figures", []) or []:
+            caption, path = item if isinstance(item, tuple) else (None, item)
+            parts.append(_figure(Path(path), caption))
+        parts.append("</section>")
+    if metadata:
+        parts.append(f'<section id="section-{len(headings)}">\n<h2>Provenance</h2>')
+        parts.append(_provenance(metadata))
+        parts.append("</section>")
+    return _html_page(title, "\n".join(parts))
+
+
+def _paragraphs(text) -> list[str]:
+    blocks = [b.strip() for b in str(text or "").replace("\r\n", "\n").split("\n\n")]
+    return [f"<p>{html.escape(' '.join(b.split()))}</p>" for b in blocks if b]
+
+
+def _figure(path: Path, caption: str | None) -> str:
+    mime = _IMAGE_TYPES.get(path.suffix.lower())
+    if mime is None:
+        raise ValueError(f"unsupported figure type {path.suffix!r} ({path}); use PNG, JPEG or SVG")
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    alt = html.escape(caption or path.stem, quote=True)
+    cap = f"\n<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    return f'<figure>\n<img alt="{alt}" src="data:{mime};base64,{data}">{cap}\n</figure>'
+
+
+def _provenance(metadata: Mapping) -> str:
+    esc = html.escape
+    rows, blocks = [], []
+    for key, value in metadata.items():
+        if isinstance(value, Mapping):
+            frame = pd.DataFrame({"name": [str(k) for k in value], "value": [str(v) for v in value.values()]})
+            blocks.append(_html_table(format_table(frame), str(key)))
+        elif isinstance(value, str) and ("\n" in value or len(value) > _LONG_TEXT):
+            blocks.append(f"<h3>{esc(str(key))}</h3>\n<pre>{esc(value.rstrip())}</pre>")
+        else:
+            rows.append(f"<tr><th>{esc(str(key))}</th><td>{esc(str(value))}</td></tr>")
+    table = ["<table>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"] if rows else []
+    return "\n".join(table + blocks)
+
+
+def software_versions(packages: Sequence[str] = DEFAULT_PACKAGES) -> dict[str, str]:
+    """Report the Python version and installed versions of packages, without importing them.
+
+    Parameters
+    ----------
+    packages : sequence of str
+        Distribution names.
+
+    Returns
+    -------
+    dict
+        ``"python"`` first, then each package name mapped to its version or
+        ``"not installed"``. ``mheval`` run from a source tree without installed
+        metadata reports ``mheval.__version__``.
+    """
+    versions = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+            if name == "mheval":
+                from mheval import __version__
+
+                versions[name] = __version__
+    return versions
