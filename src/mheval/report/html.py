@@ -208,7 +208,8 @@ def _html_table(table: pd.DataFrame, caption: str | None = None) -> str:
     lines = ["<table>"]
     if caption:
         lines.append(f"<caption>{esc(caption)}</caption>")
-    lines.append("<thead><tr>" + "".join(f"<th{k}>{esc(c)}</th>" for c, k in zip(table.columns, klass)) + "</tr></thead>")
+    head = "".join(f"<th{k}>{esc(c)}</th>" for c, k in zip(table.columns, klass))
+    lines.append(f"<thead><tr>{head}</tr></thead>")
     lines.append("<tbody>")
     for row in table.itertuples(index=False):
         lines.append("<tr>" + "".join(f"<td{k}>{esc(v)}</td>" for v, k in zip(row, klass)) + "</tr>")

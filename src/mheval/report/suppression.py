@@ -82,33 +82,9 @@ def suppress_small_cells(
 ) -> tuple[pd.DataFrame, int]:
     """Apply CMS cell-size suppression, with complementary suppression, to a table.
 
-    Rule
-    ----
-    1. Primary: every count ``v`` in ``count_cols`` (and in ``row_total_col`` and the
-       total row, which are counts too) with ``0 < v < min_cell`` -- 1 to 10 under
-       the CMS default -- is suppressed. Zero is never suppressed primarily.
-    2. Complementary, by line: a *line* is a row whose total sits in
-       ``row_total_col``, or a column whose total sits in the total row. Whenever a
-       line with a shown total has exactly one hidden cell and that cell was
-       suppressed by this function, another non-zero shown count of the line is
-       also suppressed (if there is none, the line total): preferably one whose
-       crossing line already hides a cell (so no new line is exposed), then the
-       smallest, then the first in table order. Repeated until no line changes,
-       since a suppression in a row can expose a column and vice versa.
-    3. Complementary, global: the lines form a linear system; a suppressed cell can
-       still be derivable through a chain of lines even when every line hides two
-       cells. Each suppressed cell is tested for exact recoverability
-       (:func:`find_recoverable_cells`); while one is recoverable, the smallest
-       non-zero shown count sharing a line with it (else anywhere) is suppressed and
-       step 2 is repeated.
-    4. Pruning: complementary cells are tried, largest first, and shown again
-       when no suppressed cell becomes recoverable without them.
-
-    Cells that are already missing in ``df`` are treated as unknown to a reader;
-    they are neither protected nor counted in ``n_suppressed``. Totals are assumed
-    to be the sums of the shown cells (if they cover more, the rule is
-    conservative). A frame that stacks several independent blocks with their own
-    totals should be suppressed block by block.
+    Counts from 1 to ``min_cell - 1`` are hidden, zeros are shown, and further
+    cells are hidden so that no hidden count can be derived from row or column
+    totals; the rule is given in the Notes.
 
     Parameters
     ----------
@@ -142,6 +118,36 @@ def suppress_small_cells(
     ValueError
         If a column is missing, a count column is not numeric, or the total row
         label is absent or repeated.
+
+    Notes
+    -----
+    The suppression rule:
+
+    1. Primary: every count ``v`` in ``count_cols`` (and in ``row_total_col`` and the
+       total row, which are counts too) with ``0 < v < min_cell`` -- 1 to 10 under
+       the CMS default -- is suppressed. Zero is never suppressed primarily.
+    2. Complementary, by line: a *line* is a row whose total sits in
+       ``row_total_col``, or a column whose total sits in the total row. Whenever a
+       line with a shown total has exactly one hidden cell and that cell was
+       suppressed by this function, another non-zero shown count of the line is
+       also suppressed (if there is none, the line total): preferably one whose
+       crossing line already hides a cell (so no new line is exposed), then the
+       smallest, then the first in table order. Repeated until no line changes,
+       since a suppression in a row can expose a column and vice versa.
+    3. Complementary, global: the lines form a linear system; a suppressed cell can
+       still be derivable through a chain of lines even when every line hides two
+       cells. Each suppressed cell is tested for exact recoverability
+       (:func:`find_recoverable_cells`); while one is recoverable, a non-zero shown
+       count sharing a line with it (else anywhere), chosen as in step 2, is
+       suppressed and step 2 is repeated.
+    4. Pruning: complementary cells are tried, largest first, and shown again
+       when no suppressed cell becomes recoverable without them.
+
+    Cells that are already missing in ``df`` are treated as unknown to a reader;
+    they are neither protected nor counted in ``n_suppressed``. Totals are assumed
+    to be the sums of the shown cells (if they cover more, the rule is
+    conservative). A frame that stacks several independent blocks with their own
+    totals should be suppressed block by block.
     """
     cols, total_pos = _grid_layout(df, count_cols, row_total_col, total_row_label, label_col)
     values = _numeric_grid(df, cols)
@@ -506,7 +512,8 @@ def _check_csv(path, min_cell, id_cols, patterns):
             for i, cell in enumerate(cells):
                 m = _SMALL_INT.match(cell)
                 if m and 0 < int(m.group(1)) < min_cell:
-                    out.append(f"{path}: count column {col!r}, data row {i + 1}: count from 1 to {min_cell - 1}")
+                    where = f"count column {col!r}, data row {i + 1}"
+                    out.append(f"{path}: {where}: count from 1 to {min_cell - 1}")
         for name, rx in patterns:
             for i in np.flatnonzero(cells.str.contains(rx).to_numpy()):
                 out.append(f"{path}: column {col!r}, data row {i + 1}: matches {name}")

@@ -1,0 +1,16 @@
+"""The input data contract: file specs, readers, validation and its errors.
+
+- :data:`FILES` / :func:`spec`: every input file, its columns, keys and allowed values
+- :func:`read_input`, :func:`duckdb_source`, :func:`input_files`: read inputs (Parquet or CSV)
+- :func:`validate_inputs`: check everything, raise :class:`InputValidationError` with every problem
+- :func:`contract_markdown`: the contract as Markdown (docs/data_contract.md)
+"""
+
+from mheval.contract.docs import contract_markdown
+from mheval.contract.errors import InputError, InputValidationError
+from mheval.contract.read import duckdb_source, input_files, read_input
+from mheval.contract.spec import FILES, FileSpec, spec
+from mheval.contract.validate import validate_inputs, write_report
+
+__all__ = ["FILES", "FileSpec", "spec", "read_input", "duckdb_source", "input_files", "validate_inputs",
+           "write_report", "InputError", "InputValidationError", "contract_markdown"]

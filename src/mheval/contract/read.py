@@ -1,0 +1,104 @@
+"""Find and read input files: Parquet first, CSV too, typed by the contract."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from mheval.contract.errors import InputError
+from mheval.contract.spec import FileSpec, spec
+
+DUCK_TYPES = {"string": "VARCHAR", "date": "DATE", "integer": "BIGINT", "number": "DOUBLE",
+              "boolean": "BOOLEAN"}
+
+
+def input_files(data_dir: str | Path, name: str) -> list[Path]:
+    """Files holding input ``name`` under ``data_dir``: Parquet if any, else CSV; sorted.
+
+    Yearly files (claims, MBSF) match ``*_{year}``; others are a single file.
+    """
+    s = spec(name)
+    base = Path(data_dir) / s.path.replace("{year}", "*")
+    for ext in (".parquet", ".csv"):
+        found = sorted(Path(p) for p in glob.glob(str(base) + ext))
+        if found:
+            return found
+    return []
+
+
+def columns_of(path: Path) -> list[str]:
+    """Column names of a Parquet or CSV file (a clear InputError if unreadable)."""
+    try:
+        if path.suffix == ".parquet":
+            return list(pq.read_schema(path).names)
+        return list(pd.read_csv(path, nrows=0).columns)
+    except Exception as exc:  # truncated or not a Parquet/CSV file
+        raise InputError(str(path), None, None, [], f"cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def _typed(df: pd.DataFrame, s: FileSpec, path: Path) -> pd.DataFrame:
+    """Convert CSV strings to the contract's types; unparsable values raise InputError."""
+    for c in s.columns:
+        if c.name not in df.columns:
+            continue
+        raw = df[c.name]
+        if c.type == "date":
+            conv = pd.to_datetime(raw, errors="coerce", format="mixed")
+        elif c.type in ("integer", "number"):
+            conv = pd.to_numeric(raw, errors="coerce")
+        elif c.type == "boolean":
+            conv = raw.map({"true": True, "True": True, "1": True, "false": False, "False": False, "0": False})
+        else:
+            continue
+        bad = raw.notna() & (raw.astype(str) != "") & conv.isna()
+        if bad.any():
+            raise InputError(str(path), c.name, int(bad.sum()), raw[bad].head(5).tolist(),
+                             f"is not of type {c.type}")
+        df[c.name] = conv
+    return df
+
+
+def read_input(data_dir: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read input ``name`` (all its files) into pandas, typed by the contract.
+
+    For the registry, reference and CMS files, and for tests; claims are read with DuckDB.
+    Dates come back as datetime64. Raises InputError if the file is missing or unreadable.
+    """
+    s = spec(name)
+    files = input_files(data_dir, name)
+    if not files:
+        raise InputError(str(Path(data_dir) / (s.path + ".parquet")), None, None, [], "is missing")
+    frames = []
+    for path in files:
+        try:
+            if path.suffix == ".parquet":
+                df = pd.read_parquet(path, columns=columns)
+            else:
+                df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], usecols=columns)
+                df = _typed(df, s, path)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(str(path), None, None, [], f"cannot be read ({type(exc).__name__}: {exc})") from None
+        for c in s.columns:
+            if c.name in df.columns and c.type == "date":
+                df[c.name] = pd.to_datetime(df[c.name])
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def duckdb_source(data_dir: str | Path, name: str) -> str:
+    """A DuckDB table expression reading every file of input ``name`` (Parquet or typed CSV)."""
+    s = spec(name)
+    files = input_files(data_dir, name)
+    if not files:
+        raise InputError(str(Path(data_dir) / (s.path + ".parquet")), None, None, [], "is missing")
+    lst = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+    if files[0].suffix == ".parquet":
+        return f"read_parquet({lst}, union_by_name = true)"
+    types = ", ".join(f"'{c.name}': '{DUCK_TYPES.get(c.type, 'VARCHAR')}'" for c in s.columns
+                      if c.type != "id")
+    return f"read_csv({lst}, header = true, union_by_name = true, types = {{{types}}})"
