@@ -89,7 +89,7 @@ def draw_candidates(rng: np.random.Generator, n: int, params: dict,
                     age_range: tuple[float, float] | None = None) -> pd.DataFrame:
     """Draw ``n`` candidate enrollees with demographics and baseline clinical indicators.
 
-    Ages are on 2017-01-01. Risk is computed with the pooled cohort equations (inputs clipped to
+    Ages are at enrollment. Risk is computed with the pooled cohort equations (inputs clipped to
     the equations' ranges, as the pipeline does for plausible registry values).
     """
     male = rng.random(n) < params["p_male"]
@@ -98,6 +98,10 @@ def draw_candidates(rng: np.random.Generator, n: int, params: dict,
         age = np.where(under65, rng.uniform(45, 65, n), 65 + 15 * rng.beta(1.1, 1.5, n))
     else:
         age = rng.uniform(age_range[0], age_range[1], n)
+    # ages are whole days (birth date = enrollment date - days), so that the pipeline's age
+    # (days / 365.25) is exactly the age the risk was computed with; stay clear of 40 and 80
+    age = np.clip(np.round(age * 365.25), 40.01 * 365.25 if age_range is None else 0,
+                  79.99 * 365.25 if age_range is None else np.inf) / 365.25
     races = list(params["race_probs"])
     race = rng.choice(races, size=n, p=np.array(list(params["race_probs"].values())) /
                       sum(params["race_probs"].values()))
@@ -138,15 +142,15 @@ def make_beneficiaries(rng: np.random.Generator, params: dict, orgs: pd.DataFram
     hi, med = params["high_risk_threshold"], params["medium_risk_threshold"]
     n_an = int(round(params["n_analyzed"] * scale))
     counts = {k: int(round(v * n_an)) for k, v in params["exclusions"].items()}
-    in_range = lambda c: (c.age >= 40) & (c.age < 80)  # noqa: E731
+    in_range = lambda c: (c.age >= 40.01) & (c.age <= 79.99)  # noqa: E731
     groups = [("", n_an, lambda c: in_range(c) & (c.risk >= med), None),
               ("low_risk", counts["low_risk"], lambda c: in_range(c) & (c.risk < med), None)]
     for reason in ("incomplete_baseline", "prior_mi_stroke", "not_ffs_ab", "esrd", "hospice"):
         groups.append((reason, counts[reason], lambda c: in_range(c) & (c.risk >= med), None))
     n_age = counts["age_out_of_range"]
     n_young = n_age // 10
-    groups.append(("age_out_of_range", n_age - n_young, lambda c: c.risk >= 0, (80.0, 90.0)))
-    groups.append(("age_out_of_range", n_young, lambda c: c.risk >= 0, (30.0, 40.0)))
+    groups.append(("age_out_of_range", n_age - n_young, lambda c: c.risk >= 0, (80.02, 90.0)))
+    groups.append(("age_out_of_range", n_young, lambda c: c.risk >= 0, (30.0, 39.98)))
     parts = []
     for reason, n, keep, age_range in groups:
         if n <= 0:
@@ -167,7 +171,7 @@ def make_beneficiaries(rng: np.random.Generator, params: dict, orgs: pd.DataFram
     day18 = np.floor(365 * rng.beta(1.0, 1.3, n)).astype(int)
     start = np.datetime64(params["enroll_start"])
     bene["enroll_dt"] = start + np.where(in2017, day17, 365 + day18).astype("timedelta64[D]")
-    # ages were drawn as of 2017-01-01; birth date so that the age at enrollment matches
+    # birth date so that the age at enrollment is the drawn age (whole days)
     enroll_age = bene["age"].to_numpy()
     days = np.round(enroll_age * 365.25).astype(int)
     bene["birth_dt"] = bene["enroll_dt"].to_numpy() - days.astype("timedelta64[D]")

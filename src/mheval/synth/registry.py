@@ -98,8 +98,8 @@ def visits_and_clinical(rng: np.random.Generator, b: pd.DataFrame, params: dict,
     ldl = np.round(np.clip(tc - hdl - rng.normal(28, 8, nv), 30, 300))
     smoker = b["smoker"].to_numpy()[idx] & ~(fu & (rng.random(nv) < 0.08 * year))
     diabetes = b["diabetes"].to_numpy()[idx]
-    statin = b["statin0"].to_numpy()[idx] | (med_change["statin"][idx] <= vdate)
-    bp_tx = b["bp_treated"].to_numpy()[idx] | (med_change["antihypertensive"][idx] <= vdate)
+    statin = b["statin0"].to_numpy()[idx] | (fu & (med_change["statin"][idx] <= vdate))
+    bp_tx = b["bp_treated"].to_numpy()[idx] | (fu & (med_change["antihypertensive"][idx] <= vdate))
     aspirin = b["aspirin0"].to_numpy()[idx]
     age = b["age_enroll"].to_numpy()[idx] + year
     sex = np.where(b["male"].to_numpy()[idx], "male", "female")

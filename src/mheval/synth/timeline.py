@@ -111,12 +111,15 @@ def make_timelines(rng: np.random.Generator, params: dict, bene: pd.DataFrame,
     b["ffs_end_dt"] = ffs_end  # first month in Medicare Advantage
     esrd_pre = planted == "esrd"
     t_esrd = rng.exponential(1.0, n) / (rates["esrd_onset"] / 1000)
-    esrd_dt = np.where(esrd_pre, enroll - rng.integers(60, 900, n) * DAY, enroll + _days(np.minimum(t_esrd, 50.0)))
-    esrd_dt = esrd_dt.astype("datetime64[M]").astype("datetime64[D]")
+    onset = (enroll + _days(np.minimum(t_esrd, 50.0))).astype("datetime64[M]")
+    onset = np.maximum(onset, enroll.astype("datetime64[M]") + 1)  # onset after the enrollment month
+    esrd_dt = np.where(esrd_pre, (enroll - rng.integers(60, 900, n) * DAY).astype("datetime64[M]"), onset)
+    esrd_dt = esrd_dt.astype("datetime64[D]")
     b["esrd_dt"] = np.where(esrd_dt <= study_end, esrd_dt, np.datetime64("NaT"))
     dies = ~pd.isna(death_dt)
     to_hospice = dies & (rng.random(n) < 0.45)
-    hospice_dt = np.where(to_hospice, death_dt - rng.integers(3, 90, n) * DAY, np.datetime64("NaT"))
+    hospice_dt = np.maximum(death_dt - rng.integers(3, 90, n) * DAY, enroll + DAY)  # elected after enrollment
+    hospice_dt = np.where(to_hospice, hospice_dt, np.datetime64("NaT"))
     hospice_dt = np.where(hospice_planted, enroll - rng.integers(1, 60, n) * DAY, hospice_dt)
     b["hospice_dt"] = hospice_dt
 

@@ -1,0 +1,167 @@
+"""The analysis population: intent-to-treat assignment, eligibility, risk and strata.
+
+Rules (evaluation design report, sections II-III; request for applications, sections VI-VII):
+a beneficiary's first registry enrollment assigns the organization and arm (intent to treat);
+they are analyzed if, at enrollment, aged ``age_min``-``age_max``, with a complete baseline risk
+assessment, in FFS Parts A and B (not Medicare Advantage), without ESRD, not in hospice, with no
+heart attack or stroke in claims since the lookback start, and at or above the medium risk
+threshold. Exclusions are applied in :data:`EXCLUSION_ORDER` and each is counted once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from mheval.cohort.enrollment import register_monthly_enrollment, status_in_month
+from mheval.contract.read import duckdb_source, input_files, read_input
+from mheval.outcomes.codes import load_event_codes
+from mheval.outcomes.events import event_claims
+from mheval.risk import modifiable_share, pooled_cohort_risk, risk_stratum
+
+EXCLUSION_ORDER = ["age_out_of_range", "incomplete_baseline", "not_ffs_ab", "esrd", "hospice",
+                   "prior_mi_stroke", "low_risk"]
+EXCLUSION_LABELS = {
+    "age_out_of_range": "Aged under 40 or over 79 at enrollment",
+    "incomplete_baseline": "Baseline risk factors incomplete",
+    "not_ffs_ab": "Not in FFS Parts A and B in the enrollment month",
+    "esrd": "End-stage renal disease at enrollment",
+    "hospice": "In hospice at enrollment",
+    "prior_mi_stroke": "Heart attack or stroke in claims before enrollment",
+    "low_risk": "10-year risk below the medium threshold",
+}
+RISK_INPUTS = ["total_cholesterol", "hdl", "systolic_bp", "smoking", "diabetes", "antihypertensive"]
+
+
+def first_enrollment(alignment: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Each beneficiary's first registry enrollment (intent to treat); also the number of later
+    enrollments dropped (a beneficiary seen again at another organization)."""
+    a = alignment.sort_values(["BENE_ID", "ENROLL_DT", "ORG_ID"], kind="stable")
+    first = a.drop_duplicates("BENE_ID", keep="first").reset_index(drop=True)
+    return first, int(len(a) - len(first))
+
+
+def baseline_indicators(visits: pd.DataFrame, clinical: pd.DataFrame, plausible: dict) -> tuple[pd.DataFrame, int]:
+    """Wide baseline clinical indicators per beneficiary (first baseline visit).
+
+    Values outside ``plausible`` ranges are set to missing; returns (frame, number set missing).
+    """
+    base = visits[visits["VISIT_TYPE"] == "baseline"].sort_values(["BENE_ID", "VISIT_DT", "VISIT_ID"])
+    base = base.drop_duplicates("BENE_ID")
+    c = clinical[clinical["VISIT_ID"].isin(base["VISIT_ID"])].copy()
+    n_bad = 0
+    for ind, (lo, hi) in plausible.items():
+        m = (c["INDICATOR"] == ind) & ((c["VALUE"] < lo) | (c["VALUE"] > hi))
+        n_bad += int(m.sum())
+        c.loc[m, "VALUE"] = np.nan
+    wide = c.pivot_table(index="VISIT_ID", columns="INDICATOR", values="VALUE", aggfunc="first")
+    wide = base[["BENE_ID", "VISIT_ID", "VISIT_DT", "REPORTED_RISK"]].merge(wide, left_on="VISIT_ID",
+                                                                            right_index=True, how="left")
+    return wide, n_bad
+
+
+def _age_years(birth: pd.Series, at: pd.Series) -> np.ndarray:
+    return ((at - birth).dt.days / 365.25).to_numpy()
+
+
+def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Apply eligibility to every registry enrollee.
+
+    Parameters
+    ----------
+    data_dir : input directory (data contract).
+    cfg : the workflow config (uses ``cohort``, ``study``, ``outcomes``).
+
+    Returns
+    -------
+    people : one row per registry beneficiary with arm, organization, enrollment date, risk,
+        stratum, modifiable share, baseline covariates and ``EXCLUSION`` ("" if analyzed).
+    flow : the exclusion flow table (see :func:`mheval.cohort.flow.flow_table`).
+    qc : counts of documented-rule handling (later realignments, implausible values).
+    """
+    from mheval.cohort.flow import flow_table
+
+    co = cfg["cohort"]
+    orgs = read_input(data_dir, "organizations")
+    first, n_realigned = first_enrollment(read_input(data_dir, "alignment"))
+    demo = read_input(data_dir, "demographics")
+    people = first.merge(demo, on="BENE_ID", how="left", validate="one_to_one")
+    people = people.merge(orgs[["ORG_ID", "ARM"]], on="ORG_ID", how="left", validate="many_to_one")
+    people["AGE"] = _age_years(people["BIRTH_DT"], people["ENROLL_DT"])
+    plausible = {k: tuple(v) for k, v in co.get("plausible", {}).items()}
+    base, n_implausible = baseline_indicators(read_input(data_dir, "visits"), read_input(data_dir, "clinical"), plausible)
+    people = people.merge(base.drop(columns=["VISIT_DT"]), on="BENE_ID", how="left")
+    complete = people[RISK_INPUTS].notna().all(axis=1) & people["COMPLETE_BASELINE"].astype(bool)
+
+    con = duckdb.connect()
+    register_monthly_enrollment(con, data_dir)
+    st = status_in_month(con, people, "ENROLL_DT")
+    people = people.merge(st, on="BENE_ID", how="left")
+    hospice_ids = _in_hospice(con, data_dir, people)
+    prior_ids = _prior_event(con, data_dir, people, cfg)
+
+    age_ok = (people["AGE"] >= co["age_min"]) & (people["AGE"] < co["age_max"] + 1)
+    risk = np.full(len(people), np.nan)
+    r = complete.to_numpy()
+    if r.any():
+        p = people.loc[r]
+        risk[r] = pooled_cohort_risk(np.clip(p["AGE"], 40, 79), p["SEX"], p["RACE"], p["total_cholesterol"],
+                                     p["hdl"], p["systolic_bp"], p["antihypertensive"] > 0, p["smoking"] > 0,
+                                     p["diabetes"] > 0, out_of_range="clip")
+    people["RISK"] = risk
+    people["STRATUM"] = np.asarray(risk_stratum(risk, high=co["risk_high"], medium=co["risk_medium"]), dtype=object)
+    people["MODIFIABLE_SHARE"] = np.where(r, modifiable_share(np.where(r, risk, 0.5), np.clip(people["AGE"], 40, 79),
+                                                              people["SEX"].fillna("male"), people["RACE"]), np.nan)
+    checks = {
+        "age_out_of_range": ~age_ok,
+        "incomplete_baseline": ~complete,
+        "not_ffs_ab": ~people["FFS_AB"].astype(bool),
+        "esrd": people["ESRD"].astype(bool),
+        "hospice": people["BENE_ID"].isin(hospice_ids),
+        "prior_mi_stroke": people["BENE_ID"].isin(prior_ids),
+        "low_risk": people["RISK"] < co["risk_medium"],
+    }
+    excl = np.full(len(people), "", dtype=object)
+    for reason in EXCLUSION_ORDER:
+        m = checks[reason].to_numpy() & (excl == "")
+        excl[m] = reason
+    people["EXCLUSION"] = excl
+    people["MH"] = (people["ARM"] == "intervention").astype(int)
+    qc = {"realigned_later_dropped": n_realigned, "implausible_values_set_missing": n_implausible,
+          "reported_risk_disagreements": _risk_disagreements(people, cfg)}
+    return people, flow_table(people, EXCLUSION_ORDER, EXCLUSION_LABELS), qc
+
+
+def _in_hospice(con, data_dir, people) -> set:
+    """Beneficiaries in a hospice election on their enrollment date (from hospice claims)."""
+    if not input_files(data_dir, "hospice"):
+        return set()
+    con.register("_enr", people[["BENE_ID", "ENROLL_DT"]])
+    ids = con.execute(f"""SELECT DISTINCT h.BENE_ID FROM {duckdb_source(data_dir, 'hospice')} h JOIN _enr e
+                         ON h.BENE_ID = e.BENE_ID
+                         AND coalesce(h.CLM_HOSPC_START_DT_ID, h.CLM_FROM_DT) <= e.ENROLL_DT
+                         AND h.CLM_THRU_DT >= e.ENROLL_DT""").df()["BENE_ID"]
+    con.unregister("_enr")
+    return set(ids)
+
+
+def _prior_event(con, data_dir, people, cfg) -> set:
+    """Beneficiaries with an MI or stroke claim from the lookback start to the day before enrollment."""
+    codes = load_event_codes(cfg["outcomes"]["codes"])
+    codes = codes[codes["event"].isin(["mi", "stroke"])]
+    ev = event_claims(con, data_dir, codes, cfg["cohort"].get("prior_event_claim_types", ["inpatient"]),
+                      "any", cfg["outcomes"].get("icd10_start", "2015-10-01"),
+                      date_from=cfg["study"]["claims_lookback_start"])
+    ev = ev.merge(people[["BENE_ID", "ENROLL_DT"]], on="BENE_ID")
+    return set(ev.loc[ev["EVENT_DT"] < ev["ENROLL_DT"], "BENE_ID"])
+
+
+def _risk_disagreements(people: pd.DataFrame, cfg: dict) -> dict:
+    """Registry-reported baseline risk vs the recomputed one: count beyond the tolerance."""
+    tol = cfg["cohort"].get("reported_risk_tolerance", 0.01)
+    m = people["REPORTED_RISK"].notna() & people["RISK"].notna()
+    diff = (people.loc[m, "REPORTED_RISK"] - people.loc[m, "RISK"]).abs()
+    return {"compared": int(m.sum()), "beyond_tolerance": int((diff > tol).sum()), "tolerance": tol}

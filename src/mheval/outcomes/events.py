@@ -1,0 +1,55 @@
+"""Event claims (MI, stroke, TIA) found by DuckDB SQL over the claims Parquet files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from mheval.contract.read import columns_of, duckdb_source, input_files
+from mheval.outcomes.codes import event_case_sql
+
+
+def diagnosis_columns(data_dir: str | Path, claim_type: str, positions: str) -> list[str]:
+    """Diagnosis columns to search: the principal only, or every position present in the files."""
+    if positions == "principal":
+        return ["PRNCPAL_DGNS_CD"]
+    if positions != "any":
+        raise ValueError(f"outcomes.event_positions must be 'any' or 'principal', not {positions!r}")
+    present = set()
+    for f in input_files(data_dir, claim_type):
+        present.update(columns_of(f))
+    dx = ["PRNCPAL_DGNS_CD"] + [f"ICD_DGNS_CD{i}" for i in range(1, 26)]
+    return [c for c in dx if c in present]
+
+
+def event_claims(con: duckdb.DuckDBPyConnection, data_dir: str | Path, codes: pd.DataFrame,
+                 claim_types: list[str], positions: str, icd10_start: str,
+                 runout_date: str | None = None, date_from: str | None = None) -> pd.DataFrame:
+    """Every (beneficiary, claim) carrying an event code: BENE_ID, CLM_ID, CLAIM_TYPE, EVENT_DT, EVENT.
+
+    A claim counts if any searched diagnosis position matches; its date is CLM_FROM_DT and the
+    revision (ICD-9 or ICD-10) is decided by that date. With ``runout_date``, only claims
+    processed (NCH_WKLY_PROC_DT) on or before it count. When a claim carries codes of several
+    events, the first matching position decides (principal first).
+    """
+    parts = []
+    for ct in claim_types:
+        if not input_files(data_dir, ct):
+            continue
+        dx = diagnosis_columns(data_dir, ct, positions)
+        cases = [event_case_sql(codes, f'"{c}"', "CLM_FROM_DT", icd10_start) for c in dx]
+        ev = "coalesce(" + ", ".join(cases) + ")" if len(cases) > 1 else cases[0]
+        where = ["TRUE"]
+        if runout_date:
+            where.append(f"NCH_WKLY_PROC_DT <= DATE '{runout_date}'")
+        if date_from:
+            where.append(f"CLM_FROM_DT >= DATE '{date_from}'")
+        parts.append(f"""SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, '{ct}' AS CLAIM_TYPE,
+                                CAST(CLM_FROM_DT AS DATE) AS EVENT_DT, {ev} AS EVENT
+                         FROM {duckdb_source(data_dir, ct)} WHERE {' AND '.join(where)}""")
+    if not parts:
+        return pd.DataFrame(columns=["BENE_ID", "CLM_ID", "CLAIM_TYPE", "EVENT_DT", "EVENT"])
+    sql = " UNION ALL ".join(parts)
+    return con.execute(f"SELECT * FROM ({sql}) WHERE EVENT IS NOT NULL ORDER BY BENE_ID, EVENT_DT, CLM_ID").df()
