@@ -89,7 +89,8 @@ def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.Data
     first, n_realigned = first_enrollment(read_input(data_dir, "alignment"))
     demo = read_input(data_dir, "demographics")
     people = first.merge(demo, on="BENE_ID", how="left", validate="one_to_one")
-    people = people.merge(orgs[["ORG_ID", "ARM"]], on="ORG_ID", how="left", validate="many_to_one")
+    org_cols = ["ORG_ID", "ARM", "REGION", "RURAL", "ORG_TYPE", "HEALTH_SYSTEM", "N_PRACTITIONERS", "OTHER_CMS_MODELS"]
+    people = people.merge(orgs[org_cols], on="ORG_ID", how="left", validate="many_to_one")
     people["AGE"] = _age_years(people["BIRTH_DT"], people["ENROLL_DT"])
     plausible = {k: tuple(v) for k, v in co.get("plausible", {}).items()}
     base, n_implausible = baseline_indicators(read_input(data_dir, "visits"), read_input(data_dir, "clinical"), plausible)

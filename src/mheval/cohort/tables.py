@@ -1,0 +1,61 @@
+"""Publishable cohort tables: the suppressed flow table and the balance table by population."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mheval.cohort.balance import balance_table
+from mheval.report.suppression import suppress_small_cells
+
+BALANCE_VARIABLES = {
+    "AGE": ("Age at enrollment, years", "mean"),
+    "MALE": ("Male", "percent"),
+    "BLACK": ("Black", "percent"),
+    "DUAL": ("Dually eligible for Medicaid", "percent"),
+    "PART_D": ("Enrolled in Part D", "percent"),
+    "total_cholesterol": ("Total cholesterol, mg/dL", "mean"),
+    "hdl": ("HDL cholesterol, mg/dL", "mean"),
+    "systolic_bp": ("Systolic blood pressure, mmHg", "mean"),
+    "SMOKER": ("Current smoker", "percent"),
+    "DIABETES": ("Diabetes", "percent"),
+    "BP_TREATED": ("Treated for hypertension", "percent"),
+    "STATIN": ("Statin use", "percent"),
+    "RISK_PCT": ("10-year ASCVD risk, percent", "mean"),
+    "MODIFIABLE_PCT": ("Modifiable share of risk, percent", "mean"),
+    "RURAL": ("Organization is rural", "percent"),
+    "HEALTH_SYSTEM": ("Organization is health-system owned", "percent"),
+    "CARDIOLOGY": ("Organization type: cardiology", "percent"),
+    "MULTISPECIALTY": ("Organization type: multispecialty", "percent"),
+}
+
+
+def publishable_flow(flow: pd.DataFrame, min_cell: int = 11) -> pd.DataFrame:
+    """The flow table with counts renamed n_* and CMS cell-size suppression applied.
+
+    Counts from 1 to ``min_cell - 1`` are suppressed, with complementary suppression so that no
+    suppressed count can be recovered from the totals.
+    """
+    t = flow.rename(columns={"intervention": "n_intervention", "control": "n_control", "total": "n_total"})
+    body, _ = suppress_small_cells(t, ["n_intervention", "n_control"], min_cell=min_cell, row_total_col="n_total")
+    return body
+
+
+def balance_for_populations(cohort: pd.DataFrame) -> pd.DataFrame:
+    """Balance table (intervention vs control) for high risk and for high + medium risk."""
+    d = cohort.copy()
+    d["MALE"] = (d["SEX"] == "male").astype(float)
+    d["BLACK"] = (d["RACE"] == "black").astype(float)
+    d["SMOKER"] = (d["smoking"] > 0).astype(float)
+    d["DIABETES"] = (d["diabetes"] > 0).astype(float)
+    d["BP_TREATED"] = (d["antihypertensive"] > 0).astype(float)
+    d["STATIN"] = (d["statin"] > 0).astype(float)
+    d["RISK_PCT"] = 100 * d["RISK"]
+    d["MODIFIABLE_PCT"] = 100 * d["MODIFIABLE_SHARE"]
+    d["CARDIOLOGY"] = (d["ORG_TYPE"] == "cardiology").astype(float)
+    d["MULTISPECIALTY"] = (d["ORG_TYPE"] == "multispecialty").astype(float)
+    for c in ("DUAL", "PART_D", "RURAL", "HEALTH_SYSTEM"):
+        d[c] = d[c].astype(float)
+    parts = [balance_table(d[d["STRATUM"] == "high"], BALANCE_VARIABLES, population="high"),
+             balance_table(d, BALANCE_VARIABLES, population="high_medium")]
+    return pd.concat(parts, ignore_index=True).replace({np.inf: np.nan})

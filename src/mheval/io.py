@@ -1,0 +1,65 @@
+"""Small I/O helpers shared by the workflow scripts and notebooks (no Snakemake here)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from mheval.contract.errors import InputError, InputValidationError
+
+
+def _default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, (pd.Timestamp,)):
+        return o.date().isoformat()
+    raise TypeError(f"not JSON serializable: {type(o)}")
+
+
+def write_json(obj, path: str | Path) -> None:
+    """Write ``obj`` as sorted, indented JSON (deterministic), creating the folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True, default=_default) + "\n")
+
+
+def read_json(path: str | Path):
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text())
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a frame to Parquet without its index, creating the folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path, index=False)
+
+
+def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> None:
+    """Run a workflow step; on bad input print one clear message (no traceback) and exit 1.
+
+    The message goes to standard error and to ``log_path``; other errors propagate unchanged.
+    """
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
+    from mheval.report.suppression import PublicationError
+
+    try:
+        step()
+    except (InputValidationError, InputError) as err:
+        logging.getLogger("mheval").error("INPUT ERROR: %s", err)
+        sys.exit(1)
+    except PublicationError as err:
+        logging.getLogger("mheval").error("PUBLICATION CHECK FAILED: %s", err)
+        sys.exit(1)

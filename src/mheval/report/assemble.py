@@ -1,0 +1,61 @@
+"""Assemble the self-contained HTML report from the results files."""
+
+from __future__ import annotations
+
+import pandas as pd
+import yaml
+
+from mheval.io import read_json
+from mheval.report.html import build_html_report, software_versions
+
+METHODS = (
+    "Organizations were randomized; beneficiaries are analyzed by intent to treat from their first "
+    "registry enrollment. The analysis population is beneficiaries aged 40-79 at enrollment with a "
+    "complete baseline risk assessment, in Medicare fee-for-service Parts A and B, without ESRD or "
+    "hospice, with no heart attack or stroke in claims since the lookback start, and with a 10-year "
+    "ASCVD risk (2013 ACC/AHA pooled cohort equations) of at least 15 percent.\n"
+    "Time-to-event impacts are hazard ratios of intervention vs control from a Cox model adjusted for "
+    "beneficiary and organization characteristics at enrollment, with standard errors clustered by "
+    "organization (the unit of randomization). Intervals are 90 percent; the probability of a "
+    "reduction reads the estimate as a posterior under a flat prior. Cumulative incidence curves are "
+    "unadjusted Kaplan-Meier estimates.\n"
+    "Published tables and figures follow CMS's cell-size policy: no count from 1 to 10 is shown, "
+    "nor anything from which one could be derived."
+)
+
+
+def small(n: int, min_cell: int = 11) -> str:
+    """A count as text, or 'fewer than min_cell' when it is from 1 to min_cell - 1."""
+    return f"fewer than {min_cell}" if 0 < n < min_cell else f"{n:,}"
+
+
+def assemble_report(tables: dict, figures: dict, validation: str, config: dict) -> str:
+    """Build the report HTML from the table CSVs, figure PNGs, validation report and config."""
+    min_cell = config["report"]["min_cell"]
+    val = read_json(validation)
+    mess = val["mess"]
+    dups = sum(mess["duplicate_claim_lines"].values())
+    data_text = (
+        f"Data source: {config['data']['source']} ({config['data']['dir']}). Claims runout date "
+        f"{config['claims']['runout_date']}; follow-up ends {config['claims']['runout_lag_days']} days "
+        f"before it and no later than {config['study']['end_date']}.\n"
+        f"Input validation passed. Documented data rules applied: later enrollments at another "
+        f"organization ignored ({small(mess['realigned_later'], min_cell)}); implausible clinical values "
+        f"set to missing ({small(mess['implausible_clinical'], min_cell)}); exact duplicate claim lines "
+        f"dropped ({small(dups, min_cell)})."
+    )
+    hr = pd.read_csv(tables["hr"])
+    sections = [
+        {"heading": "Methods in brief", "text": METHODS},
+        {"heading": "Data", "text": data_text},
+        {"heading": "Cohort", "tables": [("Cohort flow by arm", pd.read_csv(tables["flow"]))],
+         "figures": [("Cohort flow", figures["flow"])]},
+        {"heading": "Baseline balance", "tables": [("Intervention vs control at enrollment", pd.read_csv(tables["balance"]))]},
+        {"heading": "Impacts on heart attacks, strokes and deaths",
+         "tables": [("Hazard ratios, intervention vs control (90% CI)", hr)],
+         "figures": [(f"Cumulative incidence ({p.split('_')[-1].split('.')[0]})", p) for p in figures["incidence"]]},
+    ]
+    meta = {"Claims runout date": str(config["claims"]["runout_date"]),
+            "Software versions": "\n".join(f"{k} {v}" for k, v in software_versions().items()),
+            "Configuration": yaml.safe_dump(config, sort_keys=True)}
+    return build_html_report(config["report"]["title"], sections, metadata=meta)

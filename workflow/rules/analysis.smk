@@ -1,0 +1,15 @@
+# Analysis files (restricted: results/analysis holds identifiers).
+
+rule build_time_to_event:
+    input:
+        cohort="results/analysis/cohort.parquet",
+        codes=config["outcomes"]["codes"],
+    output:
+        tte="results/analysis/time_to_event.parquet",
+    params:
+        data_dir=DATA_DIR,
+        cfg=cfg_subset("claims", "study", "outcomes"),
+    log:
+        "results/logs/build_time_to_event.log",
+    script:
+        "../scripts/build_time_to_event.py"

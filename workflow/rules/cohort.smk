@@ -1,0 +1,31 @@
+# The analysis population: eligibility, arm, risk and strata, flow and balance tables.
+
+rule build_cohort:
+    input:
+        validation="results/qc/validation_report.json",
+        codes=config["outcomes"]["codes"],
+    output:
+        enrollees="results/analysis/enrollees.parquet",
+        cohort="results/analysis/cohort.parquet",
+        flow=report("results/tables/cohort_flow.csv", caption="../report/cohort_flow.rst", category="Cohort"),
+        balance=report("results/tables/balance.csv", caption="../report/balance.rst", category="Cohort"),
+        qc="results/qc/cohort_qc.json",
+    params:
+        data_dir=DATA_DIR,
+        cfg=cfg_subset("cohort", "study", "outcomes", "report"),
+    log:
+        "results/logs/build_cohort.log",
+    script:
+        "../scripts/build_cohort.py"
+
+
+rule cohort_flow_figure:
+    input:
+        flow="results/tables/cohort_flow.csv",
+    output:
+        png=report("results/figures/cohort_flow.png", caption="../report/cohort_flow_figure.rst", category="Cohort"),
+        svg="results/figures/cohort_flow.svg",
+    log:
+        "results/logs/cohort_flow_figure.log",
+    script:
+        "../scripts/cohort_flow_figure.py"

@@ -1,0 +1,64 @@
+# Impact tables, figures, the HTML report and the publication (cell-size) check.
+
+rule hazard_ratio_table:
+    input:
+        expand("results/models/survival/{outcome}_{population}.json",
+               outcome=SURVIVAL_OUTCOMES, population=POPULATIONS),
+    output:
+        csv=report("results/tables/hazard_ratios.csv", caption="../report/hazard_ratios.rst", category="Impacts"),
+        md="results/tables/hazard_ratios.md",
+        tex="results/tables/hazard_ratios.tex",
+        html="results/tables/hazard_ratios.html",
+    params:
+        min_cell=config["report"]["min_cell"],
+    log:
+        "results/logs/hazard_ratio_table.log",
+    script:
+        "../scripts/hazard_ratio_table.py"
+
+
+rule cumulative_incidence_figure:
+    input:
+        expand("results/models/survival/{{outcome}}_{population}_curve.csv", population=POPULATIONS),
+    output:
+        png=report("results/figures/cumulative_incidence_{outcome}.png",
+                   caption="../report/cumulative_incidence.rst", category="Impacts"),
+        svg="results/figures/cumulative_incidence_{outcome}.svg",
+    log:
+        "results/logs/cumulative_incidence_{outcome}.log",
+    script:
+        "../scripts/cumulative_incidence_figure.py"
+
+
+rule html_report:
+    input:
+        flow="results/tables/cohort_flow.csv",
+        balance="results/tables/balance.csv",
+        hr="results/tables/hazard_ratios.csv",
+        flow_fig="results/figures/cohort_flow.png",
+        ci_figs=expand("results/figures/cumulative_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
+        validation="results/qc/validation_report.json",
+    output:
+        html="results/report.html",
+    params:
+        config=config,
+    log:
+        "results/logs/html_report.log",
+    script:
+        "../scripts/html_report.py"
+
+
+rule publication_check:
+    input:
+        tables=rules.hazard_ratio_table.output,
+        flow="results/tables/cohort_flow.csv",
+        balance="results/tables/balance.csv",
+        html="results/report.html",
+    output:
+        "results/qc/publication_check.txt",
+    params:
+        min_cell=config["report"]["min_cell"],
+    log:
+        "results/logs/publication_check.log",
+    script:
+        "../scripts/publication_check.py"

@@ -1,0 +1,19 @@
+"""Eligibility, arm, risk and strata; cohort flow (suppressed) and balance tables."""
+from mheval.cohort import build_cohort
+from mheval.cohort.tables import balance_for_populations, publishable_flow
+from mheval.io import run_step, write_json, write_parquet
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    cfg = sm.params.cfg
+    people, flow, qc = build_cohort(sm.params.data_dir, cfg)
+    write_parquet(people, sm.output.enrollees)
+    write_parquet(people[people["EXCLUSION"] == ""].reset_index(drop=True), sm.output.cohort)
+    publishable_flow(flow, cfg["report"]["min_cell"]).to_csv(sm.output.flow, index=False)
+    balance_for_populations(people[people["EXCLUSION"] == ""]).to_csv(sm.output.balance, index=False, float_format="%.4f")
+    write_json(qc, sm.output.qc)
+
+
+run_step(main, sm.log[0])

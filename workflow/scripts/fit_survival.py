@@ -1,0 +1,19 @@
+"""Hazard ratio for one outcome and population, and the cumulative incidence curves by arm."""
+import pandas as pd
+
+from mheval.io import run_step, write_json
+from mheval.models import survival_impact
+from mheval.models.curves import cumulative_incidence_by_arm
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    tte = pd.read_parquet(sm.input.tte)
+    outcome, population = sm.wildcards.outcome, sm.wildcards.population
+    write_json(survival_impact(tte, outcome, population, alpha=sm.params.alpha), sm.output.json)
+    cumulative_incidence_by_arm(tte, outcome, population, min_cell=sm.params.min_cell).to_csv(
+        sm.output.curve, index=False, float_format="%.6f")
+
+
+run_step(main, sm.log[0])

@@ -1,0 +1,17 @@
+"""The self-contained HTML report."""
+from pathlib import Path
+
+from mheval.io import run_step
+from mheval.report.assemble import assemble_report
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    html = assemble_report(tables={"flow": sm.input.flow, "balance": sm.input.balance, "hr": sm.input.hr},
+                           figures={"flow": sm.input.flow_fig, "incidence": list(sm.input.ci_figs)},
+                           validation=sm.input.validation, config=dict(sm.params.config))
+    Path(sm.output.html).write_text(html)
+
+
+run_step(main, sm.log[0])
