@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import glob
 from pathlib import Path
 
@@ -61,6 +62,18 @@ def _typed(df: pd.DataFrame, s: FileSpec, path: Path) -> pd.DataFrame:
     return df
 
 
+def _as_dates(values: pd.Series, path: Path, column: str) -> pd.Series:
+    """Parquet DATE/TIMESTAMP columns as datetime64; anything else (e.g. text) is an InputError."""
+    if values.dtype.kind == "M":
+        return values
+    present = values.dropna()
+    ok = present.map(lambda v: isinstance(v, (datetime.date, pd.Timestamp)))
+    if not ok.all():
+        raise InputError(str(path), column, int((~ok).sum()), present[~ok].head(5).tolist(),
+                         f"has type {type(present[~ok].iloc[0]).__name__}, expected date")
+    return pd.to_datetime(values)
+
+
 def read_input(data_dir: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read input ``name`` (all its files) into pandas, typed by the contract.
 
@@ -85,7 +98,7 @@ def read_input(data_dir: str | Path, name: str, columns: list[str] | None = None
             raise InputError(str(path), None, None, [], f"cannot be read ({type(exc).__name__}: {exc})") from None
         for c in s.columns:
             if c.name in df.columns and c.type == "date":
-                df[c.name] = pd.to_datetime(df[c.name])
+                df[c.name] = _as_dates(df[c.name], path, c.name)
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 

@@ -84,6 +84,13 @@ def _frame_problems(df: pd.DataFrame, s: FileSpec, where: str) -> list[InputErro
             problems.append(InputError(where, str(col), len(grp), grp["failure_case"].head(N_EXAMPLES).tolist(), rule))
     key = list(s.key)
     dup = df.duplicated(key, keep=False)
+    if dup.any() and s.name == "organizations" and "ARM" in df.columns:
+        arms = df[dup].groupby("ORG_ID")["ARM"].nunique()
+        both = arms[arms > 1].index
+        if len(both):
+            problems.append(InputError(where, "ARM", int(df["ORG_ID"].isin(both).sum()), both[:N_EXAMPLES].tolist(),
+                                       "organizations are assigned to both arms (each must be in exactly one)"))
+            dup &= ~df["ORG_ID"].isin(both)
     if dup.any():
         ex = df.loc[dup, key].drop_duplicates().head(N_EXAMPLES).astype(str).agg("/".join, axis=1).tolist()
         problems.append(InputError(where, "+".join(key), int(dup.sum()), ex, "duplicate key: rows share the same key"))
@@ -219,6 +226,7 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
     """Referential integrity and cross-file rules; returns the counts of documented mess."""
     path = lambda name: str(input_files(data_dir, name)[0])  # noqa: E731
     orgs, align, demo = f["organizations"], f["alignment"], f["demographics"]
+
     _ref(problems, path("alignment"), "ORG_ID", align["ORG_ID"], orgs["ORG_ID"], "organizations")
     _ref(problems, path("alignment"), "BENE_ID", align["BENE_ID"], demo["BENE_ID"], "beneficiaries in demographics")
     _ref(problems, path("providers"), "ORG_ID", f["providers"]["ORG_ID"], orgs["ORG_ID"], "organizations")
@@ -228,8 +236,7 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
     if "survey" in f:
         _ref(problems, path("survey"), "ORG_ID", f["survey"]["ORG_ID"], orgs["ORG_ID"], "organizations")
     # a beneficiary enrolled at two organizations on the same first date: assignment is ambiguous
-    first = align.sort_values(["BENE_ID", "ENROLL_DT"]).groupby("BENE_ID", sort=False)
-    first_dt = first["ENROLL_DT"].transform("min")
+    first_dt = align.groupby("BENE_ID")["ENROLL_DT"].transform("min")
     at_first = align.loc[align["ENROLL_DT"] == first_dt]
     n_orgs = at_first.groupby("BENE_ID")["ORG_ID"].nunique()
     clash = n_orgs[n_orgs > 1]
