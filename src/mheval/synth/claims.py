@@ -186,7 +186,7 @@ def outpatient(rng, b, params, w):
     health = b["health"].to_numpy()
     mh = b["mh"].to_numpy()
     part_b = b["part_b"].to_numpy()
-    claims, lines = [], []
+    claims = []
     ed_mult = np.where(mh == 1, eff["ed_ratio"], 1.0)
     specs = [("base", util["outpatient"][0], False), ("post", util["outpatient"][0], False),
              ("base", util["ed"][0], True), ("post", util["ed"][0] * ed_mult, True)]

@@ -18,10 +18,9 @@ from mheval.synth.population import make_beneficiaries, make_organizations
 from mheval.synth.providers import ProviderRoster
 from mheval.synth.registry import alignment, demographics, visits_and_clinical
 from mheval.synth.timeline import make_timelines, observation_end
-from mheval.synth.writer import write_by_year, write_parquet
+from mheval.synth.writer import YearlyWriter, write_parquet
 
-STREAMS = ["orgs", "benes", "timeline", "meds", "claims_ip", "claims_op", "claims_car",
-           "claims_hos", "pde", "registry", "mbsf", "payments", "survey", "providers", "mess"]
+STREAMS = ["orgs", "benes", "timeline", "meds", "registry", "mbsf", "payments", "survey", "providers"]
 CLAIM_TYPE_CODE = {"inpatient": 1, "snf": 2, "hha": 3, "hospice": 4, "outpatient": 5, "carrier": 6, "pde": 7}
 
 
@@ -29,10 +28,6 @@ def _streams(seed: int) -> dict[str, np.random.Generator]:
     """One independent generator per component, so that changing one leaves the others alone."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
     return {name: np.random.default_rng(s) for name, s in zip(STREAMS, children)}
-
-
-def _ids(kind: str, n: int) -> np.ndarray:
-    return CLAIM_TYPE_CODE[kind] * 10 ** 12 + np.arange(1, n + 1, dtype="int64")
 
 
 def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | None = None,
@@ -67,7 +62,6 @@ def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | 
     bene["aspirin0"] = r.random(len(bene)) < params["p_aspirin_baseline"]
     bene["ORG_ID"] = orgs["ORG_ID"].to_numpy()[bene["org"].to_numpy()]
     med_change = change_times(rng["meds"], bene, params)
-    bene_ids = bene["BENE_ID"].to_numpy()
     files: dict[str, int] = {}
 
     # ---- registry ----------------------------------------------------------------------
@@ -88,27 +82,9 @@ def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | 
     for year, part in mbsf.groupby("BENE_ENROLLMT_REF_YR", sort=True):
         files[f"mbsf_{year}"] = write_parquet(part, out / "medicare" / "mbsf" / f"mbsf_{year}.parquet")
 
-    # ---- claims ------------------------------------------------------------------------------
-    w = CL.windows(bene, params)
-    cl = out / "claims"
-    ip, snf, hha = CL.inpatient_and_post_acute(rng["claims_ip"], bene, params, w)
-    for name, tab in (("inpatient", ip), ("snf", snf), ("hha", hha)):
-        files.update(write_by_year(tab, cl, name, "CLM_THRU_DT", bene_ids, _ids(name, len(tab["bene"]))))
-    hos = CL.hospice(rng["claims_hos"], bene, params)
-    files.update(write_by_year(hos, cl, "hospice", "CLM_THRU_DT", bene_ids, _ids("hospice", len(hos["bene"]))))
-    op, rev = CL.outpatient(rng["claims_op"], bene, params, w)
-    files.update(write_by_year(op, cl, "outpatient", "CLM_THRU_DT", bene_ids, _ids("outpatient", len(op["bene"])),
-                               rev, "outpatient_revenue"))
-    car, lines = CL.carrier(rng["claims_car"], bene, params, w, roster)
-    n_dup = int(round(params["mess"]["duplicate_carrier_lines"] * len(lines["claim"])))
-    dup = np.sort(rng["mess"].choice(len(lines["claim"]), size=n_dup, replace=False))
-    lines_out = {k: np.concatenate([v, np.asarray(v)[dup]]) for k, v in lines.items()}
-    files.update(write_by_year(car, cl, "carrier", "CLM_THRU_DT", bene_ids, _ids("carrier", len(car["bene"])),
-                               lines_out, "carrier_line"))
-    pde = part_d_events(rng["pde"], bene, params, med_change)
-    pde_ids = _ids("pde", len(pde["bene"]))
-    pde_tab = {"bene": pde["bene"], **{k: v for k, v in pde.items() if k != "bene"}}
-    files.update(_write_pde(pde_tab, cl, bene_ids, pde_ids))
+    # ---- claims, in batches of beneficiaries (bounded memory) -----------------------------
+    claims_out = _simulate_claims(params, bene, roster, med_change, out)
+    files.update(claims_out["files"])
     files["ndc"] = write_parquet(drug_reference(), out / "reference" / "ndc.parquet")
 
     # ---- CMS payments and provider survey ------------------------------------------------
@@ -117,11 +93,12 @@ def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | 
     survey, survey_truth = provider_survey(rng["survey"], orgs, params)
     files["survey"] = write_parquet(survey, out / "cms" / "survey.parquet")
 
-    truth = _truth(params, orgs, bene, w, ip, op, car, lines, snf, hha, hos, med_change)
+    truth = _truth(params, orgs, bene, claims_out["followup_spend"])
     truth.update({
         "files": files,
+        "n_claims": claims_out["n_claims"],
         "registry": {**reg_truth, "n_realigned_later": int(n_realigned)},
-        "n_duplicate_carrier_lines": int(n_dup),
+        "n_duplicate_carrier_lines": claims_out["n_duplicate_carrier_lines"],
         "payments": pay_truth,
         "survey": survey_truth,
         "generation_seconds": None,  # filled below; excluded from determinism checks
@@ -131,15 +108,64 @@ def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | 
     return truth
 
 
-def _write_pde(pde_tab, cl, bene_ids, pde_ids):
-    years = pde_tab["SRVC_DT"].astype("datetime64[Y]").astype(int) + 1970
-    written = {}
-    for y in np.unique(years):
-        sel = np.flatnonzero(years == y)
-        data = {"PDE_ID": pde_ids[sel], "BENE_ID": bene_ids[pde_tab["bene"][sel]]}
-        data.update({k: np.asarray(v)[sel] for k, v in pde_tab.items() if k != "bene"})
-        written[f"pde_{y}"] = write_parquet(data, cl / "pde" / f"pde_{y}.parquet")
-    return written
+BATCH = 20_000  # beneficiaries per claims batch; part of the data-generating process (seeded per batch)
+CLAIM_STREAMS = ("ip", "op", "car", "hos", "pde", "mess")
+
+
+def _simulate_claims(params: dict, bene: pd.DataFrame, roster: ProviderRoster, med_change: dict,
+                     out: Path) -> dict:
+    """Simulate and write all claims, BATCH beneficiaries at a time, each batch with its own
+    seeded streams; returns files written, claim counts and each beneficiary's follow-up spending."""
+    writer = YearlyWriter(out / "claims")
+    next_id = dict.fromkeys(CLAIM_TYPE_CODE, 0)
+    spend = np.zeros(len(bene))
+    n_claims = dict.fromkeys(("inpatient", "snf", "hha", "hospice", "outpatient", "carrier", "pde"), 0)
+    n_dup = 0
+
+    def ids(kind, n):
+        first = next_id[kind]
+        next_id[kind] += n
+        return CLAIM_TYPE_CODE[kind] * 10 ** 12 + np.arange(first + 1, first + n + 1, dtype="int64")
+
+    for k, lo in enumerate(range(0, len(bene), BATCH)):
+        b = bene.iloc[lo:lo + BATCH].reset_index(drop=True)
+        hi = lo + len(b)
+        r = {name: np.random.default_rng(np.random.SeedSequence([int(params["seed"]), k, j]))
+             for j, name in enumerate(CLAIM_STREAMS)}
+        w = CL.windows(b, params)
+        bid = b["BENE_ID"].to_numpy()
+        ip, snf, hha = CL.inpatient_and_post_acute(r["ip"], b, params, w)
+        hos = CL.hospice(r["hos"], b, params)
+        op, rev = CL.outpatient(r["op"], b, params, w)
+        car, lines = CL.carrier(r["car"], b, params, w, roster)
+        dup = np.sort(r["mess"].choice(len(lines["claim"]), size=int(round(params["mess"]["duplicate_carrier_lines"]
+                                                                             * len(lines["claim"]))), replace=False))
+        n_dup += len(dup)
+        lines = {key: np.concatenate([v, np.asarray(v)[dup]]) for key, v in lines.items()}
+        for name, tab in (("inpatient", ip), ("snf", snf), ("hha", hha), ("hospice", hos)):
+            writer.add(tab, name, "CLM_THRU_DT", bid, ids(name, len(tab["bene"])))
+        writer.add(op, "outpatient", "CLM_THRU_DT", bid, ids("outpatient", len(op["bene"])),
+                   lines=rev, line_name="outpatient_revenue")
+        writer.add(car, "carrier", "CLM_THRU_DT", bid, ids("carrier", len(car["bene"])),
+                   lines=lines, line_name="carrier_line")
+        pde = part_d_events(r["pde"], b, params, {key: v[lo:hi] for key, v in med_change.items()})
+        writer.add(pde, "pde", "SRVC_DT", bid, ids("pde", len(pde["bene"])), id_col="PDE_ID", id_first=True)
+        end = observation_end(b, params["study_end"])
+        for name, tab in (("inpatient", ip), ("snf", snf), ("hha", hha), ("hospice", hos), ("outpatient", op),
+                          ("carrier", car)):
+            spend[lo:hi] += _followup_spend(tab, w["enroll"], end)
+            n_claims[name] += len(tab["bene"])
+        n_claims["pde"] += len(pde["bene"])
+    return {"files": writer.close(), "n_claims": n_claims, "followup_spend": spend,
+            "n_duplicate_carrier_lines": int(n_dup)}
+
+
+def _followup_spend(tab: dict, enroll: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Payments per beneficiary on claims starting between enrollment and the end of FFS follow-up."""
+    idx = np.asarray(tab["bene"])
+    d = np.asarray(tab["CLM_FROM_DT"])
+    keep = (d >= enroll[idx]) & (d <= end[idx])
+    return np.bincount(idx[keep], weights=np.asarray(tab["CLM_PMT_AMT"])[keep], minlength=len(enroll))
 
 
 def _json_default(o):
@@ -150,12 +176,12 @@ def _json_default(o):
     raise TypeError(type(o))
 
 
-def _truth(params, orgs, bene, w, ip, op, car, lines, snf, hha, hos, med_change) -> dict:
+def _truth(params, orgs, bene, total_spend) -> dict:
     """Counts, true parameters and realized control-group rates of the simulated world."""
     planted = bene["planted"].to_numpy()
     arm = np.where(bene["mh"].to_numpy() == 1, "intervention", "control")
     analyzed = planted == ""
-    enroll = w["enroll"]
+    enroll = bene["enroll_dt"].to_numpy().astype("datetime64[D]")
     end = observation_end(bene, params["study_end"])
     years = np.clip((end - enroll).astype(int) + 1, 0, None) / 365.25
     ev = bene["event_dt"].to_numpy().astype("datetime64[D]")
@@ -178,15 +204,7 @@ def _truth(params, orgs, bene, w, ip, op, car, lines, snf, hha, hos, med_change)
                 "person_years_event": round(float(t_event[m].sum()), 1),
             }
     # spending per beneficiary per month in follow-up, control vs intervention, analyzed only
-    def spend(tab, mask=None):
-        idx = np.asarray(tab["bene"])
-        d = np.asarray(tab["CLM_FROM_DT"])
-        keep = analyzed[idx] & (d >= enroll[idx]) & (d <= end[idx])
-        if mask is not None:
-            keep &= mask
-        return np.bincount(idx[keep], weights=np.asarray(tab["CLM_PMT_AMT"])[keep], minlength=len(bene))
-
-    total = sum(spend(t) for t in (ip, op, car, snf, hha, hos))
+    total = total_spend
     months = years * 12
     spending = {}
     for a in ("intervention", "control"):
@@ -218,7 +236,5 @@ def _truth(params, orgs, bene, w, ip, op, car, lines, snf, hha, hos, med_change)
         "spending": spending,
         "n_first_events_observed": {a: int((analyzed & observed_event & (arm == a)).sum()) for a in ("intervention", "control")},
         "n_deaths": {a: int((analyzed & death_obs & (arm == a)).sum()) for a in ("intervention", "control")},
-        "n_claims": {"inpatient": len(ip["bene"]), "outpatient": len(op["bene"]), "carrier": len(car["bene"]),
-                     "snf": len(snf["bene"]), "hha": len(hha["bene"]), "hospice": len(hos["bene"])},
         "median_follow_up_years": round(float(np.median(years[analyzed])), 2),
     }

@@ -37,38 +37,63 @@ def write_parquet(table: pd.DataFrame | dict, path: Path) -> int:
     return tab.num_rows
 
 
-def take(table: dict, order: np.ndarray) -> dict:
-    """Rows ``order`` of a dict-of-arrays table."""
-    return {k: np.asarray(v)[order] for k, v in table.items()}
+class YearlyWriter:
+    """Append claims, batch by batch, to one Parquet file per claim type and calendar year.
 
-
-def write_by_year(table: dict, out_dir: Path, name: str, date_col: str, bene_ids: np.ndarray,
-                  clm_ids: np.ndarray, lines: dict | None = None, line_name: str | None = None) -> dict:
-    """Split a claims table by calendar year of ``date_col`` and write one file per year.
-
-    ``table["bene"]`` indexes ``bene_ids``; ``clm_ids`` are the claims' CLM_ID. Optional line
-    table rows point at claims through ``lines["claim"]`` and go to the claim's year file.
-    Returns {file stem: rows}.
+    Memory stays bounded by the batch: each :meth:`add` writes row groups and keeps nothing.
+    Files are ``{out_dir}/{name}/{name}_{year}.parquet``; rows are in batch order, then by the
+    claim id within a batch, so the same batches give byte-identical files.
     """
-    written = {}
-    years = np.asarray(table[date_col]).astype("datetime64[Y]").astype(int) + 1970
-    claim_year = years
-    order = np.lexsort((clm_ids, years))
-    for y in np.unique(years):
-        sel = order[years[order] == y]
-        t = {k: v for k, v in take(table, sel).items() if k not in ("bene",)}
-        out = {"BENE_ID": bene_ids[np.asarray(table["bene"])[sel]], "CLM_ID": clm_ids[sel]}
-        out.update(t)
-        written[f"{name}_{y}"] = write_parquet(out, out_dir / name / f"{name}_{y}.parquet")
-        if lines is not None:
-            claim = np.asarray(lines["claim"])
-            lsel = np.flatnonzero(claim_year[claim] == y)
-            lsel = lsel[np.lexsort((np.asarray(lines[_line_num_col(lines)])[lsel], clm_ids[claim[lsel]]))]
-            lt = {k: v for k, v in take(lines, lsel).items() if k not in ("claim",) and not k.startswith("_")}
-            lout = {"BENE_ID": bene_ids[np.asarray(table["bene"])[claim[lsel]]], "CLM_ID": clm_ids[claim[lsel]]}
-            lout.update(lt)
-            written[f"{line_name}_{y}"] = write_parquet(lout, out_dir / line_name / f"{line_name}_{y}.parquet")
-    return written
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.writers: dict[tuple[str, int], pq.ParquetWriter] = {}
+        self.rows: dict[str, int] = {}
+
+    def _write(self, name: str, year: int, data: dict) -> None:
+        arrays = [_to_arrow(v) for v in data.values()]
+        tab = pa.Table.from_arrays(arrays, names=list(data))
+        key = (name, int(year))
+        if key not in self.writers:
+            path = self.out_dir / name / f"{name}_{year}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.writers[key] = pq.ParquetWriter(path, tab.schema, compression="zstd")
+        self.writers[key].write_table(tab)
+        stem = f"{name}_{year}"
+        self.rows[stem] = self.rows.get(stem, 0) + tab.num_rows
+
+    def add(self, table: dict, name: str, date_col: str, bene_ids: np.ndarray, ids: np.ndarray,
+            id_col: str = "CLM_ID", lines: dict | None = None, line_name: str | None = None,
+            id_first: bool = False) -> None:
+        """Write ``table`` (with ``bene`` indexing ``bene_ids``) split by year of ``date_col``.
+
+        ``ids`` are the rows' identifiers (column ``id_col``). Optional line rows point at their
+        claim through ``lines["claim"]`` and go to the claim's year; columns starting with "_"
+        are internal and not written.
+        """
+        years = np.asarray(table[date_col]).astype("datetime64[Y]").astype(int) + 1970
+        order = np.lexsort((ids, years))
+        bene = np.asarray(table["bene"])
+        claim = np.asarray(lines["claim"]) if lines is not None else None
+        for y in np.unique(years):
+            sel = order[years[order] == y]
+            head = {id_col: ids[sel], "BENE_ID": bene_ids[bene[sel]]} if id_first else \
+                {"BENE_ID": bene_ids[bene[sel]], id_col: ids[sel]}
+            head.update({k: np.asarray(v)[sel] for k, v in table.items() if k != "bene" and not k.startswith("_")})
+            self._write(name, y, head)
+            if lines is not None:
+                lsel = np.flatnonzero(years[claim] == y)
+                lsel = lsel[np.lexsort((np.asarray(lines[_line_num_col(lines)])[lsel], ids[claim[lsel]]))]
+                lt = {"BENE_ID": bene_ids[bene[claim[lsel]]], "CLM_ID": ids[claim[lsel]]}
+                lt.update({k: np.asarray(v)[lsel] for k, v in lines.items() if k != "claim" and not k.startswith("_")})
+                self._write(line_name, y, lt)
+
+    def close(self) -> dict:
+        """Close every file; return {file stem: rows}."""
+        for w in self.writers.values():
+            w.close()
+        self.writers.clear()
+        return dict(sorted(self.rows.items()))
 
 
 def _line_num_col(lines: dict) -> str:
