@@ -8,18 +8,29 @@ min_version("8.0")
 configfile: "config/config.yaml"
 
 
-def _dates_as_text(node):
-    """--config values such as 2022-06-30 arrive as dates; the schema wants ISO text."""
+def _typed(node):
+    """Nested --config values arrive as text (Snakemake parses them with YAML's BaseLoader):
+    read numbers and booleans as such, and keep dates as ISO text, as the schema expects."""
     import datetime
 
+    import yaml
+
     if isinstance(node, dict):
-        return {k: _dates_as_text(v) for k, v in node.items()}
+        return {k: _typed(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_dates_as_text(v) for v in node]
+        return [_typed(v) for v in node]
+    if isinstance(node, str):
+        try:
+            value = yaml.safe_load(node)
+        except yaml.YAMLError:
+            return node
+        if isinstance(value, (bool, int, float)):
+            return value
+        return value.isoformat() if isinstance(value, datetime.date) else node
     return node.isoformat() if isinstance(node, datetime.date) else node
 
 
-config.update(_dates_as_text(config))
+config.update(_typed(config))
 validate(config, "config/schema.yaml")
 
 report: "workflow/report/workflow.rst"

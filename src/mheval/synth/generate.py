@@ -78,8 +78,7 @@ def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | 
 
     # ---- Medicare enrollment ---------------------------------------------------------------
     study_end_year = int(params["study_end"][:4])
-    mbsf = make_mbsf(rng["mbsf"], bene, 2016, study_end_year)
-    for year, part in mbsf.groupby("BENE_ENROLLMT_REF_YR", sort=True):
+    for year, part in make_mbsf(rng["mbsf"], bene, 2016, study_end_year):
         files[f"mbsf_{year}"] = write_parquet(part, out / "medicare" / "mbsf" / f"mbsf_{year}.parquet")
 
     # ---- claims, in batches of beneficiaries (bounded memory) -----------------------------

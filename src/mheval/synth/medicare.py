@@ -14,13 +14,16 @@ def _month_index(d: np.ndarray) -> np.ndarray:
     return np.where(np.isnat(d), 10 ** 6, m)
 
 
-def make_mbsf(rng: np.random.Generator, b: pd.DataFrame, first_year: int, last_year: int) -> pd.DataFrame:
+def make_mbsf(rng: np.random.Generator, b: pd.DataFrame, first_year: int, last_year: int):
     """MBSF base + monthly enrollment columns for every year a beneficiary is alive and entitled.
 
     Codes follow the CCW: MDCR_ENTLMT_BUYIN_IND (0 none, 1 A only, 3 A and B, A/C state buy-in),
     HMO_IND (0 FFS, 1 Medicare Advantage), PTD_CNTRCT_ID ("0" none, S.... stand-alone plan,
     H.... MA-PD), DUAL_STUS_CD ("00" not dual, "02" full dual), MDCR_STATUS_CODE (10 aged,
     11 aged with ESRD, 20 disabled, 21 disabled with ESRD).
+
+    Yields (year, dict of column arrays), one year at a time to keep memory bounded. The death
+    date is reported from the year of death on (blank in earlier years' files).
     """
     ent_m = _month_index(b["ent_dt"].to_numpy().astype("datetime64[D]"))
     death = b["death_dt"].to_numpy().astype("datetime64[D]")
@@ -39,7 +42,7 @@ def make_mbsf(rng: np.random.Generator, b: pd.DataFrame, first_year: int, last_y
     race_map = {"white": "1", "black": "2", "other": "3", "asian": "4", "hispanic": "5",
                 "native": "6", "unknown": "0"}
     race = b["race"].map(race_map).to_numpy()
-    frames = []
+    death_year = death.astype("datetime64[Y]").astype("int64") + 1970
     for year in range(first_year, last_year + 1):
         y0 = (year - 1970) * 12
         rows = np.flatnonzero((ent_m <= y0 + 11) & (death_m >= y0))
@@ -64,7 +67,7 @@ def make_mbsf(rng: np.random.Generator, b: pd.DataFrame, first_year: int, last_y
             "BENE_BIRTH_DT": b["birth_dt"].to_numpy().astype("datetime64[D]")[rows],
             "BENE_SEX_IDENT_CD": sex[rows],
             "BENE_RACE_CD": race[rows],
-            "BENE_DEATH_DT": death[rows],
+            "BENE_DEATH_DT": np.where(death_year[rows] <= year, death[rows], np.datetime64("NaT")),
             "ESRD_IND": np.where(esrd.any(axis=1), "Y", "0"),
             "BENE_HI_CVRAGE_TOT_MONS": entitled.sum(axis=1).astype("int64"),
             "BENE_SMI_CVRAGE_TOT_MONS": with_b.sum(axis=1).astype("int64"),
@@ -75,9 +78,4 @@ def make_mbsf(rng: np.random.Generator, b: pd.DataFrame, first_year: int, last_y
                             ("MDCR_STATUS_CODE", status)):
             for j, mm in enumerate(MONTHS):
                 data[f"{prefix}_{mm}"] = mat[:, j]
-        frames.append(pd.DataFrame(data))
-    out = pd.concat(frames, ignore_index=True)
-    # death dates are reported only once they happened: blank in years before the death year
-    death_year = out["BENE_DEATH_DT"].dt.year
-    out.loc[death_year > out["BENE_ENROLLMT_REF_YR"], "BENE_DEATH_DT"] = pd.NaT
-    return out
+        yield year, data

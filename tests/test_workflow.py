@@ -1,0 +1,101 @@
+"""The Snakemake workflow end to end on a tiny config, reruns, and a broken input stopping it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.workflow
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir),
+           "--snakefile", str(workdir / "Snakefile"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A copy of the workflow (Snakefile, workflow/, config/) with a tiny synthetic trial."""
+    d = tmp_path_factory.mktemp("wf")
+    shutil.copy(ROOT / "Snakefile", d / "Snakefile")
+    shutil.copytree(ROOT / "workflow", d / "workflow")
+    shutil.copytree(ROOT / "config", d / "config")
+    return d
+
+
+@pytest.fixture(scope="module")
+def finished(workdir) -> Path:
+    proc = _snakemake(workdir, "--config", "synthetic={scale: 0.012}")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+def test_dry_run_lists_the_dag(workdir):
+    proc = _snakemake(workdir, "-n", "--config", "synthetic={scale: 0.012}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rule in ("simulate_trial", "validate_inputs", "build_cohort", "build_time_to_event", "fit_survival",
+                 "hazard_ratio_table", "html_report", "publication_check"):
+        assert rule in proc.stdout
+
+
+def test_outputs_exist_with_sane_values(finished):
+    r = finished / "results"
+    flow = pd.read_csv(r / "tables" / "cohort_flow.csv")
+    assert flow.loc[flow["step"] == "analyzed", "n_total"].iloc[0] > 1000
+    hr = pd.read_csv(r / "tables" / "hazard_ratios.csv")
+    assert len(hr) == 4
+    assert hr["hazard_ratio"].between(0.3, 3).all()
+    assert (hr["ci90_lower"] < hr["hazard_ratio"]).all() and (hr["hazard_ratio"] < hr["ci90_upper"]).all()
+    fit = json.loads((r / "models" / "survival" / "event_high_medium.json").read_text())
+    assert fit["n_organizations"] >= 30 and fit["n_events"] > 50
+    for f in ("figures/cohort_flow.png", "figures/cumulative_incidence_event.svg", "report.html",
+              "qc/publication_check.txt", "analysis/time_to_event.parquet", "tables/hazard_ratios.tex"):
+        assert (r / f).stat().st_size > 0, f
+    html = (r / "report.html").read_text()
+    assert "data:image/png;base64" in html and "Hazard ratios" in html
+    assert not re.search(r"(src|href)=\"https?://", html)
+    # identifiers stay in results/analysis
+    assert "BENE_ID" not in html and not re.search(r"\bB\d{10}\b", html)
+
+
+def test_new_runout_reruns_exactly_the_affected_steps(finished):
+    proc = _snakemake(finished, "-n", "--config", "synthetic={scale: 0.012}", "claims={runout_date: 2021-09-30}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = set(re.findall(r"^rule (\w+):", proc.stdout, re.M)) | set(re.findall(r"^localrule (\w+):", proc.stdout, re.M))
+    assert "build_time_to_event" in jobs and "fit_survival" in jobs and "html_report" in jobs
+    assert not jobs & {"simulate_trial", "validate_inputs", "build_cohort"}
+
+
+def test_later_runout_changes_the_estimates(finished):
+    before = json.loads((finished / "results/models/survival/event_high_medium.json").read_text())
+    proc = _snakemake(finished, "--config", "synthetic={scale: 0.012}", "claims={runout_date: 2021-06-30}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = json.loads((finished / "results/models/survival/event_high_medium.json").read_text())
+    assert after["n_events"] < before["n_events"]
+    assert after["hr"] != before["hr"]
+
+
+def test_broken_input_stops_before_any_model(tmp_path, finished):
+    data = tmp_path / "data"
+    shutil.copytree(finished / "resources" / "synthetic", data)
+    demo = pd.read_parquet(data / "registry" / "demographics.parquet")
+    demo.loc[:4, "SEX"] = "M"
+    demo.to_parquet(data / "registry" / "demographics.parquet", index=False)
+    wd = tmp_path / "wf"
+    shutil.copy(finished / "Snakefile", wd / "Snakefile") if wd.exists() else shutil.copytree(
+        finished, wd, ignore=shutil.ignore_patterns("results", "resources", ".snakemake"))
+    proc = _snakemake(wd, "--config", f"data={{source: files, dir: {data}}}")
+    assert proc.returncode != 0
+    assert "demographics.parquet, column SEX: 5 rows" in proc.stderr
+    assert "Traceback" not in (wd / "results" / "logs" / "validate_inputs.log").read_text()
+    assert not (wd / "results" / "models").exists()
+    assert not (wd / "results" / "analysis").exists()
