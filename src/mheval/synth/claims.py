@@ -134,7 +134,8 @@ def inpatient_and_post_acute(rng, b, params, w):
     is_cvd = np.concatenate([p[5] for p in parts])
     los = 1 + rng.poisson(np.where(is_cvd, 4.0, 3.5))
     dis = adm + los * DAY
-    pmt = payments(rng, mean * _spend_mult(b, params, idx, adm, w), len(idx), sig * 0.6)
+    count_ratio = np.where(is_cvd, 1.0, eff["hospitalization_ratio"])
+    pmt = payments(rng, mean * _spend_mult(b, params, idx, adm, w, count_ratio), len(idx), sig * 0.6)
     ip = _claim_frame(idx, adm, dis, pmt, principal, dx2, rng, params, {
         "NCH_CLM_TYPE_CD": np.full(len(idx), "60"),
         "CLM_ADMSN_DT": adm, "NCH_BENE_DSCHRG_DT": dis,
@@ -172,12 +173,16 @@ def _scatter(mask, values, fill):
     return out
 
 
-def _spend_mult(b, params, idx, dates, w):
-    """Intervention effect on payment amounts after enrollment (1 = no effect)."""
+def _spend_mult(b, params, idx, dates, w, count_ratio=1.0):
+    """Intervention effect on payment amounts after enrollment (1 = no effect).
+
+    ``count_ratio`` is the intervention's effect on how many such claims there are; payments per
+    claim are divided by it so that total spending moves only by ``effects.spending_ratio``.
+    """
     ratio = params["effects"]["spending_ratio"]
     mh = b["mh"].to_numpy()[idx]
     post = dates >= w["enroll"][idx]
-    return np.where((mh == 1) & post, ratio, 1.0)
+    return np.where((mh == 1) & post, ratio / np.asarray(count_ratio), 1.0)
 
 
 def outpatient(rng, b, params, w):
@@ -217,7 +222,8 @@ def outpatient(rng, b, params, w):
     rev = np.where(ed_line, pick(rng, C.ED_REV, len(claim_no), C.ED_REV_P), pick(rng, C.OTHER_REV, len(claim_no)))
     hcpcs = np.where(ed_line, pick(rng, C.ED_HCPCS, len(claim_no)), pick(rng, C.OTHER_OP_HCPCS, len(claim_no)))
     mean = np.where(is_ed[claim_no] & first, util["ed"][1], util["outpatient"][1] / 1.7)
-    line_pmt = payments(rng, mean * _spend_mult(b, params, idx[claim_no], d[claim_no], w), len(claim_no), sig)
+    count_ratio = np.where(is_ed[claim_no], eff["ed_ratio"], 1.0)
+    line_pmt = payments(rng, mean * _spend_mult(b, params, idx[claim_no], d[claim_no], w, count_ratio), len(claim_no), sig)
     clm_pmt = np.round(np.bincount(claim_no, weights=line_pmt, minlength=n), 2)
     thru = d + np.where(rng.random(n) < 0.1, 1, 0) * DAY
     op = _claim_frame(idx, d, thru, clm_pmt, principal, dx2, rng, params,
@@ -256,7 +262,8 @@ def carrier(rng, b, params, w, org_npis):
     hcpcs = np.where(office, np.where(new_pt, pick(rng, C.OFFICE_NEW, n), pick(rng, C.OFFICE_EST, n, C.OFFICE_EST_P)),
                      pick(rng, C.OTHER_CARRIER_HCPCS, n))
     mean = np.where(office, util["office"][1], util["carrier"][1])
-    pmt = payments(rng, mean * _spend_mult(b, params, idx, d, w), n, sig * 0.8)
+    count_ratio = np.where(office, eff["office_visit_ratio"], 1.0)
+    pmt = payments(rng, mean * _spend_mult(b, params, idx, d, w, count_ratio), n, sig * 0.8)
     principal, dx2 = _background_dx(rng, d)
     car = _claim_frame(idx, d, d, pmt, principal, dx2, rng, params,
                        {"NCH_CLM_TYPE_CD": np.full(n, "71"), "CARR_CLM_BLG_NPI_NUM": npi})

@@ -58,8 +58,8 @@ DEFAULTS: dict[str, Any] = {
     "rates": {
         "event_high": 22.7,
         "event_medium": 14.6,
-        "death_high": 39.0,
-        "death_medium": 25.0,
+        "death_high": 36.5,  # before a first event; the post-event hazard brings it to about 39
+        "death_medium": 24.5,
         "event_low": 6.0,
         "death_low": 12.0,
         "post_event_death_multiplier": 2.0,
