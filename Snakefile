@@ -47,6 +47,7 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "results/qc/validation_report.json",
+        "results/analysis/predicted_risk.parquet",
         "results/tables/cohort_flow.csv",
         "results/tables/balance.csv",
         "results/figures/cohort_flow.png",

@@ -7,7 +7,6 @@ import json
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pytest
 
 from mheval.contract import duckdb_source, read_input, validate_inputs

@@ -13,3 +13,18 @@ rule build_time_to_event:
         "results/logs/build_time_to_event.log",
     script:
         "../scripts/build_time_to_event.py"
+
+
+rule build_predicted_risk:
+    input:
+        cohort="results/analysis/cohort.parquet",
+    output:
+        risk="results/analysis/predicted_risk.parquet",
+        qc="results/qc/predicted_risk_qc.json",
+    params:
+        data_dir=DATA_DIR,
+        cfg=cfg_subset("cohort"),
+    log:
+        "results/logs/build_predicted_risk.log",
+    script:
+        "../scripts/build_predicted_risk.py"

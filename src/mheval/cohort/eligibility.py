@@ -20,7 +20,7 @@ from mheval.cohort.enrollment import register_monthly_enrollment, status_in_mont
 from mheval.contract.read import duckdb_source, input_files, read_input
 from mheval.outcomes.codes import load_event_codes
 from mheval.outcomes.events import event_claims
-from mheval.risk import modifiable_share, pooled_cohort_risk, risk_stratum
+from mheval.risk import RISK_INPUTS, modifiable_share, reported_risk_check, risk_stratum, visit_indicators, visit_risk
 
 EXCLUSION_ORDER = ["age_out_of_range", "incomplete_baseline", "not_ffs_ab", "esrd", "hospice",
                    "prior_mi_stroke", "low_risk"]
@@ -33,7 +33,6 @@ EXCLUSION_LABELS = {
     "prior_mi_stroke": "Heart attack or stroke in claims before enrollment",
     "low_risk": "10-year risk below the medium threshold",
 }
-RISK_INPUTS = ["total_cholesterol", "hdl", "systolic_bp", "smoking", "diabetes", "antihypertensive"]
 
 
 def first_enrollment(alignment: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -50,17 +49,8 @@ def baseline_indicators(visits: pd.DataFrame, clinical: pd.DataFrame, plausible:
     Values outside ``plausible`` ranges are set to missing; returns (frame, number set missing).
     """
     base = visits[visits["VISIT_TYPE"] == "baseline"].sort_values(["BENE_ID", "VISIT_DT", "VISIT_ID"])
-    base = base.drop_duplicates("BENE_ID")
-    c = clinical[clinical["VISIT_ID"].isin(base["VISIT_ID"])].copy()
-    n_bad = 0
-    for ind, (lo, hi) in plausible.items():
-        m = (c["INDICATOR"] == ind) & ((c["VALUE"] < lo) | (c["VALUE"] > hi))
-        n_bad += int(m.sum())
-        c.loc[m, "VALUE"] = np.nan
-    wide = c.pivot_table(index="VISIT_ID", columns="INDICATOR", values="VALUE", aggfunc="first")
-    wide = base[["BENE_ID", "VISIT_ID", "VISIT_DT", "REPORTED_RISK"]].merge(wide, left_on="VISIT_ID",
-                                                                            right_index=True, how="left")
-    return wide, n_bad
+    base = base.drop_duplicates("BENE_ID")[["BENE_ID", "VISIT_ID", "VISIT_DT", "REPORTED_RISK"]]
+    return visit_indicators(base, clinical[clinical["VISIT_ID"].isin(base["VISIT_ID"])], plausible)
 
 
 def _age_years(birth: pd.Series, at: pd.Series) -> np.ndarray:
@@ -105,15 +95,10 @@ def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.Data
     prior_ids = _prior_event(con, data_dir, people, cfg)
 
     age_ok = (people["AGE"] >= co["age_min"]) & (people["AGE"] < co["age_max"] + 1)
-    risk = np.full(len(people), np.nan)
-    r = complete.to_numpy()
-    if r.any():
-        p = people.loc[r]
-        risk[r] = pooled_cohort_risk(np.clip(p["AGE"], 40, 79), p["SEX"], p["RACE"], p["total_cholesterol"],
-                                     p["hdl"], p["systolic_bp"], p["antihypertensive"] > 0, p["smoking"] > 0,
-                                     p["diabetes"] > 0, out_of_range="clip")
+    risk = visit_risk(people.where(complete), people["AGE"], people["SEX"], people["RACE"])
     people["RISK"] = risk
     people["STRATUM"] = np.asarray(risk_stratum(risk, high=co["risk_high"], medium=co["risk_medium"]), dtype=object)
+    r = ~np.isnan(risk)
     people["MODIFIABLE_SHARE"] = np.where(r, modifiable_share(np.where(r, risk, 0.5), np.clip(people["AGE"], 40, 79),
                                                               people["SEX"].fillna("male"), people["RACE"]), np.nan)
     checks = {
@@ -162,7 +147,4 @@ def _prior_event(con, data_dir, people, cfg) -> set:
 
 def _risk_disagreements(people: pd.DataFrame, cfg: dict) -> dict:
     """Registry-reported baseline risk vs the recomputed one: count beyond the tolerance."""
-    tol = cfg["cohort"].get("reported_risk_tolerance", 0.01)
-    m = people["REPORTED_RISK"].notna() & people["RISK"].notna()
-    diff = (people.loc[m, "REPORTED_RISK"] - people.loc[m, "RISK"]).abs()
-    return {"compared": int(m.sum()), "beyond_tolerance": int((diff > tol).sum()), "tolerance": tol}
+    return reported_risk_check(people["REPORTED_RISK"], people["RISK"], cfg["cohort"].get("reported_risk_tolerance", 0.01))

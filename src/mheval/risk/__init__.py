@@ -1,4 +1,4 @@
-"""ACC/AHA pooled cohort equations, risk strata and the modifiable share of risk."""
+"""ACC/AHA pooled cohort equations, risk strata, the modifiable share of risk, and risk at visits."""
 
 from mheval.risk.pooled_cohort import (
     OPTIMAL_LEVELS,
@@ -10,6 +10,7 @@ from mheval.risk.pooled_cohort import (
     pooled_cohort_risk,
     risk_stratum,
 )
+from mheval.risk.visits import RISK_INPUTS, reported_risk_check, visit_indicators, visit_risk
 
 __all__ = [
     "OPTIMAL_LEVELS",
@@ -20,4 +21,8 @@ __all__ = [
     "optimal_risk",
     "pooled_cohort_risk",
     "risk_stratum",
+    "RISK_INPUTS",
+    "visit_indicators",
+    "visit_risk",
+    "reported_risk_check",
 ]
