@@ -69,8 +69,10 @@ DEFAULTS: dict[str, Any] = {
     },
     "event_type_probs": {"mi": 0.40, "stroke": 0.40, "tia": 0.20},
     "event_risk_exponent": 0.75,  # hazard proportional to risk**exponent within a stratum
-    "frailty_var_event": 0.01,  # gamma frailty variance of organizations, events
-    "frailty_var_death": 0.01,
+    # gamma frailty variance of organizations: sized so that at scale 1.0 the 90% interval of the
+    # hazard ratio is about as wide as published (benchmarks/results/pipeline_scale1.json)
+    "frailty_var_event": 0.005,
+    "frailty_var_death": 0.002,
     "health_sigma": 0.8,  # lognormal health-status multiplier on utilization
     # ---- utilization per FFS person-year and payment (mean USD) --------------------------
     "utilization": {

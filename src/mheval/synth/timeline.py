@@ -128,6 +128,7 @@ def make_timelines(rng: np.random.Generator, params: dict, bene: pd.DataFrame,
     lo = np.maximum(np.datetime64(params["claims_history_start"]), ent).astype("datetime64[D]")
     span = np.maximum((enroll - 30 * DAY - lo).astype(int), 1)
     prior_dt = lo + np.floor(rng.random(n) * span).astype(int) * DAY
+    prior_dt = np.minimum(prior_dt, enroll - DAY)  # always before enrollment, even if entitled that day
     b["prior_event_dt"] = np.where(prior, prior_dt, np.datetime64("NaT"))
     b["prior_event_type"] = np.where(prior, rng.choice(["mi", "stroke"], size=n), "")
     return b
