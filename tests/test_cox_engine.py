@@ -1,0 +1,67 @@
+"""The vectorized Cox engine against lifelines and statsmodels (reference implementations)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter
+from statsmodels.duration.hazard_regression import PHReg
+
+from mheval.models.cox_engine import fit_cox
+
+
+def _data(seed=0, n=3000, grid=20):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 40, n)
+    u = rng.gamma(3, 1 / 3, 40)[g]
+    X = np.c_[(g % 2), rng.normal(size=n), rng.integers(0, 2, n)]
+    t = np.ceil(rng.exponential(1 / (0.1 * u * np.exp(X @ [-0.4, 0.3, 0.2]))) * grid) / grid  # many ties
+    c = np.ceil(rng.uniform(1, 6, n) * grid) / grid
+    return np.minimum(t, c), (t <= c).astype(int), X, g
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_efron_matches_lifelines(seed):
+    T, E, X, g = _data(seed)
+    df = pd.DataFrame(X, columns=["a", "b", "c"]).assign(T=T, E=E)
+    ref = CoxPHFitter().fit(df, "T", "E")
+    fit = fit_cox(T, E, X)
+    assert fit.converged
+    assert np.allclose(fit.params, ref.params_.to_numpy(), rtol=1e-6, atol=1e-8)
+    assert np.allclose(np.sqrt(np.diag(fit.cov)), ref.standard_errors_.to_numpy(), rtol=1e-6)
+    assert fit.loglik == pytest.approx(ref.log_likelihood_, rel=1e-10)
+
+
+def test_breslow_and_cluster_robust_errors_match_statsmodels():
+    T, E, X, g = _data(2)
+    fit = fit_cox(T, E, X, cluster=g, ties="breslow")
+    ref = PHReg(T, X, status=E, ties="breslow").fit(groups=g)
+    assert np.allclose(fit.params, ref.params, rtol=1e-6)
+    assert np.allclose(np.sqrt(np.diag(fit.robust_cov)), ref.bse, rtol=1e-6)
+
+
+def test_efron_robust_errors_close_to_lifelines():
+    """lifelines and statsmodels use different score residuals under Efron ties; ours are the
+    Efron-weighted ones (Therneau); all agree to a few parts in 1,000 on heavily tied data."""
+    T, E, X, g = _data(3)
+    df = pd.DataFrame(X, columns=["a", "b", "c"]).assign(T=T, E=E, G=g)
+    ref = CoxPHFitter().fit(df, "T", "E", cluster_col="G", robust=True)
+    fit = fit_cox(T, E, X, cluster=g)
+    assert np.allclose(np.sqrt(np.diag(fit.robust_cov)), ref.standard_errors_.to_numpy(), rtol=5e-3)
+
+
+def test_no_ties_efron_equals_breslow_and_known_two_subject_answer():
+    # two subjects, one covariate 0/1, the x=1 subject dies first, the other is censored later:
+    # partial likelihood exp(b) / (exp(b) + 1) increases in b without bound -> check instead a
+    # three-subject case with a closed form: deaths at t=1 (x=1) and t=2 (x=0), censored t=3 (x=1)
+    T = np.array([1.0, 2.0, 3.0])
+    E = np.array([1, 1, 0])
+    X = np.array([[1.0], [0.0], [1.0]])
+    # L(b) = e^b/(2e^b+1) * 1/(1+e^b); maximize numerically by hand on a fine grid
+    b = np.linspace(-3, 3, 600001)
+    ll = b - np.log(2 * np.exp(b) + 1) - np.log(1 + np.exp(b))
+    fit = fit_cox(T, E, X)
+    assert fit.params[0] == pytest.approx(b[np.argmax(ll)], abs=1e-5)
+    assert fit.params[0] == pytest.approx(np.log(np.sqrt(0.5)), abs=1e-6)  # d/db = 0 at e^b = 1/sqrt(2)
+    assert np.allclose(fit_cox(T, E, X, ties="breslow").params, fit.params)
