@@ -40,6 +40,7 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/inputs.smk"
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/outcomes.smk"
 include: "workflow/rules/survival.smk"
 include: "workflow/rules/report.smk"
 
@@ -48,6 +49,7 @@ rule all:
     input:
         "results/qc/validation_report.json",
         "results/analysis/predicted_risk.parquet",
+        "results/analysis/beneficiary_year.parquet",
         "results/tables/cohort_flow.csv",
         "results/tables/balance.csv",
         "results/figures/cohort_flow.png",

@@ -18,3 +18,18 @@ def data_ready():
 def cfg_subset(*keys):
     """Config sections passed as params, so that changing one reruns exactly its users."""
     return {k: copy.deepcopy(config[k]) for k in keys}
+
+CLAIM_TYPES = ["inpatient", "outpatient", "carrier", "snf", "hha", "hospice"]
+# calendar years holding baseline and follow-up claims: the year before the first enrollment
+# through the year after the study ends (late stays are filed under their through date)
+CLAIM_YEARS = list(range(int(config["study"]["enroll_start"][:4]) - 1, int(config["study"]["end_date"][:4]) + 2))
+
+
+def claims_file(claim_type, year):
+    """The raw yearly claims file when it exists already (your own files), so that a changed file
+    reruns its extraction; synthetic files are tracked through the generator's truth.json."""
+    for ext in (".parquet", ".csv"):
+        path = Path(DATA_DIR) / "claims" / claim_type / f"{claim_type}_{year}{ext}"
+        if path.exists() and config["data"]["source"] == "files":
+            return [str(path)]
+    return []

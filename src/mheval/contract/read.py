@@ -109,9 +109,14 @@ def duckdb_source(data_dir: str | Path, name: str) -> str:
     files = input_files(data_dir, name)
     if not files:
         raise InputError(str(Path(data_dir) / (s.path + ".parquet")), None, None, [], "is missing")
+    return duckdb_files_source(files, name)
+
+
+def duckdb_files_source(files: list[Path], name: str) -> str:
+    """A DuckDB table expression over the given files of input ``name`` (all Parquet or all CSV)."""
     lst = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
-    if files[0].suffix == ".parquet":
+    if Path(files[0]).suffix == ".parquet":
         return f"read_parquet({lst}, union_by_name = true)"
-    types = ", ".join(f"'{c.name}': '{DUCK_TYPES.get(c.type, 'VARCHAR')}'" for c in s.columns
+    types = ", ".join(f"'{c.name}': '{DUCK_TYPES.get(c.type, 'VARCHAR')}'" for c in spec(name).columns
                       if c.type != "id")
     return f"read_csv({lst}, header = true, union_by_name = true, types = {{{types}}})"

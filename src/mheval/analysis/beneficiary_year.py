@@ -1,0 +1,168 @@
+"""The beneficiary-year analysis file: outcomes per follow-up year since enrollment.
+
+Year 0 is the 12 months before enrollment (the baseline), year k >= 1 the k-th 365.25-day year
+after it. A row's weight is the share of the year the beneficiary was observable: alive and in FFS
+Parts A and B (baseline: months in FFS A and B among the 12 before the enrollment month; follow-up:
+days until the earliest of death, loss of FFS coverage and the end of follow-up). Outcomes are
+sums over claims starting in the observed part of the year, processed on or before the runout,
+divided by the weight (annualized). Rows with weight 0 are kept with missing outcomes, so every
+beneficiary has years 0-5 and nothing disappears without a trace.
+
+Outcomes (evaluation design report, Table IV.1):
+- ``spend_ab``: Medicare Part A and B payments (inpatient, outpatient, carrier, SNF, home health, hospice);
+- ``spend_cvd``: MI/stroke/TIA hospitalizations, SNF and home-health claims starting within
+  ``outcomes.post_acute_days`` of their discharge, and outpatient ED visits for MI/stroke/TIA;
+- ``hosp_all``, ``hosp_cvd``: inpatient stays, all and for MI/stroke/TIA;
+- ``ed_all``, ``ed_cvd``: outpatient ED visits (not followed by an admission that day or the next),
+  all and for MI/stroke/TIA;
+- ``office_mh``: office E&M visits with an NPI participating with the beneficiary's organization
+  on the visit date (registry providers file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from mheval.cohort.enrollment import register_monthly_enrollment
+
+YEAR = 365.25
+OUTCOMES = ["spend_ab", "spend_cvd", "hosp_all", "hosp_cvd", "ed_all", "ed_cvd", "office_mh"]
+MAX_YEAR = 5
+
+
+def year_windows(tte: pd.DataFrame, max_year: int = MAX_YEAR) -> pd.DataFrame:
+    """One row per beneficiary and year 0..max_year with START, END (inclusive) and follow-up
+    exposure end OBS_END (the earliest of death, loss of FFS and end of follow-up)."""
+    n = len(tte)
+    k = np.tile(np.arange(max_year + 1), n)
+    idx = np.repeat(np.arange(n), max_year + 1)
+    enroll = tte["ENROLL_DT"].to_numpy()[idx]
+    start_days = np.where(k == 0, -365, np.round((k - 1) * YEAR)).astype("int64")
+    end_days = np.where(k == 0, -1, np.round(k * YEAR) - 1).astype("int64")
+    obs_end = tte[["DEATH_DT", "FFS_END_DT", "FU_END_DT"]].min(axis=1).to_numpy()[idx]
+    return pd.DataFrame({"BENE_ID": tte["BENE_ID"].to_numpy()[idx], "YEAR": k,
+                         "START": enroll + start_days.astype("timedelta64[D]"),
+                         "END": enroll + end_days.astype("timedelta64[D]"), "OBS_END": obs_end})
+
+
+def baseline_ffs_share(con: duckdb.DuckDBPyConnection, tte: pd.DataFrame) -> pd.Series:
+    """Share of the 12 months before the enrollment month in FFS Parts A and B (MBSF)."""
+    con.register("_enr", tte[["BENE_ID", "ENROLL_DT"]])
+    months = con.execute("""SELECT e.BENE_ID, count(*) FILTER (WHERE m.FFS_AB) / 12.0 AS share FROM _enr e
+        LEFT JOIN enroll_month m ON m.BENE_ID = e.BENE_ID
+         AND m.MONTH >= date_trunc('month', e.ENROLL_DT) - INTERVAL 12 MONTH
+         AND m.MONTH < date_trunc('month', e.ENROLL_DT)
+        GROUP BY e.BENE_ID""").df()
+    con.unregister("_enr")
+    return tte[["BENE_ID"]].merge(months, on="BENE_ID", how="left")["share"].fillna(0.0)
+
+
+def _assign(claims: pd.DataFrame, win: pd.DataFrame, date_col: str) -> pd.DataFrame:
+    """Attach each claim to its beneficiary-year window by date; drop claims outside observation."""
+    con = duckdb.connect()
+    con.register("c", claims)
+    con.register("w", win[["BENE_ID", "YEAR", "START", "END", "OBS_END"]])
+    out = con.execute(f"""SELECT c.*, w.YEAR FROM c JOIN w ON c.BENE_ID = w.BENE_ID
+        AND c."{date_col}" BETWEEN w.START AND w.END
+        AND (w.YEAR = 0 OR c."{date_col}" <= w.OBS_END)""").df()
+    return out
+
+
+def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.DataFrame,
+                           providers: pd.DataFrame, data_dir: str | Path, cfg: dict) -> pd.DataFrame:
+    """Build the beneficiary-year file.
+
+    Parameters
+    ----------
+    tte : the time-to-event file (analyzed beneficiaries with ENROLL_DT, DEATH_DT, FFS_END_DT,
+        FU_END_DT, ORG_ID and covariates).
+    claims, office : the concatenated outputs of :func:`mheval.outcomes.extract.extract_claims`.
+    providers : the registry providers file (NPI, ORG_ID, START_DT, END_DT).
+    data_dir : inputs (for MBSF enrollment in the baseline year).
+    cfg : config (uses ``claims.runout_date`` and ``outcomes.post_acute_days``).
+    """
+    runout = pd.Timestamp(cfg["claims"]["runout_date"])
+    win = year_windows(tte)
+    con = duckdb.connect()
+    register_monthly_enrollment(con, data_dir)
+    base_share = baseline_ffs_share(con, tte)
+    # weights: baseline from MBSF months; follow-up from observed days
+    days = (np.minimum(win["END"], win["OBS_END"]) - win["START"]).dt.days + 1
+    fu_weight = np.clip(days.to_numpy(), 0, None) / (win["END"] - win["START"]).dt.days.add(1).to_numpy()
+    base = np.repeat(base_share.to_numpy(), MAX_YEAR + 1)
+    win["WEIGHT"] = np.where(win["YEAR"] == 0, base, fu_weight)
+
+    claims = claims[claims["BENE_ID"].isin(tte["BENE_ID"]) & (claims["PROC_DT"] <= runout)].copy()
+    for c in ("FROM_DT", "THRU_DT", "PROC_DT"):
+        claims[c] = pd.to_datetime(claims[c])
+    # an outpatient ED visit followed by an admission that day or the next belongs with the stay
+    ip = claims.loc[claims["CLAIM_TYPE"] == "inpatient", ["BENE_ID", "FROM_DT"]]
+    admitted = pd.concat([ip, ip.assign(FROM_DT=ip["FROM_DT"] - pd.Timedelta(days=1))]).drop_duplicates()
+    admitted["_ADMITTED"] = True
+    claims = claims.merge(admitted, on=["BENE_ID", "FROM_DT"], how="left")
+    claims["ED"] = claims["ED"].astype(bool) & (claims["CLAIM_TYPE"] == "outpatient") & claims["_ADMITTED"].isna()
+    claims = claims.drop(columns=["_ADMITTED"])
+    cvd_stay = (claims["CLAIM_TYPE"] == "inpatient") & claims["CVD_EVENT"].notna()
+    # post-acute care within N days of a CVD stay's discharge
+    post = _post_acute(claims, cvd_stay, int(cfg["outcomes"]["post_acute_days"]))
+    claims["IS_CVD_SPEND"] = cvd_stay | post | (claims["ED"].astype(bool) & claims["CVD_EVENT"].notna())
+    a = _assign(claims, win, "FROM_DT")
+    a["spend_ab"] = a["PMT"]
+    a["spend_cvd"] = np.where(a["IS_CVD_SPEND"], a["PMT"], 0.0)
+    a["hosp_all"] = (a["CLAIM_TYPE"] == "inpatient").astype(float)
+    a["hosp_cvd"] = ((a["CLAIM_TYPE"] == "inpatient") & a["CVD_EVENT"].notna()).astype(float)
+    a["ed_all"] = a["ED"].astype(float)
+    a["ed_cvd"] = (a["ED"].astype(bool) & a["CVD_EVENT"].notna()).astype(float)
+    sums = a.groupby(["BENE_ID", "YEAR"])[OUTCOMES[:-1]].sum()
+    off = _participating_office(office, tte, providers, runout)
+    off = _assign(off, win, "VISIT_DT").groupby(["BENE_ID", "YEAR"]).size().rename("office_mh")
+    out = win.merge(sums, on=["BENE_ID", "YEAR"], how="left").merge(off, on=["BENE_ID", "YEAR"], how="left")
+    observed = out["WEIGHT"] > 0
+    for c in OUTCOMES:
+        raw = out[c].fillna(0.0)
+        out[f"{c}_raw"] = np.where(observed, raw, np.nan)
+        out[c] = np.where(observed, raw / out["WEIGHT"].where(observed, 1.0), np.nan)
+    out = out.drop(columns=[f"{c}_raw" for c in OUTCOMES])
+    # beneficiary (x_i) and organization (z_p) covariates, and baseline (year 0) outcomes
+    cov = ["BENE_ID", "ORG_ID", "MH", "ARM", "STRATUM", "RISK", "MODIFIABLE_SHARE", "ENROLL_DT", "AGE", "SEX",
+           "RACE", "DUAL", "PART_D", "smoking", "diabetes", "antihypertensive", "statin", "REGION", "RURAL",
+           "ORG_TYPE", "HEALTH_SYSTEM", "N_PRACTITIONERS", "OTHER_CMS_MODELS"]
+    out = out.merge(tte[[c for c in cov if c in tte.columns]], on="BENE_ID", how="left")
+    y0 = out.loc[out["YEAR"] == 0, ["BENE_ID"] + OUTCOMES].rename(columns={c: f"{c}_y0" for c in OUTCOMES})
+    out = out.merge(y0, on="BENE_ID", how="left")
+    org_size = tte.groupby("ORG_ID").size().rename("ORG_N_ENROLLED")
+    out = out.merge(org_size, left_on="ORG_ID", right_index=True, how="left")
+    return out.sort_values(["BENE_ID", "YEAR"]).reset_index(drop=True)
+
+
+def _post_acute(claims: pd.DataFrame, cvd_stay: pd.Series, days: int) -> pd.Series:
+    """SNF and home-health claims that start within ``days`` after a CVD stay's discharge."""
+    stays = claims.loc[cvd_stay, ["BENE_ID", "THRU_DT"]]
+    pac = claims["CLAIM_TYPE"].isin(["snf", "hha"])
+    if stays.empty or not pac.any():
+        return pd.Series(False, index=claims.index)
+    con = duckdb.connect()
+    con.register("s", stays)
+    con.register("p", claims.loc[pac, ["BENE_ID", "CLM_ID", "FROM_DT"]].reset_index(names="row"))
+    rows = con.execute(f"""SELECT DISTINCT p.row FROM p JOIN s ON p.BENE_ID = s.BENE_ID
+        AND p.FROM_DT >= s.THRU_DT AND p.FROM_DT <= s.THRU_DT + INTERVAL {days} DAY""").df()["row"]
+    out = pd.Series(False, index=claims.index)
+    out.loc[rows.to_numpy()] = True
+    return out
+
+
+def _participating_office(office: pd.DataFrame, tte: pd.DataFrame, providers: pd.DataFrame,
+                          runout: pd.Timestamp) -> pd.DataFrame:
+    """Office visits whose NPI participates with the beneficiary's organization on the visit date."""
+    con = duckdb.connect()
+    con.register("o", office)
+    con.register("b", tte[["BENE_ID", "ORG_ID"]])
+    con.register("pr", providers)
+    return con.execute(f"""SELECT DISTINCT o.BENE_ID, o.CLM_ID, CAST(o.VISIT_DT AS TIMESTAMP) AS VISIT_DT
+        FROM o JOIN b USING (BENE_ID) JOIN pr ON pr.NPI = o.NPI AND pr.ORG_ID = b.ORG_ID
+         AND o.VISIT_DT >= pr.START_DT AND (pr.END_DT IS NULL OR o.VISIT_DT <= pr.END_DT)
+        WHERE o.PROC_DT <= TIMESTAMP '{runout}'""").df()

@@ -1,0 +1,94 @@
+"""Per-claim extraction in DuckDB SQL, one claim type and calendar-year file at a time.
+
+Each job reads one yearly Parquet (or CSV) file and writes a slim claim summary: who, when,
+processed when, paid how much, and which outcome definitions the claim meets. The runout is not
+applied here (the processing date is kept), so a new runout recomputes only the downstream
+beneficiary-year step, while a new or changed claims file recomputes only its own extraction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from mheval.contract.read import columns_of, duckdb_files_source
+from mheval.contract.spec import spec
+from mheval.outcomes.codes import event_case_sql
+
+BASE_TYPES = ("inpatient", "outpatient", "carrier", "snf", "hha", "hospice")
+SUMMARY_COLUMNS = ["BENE_ID", "CLM_ID", "CLAIM_TYPE", "FROM_DT", "THRU_DT", "PROC_DT", "PMT", "CVD_EVENT", "ED"]
+OFFICE_COLUMNS = ["BENE_ID", "CLM_ID", "VISIT_DT", "PROC_DT", "NPI"]
+
+
+def load_code_set(path: str | Path) -> list[str]:
+    """The ``code`` column of a code list CSV (as text, leading zeros kept)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)["code"].tolist()
+
+
+def _year_file(data_dir: Path, name: str, year: int) -> str:
+    s = spec(name)
+    for ext in (".parquet", ".csv"):
+        p = Path(data_dir) / (s.path.replace("{year}", str(year)) + ext)
+        if p.exists():
+            return str(p)
+    return ""
+
+
+def _src(path: str, name: str) -> str:
+    return duckdb_files_source([Path(path)], name)
+
+
+def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
+                   con: duckdb.DuckDBPyConnection | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Summarize the claims of one type and year.
+
+    Returns (claims, office_visits). ``claims`` has one row per claim: BENE_ID, CLM_ID (text),
+    CLAIM_TYPE, FROM_DT, THRU_DT, PROC_DT (NCH_WKLY_PROC_DT), PMT (CLM_PMT_AMT), CVD_EVENT (mi,
+    stroke, tia or null, from the diagnosis positions set by ``outcomes.event_positions``) and ED
+    (outpatient claims with an emergency-department revenue center). ``office_visits`` (carrier
+    only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI; exact
+    duplicate lines count once (documented rule). A missing year file gives empty frames.
+    """
+    con = con or duckdb.connect()
+    oc = cfg["outcomes"]
+    path = _year_file(Path(data_dir), claim_type, year)
+    empty = (pd.DataFrame(columns=SUMMARY_COLUMNS), pd.DataFrame(columns=OFFICE_COLUMNS))
+    if not path:
+        return empty
+    present = set(columns_of(Path(path)))
+    dx = ["PRNCPAL_DGNS_CD"] if oc["event_positions"] == "principal" else \
+        [c for c in ["PRNCPAL_DGNS_CD"] + [f"ICD_DGNS_CD{i}" for i in range(1, 26)] if c in present]
+    cases = [event_case_sql(codes, f'"{c}"', "CLM_FROM_DT", oc.get("icd10_start", "2015-10-01")) for c in dx]
+    cvd = ("coalesce(" + ", ".join(cases) + ")") if len(cases) > 1 else cases[0]
+    if claim_type not in oc["event_claim_types"]:
+        cvd = "CAST(NULL AS VARCHAR)"
+    src = _src(path, claim_type)
+    ed = "FALSE"
+    if claim_type == "outpatient":
+        rev = _year_file(Path(data_dir), "outpatient_revenue", year)
+        if rev:
+            ed_codes = ", ".join(f"'{c}'" for c in load_code_set(oc["ed_revenue_centers"]))
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE ed_claims AS SELECT DISTINCT CAST(CLM_ID AS VARCHAR) AS CLM_ID
+                            FROM {_src(rev, 'outpatient_revenue')} WHERE REV_CNTR IN ({ed_codes})""")
+            ed = "CAST(CLM_ID AS VARCHAR) IN (SELECT CLM_ID FROM ed_claims)"
+    claims = con.execute(f"""
+        SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, '{claim_type}' AS CLAIM_TYPE,
+               CAST(CLM_FROM_DT AS DATE) AS FROM_DT, CAST(CLM_THRU_DT AS DATE) AS THRU_DT,
+               CAST(NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST(CLM_PMT_AMT AS DOUBLE) AS PMT,
+               {cvd} AS CVD_EVENT, {ed} AS ED
+        FROM {src} ORDER BY BENE_ID, FROM_DT, CLM_ID""").df()
+    office = empty[1]
+    if claim_type == "carrier":
+        lines = _year_file(Path(data_dir), "carrier_line", year)
+        if lines:
+            hcpcs = ", ".join(f"'{c}'" for c in load_code_set(oc["office_visit_hcpcs"]))
+            office = con.execute(f"""
+                SELECT DISTINCT l.BENE_ID, CAST(l.CLM_ID AS VARCHAR) AS CLM_ID,
+                       CAST(l.LINE_1ST_EXPNS_DT AS DATE) AS VISIT_DT, CAST(c.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT,
+                       l.PRF_PHYSN_NPI AS NPI, l.LINE_NUM
+                FROM {_src(lines, 'carrier_line')} l JOIN {src} c ON CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)
+                WHERE l.HCPCS_CD IN ({hcpcs})
+                ORDER BY 1, 3, 2, LINE_NUM""").df().drop(columns=["LINE_NUM"])
+    return claims, office

@@ -1,0 +1,26 @@
+"""The beneficiary-year analysis file (restricted): annualized outcomes, weights, covariates."""
+import logging
+
+import pandas as pd
+
+from mheval.analysis.beneficiary_year import build_beneficiary_year
+from mheval.contract import read_input
+from mheval.io import run_step, write_parquet
+
+sm = snakemake  # noqa: F821
+
+
+def _concat(paths):
+    frames = [pd.read_parquet(p) for p in paths]
+    nonempty = [f for f in frames if len(f)]
+    return pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]
+
+
+def main():
+    by = build_beneficiary_year(pd.read_parquet(sm.input.tte), _concat(sm.input.claims), _concat(sm.input.office),
+                                read_input(sm.params.data_dir, "providers"), sm.params.data_dir, sm.params.cfg)
+    write_parquet(by, sm.output.by)
+    logging.info("beneficiary-years: %d rows, %d beneficiaries", len(by), by["BENE_ID"].nunique())
+
+
+run_step(main, sm.log[0])
