@@ -4,9 +4,11 @@ Why it exists: at the trial's size (about 219,000 beneficiaries, 2,000 distinct 
 robust (sandwich) variance of lifelines' CoxPHFitter took 12.5 minutes per fit and statsmodels'
 PHReg did not finish in 10 minutes (benchmarks/results/pipeline_scale1.json): both loop in Python
 over event times. Here every risk-set sum is a cumulative sum over the rows sorted by time, so a
-Newton step costs O(n p^2) array work and no Python loop runs over subjects or event times. It is
-checked against lifelines and statsmodels in tests/test_cox_engine.py (coefficients to 1e-6,
-standard errors to 1e-4 relative).
+Newton step costs O(n p^2) array work and no Python loop runs over subjects or event times. It
+reproduces R survival's coxph (coefficients, model-based and cluster-robust standard errors, log
+partial likelihood, Efron and Breslow ties) to 8 or more significant digits, and lifelines'
+coefficients and model-based errors to 1e-6 (tests/test_cox_engine.py; R reference values from
+benchmarks/r/coxph_reference.R).
 
 Conventions, as in R's coxph and lifelines: the risk set at time t is every subject with time >= t;
 Efron's approximation for tied event times; the robust variance is Lin and Wei's (1989) sandwich
