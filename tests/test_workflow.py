@@ -57,6 +57,10 @@ def test_outputs_exist_with_sane_values(finished):
     assert (hr["ci90_lower"] < hr["hazard_ratio"]).all() and (hr["hazard_ratio"] < hr["ci90_upper"]).all()
     fit = json.loads((r / "models" / "survival" / "event_high_medium.json").read_text())
     assert fit["n_organizations"] >= 30 and fit["n_events"] > 50
+    by = pd.read_parquet(r / "analysis" / "beneficiary_year.parquet")
+    assert set(by["YEAR"]) == set(range(6)) and by["WEIGHT"].between(0, 1).all()
+    fu = by[(by["YEAR"] > 0) & (by["WEIGHT"] > 0)]
+    assert 700 < (fu["spend_ab"] * fu["WEIGHT"]).sum() / fu["WEIGHT"].sum() / 12 < 1300
     for f in ("figures/cohort_flow.png", "figures/cumulative_incidence_event.svg", "report.html",
               "qc/publication_check.txt", "analysis/time_to_event.parquet", "tables/hazard_ratios.tex"):
         assert (r / f).stat().st_size > 0, f
@@ -71,8 +75,9 @@ def test_new_runout_reruns_exactly_the_affected_steps(finished):
     proc = _snakemake(finished, "-n", "--config", "synthetic={scale: 0.012}", "claims={runout_date: 2021-09-30}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = set(re.findall(r"^rule (\w+):", proc.stdout, re.M)) | set(re.findall(r"^localrule (\w+):", proc.stdout, re.M))
-    assert "build_time_to_event" in jobs and "fit_survival" in jobs and "html_report" in jobs
-    assert not jobs & {"simulate_trial", "validate_inputs", "build_cohort"}
+    assert {"build_time_to_event", "build_beneficiary_year", "fit_survival", "html_report"} <= jobs
+    # claims extraction keeps the processing date and applies the runout downstream
+    assert not jobs & {"simulate_trial", "validate_inputs", "build_cohort", "extract_claims"}
 
 
 def test_later_runout_changes_the_estimates(finished):

@@ -1,0 +1,58 @@
+"""On the synthetic trial, the beneficiary-year outcomes agree with the world's truth."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mheval.analysis import build_time_to_event
+from mheval.analysis.beneficiary_year import build_beneficiary_year
+from mheval.contract import read_input
+from mheval.outcomes.codes import load_event_codes
+from mheval.outcomes.extract import BASE_TYPES, extract_claims
+
+
+@pytest.fixture(scope="module")
+def by(trial, cohort, config):
+    people = cohort[0]
+    cfg = {**config, "claims": {"runout_date": "2030-01-01", "runout_lag_days": 0}}
+    tte = build_time_to_event(trial[0], people[people["EXCLUSION"] == ""].reset_index(drop=True), cfg)
+    codes = load_event_codes(config["outcomes"]["codes"])
+    parts = [extract_claims(trial[0], t, y, codes, cfg) for t in BASE_TYPES for y in range(2016, 2023)]
+    claims = pd.concat([p[0] for p in parts if len(p[0])], ignore_index=True)
+    office = pd.concat([p[1] for p in parts if len(p[1])], ignore_index=True)
+    return build_beneficiary_year(tte, claims, office, read_input(trial[0], "providers"), trial[0], cfg)
+
+
+def test_one_row_per_beneficiary_and_year(by, cohort):
+    n = (cohort[0]["EXCLUSION"] == "").sum()
+    assert len(by) == 6 * n and by.groupby("BENE_ID").size().eq(6).all()
+    assert by["WEIGHT"].between(0, 1).all()
+
+
+def test_follow_up_spending_matches_truth(by, trial):
+    """Weighted follow-up spending per month equals the world's (same claims, same windows up to
+    the 365.25-day year boundaries)."""
+    fu = by[(by["YEAR"] > 0) & (by["WEIGHT"] > 0)]
+    for mh, arm in ((0, "control"), (1, "intervention")):
+        d = fu[fu["MH"] == mh]
+        pbpm = (d["spend_ab"] * d["WEIGHT"]).sum() / d["WEIGHT"].sum() / 12
+        assert pbpm == pytest.approx(trial[1]["spending"][f"total_ab_pbpm_{arm}"], rel=0.01)
+
+
+def test_cvd_hospitalizations_match_first_events_and_recurrences(by, trial):
+    fu = by[(by["YEAR"] > 0) & (by["WEIGHT"] > 0)]
+    stays = (fu["hosp_cvd"] * fu["WEIGHT"]).sum()
+    first = sum(trial[1]["n_first_events_observed"].values())
+    # every first MI/stroke and half the TIAs are admissions; recurrences add some
+    assert 0.8 * first < stays < 1.5 * first
+    cvd_pbpm = (fu["spend_cvd"] * fu["WEIGHT"]).sum() / fu["WEIGHT"].sum() / 12
+    assert 20 < cvd_pbpm < 60  # published control mean $40.72
+
+
+def test_intervention_effects_on_utilization_have_the_true_sign(by, trial):
+    fu = by[(by["YEAR"] > 0) & (by["WEIGHT"] > 0)]
+    rate = lambda d, c: (d[c] * d["WEIGHT"]).sum() / d["WEIGHT"].sum()  # noqa: E731
+    i, c = fu[fu["MH"] == 1], fu[fu["MH"] == 0]
+    # office visits with participating providers: true ratio 1.05 (noisy at this scale)
+    assert rate(i, "office_mh") / rate(c, "office_mh") == pytest.approx(1.05, abs=0.08)
