@@ -9,7 +9,7 @@ from mheval.analysis import build_time_to_event
 from mheval.analysis.beneficiary_year import build_beneficiary_year
 from mheval.contract import read_input
 from mheval.outcomes.codes import load_event_codes
-from mheval.outcomes.extract import BASE_TYPES, extract_claims
+from mheval.outcomes.extract import BASE_TYPES, extract_claims, extract_fills
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,8 @@ def by(trial, cohort, config):
     parts = [extract_claims(trial[0], t, y, codes, cfg) for t in BASE_TYPES for y in range(2016, 2023)]
     claims = pd.concat([p[0] for p in parts if len(p[0])], ignore_index=True)
     office = pd.concat([p[1] for p in parts if len(p[1])], ignore_index=True)
-    return build_beneficiary_year(tte, claims, office, read_input(trial[0], "providers"), trial[0], cfg)
+    fills = pd.concat([extract_fills(trial[0], y) for y in range(2016, 2023)], ignore_index=True)
+    return build_beneficiary_year(tte, claims, office, read_input(trial[0], "providers"), trial[0], cfg, fills=fills)
 
 
 def test_one_row_per_beneficiary_and_year(by, cohort):
@@ -56,3 +57,15 @@ def test_intervention_effects_on_utilization_have_the_true_sign(by, trial):
     i, c = fu[fu["MH"] == 1], fu[fu["MH"] == 0]
     # office visits with participating providers: true ratio 1.05 (noisy at this scale)
     assert rate(i, "office_mh") / rate(c, "office_mh") == pytest.approx(1.05, abs=0.08)
+
+
+def test_medication_changes_only_for_part_d_and_raised_by_the_intervention(by, trial):
+    y1 = by[(by["YEAR"] == 1) & (by["WEIGHT"] > 0)]
+    assert y1.loc[~y1["PART_D"].astype(bool), "med_statin"].isna().all()
+    d = y1[y1["PART_D"].astype(bool)]
+    assert d["med_statin"].isin([0, 1]).all()
+    for drug in ("statin", "antihypertensive"):
+        i, c = d.loc[d["MH"] == 1, f"med_{drug}"].mean(), d.loc[d["MH"] == 0, f"med_{drug}"].mean()
+        # control: 1 - exp(-(0.5 * 0.5 + 0.12 * 0.5)) = 27% change within the first year; x1.30 hazard
+        assert 0.18 < c < 0.36
+        assert i > c

@@ -28,6 +28,7 @@ rule build_beneficiary_year:
         tte="results/analysis/time_to_event.parquet",
         claims=expand("results/outcomes/claims/{claim_type}_{year}.parquet", claim_type=CLAIM_TYPES, year=CLAIM_YEARS),
         office=expand("results/outcomes/office/carrier_{year}.parquet", year=CLAIM_YEARS),
+        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS),
     output:
         by="results/analysis/beneficiary_year.parquet",
     params:
@@ -37,3 +38,20 @@ rule build_beneficiary_year:
         "results/logs/build_beneficiary_year.log",
     script:
         "../scripts/build_beneficiary_year.py"
+
+
+rule extract_fills:
+    input:
+        data_ready(),
+        validation="results/qc/validation_report.json",
+        raw=lambda wc: claims_file("pde", wc.year),
+    output:
+        fills="results/outcomes/fills/pde_{year}.parquet",
+    wildcard_constraints:
+        year=r"\d{4}",
+    params:
+        data_dir=DATA_DIR,
+    log:
+        "results/logs/extract_fills/pde_{year}.log",
+    script:
+        "../scripts/extract_fills.py"

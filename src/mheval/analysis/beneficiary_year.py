@@ -16,7 +16,13 @@ Outcomes (evaluation design report, Table IV.1):
 - ``ed_all``, ``ed_cvd``: outpatient ED visits (not followed by an admission that day or the next),
   all and for MI/stroke/TIA;
 - ``office_mh``: office E&M visits with an NPI participating with the beneficiary's organization
-  on the visit date (registry providers file).
+  on the visit date (registry providers file);
+- ``med_statin``, ``med_antihypertensive`` (0/1 per year, not annualized; Part D enrollees at
+  enrollment only, missing otherwise): initiation or intensification in the observed part of the
+  year. A statin fill is an initiation when no statin was filled in the 365 days before it and an
+  intensification when its intensity exceeds every statin filled in those days; an
+  antihypertensive fill initiates or intensifies when its class was not filled in the 365 days
+  before it (a new drug or an added class).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from mheval.cohort.enrollment import register_monthly_enrollment
 
 YEAR = 365.25
 OUTCOMES = ["spend_ab", "spend_cvd", "hosp_all", "hosp_cvd", "ed_all", "ed_cvd", "office_mh"]
+BINARY_OUTCOMES = ["med_statin", "med_antihypertensive"]
 MAX_YEAR = 5
 
 
@@ -72,8 +79,34 @@ def _assign(claims: pd.DataFrame, win: pd.DataFrame, date_col: str) -> pd.DataFr
     return out
 
 
+def medication_changes(fills: pd.DataFrame, runout: pd.Timestamp) -> pd.DataFrame:
+    """Dates of statin and antihypertensive initiation or intensification (rules in the module
+    docstring), from fills paid on or before ``runout``: BENE_ID, CHANGE_DT, DRUG."""
+    con = duckdb.connect()
+    con.register("f", fills[pd.to_datetime(fills["PROC_DT"]) <= runout])
+    return con.execute("""
+        WITH s AS (
+            SELECT BENE_ID, CAST(SRVC_DT AS DATE) AS SRVC_DT, INTENSITY,
+                   count(*) OVER w AS prior_n, max(INTENSITY) OVER w AS prior_max
+            FROM f WHERE DRUG_CLASS = 'statin'
+            WINDOW w AS (PARTITION BY BENE_ID ORDER BY CAST(SRVC_DT AS DATE)
+                         RANGE BETWEEN INTERVAL 365 DAYS PRECEDING AND INTERVAL 1 DAY PRECEDING)),
+        a AS (
+            SELECT BENE_ID, CAST(SRVC_DT AS DATE) AS SRVC_DT,
+                   count(*) OVER w AS prior_n
+            FROM f WHERE DRUG_CLASS <> 'statin'
+            WINDOW w AS (PARTITION BY BENE_ID, DRUG_CLASS ORDER BY CAST(SRVC_DT AS DATE)
+                         RANGE BETWEEN INTERVAL 365 DAYS PRECEDING AND INTERVAL 1 DAY PRECEDING))
+        SELECT DISTINCT BENE_ID, CAST(SRVC_DT AS TIMESTAMP) AS CHANGE_DT, 'statin' AS DRUG FROM s
+            WHERE prior_n = 0 OR INTENSITY > prior_max
+        UNION
+        SELECT DISTINCT BENE_ID, CAST(SRVC_DT AS TIMESTAMP), 'antihypertensive' FROM a WHERE prior_n = 0
+        ORDER BY 1, 2, 3""").df()
+
+
 def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.DataFrame,
-                           providers: pd.DataFrame, data_dir: str | Path, cfg: dict) -> pd.DataFrame:
+                           providers: pd.DataFrame, data_dir: str | Path, cfg: dict,
+                           fills: pd.DataFrame | None = None) -> pd.DataFrame:
     """Build the beneficiary-year file.
 
     Parameters
@@ -82,6 +115,8 @@ def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.D
         FU_END_DT, ORG_ID and covariates).
     claims, office : the concatenated outputs of :func:`mheval.outcomes.extract.extract_claims`.
     providers : the registry providers file (NPI, ORG_ID, START_DT, END_DT).
+    fills : Part D statin and antihypertensive fills (:func:`mheval.outcomes.extract.extract_fills`);
+        without them the medication outcomes are missing.
     data_dir : inputs (for MBSF enrollment in the baseline year).
     cfg : config (uses ``claims.runout_date`` and ``outcomes.post_acute_days``).
     """
@@ -127,6 +162,18 @@ def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.D
         out[f"{c}_raw"] = np.where(observed, raw, np.nan)
         out[c] = np.where(observed, raw / out["WEIGHT"].where(observed, 1.0), np.nan)
     out = out.drop(columns=[f"{c}_raw" for c in OUTCOMES])
+    part_d = out["BENE_ID"].map(tte.set_index("BENE_ID")["PART_D"]) if "PART_D" in tte.columns else None
+    changes = medication_changes(fills, runout) if fills is not None and part_d is not None else None
+    for drug in ("statin", "antihypertensive"):
+        col = f"med_{drug}"
+        if changes is None:
+            out[col] = np.nan
+            continue
+        ch = changes
+        hit = _assign(ch[ch["DRUG"] == drug], win, "CHANGE_DT")[["BENE_ID", "YEAR"]].drop_duplicates()
+        hit[col] = 1.0
+        out = out.merge(hit, on=["BENE_ID", "YEAR"], how="left")
+        out[col] = np.where(observed & part_d.astype(bool).to_numpy(), out[col].fillna(0.0), np.nan)
     # beneficiary (x_i) and organization (z_p) covariates, and baseline (year 0) outcomes
     cov = ["BENE_ID", "ORG_ID", "MH", "ARM", "STRATUM", "RISK", "MODIFIABLE_SHARE", "ENROLL_DT", "AGE", "SEX",
            "RACE", "DUAL", "PART_D", "smoking", "diabetes", "antihypertensive", "statin", "REGION", "RURAL",

@@ -92,3 +92,29 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
                 WHERE l.HCPCS_CD IN ({hcpcs})
                 ORDER BY 1, 3, 2, LINE_NUM""").df().drop(columns=["LINE_NUM"])
     return claims, office
+
+
+FILL_COLUMNS = ["BENE_ID", "SRVC_DT", "PROC_DT", "DRUG_CLASS", "INTENSITY"]
+INTENSITY_RANK = {"low": 1, "moderate": 2, "high": 3}
+
+
+def extract_fills(data_dir: str | Path, year: int, con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
+    """Part D fills of statins and antihypertensives in one year's PDE file.
+
+    One row per fill: BENE_ID, SRVC_DT, PROC_DT (PD_DT, the paid date, for the runout; the fill
+    date when missing), DRUG_CLASS (from the NDC reference, e.g. statin, ace_inhibitor) and
+    INTENSITY (statins: 1 low, 2 moderate, 3 high; 0 otherwise). Other drugs are dropped.
+    """
+    con = con or duckdb.connect()
+    path = _year_file(Path(data_dir), "pde", year)
+    if not path:
+        return pd.DataFrame(columns=FILL_COLUMNS)
+    ndc = _year_file(Path(data_dir), "ndc", year)
+    if not ndc:
+        return pd.DataFrame(columns=FILL_COLUMNS)
+    rank = " ".join(f"WHEN '{k}' THEN {v}" for k, v in INTENSITY_RANK.items())
+    return con.execute(f"""
+        SELECT p.BENE_ID, CAST(p.SRVC_DT AS DATE) AS SRVC_DT, CAST(coalesce(p.PD_DT, p.SRVC_DT) AS DATE) AS PROC_DT,
+               n.DRUG_CLASS, CASE coalesce(n.STATIN_INTENSITY, '') {rank} ELSE 0 END AS INTENSITY
+        FROM {_src(path, 'pde')} p JOIN {_src(ndc, 'ndc')} n USING (PROD_SRVC_ID)
+        ORDER BY 1, 2, 4, 5""").df()
