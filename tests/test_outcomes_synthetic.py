@@ -22,7 +22,8 @@ def by(trial, cohort, config):
     claims = pd.concat([p[0] for p in parts if len(p[0])], ignore_index=True)
     office = pd.concat([p[1] for p in parts if len(p[1])], ignore_index=True)
     fills = pd.concat([extract_fills(trial[0], y) for y in range(2016, 2023)], ignore_index=True)
-    return build_beneficiary_year(tte, claims, office, read_input(trial[0], "providers"), trial[0], cfg, fills=fills)
+    return build_beneficiary_year(tte, claims, office, read_input(trial[0], "providers"), trial[0], cfg, fills=fills,
+                                  payments=read_input(trial[0], "payments"))
 
 
 def test_one_row_per_beneficiary_and_year(by, cohort):
@@ -69,3 +70,13 @@ def test_medication_changes_only_for_part_d_and_raised_by_the_intervention(by, t
         # control: 1 - exp(-(0.5 * 0.5 + 0.12 * 0.5)) = 27% change within the first year; x1.30 hazard
         assert 0.18 < c < 0.36
         assert i > c
+
+
+def test_model_payments_allocated_by_the_rules(by):
+    fu = by[(by["YEAR"] > 0) & (by["WEIGHT"] > 0)]
+    extra = lambda d: ((d["spend_ab_mh"] - d["spend_ab"]) * d["WEIGHT"]).sum() / d["WEIGHT"].sum() / 12  # noqa: E731
+    i = fu[fu["MH"] == 1]
+    # published: model payments about $1 per beneficiary per month; mostly $10/month for high risk
+    assert 0.5 < extra(i) < 6
+    assert extra(i[i["STRATUM"] == "high"]) > 3 * extra(i[i["STRATUM"] == "medium"])
+    assert (fu["spend_ab_mh"] >= fu["spend_ab"] - 1e-9).all()

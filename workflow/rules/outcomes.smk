@@ -33,7 +33,7 @@ rule build_beneficiary_year:
         by="results/analysis/beneficiary_year.parquet",
     params:
         data_dir=DATA_DIR,
-        cfg=cfg_subset("claims", "outcomes"),
+        cfg=cfg_subset("claims", "outcomes", "cohort"),
     log:
         "results/logs/build_beneficiary_year.log",
     script:

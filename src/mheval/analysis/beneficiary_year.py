@@ -10,6 +10,8 @@ beneficiary has years 0-5 and nothing disappears without a trace.
 
 Outcomes (evaluation design report, Table IV.1):
 - ``spend_ab``: Medicare Part A and B payments (inpatient, outpatient, carrier, SNF, home health, hospice);
+- ``spend_ab_mh``: the same plus CMS model payments allocated to the beneficiary
+  (:func:`allocate_model_payments`);
 - ``spend_cvd``: MI/stroke/TIA hospitalizations, SNF and home-health claims starting within
   ``outcomes.post_acute_days`` of their discharge, and outpatient ED visits for MI/stroke/TIA;
 - ``hosp_all``, ``hosp_cvd``: inpatient stays, all and for MI/stroke/TIA;
@@ -36,7 +38,7 @@ import pandas as pd
 from mheval.cohort.enrollment import register_monthly_enrollment
 
 YEAR = 365.25
-OUTCOMES = ["spend_ab", "spend_cvd", "hosp_all", "hosp_cvd", "ed_all", "ed_cvd", "office_mh"]
+OUTCOMES = ["spend_ab", "spend_ab_mh", "spend_cvd", "hosp_all", "hosp_cvd", "ed_all", "ed_cvd", "office_mh"]
 BINARY_OUTCOMES = ["med_statin", "med_antihypertensive"]
 MAX_YEAR = 5
 
@@ -79,6 +81,36 @@ def _assign(claims: pd.DataFrame, win: pd.DataFrame, date_col: str) -> pd.DataFr
     return out
 
 
+def allocate_model_payments(payments: pd.DataFrame, tte: pd.DataFrame, high_threshold: float = 0.30) -> pd.DataFrame:
+    """Allocate CMS model payments (organization x half-year x type) to analyzed beneficiaries.
+
+    Each payment row is split equally over the beneficiaries it covers (AMOUNT / N_BENEFICIARIES
+    each), following the request for applications: CVD_RA to intervention beneficiaries enrolled
+    in that half-year; CVD_CM to high-risk intervention beneficiaries observed (alive, in FFS) in
+    that half-year; CONTROL_DATA to control beneficiaries observed in that half-year. The payment
+    is dated at the half-year's midpoint. Returns BENE_ID, PAY_DT, AMOUNT.
+    """
+    p = payments.copy()
+    year = p["PERIOD"].str[:4].astype(int)
+    half = p["PERIOD"].str[-1].astype(int)
+    p["P_START"] = pd.to_datetime(dict(year=year, month=np.where(half == 1, 1, 7), day=1))
+    p["P_END"] = p["P_START"] + pd.DateOffset(months=6) - pd.Timedelta(days=1)
+    p["PAY_DT"] = p["P_START"] + pd.Timedelta(days=90)
+    p["PER_BENE"] = p["AMOUNT"] / p["N_BENEFICIARIES"].where(p["N_BENEFICIARIES"] > 0)
+    b = tte[["BENE_ID", "ORG_ID", "MH", "RISK", "ENROLL_DT"]].copy()
+    b["OBS_END"] = tte[["DEATH_DT", "FFS_END_DT", "FU_END_DT"]].min(axis=1)
+    con = duckdb.connect()
+    con.register("p", p[["ORG_ID", "PAYMENT_TYPE", "P_START", "P_END", "PAY_DT", "PER_BENE"]])
+    con.register("b", b)
+    return con.execute(f"""SELECT b.BENE_ID, p.PAY_DT, p.PER_BENE AS AMOUNT FROM p JOIN b ON b.ORG_ID = p.ORG_ID
+        WHERE p.PER_BENE IS NOT NULL AND (
+          (p.PAYMENT_TYPE = 'CVD_RA' AND b.MH = 1 AND b.ENROLL_DT BETWEEN p.P_START AND p.P_END)
+          OR (p.PAYMENT_TYPE = 'CVD_CM' AND b.MH = 1 AND b.RISK >= {high_threshold}
+              AND b.ENROLL_DT <= p.P_END AND b.OBS_END >= p.P_START)
+          OR (p.PAYMENT_TYPE = 'CONTROL_DATA' AND b.MH = 0 AND b.ENROLL_DT <= p.P_END AND b.OBS_END >= p.P_START))
+        ORDER BY 1, 2""").df()
+
+
 def medication_changes(fills: pd.DataFrame, runout: pd.Timestamp) -> pd.DataFrame:
     """Dates of statin and antihypertensive initiation or intensification (rules in the module
     docstring), from fills paid on or before ``runout``: BENE_ID, CHANGE_DT, DRUG."""
@@ -106,7 +138,7 @@ def medication_changes(fills: pd.DataFrame, runout: pd.Timestamp) -> pd.DataFram
 
 def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.DataFrame,
                            providers: pd.DataFrame, data_dir: str | Path, cfg: dict,
-                           fills: pd.DataFrame | None = None) -> pd.DataFrame:
+                           fills: pd.DataFrame | None = None, payments: pd.DataFrame | None = None) -> pd.DataFrame:
     """Build the beneficiary-year file.
 
     Parameters
@@ -117,6 +149,7 @@ def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.D
     providers : the registry providers file (NPI, ORG_ID, START_DT, END_DT).
     fills : Part D statin and antihypertensive fills (:func:`mheval.outcomes.extract.extract_fills`);
         without them the medication outcomes are missing.
+    payments : the CMS payments input; without it ``spend_ab_mh`` equals ``spend_ab``.
     data_dir : inputs (for MBSF enrollment in the baseline year).
     cfg : config (uses ``claims.runout_date`` and ``outcomes.post_acute_days``).
     """
@@ -152,7 +185,14 @@ def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.D
     a["hosp_cvd"] = ((a["CLAIM_TYPE"] == "inpatient") & a["CVD_EVENT"].notna()).astype(float)
     a["ed_all"] = a["ED"].astype(float)
     a["ed_cvd"] = (a["ED"].astype(bool) & a["CVD_EVENT"].notna()).astype(float)
-    sums = a.groupby(["BENE_ID", "YEAR"])[OUTCOMES[:-1]].sum()
+    a["spend_ab_mh"] = a["PMT"]
+    if payments is not None and len(payments):
+        alloc = allocate_model_payments(payments, tte, cfg.get("cohort", {}).get("risk_high", 0.30))
+        paid = _assign(alloc, win, "PAY_DT")
+        a = pd.concat([a, pd.DataFrame({"BENE_ID": paid["BENE_ID"], "YEAR": paid["YEAR"], "spend_ab_mh": paid["AMOUNT"]})],
+                      ignore_index=True)
+    per_claim = [c for c in OUTCOMES if c != "office_mh"]
+    sums = a.groupby(["BENE_ID", "YEAR"])[per_claim].sum()
     off = _participating_office(office, tte, providers, runout)
     off = _assign(off, win, "VISIT_DT").groupby(["BENE_ID", "YEAR"]).size().rename("office_mh")
     out = win.merge(sums, on=["BENE_ID", "YEAR"], how="left").merge(off, on=["BENE_ID", "YEAR"], how="left")
