@@ -17,7 +17,7 @@ def _concat(paths):
 
 
 def main():
-    by = build_beneficiary_year(pd.read_parquet(sm.input.tte), _concat(sm.input.claims), _concat(sm.input.office),
+    by = build_beneficiary_year(pd.read_parquet(sm.input.tte), list(sm.input.claims), list(sm.input.office),
                                 read_input(sm.params.data_dir, "providers"), sm.params.data_dir, sm.params.cfg,
                                 fills=_concat(sm.input.fills), payments=read_input(sm.params.data_dir, "payments"))
     write_parquet(by, sm.output.by)

@@ -136,7 +136,7 @@ def medication_changes(fills: pd.DataFrame, runout: pd.Timestamp) -> pd.DataFram
         ORDER BY 1, 2, 3""").df()
 
 
-def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.DataFrame,
+def build_beneficiary_year(tte: pd.DataFrame, claims, office,
                            providers: pd.DataFrame, data_dir: str | Path, cfg: dict,
                            fills: pd.DataFrame | None = None, payments: pd.DataFrame | None = None) -> pd.DataFrame:
     """Build the beneficiary-year file.
@@ -145,7 +145,8 @@ def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.D
     ----------
     tte : the time-to-event file (analyzed beneficiaries with ENROLL_DT, DEATH_DT, FFS_END_DT,
         FU_END_DT, ORG_ID and covariates).
-    claims, office : the concatenated outputs of :func:`mheval.outcomes.extract.extract_claims`.
+    claims, office : the outputs of :func:`mheval.outcomes.extract.extract_claims`, as DataFrames or
+        as lists of their Parquet files (read by DuckDB, so memory stays bounded at full scale).
     providers : the registry providers file (NPI, ORG_ID, START_DT, END_DT).
     fills : Part D statin and antihypertensive fills (:func:`mheval.outcomes.extract.extract_fills`);
         without them the medication outcomes are missing.
@@ -164,38 +165,30 @@ def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.D
     base = np.repeat(base_share.to_numpy(), MAX_YEAR + 1)
     win["WEIGHT"] = np.where(win["YEAR"] == 0, base, fu_weight)
 
-    claims = claims[claims["BENE_ID"].isin(tte["BENE_ID"]) & (claims["PROC_DT"] <= runout)].copy()
-    for c in ("FROM_DT", "THRU_DT", "PROC_DT"):
-        claims[c] = pd.to_datetime(claims[c])
-    # an outpatient ED visit followed by an admission that day or the next belongs with the stay
-    ip = claims.loc[claims["CLAIM_TYPE"] == "inpatient", ["BENE_ID", "FROM_DT"]]
-    admitted = pd.concat([ip, ip.assign(FROM_DT=ip["FROM_DT"] - pd.Timedelta(days=1))]).drop_duplicates()
-    admitted["_ADMITTED"] = True
-    claims = claims.merge(admitted, on=["BENE_ID", "FROM_DT"], how="left")
-    claims["ED"] = claims["ED"].astype(bool) & (claims["CLAIM_TYPE"] == "outpatient") & claims["_ADMITTED"].isna()
-    claims = claims.drop(columns=["_ADMITTED"])
-    cvd_stay = (claims["CLAIM_TYPE"] == "inpatient") & claims["CVD_EVENT"].notna()
-    # post-acute care within N days of a CVD stay's discharge
-    post = _post_acute(claims, cvd_stay, int(cfg["outcomes"]["post_acute_days"]))
-    claims["IS_CVD_SPEND"] = cvd_stay | post | (claims["ED"].astype(bool) & claims["CVD_EVENT"].notna())
-    a = _assign(claims, win, "FROM_DT")
-    a["spend_ab"] = a["PMT"]
-    a["spend_cvd"] = np.where(a["IS_CVD_SPEND"], a["PMT"], 0.0)
-    a["hosp_all"] = (a["CLAIM_TYPE"] == "inpatient").astype(float)
-    a["hosp_cvd"] = ((a["CLAIM_TYPE"] == "inpatient") & a["CVD_EVENT"].notna()).astype(float)
-    a["ed_all"] = a["ED"].astype(float)
-    a["ed_cvd"] = (a["ED"].astype(bool) & a["CVD_EVENT"].notna()).astype(float)
-    a["spend_ab_mh"] = a["PMT"]
+    con.register("win", win[["BENE_ID", "YEAR", "START", "END", "OBS_END"]])
+    _register(con, "claims_in", claims)
+    _register(con, "office_in", office)
+    sums = _claim_sums(con, runout, int(cfg["outcomes"]["post_acute_days"]))
     if payments is not None and len(payments):
         alloc = allocate_model_payments(payments, tte, cfg.get("cohort", {}).get("risk_high", 0.30))
-        paid = _assign(alloc, win, "PAY_DT")
-        a = pd.concat([a, pd.DataFrame({"BENE_ID": paid["BENE_ID"], "YEAR": paid["YEAR"], "spend_ab_mh": paid["AMOUNT"]})],
-                      ignore_index=True)
-    per_claim = [c for c in OUTCOMES if c != "office_mh"]
-    sums = a.groupby(["BENE_ID", "YEAR"])[per_claim].sum()
-    off = _participating_office(office, tte, providers, runout)
-    off = _assign(off, win, "VISIT_DT").groupby(["BENE_ID", "YEAR"]).size().rename("office_mh")
-    out = win.merge(sums, on=["BENE_ID", "YEAR"], how="left").merge(off, on=["BENE_ID", "YEAR"], how="left")
+        paid = _assign(alloc, win, "PAY_DT").groupby(["BENE_ID", "YEAR"])["AMOUNT"].sum().rename("_paid")
+        sums = sums.join(paid, how="outer")
+        sums["spend_ab_mh"] = sums["spend_ab_mh"].fillna(0.0) + sums.pop("_paid").fillna(0.0)
+    con.register("prov", providers[["NPI", "ORG_ID", "START_DT", "END_DT"]])
+    con.register("bene_org", tte[["BENE_ID", "ORG_ID"]])
+    off = con.execute(f"""
+        WITH v AS (SELECT DISTINCT o.BENE_ID, CAST(o.CLM_ID AS VARCHAR) AS CLM_ID, CAST(o.VISIT_DT AS DATE) AS VISIT_DT
+                   FROM office_in o JOIN bene_org b USING (BENE_ID)
+                   JOIN prov pr ON pr.NPI = o.NPI AND pr.ORG_ID = b.ORG_ID
+                    AND CAST(o.VISIT_DT AS DATE) >= CAST(pr.START_DT AS DATE)
+                    AND (pr.END_DT IS NULL OR CAST(o.VISIT_DT AS DATE) <= CAST(pr.END_DT AS DATE))
+                   WHERE CAST(o.PROC_DT AS DATE) <= DATE '{runout.date()}')
+        SELECT w.BENE_ID, w.YEAR, count(*) AS office_mh FROM v JOIN win w ON v.BENE_ID = w.BENE_ID
+          AND v.VISIT_DT BETWEEN CAST(w.START AS DATE) AND CAST(w.END AS DATE)
+          AND (w.YEAR = 0 OR v.VISIT_DT <= CAST(w.OBS_END AS DATE))
+        GROUP BY ALL""").df().set_index(["BENE_ID", "YEAR"])
+    out = win.merge(sums, left_on=["BENE_ID", "YEAR"], right_index=True, how="left")
+    out = out.merge(off, left_on=["BENE_ID", "YEAR"], right_index=True, how="left")
     observed = out["WEIGHT"] > 0
     for c in OUTCOMES:
         raw = out[c].fillna(0.0)
@@ -226,30 +219,48 @@ def build_beneficiary_year(tte: pd.DataFrame, claims: pd.DataFrame, office: pd.D
     return out.sort_values(["BENE_ID", "YEAR"]).reset_index(drop=True)
 
 
-def _post_acute(claims: pd.DataFrame, cvd_stay: pd.Series, days: int) -> pd.Series:
-    """SNF and home-health claims that start within ``days`` after a CVD stay's discharge."""
-    stays = claims.loc[cvd_stay, ["BENE_ID", "THRU_DT"]]
-    pac = claims["CLAIM_TYPE"].isin(["snf", "hha"])
-    if stays.empty or not pac.any():
-        return pd.Series(False, index=claims.index)
-    con = duckdb.connect()
-    con.register("s", stays)
-    con.register("p", claims.loc[pac, ["BENE_ID", "CLM_ID", "FROM_DT"]].reset_index(names="row"))
-    rows = con.execute(f"""SELECT DISTINCT p.row FROM p JOIN s ON p.BENE_ID = s.BENE_ID
-        AND p.FROM_DT >= s.THRU_DT AND p.FROM_DT <= s.THRU_DT + INTERVAL {days} DAY""").df()["row"]
-    out = pd.Series(False, index=claims.index)
-    out.loc[rows.to_numpy()] = True
-    return out
+def _register(con: duckdb.DuckDBPyConnection, name: str, source) -> None:
+    """Make ``name`` a view over a DataFrame or over a list of Parquet files."""
+    if isinstance(source, pd.DataFrame):
+        con.register(name, source)
+    else:
+        files = [str(p) for p in source]
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({files}, union_by_name = true)")
 
 
-def _participating_office(office: pd.DataFrame, tte: pd.DataFrame, providers: pd.DataFrame,
-                          runout: pd.Timestamp) -> pd.DataFrame:
-    """Office visits whose NPI participates with the beneficiary's organization on the visit date."""
-    con = duckdb.connect()
-    con.register("o", office)
-    con.register("b", tte[["BENE_ID", "ORG_ID"]])
-    con.register("pr", providers)
-    return con.execute(f"""SELECT DISTINCT o.BENE_ID, o.CLM_ID, CAST(o.VISIT_DT AS TIMESTAMP) AS VISIT_DT
-        FROM o JOIN b USING (BENE_ID) JOIN pr ON pr.NPI = o.NPI AND pr.ORG_ID = b.ORG_ID
-         AND o.VISIT_DT >= pr.START_DT AND (pr.END_DT IS NULL OR o.VISIT_DT <= pr.END_DT)
-        WHERE o.PROC_DT <= TIMESTAMP '{runout}'""").df()
+def _claim_sums(con: duckdb.DuckDBPyConnection, runout: pd.Timestamp, post_days: int) -> pd.DataFrame:
+    """Per beneficiary-year sums of the claim outcomes, all in DuckDB (bounded memory).
+
+    Claims count if processed on or before the runout and starting in the observed part of a
+    year. An outpatient ED visit followed by an admission that day or the next belongs with the
+    stay; SNF and home health starting within ``post_days`` of a CVD stay's discharge are CVD
+    spending.
+    """
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE c AS
+        SELECT c.BENE_ID, CAST(c.CLM_ID AS VARCHAR) AS CLM_ID, c.CLAIM_TYPE, CAST(c.FROM_DT AS DATE) AS FROM_DT,
+               CAST(c.THRU_DT AS DATE) AS THRU_DT, c.PMT, c.CVD_EVENT, CAST(c.ED AS BOOLEAN) AS ED
+        FROM claims_in c SEMI JOIN (SELECT DISTINCT BENE_ID FROM win) USING (BENE_ID)
+        WHERE CAST(c.PROC_DT AS DATE) <= DATE '{runout.date()}'""")
+    return con.execute(f"""
+        WITH adm AS (SELECT DISTINCT BENE_ID, FROM_DT AS D FROM c WHERE CLAIM_TYPE = 'inpatient'
+                     UNION SELECT DISTINCT BENE_ID, FROM_DT - 1 FROM c WHERE CLAIM_TYPE = 'inpatient'),
+        stays AS (SELECT BENE_ID, THRU_DT FROM c WHERE CLAIM_TYPE = 'inpatient' AND CVD_EVENT IS NOT NULL),
+        pac AS (SELECT DISTINCT p.CLM_ID, p.CLAIM_TYPE FROM c p JOIN stays s ON p.BENE_ID = s.BENE_ID
+                AND p.CLAIM_TYPE IN ('snf', 'hha') AND p.FROM_DT BETWEEN s.THRU_DT AND s.THRU_DT + {post_days}),
+        flagged AS (
+            SELECT c.*, (c.ED AND c.CLAIM_TYPE = 'outpatient' AND a.BENE_ID IS NULL) AS ED_VISIT,
+                   (pac.CLM_ID IS NOT NULL) AS POST_ACUTE
+            FROM c LEFT JOIN adm a ON a.BENE_ID = c.BENE_ID AND a.D = c.FROM_DT
+            LEFT JOIN pac ON pac.CLM_ID = c.CLM_ID AND pac.CLAIM_TYPE = c.CLAIM_TYPE)
+        SELECT w.BENE_ID, w.YEAR,
+            sum(f.PMT) AS spend_ab, sum(f.PMT) AS spend_ab_mh,
+            sum(CASE WHEN (f.CLAIM_TYPE = 'inpatient' AND f.CVD_EVENT IS NOT NULL) OR f.POST_ACUTE
+                          OR (f.ED_VISIT AND f.CVD_EVENT IS NOT NULL) THEN f.PMT ELSE 0 END) AS spend_cvd,
+            count(*) FILTER (WHERE f.CLAIM_TYPE = 'inpatient') AS hosp_all,
+            count(*) FILTER (WHERE f.CLAIM_TYPE = 'inpatient' AND f.CVD_EVENT IS NOT NULL) AS hosp_cvd,
+            count(*) FILTER (WHERE f.ED_VISIT) AS ed_all,
+            count(*) FILTER (WHERE f.ED_VISIT AND f.CVD_EVENT IS NOT NULL) AS ed_cvd
+        FROM flagged f JOIN win w ON f.BENE_ID = w.BENE_ID
+          AND f.FROM_DT BETWEEN CAST(w.START AS DATE) AND CAST(w.END AS DATE)
+          AND (w.YEAR = 0 OR f.FROM_DT <= CAST(w.OBS_END AS DATE))
+        GROUP BY ALL""").df().set_index(["BENE_ID", "YEAR"]).astype(float)
