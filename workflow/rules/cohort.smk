@@ -8,7 +8,6 @@ rule build_cohort:
         enrollees="results/analysis/enrollees.parquet",
         cohort="results/analysis/cohort.parquet",
         flow=report("results/tables/cohort_flow.csv", caption="../report/cohort_flow.rst", category="Cohort"),
-        balance=report("results/tables/balance.csv", caption="../report/balance.rst", category="Cohort"),
         qc="results/qc/cohort_qc.json",
     params:
         data_dir=DATA_DIR,
@@ -29,3 +28,15 @@ rule cohort_flow_figure:
         "results/logs/cohort_flow_figure.log",
     script:
         "../scripts/cohort_flow_figure.py"
+
+
+rule balance_table:
+    input:
+        cohort="results/analysis/cohort.parquet",
+        by="results/analysis/beneficiary_year.parquet",
+    output:
+        balance=report("results/tables/balance.csv", caption="../report/balance.rst", category="Cohort"),
+    log:
+        "results/logs/balance_table.log",
+    script:
+        "../scripts/balance_table.py"

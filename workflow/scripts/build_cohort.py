@@ -1,6 +1,6 @@
-"""Eligibility, arm, risk and strata; cohort flow (suppressed) and balance tables."""
+"""Eligibility, arm, risk and strata; the cohort flow table (suppressed)."""
 from mheval.cohort import build_cohort
-from mheval.cohort.tables import balance_for_populations, publishable_flow
+from mheval.cohort.tables import publishable_flow
 from mheval.io import run_step, write_json, write_parquet
 
 sm = snakemake  # noqa: F821
@@ -12,7 +12,6 @@ def main():
     write_parquet(people, sm.output.enrollees)
     write_parquet(people[people["EXCLUSION"] == ""].reset_index(drop=True), sm.output.cohort)
     publishable_flow(flow, cfg["report"]["min_cell"]).to_csv(sm.output.flow, index=False)
-    balance_for_populations(people[people["EXCLUSION"] == ""]).to_csv(sm.output.balance, index=False, float_format="%.4f")
     write_json(qc, sm.output.qc)
 
 

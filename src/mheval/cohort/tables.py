@@ -41,9 +41,26 @@ def publishable_flow(flow: pd.DataFrame, min_cell: int = 11) -> pd.DataFrame:
     return body
 
 
-def balance_for_populations(cohort: pd.DataFrame) -> pd.DataFrame:
-    """Balance table (intervention vs control) for high risk and for high + medium risk."""
+BASELINE_OUTCOMES = {
+    "spend_ab_y0": ("Baseline year: Part A and B spending, USD", "mean"),
+    "spend_cvd_y0": ("Baseline year: CVD-related spending, USD", "mean"),
+    "hosp_all_y0": ("Baseline year: hospitalizations", "mean"),
+    "ed_all_y0": ("Baseline year: outpatient ED visits", "mean"),
+    "office_mh_y0": ("Baseline year: office visits with participating providers", "mean"),
+}
+
+
+def balance_for_populations(cohort: pd.DataFrame, beneficiary_year: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Balance table (intervention vs control) for high risk and for high + medium risk.
+
+    With the beneficiary-year file, the baseline-year claims outcomes are included too.
+    """
     d = cohort.copy()
+    variables = dict(BALANCE_VARIABLES)
+    if beneficiary_year is not None:
+        y0 = beneficiary_year.loc[beneficiary_year["YEAR"] == 0, ["BENE_ID"] + list(BASELINE_OUTCOMES)]
+        d = d.merge(y0, on="BENE_ID", how="left")
+        variables.update(BASELINE_OUTCOMES)
     d["MALE"] = (d["SEX"] == "male").astype(float)
     d["BLACK"] = (d["RACE"] == "black").astype(float)
     d["SMOKER"] = (d["smoking"] > 0).astype(float)
@@ -56,6 +73,6 @@ def balance_for_populations(cohort: pd.DataFrame) -> pd.DataFrame:
     d["MULTISPECIALTY"] = (d["ORG_TYPE"] == "multispecialty").astype(float)
     for c in ("DUAL", "PART_D", "RURAL", "HEALTH_SYSTEM"):
         d[c] = d[c].astype(float)
-    parts = [balance_table(d[d["STRATUM"] == "high"], BALANCE_VARIABLES, population="high"),
-             balance_table(d, BALANCE_VARIABLES, population="high_medium")]
+    parts = [balance_table(d[d["STRATUM"] == "high"], variables, population="high"),
+             balance_table(d, variables, population="high_medium")]
     return pd.concat(parts, ignore_index=True).replace({np.inf: np.nan})
