@@ -23,7 +23,7 @@ from mheval.analysis.beneficiary_year import build_beneficiary_year
 from mheval.contract import read_input
 from mheval.contract.read import input_files
 from mheval.outcomes.codes import load_event_codes
-from mheval.outcomes.extract import BASE_TYPES, extract_claims, extract_fills
+from mheval.outcomes.extract import BASE_TYPES, extract_fills, write_extraction
 from mheval.cohort import build_cohort
 from mheval.contract import validate_inputs
 from mheval.models import survival_impact
@@ -52,26 +52,26 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     claim_files, office_files = [], []
-    for ct in BASE_TYPES:  # as the workflow does: one output file per claim type and year
+    for ct in BASE_TYPES:  # as the workflow does: one job and output file per claim type and year
         for y in range(2016, 2023):
-            c, o = extract_claims(args.data, ct, y, codes, cfg)
-            c.to_parquet(work / f"{ct}_{y}.parquet", index=False)
+            write_extraction(args.data, ct, y, codes, cfg, work / f"{ct}_{y}.parquet", work / f"office_{ct}_{y}.parquet")
             claim_files.append(work / f"{ct}_{y}.parquet")
-            if len(o):
-                o.to_parquet(work / f"office_{y}.parquet", index=False)
-                office_files.append(work / f"office_{y}.parquet")
-    fills = pd.concat([extract_fills(args.data, y) for y in range(2016, 2023)], ignore_index=True)
+            office_files.append(work / f"office_{ct}_{y}.parquet")
+    fills = pd.concat([f for y in range(2016, 2023) if len(f := extract_fills(args.data, y))], ignore_index=True)
     times["extract_claims_and_fills"] = time.perf_counter() - t
     t = time.perf_counter()
     by = build_beneficiary_year(tte, claim_files, office_files, read_input(args.data, "providers"), args.data, cfg,
                                 fills=fills, payments=read_input(args.data, "payments"))
     times["build_beneficiary_year"] = time.perf_counter() - t
-    # the read limit: a plain DuckDB scan of the same Parquet files (all columns the extraction reads)
+    # the read limit: a plain DuckDB scan of the same files and columns the extraction reads
     con = duckdb.connect()
-    files = [str(f) for ct in list(BASE_TYPES) + ["outpatient_revenue", "carrier_line"] for f in input_files(args.data, ct)
-             if int(f.stem[-4:]) >= 2016]
     t = time.perf_counter()
-    rows_scanned = con.execute(f"SELECT count(*), sum(length(BENE_ID)), max(CLM_ID) FROM read_parquet({files}, union_by_name=true)").fetchall()[0][0]
+    rows_scanned = 0
+    for ct in BASE_TYPES:
+        files = [str(f) for f in input_files(args.data, ct) if int(f.stem[-4:]) >= 2016]
+        rows_scanned += con.execute(f"""SELECT count(*), max(BENE_ID), max(CLM_ID), max(CLM_FROM_DT), max(CLM_THRU_DT),
+            max(NCH_WKLY_PROC_DT), sum(CLM_PMT_AMT), max(PRNCPAL_DGNS_CD), max(ICD_DGNS_CD1), max(ICD_DGNS_CD2)
+            FROM read_parquet({files}, union_by_name=true)""").fetchall()[0][0]
     times["plain_duckdb_scan"] = time.perf_counter() - t
     scan = {"rows": int(rows_scanned), "extraction_rows_per_second": round(rows_scanned / times["extract_claims_and_fills"]),
             "plain_scan_rows_per_second": round(rows_scanned / times["plain_duckdb_scan"]),

@@ -40,23 +40,23 @@ def _src(path: str, name: str) -> str:
     return duckdb_files_source([Path(path)], name)
 
 
-def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
-                   con: duckdb.DuckDBPyConnection | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Summarize the claims of one type and year.
+EMPTY_CLAIMS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, CAST(NULL AS VARCHAR) AS CLAIM_TYPE, "
+                    "CAST(NULL AS DATE) AS FROM_DT, CAST(NULL AS DATE) AS THRU_DT, CAST(NULL AS DATE) AS PROC_DT, "
+                    "CAST(NULL AS DOUBLE) AS PMT, CAST(NULL AS VARCHAR) AS CVD_EVENT, CAST(NULL AS BOOLEAN) AS ED WHERE FALSE")
+EMPTY_OFFICE_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, CAST(NULL AS DATE) AS VISIT_DT, "
+                    "CAST(NULL AS DATE) AS PROC_DT, CAST(NULL AS VARCHAR) AS NPI WHERE FALSE")
 
-    Returns (claims, office_visits). ``claims`` has one row per claim: BENE_ID, CLM_ID (text),
-    CLAIM_TYPE, FROM_DT, THRU_DT, PROC_DT (NCH_WKLY_PROC_DT), PMT (CLM_PMT_AMT), CVD_EVENT (mi,
-    stroke, tia or null, from the diagnosis positions set by ``outcomes.event_positions``) and ED
-    (outpatient claims with an emergency-department revenue center). ``office_visits`` (carrier
-    only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI; exact
-    duplicate lines count once (documented rule). A missing year file gives empty frames.
+
+def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
+                   con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """The SQL of one claim type and year's extraction: (claims query, office-visits query).
+
+    Missing files give typed empty queries. May create a temporary table on ``con`` (ED claims).
     """
-    con = con or duckdb.connect()
     oc = cfg["outcomes"]
     path = _year_file(Path(data_dir), claim_type, year)
-    empty = (pd.DataFrame(columns=SUMMARY_COLUMNS), pd.DataFrame(columns=OFFICE_COLUMNS))
     if not path:
-        return empty
+        return EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL
     present = set(columns_of(Path(path)))
     dx = ["PRNCPAL_DGNS_CD"] if oc["event_positions"] == "principal" else \
         [c for c in ["PRNCPAL_DGNS_CD"] + [f"ICD_DGNS_CD{i}" for i in range(1, 26)] if c in present]
@@ -73,25 +73,50 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
             con.execute(f"""CREATE OR REPLACE TEMP TABLE ed_claims AS SELECT DISTINCT CAST(CLM_ID AS VARCHAR) AS CLM_ID
                             FROM {_src(rev, 'outpatient_revenue')} WHERE REV_CNTR IN ({ed_codes})""")
             ed = "CAST(CLM_ID AS VARCHAR) IN (SELECT CLM_ID FROM ed_claims)"
-    claims = con.execute(f"""
+    claims = f"""
         SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, '{claim_type}' AS CLAIM_TYPE,
                CAST(CLM_FROM_DT AS DATE) AS FROM_DT, CAST(CLM_THRU_DT AS DATE) AS THRU_DT,
                CAST(NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST(CLM_PMT_AMT AS DOUBLE) AS PMT,
                {cvd} AS CVD_EVENT, {ed} AS ED
-        FROM {src} ORDER BY BENE_ID, FROM_DT, CLM_ID""").df()
-    office = empty[1]
-    if claim_type == "carrier":
-        lines = _year_file(Path(data_dir), "carrier_line", year)
-        if lines:
-            hcpcs = ", ".join(f"'{c}'" for c in load_code_set(oc["office_visit_hcpcs"]))
-            office = con.execute(f"""
+        FROM {src} ORDER BY BENE_ID, FROM_DT, CLM_ID"""
+    office = EMPTY_OFFICE_SQL
+    lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" else ""
+    if lines:
+        hcpcs = ", ".join(f"'{c}'" for c in load_code_set(oc["office_visit_hcpcs"]))
+        office = f"""
+            SELECT BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI FROM (
                 SELECT DISTINCT l.BENE_ID, CAST(l.CLM_ID AS VARCHAR) AS CLM_ID,
                        CAST(l.LINE_1ST_EXPNS_DT AS DATE) AS VISIT_DT, CAST(c.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT,
                        l.PRF_PHYSN_NPI AS NPI, l.LINE_NUM
                 FROM {_src(lines, 'carrier_line')} l JOIN {src} c ON CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)
-                WHERE l.HCPCS_CD IN ({hcpcs})
-                ORDER BY 1, 3, 2, LINE_NUM""").df().drop(columns=["LINE_NUM"])
+                WHERE l.HCPCS_CD IN ({hcpcs})) ORDER BY BENE_ID, VISIT_DT, CLM_ID, LINE_NUM"""
     return claims, office
+
+
+def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
+                   con: duckdb.DuckDBPyConnection | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Summarize the claims of one type and year, as DataFrames.
+
+    Returns (claims, office_visits). ``claims`` has one row per claim: BENE_ID, CLM_ID (text),
+    CLAIM_TYPE, FROM_DT, THRU_DT, PROC_DT (NCH_WKLY_PROC_DT), PMT (CLM_PMT_AMT), CVD_EVENT (mi,
+    stroke, tia or null, from the diagnosis positions set by ``outcomes.event_positions``) and ED
+    (outpatient claims with an emergency-department revenue center). ``office_visits`` (carrier
+    only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI; exact
+    duplicate lines count once (documented rule). A missing year file gives empty frames.
+    """
+    con = con or duckdb.connect()
+    claims_sql, office_sql = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
+    return con.execute(claims_sql).df(), con.execute(office_sql).df()
+
+
+def write_extraction(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
+                     claims_path: str | Path, office_path: str | Path) -> None:
+    """Run one extraction and write both results straight from DuckDB to Parquet (no pandas)."""
+    con = duckdb.connect()
+    claims_sql, office_sql = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
+    for sql, out in ((claims_sql, claims_path), (office_sql, office_path)):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
 
 
 FILL_COLUMNS = ["BENE_ID", "SRVC_DT", "PROC_DT", "DRUG_CLASS", "INTENSITY"]
