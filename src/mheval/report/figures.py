@@ -44,7 +44,7 @@ def plot_cumulative_incidence(curves: pd.DataFrame, paths) -> None:
 
 def plot_cohort_flow(flow: pd.DataFrame, paths) -> None:
     """The cohort flow as a diagram: enrolled, exclusions by reason, analyzed, by arm."""
-    fig, ax = plt.subplots(figsize=(9, 0.55 * len(flow) + 1.2))
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(flow) + 0.6))
     ax.axis("off")
 
     def fmt(v):
@@ -60,8 +60,8 @@ def plot_cohort_flow(flow: pd.DataFrame, paths) -> None:
         ax.text(0.02 + indent, y, text, va="center", ha="left", fontsize=8.5,
                 bbox=dict(boxstyle=box, fc=color, ec="#777"))
         y -= 1
-    ax.set_ylim(0, len(flow) + 0.8)
+    ax.set_ylim(0.4, len(flow) + 0.6)
     ax.set_xlim(0, 1)
     ax.set_title("Cohort flow: registry enrollees to the analysis population", loc="left")
-    fig.text(0.01, 0.0, SOURCE + ". Counts from 1 to 10 are suppressed (CMS cell-size policy).", fontsize=7.5, color="#555")
+    fig.text(0.01, 0.01, SOURCE + ". Counts from 1 to 10 are suppressed (CMS cell-size policy).", fontsize=7.5, color="#555")
     _save(fig, paths)
