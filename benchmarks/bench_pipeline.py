@@ -57,7 +57,7 @@ def main() -> None:
             write_extraction(args.data, ct, y, codes, cfg, work / f"{ct}_{y}.parquet", work / f"office_{ct}_{y}.parquet")
             claim_files.append(work / f"{ct}_{y}.parquet")
             office_files.append(work / f"office_{ct}_{y}.parquet")
-    fills = pd.concat([f for y in range(2016, 2023) if len(f := extract_fills(args.data, y))], ignore_index=True)
+    fills = pd.concat([f for y in range(2016, 2023) if len(f := extract_fills(args.data, y, cfg["outcomes"]["drugs"]))], ignore_index=True)
     times["extract_claims_and_fills"] = time.perf_counter() - t
     t = time.perf_counter()
     by = build_beneficiary_year(tte, claim_files, office_files, read_input(args.data, "providers"), args.data, cfg,

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def config() -> dict:
     """The shipped config, with the code list path made absolute."""
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    cfg["outcomes"]["codes"] = str(ROOT / cfg["outcomes"]["codes"])
+    for key in ("codes", "ed_revenue_centers", "office_visit_hcpcs", "drugs"):
+        cfg["outcomes"][key] = str(ROOT / cfg["outcomes"][key])
     return cfg
 
 

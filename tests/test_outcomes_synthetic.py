@@ -21,7 +21,7 @@ def by(trial, cohort, config):
     parts = [extract_claims(trial[0], t, y, codes, cfg) for t in BASE_TYPES for y in range(2016, 2023)]
     claims = pd.concat([p[0] for p in parts if len(p[0])], ignore_index=True)
     office = pd.concat([p[1] for p in parts if len(p[1])], ignore_index=True)
-    fills = pd.concat([f for y in range(2016, 2023) if len(f := extract_fills(trial[0], y))], ignore_index=True)
+    fills = pd.concat([f for y in range(2016, 2023) if len(f := extract_fills(trial[0], y, config["outcomes"]["drugs"]))], ignore_index=True)
     return build_beneficiary_year(tte, claims, office, read_input(trial[0], "providers"), trial[0], cfg, fills=fills,
                                   payments=read_input(trial[0], "payments"))
 

@@ -45,6 +45,7 @@ rule extract_fills:
         data_ready(),
         validation="results/qc/validation_report.json",
         raw=lambda wc: claims_file("pde", wc.year),
+        drugs=config["outcomes"]["drugs"],
     output:
         fills="results/outcomes/fills/pde_{year}.parquet",
     wildcard_constraints:

@@ -4,4 +4,4 @@ from mheval.outcomes.extract import extract_fills
 
 sm = snakemake  # noqa: F821
 
-run_step(lambda: write_parquet(extract_fills(sm.params.data_dir, int(sm.wildcards.year)), sm.output.fills), sm.log[0])
+run_step(lambda: write_parquet(extract_fills(sm.params.data_dir, int(sm.wildcards.year), sm.input.drugs), sm.output.fills), sm.log[0])

@@ -239,15 +239,16 @@ FILES: tuple[FileSpec, ...] = (
                  Col("BRND_GNRC_CD", "string", "brand (B) or generic (G)", nullable=True, allowed=("B", "G")),
              ), yearly=True),
     FileSpec("ndc", "reference/ndc", "reference",
-             "Drug reference: NDC to generic name, strength and class (from FDA's NDC directory "
-             "for real data; synthetic labeler 99999 in the embedded trial).", ("PROD_SRVC_ID",), (
+             "Drug reference: NDC to generic name and strength (from FDA's NDC directory for real "
+             "data; synthetic labeler 99999 in the embedded trial).", ("PROD_SRVC_ID",), (
                  Col("PROD_SRVC_ID", "string", "11-digit NDC", pattern=NDC_PATTERN),
                  Col("GNN", "string", "generic name (lower case)"),
                  Col("STRENGTH_MG", "number", "strength in mg", min=0),
-                 Col("DRUG_CLASS", "string", "class", allowed=(
+                 Col("DRUG_CLASS", "string", "class (informational; the pipeline classifies by generic name and "
+                     "strength with config/codes/cv_drugs.csv)", required=False, nullable=True, allowed=(
                      "statin", "ace_inhibitor", "arb", "calcium_channel_blocker", "thiazide", "beta_blocker",
                      "other_antihypertensive")),
-                 Col("STATIN_INTENSITY", "string", "ACC/AHA statin intensity (statins only)", nullable=True,
+                 Col("STATIN_INTENSITY", "string", "ACC/AHA statin intensity (informational)", required=False, nullable=True,
                      allowed=("low", "moderate", "high", "")),
              )),
     # ---------------------------------------------------------------- CMS --------------

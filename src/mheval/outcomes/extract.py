@@ -123,23 +123,27 @@ FILL_COLUMNS = ["BENE_ID", "SRVC_DT", "PROC_DT", "DRUG_CLASS", "INTENSITY"]
 INTENSITY_RANK = {"low": 1, "moderate": 2, "high": 3}
 
 
-def extract_fills(data_dir: str | Path, year: int, con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
+def extract_fills(data_dir: str | Path, year: int, drugs_path: str | Path,
+                  con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """Part D fills of statins and antihypertensives in one year's PDE file.
 
-    One row per fill: BENE_ID, SRVC_DT, PROC_DT (PD_DT, the paid date, for the runout; the fill
-    date when missing), DRUG_CLASS (from the NDC reference, e.g. statin, ace_inhibitor) and
-    INTENSITY (statins: 1 low, 2 moderate, 3 high; 0 otherwise). Other drugs are dropped.
+    The NDC reference input maps each PROD_SRVC_ID to a generic name and strength; the code list
+    ``drugs_path`` (config/codes/cv_drugs.csv) maps generic name and strength range to a class and
+    a statin intensity. One row per fill: BENE_ID, SRVC_DT, PROC_DT (PD_DT, the paid date, for the
+    runout; the fill date when missing), DRUG_CLASS and INTENSITY (statins: 1 low, 2 moderate,
+    3 high; 0 otherwise). Other drugs are dropped.
     """
     con = con or duckdb.connect()
     path = _year_file(Path(data_dir), "pde", year)
-    if not path:
-        return pd.DataFrame(columns=FILL_COLUMNS)
     ndc = _year_file(Path(data_dir), "ndc", year)
-    if not ndc:
+    if not path or not ndc:
         return pd.DataFrame(columns=FILL_COLUMNS)
+    con.register("cv_drugs", pd.read_csv(drugs_path, dtype={"statin_intensity": str}, keep_default_na=False))
     rank = " ".join(f"WHEN '{k}' THEN {v}" for k, v in INTENSITY_RANK.items())
     return con.execute(f"""
         SELECT p.BENE_ID, CAST(p.SRVC_DT AS DATE) AS SRVC_DT, CAST(coalesce(p.PD_DT, p.SRVC_DT) AS DATE) AS PROC_DT,
-               n.DRUG_CLASS, CASE coalesce(n.STATIN_INTENSITY, '') {rank} ELSE 0 END AS INTENSITY
+               d.drug_class AS DRUG_CLASS, CASE d.statin_intensity {rank} ELSE 0 END AS INTENSITY
         FROM {_src(path, 'pde')} p JOIN {_src(ndc, 'ndc')} n USING (PROD_SRVC_ID)
+        JOIN cv_drugs d ON lower(n.GNN) = d.generic_name
+         AND n.STRENGTH_MG BETWEEN d.min_strength_mg AND d.max_strength_mg
         ORDER BY 1, 2, 4, 5""").df()
