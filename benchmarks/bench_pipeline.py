@@ -63,6 +63,7 @@ def main() -> None:
     by = build_beneficiary_year(tte, claim_files, office_files, read_input(args.data, "providers"), args.data, cfg,
                                 fills=fills, payments=read_input(args.data, "payments"))
     times["build_beneficiary_year"] = time.perf_counter() - t
+    by.to_parquet("benchmarks/work/beneficiary_year.parquet", index=False)  # for bench_lmm.py
     # the read limit: a plain DuckDB scan of the same files and columns the extraction reads
     con = duckdb.connect()
     t = time.perf_counter()
