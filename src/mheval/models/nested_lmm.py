@@ -131,7 +131,11 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str, weight
                                 options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 500})
         if best is None or res.fun < best.fun:
             best = res
-    theta = best.x
+    # polish: the criterion is flat in the organization ratio when that variance is small, so
+    # finish with a derivative-free search at tight tolerance (bounded at zero by |theta|)
+    polish = optimize.minimize(lambda t: f(np.abs(t)), best.x, method="Nelder-Mead",
+                               options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 2000})
+    theta = np.abs(polish.x) if polish.fun <= best.fun else best.x
     crit, beta, sigma2, XVX = blocks.criterion(theta, reml)
     cov = sigma2 * np.linalg.inv(XVX)
     names = list(X.columns)
