@@ -41,6 +41,7 @@ include: "workflow/rules/inputs.smk"
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/outcomes.smk"
+include: "workflow/rules/mixed.smk"
 include: "workflow/rules/survival.smk"
 include: "workflow/rules/report.smk"
 
@@ -54,6 +55,7 @@ rule all:
         "results/tables/balance.csv",
         "results/figures/cohort_flow.png",
         "results/tables/hazard_ratios.csv",
+        "results/tables/impacts.csv",
         expand("results/figures/cumulative_incidence_{outcome}.png", outcome=config["models"]["survival_outcomes"]),
         "results/report.html",
         "results/qc/publication_check.txt",

@@ -5,25 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mheval.analysis import build_time_to_event
-from mheval.analysis.beneficiary_year import build_beneficiary_year
-from mheval.contract import read_input
-from mheval.outcomes.codes import load_event_codes
-from mheval.outcomes.extract import BASE_TYPES, extract_claims, extract_fills
-
-
-@pytest.fixture(scope="module")
-def by(trial, cohort, config):
-    people = cohort[0]
-    cfg = {**config, "claims": {"runout_date": "2030-01-01", "runout_lag_days": 0}}
-    tte = build_time_to_event(trial[0], people[people["EXCLUSION"] == ""].reset_index(drop=True), cfg)
-    codes = load_event_codes(config["outcomes"]["codes"])
-    parts = [extract_claims(trial[0], t, y, codes, cfg) for t in BASE_TYPES for y in range(2016, 2023)]
-    claims = pd.concat([p[0] for p in parts if len(p[0])], ignore_index=True)
-    office = pd.concat([p[1] for p in parts if len(p[1])], ignore_index=True)
-    fills = pd.concat([f for y in range(2016, 2023) if len(f := extract_fills(trial[0], y, config["outcomes"]["drugs"]))], ignore_index=True)
-    return build_beneficiary_year(tte, claims, office, read_input(trial[0], "providers"), trial[0], cfg, fills=fills,
-                                  payments=read_input(trial[0], "payments"))
 
 
 def test_one_row_per_beneficiary_and_year(by, cohort):

@@ -35,6 +35,7 @@ rule html_report:
         flow="results/tables/cohort_flow.csv",
         balance="results/tables/balance.csv",
         hr="results/tables/hazard_ratios.csv",
+        impacts="results/tables/impacts.csv",
         flow_fig="results/figures/cohort_flow.png",
         ci_figs=expand("results/figures/cumulative_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
         validation="results/qc/validation_report.json",
@@ -51,6 +52,7 @@ rule html_report:
 rule publication_check:
     input:
         tables=rules.hazard_ratio_table.output,
+        impacts=rules.impact_table.output,
         flow="results/tables/cohort_flow.csv",
         balance="results/tables/balance.csv",
         html="results/report.html",

@@ -54,6 +54,10 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict) 
         {"heading": "Impacts on heart attacks, strokes and deaths",
          "tables": [("Hazard ratios, intervention vs control (90% CI)", hr)],
          "figures": [(f"Cumulative incidence ({p.split('_')[-1].split('.')[0]})", p) for p in figures["incidence"]]},
+        {"heading": "Impacts on spending and service use (Equation 1)",
+         "text": "Average impact over follow-up years from a mixed model with organization and beneficiary random "
+                 "intercepts, weighted by the share of each year observed; means are regression-adjusted.",
+         "tables": [("Impacts, intervention vs control (90% CI)", pd.read_csv(tables["impacts"]))]},
     ]
     meta = {"Claims runout date": str(config["claims"]["runout_date"]),
             "Software versions": "\n".join(f"{k} {v}" for k, v in software_versions().items()),

@@ -34,3 +34,32 @@ def hazard_ratio_table(results: list[dict], min_cell: int = 11) -> pd.DataFrame:
         if c.startswith("n_events_"):
             out[c] = out[c].astype("Int64")
     return out
+
+
+OUTCOME_LABELS = {
+    "spend_ab": "Part A and B spending per year, USD",
+    "spend_ab_mh": "Part A and B spending with model payments per year, USD",
+    "spend_cvd": "CVD-related spending per year, USD",
+    "hosp_all": "Hospitalizations per year",
+    "hosp_cvd": "CVD hospitalizations per year",
+    "ed_all": "Outpatient ED visits per year",
+    "ed_cvd": "CVD outpatient ED visits per year",
+    "office_mh": "Office visits with participating providers per year",
+}
+
+
+def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
+    """One row per outcome and population from Equation 1 results: control mean, intervention
+    regression-adjusted mean, average impact with its interval, percent, p-value, probability of
+    any reduction and of a reduction of at least the configured size."""
+    rows = []
+    for r in results:
+        a = r["average"]
+        pct = int(round(100 * (1 - r["alpha"])))
+        rows.append({"outcome": OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
+                     "population": POPULATION_LABELS.get(r["population"], r["population"]),
+                     "control_mean": a["control_mean"], "intervention_mean": a["intervention_mean"],
+                     "impact": a["impact"], f"ci{pct}_lower": a["lower"], f"ci{pct}_upper": a["upper"],
+                     "impact_percent": a["impact_percent"], "p_value": a["p"], "prob_any_reduction": a["prob_below_0"],
+                     f"prob_reduction_{r['size_percent']:g}pct": a["prob_reduction_at_least_size"]})
+    return pd.DataFrame(rows)

@@ -1,0 +1,32 @@
+# Equation 1: nested mixed models per continuous outcome x population.
+
+rule fit_mixed:
+    input:
+        by="results/analysis/beneficiary_year.parquet",
+    output:
+        json="results/models/mixed/{outcome}_{population}.json",
+    wildcard_constraints:
+        outcome="|".join(config["models"]["continuous_outcomes"]),
+        population="high|medium|high_medium",
+    params:
+        alpha=config["models"]["alpha"],
+        size=config["models"]["size_percent"],
+    log:
+        "results/logs/fit_mixed_{outcome}_{population}.log",
+    script:
+        "../scripts/fit_mixed.py"
+
+
+rule impact_table:
+    input:
+        expand("results/models/mixed/{outcome}_{population}.json",
+               outcome=config["models"]["continuous_outcomes"], population=POPULATIONS),
+    output:
+        csv=report("results/tables/impacts.csv", caption="../report/impacts.rst", category="Impacts"),
+        md="results/tables/impacts.md",
+        tex="results/tables/impacts.tex",
+        html="results/tables/impacts.html",
+    log:
+        "results/logs/impact_table.log",
+    script:
+        "../scripts/impact_table.py"
