@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
 
-from mheval.models.survival_impact import OUTCOMES, POPULATIONS
+from mheval.models.covariates import POPULATIONS
+from mheval.models.survival_impact import OUTCOMES
 
 GRID = np.round(np.arange(0, 5.01, 0.05), 2)
 

@@ -16,43 +16,29 @@ import pandas as pd
 import patsy
 from scipy import stats
 
+from mheval.models.covariates import POPULATIONS, adjustment_covariates
 from mheval.models.nested_lmm import fit_nested_lmm
-
-POPULATIONS = {"high": ("high",), "medium": ("medium",), "high_medium": ("high", "medium")}
-COVARIATES = ["AGE10", "MALE", "BLACK", "DUAL", "LOG_RISK", "SMOKER", "DIABETES", "BP_TREATED", "RURAL",
-              "HEALTH_SYSTEM", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY", "LOG_ORG_SIZE"]
 
 
 def model_frame(by: pd.DataFrame, outcome: str, population: str) -> pd.DataFrame:
     """Follow-up rows (years 1-5, weight > 0) of ``population`` with Equation 1's covariates."""
     d = by[(by["YEAR"] > 0) & (by["WEIGHT"] > 0) & by["STRATUM"].isin(POPULATIONS[population])].copy()
     d = d[d[outcome].notna()]
-    d["AGE10"] = (d["AGE"] - 70) / 10
-    d["MALE"] = (d["SEX"] == "male").astype(float)
-    d["BLACK"] = (d["RACE"] == "black").astype(float)
-    d["DUAL"] = d["DUAL"].astype(float)
-    d["LOG_RISK"] = np.log(d["RISK"])
-    d["SMOKER"] = (d["smoking"] > 0).astype(float)
-    d["DIABETES"] = (d["diabetes"] > 0).astype(float)
-    d["BP_TREATED"] = (d["antihypertensive"] > 0).astype(float)
-    d["RURAL"] = d["RURAL"].astype(float)
-    d["HEALTH_SYSTEM"] = d["HEALTH_SYSTEM"].astype(float)
-    d["TYPE_CARDIOLOGY"] = (d["ORG_TYPE"] == "cardiology").astype(float)
-    d["TYPE_MULTISPECIALTY"] = (d["ORG_TYPE"] == "multispecialty").astype(float)
-    d["LOG_ORG_SIZE"] = np.log(d["ORG_N_ENROLLED"])
+    d = d.reset_index(drop=True)
+    cov = adjustment_covariates(d, population)
+    d = d.drop(columns=list(cov.columns), errors="ignore").join(cov)
     base = f"{outcome}_y0"
     d["Y0"] = d[base].fillna(d[base].mean())  # missing baseline (no FFS months): the mean
     d["Y0_MISSING"] = d[base].isna().astype(float)
-    if len(POPULATIONS[population]) > 1:
-        d["HIGH_RISK"] = (d["STRATUM"] == "high").astype(float)
-    return d.reset_index(drop=True)
+    return d
 
 
 def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
                      size_percent: float = 5.0) -> dict:
     """Fit Equation 1 and return the impacts as a JSON-ready dict (see module docstring)."""
     d = model_frame(by, outcome, population)
-    covs = [c for c in COVARIATES + ["Y0", "Y0_MISSING", "HIGH_RISK"] if c in d.columns and d[c].nunique() > 1]
+    covs = [c for c in list(adjustment_covariates(d.head(1), population).columns) + ["Y0", "Y0_MISSING"]
+            if d[c].nunique() > 1]
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
     names = list(fit.params.index)

@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mheval.models.covariates import POPULATIONS, adjustment_covariates
 from mheval.models.marginal_cox import crude_rates, fit_marginal_cox
 
-POPULATIONS = {"high": ("high",), "medium": ("medium",), "high_medium": ("high", "medium")}
 OUTCOMES = {"event": ("T_EVENT", "EVENT", "First heart attack, stroke or TIA"),
             "death": ("T_DEATH", "DEATH", "All-cause death")}
 
 
 def design_matrix(df: pd.DataFrame, population: str) -> tuple[pd.DataFrame, list[str]]:
-    """Adjustment covariates of Equation 1 available at enrollment (beneficiary x_i and
-    organization z_p): age, sex, Black race, dual status, log baseline risk, smoking, diabetes,
-    treated blood pressure, risk stratum (in pooled populations), rural, health-system owned and
-    organization type. Returns the frame with dummy columns and the covariate names."""
-    x = pd.DataFrame(index=df.index)
-    x["MH"] = df["MH"].astype(int)
-    x["AGE10"] = (df["AGE"] - 70) / 10
-    x["MALE"] = (df["SEX"] == "male").astype(int)
-    x["BLACK"] = (df["RACE"] == "black").astype(int)
-    x["DUAL"] = df["DUAL"].astype(int)
-    x["LOG_RISK"] = np.log(df["RISK"])
-    x["SMOKER"] = (df["smoking"] > 0).astype(int)
-    x["DIABETES"] = (df["diabetes"] > 0).astype(int)
-    x["BP_TREATED"] = (df["antihypertensive"] > 0).astype(int)
-    if len(POPULATIONS[population]) > 1:
-        x["HIGH_RISK"] = (df["STRATUM"] == "high").astype(int)
-    x["RURAL"] = df["RURAL"].astype(int)
-    x["HEALTH_SYSTEM"] = df["HEALTH_SYSTEM"].astype(int)
-    for t in ("cardiology", "multispecialty"):
-        x[f"TYPE_{t.upper()}"] = (df["ORG_TYPE"] == t).astype(int)
+    """MH and the adjustment covariates (:func:`mheval.models.covariates.adjustment_covariates`).
+    Returns the frame and the covariate names."""
+    x = adjustment_covariates(df, population)
+    x.insert(0, "MH", df["MH"].astype(int))
     return x, list(x.columns)
 
 

@@ -1,0 +1,33 @@
+"""The adjustment covariates shared by every impact model (beneficiary x_i and organization z_p)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+POPULATIONS = {"high": ("high",), "medium": ("medium",), "high_medium": ("high", "medium")}
+
+
+def adjustment_covariates(df: pd.DataFrame, population: str) -> pd.DataFrame:
+    """Covariates measured at enrollment, as numeric columns: age (per 10 years from 70), male,
+    Black, dual status, log baseline risk, smoking, diabetes, treated blood pressure, high risk (in
+    pooled populations), rural, health-system owned, organization type, and the log number of the
+    organization's analyzed beneficiaries when the frame carries it (``ORG_N_ENROLLED``)."""
+    x = pd.DataFrame(index=df.index)
+    x["AGE10"] = (df["AGE"] - 70) / 10
+    x["MALE"] = (df["SEX"] == "male").astype(float)
+    x["BLACK"] = (df["RACE"] == "black").astype(float)
+    x["DUAL"] = df["DUAL"].astype(float)
+    x["LOG_RISK"] = np.log(df["RISK"])
+    x["SMOKER"] = (df["smoking"] > 0).astype(float)
+    x["DIABETES"] = (df["diabetes"] > 0).astype(float)
+    x["BP_TREATED"] = (df["antihypertensive"] > 0).astype(float)
+    if len(POPULATIONS[population]) > 1:
+        x["HIGH_RISK"] = (df["STRATUM"] == "high").astype(float)
+    x["RURAL"] = df["RURAL"].astype(float)
+    x["HEALTH_SYSTEM"] = df["HEALTH_SYSTEM"].astype(float)
+    for t in ("cardiology", "multispecialty"):
+        x[f"TYPE_{t.upper()}"] = (df["ORG_TYPE"] == t).astype(float)
+    if "ORG_N_ENROLLED" in df.columns:
+        x["LOG_ORG_SIZE"] = np.log(df["ORG_N_ENROLLED"])
+    return x
