@@ -123,7 +123,11 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str, weight
     blocks = _Blocks(X.to_numpy(float), y.to_numpy(float).ravel(), w, bene_idx, org_of_bene)
 
     def f(theta):
-        return blocks.criterion(theta, reml)[0]
+        try:
+            value = blocks.criterion(theta, reml)[0]
+        except np.linalg.LinAlgError:  # numerically singular far from the optimum (huge ratios)
+            return 1e300
+        return value if np.isfinite(value) else 1e300
 
     best = None
     for start in ([0.5, 0.5], [0.1, 1.0], [1.0, 0.1]):
