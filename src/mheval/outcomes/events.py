@@ -11,14 +11,14 @@ from mheval.contract.read import columns_of, duckdb_source, input_files
 from mheval.outcomes.codes import event_case_sql
 
 
-def diagnosis_columns(data_dir: str | Path, claim_type: str, positions: str) -> list[str]:
-    """Diagnosis columns to search: the principal only, or every position present in the files."""
+def diagnosis_columns(files: list[Path], positions: str) -> list[str]:
+    """Diagnosis columns to search in ``files``: the principal only, or every position present."""
     if positions == "principal":
         return ["PRNCPAL_DGNS_CD"]
     if positions != "any":
         raise ValueError(f"outcomes.event_positions must be 'any' or 'principal', not {positions!r}")
     present = set()
-    for f in input_files(data_dir, claim_type):
+    for f in files:
         present.update(columns_of(f))
     dx = ["PRNCPAL_DGNS_CD"] + [f"ICD_DGNS_CD{i}" for i in range(1, 26)]
     return [c for c in dx if c in present]
@@ -38,7 +38,7 @@ def event_claims(con: duckdb.DuckDBPyConnection, data_dir: str | Path, codes: pd
     for ct in claim_types:
         if not input_files(data_dir, ct):
             continue
-        dx = diagnosis_columns(data_dir, ct, positions)
+        dx = diagnosis_columns(input_files(data_dir, ct), positions)
         cases = [event_case_sql(codes, f'"{c}"', "CLM_FROM_DT", icd10_start) for c in dx]
         ev = "coalesce(" + ", ".join(cases) + ")" if len(cases) > 1 else cases[0]
         where = ["TRUE"]

@@ -13,9 +13,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mheval.contract.read import columns_of, duckdb_files_source
+from mheval.contract.read import duckdb_files_source
 from mheval.contract.spec import spec
 from mheval.outcomes.codes import event_case_sql
+from mheval.outcomes.events import diagnosis_columns
 
 BASE_TYPES = ("inpatient", "outpatient", "carrier", "snf", "hha", "hospice")
 SUMMARY_COLUMNS = ["BENE_ID", "CLM_ID", "CLAIM_TYPE", "FROM_DT", "THRU_DT", "PROC_DT", "PMT", "CVD_EVENT", "ED"]
@@ -57,9 +58,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     path = _year_file(Path(data_dir), claim_type, year)
     if not path:
         return EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL
-    present = set(columns_of(Path(path)))
-    dx = ["PRNCPAL_DGNS_CD"] if oc["event_positions"] == "principal" else \
-        [c for c in ["PRNCPAL_DGNS_CD"] + [f"ICD_DGNS_CD{i}" for i in range(1, 26)] if c in present]
+    dx = diagnosis_columns([Path(path)], oc["event_positions"])
     cases = [event_case_sql(codes, f'"{c}"', "CLM_FROM_DT", oc.get("icd10_start", "2015-10-01")) for c in dx]
     cvd = ("coalesce(" + ", ".join(cases) + ")") if len(cases) > 1 else cases[0]
     if claim_type not in oc["event_claim_types"]:
