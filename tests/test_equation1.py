@@ -23,3 +23,17 @@ def test_no_effect_on_total_spending_is_not_rejected_too_often(by):
     # the true effect is 0: the 90% interval covers it in most trials; |z| < 3 guards a gross bias
     assert abs(a["impact"] / a["se"]) < 3
     assert 0 <= a["prob_below_0"] <= 1 and a["prob_reduction_at_least_size"] <= a["prob_below_0"]
+
+
+def test_predicted_risk_falls_in_high_risk_intervention(trial, cohort, config):
+    from mheval.analysis import build_predicted_risk
+    from mheval.models.equation1 import predicted_risk_frame
+
+    people = cohort[0]
+    analyzed = people[people["EXCLUSION"] == ""].reset_index(drop=True)
+    visits, _ = build_predicted_risk(trial[0], analyzed, config)
+    r = equation1_impact(predicted_risk_frame(visits, analyzed), "risk_pct", "high")
+    y1 = next(row for row in r["by_year"] if row["period"] == "year 1")
+    true_pp = 100 * trial[1]["registry"]["risk_change"]["high_year1"]  # about -1.5 points
+    assert y1["impact"] == pytest.approx(true_pp, abs=3 * y1["se"] + 0.2)
+    assert r["average"]["impact"] < 0

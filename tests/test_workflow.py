@@ -14,6 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
+# a tiny trial, and two of the Equation 1 outcomes to keep the run short
+TINY = ["synthetic={scale: 0.012}", "models={continuous_outcomes: [spend_ab, office_mh]}"]
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -34,13 +36,13 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def finished(workdir) -> Path:
-    proc = _snakemake(workdir, "--config", "synthetic={scale: 0.012}")
+    proc = _snakemake(workdir, "--config", *TINY)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir
 
 
 def test_dry_run_lists_the_dag(workdir):
-    proc = _snakemake(workdir, "-n", "--config", "synthetic={scale: 0.012}")
+    proc = _snakemake(workdir, "-n", "--config", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for rule in ("simulate_trial", "validate_inputs", "build_cohort", "build_time_to_event", "fit_survival",
                  "hazard_ratio_table", "html_report", "publication_check"):
@@ -72,7 +74,7 @@ def test_outputs_exist_with_sane_values(finished):
 
 
 def test_new_runout_reruns_exactly_the_affected_steps(finished):
-    proc = _snakemake(finished, "-n", "--config", "synthetic={scale: 0.012}", "claims={runout_date: 2021-09-30}")
+    proc = _snakemake(finished, "-n", "--config", *TINY, "claims={runout_date: 2021-09-30}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = set(re.findall(r"^rule (\w+):", proc.stdout, re.M)) | set(re.findall(r"^localrule (\w+):", proc.stdout, re.M))
     assert {"build_time_to_event", "build_beneficiary_year", "fit_survival", "html_report"} <= jobs
@@ -82,7 +84,7 @@ def test_new_runout_reruns_exactly_the_affected_steps(finished):
 
 def test_later_runout_changes_the_estimates(finished):
     before = json.loads((finished / "results/models/survival/event_high_medium.json").read_text())
-    proc = _snakemake(finished, "--config", "synthetic={scale: 0.012}", "claims={runout_date: 2021-06-30}")
+    proc = _snakemake(finished, "--config", *TINY, "claims={runout_date: 2021-06-30}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = json.loads((finished / "results/models/survival/event_high_medium.json").read_text())
     assert after["n_events"] < before["n_events"]
@@ -98,7 +100,7 @@ def test_broken_input_stops_before_any_model(tmp_path, finished):
     wd = tmp_path / "wf"
     shutil.copy(finished / "Snakefile", wd / "Snakefile") if wd.exists() else shutil.copytree(
         finished, wd, ignore=shutil.ignore_patterns("results", "resources", ".snakemake"))
-    proc = _snakemake(wd, "--config", f"data={{source: files, dir: {data}}}")
+    proc = _snakemake(wd, "--config", f"data={{source: files, dir: {data}}}", TINY[1])
     assert proc.returncode != 0
     assert "demographics.parquet, column SEX: 5 rows" in proc.stderr
     assert "Traceback" not in (wd / "results" / "logs" / "validate_inputs.log").read_text()

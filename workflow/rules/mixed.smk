@@ -17,10 +17,28 @@ rule fit_mixed:
         "../scripts/fit_mixed.py"
 
 
+rule fit_mixed_predicted_risk:
+    input:
+        risk="results/analysis/predicted_risk.parquet",
+        cohort="results/analysis/cohort.parquet",
+    output:
+        json="results/models/mixed/risk_pct_{population}.json",
+    wildcard_constraints:
+        population="high|medium|high_medium",
+    params:
+        alpha=config["models"]["alpha"],
+        size=config["models"]["size_percent"],
+    log:
+        "results/logs/fit_mixed_risk_pct_{population}.log",
+    script:
+        "../scripts/fit_mixed_predicted_risk.py"
+
+
 rule impact_table:
     input:
         expand("results/models/mixed/{outcome}_{population}.json",
                outcome=config["models"]["continuous_outcomes"], population=POPULATIONS),
+        expand("results/models/mixed/risk_pct_{population}.json", population=POPULATIONS),
     output:
         csv=report("results/tables/impacts.csv", caption="../report/impacts.rst", category="Impacts"),
         md="results/tables/impacts.md",

@@ -81,3 +81,20 @@ def _impact_row(label, c, beta, cov, control_mean, z, size_percent) -> dict:
             "impact_percent": 100 * est / control_mean if control_mean else float("nan"),
             "prob_below_0": float(stats.norm.cdf(-est / se)),
             "prob_reduction_at_least_size": float(stats.norm.cdf((threshold - est) / se))}
+
+
+def predicted_risk_frame(visits: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
+    """Shape the predicted-risk visits (results/analysis/predicted_risk.parquet) for Equation 1:
+    outcome ``risk_pct`` (10-year risk in percentage points) by follow-up year, baseline risk as
+    ``risk_pct_y0``, weight 1 per visit, and the cohort's covariates."""
+    v = visits[visits["FU_YEAR"] > 0].dropna(subset=["RISK"])
+    v = v.sort_values(["BENE_ID", "FU_YEAR", "VISIT_DT"]).drop_duplicates(["BENE_ID", "FU_YEAR"])
+    cols = ["BENE_ID", "AGE", "SEX", "RACE", "DUAL", "RISK", "smoking", "diabetes", "antihypertensive", "RURAL",
+            "HEALTH_SYSTEM", "ORG_TYPE"]
+    d = v[["BENE_ID", "ORG_ID", "MH", "STRATUM", "FU_YEAR", "RISK", "BASELINE_RISK"]].rename(
+        columns={"FU_YEAR": "YEAR", "RISK": "VISIT_RISK"}).merge(cohort[cols], on="BENE_ID", how="left")
+    d["risk_pct"] = 100 * d.pop("VISIT_RISK")
+    d["risk_pct_y0"] = 100 * d.pop("BASELINE_RISK")
+    d["WEIGHT"] = 1.0
+    d["ORG_N_ENROLLED"] = d["ORG_ID"].map(cohort.groupby("ORG_ID").size())
+    return d

@@ -45,6 +45,7 @@ OUTCOME_LABELS = {
     "ed_all": "Outpatient ED visits per year",
     "ed_cvd": "CVD outpatient ED visits per year",
     "office_mh": "Office visits with participating providers per year",
+    "risk_pct": "Predicted 10-year ASCVD risk at follow-up visits, percentage points",
 }
 
 
