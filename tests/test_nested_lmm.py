@@ -79,3 +79,21 @@ def test_recovers_a_known_treatment_effect_on_average():
         est.append(s["coef"])
     assert abs(np.mean(est) - 0.5) < 0.1
     assert 22 <= hits <= 30  # 90% nominal; binomial 99% range for 30 replicates
+
+
+def test_organization_intercept_only_matches_statsmodels():
+    """Equation 2's model: one observation per beneficiary, organization random intercept."""
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(7)
+    org = rng.integers(0, 35, 1500)
+    x = rng.normal(size=1500)
+    y = 1 + 0.4 * x + rng.normal(0, 0.7, 35)[org] + rng.normal(0, 1.2, 1500)
+    d = pd.DataFrame({"y": y, "x": x, "org": org})
+    fit = fit_nested_lmm(d, "y ~ x", org="org", bene=None)
+    sm = smf.mixedlm("y ~ x", d, groups="org").fit(reml=True, method="bfgs")
+    assert np.allclose(fit.params.to_numpy(), sm.fe_params.to_numpy(), rtol=1e-5)
+    assert np.allclose(fit.bse.to_numpy(), sm.bse_fe.to_numpy(), rtol=1e-3)
+    assert fit.variance_components["org"] == pytest.approx(sm.cov_re.iloc[0, 0], rel=1e-3)
+    assert fit.variance_components["residual"] == pytest.approx(sm.scale, rel=1e-4)
+    assert fit.variance_components["bene"] == 0 and fit.llf == pytest.approx(sm.llf, abs=1e-4)

@@ -92,7 +92,7 @@ class _Blocks:
         return crit, beta, r / dof, XVX
 
 
-def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str, weights: str | None = None,
+def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None, weights: str | None = None,
                    reml: bool = True) -> NestedLMMResult:
     """Fit y = X beta + organization intercept + beneficiary intercept + error.
 
@@ -101,7 +101,9 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str, weight
     data : one row per observation (e.g. beneficiary-year).
     formula : Wilkinson (patsy) formula of the fixed part, e.g. "y ~ 0 + C(year) + C(year):mh + x1".
     org, bene : columns naming the organization and the beneficiary (beneficiaries are nested in
-        organizations; a beneficiary seen in two organizations is an error).
+        organizations; a beneficiary seen in two organizations is an error). ``bene=None`` fits the
+        organization intercept only (Equation 2: one observation per beneficiary); the beneficiary
+        variance is then reported as 0.
     weights : optional column of precision weights (residual variance sigma^2 / w), as lme4's.
     reml : REML (default) or maximum likelihood.
 
@@ -114,7 +116,9 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str, weight
     w = d[weights].to_numpy(float) if weights else np.ones(len(d))
     if (w <= 0).any() or not np.isfinite(w).all():
         raise ValueError(f"weights in '{weights}' must be positive and finite; drop rows with zero weight first")
-    bene_codes, bene_idx = np.unique(d[bene].to_numpy(), return_inverse=True)
+    one_level = bene is None
+    bene_values = np.arange(len(d)) if one_level else d[bene].to_numpy()
+    bene_codes, bene_idx = np.unique(bene_values, return_inverse=True)
     org_codes, org_idx = np.unique(d[org].to_numpy(), return_inverse=True)
     org_of_bene = np.zeros(len(bene_codes), dtype=int)
     org_of_bene[bene_idx] = org_idx
@@ -123,6 +127,8 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str, weight
     blocks = _Blocks(X.to_numpy(float), y.to_numpy(float).ravel(), w, bene_idx, org_of_bene)
 
     def f(theta):
+        if one_level:
+            theta = np.array([theta[0], 0.0])
         try:
             value = blocks.criterion(theta, reml)[0]
         except np.linalg.LinAlgError:  # numerically singular far from the optimum (huge ratios)
@@ -130,8 +136,9 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str, weight
         return value if np.isfinite(value) else 1e300
 
     best = None
-    for start in ([0.5, 0.5], [0.1, 1.0], [1.0, 0.1]):
-        res = optimize.minimize(f, start, method="L-BFGS-B", bounds=[(0, None), (0, None)],
+    starts = ([0.5], [0.1], [1.0]) if one_level else ([0.5, 0.5], [0.1, 1.0], [1.0, 0.1])
+    for start in starts:
+        res = optimize.minimize(f, start, method="L-BFGS-B", bounds=[(0, None)] * len(start),
                                 options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 500})
         if best is None or res.fun < best.fun:
             best = res
@@ -140,6 +147,8 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str, weight
     polish = optimize.minimize(lambda t: f(np.abs(t)), best.x, method="Nelder-Mead",
                                options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 2000})
     theta = np.abs(polish.x) if polish.fun <= best.fun else best.x
+    if one_level:
+        theta = np.array([theta[0], 0.0])
     crit, beta, sigma2, XVX = blocks.criterion(theta, reml)
     cov = sigma2 * np.linalg.inv(XVX)
     names = list(X.columns)
@@ -147,5 +156,6 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str, weight
     return NestedLMMResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
         variance_components={"org": sigma2 * theta[0] ** 2, "bene": sigma2 * theta[1] ** 2, "residual": sigma2},
-        llf=-crit / 2, reml=reml, n_obs=len(d), n_groups={"org": len(org_codes), "bene": len(bene_codes)},
+        llf=-crit / 2, reml=reml, n_obs=len(d),
+        n_groups={"org": len(org_codes), "bene": 0 if one_level else len(bene_codes)},
         converged=bool(best.success), _cov=cov_df, theta=theta)
