@@ -43,6 +43,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/outcomes.smk"
 include: "workflow/rules/mixed.smk"
 include: "workflow/rules/survival.smk"
+include: "workflow/rules/survey.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -56,6 +57,7 @@ rule all:
         "results/figures/cohort_flow.png",
         "results/tables/hazard_ratios.csv",
         "results/tables/impacts.csv",
+        "results/tables/survey_impacts.csv",
         expand("results/figures/cumulative_incidence_{outcome}.png", outcome=config["models"]["survival_outcomes"]),
         "results/report.html",
         "results/qc/publication_check.txt",

@@ -37,3 +37,17 @@ def test_predicted_risk_falls_in_high_risk_intervention(trial, cohort, config):
     true_pp = 100 * trial[1]["registry"]["risk_change"]["high_year1"]  # about -1.5 points
     assert y1["impact"] == pytest.approx(true_pp, abs=3 * y1["se"] + 0.2)
     assert r["average"]["impact"] < 0
+
+
+def test_equation3_survey_impacts_cover_the_truth(trial):
+    from mheval.models.equation3 import survey_impacts
+
+    r = survey_impacts(trial[0])
+    assert 0.6 < r["response"]["response_rate"] < 0.8  # the world's 72%
+    truth = {"PCT_RISK_ASSESSED": 30.0, "SMOKING_CESSATION_INHOUSE": 0.10, "CARE_MANAGER": 0.15, "EHR_RISK_TOOL": 0.25}
+    for item in r["items"]:
+        t = truth[item["item"]]
+        # each 90% interval, widened to 3 standard errors to keep the test stable, covers the truth
+        assert abs(item["impact"] - t) < 3 * item["se"], item["item"]
+    pct = next(i for i in r["items"] if i["item"] == "PCT_RISK_ASSESSED")
+    assert pct["lower"] > 10  # a 30-point effect is clearly detected

@@ -36,6 +36,7 @@ rule html_report:
         balance="results/tables/balance.csv",
         hr="results/tables/hazard_ratios.csv",
         impacts="results/tables/impacts.csv",
+        survey="results/tables/survey_impacts.csv",
         flow_fig="results/figures/cohort_flow.png",
         ci_figs=expand("results/figures/cumulative_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
         validation="results/qc/validation_report.json",
@@ -53,6 +54,7 @@ rule publication_check:
     input:
         tables=rules.hazard_ratio_table.output,
         impacts=rules.impact_table.output,
+        survey="results/tables/survey_impacts.csv",
         flow="results/tables/cohort_flow.csv",
         balance="results/tables/balance.csv",
         html="results/report.html",

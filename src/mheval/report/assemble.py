@@ -58,6 +58,11 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict) 
          "text": "Average impact over follow-up years from a mixed model with organization and beneficiary random "
                  "intercepts, weighted by the share of each year observed; means are regression-adjusted.",
          "tables": [("Impacts, intervention vs control (90% CI)", pd.read_csv(tables["impacts"]))]},
+        {"heading": "Impacts on organizations' care delivery (Equation 3)",
+         "text": "Provider-survey items of organizations that enrolled beneficiaries, by survey wave, with an "
+                 "organization random intercept and nonresponse weights from a response model on organization "
+                 "characteristics.",
+         "tables": [("Survey impacts, intervention vs control (90% CI)", pd.read_csv(tables["survey"]))]},
     ]
     meta = {"Claims runout date": str(config["claims"]["runout_date"]),
             "Software versions": "\n".join(f"{k} {v}" for k, v in software_versions().items()),

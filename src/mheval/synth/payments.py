@@ -112,4 +112,5 @@ def provider_survey(rng: np.random.Generator, orgs: pd.DataFrame, params: dict) 
                                         "ITEM": item, "VALUE": v[m]}))
     out = pd.concat(frames, ignore_index=True).sort_values(["ORG_ID", "WAVE", "ITEM"], kind="stable")
     out["SURVEY_DT"] = out["SURVEY_DT"].astype("datetime64[s]")
-    return out.reset_index(drop=True), {"response_rate": float(respond.mean()), "n_frame": int(n)}
+    effects = {"PCT_RISK_ASSESSED": 30.0, "SMOKING_CESSATION_INHOUSE": 0.10, "CARE_MANAGER": 0.15, "EHR_RISK_TOOL": 0.25}
+    return out.reset_index(drop=True), {"response_rate": float(respond.mean()), "n_frame": int(n), "true_effects": effects}

@@ -1,0 +1,82 @@
+"""Equation 3: organization-level provider-survey outcomes (evaluation design report, section V.A).
+
+y_pt = sum_tau 1(t = tau) alpha_tau + delta MH_p + theta z_p + gamma_p + e_pt, in calendar time
+(survey waves), with an organization random intercept across waves and nonresponse weights: the
+inverse of each organization's probability of responding to the wave, from a logistic response
+model on organization characteristics, normalized to mean 1 among respondents of the wave.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+from mheval.models.nested_lmm import fit_nested_lmm
+
+ORG_COVARIATES = ["LOG_PRACTITIONERS", "HEALTH_SYSTEM", "RURAL", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY"]
+
+
+def organization_covariates(orgs: pd.DataFrame) -> pd.DataFrame:
+    """z_p for the survey models: log practitioners, health-system owned, rural, organization type."""
+    z = pd.DataFrame({"ORG_ID": orgs["ORG_ID"], "MH": (orgs["ARM"] == "intervention").astype(float)})
+    z["LOG_PRACTITIONERS"] = np.log(orgs["N_PRACTITIONERS"].astype(float))
+    z["HEALTH_SYSTEM"] = orgs["HEALTH_SYSTEM"].astype(float)
+    z["RURAL"] = orgs["RURAL"].astype(float)
+    z["TYPE_CARDIOLOGY"] = (orgs["ORG_TYPE"] == "cardiology").astype(float)
+    z["TYPE_MULTISPECIALTY"] = (orgs["ORG_TYPE"] == "multispecialty").astype(float)
+    return z
+
+
+def nonresponse_weights(frame: pd.DataFrame, survey: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Response indicators for every organization in ``frame`` and wave, the fitted response
+    probability (logit on arm, wave and z_p) and the weight 1/p for respondents.
+
+    Returns (one row per organization and wave, summary with response rates)."""
+    waves = sorted(survey["WAVE"].unique())
+    grid = frame.merge(pd.DataFrame({"WAVE": waves}), how="cross")
+    responded = survey[["ORG_ID", "WAVE"]].drop_duplicates().assign(RESPONDED=1.0)
+    grid = grid.merge(responded, on=["ORG_ID", "WAVE"], how="left").fillna({"RESPONDED": 0.0})
+    X = pd.get_dummies(grid["WAVE"], prefix="WAVE", drop_first=True, dtype=float)
+    X = sm.add_constant(pd.concat([X, grid[["MH"] + ORG_COVARIATES]], axis=1))
+    model = sm.Logit(grid["RESPONDED"], X).fit(disp=0)
+    grid["P_RESPOND"] = model.predict(X)
+    grid["NR_WEIGHT"] = np.where(grid["RESPONDED"] == 1, 1 / grid["P_RESPOND"], 0.0)
+    resp = grid["RESPONDED"] == 1
+    grid.loc[resp, "NR_WEIGHT"] /= grid[resp].groupby("WAVE")["NR_WEIGHT"].transform("mean")
+    summary = {"organizations": int(frame["ORG_ID"].nunique()), "waves": [int(w) for w in waves],
+               "response_rate": float(grid["RESPONDED"].mean()),
+               "response_rate_by_arm": {a: float(grid.loc[grid["MH"] == m, "RESPONDED"].mean())
+                                        for m, a in ((1.0, "intervention"), (0.0, "control"))}}
+    return grid, summary
+
+
+def equation3_impact(survey: pd.DataFrame, weights: pd.DataFrame, item: str, alpha: float = 0.10) -> dict:
+    """Fit Equation 3 for one survey ``item`` and return the impact (delta) as a JSON-ready dict."""
+    d = survey[survey["ITEM"] == item].merge(weights[weights["RESPONDED"] == 1], on=["ORG_ID", "WAVE"])
+    d = d.dropna(subset=["VALUE"])
+    covs = [c for c in ORG_COVARIATES if d[c].nunique() > 1]
+    fit = fit_nested_lmm(d, "VALUE ~ 0 + C(WAVE) + MH + " + " + ".join(covs), org="ORG_ID", bene=None,
+                         weights="NR_WEIGHT")
+    z = stats.norm.ppf(1 - alpha / 2)
+    b, se = float(fit.params["MH"]), float(fit.bse["MH"])
+    control = d.loc[d["MH"] == 0, "VALUE"]
+    return {"item": item, "model": "Equation 3: organization intercept, nonresponse-weighted, REML", "alpha": alpha,
+            "n_responses": fit.n_obs, "n_organizations": fit.n_groups["org"], "impact": b, "se": se,
+            "lower": b - z * se, "upper": b + z * se, "p": float(2 * stats.norm.sf(abs(b / se))),
+            "control_mean_unadjusted": float(np.average(control, weights=d.loc[d["MH"] == 0, "NR_WEIGHT"])),
+            "variance_components": fit.variance_components}
+
+
+def survey_impacts(data_dir, alpha: float = 0.10) -> dict:
+    """Equation 3 for every survey item: the frame is the organizations that enrolled anyone."""
+    from mheval.contract.read import read_input
+
+    orgs = read_input(data_dir, "organizations")
+    enrolling = set(read_input(data_dir, "alignment", columns=["ORG_ID"])["ORG_ID"])
+    frame = organization_covariates(orgs[orgs["ORG_ID"].isin(enrolling)])
+    survey = read_input(data_dir, "survey")
+    weights, summary = nonresponse_weights(frame, survey)
+    items = [equation3_impact(survey, weights, item, alpha) for item in sorted(survey["ITEM"].unique())]
+    return {"response": summary, "items": items}

@@ -1,0 +1,15 @@
+# Equation 3: provider-survey outcomes of organizations, nonresponse-weighted.
+
+rule fit_survey:
+    input:
+        validation="results/qc/validation_report.json",
+    output:
+        json="results/models/survey/equation3.json",
+        table=report("results/tables/survey_impacts.csv", caption="../report/survey_impacts.rst", category="Impacts"),
+    params:
+        data_dir=DATA_DIR,
+        alpha=config["models"]["alpha"],
+    log:
+        "results/logs/fit_survey.log",
+    script:
+        "../scripts/fit_survey.py"
