@@ -48,3 +48,17 @@ rule impact_table:
         "results/logs/impact_table.log",
     script:
         "../scripts/impact_table.py"
+
+
+rule impacts_by_year_figure:
+    input:
+        expand("results/models/mixed/{outcome}_{population}.json",
+               outcome=["spend_ab", "spend_cvd", "office_mh"], population=POPULATIONS),
+        expand("results/models/mixed/risk_pct_{population}.json", population=POPULATIONS),
+    output:
+        png=report("results/figures/impacts_by_year.png", caption="../report/impacts_by_year.rst", category="Impacts"),
+        svg="results/figures/impacts_by_year.svg",
+    log:
+        "results/logs/impacts_by_year_figure.log",
+    script:
+        "../scripts/impacts_by_year_figure.py"

@@ -38,6 +38,7 @@ rule html_report:
         impacts="results/tables/impacts.csv",
         survey="results/tables/survey_impacts.csv",
         flow_fig="results/figures/cohort_flow.png",
+        year_fig="results/figures/impacts_by_year.png",
         ci_figs=expand("results/figures/cumulative_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
         validation="results/qc/validation_report.json",
     output:

@@ -10,7 +10,8 @@ sm = snakemake  # noqa: F821
 def main():
     html = assemble_report(tables={"flow": sm.input.flow, "balance": sm.input.balance, "hr": sm.input.hr, "impacts": sm.input.impacts,
                                    "survey": sm.input.survey},
-                           figures={"flow": sm.input.flow_fig, "incidence": list(sm.input.ci_figs)},
+                           figures={"flow": sm.input.flow_fig, "incidence": list(sm.input.ci_figs),
+                                    "by_year": sm.input.year_fig},
                            validation=sm.input.validation, config=dict(sm.params.config))
     Path(sm.output.html).write_text(html)
 

@@ -57,7 +57,8 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict) 
         {"heading": "Impacts on spending and service use (Equation 1)",
          "text": "Average impact over follow-up years from a mixed model with organization and beneficiary random "
                  "intercepts, weighted by the share of each year observed; means are regression-adjusted.",
-         "tables": [("Impacts, intervention vs control (90% CI)", pd.read_csv(tables["impacts"]))]},
+         "tables": [("Impacts, intervention vs control (90% CI)", pd.read_csv(tables["impacts"]))],
+         "figures": [("Impact by follow-up year", figures["by_year"])]},
         {"heading": "Impacts on organizations' care delivery (Equation 3)",
          "text": "Provider-survey items of organizations that enrolled beneficiaries, by survey wave, with an "
                  "organization random intercept and nonresponse weights from a response model on organization "

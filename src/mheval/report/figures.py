@@ -65,3 +65,31 @@ def plot_cohort_flow(flow: pd.DataFrame, paths) -> None:
     ax.set_title("Cohort flow: registry enrollees to the analysis population", loc="left")
     fig.text(0.01, 0.01, SOURCE + ". Counts from 1 to 10 are suppressed (CMS cell-size policy).", fontsize=7.5, color="#555")
     _save(fig, paths)
+
+
+def plot_impacts_by_year(results: list[dict], paths, labels: dict | None = None) -> None:
+    """Impact by follow-up year with (1 - alpha) intervals: one panel per outcome, populations side
+    by side, drawn from Equation 1 result files."""
+    outcomes = list(dict.fromkeys(r["outcome"] for r in results))
+    fig, axes = plt.subplots(len(outcomes), 1, figsize=(7.5, 2.3 * len(outcomes)), squeeze=False)
+    colors = {"high": "#b2182b", "medium": "#ef8a62", "high_medium": "#2166ac"}
+    for ax, outcome in zip(axes[:, 0], outcomes):
+        rs = [r for r in results if r["outcome"] == outcome]
+        for k, r in enumerate(rs):
+            rows = [row for row in r["by_year"]]
+            x = [int(row["period"].split()[-1]) + (k - (len(rs) - 1) / 2) * 0.15 for row in rows]
+            y = [row["impact"] for row in rows]
+            err = [[row["impact"] - row["lower"] for row in rows], [row["upper"] - row["impact"] for row in rows]]
+            ax.errorbar(x, y, yerr=err, fmt="o", capsize=3, color=colors.get(r["population"], "k"),
+                        label=POP_LABELS.get(r["population"], r["population"]))
+        ax.axhline(0, color="#555", lw=0.8)
+        ax.set_title((labels or {}).get(outcome, outcome), fontsize=10, loc="left")
+        ax.set_xticks(sorted({int(row["period"].split()[-1]) for r in rs for row in r["by_year"]}))
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("Year since enrollment")
+    axes[0, 0].legend(frameon=False, fontsize=8)
+    pct = int(round(100 * (1 - results[0]["alpha"])))
+    fig.suptitle(f"Impact by follow-up year, intervention minus control ({pct}% intervals; Equation 1)", fontsize=11)
+    fig.tight_layout()
+    fig.text(0.01, -0.01, SOURCE, fontsize=7.5, color="#555")
+    _save(fig, paths)
