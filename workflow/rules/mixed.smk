@@ -53,7 +53,8 @@ rule impact_table:
 rule impacts_by_year_figure:
     input:
         expand("results/models/mixed/{outcome}_{population}.json",
-               outcome=["spend_ab", "spend_cvd", "office_mh"], population=POPULATIONS),
+               outcome=[o for o in ("spend_ab", "spend_cvd", "office_mh") if o in config["models"]["continuous_outcomes"]],
+               population=POPULATIONS),
         expand("results/models/mixed/risk_pct_{population}.json", population=POPULATIONS),
     output:
         png=report("results/figures/impacts_by_year.png", caption="../report/impacts_by_year.rst", category="Impacts"),
