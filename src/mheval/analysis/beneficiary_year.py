@@ -39,7 +39,6 @@ from mheval.cohort.enrollment import register_monthly_enrollment
 
 YEAR = 365.25
 OUTCOMES = ["spend_ab", "spend_ab_mh", "spend_cvd", "hosp_all", "hosp_cvd", "ed_all", "ed_cvd", "office_mh"]
-BINARY_OUTCOMES = ["med_statin", "med_antihypertensive"]
 MAX_YEAR = 5
 
 

@@ -19,8 +19,6 @@ from mheval.outcomes.codes import event_case_sql
 from mheval.outcomes.events import diagnosis_columns
 
 BASE_TYPES = ("inpatient", "outpatient", "carrier", "snf", "hha", "hospice")
-SUMMARY_COLUMNS = ["BENE_ID", "CLM_ID", "CLAIM_TYPE", "FROM_DT", "THRU_DT", "PROC_DT", "PMT", "CVD_EVENT", "ED"]
-OFFICE_COLUMNS = ["BENE_ID", "CLM_ID", "VISIT_DT", "PROC_DT", "NPI"]
 
 
 def load_code_set(path: str | Path) -> list[str]:
