@@ -46,6 +46,8 @@ def main() -> None:
     t = time.perf_counter()
     tte = build_time_to_event(args.data, cohort, cfg)
     times["build_time_to_event"] = time.perf_counter() - t
+    Path("benchmarks/work").mkdir(parents=True, exist_ok=True)
+    tte.to_parquet("benchmarks/work/time_to_event.parquet", index=False)  # for bench_frailty.py
     # claims outcomes: every claim type x year extraction, then the beneficiary-year file
     codes = load_event_codes(cfg["outcomes"]["codes"])
     work = Path("benchmarks/work/outcomes")
