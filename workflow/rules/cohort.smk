@@ -8,6 +8,7 @@ rule build_cohort:
         enrollees="results/analysis/enrollees.parquet",
         cohort="results/analysis/cohort.parquet",
         flow=report("results/tables/cohort_flow.csv", caption="../report/cohort_flow.rst", category="Cohort"),
+        flow_other=multiext("results/tables/cohort_flow", ".md", ".tex", ".html"),
         qc="results/qc/cohort_qc.json",
     params:
         data_dir=DATA_DIR,
@@ -36,6 +37,7 @@ rule balance_table:
         by="results/analysis/beneficiary_year.parquet",
     output:
         balance=report("results/tables/balance.csv", caption="../report/balance.rst", category="Cohort"),
+        other=multiext("results/tables/balance", ".md", ".tex", ".html"),
     log:
         "results/logs/balance_table.log",
     script:

@@ -55,9 +55,11 @@ rule publication_check:
     input:
         tables=rules.hazard_ratio_table.output,
         impacts=rules.impact_table.output,
-        survey="results/tables/survey_impacts.csv",
-        flow="results/tables/cohort_flow.csv",
-        balance="results/tables/balance.csv",
+        survey=rules.fit_survey.output.table,
+        survey_other=rules.fit_survey.output.other,
+        flow=rules.build_cohort.output.flow,
+        flow_other=rules.build_cohort.output.flow_other,
+        balance=rules.balance_table.output,
         html="results/report.html",
     output:
         "results/qc/publication_check.txt",

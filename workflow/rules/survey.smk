@@ -6,6 +6,7 @@ rule fit_survey:
     output:
         json="results/models/survey/equation3.json",
         table=report("results/tables/survey_impacts.csv", caption="../report/survey_impacts.rst", category="Impacts"),
+        other=multiext("results/tables/survey_impacts", ".md", ".tex", ".html"),
     params:
         data_dir=DATA_DIR,
         alpha=config["models"]["alpha"],

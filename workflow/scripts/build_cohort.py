@@ -1,7 +1,10 @@
 """Eligibility, arm, risk and strata; the cohort flow table (suppressed)."""
+from pathlib import Path
+
 from mheval.cohort import build_cohort
 from mheval.cohort.tables import publishable_flow
 from mheval.io import run_step, write_json, write_parquet
+from mheval.report import write_table
 
 sm = snakemake  # noqa: F821
 
@@ -11,7 +14,8 @@ def main():
     people, flow, qc = build_cohort(sm.params.data_dir, cfg)
     write_parquet(people, sm.output.enrollees)
     write_parquet(people[people["EXCLUSION"] == ""].reset_index(drop=True), sm.output.cohort)
-    publishable_flow(flow, cfg["report"]["min_cell"]).to_csv(sm.output.flow, index=False)
+    write_table(publishable_flow(flow, cfg["report"]["min_cell"]), Path(sm.output.flow).with_suffix(""),
+                caption="Cohort flow")
     write_json(qc, sm.output.qc)
 
 
