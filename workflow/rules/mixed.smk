@@ -44,6 +44,7 @@ rule impact_table:
         md="results/tables/impacts.md",
         tex="results/tables/impacts.tex",
         html="results/tables/impacts.html",
+        readings="results/tables/impacts_bayesian_reading.md",
     log:
         "results/logs/impact_table.log",
     script:

@@ -36,9 +36,11 @@ rule html_report:
         balance="results/tables/balance.csv",
         hr="results/tables/hazard_ratios.csv",
         impacts="results/tables/impacts.csv",
+        readings="results/tables/impacts_bayesian_reading.md",
         survey="results/tables/survey_impacts.csv",
         flow_fig="results/figures/cohort_flow.png",
         year_fig="results/figures/impacts_by_year.png",
+        prob_fig="results/figures/probability_of_size.png",
         ci_figs=expand("results/figures/cumulative_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
         validation="results/qc/validation_report.json",
     output:
@@ -69,3 +71,21 @@ rule publication_check:
         "results/logs/publication_check.log",
     script:
         "../scripts/publication_check.py"
+
+
+PROBABILITY_OUTCOMES = [o for o in ("spend_ab", "spend_cvd", "hosp_all", "hosp_cvd")
+                        if o in config["models"]["continuous_outcomes"]]
+
+
+rule probability_of_size_figure:
+    input:
+        mixed=expand("results/models/mixed/{outcome}_high_medium.json", outcome=PROBABILITY_OUTCOMES),
+        survival=expand("results/models/survival/{outcome}_high_medium.json", outcome=SURVIVAL_OUTCOMES),
+    output:
+        png=report("results/figures/probability_of_size.png", caption="../report/probability_of_size.rst",
+                   category="Impacts"),
+        svg="results/figures/probability_of_size.svg",
+    log:
+        "results/logs/probability_of_size_figure.log",
+    script:
+        "../scripts/probability_of_size_figure.py"

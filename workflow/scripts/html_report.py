@@ -9,9 +9,10 @@ sm = snakemake  # noqa: F821
 
 def main():
     html = assemble_report(tables={"flow": sm.input.flow, "balance": sm.input.balance, "hr": sm.input.hr, "impacts": sm.input.impacts,
+                                   "readings": sm.input.readings,
                                    "survey": sm.input.survey},
                            figures={"flow": sm.input.flow_fig, "incidence": list(sm.input.ci_figs),
-                                    "by_year": sm.input.year_fig},
+                                    "by_year": sm.input.year_fig, "probability": sm.input.prob_fig},
                            validation=sm.input.validation, config=dict(sm.params.config))
     Path(sm.output.html).write_text(html)
 

@@ -1,11 +1,18 @@
-"""The impact table of Equation 1 outcomes, in four formats."""
+"""The impact table of Equation 1 outcomes, in four formats, and its Bayesian reading as sentences."""
 from pathlib import Path
 
 from mheval.io import read_json, run_step
 from mheval.report import write_table
-from mheval.report.impact_tables import continuous_impact_table
+from mheval.report.impact_tables import bayesian_readings, continuous_impact_table
 
 sm = snakemake  # noqa: F821
 
-run_step(lambda: write_table(continuous_impact_table([read_json(p) for p in sm.input]), Path(sm.output.csv).with_suffix("")),
-         sm.log[0])
+
+def main():
+    results = [read_json(p) for p in sm.input]
+    write_table(continuous_impact_table(results), Path(sm.output.csv).with_suffix(""),
+                caption="Equation 1 impacts, intervention vs control")
+    Path(sm.output.readings).write_text("".join(f"- {s}\n" for s in bayesian_readings(results)))
+
+
+run_step(main, sm.log[0])

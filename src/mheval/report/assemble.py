@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import yaml
 
@@ -27,6 +29,13 @@ METHODS = (
 def small(n: int, min_cell: int = 11) -> str:
     """A count as text, or 'fewer than min_cell' when it is from 1 to min_cell - 1."""
     return f"fewer than {min_cell}" if 0 < n < min_cell else f"{n:,}"
+
+
+def _readings(path) -> str:
+    """The Bayesian-reading sentences (one per line, Markdown bullets) as report text."""
+    if not path:
+        return ""
+    return "\n\n".join(line[2:] for line in Path(path).read_text().splitlines() if line.startswith("- "))
 
 
 def assemble_report(tables: dict, figures: dict, validation: str, config: dict) -> str:
@@ -56,9 +65,12 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict) 
          "figures": [(f"Cumulative incidence ({p.split('_')[-1].split('.')[0]})", p) for p in figures["incidence"]]},
         {"heading": "Impacts on spending and service use (Equation 1)",
          "text": "Average impact over follow-up years from a mixed model with organization and beneficiary random "
-                 "intercepts, weighted by the share of each year observed; means are regression-adjusted.",
+                 "intercepts, weighted by the share of each year observed; means are regression-adjusted.\n\n"
+                 "Read as a Bayesian posterior under a flat prior:\n\n" + _readings(tables.get("readings")),
          "tables": [("Impacts, intervention vs control (90% CI)", pd.read_csv(tables["impacts"]))],
-         "figures": [("Impact by follow-up year", figures["by_year"])]},
+         "figures": [("Impact by follow-up year", figures["by_year"])]
+                    + ([("Probability of a reduction at least as large as each size", figures["probability"])]
+                       if figures.get("probability") else [])},
         {"heading": "Impacts on organizations' care delivery (Equation 3)",
          "text": "Provider-survey items of organizations that enrolled beneficiaries, by survey wave, with an "
                  "organization random intercept and nonresponse weights from a response model on organization "

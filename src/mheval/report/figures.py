@@ -93,3 +93,83 @@ def plot_impacts_by_year(results: list[dict], paths, labels: dict | None = None)
     fig.tight_layout()
     fig.text(0.01, -0.01, SOURCE, fontsize=7.5, color="#555")
     _save(fig, paths)
+
+
+def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str) -> None:
+    """Adjusted (directly standardized) cumulative incidence by arm with 90% cluster-bootstrap
+    bands, one panel per population, and the difference in percentage points below.
+
+    ``curves``: columns population, arm ("intervention", "control", "difference"), years,
+    estimate, lower, upper (proportions for the arms; the difference in percentage points)."""
+    pops = list(dict.fromkeys(curves["population"]))
+    fig, axes = plt.subplots(2, len(pops), figsize=(5.2 * len(pops), 6.4), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [2.2, 1]})
+    for k, pop in enumerate(pops):
+        d = curves[curves["population"] == pop]
+        ax, axd = axes[0][k], axes[1][k]
+        for arm in ("intervention", "control"):
+            g = d[d["arm"] == arm]
+            ax.plot(g["years"], 100 * g["estimate"], color=ARM_COLORS[arm], label=arm.capitalize())
+            ax.fill_between(g["years"], 100 * g["lower"], 100 * g["upper"], color=ARM_COLORS[arm], alpha=0.15)
+        g = d[d["arm"] == "difference"]
+        axd.plot(g["years"], g["estimate"], color="#333")
+        axd.fill_between(g["years"], g["lower"], g["upper"], color="#333", alpha=0.15)
+        axd.axhline(0, color="#555", lw=0.8)
+        ax.set_title(POP_LABELS.get(pop, pop))
+        axd.set_xlabel("Years since enrollment")
+        for a in (ax, axd):
+            a.grid(alpha=0.3)
+    axes[0][0].set_ylabel("Cumulative incidence, percent")
+    axes[1][0].set_ylabel("Difference, pp")
+    axes[0][0].legend(frameon=False)
+    fig.suptitle(f"{title}: adjusted cumulative incidence by arm (standardized; 90% cluster-bootstrap bands)")
+    fig.tight_layout()
+    fig.text(0.01, -0.02, SOURCE, fontsize=8, color="#555")
+    _save(fig, paths)
+
+
+def plot_subgroup_forest(table: pd.DataFrame, paths, title: str, xlabel: str, null: float = 0.0) -> None:
+    """Subgroup impacts, unpooled (interaction model) and partially pooled (Bayesian hierarchical
+    model), with 90% intervals, one row per subgroup level.
+
+    ``table``: columns dimension, level, estimate, lower, upper (unpooled) and pooled_mean,
+    pooled_lower, pooled_upper."""
+    t = table.reset_index(drop=True)
+    n = len(t)
+    fig, ax = plt.subplots(figsize=(7.5, 0.34 * n + 1.4))
+    y = list(range(n, 0, -1))
+    ax.errorbar(t["estimate"], [v + 0.15 for v in y], xerr=[t["estimate"] - t["lower"], t["upper"] - t["estimate"]],
+                fmt="o", color="#999", capsize=2, label="Unpooled (interaction model)")
+    ax.errorbar(t["pooled_mean"], [v - 0.15 for v in y],
+                xerr=[t["pooled_mean"] - t["pooled_lower"], t["pooled_upper"] - t["pooled_mean"]],
+                fmt="s", color="#1b6ca8", capsize=2, label="Partially pooled (Bayesian)")
+    ax.axvline(null, color="#555", lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{d}: {lv}" for d, lv in zip(t["dimension"], t["level"])], fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10, loc="left")
+    fig.tight_layout()
+    fig.text(0.01, -0.01, SOURCE + ". 90% intervals.", fontsize=7.5, color="#555")
+    _save(fig, paths)
+
+
+def plot_probability_of_size(curves: pd.DataFrame, paths, title: str) -> None:
+    """Posterior probability that the impact is a reduction at least as large as each size.
+
+    ``curves``: columns label, population, size (percent of the control mean or of the hazard), probability."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    several = curves["population"].nunique() > 1
+    for (label, pop), g in curves.groupby(["label", "population"], sort=False):
+        ax.plot(g["size"], 100 * g["probability"], label=f"{label}, {POP_LABELS.get(pop, pop)}" if several else label)
+    ax.set_xlabel("Reduction of at least this size, percent")
+    ax.set_ylabel("Posterior probability, percent")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=7.5)
+    ax.set_title(title, fontsize=10, loc="left")
+    fig.tight_layout()
+    fig.text(0.01, -0.02, SOURCE + ". Flat prior: posterior approximately normal(estimate, SE).", fontsize=7.5,
+             color="#555")
+    _save(fig, paths)

@@ -64,3 +64,69 @@ def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
                      "impact_percent": a["impact_percent"], "p_value": a["p"], "prob_any_reduction": a["prob_below_0"],
                      f"prob_reduction_{r['size_percent']:g}pct": a["prob_reduction_at_least_size"]})
     return pd.DataFrame(rows)
+
+
+# noun phrases for sentences (OUTCOME_LABELS carry units and are for table rows)
+OUTCOME_NOUNS = {
+    "spend_ab": "Part A and B spending", "spend_ab_mh": "Part A and B spending including model payments",
+    "spend_cvd": "CVD-related spending", "hosp_all": "hospitalizations", "hosp_cvd": "CVD hospitalizations",
+    "ed_all": "outpatient ED visits", "ed_cvd": "CVD outpatient ED visits",
+    "office_mh": "office visits with participating providers", "risk_pct": "predicted 10-year ASCVD risk",
+}
+
+
+def bayesian_readings(results: list[dict]) -> list[str]:
+    """The flat-prior Bayesian reading of each average Equation 1 impact as a sentence, e.g.
+    "High risk: a 75 percent probability that the model reduced CVD-related spending by 5 percent
+    or more (an 89 percent probability of any reduction)."
+
+    Under a flat prior the posterior of an impact is approximately normal(estimate, SE), so the
+    probabilities are the ones stored in the result files (``prob_reduction_at_least_size`` and
+    ``prob_below_0``)."""
+    out = []
+    for r in results:
+        a = r["average"]
+        noun = OUTCOME_NOUNS.get(r["outcome"], r["outcome"])
+        pop = POPULATION_LABELS.get(r["population"], r["population"])
+        out.append(f"{pop}: {probability_phrase(a['prob_reduction_at_least_size'])} that the model reduced {noun} "
+                   f"by {r['size_percent']:g} percent or more ({probability_phrase(a['prob_below_0'])} of any "
+                   "reduction).")
+    return out
+
+
+def probability_phrase(p: float) -> str:
+    """'a 75 percent probability', 'an 8 percent probability'; never a certain 0 or 100 from
+    rounding ('less than a 1 percent probability', 'more than a 99 percent probability')."""
+    v = 100 * p
+    if 0 < v < 0.5:
+        return "less than a 1 percent probability"
+    if 99.5 <= v < 100:
+        return "more than a 99 percent probability"
+    t = f"{v:.0f}"
+    article = "an" if t == "8" or t in ("11", "18") or (len(t) == 2 and t[0] == "8") else "a"
+    return f"{article} {t} percent probability"
+
+
+def probability_of_size_curves(mixed: list[dict], survival: list[dict], sizes=None) -> pd.DataFrame:
+    """P(reduction of at least s percent) for s over ``sizes`` (default 0-20 percent), for every
+    Equation 1 average impact (s percent of the regression-adjusted control mean) and every hazard
+    ratio (HR <= 1 - s/100), reading each estimate as a flat-prior posterior normal(estimate, SE)
+    (on the log scale for hazard ratios). Columns: label, outcome, population, size, probability."""
+    from scipy import stats
+
+    sizes = np.arange(0, 20.5, 0.5) if sizes is None else np.asarray(sizes, float)
+    rows = []
+    for r in mixed:
+        a = r["average"]
+        p = stats.norm.cdf((-sizes / 100 * abs(a["control_mean"]) - a["impact"]) / a["se"])
+        noun = OUTCOME_NOUNS.get(r["outcome"], r["outcome"])
+        label = noun[0].upper() + noun[1:]
+        rows.append(pd.DataFrame({"label": label, "outcome": r["outcome"], "population": r["population"],
+                                  "size": sizes, "probability": p}))
+    for r in survival:
+        p = stats.norm.cdf((np.log(1 - sizes / 100) - r["log_hr"]) / r["se"])
+        text = r["outcome_label"]
+        label = f"Hazard of {text[0].lower() + text[1:]}"
+        rows.append(pd.DataFrame({"label": label, "outcome": r["outcome"], "population": r["population"],
+                                  "size": sizes, "probability": p}))
+    return pd.concat(rows, ignore_index=True)

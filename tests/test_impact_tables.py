@@ -1,0 +1,41 @@
+"""Impact tables and the sentences of the flat-prior Bayesian reading."""
+
+import numpy as np
+import pytest
+
+from mheval.report.impact_tables import bayesian_readings, probability_phrase
+
+
+@pytest.mark.parametrize("p, text", [
+    (0.75, "a 75 percent probability"), (0.08, "an 8 percent probability"), (0.11, "an 11 percent probability"),
+    (0.18, "an 18 percent probability"), (0.83, "an 83 percent probability"), (0.81, "an 81 percent probability"),
+    (0.018, "a 2 percent probability"), (0.002, "less than a 1 percent probability"),
+    (0.998, "more than a 99 percent probability"), (0.0, "a 0 percent probability"), (1.0, "a 100 percent probability"),
+])
+def test_probability_phrase(p, text):
+    assert probability_phrase(p) == text
+
+
+def test_bayesian_reading_sentence():
+    r = {"outcome": "spend_cvd", "population": "high", "size_percent": 5,
+         "average": {"prob_reduction_at_least_size": 0.752, "prob_below_0": 0.93}}
+    assert bayesian_readings([r]) == ["High risk: a 75 percent probability that the model reduced CVD-related spending "
+                                      "by 5 percent or more (a 93 percent probability of any reduction)."]
+
+
+def test_probability_of_size_matches_normal_posterior():
+    from scipy import stats
+
+    from mheval.report.impact_tables import probability_of_size_curves
+    mixed = [{"outcome": "spend_cvd", "population": "high",
+              "average": {"control_mean": 500.0, "impact": -30.0, "se": 20.0}}]
+    surv = [{"outcome": "event", "outcome_label": "First heart attack, stroke or TIA", "population": "high",
+             "log_hr": -0.05, "se": 0.03}]
+    c = probability_of_size_curves(mixed, surv, sizes=[0, 5, 10])
+    m = c[c["outcome"] == "spend_cvd"].set_index("size")["probability"]
+    # 5% of 500 = 25: P(impact <= -25) with impact ~ N(-30, 20)
+    assert m[5] == pytest.approx(stats.norm.cdf((-25 + 30) / 20))
+    assert m[0] == pytest.approx(stats.norm.cdf(30 / 20))
+    s = c[c["outcome"] == "event"].set_index("size")["probability"]
+    assert s[10] == pytest.approx(stats.norm.cdf((np.log(0.9) + 0.05) / 0.03))
+    assert (np.diff(m.to_numpy()) < 0).all()
