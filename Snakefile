@@ -1,6 +1,6 @@
 # mheval: evaluation pipeline for the Million Hearts CVD Risk Reduction Model trial.
 # Run: snakemake --cores all            (embedded synthetic trial, see config/config.yaml)
-#      snakemake --cores all --config claims.runout_date=2022-06-30
+#      snakemake --cores all --config "claims={runout_date: 2022-06-30}"   (nested keys merge into their section)
 from snakemake.utils import min_version, validate
 
 min_version("8.0")

@@ -1,0 +1,38 @@
+"""Equation 2 (evaluation design report, section V.A): one observation per beneficiary.
+
+y_ip = alpha + delta MH_p + beta x_i + theta z_p + gamma_p + e_ip, with an organization random
+intercept gamma_p. Used for the fixed-window supplement of the time-to-event impacts (issue 6,
+item 5): whether the beneficiary had a first heart attack, stroke or TIA within two years of
+enrollment, among beneficiaries whose two years are observable. The binary outcome is fitted as a
+multilevel logistic regression (:func:`mheval.models.nested_glmm.fit_nested_glmm`, Laplace, as
+lme4's glmer) and the impact is the average marginal effect in percentage points.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFrame, dict]:
+    """Beneficiaries whose first ``years`` after enrollment are observable, with ``WITHIN``: 1 if
+    the outcome happened within the window.
+
+    The outcome is the first heart attack, stroke or TIA (``T_EVENT``, ``EVENT``, ``EVENT_CENSOR``
+    of the time-to-event file). Observable: the event happened within the window, or follow-up
+    lasted the whole window, or the beneficiary died within the window without an event first, so
+    that the outcome is known to be 0. Excluded, and counted: follow-up ending early for loss of
+    fee-for-service coverage or the end of follow-up (censoring). Returns the frame and the
+    counts {"eligible", "included", "excluded_loss_of_ffs", "excluded_end_of_follow_up"}.
+    """
+    t, e = tte["T_EVENT"], tte["EVENT"].astype(bool)
+    within = e & (t <= years)
+    died_first = (tte["EVENT_CENSOR"] == "death") & (t <= years)
+    keep = within | (t >= years) | died_first
+    why = tte.loc[~keep, "EVENT_CENSOR"]
+    counts = {"eligible": int(len(tte)), "included": int(keep.sum()),
+              "excluded_loss_of_ffs": int((why == "loss_of_ffs").sum()),
+              "excluded_end_of_follow_up": int((why == "end_of_follow_up").sum())}
+    if counts["included"] + counts["excluded_loss_of_ffs"] + counts["excluded_end_of_follow_up"] != counts["eligible"]:
+        raise AssertionError(f"fixed-window exclusions do not add up: {counts}")
+    out = tte.loc[keep].copy()
+    out["WITHIN"] = within[keep].astype(int)
+    return out.reset_index(drop=True), counts
