@@ -17,6 +17,23 @@ rule fit_mixed:
         "../scripts/fit_mixed.py"
 
 
+rule fit_binary:
+    input:
+        by="results/analysis/beneficiary_year.parquet",
+    output:
+        json="results/models/mixed/{outcome}_{population}.json",
+    wildcard_constraints:
+        outcome="|".join(config["models"].get("binary_outcomes", [])) or "no-binary-outcome",
+        population="high|medium|high_medium",
+    params:
+        alpha=config["models"]["alpha"],
+        size=config["models"]["size_percent"],
+    log:
+        "results/logs/fit_binary_{outcome}_{population}.log",
+    script:
+        "../scripts/fit_binary.py"
+
+
 rule fit_mixed_predicted_risk:
     input:
         risk="results/analysis/predicted_risk.parquet",
@@ -39,6 +56,8 @@ rule impact_table:
         expand("results/models/mixed/{outcome}_{population}.json",
                outcome=config["models"]["continuous_outcomes"], population=POPULATIONS),
         expand("results/models/mixed/risk_pct_{population}.json", population=POPULATIONS),
+        expand("results/models/mixed/{outcome}_{population}.json",
+               outcome=config["models"].get("binary_outcomes", []), population=POPULATIONS),
     output:
         csv=report("results/tables/impacts.csv", caption="../report/impacts.rst", category="Impacts"),
         md="results/tables/impacts.md",

@@ -46,6 +46,10 @@ OUTCOME_LABELS = {
     "ed_cvd": "CVD outpatient ED visits per year",
     "office_mh": "Office visits with participating providers per year",
     "risk_pct": "Predicted 10-year ASCVD risk at follow-up visits, percentage points",
+    "any_hosp": "Any hospitalization in the year, percent (impact in percentage points)",
+    "med_statin": "Statin initiation or intensification in the year, percent (impact in pp)",
+    "med_antihypertensive": "Antihypertensive initiation or added class in the year, percent (impact in pp)",
+    "event_within_window": "First heart attack, stroke or TIA within the fixed window, percent (impact in pp)",
 }
 
 
@@ -72,6 +76,9 @@ OUTCOME_NOUNS = {
     "spend_cvd": "CVD-related spending", "hosp_all": "hospitalizations", "hosp_cvd": "CVD hospitalizations",
     "ed_all": "outpatient ED visits", "ed_cvd": "CVD outpatient ED visits",
     "office_mh": "office visits with participating providers", "risk_pct": "predicted 10-year ASCVD risk",
+    "any_hosp": "the share with any hospitalization", "med_statin": "statin initiation or intensification",
+    "med_antihypertensive": "antihypertensive initiation or intensification",
+    "event_within_window": "first heart attacks, strokes and TIAs within the fixed window",
 }
 
 

@@ -1,0 +1,77 @@
+"""Equation 1 for repeated binary outcomes: multilevel logistic regression and average marginal effects.
+
+logit P(y_ipt = 1) = sum_tau 1(t = tau)(alpha_tau + delta_tau MH_p) + beta x_i + phi y_i0 + theta z_p
++ gamma_p + lambda_i, with organization and beneficiary random intercepts, fitted by Laplace
+(:func:`mheval.models.nested_glmm.fit_nested_glmm`, as lme4's glmer) on follow-up years 1-5. The
+impacts are average marginal effects in percentage points (population-averaged over the random
+intercepts; delta-method intervals), by follow-up year and overall, with the flat-prior Bayesian
+reading of Equation 1.
+
+Outcomes (Table IV.1 of the design report), from the beneficiary-year file:
+
+- ``any_hosp``: any inpatient stay in the year (``hosp_all > 0``);
+- ``med_statin``, ``med_antihypertensive``: statin initiation or intensification; antihypertensive
+  initiation or added class (Part D enrollees only).
+
+The share of the year observed enters as a covariate (``WEIGHT``): a logistic model has no
+precision weights, and a part year has fewer chances of a stay or a fill.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from scipy import stats
+
+from mheval.models.equation1 import model_frame
+from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
+
+BINARY_OUTCOMES = {"any_hosp": "Any hospitalization in the year",
+                   "med_statin": "Statin initiation or intensification in the year",
+                   "med_antihypertensive": "Antihypertensive initiation or added class in the year"}
+
+
+def binary_columns(by: pd.DataFrame) -> pd.DataFrame:
+    """Add ``any_hosp`` and the baseline-year value ``{outcome}_y0`` of every binary outcome."""
+    b = by.copy()
+    b["any_hosp"] = (b["hosp_all"] > 0).astype(float).where(b["hosp_all"].notna())
+    for o in BINARY_OUTCOMES:
+        if f"{o}_y0" not in b:
+            base = b.loc[b["YEAR"] == 0].set_index("BENE_ID")[o]
+            b[f"{o}_y0"] = b["BENE_ID"].map(base)
+    return b
+
+
+def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
+                  size_percent: float = 5.0) -> dict:
+    """Fit the multilevel logistic Equation 1 for ``outcome`` in ``population``; JSON-ready dict with
+    the average marginal effect (percentage points) overall ("average") and by follow-up year."""
+    if outcome not in BINARY_OUTCOMES:
+        raise ValueError(f"unknown binary outcome '{outcome}'; expected one of {sorted(BINARY_OUTCOMES)}")
+    d = model_frame(binary_columns(by), outcome, population)
+    base = ["AGE10", "MALE", "BLACK", "DUAL", "LOG_RISK", "SMOKER", "DIABETES", "BP_TREATED", "HIGH_RISK", "RURAL",
+            "HEALTH_SYSTEM", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY", "LOG_ORG_SIZE", "Y0", "Y0_MISSING", "WEIGHT"]
+    covs = [c for c in base if c in d and d[c].nunique() > 1]
+    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
+    fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID")
+    ame = marginal_effect(fit, d, treatment="MH", by="YEAR", alpha=alpha)
+    rows = [_row(f"year {g}" if g != "overall" else "average", r, size_percent) for g, r in ame.iterrows()]
+    return {
+        "outcome": outcome, "outcome_label": BINARY_OUTCOMES[outcome], "population": population,
+        "model": "Equation 1, binary: multilevel logistic (Laplace), organization and beneficiary intercepts; "
+                 "average marginal effects in percentage points, population-averaged, delta method",
+        "alpha": alpha, "size_percent": size_percent, "n_obs": fit.n_obs,
+        "n_beneficiaries": fit.n_groups["bene"], "n_organizations": fit.n_groups["org"],
+        "converged": fit.converged, "llf": fit.llf, "variance_components": fit.variance_components,
+        "average": rows[-1], "by_year": rows[:-1],
+        "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records"),
+    }
+
+
+def _row(label: str, r: pd.Series, size_percent: float) -> dict:
+    est, se, control = float(r["estimate"]), float(r["se"]), float(r["control"])
+    threshold = -abs(size_percent) / 100 * abs(control)
+    return {"period": label, "impact": est, "se": se, "lower": float(r["lower"]), "upper": float(r["upper"]),
+            "p": float(r["p"]), "control_mean": control, "intervention_mean": float(r["intervention"]),
+            "impact_percent": 100 * est / control if control else float("nan"),
+            "prob_below_0": float(stats.norm.cdf(-est / se)),
+            "prob_reduction_at_least_size": float(stats.norm.cdf((threshold - est) / se)), "n_obs": int(r["n"])}
