@@ -46,19 +46,26 @@ def cohort(trial, config):
 
 
 @pytest.fixture(scope="session")
-def by(trial, cohort, config):
+def tte(trial, cohort, config):
+    """The time-to-event file of the session trial, with a full runout."""
+    from mheval.analysis import build_time_to_event
+
+    people = cohort[0]
+    cfg = {**config, "claims": {"runout_date": "2030-01-01", "runout_lag_days": 0}}
+    return build_time_to_event(trial[0], people[people["EXCLUSION"] == ""].reset_index(drop=True), cfg)
+
+
+@pytest.fixture(scope="session")
+def by(trial, cohort, config, tte):
     """The beneficiary-year file of the session trial, with a full runout."""
     import pandas as pd
 
-    from mheval.analysis import build_time_to_event
     from mheval.analysis.beneficiary_year import build_beneficiary_year
     from mheval.contract import read_input
     from mheval.outcomes.codes import load_event_codes
     from mheval.outcomes.extract import BASE_TYPES, extract_claims, extract_fills
 
-    people = cohort[0]
     cfg = {**config, "claims": {"runout_date": "2030-01-01", "runout_lag_days": 0}}
-    tte = build_time_to_event(trial[0], people[people["EXCLUSION"] == ""].reset_index(drop=True), cfg)
     codes = load_event_codes(config["outcomes"]["codes"])
     parts = [extract_claims(trial[0], t, y, codes, cfg) for t in BASE_TYPES for y in range(2016, 2023)]
     claims = pd.concat([p[0] for p in parts if len(p[0])], ignore_index=True)

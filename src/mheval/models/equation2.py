@@ -36,3 +36,39 @@ def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFr
     out = tte.loc[keep].copy()
     out["WITHIN"] = within[keep].astype(int)
     return out.reset_index(drop=True), counts
+
+
+def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, alpha: float = 0.10,
+                        size_percent: float = 5.0) -> dict:
+    """Equation 2 for the event within ``years`` of enrollment in ``population``: multilevel
+    logistic regression with an organization random intercept and the Equation 4 covariates; the
+    impact is the average marginal effect in percentage points (population-averaged, delta method).
+    Returns a JSON-ready dict shaped like the Equation 1 results ("average"), with the counts of
+    :func:`fixed_window_frame`."""
+    from scipy import stats
+
+    from mheval.models.covariates import POPULATIONS, adjustment_covariates
+    from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
+
+    pop = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
+    frame, counts = fixed_window_frame(pop, years)
+    cov = adjustment_covariates(frame, population)
+    cov = cov[[c for c in cov.columns if cov[c].nunique() > 1]]
+    d = frame[["ORG_ID", "MH", "WITHIN"]].join(cov)
+    formula = "WITHIN ~ 1 + MH + " + " + ".join(cov.columns)
+    fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
+    r = marginal_effect(fit, d, treatment="MH", alpha=alpha).loc["overall"]
+    est, se, control = float(r["estimate"]), float(r["se"]), float(r["control"])
+    average = {"period": f"within {years:g} years", "impact": est, "se": se, "lower": float(r["lower"]),
+               "upper": float(r["upper"]), "p": float(r["p"]), "control_mean": control,
+               "intervention_mean": float(r["intervention"]),
+               "impact_percent": 100 * est / control if control else float("nan"),
+               "prob_below_0": float(stats.norm.cdf(-est / se)),
+               "prob_reduction_at_least_size": float(stats.norm.cdf((-abs(size_percent) / 100 * control - est) / se))}
+    return {"outcome": "event_within_window", "outcome_label": f"First heart attack, stroke or TIA within {years:g} years",
+            "population": population, "window_years": years, "alpha": alpha, "size_percent": size_percent,
+            "model": "Equation 2: multilevel logistic (Laplace), organization intercept; average marginal effect in "
+                     "percentage points, population-averaged, delta method",
+            "counts": counts, "n_obs": fit.n_obs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
+            "variance_components": fit.variance_components, "average": average, "by_year": [],
+            "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records")}
