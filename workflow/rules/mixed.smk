@@ -58,6 +58,7 @@ rule impact_table:
         expand("results/models/mixed/risk_pct_{population}.json", population=POPULATIONS),
         expand("results/models/mixed/{outcome}_{population}.json",
                outcome=config["models"].get("binary_outcomes", []), population=POPULATIONS),
+        expand("results/models/survival/event_within_window_{population}.json", population=POPULATIONS),
     output:
         csv=report("results/tables/impacts.csv", caption="../report/impacts.rst", category="Impacts"),
         md="results/tables/impacts.md",

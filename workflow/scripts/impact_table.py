@@ -11,7 +11,7 @@ sm = snakemake  # noqa: F821
 def main():
     results = [read_json(p) for p in sm.input]
     write_table(continuous_impact_table(results), Path(sm.output.csv).with_suffix(""),
-                caption="Equation 1 impacts, intervention vs control")
+                caption="Impacts on means and rates (Equations 1 and 2), intervention vs control")
     Path(sm.output.readings).write_text("".join(f"- {s}\n" for s in bayesian_readings(results)))
 
 
