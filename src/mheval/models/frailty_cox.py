@@ -27,6 +27,11 @@ C routine ``coxfit5``):
   halve or double, then the parabolic steps of ``frailty.brent`` on sqrt(theta), at most 10 fits,
   stopping when the criterion changes by a relative 1e-5; each fit starts from the previous fit
   whose theta was closest. ``theta=`` fixes theta instead, as ``frailty(cluster, theta = ...)``.
+* One departure, where R fails: when a Newton step is so long that the likelihood is not finite
+  (exp overflows), the step is halved like any step that does not improve the likelihood, and the
+  frailties are recentred with a log-sum-exp. R's coxfit5 compares with NaN there and coxph stops
+  with "missing value where TRUE/FALSE needed" (seen on the synthetic trial at scale 0.05, where
+  organizations are small); wherever R succeeds the two follow the same path.
 
 Efficiency: every risk-set sum is a cumulative sum over the rows sorted by time (as in
 :mod:`mheval.models.cox_engine`); the information blocks are the weighted cross-product X'WX and
@@ -49,7 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse, special, stats
 
 _EPS_INNER = 1e-9  # coxph.control()$eps
 _ITER_MAX = 20  # coxph.control()$iter.max
@@ -244,7 +249,7 @@ def _inner(ds: _Design, beta, f, theta, eps=_EPS_INNER, max_iter=_ITER_MAX):
     loglik, halving, converged, it = 0.0, False, False, 0
     for it in range(max_iter + 1):
         if nu is not None:
-            f -= np.log(np.mean(np.exp(f)))  # R's pfun recentres the frailties
+            f -= special.logsumexp(f) - np.log(len(f))  # R's pfun recentres the frailties (mean(exp f) = 1)
         newlk, ub, uf, A, B, D = _evaluate(ds, beta, f, nu)
         S = _schur(A, B, D)
         if abs(1 - loglik / newlk) <= eps and not halving:
@@ -252,7 +257,9 @@ def _inner(ds: _Design, beta, f, theta, eps=_EPS_INNER, max_iter=_ITER_MAX):
             break
         if it == max_iter:
             break
-        if it > 0 and newlk < loglik:  # not improving: halve the step
+        # not improving: halve the step. A non-finite value (a step so long that exp overflows)
+        # also halves it; R's coxfit5 compares with NaN here and then stops with an error
+        if it > 0 and not newlk >= loglik:
             halving = True
             beta, f = (old_beta + beta) / 2, (old_f + f) / 2
         else:
