@@ -5,6 +5,7 @@ from pathlib import Path
 DATA_DIR = config["data"]["dir"]
 SURVIVAL_OUTCOMES = config["models"]["survival_outcomes"]
 POPULATIONS = config["models"]["populations"]
+SURVIVAL_POPULATIONS = config["models"]["survival_populations"]
 
 
 def data_ready():

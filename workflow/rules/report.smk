@@ -3,7 +3,7 @@
 rule hazard_ratio_table:
     input:
         expand("results/models/survival/{outcome}_{population}.json",
-               outcome=SURVIVAL_OUTCOMES, population=POPULATIONS),
+               outcome=SURVIVAL_OUTCOMES, population=SURVIVAL_POPULATIONS),
     output:
         csv=report("results/tables/hazard_ratios.csv", caption="../report/hazard_ratios.rst", category="Impacts"),
         md="results/tables/hazard_ratios.md",
@@ -19,7 +19,7 @@ rule hazard_ratio_table:
 
 rule cumulative_incidence_figure:
     input:
-        expand("results/models/survival/{{outcome}}_{population}_curve.csv", population=POPULATIONS),
+        expand("results/models/survival/{{outcome}}_{population}_curve.csv", population=SURVIVAL_POPULATIONS),
     output:
         png=report("results/figures/cumulative_incidence_{outcome}.png",
                    caption="../report/cumulative_incidence.rst", category="Impacts"),

@@ -11,7 +11,8 @@ POPULATION_LABELS = {"high": "High risk", "medium": "Medium risk", "high_medium"
 def hazard_ratio_table(results: list[dict], min_cell: int = 11) -> pd.DataFrame:
     """Rows per outcome and population: events, person-years and rate per 1,000 person-years by
     arm, hazard ratio with its interval and p-value, and P(HR < 1) (shaped like the trial's
-    published Table 3). Event counts from 1 to ``min_cell - 1`` are suppressed together with the
+    published Table 3); from the frailty model, with its frailty variance and the marginal
+    (cluster-robust) model's hazard ratio and interval as the sensitivity analysis. Event counts from 1 to ``min_cell - 1`` are suppressed together with the
     rate that would reveal them."""
     rows = []
     for r in results:
@@ -28,6 +29,13 @@ def hazard_ratio_table(results: list[dict], min_cell: int = 11) -> pd.DataFrame:
         row[f"ci{pct}_upper"] = r["upper"]
         row["p_value"] = r["p"]
         row["prob_reduction"] = r["prob_hr_below_1"]
+        if "theta" in r:
+            row["frailty_variance"] = r["theta"]
+        if "marginal" in r:
+            m = r["marginal"]
+            row["hazard_ratio_marginal"] = m["hr"]
+            row[f"ci{pct}_lower_marginal"] = m["lower"]
+            row[f"ci{pct}_upper_marginal"] = m["upper"]
         rows.append(row)
     out = pd.DataFrame(rows)
     for c in out.columns:
