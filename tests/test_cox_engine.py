@@ -89,3 +89,73 @@ def test_matches_r_coxph_with_cluster_robust_errors(ties):
     assert np.allclose(np.sqrt(np.diag(fit.robust_cov)), ref["robust_se"], rtol=1e-8)
     assert np.allclose(np.sqrt(np.diag(fit.cov)), ref["naive_se"], rtol=1e-8)
     assert fit.loglik == pytest.approx(ref["loglik"], rel=1e-10)
+
+
+# Case weights and counting-process (start, stop] data: R 4.2.2, survival 3.5.3, values written by
+# Rscript benchmarks/r/cox_weights_counting_reference.R to tests/data/cox_weights_counting_reference.csv
+def _weights_counting_data():
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    d = pd.read_csv(data / "cox_weights_counting.csv")
+    ref = pd.read_csv(data / "cox_weights_counting_reference.csv")
+    first = d.drop_duplicates("id")[["id", "G", "W", "a", "b", "c"]]
+    rc = first.merge(d.groupby("id").agg(T=("stop", "max"), E=("E", "max")).reset_index(), on="id")
+    return d, rc, ref
+
+
+@pytest.mark.parametrize("case", ["weights_efron", "weights_breslow", "counting_efron", "counting_breslow",
+                                  "counting_weights_efron", "counting_weights_breslow"])
+def test_weights_and_counting_process_match_r_coxph(case):
+    d, rc, ref = _weights_counting_data()
+    ties = case.rsplit("_", 1)[1]
+    if case.startswith("weights"):  # one row per subject, frequency weights
+        fit = fit_cox(rc["T"], rc["E"], rc[["a", "b", "c"]], cluster=rc["G"], ties=ties, weights=rc["W"])
+    else:  # (start, stop] rows with left truncation and a time-varying covariate
+        fit = fit_cox(d["stop"], d["E"], d[["a", "b", "c"]], cluster=d["G"], ties=ties, start=d["start"],
+                      weights=d["W"] if "weights" in case else None)
+    r = ref[ref["case"] == case]
+    val = {q: r.loc[r["quantity"] == q, "value"].to_numpy() for q in ("coef", "robust_se", "naive_se", "loglik")}
+    assert fit.converged
+    assert np.allclose(fit.params, val["coef"], rtol=1e-8)
+    assert np.allclose(np.sqrt(np.diag(fit.robust_cov)), val["robust_se"], rtol=1e-8)
+    assert np.allclose(np.sqrt(np.diag(fit.cov)), val["naive_se"], rtol=1e-8)
+    assert fit.loglik == pytest.approx(val["loglik"][1], rel=1e-10)
+    assert fit.loglik_null == pytest.approx(val["loglik"][0], rel=1e-10)
+
+
+def test_integer_weights_equal_duplicated_rows_and_zero_weights_drop_rows():
+    """Under Breslow ties frequency weights are duplication exactly (under Efron not: duplicating a
+    death creates a tie, while R's weighted Efron keeps one term per row)."""
+    T, E, X, g = _data(4, n=800)
+    w = np.random.default_rng(5).integers(0, 4, len(T))
+    rep = np.repeat(np.arange(len(T)), w)
+    fw = fit_cox(T, E, X, cluster=g, ties="breslow", weights=w)
+    fd = fit_cox(T[rep], E[rep], X[rep], cluster=g[rep], ties="breslow")
+    assert np.allclose(fw.params, fd.params, rtol=1e-9)
+    assert np.allclose(fw.cov, fd.cov, rtol=1e-8)
+    assert np.allclose(fw.robust_cov, fd.robust_cov, rtol=1e-8)
+    assert fw.loglik == pytest.approx(fd.loglik, rel=1e-11)
+    keep = w > 0  # weight 0 = row left out, also under Efron
+    fz = fit_cox(T, E, X, cluster=g, weights=keep.astype(float))
+    fs = fit_cox(T[keep], E[keep], X[keep], cluster=g[keep])
+    assert np.allclose(fz.params, fs.params, rtol=1e-9) and np.allclose(fz.robust_cov, fs.robust_cov, rtol=1e-8)
+
+
+def test_start_zero_and_unit_weights_reproduce_the_plain_fit():
+    T, E, X, g = _data(6, n=1000)
+    plain = fit_cox(T, E, X, cluster=g)
+    other = fit_cox(T, E, X, cluster=g, start=np.zeros(len(T)), weights=np.ones(len(T)), init=plain.params * 0.5)
+    assert np.allclose(plain.params, other.params, rtol=1e-9)
+    assert np.allclose(plain.robust_cov, other.robust_cov, rtol=1e-8)
+    # splitting every subject's follow-up at t = 1 into two (start, stop] rows changes nothing
+    cut = (T > 1.0)
+    start = np.r_[np.zeros(len(T)), np.ones(cut.sum())]
+    stop = np.r_[np.where(cut, 1.0, T), T[cut]]
+    ev = np.r_[np.where(cut, 0, E), E[cut]]
+    split = fit_cox(stop, ev, np.r_[X, X[cut]], cluster=np.r_[g, g[cut]], start=start)
+    assert np.allclose(plain.params, split.params, rtol=1e-9)
+    assert np.allclose(plain.robust_cov, split.robust_cov, rtol=1e-8)
+    assert split.loglik == pytest.approx(plain.loglik, rel=1e-11)
+    with pytest.raises(ValueError):
+        fit_cox(T, E, X, start=T)

@@ -13,6 +13,19 @@ benchmarks/r/coxph_reference.R).
 Conventions, as in R's coxph and lifelines: the risk set at time t is every subject with time >= t;
 Efron's approximation for tied event times; the robust variance is Lin and Wei's (1989) sandwich
 H^-1 (sum over clusters of U_g U_g') H^-1 built from score residuals U_i.
+
+Optional case weights (``weights=``, as R's ``coxph(weights=)``: frequency weights, e.g. the number
+of times a subject's organization is drawn in a cluster bootstrap) and entry times (``start=``, as
+R's ``Surv(start, stop, event)``: the risk set at t is every row with start < t <= stop). With
+entry times each risk-set sum is the reverse cumulative sum over rows ordered by exit time minus
+the one over rows ordered by entry time, so still no loop over subjects or event times. The
+information matrix is assembled as one weighted cross-product X' diag(w_i C_i) X (C_i: the sum
+over the event times at which row i is at risk of 1/denominator) minus the mean-outer-product
+terms, with no p x p array per event time. As in R,
+under Efron ties a weighted death time with d deaths contributes d terms, each weighted by the
+mean case weight of those deaths (so weights equal duplication exactly only without ties or with
+Breslow ties); the robust variance uses score residuals multiplied by the case weights. Rows with
+weight 0 are dropped.
 """
 
 from __future__ import annotations
@@ -36,39 +49,78 @@ class CoxFit:
 
 
 class _RiskSets:
-    """Sorted data and the per-event-time sums that every quantity is built from."""
+    """Sorted data and the per-event-time sums that every quantity is built from.
 
-    def __init__(self, time: np.ndarray, event: np.ndarray, X: np.ndarray):
+    Rows are sorted by exit time (``t``); with entry times, ``entry`` holds them in the same
+    order and ``eorder``/``estart`` locate the rows that entered at or after each event time
+    (those are subtracted from every risk-set sum). ``cw`` are the case weights (ones by
+    default), ``wtave`` the mean case weight of the deaths at each event time.
+    """
+
+    def __init__(self, time: np.ndarray, event: np.ndarray, X: np.ndarray, weights=None, entry=None):
         order = np.argsort(time, kind="stable")
         self.order = order
         self.t = np.asarray(time, float)[order]
         self.d = np.asarray(event, bool)[order]
         self.X = np.asarray(X, float)[order]
+        n = len(self.t)
+        self.cw = np.ones(n) if weights is None else np.asarray(weights, float)[order]
+        self.weighted = weights is not None
         self.ut = np.unique(self.t[self.d])  # distinct event times
         # first row (in time order) of each event time's risk set, and each death's event-time index
         self.start = np.searchsorted(self.t, self.ut, side="left")
         self.death_j = np.searchsorted(self.ut, self.t[self.d])
         self.n_dead = np.bincount(self.death_j, minlength=len(self.ut)).astype(float)
+        self.dead_wt = np.bincount(self.death_j, weights=self.cw[self.d], minlength=len(self.ut))
+        self.wtave = self.dead_wt / self.n_dead
+        # number of event times <= each row's exit time (and, below, <= its entry time)
+        self.k_exit = np.searchsorted(self.ut, self.t, side="right")
+        self.entry = self.eorder = self.estart = self.k_entry = None
+        if entry is not None:
+            self.entry = np.asarray(entry, float)[order]
+            if np.any(self.entry >= self.t):
+                raise ValueError("every start time must be before its stop time")
+            self.eorder = np.argsort(self.entry, kind="stable")
+            # rows (in entry order) with entry >= t_j are not at risk at t_j (risk set: entry < t <= exit)
+            self.estart = np.searchsorted(self.entry[self.eorder], self.ut, side="left")
+            self.k_entry = np.searchsorted(self.ut, self.entry, side="right")
+        self._Xe = None  # X in entry order, gathered on first use
+
+    def _risk_sum(self, v: np.ndarray, v_entry_order: np.ndarray | None = None) -> np.ndarray:
+        """sum over the risk set of each event time of the rows of v (n or n x k); with entry
+        times, ``v_entry_order`` may give v[eorder] when the caller has it."""
+        out = _reverse_sum_at(v, self.start)
+        if self.entry is not None:
+            ve = v[self.eorder] if v_entry_order is None else v_entry_order
+            out = out - _reverse_sum_at(ve, self.estart)
+        return out
 
     def sums(self, beta: np.ndarray, second: bool):
-        """Risk-set sums S0, S1 (and S2) and death sums D0, D1 (and D2) at each event time."""
+        """Risk-set sums S0, S1 (and S2) and death sums D0, D1 (and D2) at each event time.
+
+        ``w`` (returned) is case weight x exp(eta - max eta)."""
         eta = self.X @ beta
         eta_max = eta.max()
-        w = np.exp(eta - eta_max)  # scaled for stability; the scale cancels in every ratio
+        w = self.cw * np.exp(eta - eta_max)  # scaled for stability; the scale cancels in every ratio
         wx = w[:, None] * self.X
-        rc0 = np.cumsum(w[::-1])[::-1]
-        rc1 = np.cumsum(wx[::-1], axis=0)[::-1]
-        S0, S1 = rc0[self.start], rc1[self.start]
+        if self.entry is None:
+            S0, S1 = self._risk_sum(w), self._risk_sum(wx)
+        else:
+            if self._Xe is None:
+                self._Xe = self.X[self.eorder]
+            we = w[self.eorder]
+            S0, S1 = self._risk_sum(w, we), self._risk_sum(wx, we[:, None] * self._Xe)
         J = len(self.ut)
         dw, dwx = w[self.d], wx[self.d]
         D0 = np.bincount(self.death_j, weights=dw, minlength=J)
-        D1 = np.zeros((J, self.X.shape[1]))
-        np.add.at(D1, self.death_j, dwx)
+        D1 = _segment_sum(dwx, self.death_j, J)
         S2 = D2 = None
         if second:
             S2 = _reverse_segment_outer(w, self.X, self.start)
-            D2 = np.zeros((J, self.X.shape[1], self.X.shape[1]))
-            np.add.at(D2, self.death_j, dw[:, None, None] * self.X[self.d][:, :, None] * self.X[self.d][:, None, :])
+            if self.entry is not None:
+                S2 = S2 - _reverse_segment_outer(w[self.eorder], self.X[self.eorder], self.estart)
+            Xd = self.X[self.d]
+            D2 = _segment_sum((dw[:, None] * Xd)[:, :, None] * Xd[:, None, :], self.death_j, J)
         return eta, eta_max, w, S0, S1, S2, D0, D1, D2
 
     def efron_expand(self, ties: str):
@@ -80,57 +132,103 @@ class _RiskSets:
         return j, frac
 
 
+def _reverse_sum_at(v: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """sum of the rows v[r] for r >= idx[j], for nondecreasing idx (repeats and n allowed): sums over
+    the segments between successive indices (reduceat), then a reverse cumulative sum over them."""
+    n = len(v)
+    u, inv = np.unique(idx, return_inverse=True)
+    out = np.zeros((len(u),) + v.shape[1:])
+    valid = u < n
+    if valid.any():
+        seg = np.add.reduceat(v, u[valid], axis=0)
+        out[valid] = np.cumsum(seg[::-1], axis=0)[::-1]
+    return out[inv]
+
+
+def _segment_sum(v: np.ndarray, seg: np.ndarray, J: int) -> np.ndarray:
+    """Sum the rows of v by a nondecreasing segment index seg (0..J-1); empty segments are 0."""
+    out = np.zeros((J,) + v.shape[1:])
+    if len(seg) == 0:
+        return out
+    first = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    out[seg[first]] = np.add.reduceat(v, first, axis=0)
+    return out
+
+
 def _reverse_segment_outer(w, X, start, chunk=20000):
-    """sum over rows r >= start[j] of w_r x_r x_r' for each j, without an n x p x p array."""
+    """sum over rows r >= start[j] of w_r x_r x_r' for each j, without an n x p x p array.
+
+    ``start`` is nondecreasing (values may repeat or equal n, meaning an empty sum)."""
     n, p = X.shape
-    bounds = np.r_[start, n]
-    seg = np.zeros((len(start), p, p))
-    # rows before the first event time are never in a risk set that matters
-    for lo in range(int(start[0]) if len(start) else n, n, chunk):
+    J = len(start)
+    seg = np.zeros((J, p * p))
+    if J == 0:
+        return seg.reshape(J, p, p)
+    # rows before the first start are never in a risk set that matters
+    for lo in range(int(start[0]), n, chunk):
         hi = min(n, lo + chunk)
-        rows = np.arange(lo, hi)
-        k = np.searchsorted(bounds, rows, side="right") - 1  # segment of each row
-        outer = (w[lo:hi, None, None] * X[lo:hi, :, None]) * X[lo:hi, None, :]
-        np.add.at(seg, k, outer)
-    return np.cumsum(seg[::-1], axis=0)[::-1]
+        k = np.searchsorted(start, np.arange(lo, hi), side="right") - 1  # last segment starting at or before the row
+        outer = ((w[lo:hi, None] * X[lo:hi])[:, :, None] * X[lo:hi, None, :]).reshape(hi - lo, p * p)
+        first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        seg[k[first]] += np.add.reduceat(outer, first, axis=0)
+    return np.cumsum(seg[::-1], axis=0)[::-1].reshape(J, p, p)
 
 
 def _loglik_grad_hess(rs: _RiskSets, beta: np.ndarray, ties: str, hess: bool = True):
-    eta, eta_max, w, S0, S1, S2, D0, D1, D2 = rs.sums(beta, hess)
+    eta, eta_max, w, S0, S1, _, D0, D1, _ = rs.sums(beta, False)
     j, frac = rs.efron_expand(ties)
     den = S0[j] - frac * D0[j]
     num1 = S1[j] - frac[:, None] * D1[j]
     xbar = num1 / den[:, None]
-    loglik = eta[rs.d].sum() - np.sum(np.log(den) + eta_max)
-    grad = rs.X[rs.d].sum(axis=0) - xbar.sum(axis=0)
+    if rs.weighted:
+        wt = rs.wtave[j]  # each of the d_j terms weighted by the deaths' mean case weight (R's coxph)
+        cwd = rs.cw[rs.d]
+        loglik = np.sum(cwd * eta[rs.d]) - np.sum(wt * (np.log(den) + eta_max))
+        grad = cwd @ rs.X[rs.d] - wt @ xbar
+    else:
+        wt = np.ones(len(j))
+        loglik = eta[rs.d].sum() - np.sum(np.log(den) + eta_max)
+        grad = rs.X[rs.d].sum(axis=0) - xbar.sum(axis=0)
     H = None
     if hess:
-        num2 = S2[j] - frac[:, None, None] * D2[j]
-        H = (num2 / den[:, None, None]).sum(axis=0) - xbar.T @ xbar  # information matrix
-    return loglik, grad, H, (w, S0, S1, D0, D1, j, frac, den, xbar)
+        # information = sum over terms l of wt_l [(S2_j - frac_l D2_j) / den_l - xbar_l xbar_l'].
+        # sum_l wt_l S2_j / den_l = sum_r w_r x_r x_r' C_r with C_r the sum of c_j = sum_l wt_l / den_l
+        # over the event times at which row r is at risk: one weighted cross-product X' diag(w C) X,
+        # no per-event-time p x p arrays (likewise for the Efron D2 part over the deaths).
+        J = len(rs.ut)
+        h = wt / den
+        cum = np.r_[0.0, np.cumsum(np.bincount(j, weights=h, minlength=J))]
+        C = cum[rs.k_exit]
+        if rs.entry is not None:
+            C = C - cum[rs.k_entry]
+        H = (rs.X * (w * C)[:, None]).T @ rs.X - (wt[:, None] * xbar).T @ xbar
+        if ties == "efron":
+            f = np.bincount(j, weights=h * frac, minlength=J)[rs.death_j] * w[rs.d]
+            Xd = rs.X[rs.d]
+            H -= (Xd * f[:, None]).T @ Xd
+    return loglik, grad, H, (w, S0, S1, D0, D1, j, frac, den, xbar, wt)
 
 
 def score_residuals(rs: _RiskSets, beta: np.ndarray, ties: str, parts) -> np.ndarray:
     """Score residuals U_i (rows in rs's time order) for Efron or Breslow ties, vectorized.
 
-    U_i = delta_i (x_i - mean_l xbar_jl) - sum over event times t_j <= t_i of
-    c_ij w_i (x_i - xbar_jl) / den_jl summed over l, where c_ij = 1 - l/d_j for a subject dying at
-    t_j (Efron) and 1 otherwise.
+    U_i = delta_i (x_i - mean_l xbar_jl) - sum over event times t_j in (entry_i, t_i] of
+    c_ij r_i (x_i - xbar_jl) wbar_j / den_jl summed over l, where c_ij = 1 - l/d_j for a subject
+    dying at t_j (Efron) and 1 otherwise, r_i = exp(eta_i) and wbar_j the mean case weight of the
+    deaths at t_j; with case weights the residuals are multiplied by them (R's
+    ``residuals(fit, "score", weighted = TRUE)``, which the robust variance uses).
     """
-    w, S0, S1, D0, D1, j, frac, den, xbar = parts
+    w, j, frac, den, xbar = parts[0], *parts[5:9]
+    wt = parts[9] if len(parts) > 9 else np.ones(len(j))
     J = len(rs.ut)
     p = rs.X.shape[1]
-    h = 1.0 / den
+    h = wt / den
     H_all = np.bincount(j, weights=h, minlength=J)
-    G_all = np.zeros((J, p))
-    np.add.at(G_all, j, xbar * h[:, None])
+    G_all = _segment_sum(xbar * h[:, None], j, J)
     c = 1.0 - frac
     H_dead = np.bincount(j, weights=c * h, minlength=J)
-    G_dead = np.zeros((J, p))
-    np.add.at(G_dead, j, xbar * (c * h)[:, None])
-    xbar_mean = np.zeros((J, p))
-    np.add.at(xbar_mean, j, xbar)
-    xbar_mean /= rs.n_dead[:, None]
+    G_dead = _segment_sum(xbar * (c * h)[:, None], j, J)
+    xbar_mean = _segment_sum(xbar, j, J) / rs.n_dead[:, None]
     # cumulative hazard-type sums over event times strictly before each subject's time
     cumH = np.r_[0.0, np.cumsum(H_all)]
     cumG = np.vstack([np.zeros((1, p)), np.cumsum(G_all, axis=0)])
@@ -142,39 +240,61 @@ def score_residuals(rs: _RiskSets, beta: np.ndarray, ties: str, parts) -> np.nda
     dead_here = rs.d[at]
     A[at] += np.where(dead_here, H_dead[jj], H_all[jj])
     B[at] += np.where(dead_here[:, None], G_dead[jj], G_all[jj])
-    U = -(w[:, None] * (rs.X * A[:, None] - B))
+    if rs.entry is not None:  # event times at or before entry: not at risk
+        ke = np.searchsorted(rs.ut, rs.entry, side="right")
+        A -= cumH[ke]
+        B -= cumG[ke]
+    U = -(w[:, None] * (rs.X * A[:, None] - B))  # w = case weight x exp(eta - max): the scale cancels with den's
     dead = np.flatnonzero(rs.d)
-    U[dead] += rs.X[dead] - xbar_mean[rs.death_j]
+    U[dead] += rs.cw[dead, None] * (rs.X[dead] - xbar_mean[rs.death_j])
     return U
 
 
-def fit_cox(time, event, X, cluster=None, ties: str = "efron", tol: float = 1e-9, max_iter: int = 50) -> CoxFit:
+def fit_cox(time, event, X, cluster=None, ties: str = "efron", tol: float = 1e-9, max_iter: int = 50, *,
+            weights=None, start=None, init=None) -> CoxFit:
     """Fit a Cox model by Newton-Raphson with step halving.
 
     Parameters
     ----------
-    time, event : follow-up times (> 0) and event indicators (1 event, 0 censored).
+    time, event : follow-up (exit) times (> 0) and event indicators (1 event, 0 censored).
     X : n x p covariate matrix (no intercept).
     cluster : optional cluster labels; if given, the robust (sandwich) covariance is computed.
     ties : "efron" (default, as R and lifelines) or "breslow".
+    weights : optional case (frequency) weights >= 0, as R's ``coxph(weights=)``; rows with weight
+        0 are dropped.
+    start : optional entry times for counting-process rows (start, stop]: the row is at risk at t
+        when start < t <= time, as R's ``Surv(start, time, event)``.
+    init : optional starting coefficients (e.g. the full-sample estimate in a bootstrap).
     """
     if ties not in ("efron", "breslow"):
         raise ValueError("ties must be 'efron' or 'breslow'")
     X = np.asarray(X, float)
     if X.ndim == 1:
         X = X[:, None]
-    rs = _RiskSets(time, event, X)
+    if weights is not None:
+        weights = np.asarray(weights, float)
+        if np.any(weights < 0) or not np.all(np.isfinite(weights)):
+            raise ValueError("weights must be finite and >= 0")
+        if np.any(weights == 0):
+            keep = weights > 0
+            time, event, X, weights = np.asarray(time)[keep], np.asarray(event)[keep], X[keep], weights[keep]
+            cluster = None if cluster is None else np.asarray(cluster)[keep]
+            start = None if start is None else np.asarray(start)[keep]
+    rs = _RiskSets(time, event, X, weights=weights, entry=start)
     p = X.shape[1]
     beta = np.zeros(p)
+    ll0 = _loglik_grad_hess(rs, beta, ties, hess=False)[0]
+    if init is not None:
+        beta = np.asarray(init, float).copy()
     ll, grad, H, parts = _loglik_grad_hess(rs, beta, ties)
-    ll0 = ll
     converged, it = False, 0
     for it in range(1, max_iter + 1):
         step = np.linalg.solve(H, grad)
         new = beta + step
         ll_new, g_new, H_new, parts_new = _loglik_grad_hess(rs, new, ties)
         halvings = 0
-        while (not np.isfinite(ll_new) or ll_new < ll - 1e-12) and halvings < 30:
+        # halve on a real decrease only, not on rounding noise (about 1e-15 |ll| per term summed)
+        while (not np.isfinite(ll_new) or ll_new < ll - 1e-11 * (1 + abs(ll))) and halvings < 30:
             step /= 2
             new = beta + step
             ll_new, g_new, H_new, parts_new = _loglik_grad_hess(rs, new, ties)
@@ -195,3 +315,32 @@ def fit_cox(time, event, X, cluster=None, ties: str = "efron", tol: float = 1e-9
         robust = cov @ (Ug.T @ Ug) @ cov
     return CoxFit(params=beta, cov=cov, robust_cov=robust, loglik=float(ll), loglik_null=float(ll0),
                   n_iter=it, converged=converged)
+
+
+def breslow_cumhaz(time, event, X, beta, *, weights=None, start=None, ties: str = "breslow"):
+    """Baseline cumulative hazard at x = 0 of a fitted Cox model, at its distinct event times.
+
+    ``ties="breslow"``: Breslow's estimator, sum over event times <= t of (weighted deaths) /
+    sum over the risk set of w_i exp(x_i beta) (R's ``survfit(fit, ctype = 1)``); ``"efron"``:
+    Efron's correction (``ctype = 2``). Returns (event times, cumulative hazard).
+    """
+    X = np.asarray(X, float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if weights is not None and np.any(np.asarray(weights) == 0):  # weight 0: row left out
+        keep = np.asarray(weights) > 0
+        time, event, X, weights = np.asarray(time)[keep], np.asarray(event)[keep], X[keep], np.asarray(weights)[keep]
+        start = None if start is None else np.asarray(start)[keep]
+    rs = _RiskSets(time, event, X, weights=weights, entry=start)
+    eta = rs.X @ np.asarray(beta, float)
+    r = rs.cw * np.exp(eta)
+    S0 = rs._risk_sum(r)
+    if ties == "breslow":
+        dH = rs.dead_wt / S0
+    elif ties == "efron":
+        D0 = np.bincount(rs.death_j, weights=r[rs.d], minlength=len(rs.ut))
+        j, frac = rs.efron_expand("efron")
+        dH = np.bincount(j, weights=rs.wtave[j] / (S0[j] - frac * D0[j]), minlength=len(rs.ut))
+    else:
+        raise ValueError("ties must be 'breslow' or 'efron'")
+    return rs.ut, np.cumsum(dH)

@@ -1,0 +1,132 @@
+"""Adjusted (standardized) cumulative incidence: against R survival 3.5.3's survfit(coxph, newdata),
+against the Nelson-Aalen estimate, recovery of a known effect, and bootstrap bands.
+
+R reference values: Rscript benchmarks/r/ph_incidence_reference.R (tests/data/adjusted_incidence_reference.csv)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mheval.models.adjusted_incidence import _curves, adjusted_cumulative_incidence
+
+DATA = Path(__file__).parent / "data"
+GRID = np.array([0.5, 1, 1.5, 2, 2.5, 3, 4, 5])
+
+
+def _sim():
+    d = pd.read_csv(DATA / "ph_incidence_sim.csv")
+    X = pd.DataFrame({"x1": d["x1"], "x2": d["x2"], "grpb": (d["grp"] == "b") * 1.0, "grpc": (d["grp"] == "c") * 1.0})
+    return d, X
+
+
+@pytest.mark.parametrize("ctype,baseline", [(1, "breslow"), (2, "efron")])
+def test_matches_r_survfit_coxph_newdata_averaged(ctype, baseline):
+    d, X = _sim()
+    ref = pd.read_csv(DATA / "adjusted_incidence_reference.csv")
+    res = adjusted_cumulative_incidence(d, "T", "E", X.assign(MH=d["MH"]), years=GRID, n_boot=0, baseline=baseline,
+                                        min_at_risk=0)
+    assert res.covariates == ["x1", "x2", "grpb", "grpc"]
+    tab = res.table
+    for mh, arm in ((1, "intervention"), (0, "control")):
+        r = ref[(ref["ctype"] == ctype) & (ref["MH"] == mh)]
+        ours = tab.loc[tab["arm"] == arm, "estimate"].to_numpy() / 100
+        assert np.allclose(ours, r["cuminc"], rtol=1e-8, atol=1e-12)
+    diff = tab.loc[tab["arm"] == "difference", "estimate"].to_numpy()
+    assert np.allclose(diff, tab.loc[tab["arm"] == "intervention", "estimate"].to_numpy()
+                       - tab.loc[tab["arm"] == "control", "estimate"].to_numpy())
+    assert res.log_hr == pytest.approx(0.09924403, abs=1e-7)  # R's coef(MH)
+
+
+def test_one_arm_no_covariates_is_one_minus_exp_minus_nelson_aalen():
+    d, _ = _sim()
+    d1 = d[d["MH"] == 1].reset_index(drop=True)
+    res = adjusted_cumulative_incidence(d1, "T", "E", None, years=GRID, n_boot=0, min_at_risk=0)
+    assert set(res.table["arm"]) == {"intervention"}
+    T, E = d1["T"].to_numpy(), d1["E"].to_numpy()
+    ut = np.unique(T[E == 1])
+    na = np.cumsum([E[T == t].sum() / (T >= t).sum() for t in ut])  # Nelson-Aalen by hand
+    expect = 1 - np.exp(-np.r_[0.0, na][np.searchsorted(ut, GRID, side="right")])
+    assert np.allclose(res.table["estimate"].to_numpy() / 100, expect, rtol=1e-12)
+    ref = pd.read_csv(DATA / "adjusted_incidence_reference.csv")
+    assert np.allclose(expect, ref.loc[ref["ctype"] == 0, "cuminc"], rtol=1e-10)  # R: survfit(Surv ~ 1, ctype = 1)
+
+
+def _trial(seed, n_org=60, n=6000, frailty_shape=None, hr=0.7, lam=0.08):
+    """Organizations randomized 1:1; exponential times with hazard lam * u_org * exp(x'b + MH log hr);
+    returns the frame, the covariates and the true standardized incidence (percent) at years 1..4."""
+    rng = np.random.default_rng(seed)
+    org = rng.integers(0, n_org, n)
+    mh = (rng.permutation(n_org) < n_org // 2).astype(int)[org]
+    x1, x2 = rng.normal(size=n), rng.integers(0, 2, n).astype(float)
+    lp = 0.5 * x1 + 0.4 * x2
+    u = np.ones(n) if frailty_shape is None else rng.gamma(frailty_shape, 1 / frailty_shape, n_org)[org]
+    t = rng.exponential(1 / (lam * u * np.exp(lp + np.log(hr) * mh)))
+    c = rng.uniform(3, 5, n)
+    d = pd.DataFrame({"ORG_ID": org, "MH": mh, "T": np.minimum(t, c), "E": (t <= c).astype(int)})
+    yrs = np.array([1.0, 2.0, 3.0, 4.0])
+    truth = {}
+    for a, arm in ((1, "intervention"), (0, "control")):
+        s = lam * yrs[None, :] * np.exp(lp + np.log(hr) * a)[:, None]
+        surv = np.exp(-s) if frailty_shape is None else (1 + s / frailty_shape) ** -frailty_shape  # E_u exp(-u s)
+        truth[arm] = 100 * (1 - surv.mean(axis=0))
+    truth["difference"] = truth["intervention"] - truth["control"]
+    return d, pd.DataFrame({"x1": x1, "x2": x2}), truth
+
+
+def test_recovers_a_known_treatment_effect():
+    d, X, truth = _trial(1, n=12000)
+    res = adjusted_cumulative_incidence(d, "T", "E", X, years=(1, 2, 3, 4), n_boot=0)
+    assert res.log_hr == pytest.approx(np.log(0.7), abs=0.08)
+    for arm in ("intervention", "control", "difference"):
+        est = res.table.loc[res.table["arm"] == arm, "estimate"].to_numpy()
+        assert np.allclose(est, truth[arm], atol=1.2), (arm, est, truth[arm])  # percentage points
+    # the true difference (-7 points at 3 years) is large next to the tolerance
+    assert truth["difference"][2] < -6
+
+
+def test_bootstrap_replicate_is_the_fit_on_the_resampled_organizations():
+    """A replicate's frequency weights give exactly the fit on the physically copied organizations
+    (Breslow ties, where weights and duplication coincide; times are continuous here anyway)."""
+    d, X, _ = _trial(2, n_org=20, n=1500)
+    T, E = d["T"].to_numpy(), d["E"].to_numpy()
+    Xm = np.c_[d["MH"].to_numpy(float), X.to_numpy()]
+    rng = np.random.default_rng(0)
+    counts = rng.multinomial(20, np.full(20, 1 / 20))
+    w = counts[d["ORG_ID"].to_numpy()].astype(float)
+    rep = np.repeat(np.arange(len(T)), w.astype(int))
+    times = np.array([1.0, 2.0, 3.0])
+    a, _ = _curves(T, E, Xm, 0, [1, 0], times, "breslow", "breslow", weights=w)
+    b, _ = _curves(T[rep], E[rep], Xm[rep], 0, [1, 0], times, "breslow", "breslow")
+    assert np.allclose(a, b, rtol=1e-10)
+
+
+def test_bootstrap_bands_cover_the_truth_and_are_reproducible():
+    covered, widths = [], []
+    for seed in range(6):
+        d, X, truth = _trial(10 + seed, n_org=30, n=1500, frailty_shape=8.0)
+        res = adjusted_cumulative_incidence(d, "T", "E", X, years=(1, 2, 3), n_boot=60, seed=seed)
+        tab = res.table[res.table["arm"] == "difference"]
+        assert (tab["lower"] < tab["estimate"]).all() and (tab["estimate"] < tab["upper"]).all()
+        covered.append(bool(tab["lower"].iloc[1] <= truth["difference"][1] <= tab["upper"].iloc[1]))
+        widths.append(float(tab["upper"].iloc[1] - tab["lower"].iloc[1]))
+        assert res.n_boot_failed == 0
+    assert sum(covered) >= 4  # nominal 90%: P(at least 4 of 6) is about 0.98
+    assert 1.0 < np.median(widths) < 15.0  # percentage points at year 2, about 3 x 1.645 x SE
+    again = adjusted_cumulative_incidence(d, "T", "E", X, years=(1, 2, 3), n_boot=60, seed=5)
+    pd.testing.assert_frame_equal(again.table, res.table)
+    assert set(res.curves["arm"]) == {"intervention", "control", "difference"}
+    grid = res.curves.loc[res.curves["arm"] == "control", "years"].to_numpy()
+    assert np.allclose(np.diff(grid), 1 / 12) and grid[0] == 0 and grid[-1] == pytest.approx(3.0)
+
+
+def test_small_cells_are_not_reported():
+    d, X, _ = _trial(3, n_org=20, n=1500)
+    res = adjusted_cumulative_incidence(d, "T", "E", X, years=(1, 2, 3, 4, 5), n_boot=0, min_at_risk=11)
+    # censoring is uniform on 3-5 years: nobody is at risk at 5 years
+    assert res.table.loc[res.table["year"] == 5, "estimate"].isna().all()
+    assert res.table.loc[res.table["year"] <= 3, "estimate"].notna().all()
+    assert res.curves["years"].max() < 5
