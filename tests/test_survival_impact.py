@@ -19,3 +19,15 @@ def test_survival_impact_on_the_synthetic_trial(tte, outcome, population):
     crude = r["crude"]
     assert crude["intervention"]["n"] + crude["control"]["n"] == r["n"]
     assert crude["intervention"]["events"] + crude["control"]["events"] == r["n_events"]
+
+
+def test_proportional_hazards_check_and_by_year_fallback(tte):
+    """The test is reported for the treatment term and globally; the by-year model runs only when
+    one of them rejects (forced here with a level of 1), and its years cover follow-up."""
+    r = survival_impact(tte, "event", "high_medium", ph_alpha=1e-12)
+    assert not r["ph_test"]["rejects"] and r["by_year"] == []
+    assert 0 <= r["ph_test"]["treatment"]["p"] <= 1 and r["ph_test"]["global"]["df"] >= 10
+    forced = survival_impact(tte, "event", "high_medium", ph_alpha=1.0)
+    assert forced["ph_test"]["rejects"]
+    assert [y["year"] for y in forced["by_year"]] == [1, 2, 3, 4, 5]
+    assert all(y["lower"] < y["hr"] < y["upper"] for y in forced["by_year"])

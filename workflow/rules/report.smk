@@ -43,6 +43,10 @@ rule html_report:
         prob_fig="results/figures/probability_of_size.png",
         ci_figs=expand("results/figures/cumulative_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
         validation="results/qc/validation_report.json",
+        ph="results/tables/ph_tests.csv",
+        by_year_hr="results/tables/hazard_ratios_by_year.csv",
+        adjusted="results/tables/adjusted_incidence.csv",
+        adjusted_figs=expand("results/figures/adjusted_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
     output:
         html="results/report.html",
     params:
@@ -63,6 +67,9 @@ rule publication_check:
         flow_other=rules.build_cohort.output.flow_other,
         balance=rules.balance_table.output,
         html="results/report.html",
+        survival_checks=multiext("results/tables/ph_tests", ".csv", ".md", ".tex", ".html"),
+        by_year_hr=multiext("results/tables/hazard_ratios_by_year", ".csv", ".md", ".tex", ".html"),
+        adjusted=multiext("results/tables/adjusted_incidence", ".csv", ".md", ".tex", ".html"),
     output:
         "results/qc/publication_check.txt",
     params:
@@ -89,3 +96,37 @@ rule probability_of_size_figure:
         "results/logs/probability_of_size_figure.log",
     script:
         "../scripts/probability_of_size_figure.py"
+
+
+rule survival_checks_tables:
+    input:
+        expand("results/models/survival/{outcome}_{population}.json",
+               outcome=SURVIVAL_OUTCOMES, population=SURVIVAL_POPULATIONS),
+    output:
+        ph=report("results/tables/ph_tests.csv", caption="../report/ph_tests.rst", category="Impacts"),
+        ph_other=multiext("results/tables/ph_tests", ".md", ".tex", ".html"),
+        by_year=multiext("results/tables/hazard_ratios_by_year", ".csv", ".md", ".tex", ".html"),
+    log:
+        "results/logs/survival_checks_tables.log",
+    script:
+        "../scripts/survival_checks_tables.py"
+
+
+rule adjusted_incidence_outputs:
+    input:
+        tables=expand("results/models/survival/{outcome}_{population}_adjusted_incidence.csv",
+                      outcome=SURVIVAL_OUTCOMES, population=SURVIVAL_POPULATIONS),
+        curves=expand("results/models/survival/{outcome}_{population}_adjusted_curves.csv",
+                      outcome=SURVIVAL_OUTCOMES, population=SURVIVAL_POPULATIONS),
+    output:
+        table=report("results/tables/adjusted_incidence.csv", caption="../report/adjusted_incidence.rst",
+                     category="Impacts"),
+        other=multiext("results/tables/adjusted_incidence", ".md", ".tex", ".html"),
+        figures=report(expand("results/figures/adjusted_incidence_{outcome}.{ext}", outcome=SURVIVAL_OUTCOMES,
+                              ext=["png", "svg"]), caption="../report/adjusted_incidence_figure.rst", category="Impacts"),
+    params:
+        alpha=config["models"]["alpha"],
+    log:
+        "results/logs/adjusted_incidence_outputs.log",
+    script:
+        "../scripts/adjusted_incidence_outputs.py"

@@ -11,7 +11,7 @@ sm = snakemake  # noqa: F821
 def main():
     tte = pd.read_parquet(sm.input.tte)
     outcome, population = sm.wildcards.outcome, sm.wildcards.population
-    write_json(survival_impact(tte, outcome, population, alpha=sm.params.alpha), sm.output.json)
+    write_json(survival_impact(tte, outcome, population, alpha=sm.params.alpha, ph_alpha=sm.params.ph_alpha), sm.output.json)
     cumulative_incidence_by_arm(tte, outcome, population, min_cell=sm.params.min_cell).to_csv(
         sm.output.curve, index=False, float_format="%.6f")
 

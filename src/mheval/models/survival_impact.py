@@ -19,6 +19,7 @@ from scipy import stats
 from mheval.models.covariates import POPULATIONS, adjustment_covariates
 from mheval.models.frailty_cox import fit_frailty_cox
 from mheval.models.marginal_cox import crude_rates, fit_marginal_cox
+from mheval.models.ph_test import fit_by_follow_up_year, schoenfeld_test
 
 OUTCOMES = {"event": ("T_EVENT", "EVENT", "First heart attack, stroke or TIA"),
             "death": ("T_DEATH", "DEATH", "All-cause death")}
@@ -50,14 +51,18 @@ def _effect(b: float, se: float, z: float) -> dict:
             "prob_hr_below_1": float(stats.norm.cdf(-b / se))}
 
 
-def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10) -> dict:
+def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
+                    ph_alpha: float = 0.05) -> dict:
     """Fit Equation 4 for ``outcome`` ("event" or "death") in ``population``.
 
     Returns a JSON-ready dict: the frailty model's hazard ratio of intervention vs control with its
     (1 - alpha) interval, p-value and the Bayesian reading under a flat prior (probability HR < 1)
     at the top level; the frailty variance and the search's convergence; the marginal
     (cluster-robust) model under "marginal"; crude rates per 1,000 person-years by arm; and both
-    coefficient tables.
+    coefficient tables. Proportional hazards: the scaled Schoenfeld residual test (as R's
+    ``cox.zph``, KM transform) of the marginal model for the treatment term and globally under
+    "ph_test"; when either rejects at ``ph_alpha``, the hazard ratio by follow-up year (episode
+    splitting, cluster-robust SE) under "by_year" (otherwise an empty list).
     """
     duration, event, label = OUTCOMES[outcome]
     x, cov = survival_frame(tte, outcome, population)
@@ -66,6 +71,11 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
         warnings.simplefilter("always")
         fr = fit_frailty_cox(x, duration, event, cov, "ORG_ID")
     mg = fit_marginal_cox(x, duration, event, cov, "ORG_ID", treatment="MH")
+    ph = schoenfeld_test(x[duration].to_numpy(), x[event].to_numpy(), x[cov], beta=mg.params[cov].to_numpy())
+    ph_rejects = bool(ph.loc["MH", "p"] < ph_alpha or ph.loc["GLOBAL", "p"] < ph_alpha)
+    by_year = []
+    if ph_rejects:
+        by_year = fit_by_follow_up_year(x, duration, event, x[cov], treatment="MH", alpha=alpha).to_dict(orient="records")
     out = {
         "outcome": outcome, "outcome_label": label, "population": population,
         "model": "Cox model with a shared gamma frailty per organization (as R's coxph + frailty), Efron ties",
@@ -75,7 +85,24 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
         "marginal": {"model": "marginal Cox, Efron ties, cluster-robust (sandwich) SE by organization",
                      **_effect(float(mg.params["MH"]), float(mg.bse["MH"]), z)},
         "crude": crude_rates(x, duration, event),
+        "ph_test": {"alpha": ph_alpha, "rejects": ph_rejects, "treatment": ph.loc["MH"].to_dict(),
+                    "global": ph.loc["GLOBAL"].to_dict(), "terms": ph.reset_index(names="term").to_dict(orient="records")},
+        "by_year": by_year,
         "coefficients": fr.summary(alpha).reset_index(names="term").to_dict(orient="records"),
         "coefficients_marginal": mg.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
     return out
+
+
+def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
+                       alpha: float = 0.10, seed: int = 0, min_at_risk: int = 11):
+    """Adjusted cumulative incidence of ``outcome`` by arm in ``population``, standardized over the
+    population's sample with the Equation 4 covariates, with cluster-bootstrap bands
+    (:func:`mheval.models.adjusted_incidence.adjusted_cumulative_incidence`)."""
+    from mheval.models.adjusted_incidence import adjusted_cumulative_incidence
+
+    duration, event, _ = OUTCOMES[outcome]
+    x, cov = survival_frame(tte, outcome, population)
+    return adjusted_cumulative_incidence(x, duration, event, x[[c for c in cov if c != "MH"]], treatment="MH",
+                                         cluster="ORG_ID", years=tuple(years), n_boot=n_boot, alpha=alpha, seed=seed,
+                                         min_at_risk=min_at_risk)

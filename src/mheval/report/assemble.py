@@ -15,12 +15,20 @@ METHODS = (
     "registry enrollment. The analysis population is beneficiaries aged 40-79 at enrollment with a "
     "complete baseline risk assessment, in Medicare fee-for-service Parts A and B, without ESRD or "
     "hospice, with no heart attack or stroke in claims since the lookback start, and with a 10-year "
-    "ASCVD risk (2013 ACC/AHA pooled cohort equations) of at least 15 percent.\n"
-    "Time-to-event impacts are hazard ratios of intervention vs control from a Cox model adjusted for "
-    "beneficiary and organization characteristics at enrollment, with standard errors clustered by "
-    "organization (the unit of randomization). Intervals are 90 percent; the probability of a "
-    "reduction reads the estimate as a posterior under a flat prior. Cumulative incidence curves are "
-    "unadjusted Kaplan-Meier estimates.\n"
+    "ASCVD risk (2013 ACC/AHA pooled cohort equations) of at least 15 percent.\n\n"
+    "Time-to-event impacts (Equation 4) are hazard ratios of intervention vs control from a Cox model with "
+    "a shared gamma frailty per organization (the unit of randomization), adjusted for beneficiary and "
+    "organization characteristics at enrollment; the marginal Cox model with standard errors clustered by "
+    "organization is the sensitivity analysis. Proportional hazards are checked with scaled Schoenfeld "
+    "residuals. Adjusted cumulative incidence is standardized over the analysis sample with bands from a "
+    "cluster bootstrap over organizations; the unadjusted curves are Kaplan-Meier estimates.\n\n"
+    "Spending, service use and predicted risk (Equation 1) come from mixed models with organization and "
+    "beneficiary random intercepts by follow-up year; binary yearly outcomes from the multilevel logistic "
+    "analogue, reported as average marginal effects in percentage points; the event within a fixed window "
+    "from Equation 2 (one observation per beneficiary, organization intercept). Organization survey "
+    "outcomes follow Equation 3.\n\n"
+    "Intervals are 90 percent; the probability of a reduction reads each estimate as a posterior under a "
+    "flat prior. Subgroup impacts are partially pooled with a Bayesian hierarchical model.\n\n"
     "Published tables and figures follow CMS's cell-size policy: no count from 1 to 10 is shown, "
     "nor anything from which one could be derived."
 )
@@ -29,6 +37,11 @@ METHODS = (
 def small(n: int, min_cell: int = 11) -> str:
     """A count as text, or 'fewer than min_cell' when it is from 1 to min_cell - 1."""
     return f"fewer than {min_cell}" if 0 < n < min_cell else f"{n:,}"
+
+
+def _optional_tables(tables: dict, keys: list[tuple[str, str]]) -> list[tuple[str, pd.DataFrame]]:
+    """(caption, table) for each key present in ``tables``."""
+    return [(caption, pd.read_csv(tables[k])) for k, caption in keys if tables.get(k)]
 
 
 def _readings(path) -> str:
@@ -61,8 +74,19 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict) 
          "figures": [("Cohort flow", figures["flow"])]},
         {"heading": "Baseline balance", "tables": [("Intervention vs control at enrollment", pd.read_csv(tables["balance"]))]},
         {"heading": "Impacts on heart attacks, strokes and deaths",
-         "tables": [("Hazard ratios, intervention vs control (90% CI)", hr)],
-         "figures": [(f"Cumulative incidence ({p.split('_')[-1].split('.')[0]})", p) for p in figures["incidence"]]},
+         "text": "Hazard ratios from the Cox model with a shared gamma frailty per organization (conditional on the "
+                 "organization); the marginal Cox model with cluster-robust standard errors is the sensitivity "
+                 "analysis (population-averaged). Crude rates are per 1,000 person-years.",
+         "tables": [("Hazard ratios, intervention vs control (90% CI)", hr)]
+                   + _optional_tables(tables, [("ph", "Proportional-hazards tests (scaled Schoenfeld residuals)"),
+                                               ("by_year_hr", "Hazard ratio by follow-up year"),
+                                               ("adjusted", "Adjusted cumulative incidence by follow-up year "
+                                                            "(percent; difference in percentage points; 90% "
+                                                            "cluster-bootstrap intervals)")]),
+         "figures": [(f"Adjusted cumulative incidence ({Path(p).stem.split('_')[-1]})", p)
+                     for p in figures.get("adjusted", [])]
+                    + [(f"Cumulative incidence, unadjusted ({Path(p).stem.split('_')[-1]})", p)
+                       for p in figures["incidence"]]},
         {"heading": "Impacts on spending and service use (Equation 1)",
          "text": "Average impact over follow-up years from a mixed model with organization and beneficiary random "
                  "intercepts, weighted by the share of each year observed; means are regression-adjusted.\n\n"

@@ -100,7 +100,7 @@ def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str) -> None:
     bands, one panel per population, and the difference in percentage points below.
 
     ``curves``: columns population, arm ("intervention", "control", "difference"), years,
-    estimate, lower, upper (proportions for the arms; the difference in percentage points)."""
+    estimate, lower, upper (percent for the arms; the difference in percentage points)."""
     pops = list(dict.fromkeys(curves["population"]))
     fig, axes = plt.subplots(2, len(pops), figsize=(5.2 * len(pops), 6.4), sharex=True, squeeze=False,
                              gridspec_kw={"height_ratios": [2.2, 1]})
@@ -109,8 +109,8 @@ def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str) -> None:
         ax, axd = axes[0][k], axes[1][k]
         for arm in ("intervention", "control"):
             g = d[d["arm"] == arm]
-            ax.plot(g["years"], 100 * g["estimate"], color=ARM_COLORS[arm], label=arm.capitalize())
-            ax.fill_between(g["years"], 100 * g["lower"], 100 * g["upper"], color=ARM_COLORS[arm], alpha=0.15)
+            ax.plot(g["years"], g["estimate"], color=ARM_COLORS[arm], label=arm.capitalize())
+            ax.fill_between(g["years"], g["lower"], g["upper"], color=ARM_COLORS[arm], alpha=0.15)
         g = d[d["arm"] == "difference"]
         axd.plot(g["years"], g["estimate"], color="#333")
         axd.fill_between(g["years"], g["lower"], g["upper"], color="#333", alpha=0.15)

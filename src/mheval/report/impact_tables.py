@@ -145,3 +145,55 @@ def probability_of_size_curves(mixed: list[dict], survival: list[dict], sizes=No
         rows.append(pd.DataFrame({"label": label, "outcome": r["outcome"], "population": r["population"],
                                   "size": sizes, "probability": p}))
     return pd.concat(rows, ignore_index=True)
+
+
+def ph_test_table(results: list[dict]) -> pd.DataFrame:
+    """Scaled Schoenfeld residual tests (as R's cox.zph, KM transform) of the treatment term and
+    globally, per outcome and population, and whether the hazard ratio by follow-up year is reported."""
+    rows = []
+    for r in results:
+        ph = r["ph_test"]
+        rows.append({"outcome": r["outcome_label"], "population": POPULATION_LABELS.get(r["population"], r["population"]),
+                     "treatment_chisq": ph["treatment"]["chisq"], "treatment_p": ph["treatment"]["p"],
+                     "global_chisq": ph["global"]["chisq"], "global_df": int(ph["global"]["df"]),
+                     "global_p": ph["global"]["p"], "level": ph["alpha"],
+                     "rejects": "yes: hazard ratio by year reported" if ph["rejects"] else "no"})
+    return pd.DataFrame(rows)
+
+
+def by_year_table(results: list[dict]) -> pd.DataFrame:
+    """Hazard ratio by follow-up year (episode splitting) for the outcomes and populations whose
+    proportional-hazards test rejected; event counts are not published here."""
+    rows = []
+    for r in results:
+        pct = int(round(100 * (1 - r["alpha"])))
+        for y in r.get("by_year", []):
+            rows.append({"outcome": r["outcome_label"], "population": POPULATION_LABELS.get(r["population"], r["population"]),
+                         "follow_up_year": int(y["year"]), "hazard_ratio": y["hr"], f"ci{pct}_lower": y["lower"],
+                         f"ci{pct}_upper": y["upper"], "p_value": y["p"]})
+    if not rows:
+        return pd.DataFrame({"note": ["The proportional-hazards test rejected for no outcome and population; "
+                                      "no hazard ratios by follow-up year are reported."]})
+    return pd.DataFrame(rows)
+
+
+def adjusted_incidence_table(tables: list[pd.DataFrame], labels: dict[str, str], alpha: float = 0.10) -> pd.DataFrame:
+    """Adjusted cumulative incidence (percent) by follow-up year: intervention, control and the
+    difference (percentage points) with (1 - alpha) cluster-bootstrap intervals, one row per outcome,
+    population and year. ``tables`` are the per-fit tables (columns year, arm, estimate, lower, upper,
+    outcome, population); a year with too few beneficiaries at risk is shown as not estimable."""
+    pct = int(round(100 * (1 - alpha)))
+    rows = []
+    for t in tables:
+        for year, g in t.groupby("year", sort=True):
+            a = g.set_index("arm")
+            row = {"outcome": labels.get(t["outcome"].iloc[0], t["outcome"].iloc[0]),
+                   "population": POPULATION_LABELS.get(t["population"].iloc[0], t["population"].iloc[0]),
+                   "follow_up_year": int(year)}
+            for arm in ("intervention", "control", "difference"):
+                row[f"{arm}"] = a.loc[arm, "estimate"]
+                row[f"{arm}_ci{pct}_lower"] = a.loc[arm, "lower"]
+                row[f"{arm}_ci{pct}_upper"] = a.loc[arm, "upper"]
+            row["note"] = "" if np.isfinite(a.loc["difference", "estimate"]) else "not estimable: too few at risk"
+            rows.append(row)
+    return pd.DataFrame(rows)

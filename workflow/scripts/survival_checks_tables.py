@@ -1,0 +1,19 @@
+"""Proportional-hazards tests and hazard ratios by follow-up year, in four formats."""
+from pathlib import Path
+
+from mheval.io import read_json, run_step
+from mheval.report import write_table
+from mheval.report.impact_tables import by_year_table, ph_test_table
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    results = [read_json(p) for p in sm.input]
+    write_table(ph_test_table(results), Path(sm.output.ph).with_suffix(""),
+                caption="Proportional-hazards tests (scaled Schoenfeld residuals)")
+    write_table(by_year_table(results), Path(sm.output.by_year[0]).with_suffix(""),
+                caption="Hazard ratio by follow-up year (episode splitting)")
+
+
+run_step(main, sm.log[0])
