@@ -1,0 +1,369 @@
+"""Bayesian partial pooling of subgroup impacts (evaluation design report, section V.C).
+
+The unpooled subgroup estimates y_k (standard errors se_k, from
+:mod:`mheval.subgroups.interaction`) are pooled with the hierarchical normal-normal model
+
+    y_k ~ Normal(theta_k, se_k)          (se_k known)
+    theta_k = mu + tau * z_k,  z_k ~ Normal(0, 1)       (non-centred)
+    mu ~ Normal(mu_mean, mu_sd)
+    tau ~ HalfNormal(tau_sd)              or LogNormal(log(tau_median), tau_log_sd), or fixed
+
+fitted with PyMC's NUTS. Priors:
+
+- ``"weakly_informative"`` (default): mu ~ Normal(0, mu_sd), tau ~ HalfNormal(tau_sd), with
+  the scales given in the outcome's units through ``scale`` (e.g. Equation 1 outcomes:
+  ``scale`` = the control mean, mu_sd = 0.2 and tau_sd = 0.1 mean 20% and 10% of it; log hazard
+  ratios: scale 1, mu_sd = 0.5, tau_sd = 0.1);
+- ``"evidence"``: mu ~ Normal(mu_mean, mu_sd) centred on published or prior evidence, and tau
+  either HalfNormal(tau_sd) or, when ``tau_median`` is given, LogNormal centred on it (with
+  ``tau_log_sd``). All values are multiplied by ``scale``.
+
+``tau=`` fixes tau (no prior; used to check the sampler against the closed form,
+:func:`closed_form_posterior`).
+
+The fit must pass the diagnostics (every R-hat <= ``max_rhat``, every bulk ESS >= ``min_ess``,
+no divergent transitions) over mu, tau and theta. If it fails, it is rerun ``retries`` times
+with twice the tuning steps and target_accept raised to ``retry_target_accept``; if it still
+fails, :class:`PoolingDiagnosticsError` names the failing diagnostic, parameter and value.
+
+Reported per subgroup, next to the unpooled estimate: posterior mean and SD, the equal-tailed
+``cred`` (default 90%) credible interval, P(theta < 0) and, when ``size`` is given,
+P(impact beyond the size) in the beneficial ``direction`` ("decrease": P(theta < -size);
+"increase": P(theta > size)).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+PRIORS = ("weakly_informative", "evidence")
+WEAKLY_INFORMATIVE_DEFAULT = {"mu_mean": 0.0, "mu_sd": 1.0, "tau_sd": 0.5, "scale": 1.0}
+
+
+class PoolingDiagnosticsError(RuntimeError):
+    """The MCMC fit failed a convergence diagnostic (R-hat, bulk ESS or divergences)."""
+
+    def __init__(self, message: str, diagnostics: dict):
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
+@dataclass
+class PooledSubgroups:
+    """Result of :func:`pool_subgroups`.
+
+    ``table``: one row per subgroup: label, estimate, se (unpooled), unpooled_lower,
+    unpooled_upper (frequentist (cred) interval), unpooled_prob_below_0 (flat-prior reading),
+    post_mean, post_sd, lower, upper (equal-tailed credible interval), prob_below_0,
+    prob_beyond_size (NaN without ``size``), size (signed threshold), shrinkage (1 -
+    (post_mean - mu_mean_post) / (estimate - mu_mean_post), informative only). ``hyper``: mean,
+    sd, lower, upper of mu and tau. ``idata``: the ArviZ InferenceData. ``diagnostics``: max
+    R-hat, min bulk ESS, divergences, attempts and sampler settings used.
+    """
+
+    table: pd.DataFrame
+    hyper: pd.DataFrame
+    idata: object
+    diagnostics: dict
+    prior: dict
+    cred: float
+    direction: str
+    attempts: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (no InferenceData)."""
+        return {"prior": self.prior, "cred": self.cred, "direction": self.direction,
+                "subgroups": self.table.to_dict(orient="records"),
+                "hyper": self.hyper.reset_index(names="parameter").to_dict(orient="records"),
+                "diagnostics": self.diagnostics}
+
+
+def resolve_prior(prior: str, prior_params: dict | None, tau: float | None = None) -> dict:
+    """The prior actually used: ``prior_params`` over the defaults, scaled by ``scale``."""
+    if prior not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, not {prior!r}")
+    p = dict(prior_params or {})
+    if prior == "weakly_informative":
+        p = {**WEAKLY_INFORMATIVE_DEFAULT, **p}
+    else:
+        missing = [k for k in ("mu_mean", "mu_sd") if k not in p]
+        if tau is None and "tau_sd" not in p and "tau_median" not in p:
+            missing.append("tau_sd or tau_median")
+        if missing:
+            raise ValueError(f"the evidence prior needs {missing} in prior_params (subgroups.bayes.evidence in config)")
+        p.setdefault("scale", 1.0)
+    scale = float(p["scale"])
+    if not scale > 0:
+        raise ValueError(f"prior scale must be positive, got {scale}")
+    out = {"prior": prior, "scale": scale, "mu_mean": float(p.get("mu_mean", 0.0)) * scale,
+           "mu_sd": float(p["mu_sd"]) * scale}
+    if tau is not None:
+        out["tau"] = "fixed"
+        out["tau_value"] = float(tau)
+    elif p.get("tau_median") is not None:
+        out["tau"] = "lognormal"
+        out["tau_median"] = float(p["tau_median"]) * scale
+        out["tau_log_sd"] = float(p.get("tau_log_sd", 1.0))
+    else:
+        out["tau"] = "halfnormal"
+        out["tau_sd"] = float(p["tau_sd"]) * scale
+    for k in ("mu_sd", "tau_sd", "tau_median", "tau_log_sd"):
+        if k in out and not out[k] > 0:
+            raise ValueError(f"prior {k} must be positive, got {out[k]}")
+    return out
+
+
+def build_model(estimates, ses, labels, prior: dict):
+    """The PyMC model (non-centred normal-normal) for the resolved ``prior``."""
+    import pymc as pm
+
+    with pm.Model(coords={"subgroup": list(labels)}) as model:
+        mu = pm.Normal("mu", mu=prior["mu_mean"], sigma=prior["mu_sd"])
+        if prior["tau"] == "fixed":
+            tau = pm.Data("tau", prior["tau_value"])
+        elif prior["tau"] == "lognormal":
+            tau = pm.LogNormal("tau", mu=np.log(prior["tau_median"]), sigma=prior["tau_log_sd"])
+        else:
+            tau = pm.HalfNormal("tau", sigma=prior["tau_sd"])
+        z = pm.Normal("z", 0.0, 1.0, dims="subgroup")
+        theta = pm.Deterministic("theta", mu + tau * z, dims="subgroup")
+        pm.Normal("y", mu=theta, sigma=np.asarray(ses, float), observed=np.asarray(estimates, float), dims="subgroup")
+    return model
+
+
+def check_diagnostics(idata, var_names=("mu", "tau", "theta"), max_rhat: float = 1.01, min_ess: float = 400,
+                      max_divergences: int = 0) -> tuple[dict, list[str]]:
+    """R-hat, bulk ESS and divergences of ``idata``; returns (diagnostics, failures).
+
+    Each failure names the diagnostic, the parameter and the value, e.g.
+    "bulk ESS 87 < 400 for theta[male]".
+    """
+    import arviz as az
+
+    names = [v for v in var_names if v in idata.posterior.data_vars]
+    rhat = az.rhat(idata, var_names=names)
+    ess = az.ess(idata, var_names=names, method="bulk")
+    worst_rhat, worst_ess = ("", -np.inf), ("", np.inf)
+    for v in names:
+        r = np.atleast_1d(rhat[v].to_numpy()).ravel()
+        e = np.atleast_1d(ess[v].to_numpy()).ravel()
+        labels = ([f"{v}[{c}]" for c in rhat[v].coords["subgroup"].to_numpy()] if "subgroup" in rhat[v].dims else [v])
+        r = np.where(np.isfinite(r), r, np.inf)  # NaN R-hat (e.g. constant chains) is a failure
+        e = np.where(np.isfinite(e), e, 0.0)
+        i, j = int(np.argmax(r)), int(np.argmin(e))
+        if r[i] > worst_rhat[1]:
+            worst_rhat = (labels[i], float(r[i]))
+        if e[j] < worst_ess[1]:
+            worst_ess = (labels[j], float(e[j]))
+    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    diag = {"max_rhat": worst_rhat[1], "max_rhat_parameter": worst_rhat[0], "min_ess_bulk": worst_ess[1],
+            "min_ess_bulk_parameter": worst_ess[0], "divergences": div,
+            "thresholds": {"max_rhat": max_rhat, "min_ess_bulk": min_ess, "max_divergences": max_divergences}}
+    fails = []
+    if not worst_rhat[1] <= max_rhat:
+        fails.append(f"R-hat {worst_rhat[1]:.4f} > {max_rhat} for {worst_rhat[0]}")
+    if not worst_ess[1] >= min_ess:
+        fails.append(f"bulk ESS {worst_ess[1]:.0f} < {min_ess} for {worst_ess[0]}")
+    if div > max_divergences:
+        fails.append(f"{div} divergent transitions (maximum {max_divergences})")
+    return diag, fails
+
+
+def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative", prior_params: dict | None = None,
+                   tau: float | None = None, draws: int = 1000, tune: int = 1000, chains: int = 2, seed: int = 20170101,
+                   target_accept: float = 0.9, cores: int = 1, cred: float = 0.90, size=None,
+                   direction: str = "decrease", max_rhat: float = 1.01, min_ess: float = 400,
+                   max_divergences: int = 0, retries: int = 1, retry_target_accept: float = 0.99,
+                   check: bool = True) -> PooledSubgroups:
+    """Partially pool subgroup estimates with the hierarchical normal-normal model (module docstring).
+
+    Parameters
+    ----------
+    estimates, ses : unpooled subgroup estimates and their standard errors (K >= 2).
+    labels : subgroup names (default "0", "1", ...).
+    prior : "weakly_informative" or "evidence"; ``prior_params`` holds mu_mean, mu_sd, tau_sd
+        (or tau_median and tau_log_sd) and scale (see :func:`resolve_prior`).
+    tau : fix the between-subgroup SD instead of giving it a prior.
+    draws, tune, chains, seed, target_accept, cores : NUTS settings (PyMC's default sampler).
+    cred : credible-interval level (equal-tailed).
+    size : magnitude (> 0, in the estimates' units; scalar or one per subgroup) for
+        P(impact beyond size) in ``direction`` ("decrease" or "increase").
+    max_rhat, min_ess, max_divergences : diagnostic thresholds; ``retries`` reruns with doubled
+        tuning and ``retry_target_accept`` before :class:`PoolingDiagnosticsError` is raised.
+    check : False skips the diagnostics gate (the values are still reported).
+    """
+    import pymc as pm
+
+    y = np.asarray(estimates, float)
+    s = np.asarray(ses, float)
+    if y.ndim != 1 or y.shape != s.shape or len(y) < 2:
+        raise ValueError("estimates and ses must be 1-d arrays of the same length >= 2")
+    if not (np.isfinite(y).all() and np.isfinite(s).all() and (s > 0).all()):
+        raise ValueError("estimates must be finite and standard errors finite and positive")
+    if direction not in ("decrease", "increase"):
+        raise ValueError(f"direction must be 'decrease' or 'increase', not {direction!r}")
+    labels = [str(x) for x in (labels if labels is not None else range(len(y)))]
+    if len(labels) != len(y) or len(set(labels)) != len(labels):
+        raise ValueError("labels must be unique, one per estimate")
+    pr = resolve_prior(prior, prior_params, tau)
+    model = build_model(y, s, labels, pr)
+    attempts = []
+    t, ta = int(tune), float(target_accept)
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    for attempt in range(retries + 1):
+        with model:
+            idata = pm.sample(draws=int(draws), tune=t, chains=int(chains), cores=int(cores),
+                              random_seed=int(seed) + attempt, target_accept=ta, progressbar=False,
+                              compute_convergence_checks=False)
+        diag, fails = check_diagnostics(idata, max_rhat=max_rhat, min_ess=min_ess, max_divergences=max_divergences)
+        attempts.append({"attempt": attempt + 1, "tune": t, "target_accept": ta, "draws": int(draws),
+                         "chains": int(chains), "failures": fails,
+                         **{k: diag[k] for k in ("max_rhat", "min_ess_bulk", "divergences")}})
+        if not fails or not check:
+            break
+        t, ta = 2 * t, max(ta, retry_target_accept)
+    diag["attempts"] = attempts
+    if check and fails:
+        tried = "; ".join(f"attempt {a['attempt']} (tune={a['tune']}, target_accept={a['target_accept']}): "
+                          + ", ".join(a["failures"]) for a in attempts)
+        raise PoolingDiagnosticsError(
+            f"subgroup pooling failed its convergence diagnostics: {', '.join(fails)}. Tried {tried}. "
+            "Increase draws/tune or target_accept (subgroups.bayes in config).", diag)
+    return _summarize(idata, y, s, labels, pr, cred, size, direction, diag, attempts)
+
+
+def _summarize(idata, y, s, labels, pr, cred, size, direction, diag, attempts) -> PooledSubgroups:
+    th = idata.posterior["theta"].stack(sample=("chain", "draw")).transpose("subgroup", "sample").to_numpy()
+    q = [(1 - cred) / 2, 1 - (1 - cred) / 2]
+    z = stats.norm.ppf(q[1])
+    mu = idata.posterior["mu"].to_numpy().ravel()
+    tbl = pd.DataFrame({"label": labels, "estimate": y, "se": s,
+                        "unpooled_lower": y - z * s, "unpooled_upper": y + z * s,
+                        "unpooled_prob_below_0": stats.norm.cdf(-y / s),
+                        "post_mean": th.mean(axis=1), "post_sd": th.std(axis=1, ddof=1),
+                        "lower": np.quantile(th, q[0], axis=1), "upper": np.quantile(th, q[1], axis=1),
+                        "prob_below_0": (th < 0).mean(axis=1)})
+    if size is not None:
+        mag = np.abs(np.broadcast_to(np.asarray(size, float), y.shape))
+        thr = -mag if direction == "decrease" else mag
+        tbl["size"] = thr
+        tbl["prob_beyond_size"] = ((th < thr[:, None]) if direction == "decrease" else (th > thr[:, None])).mean(axis=1)
+        tbl["unpooled_prob_beyond_size"] = (stats.norm.cdf((thr - y) / s) if direction == "decrease"
+                                            else stats.norm.sf((thr - y) / s))
+    else:
+        tbl["size"] = np.nan
+        tbl["prob_beyond_size"] = np.nan
+        tbl["unpooled_prob_beyond_size"] = np.nan
+    m = mu.mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tbl["shrinkage"] = 1 - (tbl["post_mean"] - m) / (tbl["estimate"] - m)
+    hyper = {"mu": mu}
+    if "tau" in idata.posterior.data_vars:
+        hyper["tau"] = idata.posterior["tau"].to_numpy().ravel()
+    hyper_df = pd.DataFrame({k: {"mean": v.mean(), "sd": v.std(ddof=1), "lower": np.quantile(v, q[0]),
+                                 "upper": np.quantile(v, q[1])} for k, v in hyper.items()}).T
+    if pr["tau"] == "fixed":
+        hyper_df.loc["tau"] = [pr["tau_value"], 0.0, pr["tau_value"], pr["tau_value"]]
+    return PooledSubgroups(table=tbl, hyper=hyper_df, idata=idata, diagnostics=diag, prior=pr, cred=cred,
+                           direction=direction, attempts=attempts)
+
+
+def closed_form_posterior(estimates, ses, tau: float, mu_mean: float = 0.0, mu_sd: float = np.inf) -> pd.DataFrame:
+    """Exact posterior mean and SD of each theta_k when tau is known and mu ~ Normal(mu_mean, mu_sd).
+
+    mu | y ~ Normal(m, v) with precision 1/mu_sd^2 + sum_k w_k and w_k = 1/(se_k^2 + tau^2);
+    theta_k | y has mean B_k m + (1 - B_k) y_k and variance se_k^2 (1 - B_k) + B_k^2 v with
+    B_k = se_k^2 / (se_k^2 + tau^2). ``mu_sd = inf`` is the flat prior.
+    """
+    y = np.asarray(estimates, float)
+    s2 = np.asarray(ses, float) ** 2
+    w = 1.0 / (s2 + tau ** 2)
+    prec0 = 0.0 if np.isinf(mu_sd) else 1.0 / mu_sd ** 2
+    v = 1.0 / (prec0 + w.sum())
+    m = v * (prec0 * mu_mean + (w * y).sum())
+    B = s2 / (s2 + tau ** 2)
+    mean = B * m + (1 - B) * y
+    var = s2 * (1 - B) + B ** 2 * v
+    return pd.DataFrame({"post_mean": mean, "post_sd": np.sqrt(var), "mu_mean": m, "mu_sd": np.sqrt(v)})
+
+
+def save_inference_data(result: PooledSubgroups | object, path: str | Path) -> Path:
+    """Write the InferenceData (of a :class:`PooledSubgroups` or given directly) to NetCDF."""
+    idata = result.idata if isinstance(result, PooledSubgroups) else result
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    idata.to_netcdf(str(path))
+    return path
+
+
+def merge_bayes_config(bayes_cfg: dict | None) -> dict:
+    """DEFAULT_BAYES updated by ``bayes_cfg`` (nested dicts merged key by key)."""
+    def merge(a, b):
+        out = dict(a)
+        for k, v in (b or {}).items():
+            out[k] = merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+        return out
+    return merge(DEFAULT_BAYES, bayes_cfg)
+
+
+def pool_impacts(impacts, bayes_cfg: dict | None = None, seed: int | None = None) -> PooledSubgroups:
+    """Pool the levels of a :class:`mheval.subgroups.interaction.SubgroupImpacts` with the config.
+
+    ``bayes_cfg`` is the ``subgroups.bayes`` config block, merged over :data:`DEFAULT_BAYES`.
+    The prior block is ``bayes_cfg[prior]["outcomes"][outcome]`` when given, else
+    ``bayes_cfg[prior]["log_hr"]`` (Cox fits) or ``bayes_cfg[prior]["relative"]`` (Equation 1).
+    Equation 1: the prior values are multiples of |overall control mean| (unless the block sets
+    ``scale``), the size is ``size_percent`` of each level's control mean and the beneficial
+    direction is ``directions[outcome]`` (default ``direction``). Cox: values on the log hazard
+    ratio scale, size -log(``size_hr``), direction "decrease".
+    """
+    cfg = merge_bayes_config(bayes_cfg)
+    prior = cfg["prior"]
+    is_cox = impacts.model.startswith("Cox")
+    kind = "log_hr" if is_cox else "relative"
+    pblock = cfg.get(prior) or {}
+    block = dict((pblock.get("outcomes") or {}).get(impacts.outcome) or pblock.get(kind) or {})
+    tb = impacts.table
+    if is_cox:
+        block.setdefault("scale", 1.0)
+        size = -np.log(float(cfg["size_hr"])) if cfg.get("size_hr") else None
+        direction = "decrease"
+    else:
+        block.setdefault("scale", abs(float(impacts.overall_control_mean)))
+        size = (abs(float(cfg["size_percent"])) / 100 * tb["control_mean"].abs().to_numpy()
+                if cfg.get("size_percent") else None)
+        direction = (cfg.get("directions") or {}).get(impacts.outcome, cfg.get("direction", "decrease"))
+    s = cfg["sampler"]
+    dg = cfg["diagnostics"]
+    return pool_subgroups(tb["estimate"].to_numpy(), tb["se"].to_numpy(), labels=tb["level"].astype(str).tolist(),
+                          prior=prior, prior_params=block, draws=s["draws"], tune=s["tune"], chains=s["chains"],
+                          seed=s["seed"] if seed is None else seed, target_accept=s["target_accept"],
+                          cores=s.get("cores", 1), cred=cfg["cred"], size=size, direction=direction,
+                          max_rhat=dg["max_rhat"], min_ess=dg["min_ess_bulk"], max_divergences=dg["max_divergences"],
+                          retries=s.get("retries", 1), retry_target_accept=s.get("retry_target_accept", 0.99))
+
+
+DEFAULT_BAYES = {
+    "prior": "weakly_informative",
+    # Equation 1 ("relative"): multiples of the overall control mean; Cox ("log_hr"): log hazard ratio units
+    "weakly_informative": {"relative": {"mu_mean": 0.0, "mu_sd": 0.20, "tau_sd": 0.10},
+                           "log_hr": {"mu_mean": 0.0, "mu_sd": 0.50, "tau_sd": 0.10}},
+    # illustrative values only: replace by evidence external to the trial (per outcome under "outcomes")
+    "evidence": {"relative": {"mu_mean": 0.0, "mu_sd": 0.05, "tau_sd": 0.03},
+                 "log_hr": {"mu_mean": -0.03, "mu_sd": 0.05, "tau_sd": 0.05},
+                 "outcomes": {}},
+    "cred": 0.90,
+    "size_percent": 5,
+    "size_hr": 0.95,
+    "direction": "decrease",
+    "directions": {"office_mh": "increase"},
+    "sampler": {"draws": 2000, "tune": 1000, "chains": 2, "cores": 1, "target_accept": 0.95, "seed": 20170101,
+                "retries": 1, "retry_target_accept": 0.99},
+    "diagnostics": {"max_rhat": 1.01, "min_ess_bulk": 400, "max_divergences": 0},
+}

@@ -1,0 +1,383 @@
+"""Unpooled subgroup-specific impacts from arm x subgroup interaction models.
+
+Two models, each fitted once on the whole population with the intervention effect allowed to
+differ by subgroup level (evaluation design report, sections V.A, V.B and V.C):
+
+- :func:`equation1_by_subgroup`: Equation 1 (nested linear mixed model, organization and
+  beneficiary random intercepts, precision weights, REML; :func:`mheval.models.nested_lmm.fit_nested_lmm`)
+  with year x level means and year x level x arm impacts::
+
+      y ~ 0 + sum_{t,k} 1(t, k) (alpha_tk + delta_tk MH) + beta x + phi y0
+
+  The impact in level k is the average of delta_tk over follow-up years weighted by the
+  beneficiary-years observed in level k and year t (as :func:`mheval.models.equation1.equation1_impact`
+  averages the overall delta_t). ``by_year=False`` fits one impact per level instead
+  (``... + MH:1(k)``, the brief's simpler form).
+- :func:`cox_by_subgroup`: Equation 4's covariates in a marginal Cox model (Efron ties,
+  cluster-robust sandwich errors by organization; :func:`mheval.models.cox_engine.fit_cox`) with
+  level main effects and one MH x level indicator per level: the log hazard ratio per level.
+
+Both report, per level, the estimate, its standard error, (1 - alpha) interval and p-value and
+the numbers of beneficiaries and organizations; a Wald test that all level effects are equal
+(chi-square on K - 1 degrees of freedom); and, for the organization-size dimension, a direct
+test of the size x impact interaction (a continuous MH x centred log organization size term;
+:func:`equation1_size_interaction`, :func:`cox_size_interaction`), which uses every observation.
+
+When a contrast cannot be estimated (a single level in the population, a level with no
+beneficiaries or, for Cox, no events in one arm) :class:`SubgroupNotEstimableError` is raised.
+
+Adjustment covariates that are constant within every level of the subgroup (e.g. MALE when
+subgrouping by sex) are collinear with the level terms and are dropped for that fit (listed in
+``dropped_covariates``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mheval.models.covariates import POPULATIONS, adjustment_covariates
+from mheval.models.cox_engine import fit_cox
+from mheval.models.equation1 import model_frame
+from mheval.models.nested_lmm import fit_nested_lmm
+from mheval.subgroups.definitions import DIMENSIONS, column_name
+
+OUTCOMES = {"event": ("T_EVENT", "EVENT"), "death": ("T_DEATH", "DEATH")}
+
+
+class SubgroupNotEstimableError(ValueError):
+    """The subgroup contrast cannot be estimated in this population (one level only, a level
+    with no beneficiaries in one arm, or no events in one arm of a level)."""
+
+
+@dataclass
+class SubgroupImpacts:
+    """Unpooled subgroup impacts of one outcome, population and subgroup dimension.
+
+    ``table`` has one row per level (in level order): level, estimate, se, lower, upper, p,
+    n_beneficiaries, n_organizations, n_beneficiaries_intervention, n_beneficiaries_control,
+    n_organizations_intervention, n_organizations_control, plus for Equation 1 n_obs,
+    control_mean, impact_percent and for Cox n_events, n_events_intervention,
+    n_events_control, hr, hr_lower, hr_upper. ``estimate`` is in the outcome's units
+    (Equation 1) or the log hazard ratio (Cox).
+    """
+
+    model: str
+    outcome: str
+    population: str
+    subgroup: str
+    table: pd.DataFrame
+    heterogeneity: dict
+    alpha: float
+    n_obs: int
+    dropped_covariates: list[str] = field(default_factory=list)
+    size_interaction: dict | None = None
+    overall_control_mean: float | None = None
+    cov: pd.DataFrame | None = None  # covariance of the level estimates
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return {"model": self.model, "outcome": self.outcome, "population": self.population,
+                "subgroup": self.subgroup, "alpha": self.alpha, "n_obs": self.n_obs,
+                "levels": self.table.to_dict(orient="records"), "heterogeneity": self.heterogeneity,
+                "size_interaction": self.size_interaction, "dropped_covariates": self.dropped_covariates,
+                "overall_control_mean": self.overall_control_mean}
+
+
+def _subgroup_column(frame: pd.DataFrame, subgroup: str) -> str:
+    col = column_name(subgroup) if subgroup in DIMENSIONS else subgroup
+    if col not in frame.columns:
+        raise KeyError(f"subgroup column '{col}' is not in the frame; run mheval.subgroups.assign_subgroups "
+                       "on the analysis sample and merge its SG_ columns in first")
+    return col
+
+
+def _levels(d: pd.DataFrame, col: str, levels: list | None, where: str) -> list:
+    present = list(pd.unique(d[col].dropna().astype(object)))
+    if levels is None:
+        if isinstance(d[col].dtype, pd.CategoricalDtype):  # the order assign_subgroups gave
+            levels = [lv for lv in d[col].cat.categories if lv in present]
+        else:
+            levels = sorted(present, key=str)
+    else:
+        levels = [lv for lv in levels if lv in present]
+    if len(levels) < 2:
+        raise SubgroupNotEstimableError(f"subgroup '{col}' has {len(levels)} level(s) in {where}: "
+                                        "no contrast is possible")
+    return levels
+
+
+def _wald_equal(est: np.ndarray, cov: np.ndarray) -> dict:
+    """Wald test that all K effects are equal: chi2 on K - 1 degrees of freedom."""
+    k = len(est)
+    L = np.hstack([-np.ones((k - 1, 1)), np.eye(k - 1)])
+    diff = L @ est
+    V = L @ cov @ L.T
+    chi2 = float(diff @ np.linalg.solve(V, diff))
+    return {"test": "Wald, all level effects equal", "chi2": chi2, "df": k - 1, "p": float(stats.chi2.sf(chi2, k - 1))}
+
+
+def _counts(d: pd.DataFrame, col: str, levels: list) -> pd.DataFrame:
+    one = d.drop_duplicates("BENE_ID")
+    out = pd.DataFrame(index=pd.Index(levels, name="level"))
+    g = one.groupby(col, observed=True)
+    out["n_beneficiaries"] = g["BENE_ID"].size()
+    out["n_organizations"] = g["ORG_ID"].nunique()
+    for value, name in ((1, "intervention"), (0, "control")):
+        s = one[one["MH"] == value].groupby(col, observed=True)
+        out[f"n_beneficiaries_{name}"] = s["BENE_ID"].size()
+        out[f"n_organizations_{name}"] = s["ORG_ID"].nunique()
+    return out.fillna(0).astype(int)
+
+
+def _usable_covariates(d: pd.DataFrame, covs: list[str], col: str) -> tuple[list[str], list[str]]:
+    """Covariates that vary overall and within at least one level (others are collinear with the levels)."""
+    keep, dropped = [], []
+    for c in covs:
+        if d[c].nunique() <= 1:
+            continue
+        if (d.groupby(col, observed=True)[c].nunique() <= 1).all():
+            dropped.append(c)
+        else:
+            keep.append(c)
+    return keep, dropped
+
+
+def _check_arms(counts: pd.DataFrame, col: str):
+    bad = counts[(counts["n_beneficiaries_intervention"] == 0) | (counts["n_beneficiaries_control"] == 0)]
+    if len(bad):
+        raise SubgroupNotEstimableError(f"subgroup '{col}' levels {list(bad.index)} have no beneficiaries in one arm; "
+                         "merge them (assign_subgroups small_levels: merge)")
+
+
+def _org_size(d: pd.DataFrame, size_column: str | None) -> pd.Series:
+    if size_column and size_column in d.columns:
+        return d[size_column].astype(float)
+    n = d.drop_duplicates("BENE_ID").groupby("ORG_ID").size()
+    return d["ORG_ID"].map(n).astype(float)
+
+
+def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
+                          levels: list | None = None, by_year: bool = True,
+                          size_column: str = "ORG_N_ENROLLED") -> SubgroupImpacts:
+    """Equation 1 with arm x subgroup-level impacts (see the module docstring).
+
+    Parameters
+    ----------
+    by : beneficiary-year file with the subgroup column (``SG_<DIMENSION>`` from
+        :func:`mheval.subgroups.assign_subgroups`, merged on BENE_ID).
+    outcome, population : as :func:`mheval.models.equation1.equation1_impact`.
+    subgroup : a dimension name (e.g. "sex") or a column name.
+    levels : level order (default: sorted labels); levels absent from the population are skipped.
+    by_year : year x level impacts averaged over years (default) or one impact per level.
+    size_column : organization size column for the size x impact test (used when the subgroup is
+        organization size); counted from the frame when absent.
+    """
+    col = _subgroup_column(by, subgroup)
+    d = model_frame(by, outcome, population)
+    d = d[d[col].notna()].reset_index(drop=True)
+    levels = _levels(d, col, levels, f"population '{population}'")
+    counts = _counts(d, col, levels)
+    _check_arms(counts, col)
+    base_covs = list(adjustment_covariates(d.head(1), population).columns) + ["Y0", "Y0_MISSING"]
+    covs, dropped = _usable_covariates(d, base_covs, col)
+    years = sorted(d["YEAR"].unique())
+    K = len(levels)
+    code = d[col].astype(object).map({lv: i for i, lv in enumerate(levels)}).to_numpy()
+    cells, effects = [], {}
+    X = {}
+    for t in years:
+        for k in range(K):
+            ind = ((d["YEAR"] == t).to_numpy() & (code == k)).astype(float)
+            X[f"CELL_{t}_{k}"] = ind
+            cells.append(f"CELL_{t}_{k}")
+            if by_year:
+                X[f"MH_{t}_{k}"] = ind * d["MH"].to_numpy(float)
+                effects[(t, k)] = f"MH_{t}_{k}"
+    if not by_year:
+        for k in range(K):
+            X[f"MH_L{k}"] = (code == k) * d["MH"].to_numpy(float)
+    d = pd.concat([d, pd.DataFrame(X, index=d.index)], axis=1)
+    # year x level cells with no rows (e.g. a level enrolled late has no year 5) are left out
+    cells = [c for c in cells if d[c].sum() > 0]
+    mh_terms = [f"MH_L{k}" for k in range(K)] if not by_year else [v for v in effects.values() if d[v].sum() > 0]
+    formula = f"{outcome} ~ 0 + " + " + ".join(cells + mh_terms + covs)
+    fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
+    names = list(fit.params.index)
+    beta = fit.params.to_numpy()
+    V = fit.cov_params().to_numpy()
+    Xfull = d[names].to_numpy(float)
+    X0 = Xfull.copy()
+    X0[:, [names.index(m) for m in mh_terms]] = 0.0  # everyone as control
+    pred0 = X0 @ beta
+    C = np.zeros((K, len(names)))
+    control = np.zeros(K)
+    n_obs = np.zeros(K, dtype=int)
+    for k in range(K):
+        rows_k = code == k
+        n_obs[k] = int(rows_k.sum())
+        ws, cms = [], []
+        for t in years:
+            r = rows_k & (d["YEAR"] == t).to_numpy()
+            if not r.any():
+                continue
+            w = float(d.loc[r, "WEIGHT"].sum())
+            if by_year:
+                if effects[(t, k)] not in names:  # no intervention rows in this year and level
+                    continue
+                C[k, names.index(effects[(t, k)])] += w
+            ws.append(w)
+            cms.append(float(pred0[r].mean()))
+        ws = np.asarray(ws)
+        if by_year:
+            C[k] /= ws.sum()
+        else:
+            C[k, names.index(f"MH_L{k}")] = 1.0
+        control[k] = float(np.average(cms, weights=ws))
+    est = C @ beta
+    cov = C @ V @ C.T
+    se = np.sqrt(np.diag(cov))
+    z = stats.norm.ppf(1 - alpha / 2)
+    table = counts.reset_index()
+    table.insert(1, "estimate", est)
+    table.insert(2, "se", se)
+    table.insert(3, "lower", est - z * se)
+    table.insert(4, "upper", est + z * se)
+    table.insert(5, "p", 2 * stats.norm.sf(np.abs(est / se)))
+    table["n_obs"] = n_obs
+    table["control_mean"] = control
+    table["impact_percent"] = np.where(control != 0, 100 * est / np.where(control != 0, control, 1), np.nan)
+    overall_control = float(np.average(control, weights=[d.loc[code == k, "WEIGHT"].sum() for k in range(K)]))
+    size = None
+    if col == column_name("org_size"):
+        size = equation1_size_interaction(by, outcome, population, size_column=size_column, alpha=alpha)
+    return SubgroupImpacts(model="Equation 1 x subgroup: nested LMM, REML, precision weights" +
+                           (", year x level impacts averaged" if by_year else ", one impact per level"),
+                           outcome=outcome, population=population, subgroup=col, table=table,
+                           heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=fit.n_obs,
+                           dropped_covariates=dropped, size_interaction=size, overall_control_mean=overall_control,
+                           cov=pd.DataFrame(cov, index=levels, columns=levels))
+
+
+def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
+                               size_column: str = "ORG_N_ENROLLED", alpha: float = 0.10) -> dict:
+    """Equation 1 plus MH x (log organization size, centred): does the impact change with size?
+
+    Returns the interaction coefficient (change in the average impact per unit of log size; also
+    per doubling of size), its standard error, interval and p-value.
+    """
+    d = model_frame(by, outcome, population)
+    size = _org_size(d, size_column)
+    logs = np.log(size)
+    centre = float(logs.mean())
+    d["LOG_SIZE_C"] = logs - centre
+    d["MH_X_LOG_SIZE"] = d["MH"] * d["LOG_SIZE_C"]
+    covs = [c for c in list(adjustment_covariates(d.head(1), population).columns) + ["Y0", "Y0_MISSING"]
+            if d[c].nunique() > 1 and c != "LOG_ORG_SIZE"]
+    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + LOG_SIZE_C + MH_X_LOG_SIZE + " + " + ".join(covs)
+    fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
+    return _interaction_dict(float(fit.params["MH_X_LOG_SIZE"]), float(fit.bse["MH_X_LOG_SIZE"]), alpha, centre,
+                             "Equation 1 + MH x centred log organization size")
+
+
+def _interaction_dict(b, se, alpha, centre, model):
+    z = stats.norm.ppf(1 - alpha / 2)
+    return {"model": model, "term": "MH x log(organization size)", "coef": b, "se": se,
+            "lower": b - z * se, "upper": b + z * se, "p": float(2 * stats.norm.sf(abs(b / se))),
+            "coef_per_doubling": b * np.log(2), "log_size_centre": centre}
+
+
+def _cox_frame(tte: pd.DataFrame, outcome: str, population: str):
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {list(OUTCOMES)}, not {outcome!r}")
+    df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
+    return df, adjustment_covariates(df, population)
+
+
+def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
+                    levels: list | None = None, size_column: str | None = None) -> SubgroupImpacts:
+    """Marginal Cox model with MH x subgroup-level indicators: log hazard ratio per level.
+
+    Parameters
+    ----------
+    tte : time-to-event file with the subgroup column (from :func:`mheval.subgroups.assign_subgroups`).
+    outcome : "event" (first MI, stroke or TIA) or "death".
+    population : "high", "medium" or "high_medium".
+    subgroup : dimension name or column name.
+    size_column : organization size for the size x impact test (organization-size subgroup only);
+        by default the number of the organization's beneficiaries in ``tte``.
+    """
+    col = _subgroup_column(tte, subgroup)
+    duration, event = OUTCOMES[outcome]
+    # organization size over the whole file, before the population restriction
+    sizes = _org_size(tte, size_column)
+    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population)
+    keep = df[col].notna().to_numpy()
+    df, x = df[keep].reset_index(drop=True), x[keep].reset_index(drop=True)
+    levels = _levels(df, col, levels, f"population '{population}'")
+    counts = _counts(df, col, levels)
+    _check_arms(counts, col)
+    code = df[col].astype(object).map({lv: i for i, lv in enumerate(levels)}).to_numpy()
+    ev = df[event].to_numpy()
+    mh = df["MH"].to_numpy(float)
+    n_ev = np.array([[ev[(code == k) & (mh == a)].sum() for a in (1, 0)] for k in range(len(levels))])
+    if (n_ev == 0).any():
+        k = int(np.where((n_ev == 0).any(axis=1))[0][0])
+        raise SubgroupNotEstimableError(
+            f"subgroup '{col}' level '{levels[k]}' has no {outcome} outcomes ({event}) in one arm in population "
+            f"'{population}' (intervention {n_ev[k, 0]}, control {n_ev[k, 1]}): its hazard ratio is not estimable; "
+            "use coarser levels (subgroups.definitions) for this outcome")
+    xx = x.assign(**{col: df[col].astype(object).to_numpy()})
+    covs, dropped = _usable_covariates(xx, list(x.columns), col)
+    K = len(levels)
+    cols = {f"MH_L{k}": (code == k) * mh for k in range(K)}
+    cols.update({f"L{k}": (code == k).astype(float) for k in range(1, K)})
+    X = pd.concat([pd.DataFrame(cols), x[covs]], axis=1)
+    fit = fit_cox(df[duration].to_numpy(), ev, X.to_numpy(float), cluster=df["ORG_ID"].to_numpy())
+    if not fit.converged:
+        raise RuntimeError(f"Cox model by '{col}' did not converge in {fit.n_iter} iterations")
+    est = fit.params[:K]
+    cov = fit.robust_cov[:K, :K]
+    se = np.sqrt(np.diag(cov))
+    z = stats.norm.ppf(1 - alpha / 2)
+    table = counts.reset_index()
+    table.insert(1, "estimate", est)
+    table.insert(2, "se", se)
+    table.insert(3, "lower", est - z * se)
+    table.insert(4, "upper", est + z * se)
+    table.insert(5, "p", 2 * stats.norm.sf(np.abs(est / se)))
+    table["n_events"] = n_ev.sum(axis=1)
+    table["n_events_intervention"] = n_ev[:, 0]
+    table["n_events_control"] = n_ev[:, 1]
+    table["hr"] = np.exp(est)
+    table["hr_lower"] = np.exp(est - z * se)
+    table["hr_upper"] = np.exp(est + z * se)
+    size = None
+    if col == column_name("org_size"):
+        size = cox_size_interaction(tte, outcome, population, size_column=size_column, alpha=alpha)
+    return SubgroupImpacts(model="Cox x subgroup: Efron ties, cluster-robust SE by organization",
+                           outcome=outcome, population=population, subgroup=col, table=table,
+                           heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=len(df),
+                           dropped_covariates=dropped, size_interaction=size,
+                           cov=pd.DataFrame(cov, index=levels, columns=levels))
+
+
+def cox_size_interaction(tte: pd.DataFrame, outcome: str, population: str, size_column: str | None = None,
+                         alpha: float = 0.10) -> dict:
+    """Marginal Cox model with MH, centred log organization size and their product."""
+    duration, event = OUTCOMES[outcome]
+    sizes = _org_size(tte, size_column)
+    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population)
+    logs = np.log(df["__SIZE__"].to_numpy(float))
+    centre = float(logs.mean())
+    lc = logs - centre
+    covs = [c for c in x.columns if x[c].nunique() > 1 and c != "LOG_ORG_SIZE"]
+    X = np.column_stack([df["MH"].to_numpy(float), lc, df["MH"].to_numpy(float) * lc, x[covs].to_numpy(float)])
+    fit = fit_cox(df[duration].to_numpy(), df[event].to_numpy(), X, cluster=df["ORG_ID"].to_numpy())
+    if not fit.converged:
+        raise RuntimeError(f"Cox size-interaction model did not converge in {fit.n_iter} iterations")
+    return _interaction_dict(float(fit.params[2]), float(np.sqrt(fit.robust_cov[2, 2])), alpha, centre,
+                             "Cox + MH x centred log organization size (log hazard ratio scale)")

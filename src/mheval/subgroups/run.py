@@ -1,0 +1,85 @@
+"""All subgroup analyses of one configuration: definitions, unpooled impacts, pooling.
+
+:func:`run_subgroup_analysis` is what a workflow script calls: it assigns the subgroups on the
+time-to-event file, fits the interaction models for every enabled dimension, population and
+configured outcome, pools each set of level estimates, and returns long tables (one row per
+outcome x population x dimension x level) plus the InferenceData of every pooled fit.
+A fit whose contrast is not estimable (a single level in the population, e.g. risk stratum
+within the high-risk population; or a level with no events in one arm) is skipped and listed,
+with the reason, in ``skipped``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from mheval.subgroups.bayes import merge_bayes_config, pool_impacts, save_inference_data
+from mheval.subgroups.definitions import assign_subgroups, merge_spec
+from mheval.subgroups.interaction import SubgroupNotEstimableError, cox_by_subgroup, equation1_by_subgroup
+
+DEFAULT_RUN = {"equation1_outcomes": ["spend_ab", "hosp_all"], "survival_outcomes": ["event", "death"]}
+
+
+def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict, populations: list[str],
+                          alpha: float = 0.10, idata_dir: str | Path | None = None) -> dict:
+    """Run the subgroup analyses configured in ``cfg`` (the ``subgroups`` config block).
+
+    Parameters
+    ----------
+    tte : time-to-event file (all analyzed beneficiaries).
+    by : beneficiary-year file (None skips the Equation 1 outcomes).
+    cfg : ``{"definitions": ..., "bayes": ..., "equation1_outcomes": [...], "survival_outcomes": [...]}``.
+    populations : e.g. ["high", "high_medium"].
+    idata_dir : if given, each pooled fit's InferenceData is written there as
+        ``<outcome>_<population>_<dimension>.nc``.
+
+    Returns a dict: ``counts`` (subgroup level counts), ``impacts`` (per level: the unpooled
+    columns of :class:`~mheval.subgroups.interaction.SubgroupImpacts` (estimate, se, lower, upper,
+    p, counts, ...) and the pooled ones of :class:`~mheval.subgroups.bayes.PooledSubgroups`
+    (post_mean, post_sd, cred_lower, cred_upper, prob_below_0, prob_beyond_size, size,
+    unpooled_prob_below_0, unpooled_prob_beyond_size, shrinkage) and heterogeneity_p), ``tests`` (heterogeneity and size
+    interaction tests per fit), ``diagnostics`` (per pooled fit), ``skipped``, ``idata_files``.
+    """
+    spec = merge_spec(cfg.get("definitions"))
+    bayes = merge_bayes_config(cfg.get("bayes"))
+    eq1_outcomes = cfg.get("equation1_outcomes", DEFAULT_RUN["equation1_outcomes"]) if by is not None else []
+    surv_outcomes = cfg.get("survival_outcomes", DEFAULT_RUN["survival_outcomes"])
+    tte_sg, counts = assign_subgroups(tte, spec)
+    sg_cols = [c for c in tte_sg.columns if c.startswith("SG_")]
+    by_sg = None
+    if by is not None:
+        by_sg = by.drop(columns=[c for c in sg_cols if c in by.columns]).merge(tte_sg[["BENE_ID"] + sg_cols],
+                                                                               on="BENE_ID", how="left")
+    rows, tests, diags, skipped, files = [], [], [], [], []
+    jobs = [("equation1", o) for o in eq1_outcomes] + [("cox", o) for o in surv_outcomes]
+    for population in populations:
+        for dim in spec["enabled"]:
+            for model, outcome in jobs:
+                try:
+                    if model == "equation1":
+                        imp = equation1_by_subgroup(by_sg, outcome, population, dim, alpha=alpha)
+                    else:
+                        imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha)
+                except SubgroupNotEstimableError as e:
+                    skipped.append({"model": model, "outcome": outcome, "population": population,
+                                    "dimension": dim, "reason": str(e)})
+                    continue
+                pooled = pool_impacts(imp, bayes)
+                key = {"model": model, "outcome": outcome, "population": population, "dimension": dim}
+                pt = pooled.table.drop(columns=["estimate", "se", "unpooled_lower", "unpooled_upper"]).rename(
+                    columns={"label": "level", "lower": "cred_lower", "upper": "cred_upper"})
+                t = imp.table.assign(level=imp.table["level"].astype(str)).merge(pt, on="level", validate="1:1")
+                rows.append(t.assign(**key, heterogeneity_p=imp.heterogeneity["p"]))
+                tests.append({**key, "heterogeneity": imp.heterogeneity, "size_interaction": imp.size_interaction,
+                              "dropped_covariates": imp.dropped_covariates,
+                              "hyper": pooled.hyper.reset_index(names="parameter").to_dict(orient="records")})
+                diags.append({**key, **{k: v for k, v in pooled.diagnostics.items() if k != "thresholds"}})
+                if idata_dir is not None:
+                    files.append(str(save_inference_data(pooled, Path(idata_dir) / f"{outcome}_{population}_{dim}.nc")))
+    lead = ["model", "outcome", "population", "dimension", "level"]
+    impacts = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=lead)
+    impacts = impacts[lead + [c for c in impacts.columns if c not in lead]]
+    return {"counts": counts, "impacts": impacts, "tests": tests, "diagnostics": diags, "skipped": skipped,
+            "idata_files": files}

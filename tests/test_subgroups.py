@@ -1,0 +1,231 @@
+"""Subgroups: definitions by hand, interaction models on the synthetic trial, Bayesian pooling
+(closed form with tau fixed, shrinkage lowers the error, diagnostics gate)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mheval.subgroups import (PoolingDiagnosticsError, SubgroupTooSmallError, assign_subgroups, closed_form_posterior,
+                              cox_by_subgroup, equation1_by_subgroup, pool_subgroups, save_inference_data)
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning", "ignore::RuntimeWarning")
+
+LOOSE = {"min_beneficiaries": 1, "min_organizations_per_arm": 1, "small_levels": "keep"}
+
+
+def _tiny() -> pd.DataFrame:
+    """12 beneficiaries in 6 organizations (O1-O3 intervention, O4-O6 control)."""
+    orgs = {  # org: (MH, n beneficiaries, ORG_TYPE, RURAL, HEALTH_SYSTEM)
+        "O1": (1, 1, "cardiology", True, False), "O2": (1, 2, "primary_care", False, True),
+        "O3": (1, 3, "multispecialty", False, False), "O4": (0, 1, "cardiology", True, True),
+        "O5": (0, 2, "primary_care", False, False), "O6": (0, 3, "multispecialty", True, False)}
+    rows = []
+    for org, (mh, n, typ, rural, hs) in orgs.items():
+        for _ in range(n):
+            rows.append({"ORG_ID": org, "MH": mh, "ORG_TYPE": typ, "RURAL": rural, "HEALTH_SYSTEM": hs})
+    d = pd.DataFrame(rows)
+    d["BENE_ID"] = [f"B{i:02d}" for i in range(12)]
+    d["STRATUM"] = ["high", "medium"] * 6
+    d["MODIFIABLE_SHARE"] = [0.1, 0.5, 0.49, 0.9, 0.2, 0.6, 0.5, 0.3, 0.7, 0.0, 0.55, 0.45]
+    d["SEX"] = ["male", "female", "female", "male"] * 3
+    d["AGE"] = [50, 64.9, 65, 74.99, 75, 79, 60, 70, 71, 72, 73, 78]
+    d["RACE"] = ["white", "black", "asian", "white", "unknown", "black", "white", "white", "hispanic", "white", "black",
+                 "white"]
+    d["ENROLL_DT"] = pd.to_datetime(["2017-01-01", "2017-02-01", "2017-03-01", "2017-04-01", "2017-05-01",
+                                     "2017-06-01", "2017-07-01", "2017-08-01", "2018-01-01", "2018-02-01",
+                                     "2018-03-01", "2018-12-31"])
+    d["RISK"] = [0.4, 0.2, 0.3, 0.2, 0.2, 0.5, 0.3, 0.2, 0.3, 0.2, 0.2, 0.25]
+    return d
+
+
+def test_assignment_by_hand():
+    d = _tiny()
+    spec = {**LOOSE, "age": {"cuts": [65, 75]}, "org_size": {"method": "terciles"},
+            "race": {"groups": {"white": ["white"], "black": ["black"]}, "other_label": "other"}}
+    out, counts = assign_subgroups(d, spec)
+    assert list(out["SG_RISK"]) == list(d["STRATUM"])
+    assert list(out["SG_MODIFIABLE"]) == ["<0.5", ">=0.5", "<0.5", ">=0.5", "<0.5", ">=0.5", ">=0.5", "<0.5", ">=0.5",
+                                          "<0.5", ">=0.5", "<0.5"]
+    assert list(out["SG_AGE"]) == ["<65", "<65", "65-74", "65-74", "75+", "75+", "<65", "65-74", "65-74", "65-74",
+                                   "65-74", "75+"]
+    assert list(out["SG_RACE"]) == ["white", "black", "other", "white", "other", "black", "white", "white", "other",
+                                    "white", "black", "white"]
+    # median of the 12 enrollment dates: between 2017-06-01 and 2017-07-01 -> 2017-06-16
+    assert list(out["SG_ENROLLMENT"]) == ["early"] * 6 + ["late"] * 6
+    # organization sizes 1, 2, 3 in each arm: terciles of organizations put size 1, 2, 3 in small, medium, large
+    size = {"O1": "small", "O4": "small", "O2": "medium", "O5": "medium", "O3": "large", "O6": "large"}
+    assert list(out["SG_ORG_SIZE"]) == list(d["ORG_ID"].map(size))
+    # organization mean risk: O1 .4, O2 .25, O3 .3, O4 .3, O5 .25, O6 .217; median over organizations .275
+    far = {"O1", "O3", "O4"}
+    assert list(out["SG_CEILING"]) == ["far" if o in far else "near" for o in d["ORG_ID"]]
+    assert list(out["SG_RURAL"]) == ["rural" if r else "urban" for r in d["RURAL"]]
+    assert list(out["SG_HEALTH_SYSTEM"]) == ["health_system" if h else "independent" for h in d["HEALTH_SYSTEM"]]
+    assert list(out["SG_ORG_TYPE"]) == list(d["ORG_TYPE"])
+    assert list(out["SG_SEX"].cat.categories) == ["female", "male"]
+    c = counts.set_index(["dimension", "level"])
+    assert c.loc[("org_size", "large"), "n_beneficiaries"] == 6
+    assert c.loc[("org_size", "large"), "n_organizations_intervention"] == 1
+    assert c.loc[("race", "black"), "n_beneficiaries_control"] == 1
+    assert c.loc[("race", "black"), "n_beneficiaries_intervention"] == 2
+    assert c.loc[("enrollment", "early"), "rule"] == "cut=2017-06-16"
+    # a fixed cut date and organization-size cuts
+    out2, _ = assign_subgroups(d, {**LOOSE, "enabled": ["enrollment", "org_size"], "enrollment": {"cut": "2018-01-01"},
+                                   "org_size": {"method": "cuts", "cuts": [3], "labels": ["small", "large"]}})
+    assert (out2["SG_ENROLLMENT"] == "late").sum() == 4
+    assert list(out2["SG_ORG_SIZE"]) == list(d["ORG_ID"].map(lambda o: "large" if o in ("O3", "O6") else "small"))
+    # a beneficiary-year frame gets the same labels (organization size counts distinct beneficiaries)
+    by = pd.concat([d, d]).reset_index(drop=True)
+    out3, counts3 = assign_subgroups(by, {**LOOSE, "enabled": ["org_size", "ceiling"]})
+    assert list(out3["SG_ORG_SIZE"][:12]) == list(out["SG_ORG_SIZE"])
+    assert counts3["n_beneficiaries"].sum() == 24  # 12 per dimension
+
+
+def test_small_levels_merge_or_error():
+    d = _tiny()
+    # ages: <60: 1, 60-64: 2, 65-74: 6, 75+: 3 beneficiaries
+    strict = {"enabled": ["age"], "age": {"cuts": [60, 65, 75]}, "min_beneficiaries": 3, "min_organizations_per_arm": 1}
+    with pytest.raises(SubgroupTooSmallError, match="'age' level '<60' is too small: 1 beneficiaries"):
+        assign_subgroups(d, {**strict, "small_levels": "error"})
+    out, counts = assign_subgroups(d, {**strict, "small_levels": "merge"})
+    # <60 (1) merges into its only neighbour 60-64 (2); the merged level (3) is large enough
+    assert list(counts["level"]) == ["<60+60-64", "65-74", "75+"]
+    assert list(counts["n_beneficiaries"]) == [3, 6, 3]
+    assert list(out["SG_AGE"][:3]) == ["<60+60-64", "<60+60-64", "65-74"]
+    _, kept = assign_subgroups(d, {**strict, "small_levels": "keep"})
+    assert list(kept["small"]) == [True, True, False, False]
+    # merging down to one level is an error: no contrast is left
+    with pytest.raises(SubgroupTooSmallError, match="single level"):
+        assign_subgroups(d, {**strict, "age": {"cuts": [65, 75]}, "min_beneficiaries": 4})
+    # race: "other" (3) merges with the next-smallest unordered level, black (3)
+    out, counts = assign_subgroups(d, {"enabled": ["race"], "min_beneficiaries": 4, "min_organizations_per_arm": 1})
+    assert set(counts["level"]) == {"white", "black+other"}
+    assert counts.set_index("level").loc["black+other", "merged_from"] == "black+other"
+    assert counts["n_beneficiaries"].sum() == 12
+    with pytest.raises(SubgroupTooSmallError, match="single level"):
+        assign_subgroups(d, {"enabled": ["rural"], "min_beneficiaries": 1, "min_organizations_per_arm": 2})
+    with pytest.raises(ValueError, match="unknown subgroup dimensions"):
+        assign_subgroups(d, {"enabled": ["shoe_size"]})
+
+
+@pytest.fixture(scope="module")
+def tte_sg(tte):
+    """The session time-to-event file with the default subgroups: (frame, counts)."""
+    return assign_subgroups(tte)
+
+
+def test_equation1_by_subgroup_recovers_the_effect_in_each_level(by, tte_sg, trial):
+    frame, _ = tte_sg
+    by_sg = by.merge(frame[["BENE_ID", "SG_SEX"]], on="BENE_ID")
+    # the high-risk population keeps the fit small (the nested LMM's cost grows with rows x terms^2)
+    r = equation1_by_subgroup(by_sg, "office_mh", "high", "sex")
+    t = r.table
+    assert list(t["level"]) == ["female", "male"] and "MALE" in r.dropped_covariates
+    true_ratio = trial[1]["true_effects"]["office_visit_ratio"]  # +5% in everyone
+    for _, row in t.iterrows():
+        truth = (true_ratio - 1) * row["control_mean"]
+        assert abs(row["estimate"] - truth) < 3 * row["se"], row["level"]
+        assert row["lower"] < row["estimate"] < row["upper"] and 0 < row["se"] < 0.3
+    assert t["n_beneficiaries"].sum() == by.loc[(by["STRATUM"] == "high") & (by["YEAR"] > 0) & (by["WEIGHT"] > 0)
+                                                 & by["office_mh"].notna(), "BENE_ID"].nunique()
+    assert t["n_obs"].sum() == r.n_obs
+    h = r.heterogeneity
+    assert h["df"] == 1 and 0 <= h["p"] <= 1 and h["chi2"] >= 0
+
+
+def test_cox_by_subgroup_recovers_the_hazard_ratio_and_tests_size(tte_sg, trial):
+    frame, _ = tte_sg
+    true_log_hr = np.log(trial[1]["true_effects"]["hr_death"])
+    r = cox_by_subgroup(frame, "death", "high_medium", "sex")
+    for _, row in r.table.iterrows():
+        assert abs(row["estimate"] - true_log_hr) < 3 * row["se"], row["level"]
+        assert row["hr"] == pytest.approx(np.exp(row["estimate"]))
+    assert r.table["n_beneficiaries"].sum() == len(frame)
+    assert r.table["n_events"].sum() == frame["DEATH"].sum()
+    s = cox_by_subgroup(frame, "death", "high_medium", "org_size")
+    assert s.heterogeneity["df"] == len(s.table) - 1
+    assert list(s.table["level"]) == [lv for lv in ("small", "medium", "large") if lv in set(s.table["level"])]
+    si = s.size_interaction
+    assert si is not None and np.isfinite(si["coef"]) and si["se"] > 0 and 0 <= si["p"] <= 1
+    # no true size x impact interaction in the synthetic trial
+    assert abs(si["coef"] / si["se"]) < 3.5
+
+
+def test_run_subgroup_analysis_pools_cox_levels(tte, tmp_path):
+    from mheval.subgroups import run_subgroup_analysis
+
+    cfg = {"definitions": {"enabled": ["risk", "org_size"]}, "survival_outcomes": ["death"],
+           "bayes": {"sampler": {"draws": 1500, "tune": 600, "seed": 5, "target_accept": 0.95}}}
+    out = run_subgroup_analysis(tte, None, cfg, ["high"], idata_dir=tmp_path)
+    assert [s["dimension"] for s in out["skipped"]] == ["risk"]  # one stratum in the high-risk population
+    t = out["impacts"]
+    assert list(t["dimension"].unique()) == ["org_size"] and len(t) == 3
+    assert (t["post_sd"] < t["se"]).all()  # pooling borrows strength
+    assert ((t["cred_upper"] - t["cred_lower"]) < (t["upper"] - t["lower"])).all()
+    assert out["diagnostics"][0]["attempts"][-1]["min_ess_bulk"] >= 400
+    assert np.allclose(t["size"], np.log(0.95))  # P(HR < 0.95)
+    assert ((0 <= t["prob_beyond_size"]) & (t["prob_beyond_size"] <= t["prob_below_0"])).all()
+    assert out["tests"][0]["size_interaction"] is not None
+    assert out["diagnostics"][0]["divergences"] == 0 and len(out["idata_files"]) == 1
+
+
+def test_pooling_with_fixed_tau_matches_the_closed_form(tmp_path):
+    y = np.array([0.30, -0.10, 0.05, 0.50, -0.20])
+    se = np.array([0.10, 0.20, 0.15, 0.30, 0.25])
+    tau = 0.1
+    r = pool_subgroups(y, se, labels=list("abcde"), tau=tau, prior_params={"mu_mean": 0.0, "mu_sd": 1e3},
+                       draws=1500, tune=800, chains=2, seed=1, size=0.1, direction="decrease")
+    cf = closed_form_posterior(y, se, tau, mu_mean=0.0, mu_sd=1e3)
+    ess = r.diagnostics["min_ess_bulk"]
+    mcse = cf["post_sd"].to_numpy() / np.sqrt(ess)
+    assert np.all(np.abs(r.table["post_mean"].to_numpy() - cf["post_mean"].to_numpy()) < 4 * mcse + 1e-3)
+    assert np.allclose(r.table["post_sd"], cf["post_sd"], rtol=0.06)
+    assert r.hyper.loc["mu", "mean"] == pytest.approx(cf["mu_mean"][0], abs=4 * cf["mu_sd"][0] / np.sqrt(ess) + 2e-3)
+    # credible intervals and probabilities against the normal closed form
+    from scipy import stats
+
+    lo = cf["post_mean"] - stats.norm.ppf(0.95) * cf["post_sd"]
+    assert np.allclose(r.table["lower"], lo, atol=0.02)
+    p0 = stats.norm.cdf(-cf["post_mean"] / cf["post_sd"])
+    assert np.allclose(r.table["prob_below_0"], p0, atol=0.03)
+    pb = stats.norm.cdf((-0.1 - cf["post_mean"]) / cf["post_sd"])
+    assert np.allclose(r.table["prob_beyond_size"], pb, atol=0.03)
+    assert r.diagnostics["divergences"] == 0 and r.diagnostics["max_rhat"] <= 1.01
+    path = save_inference_data(r, tmp_path / "pooled.nc")
+    import arviz as az
+
+    back = az.from_netcdf(str(path))
+    assert back.posterior["theta"].shape == (2, 1500, 5)
+
+
+def test_pooling_lowers_mean_squared_error():
+    rng = np.random.default_rng(7)
+    k, mse_pooled, mse_unpooled = 8, [], []
+    for rep in range(4):
+        theta = rng.normal(-0.05, 0.05, k)
+        se = rng.uniform(0.05, 0.15, k)
+        y = rng.normal(theta, se)
+        r = pool_subgroups(y, se, prior_params={"mu_sd": 0.5, "tau_sd": 0.1}, draws=1000, tune=500, chains=2,
+                           seed=100 + rep, target_accept=0.95)
+        mse_pooled.append(np.mean((r.table["post_mean"] - theta) ** 2))
+        mse_unpooled.append(np.mean((y - theta) ** 2))
+        assert r.table["post_mean"].std() < np.std(y, ddof=1)  # shrunk towards each other
+    assert np.mean(mse_pooled) < 0.7 * np.mean(mse_unpooled)
+    assert sum(p < u for p, u in zip(mse_pooled, mse_unpooled)) >= 3
+
+
+def test_diagnostics_gate_raises_on_a_broken_run():
+    y = np.array([0.3, -0.1, 0.05, 0.5])
+    se = np.array([0.1, 0.2, 0.15, 0.3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(PoolingDiagnosticsError, match="bulk ESS") as e:
+            pool_subgroups(y, se, draws=20, tune=20, chains=2, seed=3, retries=1)
+    msg = str(e.value)
+    assert "attempt 2 (tune=40, target_accept=0.99)" in msg  # one retry with more tuning was tried
+    assert e.value.diagnostics["min_ess_bulk"] < 400
+    with pytest.raises(ValueError, match="evidence prior needs"):
+        pool_subgroups(y, se, prior="evidence", prior_params={"mu_sd": 0.1})
