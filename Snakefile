@@ -44,6 +44,7 @@ include: "workflow/rules/outcomes.smk"
 include: "workflow/rules/mixed.smk"
 include: "workflow/rules/survival.smk"
 include: "workflow/rules/survey.smk"
+include: "workflow/rules/subgroups.smk"
 include: "workflow/rules/report.smk"
 
 

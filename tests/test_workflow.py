@@ -14,8 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
-# a tiny trial, and two of the Equation 1 outcomes to keep the run short
-TINY = ["synthetic={scale: 0.012}", "models={continuous_outcomes: [spend_ab, office_mh]}"]
+# a tiny trial, and few outcomes and subgroup dimensions to keep the run short
+TINY = ["synthetic={scale: 0.012}",
+        "models={continuous_outcomes: [spend_ab, office_mh], binary_outcomes: [med_statin], bootstrap_replicates: 40}",
+        "subgroups={equation1_outcomes: [spend_ab], survival_outcomes: [event], definitions: {enabled: [sex, risk]}}"]
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -64,13 +66,31 @@ def test_outputs_exist_with_sane_values(finished):
     fu = by[(by["YEAR"] > 0) & (by["WEIGHT"] > 0)]
     assert 700 < (fu["spend_ab"] * fu["WEIGHT"]).sum() / fu["WEIGHT"].sum() / 12 < 1300
     for f in ("figures/cohort_flow.png", "figures/cumulative_incidence_event.svg", "report.html",
-              "qc/publication_check.txt", "analysis/time_to_event.parquet", "tables/hazard_ratios.tex"):
+              "qc/publication_check.txt", "analysis/time_to_event.parquet", "tables/hazard_ratios.tex",
+              "tables/balance.md", "tables/cohort_flow.tex", "tables/ph_tests.html", "tables/adjusted_incidence.csv",
+              "tables/subgroups.tex", "tables/impacts_bayesian_reading.md", "figures/adjusted_incidence_event.svg",
+              "figures/subgroups_event_high_medium.png", "figures/probability_of_size.png",
+              "models/subgroups/event.json"):
         assert (r / f).stat().st_size > 0, f
+    assert list((r / "models" / "subgroups" / "event_posteriors").glob("*.nc"))
+    impacts = pd.read_csv(r / "tables" / "impacts.csv")
+    assert impacts["outcome"].str.contains("Statin").any() and impacts["outcome"].str.contains("fixed window").any()
     html = (r / "report.html").read_text()
     assert "data:image/png;base64" in html and "Hazard ratios" in html
+    assert "Subgroup impacts" in html and "percent probability that the model reduced" in html
     assert not re.search(r"(src|href)=\"https?://", html)
     # identifiers stay in results/analysis
     assert "BENE_ID" not in html and not re.search(r"\bB\d{10}\b", html)
+
+
+def test_snakemake_report_archive(finished, tmp_path):
+    """`snakemake --report` collects the annotated outputs into a zip report."""
+    import zipfile
+
+    proc = _snakemake(finished, "--config", *TINY, "--report", str(tmp_path / "report.zip"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    assert any(n.endswith("hazard_ratios.csv") for n in names) and any(n.endswith("subgroups.csv") for n in names)
 
 
 def test_new_runout_reruns_exactly_the_affected_steps(finished):
@@ -106,3 +126,25 @@ def test_broken_input_stops_before_any_model(tmp_path, finished):
     assert "Traceback" not in (wd / "results" / "logs" / "validate_inputs.log").read_text()
     assert not (wd / "results" / "models").exists()
     assert not (wd / "results" / "analysis").exists()
+
+
+def test_notebook_rebuilds_the_report_figures(finished, tmp_path):
+    """notebooks/report_figures.ipynb runs top to bottom on the run's results/ and draws every
+    figure the workflow drew (same file names)."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / "report_figures.ipynb", as_version=4)
+    out = tmp_path / "figures"
+    os.environ["MHEVAL_RESULTS"], os.environ["MHEVAL_FIGURES"] = str(finished / "results"), str(out)
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    finally:
+        del os.environ["MHEVAL_RESULTS"], os.environ["MHEVAL_FIGURES"]
+    drawn = {p.name for p in (finished / "results" / "figures").glob("*.png")}
+    rebuilt = {p.name for p in out.glob("*.png")}
+    assert drawn and drawn <= rebuilt, sorted(drawn - rebuilt)
+    assert all(p.stat().st_size > 10_000 for p in out.glob("*.png"))

@@ -47,6 +47,9 @@ rule html_report:
         by_year_hr="results/tables/hazard_ratios_by_year.csv",
         adjusted="results/tables/adjusted_incidence.csv",
         adjusted_figs=expand("results/figures/adjusted_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
+        subgroups="results/tables/subgroups.csv",
+        subgroup_figs=expand("results/figures/subgroups_{outcome}_{population}.png", outcome=SUBGROUP_OUTCOMES,
+                             population=config["subgroups"]["populations"]),
     output:
         html="results/report.html",
     params:
@@ -70,6 +73,7 @@ rule publication_check:
         survival_checks=multiext("results/tables/ph_tests", ".csv", ".md", ".tex", ".html"),
         by_year_hr=multiext("results/tables/hazard_ratios_by_year", ".csv", ".md", ".tex", ".html"),
         adjusted=multiext("results/tables/adjusted_incidence", ".csv", ".md", ".tex", ".html"),
+        subgroups=multiext("results/tables/subgroups", ".csv", ".md", ".tex", ".html"),
     output:
         "results/qc/publication_check.txt",
     params:

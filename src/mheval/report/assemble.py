@@ -95,6 +95,13 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict) 
          "figures": [("Impact by follow-up year", figures["by_year"])]
                     + ([("Probability of a reduction at least as large as each size", figures["probability"])]
                        if figures.get("probability") else [])},
+        {"heading": "Subgroup impacts",
+         "text": "Impacts within subgroups from interaction models, unpooled and partially pooled by a Bayesian "
+                 "hierarchical model (each level's impact drawn from a common normal distribution whose mean and "
+                 "spread are estimated). Pooling pulls noisy levels toward the overall impact.",
+         "tables": _optional_tables(tables, [("subgroups", "Subgroup impacts (90% intervals)")]),
+         "figures": [(f"Subgroup impacts ({Path(p).stem.removeprefix('subgroups_')})", p)
+                     for p in figures.get("subgroups", [])]},
         {"heading": "Impacts on organizations' care delivery (Equation 3)",
          "text": "Provider-survey items of organizations that enrolled beneficiaries, by survey wave, with an "
                  "organization random intercept and nonresponse weights from a response model on organization "

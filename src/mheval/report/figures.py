@@ -128,12 +128,13 @@ def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str) -> None:
     _save(fig, paths)
 
 
-def plot_subgroup_forest(table: pd.DataFrame, paths, title: str, xlabel: str, null: float = 0.0) -> None:
+def plot_subgroup_forest(table: pd.DataFrame, paths, title: str, xlabel: str, null: float = 0.0,
+                         log_x: bool = False) -> None:
     """Subgroup impacts, unpooled (interaction model) and partially pooled (Bayesian hierarchical
     model), with 90% intervals, one row per subgroup level.
 
     ``table``: columns dimension, level, estimate, lower, upper (unpooled) and pooled_mean,
-    pooled_lower, pooled_upper."""
+    pooled_lower, pooled_upper. ``log_x``: logarithmic axis (hazard ratios)."""
     t = table.reset_index(drop=True)
     n = len(t)
     fig, ax = plt.subplots(figsize=(7.5, 0.34 * n + 1.4))
@@ -144,6 +145,8 @@ def plot_subgroup_forest(table: pd.DataFrame, paths, title: str, xlabel: str, nu
                 xerr=[t["pooled_mean"] - t["pooled_lower"], t["pooled_upper"] - t["pooled_mean"]],
                 fmt="s", color="#1b6ca8", capsize=2, label="Partially pooled (Bayesian)")
     ax.axvline(null, color="#555", lw=0.8)
+    if log_x:
+        ax.set_xscale("log")
     ax.set_yticks(y)
     ax.set_yticklabels([f"{d}: {lv}" for d, lv in zip(t["dimension"], t["level"])], fontsize=8)
     ax.set_xlabel(xlabel)

@@ -197,3 +197,29 @@ def adjusted_incidence_table(tables: list[pd.DataFrame], labels: dict[str, str],
             row["note"] = "" if np.isfinite(a.loc["difference", "estimate"]) else "not estimable: too few at risk"
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def subgroup_table(results: list[dict]) -> pd.DataFrame:
+    """Subgroup impacts per outcome, population, dimension and level: the unpooled estimate from
+    the interaction model with its interval, the partially pooled posterior mean with its credible
+    interval, P(impact < 0) and P(impact beyond the configured size) under the hierarchical model,
+    and the heterogeneity test's p-value. Cox outcomes are shown as hazard ratios, Equation 1
+    outcomes in their units. No counts are published (levels are small by design)."""
+    rows = []
+    for r in results:
+        pct = int(round(100 * (1 - r["alpha"])))
+        for i in r["impacts"]:
+            cox = i["model"] == "cox"
+            f = np.exp if cox else (lambda v: v)
+            label = (OUTCOME_LABELS.get(i["outcome"]) or {"event": "First heart attack, stroke or TIA",
+                                                          "death": "All-cause death"}.get(i["outcome"], i["outcome"]))
+            rows.append({"outcome": label, "scale": "hazard ratio" if cox else "impact",
+                         "population": POPULATION_LABELS.get(i["population"], i["population"]),
+                         "dimension": i["dimension"], "level": i["level"],
+                         "unpooled": f(i["estimate"]), f"unpooled_ci{pct}_lower": f(i["lower"]),
+                         f"unpooled_ci{pct}_upper": f(i["upper"]),
+                         "pooled": f(i["post_mean"]), f"pooled_cri{pct}_lower": f(i["cred_lower"]),
+                         f"pooled_cri{pct}_upper": f(i["cred_upper"]),
+                         "prob_reduction": i["prob_below_0"], "prob_beyond_size": i["prob_beyond_size"],
+                         "heterogeneity_p": i["heterogeneity_p"]})
+    return pd.DataFrame(rows)

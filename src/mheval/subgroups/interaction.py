@@ -134,15 +134,26 @@ def _counts(d: pd.DataFrame, col: str, levels: list) -> pd.DataFrame:
 
 
 def _usable_covariates(d: pd.DataFrame, covs: list[str], col: str) -> tuple[list[str], list[str]]:
-    """Covariates that vary overall and within at least one level (others are collinear with the levels)."""
+    """Covariates that vary overall and within at least one level, and are not linear combinations
+    of the level indicators and the covariates kept before them (e.g. organization-type dummies when
+    two types are merged into one level); the others are dropped and listed."""
     keep, dropped = [], []
+    base = pd.get_dummies(d[col].astype(object)).to_numpy(float)
+    rank = np.linalg.matrix_rank(base)
     for c in covs:
         if d[c].nunique() <= 1:
             continue
         if (d.groupby(col, observed=True)[c].nunique() <= 1).all():
             dropped.append(c)
-        else:
+            continue
+        x = d[c].to_numpy(float)
+        trial = np.column_stack([base, (x - x.mean()) / x.std()])
+        new_rank = np.linalg.matrix_rank(trial)
+        if new_rank > rank:
             keep.append(c)
+            base, rank = trial, new_rank
+        else:
+            dropped.append(c)
     return keep, dropped
 
 

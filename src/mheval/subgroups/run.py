@@ -30,7 +30,9 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     ----------
     tte : time-to-event file (all analyzed beneficiaries).
     by : beneficiary-year file (None skips the Equation 1 outcomes).
-    cfg : ``{"definitions": ..., "bayes": ..., "equation1_outcomes": [...], "survival_outcomes": [...]}``.
+    cfg : ``{"definitions": ..., "bayes": ..., "equation1_outcomes": [...], "survival_outcomes": [...],
+        "equation1_by_year": bool}`` (by_year: year x level terms, as Equation 1; False: one MH x level
+        term per level, much faster).
     populations : e.g. ["high", "high_medium"].
     idata_dir : if given, each pooled fit's InferenceData is written there as
         ``<outcome>_<population>_<dimension>.nc``.
@@ -59,7 +61,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
             for model, outcome in jobs:
                 try:
                     if model == "equation1":
-                        imp = equation1_by_subgroup(by_sg, outcome, population, dim, alpha=alpha)
+                        imp = equation1_by_subgroup(by_sg, outcome, population, dim, alpha=alpha,
+                                                    by_year=cfg.get("equation1_by_year", True))
                     else:
                         imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha)
                 except SubgroupNotEstimableError as e:

@@ -1,0 +1,38 @@
+# Subgroup impacts: interaction models per outcome, partially pooled in PyMC; table and forest plots.
+
+SUBGROUP_OUTCOMES = config["subgroups"]["equation1_outcomes"] + config["subgroups"]["survival_outcomes"]
+
+
+rule fit_subgroups:
+    input:
+        tte="results/analysis/time_to_event.parquet",
+        by="results/analysis/beneficiary_year.parquet",
+    output:
+        json="results/models/subgroups/{outcome}.json",
+        idata=directory("results/models/subgroups/{outcome}_posteriors"),
+    wildcard_constraints:
+        outcome="|".join(SUBGROUP_OUTCOMES),
+    params:
+        cfg=config["subgroups"],
+        alpha=config["models"]["alpha"],
+    log:
+        "results/logs/fit_subgroups_{outcome}.log",
+    script:
+        "../scripts/fit_subgroups.py"
+
+
+rule subgroup_outputs:
+    input:
+        expand("results/models/subgroups/{outcome}.json", outcome=SUBGROUP_OUTCOMES),
+    output:
+        table=report("results/tables/subgroups.csv", caption="../report/subgroups.rst", category="Subgroups"),
+        other=multiext("results/tables/subgroups", ".md", ".tex", ".html"),
+        figures=report(expand("results/figures/subgroups_{outcome}_{population}.{ext}", outcome=SUBGROUP_OUTCOMES,
+                              population=config["subgroups"]["populations"], ext=["png", "svg"]),
+                       caption="../report/subgroups_figure.rst", category="Subgroups"),
+    params:
+        alpha=config["models"]["alpha"],
+    log:
+        "results/logs/subgroup_outputs.log",
+    script:
+        "../scripts/subgroup_outputs.py"

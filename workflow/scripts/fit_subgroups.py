@@ -1,0 +1,26 @@
+"""Subgroup impacts for one outcome: interaction models in every configured dimension and
+population, partial pooling, and each pooled fit's InferenceData."""
+import pandas as pd
+
+from mheval.io import run_step, write_json
+from mheval.subgroups.run import run_subgroup_analysis
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    cfg = dict(sm.params.cfg)
+    outcome = sm.wildcards.outcome
+    survival = outcome in cfg["survival_outcomes"]
+    cfg["equation1_outcomes"] = [] if survival else [outcome]
+    cfg["survival_outcomes"] = [outcome] if survival else []
+    tte = pd.read_parquet(sm.input.tte)
+    by = None if survival else pd.read_parquet(sm.input.by)
+    res = run_subgroup_analysis(tte, by, cfg, cfg["populations"], alpha=sm.params.alpha, idata_dir=sm.output.idata)
+    write_json({"outcome": outcome, "alpha": sm.params.alpha, "impacts": res["impacts"].to_dict(orient="records"),
+                "counts": res["counts"].to_dict(orient="records"), "tests": res["tests"],
+                "diagnostics": res["diagnostics"], "skipped": res["skipped"], "idata_files": res["idata_files"]},
+               sm.output.json)
+
+
+run_step(main, sm.log[0])
