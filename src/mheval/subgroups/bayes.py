@@ -4,11 +4,15 @@ The unpooled subgroup estimates y_k (standard errors se_k, from
 :mod:`mheval.subgroups.interaction`) are pooled with the hierarchical normal-normal model
 
     y_k ~ Normal(theta_k, se_k)          (se_k known)
-    theta_k = mu + tau * z_k,  z_k ~ Normal(0, 1)       (non-centred)
+    theta_k ~ Normal(mu, tau)
     mu ~ Normal(mu_mean, mu_sd)
     tau ~ HalfNormal(tau_sd)              or LogNormal(log(tau_median), tau_log_sd), or fixed
 
-fitted with PyMC's NUTS. Priors:
+fitted with PyMC's NUTS on the marginal model y_k ~ Normal(mu, sqrt(tau^2 + se_k^2)), with theta
+integrated out; each posterior draw of theta is then drawn exactly from its normal conditional
+theta_k | mu, tau, y (precision 1/se_k^2 + 1/tau^2). With two or three levels per dimension tau is
+barely identified, and sampling theta directly (centred or non-centred) gave divergent transitions
+on the synthetic trial; the two-parameter marginal posterior has no funnel. Priors:
 
 - ``"weakly_informative"`` (default): mu ~ Normal(0, mu_sd), tau ~ HalfNormal(tau_sd), with
   the scales given in the outcome's units through ``scale`` (e.g. Equation 1 outcomes:
@@ -131,10 +135,33 @@ def build_model(estimates, ses, labels, prior: dict):
             tau = pm.LogNormal("tau", mu=np.log(prior["tau_median"]), sigma=prior["tau_log_sd"])
         else:
             tau = pm.HalfNormal("tau", sigma=prior["tau_sd"])
-        z = pm.Normal("z", 0.0, 1.0, dims="subgroup")
-        theta = pm.Deterministic("theta", mu + tau * z, dims="subgroup")
-        pm.Normal("y", mu=theta, sigma=np.asarray(ses, float), observed=np.asarray(estimates, float), dims="subgroup")
+        s = np.asarray(ses, float)
+        pm.Normal("y", mu=mu, sigma=pm.math.sqrt(tau ** 2 + s ** 2), observed=np.asarray(estimates, float),
+                  dims="subgroup")
     return model
+
+
+def add_theta_draws(idata, estimates, ses, seed: int) -> None:
+    """Add ``theta`` (chain, draw, subgroup) to ``idata.posterior``: one exact draw from
+    theta_k | mu, tau, y_k ~ Normal((y_k/se_k^2 + mu/tau^2) v_k, v_k), v_k = 1/(1/se_k^2 + 1/tau^2),
+    per posterior draw of (mu, tau) (theta_k = mu when tau = 0)."""
+    import xarray as xr
+
+    post = idata.posterior
+    mu = post["mu"].to_numpy()[..., None]
+    tau = np.broadcast_to(np.asarray(post["tau"].to_numpy() if "tau" in post else idata.constant_data["tau"].to_numpy(),
+                                     float), post["mu"].shape)[..., None]
+    y, s2 = np.asarray(estimates, float), np.asarray(ses, float) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prec = 1 / s2 + np.where(tau > 0, 1 / tau ** 2, np.inf)
+        v = np.where(tau > 0, 1 / prec, 0.0)
+        m = np.where(tau > 0, (y / s2 + mu / np.where(tau > 0, tau, 1) ** 2) * v, mu)
+    z = np.random.default_rng(seed).standard_normal(m.shape)
+    theta = m + np.sqrt(v) * z
+    post["theta"] = xr.DataArray(theta, dims=("chain", "draw", "subgroup"),
+                                 coords={"chain": post["chain"], "draw": post["draw"],
+                                         "subgroup": post.coords["subgroup"] if "subgroup" in post.coords
+                                         else idata.observed_data["y"].coords["subgroup"]})
 
 
 def check_diagnostics(idata, var_names=("mu", "tau", "theta"), max_rhat: float = 1.01, min_ess: float = 400,
@@ -195,7 +222,7 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
     size : magnitude (> 0, in the estimates' units; scalar or one per subgroup) for
         P(impact beyond size) in ``direction`` ("decrease" or "increase").
     max_rhat, min_ess, max_divergences : diagnostic thresholds; ``retries`` reruns with doubled
-        tuning and ``retry_target_accept`` before :class:`PoolingDiagnosticsError` is raised.
+        tuning and draws and ``retry_target_accept`` before :class:`PoolingDiagnosticsError` is raised.
     check : False skips the diagnostics gate (the values are still reported).
     """
     import pymc as pm
@@ -214,26 +241,28 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
     pr = resolve_prior(prior, prior_params, tau)
     model = build_model(y, s, labels, pr)
     attempts = []
-    t, ta = int(tune), float(target_accept)
+    t, ta, nd = int(tune), float(target_accept), int(draws)
     logging.getLogger("pymc").setLevel(logging.ERROR)
     for attempt in range(retries + 1):
         with model:
-            idata = pm.sample(draws=int(draws), tune=t, chains=int(chains), cores=int(cores),
+            idata = pm.sample(draws=nd, tune=t, chains=int(chains), cores=int(cores),
                               random_seed=int(seed) + attempt, target_accept=ta, progressbar=False,
                               compute_convergence_checks=False)
+        add_theta_draws(idata, y, s, int(seed) + attempt)
         diag, fails = check_diagnostics(idata, max_rhat=max_rhat, min_ess=min_ess, max_divergences=max_divergences)
-        attempts.append({"attempt": attempt + 1, "tune": t, "target_accept": ta, "draws": int(draws),
+        attempts.append({"attempt": attempt + 1, "tune": t, "target_accept": ta, "draws": nd,
                          "chains": int(chains), "failures": fails,
                          **{k: diag[k] for k in ("max_rhat", "min_ess_bulk", "divergences")}})
         if not fails or not check:
             break
-        t, ta = 2 * t, max(ta, retry_target_accept)
+        t, ta, nd = 2 * t, max(ta, retry_target_accept), 2 * nd
     diag["attempts"] = attempts
     if check and fails:
         tried = "; ".join(f"attempt {a['attempt']} (tune={a['tune']}, target_accept={a['target_accept']}): "
                           + ", ".join(a["failures"]) for a in attempts)
         raise PoolingDiagnosticsError(
-            f"subgroup pooling failed its convergence diagnostics: {', '.join(fails)}. Tried {tried}. "
+            f"subgroup pooling failed its convergence diagnostics: {', '.join(fails)}. Tried {tried} "
+            f"({nd // 2} draws in the last). "
             "Increase draws/tune or target_accept (subgroups.bayes in config).", diag)
     return _summarize(idata, y, s, labels, pr, cred, size, direction, diag, attempts)
 
