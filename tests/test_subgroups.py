@@ -229,3 +229,18 @@ def test_diagnostics_gate_raises_on_a_broken_run():
     assert e.value.diagnostics["min_ess_bulk"] < 400
     with pytest.raises(ValueError, match="evidence prior needs"):
         pool_subgroups(y, se, prior="evidence", prior_params={"mu_sd": 0.1})
+
+
+def test_failed_diagnostics_stop_a_workflow_step_with_one_message(tmp_path, capsys):
+    """run_step turns PoolingDiagnosticsError into one clear message and exit status 1."""
+    from mheval.io import run_step
+    from mheval.subgroups.bayes import PoolingDiagnosticsError
+
+    def step():
+        raise PoolingDiagnosticsError("subgroup pooling failed its convergence diagnostics: R-hat 1.05 > 1.01 for mu", {})
+
+    with pytest.raises(SystemExit) as e:
+        run_step(step, tmp_path / "step.log")
+    assert e.value.code == 1
+    log = (tmp_path / "step.log").read_text()
+    assert "BAYESIAN DIAGNOSTICS FAILED" in log and "R-hat 1.05 > 1.01 for mu" in log and "Traceback" not in log

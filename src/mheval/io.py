@@ -44,9 +44,11 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> None:
-    """Run a workflow step; on bad input print one clear message (no traceback) and exit 1.
+    """Run a workflow step; on bad input, a failed publication check or failed Bayesian sampling
+    diagnostics print one clear message (no traceback) and exit 1.
 
-    The message goes to standard error and to ``log_path``; other errors propagate unchanged.
+    The message goes to standard error and to ``log_path``; other errors are logged with their
+    traceback (to the log file too) and propagate.
     """
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
@@ -63,3 +65,11 @@ def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> No
     except PublicationError as err:
         logging.getLogger("mheval").error("PUBLICATION CHECK FAILED: %s", err)
         sys.exit(1)
+    except Exception as err:
+        from mheval.subgroups.bayes import PoolingDiagnosticsError
+
+        if isinstance(err, PoolingDiagnosticsError):
+            logging.getLogger("mheval").error("BAYESIAN DIAGNOSTICS FAILED: %s", err)
+            sys.exit(1)
+        logging.getLogger("mheval").exception("step failed")  # the traceback in the log file too
+        raise
