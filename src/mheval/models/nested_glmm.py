@@ -1,0 +1,454 @@
+"""Logistic mixed model with nested random intercepts (beneficiaries within organizations), by Laplace.
+
+Why it exists: binary outcomes (any hospitalization, statin fill) need the logistic analogue of
+Equation 1 on about 900,000 beneficiary-years. statsmodels has only BinomialBayesMixedGLM, a
+Bayesian/variational fit, and no maximum-likelihood GLMM; no well-kept Python library fits
+nested-intercept logistic GLMMs by the Laplace approximation at that scale; lme4 is R.
+
+What it fits, exactly as lme4's ``glmer(y ~ ... + (1|org) + (1|bene), family = binomial, nAGQ = 1)``:
+logit P(y_i = 1) = x_i'beta + s_o u_org(i) + s_b v_bene(i), with u, v standard normal. The Laplace
+deviance of (theta, beta), theta = (s_o, s_b), is
+
+    dev = -2 sum_i w_i loglik_i(eta_i(u*)) + |u*|^2 + log det H,   H = Lambda'Z'WZ Lambda + I,
+
+where u* is the conditional mode (penalized IRLS, i.e. Newton, for fixed theta and beta) and
+W = diag(w mu (1 - mu)). glmer's logLik is -dev / 2; dev is minimized jointly over (theta, beta).
+
+How it works: because beneficiaries are nested in organizations, H is block-arrowhead: a diagonal
+beneficiary block, a diagonal organization block and one coupling entry per beneficiary. Its
+Schur complement on the organizations is diagonal too, so Newton steps, log det H and the entries
+of H^-1 needed below are sums over rows, then beneficiaries, then organizations (``np.bincount``):
+linear in rows, no n x n or q x q matrix, no Python loop over beneficiaries. The gradient of dev
+in (theta, beta) is analytic (implicit differentiation through u*, including the dependence of
+log det H on u*), so L-BFGS-B converges in a few dozen evaluations; a Newton polish with the
+finite-difference Hessian of that gradient follows.
+
+Standard errors: lme4 1.1.31's ``vcov()`` of a glmer fit (``calc.derivs = TRUE`` by default) is
+2 [Hess(dev)^-1]_beta,beta, with Hess the finite-difference Hessian of the deviance over (theta,
+beta); ``cov_params()`` returns that (the Hessian here is the central difference of the analytic
+gradient). ``cov_params("conditional")`` is lme4's ``vcov(fit, use.hessian = FALSE)``: the inverse
+Schur complement (X'WX - X'WG H^-1 G'WX)^-1 at the mode, theta held fixed.
+
+Weights are prior weights multiplying each row's log-likelihood. With integer weights this is
+glmer's ``weights =`` for a 0/1 outcome exactly; with fractional weights glmer's objective
+rounds the weights inside the binomial log-density (its ``aic``) and is no reference.
+
+Average marginal effects (``marginal_effect``) are in percentage points, population-averaged over
+the random intercepts by default. Tested against glmer in tests/test_nested_glmm.py (reference
+values from benchmarks/r/glmer_reference.R).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy import optimize, special, stats
+
+
+@dataclass
+class NestedGLMMResult:
+    """Fit of :func:`fit_nested_glmm`: params, bse, cov_params(), variance_components, llf."""
+
+    params: pd.Series
+    bse: pd.Series
+    variance_components: dict
+    llf: float
+    n_obs: int
+    n_groups: dict
+    converged: bool
+    _cov: pd.DataFrame
+    _cov_conditional: pd.DataFrame
+    theta: np.ndarray
+    spec: dict = field(repr=False)  # formula, org, bene, weights, design_info: for marginal effects
+
+    def cov_params(self, kind: str = "hessian") -> pd.DataFrame:
+        """Covariance of the fixed effects: "hessian" (glmer's vcov default) or "conditional"
+        (glmer's ``vcov(use.hessian = FALSE)``, theta held fixed)."""
+        if kind not in ("hessian", "conditional"):
+            raise ValueError("kind must be 'hessian' or 'conditional'")
+        return self._cov if kind == "hessian" else self._cov_conditional
+
+    def summary(self, alpha: float = 0.10) -> pd.DataFrame:
+        """Fixed effects (log-odds) with standard errors, z, p-values and (1 - alpha) intervals."""
+        z = stats.norm.ppf(1 - alpha / 2)
+        return pd.DataFrame({"coef": self.params, "se": self.bse, "z": self.params / self.bse,
+                             "p": 2 * stats.norm.sf(np.abs(self.params / self.bse)),
+                             "lower": self.params - z * self.bse, "upper": self.params + z * self.bse})
+
+
+class _Laplace:
+    """Laplace deviance of the nested logistic GLMM and its gradient in (s_o, s_b, beta)."""
+
+    def __init__(self, X, y, w, bene_idx, org_of_bene):
+        self.X, self.y, self.w = X, y, w
+        self.bene, self.oob = bene_idx, org_of_bene
+        self.nb, self.no = len(org_of_bene), org_of_bene.max() + 1
+        self.org = org_of_bene[bene_idx]
+        self.u = np.zeros(self.no)  # warm start of the conditional modes
+        self.v = np.zeros(self.nb)
+
+    def _sums(self, W, so, sb):
+        s_b = np.bincount(self.bene, weights=W, minlength=self.nb)
+        d_b = 1.0 + sb * sb * s_b
+        c_b = so * sb * s_b
+        S_o = 1.0 + so * so * np.bincount(self.oob, weights=s_b / d_b, minlength=self.no)
+        return s_b, d_b, c_b, S_o
+
+    def _solve(self, sums, r_o, r_b):
+        """Solve H x = r with the arrowhead structure (Schur complement on organizations)."""
+        _, d_b, c_b, S_o = sums
+        x_o = (r_o - np.bincount(self.oob, weights=c_b * r_b / d_b, minlength=self.no)) / S_o
+        return x_o, (r_b - c_b * x_o[self.oob]) / d_b
+
+    def _state(self, so, sb, u, v, xb):
+        eta = xb + so * u[self.org] + sb * v[self.bene]
+        mu = special.expit(eta)
+        h = -np.sum(self.w * (self.y * eta - np.logaddexp(0.0, eta))) + 0.5 * (u @ u + v @ v)
+        return eta, mu, h
+
+    def modes(self, so, sb, beta, tol=1e-9, maxit=60):
+        """Conditional modes by Newton (penalized IRLS) with step halving, warm-started from the
+        previous evaluation's modes; returns (u, v, eta, mu, h) with h half the penalized deviance."""
+        xb = self.X @ beta
+        u, v = self.u.copy(), self.v.copy()
+        eta, mu, h = self._state(so, sb, u, v, xb)
+        for _ in range(maxit):
+            wr = self.w * (self.y - mu)
+            sums = self._sums(self.w * mu * (1 - mu), so, sb)
+            R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
+            R_o = np.bincount(self.oob, weights=R_b, minlength=self.no)
+            du, dv = self._solve(sums, so * R_o - u, sb * R_b - v)
+            step = 1.0
+            for _ in range(40):
+                un, vn = u + step * du, v + step * dv
+                eta_n, mu_n, h_n = self._state(so, sb, un, vn, xb)
+                if h_n <= h + 1e-12 * abs(h):
+                    break
+                step /= 2
+            u, v, eta, mu, h = un, vn, eta_n, mu_n, h_n
+            if step * max(np.abs(du).max(initial=0), np.abs(dv).max(initial=0)) < tol:
+                break
+        self.u, self.v = u, v
+        return u, v, eta, mu, h
+
+    def deviance_and_gradient(self, so, sb, beta):
+        """Laplace deviance, its gradient in (s_o, s_b, beta) and (W, sums) at the modes."""
+        u, v, _, mu, h = self.modes(so, sb, beta)
+        W = self.w * mu * (1 - mu)
+        wr = self.w * (self.y - mu)
+        sums = self._sums(W, so, sb)
+        s_b, d_b, c_b, S_o = sums
+        dev = 2 * h + np.log(d_b).sum() + np.log(S_o).sum()
+        # entries of H^-1 per beneficiary: (org, org), (bene, org), (bene, bene)
+        hoo = 1.0 / S_o[self.oob]
+        hbo = -(c_b / d_b) * hoo
+        hbb = 1.0 / d_b + (c_b / d_b) ** 2 * hoo
+        lev = so * so * hoo + 2 * so * sb * hbo + sb * sb * hbb  # g_i' H^-1 g_i
+        m_o, m_b = so * hoo + sb * hbo, so * hbo + sb * hbb  # (H^-1 g_i) at org(i), bene(i)
+        c = W * (1 - 2 * mu) * lev[self.bene]  # d log det H / d eta_i at fixed u
+        C_b = np.bincount(self.bene, weights=c, minlength=self.nb)
+        C_o = np.bincount(self.oob, weights=C_b, minlength=self.no)
+        k_o, k_b = self._solve(sums, so * C_o, sb * C_b)  # H^-1 d log det H / du
+        gk = so * k_o[self.org] + sb * k_b[self.bene]
+        R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
+        R_o = np.bincount(self.oob, weights=R_b, minlength=self.no)
+        e = -2 * wr + c - gk * W  # total derivative of dev with respect to eta_i
+        g_beta = self.X.T @ e
+        g_so = e @ u[self.org] + 2 * s_b @ m_o + k_o @ R_o
+        g_sb = e @ v[self.bene] + 2 * s_b @ m_b + k_b @ R_b
+        return dev, np.concatenate([[g_so, g_sb], g_beta]), (W, sums)
+
+    def conditional_cov(self, so, sb, W, sums):
+        """(X'WX - X'WG H^-1 G'WX)^-1: glmer's RX-based vcov."""
+        WX = W[:, None] * self.X
+        A_b = np.zeros((self.nb, self.X.shape[1]))
+        _add_rows(A_b, self.bene, WX)
+        A_o = np.zeros((self.no, self.X.shape[1]))
+        _add_rows(A_o, self.oob, A_b)
+        x_o, x_b = _solve_cols(self, sums, so * A_o, sb * A_b)  # H^-1 G'WX
+        M = self.X.T @ WX - (so * A_o.T @ x_o + sb * A_b.T @ x_b)
+        return np.linalg.inv(M)
+
+
+def _add_rows(out, idx, rows):
+    """out[idx[i]] += rows[i], column by column with bincount (faster than np.add.at)."""
+    for j in range(rows.shape[1]):
+        out[:, j] += np.bincount(idx, weights=rows[:, j], minlength=out.shape[0])
+
+
+def _solve_cols(lap, sums, R_o, R_b):
+    _, d_b, c_b, S_o = sums
+    T = np.zeros_like(R_o)
+    _add_rows(T, lap.oob, c_b[:, None] * R_b / d_b[:, None])
+    x_o = (R_o - T) / S_o[:, None]
+    return x_o, (R_b - c_b[:, None] * x_o[lap.oob]) / d_b[:, None]
+
+
+def _outcome(y: pd.DataFrame) -> np.ndarray:
+    """The 0/1 outcome from patsy's matrix (a boolean outcome arrives as two indicator columns)."""
+    if y.shape[1] == 2 and str(y.columns[1]).endswith("[True]"):
+        y = y.iloc[:, [1]]
+    if y.shape[1] != 1:
+        raise ValueError(f"outcome must be one 0/1 column, got {list(y.columns)}")
+    values = y.to_numpy(float).ravel()
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError(f"outcome '{y.columns[0]}' must be binary 0/1; found values such as "
+                         f"{np.unique(values[~np.isin(values, (0.0, 1.0))])[:5].tolist()}")
+    return values
+
+
+def _glm_start(X, y, w, iters=25):
+    """Plain weighted logistic regression by IRLS (starting values)."""
+    beta = np.zeros(X.shape[1])
+    for _ in range(iters):
+        mu = special.expit(X @ beta)
+        W = w * mu * (1 - mu)
+        step = np.linalg.solve(X.T @ (W[:, None] * X) + 1e-10 * np.eye(X.shape[1]), X.T @ (w * (y - mu)))
+        beta = beta + step
+        if np.abs(step).max() < 1e-10:
+            break
+    return beta
+
+
+def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None = None,
+                    weights: str | None = None, start: dict | None = None) -> NestedGLMMResult:
+    """Fit logit P(y = 1) = X beta + organization intercept [+ beneficiary intercept] by Laplace.
+
+    Parameters
+    ----------
+    data : one row per observation (e.g. beneficiary-year).
+    formula : patsy formula of the fixed part with a 0/1 (or boolean) outcome, e.g.
+        "any_hosp ~ 0 + C(YEAR) + C(YEAR):MH + AGE10".
+    org, bene : columns naming the organization and the beneficiary (nested in organizations; a
+        beneficiary in two organizations is an error). ``bene=None`` fits the organization
+        intercept only and reports the beneficiary variance as 0.
+    weights : optional column of positive prior weights multiplying each row's log-likelihood
+        (glmer's ``weights`` when they are integers; see the module docstring).
+    start : optional {"theta": (s_o, s_b), "beta": array} starting values (used by the bootstrap).
+
+    Returns a :class:`NestedGLMMResult`: fixed effects on the log-odds scale, glmer's standard
+    errors, variance components (variances of the random intercepts) and glmer's logLik.
+    Rows with missing values in the model's columns are dropped (patsy's default).
+    """
+    y_df, X_df = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
+    y = _outcome(y_df)
+    d = data.loc[X_df.index]
+    X = np.ascontiguousarray(X_df.to_numpy(float))
+    if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:
+        raise ValueError("the fixed-effects design is rank deficient; drop collinear terms")
+    w = d[weights].to_numpy(float) if weights else np.ones(len(d))
+    if (w <= 0).any() or not np.isfinite(w).all():
+        raise ValueError(f"weights in '{weights}' must be positive and finite; drop rows with zero weight first")
+    one_level = bene is None
+    bene_values = np.arange(len(d)) if one_level else d[bene].to_numpy()
+    bene_codes, bene_idx = np.unique(bene_values, return_inverse=True)
+    org_codes, org_idx = np.unique(d[org].to_numpy(), return_inverse=True)
+    org_of_bene = np.zeros(len(bene_codes), dtype=np.intp)
+    org_of_bene[bene_idx] = org_idx
+    if (org_of_bene[bene_idx] != org_idx).any():
+        raise ValueError(f"'{bene}' is not nested in '{org}': a beneficiary appears in two organizations")
+    lap = _Laplace(X, y, w, bene_idx.astype(np.intp), org_of_bene)
+    p = X.shape[1]
+    free = [0] if one_level else [0, 1]  # which of (s_o, s_b) are estimated
+
+    def split(x):
+        th = np.zeros(2)
+        th[free] = x[:len(free)]
+        return th, x[len(free):]
+
+    def fg(x):
+        th, beta = split(x)
+        dev, grad, _ = lap.deviance_and_gradient(abs(th[0]), abs(th[1]), beta)
+        grad[:2] *= np.sign(th) + (th == 0)  # the deviance is even in each s
+        return dev, np.concatenate([grad[free], grad[2:]])
+
+    if start is None:
+        x0 = np.concatenate([[0.5] * len(free), _glm_start(X, y, w)])
+    else:
+        x0 = np.concatenate([np.asarray(start["theta"], float)[free], np.asarray(start["beta"], float)])
+    res = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * len(free) + [(None, None)] * p,
+                            options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 1000, "maxcor": 20})
+    x = res.x
+    # Newton polish with the finite-difference Hessian of the analytic gradient (chord steps); that
+    # Hessian, at the final point, is also glmer's vcov (its deriv12 Hessian of the deviance)
+    H, moved = _fd_hessian(fg, x), 0.0
+    dev, g = fg(x)
+    for _ in range(5):
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        xn = x - step
+        xn[:len(free)] = np.maximum(xn[:len(free)], 0.0)
+        dev_n, g_n = fg(xn)
+        if dev_n > dev + 1e-9:
+            break
+        moved = max(moved, np.abs(xn - x).max())
+        x, dev, g = xn, dev_n, g_n
+        if np.abs(step).max() < 1e-8:
+            break
+    if moved > 1e-5:
+        H = _fd_hessian(fg, x)
+    theta, beta = split(x)
+    dev, grad, (W, sums) = lap.deviance_and_gradient(theta[0], theta[1], beta)
+    names = list(X_df.columns)
+    cov_cond = lap.conditional_cov(theta[0], theta[1], W, sums)
+    try:
+        Hinv = np.linalg.inv(H)
+        cov = Hinv[len(free):, len(free):] + Hinv[len(free):, len(free):].T  # glmer: 2 * inverse
+        if np.linalg.eigvalsh(cov).min() <= 0:
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:  # glmer falls back to the RX-based matrix as well
+        cov = cov_cond
+    g = np.concatenate([grad[free], grad[2:]])
+    try:  # Newton decrement: the deviance still to gain by another Newton step
+        converged = bool(g @ np.linalg.solve(H, g) < 1e-6)
+    except np.linalg.LinAlgError:
+        converged = False
+    return NestedGLMMResult(
+        params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
+        variance_components={"org": theta[0] ** 2, "bene": theta[1] ** 2}, llf=-dev / 2, n_obs=len(d),
+        n_groups={"org": len(org_codes), "bene": 0 if one_level else len(bene_codes)},
+        converged=converged, _cov=pd.DataFrame(cov, index=names, columns=names),
+        _cov_conditional=pd.DataFrame(cov_cond, index=names, columns=names), theta=theta,
+        spec={"formula": formula, "org": org, "bene": bene, "weights": weights, "design_info": X_df.design_info})
+
+
+def _fd_hessian(fg, x):
+    """Central differences of the analytic gradient, symmetrized."""
+    k = len(x)
+    H = np.empty((k, k))
+    for j in range(k):
+        h = 1e-5 * max(1.0, abs(x[j]))
+        e = np.zeros(k)
+        e[j] = h
+        H[:, j] = (fg(x + e)[1] - fg(x - e)[1]) / (2 * h)
+    return (H + H.T) / 2
+
+
+def _mean_probability(X, beta, sigma, n_nodes):
+    """E[expit(x'beta + sigma Z)], Z ~ N(0, 1), by Gauss-Hermite, and its derivative factor
+    E[mu (1 - mu)] (d/d beta = factor * x), per row."""
+    z, wz = np.polynomial.hermite_e.hermegauss(n_nodes) if sigma > 0 else (np.zeros(1), np.ones(1))
+    wz = wz / wz.sum()
+    xb = X @ beta
+    prob, slope = np.zeros(len(xb)), np.zeros(len(xb))
+    for zk, wk in zip(z, wz):
+        mu = special.expit(xb + sigma * zk)
+        prob += wk * mu
+        slope += wk * mu * (1 - mu)
+    return prob, slope
+
+
+def _analysis_sample(result, data):
+    _, X = patsy.dmatrices(result.spec["formula"], data, return_type="dataframe", NA_action="drop")
+    return data.loc[X.index]
+
+
+def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False):
+    """Per group: (effect, intervention mean, control mean[, gradient]) as proportions."""
+    info = result.spec["design_info"]
+    w = d[result.spec["weights"]].to_numpy(float) if result.spec["weights"] else np.ones(len(d))
+    sigma = np.sqrt(sum(result.variance_components.values())) if scale == "population" else 0.0
+    beta = result.params.to_numpy()
+    out = {}
+    parts = []
+    for value in (1, 0):
+        X = np.asarray(patsy.build_design_matrices([info], d.assign(**{treatment: value}))[0])
+        parts.append((X, *_mean_probability(X, beta, sigma, n_nodes)))
+    (X1, p1, s1), (X0, p0, s0) = parts
+    for label, mask in groups:
+        ww = w * mask
+        tot = ww.sum()
+        m1, m0 = ww @ p1 / tot, ww @ p0 / tot
+        grad = (X1.T @ (ww * s1) - X0.T @ (ww * s0)) / tot if with_gradient else None
+        out[label] = (m1 - m0, m1, m0, grad)
+    return out
+
+
+def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str = "MH", by: str | None = None,
+                    scale: str = "population", alpha: float = 0.10, method: str = "delta", n_boot: int = 200,
+                    seed: int = 0, n_nodes: int = 30) -> pd.DataFrame:
+    """Average marginal effect of ``treatment`` in percentage points, with (1 - alpha) intervals.
+
+    For every row of the analysis sample (the rows of ``data`` the model was fitted on), the
+    predicted probability is computed with ``treatment`` set to 1 and to 0 in the model frame
+    (so year-specific terms such as ``C(YEAR):MH`` follow); the effect is the (prior-weighted)
+    average of P1 - P0 within each level of ``by`` and over the whole sample ("overall").
+
+    scale : "population" (default) integrates the predicted probability over the normal random
+        intercepts, E[expit(x'beta + s Z)] with s^2 = org + bene variance (Gauss-Hermite with
+        ``n_nodes`` nodes): the effect for a new beneficiary of a new organization, comparable to
+        a marginal (GEE-type) risk difference. "conditional" sets the random intercepts to 0 (a
+        typical organization and beneficiary), which for a logistic model is not the average.
+    method : "delta" (gradient with respect to beta, variance components held fixed, covariance
+        from ``result.cov_params()``) or "bootstrap": a cluster bootstrap over organizations
+        (resampled with replacement within arm, the arm being the organization's ``treatment``
+        value), refitting the model ``n_boot`` times with ``seed``; se is the bootstrap standard
+        deviation, the interval is the percentile interval and p is the normal p-value from that se.
+
+    Returns one row per group (index: the ``by`` levels, then "overall") with estimate, se, lower,
+    upper (percentage points), p, intervention and control (mean predicted probabilities, percent)
+    and n (rows).
+    """
+    if scale not in ("population", "conditional"):
+        raise ValueError("scale must be 'population' or 'conditional'")
+    if method not in ("delta", "bootstrap"):
+        raise ValueError("method must be 'delta' or 'bootstrap'")
+    d = _analysis_sample(result, data)
+    if treatment not in d:
+        raise ValueError(f"treatment column '{treatment}' is not in data")
+    groups = [(g, (d[by] == g).to_numpy()) for g in sorted(d[by].unique())] if by else []
+    groups.append(("overall", np.ones(len(d), bool)))
+    point = _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=(method == "delta"))
+    z = stats.norm.ppf(1 - alpha / 2)
+    est = np.array([point[g][0] for g, _ in groups])
+    if method == "delta":
+        V = result.cov_params().to_numpy()
+        se = np.array([np.sqrt(point[g][3] @ V @ point[g][3]) for g, _ in groups])
+        lower, upper = est - z * se, est + z * se
+    else:
+        reps = _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed)
+        se = reps.std(axis=0, ddof=1)
+        lower, upper = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
+    table = pd.DataFrame({"estimate": est, "se": se, "lower": lower, "upper": upper}, index=[g for g, _ in groups]) * 100
+    table["p"] = 2 * stats.norm.sf(np.abs(est / se))
+    table["intervention"] = [100 * point[g][1] for g, _ in groups]
+    table["control"] = [100 * point[g][2] for g, _ in groups]
+    table["n"] = [int(m.sum()) for _, m in groups]
+    table.index.name = by or "group"
+    return table
+
+
+def _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed):
+    """Effects (proportions) of n_boot refits on organizations resampled within arm."""
+    org, bene = result.spec["org"], result.spec["bene"]
+    oidx = np.unique(d[org].to_numpy(), return_inverse=True)[1]
+    counts = np.bincount(oidx)
+    arm = np.bincount(oidx, weights=d[treatment].to_numpy(float)) / counts
+    if not np.isin(arm, (0.0, 1.0)).all():
+        raise ValueError(f"'{treatment}' varies within organizations: the within-arm cluster bootstrap needs "
+                         "an organization-level 0/1 treatment")
+    order = np.argsort(oidx, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    bidx = np.unique(d[bene].to_numpy(), return_inverse=True)[1] if bene else None
+    start = {"theta": result.theta, "beta": result.params.to_numpy()}
+    rng = np.random.default_rng(seed)
+    arms = [np.flatnonzero(arm == a) for a in (1.0, 0.0)]
+    reps = np.empty((n_boot, len(groups)))
+    for b in range(n_boot):
+        chosen = np.concatenate([rng.choice(a, len(a), replace=True) for a in arms])
+        rows = np.concatenate([order[starts[o]:starts[o + 1]] for o in chosen])
+        new_org = np.repeat(np.arange(len(chosen)), counts[chosen])
+        db = d.iloc[rows].reset_index(drop=True).assign(**{org: new_org})
+        if bene:
+            db[bene] = new_org * (bidx.max() + 1) + bidx[rows]
+        fit = fit_nested_glmm(db, result.spec["formula"], org=org, bene=bene, weights=result.spec["weights"],
+                              start=start)
+        masks = [(g, m[rows]) for g, m in groups]
+        point = _ame_point(fit, db, treatment, masks, scale, n_nodes)
+        reps[b] = [point[g][0] for g, _ in masks]
+    return reps
