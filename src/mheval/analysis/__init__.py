@@ -8,4 +8,4 @@
 from mheval.analysis.predicted_risk import build_predicted_risk
 from mheval.analysis.time_to_event import build_time_to_event, first_events, follow_up_end
 
-__all__ = ["build_time_to_event", "first_events", "follow_up_end", "build_predicted_risk"]
+__all__ = ["build_predicted_risk", "build_time_to_event", "first_events", "follow_up_end"]

@@ -39,7 +39,7 @@ def build_predicted_risk(data_dir: str | Path, cohort: pd.DataFrame, cfg: dict) 
     wide["RISK"] = visit_risk(wide, age, wide["SEX"], wide["RACE"])
     wide["YEARS"] = (wide["VISIT_DT"] - wide["ENROLL_DT"]).dt.days / 365.25
     wide["FU_YEAR"] = FOLLOW_UP_YEARS[np.abs(wide["YEARS"].to_numpy()[:, None] - FOLLOW_UP_YEARS[None, :]).argmin(axis=1)]
-    qc = {"visits": int(len(wide)), "visits_incomplete": int(wide["RISK"].isna().sum()),
+    qc = {"visits": len(wide), "visits_incomplete": int(wide["RISK"].isna().sum()),
           "implausible_values_set_missing": n_bad,
           "reported_vs_computed": reported_risk_check(wide["REPORTED_RISK"], wide["RISK"],
                                                       co.get("reported_risk_tolerance", 0.01))}

@@ -9,4 +9,4 @@ from mheval.cohort.balance import balance_table
 from mheval.cohort.eligibility import EXCLUSION_LABELS, EXCLUSION_ORDER, build_cohort, first_enrollment
 from mheval.cohort.flow import flow_table
 
-__all__ = ["build_cohort", "flow_table", "balance_table", "first_enrollment", "EXCLUSION_ORDER", "EXCLUSION_LABELS"]
+__all__ = ["EXCLUSION_LABELS", "EXCLUSION_ORDER", "balance_table", "build_cohort", "first_enrollment", "flow_table"]

@@ -12,5 +12,16 @@ from mheval.contract.read import duckdb_source, input_files, read_input
 from mheval.contract.spec import FILES, FileSpec, spec
 from mheval.contract.validate import validate_inputs, write_report
 
-__all__ = ["FILES", "FileSpec", "spec", "read_input", "duckdb_source", "input_files", "validate_inputs",
-           "write_report", "InputError", "InputValidationError", "contract_markdown"]
+__all__ = [
+           "FILES",
+           "FileSpec",
+           "InputError",
+           "InputValidationError",
+           "contract_markdown",
+           "duckdb_source",
+           "input_files",
+           "read_input",
+           "spec",
+           "validate_inputs",
+           "write_report",
+]

@@ -224,7 +224,7 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
 def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[InputError],
                 plausible: dict) -> dict:
     """Referential integrity and cross-file rules; returns the counts of documented mess."""
-    path = lambda name: str(input_files(data_dir, name)[0])  # noqa: E731
+    path = lambda name: str(input_files(data_dir, name)[0])
     orgs, align, demo = f["organizations"], f["alignment"], f["demographics"]
 
     _ref(problems, path("alignment"), "ORG_ID", align["ORG_ID"], orgs["ORG_ID"], "organizations")
@@ -241,7 +241,7 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
     n_orgs = at_first.groupby("BENE_ID")["ORG_ID"].nunique()
     clash = n_orgs[n_orgs > 1]
     if len(clash):
-        problems.append(InputError(path("alignment"), "ORG_ID", int(len(clash)), clash.index[:N_EXAMPLES].tolist(),
+        problems.append(InputError(path("alignment"), "ORG_ID", len(clash), clash.index[:N_EXAMPLES].tolist(),
                                    "beneficiaries enrolled at two organizations on the same enrollment date"))
     realigned = int(align["BENE_ID"].duplicated().sum())
     # every aligned beneficiary has Medicare enrollment; nobody died before enrolling

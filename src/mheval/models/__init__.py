@@ -13,5 +13,14 @@ from mheval.models.marginal_cox import CoxResult, crude_rates, fit_marginal_cox
 from mheval.models.nested_lmm import NestedLMMResult, fit_nested_lmm
 from mheval.models.survival_impact import design_matrix, survival_impact
 
-__all__ = ["fit_marginal_cox", "crude_rates", "CoxResult", "survival_impact", "design_matrix", "fit_cox", "CoxFit",
-           "fit_nested_lmm", "NestedLMMResult"]
+__all__ = [
+           "CoxFit",
+           "CoxResult",
+           "NestedLMMResult",
+           "crude_rates",
+           "design_matrix",
+           "fit_cox",
+           "fit_marginal_cox",
+           "fit_nested_lmm",
+           "survival_impact",
+]

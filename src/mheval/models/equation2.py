@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+
 def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFrame, dict]:
     """Beneficiaries whose first ``years`` after enrollment are observable, with ``WITHIN``: 1 if
     the outcome happened within the window.
@@ -28,7 +29,7 @@ def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFr
     died_first = (tte["EVENT_CENSOR"] == "death") & (t <= years)
     keep = within | (t >= years) | died_first
     why = tte.loc[~keep, "EVENT_CENSOR"]
-    counts = {"eligible": int(len(tte)), "included": int(keep.sum()),
+    counts = {"eligible": len(tte), "included": int(keep.sum()),
               "excluded_loss_of_ffs": int((why == "loss_of_ffs").sum()),
               "excluded_end_of_follow_up": int((why == "end_of_follow_up").sum())}
     if counts["included"] + counts["excluded_loss_of_ffs"] + counts["excluded_end_of_follow_up"] != counts["eligible"]:

@@ -71,6 +71,6 @@ def crude_rates(data: pd.DataFrame, duration: str, event: str, arm: str = "MH") 
         d = data[data[arm] == value]
         py = float(d[duration].sum())
         ev = int(d[event].sum())
-        out[name] = {"n": int(len(d)), "events": ev, "person_years": py,
+        out[name] = {"n": len(d), "events": ev, "person_years": py,
                      "rate_per_1000py": 1000 * ev / py if py > 0 else float("nan")}
     return out

@@ -47,6 +47,8 @@ import pandas as pd
 import patsy
 from scipy import optimize, special, stats
 
+from mheval.models.wald import wald_table
+
 
 @dataclass
 class NestedGLMMResult:
@@ -73,10 +75,7 @@ class NestedGLMMResult:
 
     def summary(self, alpha: float = 0.10) -> pd.DataFrame:
         """Fixed effects (log-odds) with standard errors, z, p-values and (1 - alpha) intervals."""
-        z = stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({"coef": self.params, "se": self.bse, "z": self.params / self.bse,
-                             "p": 2 * stats.norm.sf(np.abs(self.params / self.bse)),
-                             "lower": self.params - z * self.bse, "upper": self.params + z * self.bse})
+        return wald_table(self.params, self.bse, alpha)
 
 
 class _Laplace:

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import optimize, stats
+from scipy import optimize
+
+from mheval.models.wald import wald_table
 
 
 @dataclass
@@ -46,10 +48,7 @@ class NestedLMMResult:
 
     def summary(self, alpha: float = 0.10) -> pd.DataFrame:
         """Fixed effects with standard errors, z, p-values and (1 - alpha) intervals."""
-        z = stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({"coef": self.params, "se": self.bse, "z": self.params / self.bse,
-                             "p": 2 * stats.norm.sf(np.abs(self.params / self.bse)),
-                             "lower": self.params - z * self.bse, "upper": self.params + z * self.bse})
+        return wald_table(self.params, self.bse, alpha)
 
 
 class _Blocks:

@@ -7,8 +7,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
 ARM_COLORS = {"intervention": "#1b6ca8", "control": "#d95f02"}
 POP_LABELS = {"high": "High risk", "medium": "Medium risk", "high_medium": "High + medium risk"}

@@ -31,14 +31,14 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "OPTIMAL_LEVELS",
     "PCE_COEFFICIENTS",
     "PCE_GROUPS",
     "VALID_RANGES",
-    "OPTIMAL_LEVELS",
+    "modifiable_share",
+    "optimal_risk",
     "pooled_cohort_risk",
     "risk_stratum",
-    "optimal_risk",
-    "modifiable_share",
 ]
 
 #: Column order of :data:`PCE_COEFFICIENTS`; the group code used internally is

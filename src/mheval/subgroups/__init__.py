@@ -26,13 +26,33 @@ and populations. Typical use, step by step::
     save_inference_data(pooled, "results/subgroups/spend_ab_high_medium_org_size.nc")
 """
 
-from mheval.subgroups.bayes import (DEFAULT_BAYES, PooledSubgroups, PoolingDiagnosticsError, check_diagnostics,
-                                    closed_form_posterior, merge_bayes_config, pool_impacts, pool_subgroups,
-                                    save_inference_data)
-from mheval.subgroups.definitions import (DEFAULT_SPEC, DIMENSIONS, SubgroupTooSmallError, assign_subgroups,
-                                          column_name, level_counts)
-from mheval.subgroups.interaction import (SubgroupImpacts, SubgroupNotEstimableError, cox_by_subgroup,
-                                          cox_size_interaction, equation1_by_subgroup, equation1_size_interaction)
+from mheval.subgroups.bayes import (
+                                    DEFAULT_BAYES,
+                                    PooledSubgroups,
+                                    PoolingDiagnosticsError,
+                                    check_diagnostics,
+                                    closed_form_posterior,
+                                    merge_bayes_config,
+                                    pool_impacts,
+                                    pool_subgroups,
+                                    save_inference_data,
+)
+from mheval.subgroups.definitions import (
+                                    DEFAULT_SPEC,
+                                    DIMENSIONS,
+                                    SubgroupTooSmallError,
+                                    assign_subgroups,
+                                    column_name,
+                                    level_counts,
+)
+from mheval.subgroups.interaction import (
+                                    SubgroupImpacts,
+                                    SubgroupNotEstimableError,
+                                    cox_by_subgroup,
+                                    cox_size_interaction,
+                                    equation1_by_subgroup,
+                                    equation1_size_interaction,
+)
 from mheval.subgroups.run import run_subgroup_analysis
 
 __all__ = ["DEFAULT_BAYES", "DEFAULT_SPEC", "DIMENSIONS", "PooledSubgroups", "PoolingDiagnosticsError",

@@ -157,6 +157,16 @@ def _usable_covariates(d: pd.DataFrame, covs: list[str], col: str) -> tuple[list
     return keep, dropped
 
 
+def _level_table(counts: pd.DataFrame, est, se, alpha: float) -> pd.DataFrame:
+    """The per-level counts with estimate, se, (1 - alpha) interval and p inserted after the level."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    table = counts.reset_index()
+    for i, (name, values) in enumerate((("estimate", est), ("se", se), ("lower", est - z * se), ("upper", est + z * se),
+                                        ("p", 2 * stats.norm.sf(np.abs(est / se)))), start=1):
+        table.insert(i, name, values)
+    return table
+
+
 def _check_arms(counts: pd.DataFrame, col: str):
     bad = counts[(counts["n_beneficiaries_intervention"] == 0) | (counts["n_beneficiaries_control"] == 0)]
     if len(bad):
@@ -251,13 +261,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     est = C @ beta
     cov = C @ V @ C.T
     se = np.sqrt(np.diag(cov))
-    z = stats.norm.ppf(1 - alpha / 2)
-    table = counts.reset_index()
-    table.insert(1, "estimate", est)
-    table.insert(2, "se", se)
-    table.insert(3, "lower", est - z * se)
-    table.insert(4, "upper", est + z * se)
-    table.insert(5, "p", 2 * stats.norm.sf(np.abs(est / se)))
+    table = _level_table(counts, est, se, alpha)
     table["n_obs"] = n_obs
     table["control_mean"] = control
     table["impact_percent"] = np.where(control != 0, 100 * est / np.where(control != 0, control, 1), np.nan)
@@ -354,12 +358,7 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     cov = fit.robust_cov[:K, :K]
     se = np.sqrt(np.diag(cov))
     z = stats.norm.ppf(1 - alpha / 2)
-    table = counts.reset_index()
-    table.insert(1, "estimate", est)
-    table.insert(2, "se", se)
-    table.insert(3, "lower", est - z * se)
-    table.insert(4, "upper", est + z * se)
-    table.insert(5, "p", 2 * stats.norm.sf(np.abs(est / se)))
+    table = _level_table(counts, est, se, alpha)
     table["n_events"] = n_ev.sum(axis=1)
     table["n_events_intervention"] = n_ev[:, 0]
     table["n_events_control"] = n_ev[:, 1]

@@ -8,4 +8,4 @@ The data-generating process is documented in docs/synthetic_trial.md.
 from mheval.synth.generate import generate_trial
 from mheval.synth.params import DEFAULTS, resolve_params
 
-__all__ = ["generate_trial", "DEFAULTS", "resolve_params"]
+__all__ = ["DEFAULTS", "generate_trial", "resolve_params"]

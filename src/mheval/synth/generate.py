@@ -216,11 +216,11 @@ def _truth(params, orgs, bene, total_spend) -> dict:
     part_d = bene["part_d"].to_numpy()
     return {
         "params": params,
-        "n_orgs_randomized": int(len(orgs)),
+        "n_orgs_randomized": len(orgs),
         "n_orgs_enrolling": int((orgs["size_weight"] > 0).sum()),
-        "n_orgs_analyzed": int(len(np.unique(bene.loc[analyzed, "org"]))),
+        "n_orgs_analyzed": len(np.unique(bene.loc[analyzed, "org"])),
         "n_orgs_by_arm": {a: int(((orgs["ARM"] == a) & (orgs["size_weight"] > 0)).sum()) for a in ("intervention", "control")},
-        "n_registry_beneficiaries": int(len(bene)),
+        "n_registry_beneficiaries": len(bene),
         "n_analyzed": int(analyzed.sum()),
         "n_analyzed_by_arm": {a: int((analyzed & (arm == a)).sum()) for a in ("intervention", "control")},
         "n_analyzed_by_stratum": strata,

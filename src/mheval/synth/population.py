@@ -142,7 +142,7 @@ def make_beneficiaries(rng: np.random.Generator, params: dict, orgs: pd.DataFram
     hi, med = params["high_risk_threshold"], params["medium_risk_threshold"]
     n_an = int(round(params["n_analyzed"] * scale))
     counts = {k: int(round(v * n_an)) for k, v in params["exclusions"].items()}
-    in_range = lambda c: (c.age >= 40.01) & (c.age <= 79.99)  # noqa: E731
+    in_range = lambda c: (c.age >= 40.01) & (c.age <= 79.99)
     groups = [("", n_an, lambda c: in_range(c) & (c.risk >= med), None),
               ("low_risk", counts["low_risk"], lambda c: in_range(c) & (c.risk < med), None)]
     for reason in ("incomplete_baseline", "prior_mi_stroke", "not_ffs_ab", "esrd", "hospice"):

@@ -134,7 +134,7 @@ def visits_and_clinical(rng: np.random.Generator, b: pd.DataFrame, params: dict,
     drop = np.repeat(incomplete & (year == 0), len(INDICATORS)) & (clinical["INDICATOR"].to_numpy() == "hdl")
     clinical = clinical[~drop].reset_index(drop=True)
     truth = {"n_visits": int(nv), "n_reported_risk_errors": int(wrong.sum()),
-             "n_implausible_ldl": int(len(bad_rows)), "risk_change": {}}
+             "n_implausible_ldl": len(bad_rows), "risk_change": {}}
     for s in ("high", "medium"):
         for yr in FOLLOW_UP_YEARS:
             m = (year == yr) & (stratum[idx] == s)

@@ -1,0 +1,14 @@
+"""Wald summaries shared by the model results: coefficient tables and interval columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def wald_table(params: pd.Series, bse: pd.Series, alpha: float = 0.10) -> pd.DataFrame:
+    """coef, se, z, two-sided p and the (1 - alpha) normal interval (lower, upper) per term."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    return pd.DataFrame({"coef": params, "se": bse, "z": params / bse, "p": 2 * stats.norm.sf(np.abs(params / bse)),
+                         "lower": params - z * bse, "upper": params + z * bse})
