@@ -152,7 +152,7 @@ def main() -> None:
              "[--models ...]`; each model's row comes from its latest run.", "", "| model | replicates | truth | mean estimate | bias (MC SE) | empirical SD | mean SE | 90% coverage (MC SE) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in out:
-        lines.append(f"| {r['model']} | {r['replicates']} | {r['truth']} | {r['mean_estimate']:.4f} | {r['bias']:.4f} ({r['mc_se_of_bias']:.4f}) | "
+        lines.append(f"| {r['model']} | {r['replicates']} | {r['truth']:.4g} | {r['mean_estimate']:.4f} | {r['bias']:.4f} ({r['mc_se_of_bias']:.4f}) | "
                      f"{r['empirical_sd']:.4f} | {r['mean_model_se']:.4f} | {r['coverage_90']:.3f} ({r['coverage_mc_se']:.3f}) |")
     Path("benchmarks/results/coverage.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
