@@ -258,7 +258,7 @@ def markdown(res: dict) -> str:
                   f"- variance components: org {vc['org']:.4g}, bene {vc['bene']:.4g}", ""]
         sub = s.get("subsample")
         if sub:
-            lines += [(f"glmer at full scale would take well over 20 minutes here, so it ran on a random "
+            lines += [(f"glmer at full scale would take well over 20 minutes here, so it was tried on a random "
                        f"{sub['fraction_of_organizations']:.0%} of organizations ({sub['rows']:,} rows, "
                        f"{sub['beneficiaries']:,} beneficiaries, {sub['organizations']} organizations): mheval "
                        f"{sub['mheval_seconds']} s; {_glmer_times(sub['glmer'])}."), ""] + _agreement_table(sub)

@@ -70,7 +70,7 @@ def test_outputs_exist_with_sane_values(finished):
               "tables/balance.md", "tables/cohort_flow.tex", "tables/ph_tests.html", "tables/adjusted_incidence.csv",
               "tables/subgroups.tex", "tables/impacts_bayesian_reading.md", "figures/adjusted_incidence_event.svg",
               "figures/subgroups_event_high_medium.png", "figures/probability_of_size.png",
-              "models/subgroups/event.json"):
+              "models/subgroups/event.json", "tables/subgroup_tests.md"):
         assert (r / f).stat().st_size > 0, f
     assert list((r / "models" / "subgroups" / "event_posteriors").glob("*.nc"))
     impacts = pd.read_csv(r / "tables" / "impacts.csv")

@@ -48,6 +48,7 @@ rule html_report:
         adjusted="results/tables/adjusted_incidence.csv",
         adjusted_figs=expand("results/figures/adjusted_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
         subgroups="results/tables/subgroups.csv",
+        subgroup_tests="results/tables/subgroup_tests.csv",
         subgroup_figs=expand("results/figures/subgroups_{outcome}_{population}.png", outcome=SUBGROUP_OUTCOMES,
                              population=config["subgroups"]["populations"]),
     output:
@@ -74,6 +75,7 @@ rule publication_check:
         by_year_hr=multiext("results/tables/hazard_ratios_by_year", ".csv", ".md", ".tex", ".html"),
         adjusted=multiext("results/tables/adjusted_incidence", ".csv", ".md", ".tex", ".html"),
         subgroups=multiext("results/tables/subgroups", ".csv", ".md", ".tex", ".html"),
+        subgroup_tests=multiext("results/tables/subgroup_tests", ".csv", ".md", ".tex", ".html"),
     output:
         "results/qc/publication_check.txt",
     params:

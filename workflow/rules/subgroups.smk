@@ -27,6 +27,7 @@ rule subgroup_outputs:
     output:
         table=report("results/tables/subgroups.csv", caption="../report/subgroups.rst", category="Subgroups"),
         other=multiext("results/tables/subgroups", ".md", ".tex", ".html"),
+        tests=multiext("results/tables/subgroup_tests", ".csv", ".md", ".tex", ".html"),
         figures=report(expand("results/figures/subgroups_{outcome}_{population}.{ext}", outcome=SUBGROUP_OUTCOMES,
                               population=config["subgroups"]["populations"], ext=["png", "svg"]),
                        caption="../report/subgroups_figure.rst", category="Subgroups"),

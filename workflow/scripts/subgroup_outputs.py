@@ -4,7 +4,7 @@ from pathlib import Path
 from mheval.io import read_json, run_step
 from mheval.report import write_table
 from mheval.report.figures import plot_subgroup_forest
-from mheval.report.impact_tables import POPULATION_LABELS, subgroup_table
+from mheval.report.impact_tables import POPULATION_LABELS, subgroup_table, subgroup_tests_table
 
 sm = snakemake  # noqa: F821
 
@@ -13,6 +13,8 @@ def main():
     results = [read_json(p) for p in sm.input]
     write_table(subgroup_table(results), Path(sm.output.table).with_suffix(""),
                 caption="Subgroup impacts: unpooled (interaction models) and partially pooled (Bayesian)")
+    write_table(subgroup_tests_table(results), Path(sm.output.tests[0]).with_suffix(""),
+                caption="Subgroup tests: heterogeneity across levels and the organization size x impact interaction")
     pct = int(round(100 * (1 - sm.params.alpha)))
     names = {"unpooled": "estimate", f"unpooled_ci{pct}_lower": "lower", f"unpooled_ci{pct}_upper": "upper",
              "pooled": "pooled_mean", f"pooled_cri{pct}_lower": "pooled_lower", f"pooled_cri{pct}_upper": "pooled_upper"}

@@ -99,7 +99,9 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict) 
          "text": "Impacts within subgroups from interaction models, unpooled and partially pooled by a Bayesian "
                  "hierarchical model (each level's impact drawn from a common normal distribution whose mean and "
                  "spread are estimated). Pooling pulls noisy levels toward the overall impact.",
-         "tables": _optional_tables(tables, [("subgroups", "Subgroup impacts (90% intervals)")]),
+         "tables": _optional_tables(tables, [("subgroups", "Subgroup impacts (90% intervals)"),
+                                             ("subgroup_tests", "Heterogeneity and organization size x impact "
+                                                                "interaction tests")]),
          "figures": [(f"Subgroup impacts ({Path(p).stem.removeprefix('subgroups_')})", p)
                      for p in figures.get("subgroups", [])]},
         {"heading": "Impacts on organizations' care delivery (Equation 3)",

@@ -223,3 +223,22 @@ def subgroup_table(results: list[dict]) -> pd.DataFrame:
                          "prob_reduction": i["prob_below_0"], "prob_beyond_size": i["prob_beyond_size"],
                          "heterogeneity_p": i["heterogeneity_p"]})
     return pd.DataFrame(rows)
+
+
+def subgroup_tests_table(results: list[dict]) -> pd.DataFrame:
+    """Per outcome, population and dimension: the Wald test that every level has the same impact,
+    and for organization size the direct test of the size x impact interaction (the impact's change
+    per doubling of the organization's analyzed beneficiaries, on the model's scale: log hazard ratio
+    or outcome units)."""
+    rows = []
+    for r in results:
+        for t in r["tests"]:
+            size = t.get("size_interaction") or {}
+            rows.append({"outcome": OUTCOME_LABELS.get(t["outcome"]) or {"event": "First heart attack, stroke or TIA",
+                                                                        "death": "All-cause death"}.get(t["outcome"], t["outcome"]),
+                         "population": POPULATION_LABELS.get(t["population"], t["population"]),
+                         "dimension": t["dimension"], "heterogeneity_chisq": t["heterogeneity"]["chi2"],
+                         "heterogeneity_df": int(t["heterogeneity"]["df"]), "heterogeneity_p": t["heterogeneity"]["p"],
+                         "size_interaction_per_doubling": size.get("coef_per_doubling", np.nan),
+                         "size_interaction_p": size.get("p", np.nan)})
+    return pd.DataFrame(rows)
