@@ -47,6 +47,7 @@ import pandas as pd
 import patsy
 from scipy import optimize, special, stats
 
+from mheval.models.nesting import nesting
 from mheval.models.wald import wald_table
 
 
@@ -238,17 +239,9 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
     X = np.ascontiguousarray(X_df.to_numpy(float))
     if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:
         raise ValueError("the fixed-effects design is rank deficient; drop collinear terms")
-    w = d[weights].to_numpy(float) if weights else np.ones(len(d))
-    if (w <= 0).any() or not np.isfinite(w).all():
-        raise ValueError(f"weights in '{weights}' must be positive and finite; drop rows with zero weight first")
-    one_level = bene is None
-    bene_values = np.arange(len(d)) if one_level else d[bene].to_numpy()
-    bene_codes, bene_idx = np.unique(bene_values, return_inverse=True)
-    org_codes, org_idx = np.unique(d[org].to_numpy(), return_inverse=True)
-    org_of_bene = np.zeros(len(bene_codes), dtype=np.intp)
-    org_of_bene[bene_idx] = org_idx
-    if (org_of_bene[bene_idx] != org_idx).any():
-        raise ValueError(f"'{bene}' is not nested in '{org}': a beneficiary appears in two organizations")
+    g = nesting(d, org, bene, weights)
+    w, one_level, bene_codes, bene_idx, org_codes, org_of_bene = (g.w, g.one_level, g.bene_codes, g.bene_idx,
+                                                                  g.org_codes, g.org_of_bene)
     lap = _Laplace(X, y, w, bene_idx.astype(np.intp), org_of_bene)
     p = X.shape[1]
     free = [0] if one_level else [0, 1]  # which of (s_o, s_b) are estimated

@@ -24,6 +24,7 @@ import pandas as pd
 import patsy
 from scipy import optimize
 
+from mheval.models.nesting import nesting
 from mheval.models.wald import wald_table
 
 
@@ -112,17 +113,9 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
     y, X = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
     rows = X.index
     d = data.loc[rows]
-    w = d[weights].to_numpy(float) if weights else np.ones(len(d))
-    if (w <= 0).any() or not np.isfinite(w).all():
-        raise ValueError(f"weights in '{weights}' must be positive and finite; drop rows with zero weight first")
-    one_level = bene is None
-    bene_values = np.arange(len(d)) if one_level else d[bene].to_numpy()
-    bene_codes, bene_idx = np.unique(bene_values, return_inverse=True)
-    org_codes, org_idx = np.unique(d[org].to_numpy(), return_inverse=True)
-    org_of_bene = np.zeros(len(bene_codes), dtype=int)
-    org_of_bene[bene_idx] = org_idx
-    if (org_of_bene[bene_idx] != org_idx).any():
-        raise ValueError(f"'{bene}' is not nested in '{org}': a beneficiary appears in two organizations")
+    g = nesting(d, org, bene, weights)
+    w, one_level, bene_codes, bene_idx, org_codes, org_of_bene = (g.w, g.one_level, g.bene_codes, g.bene_idx,
+                                                                  g.org_codes, g.org_of_bene)
     blocks = _Blocks(X.to_numpy(float), y.to_numpy(float).ravel(), w, bene_idx, org_of_bene)
 
     def f(theta):
