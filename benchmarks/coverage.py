@@ -54,31 +54,32 @@ def _positive_stable(rng, alpha, n):
     return (np.sin(alpha * u) / np.sin(u) ** (1 / alpha)) * (np.sin((1 - alpha) * u) / w) ** ((1 - alpha) / alpha)
 
 
-def cox_trial(seed: int, log_hr: float = -0.2, alpha: float = 0.85) -> tuple[float, float]:
+def _clustered_survival(seed: int, frailty, log_hr: float, lp_scale: float = 1.0) -> pd.DataFrame:
+    """40 organizations x 40 subjects randomized by organization, one covariate, organization
+    frailties from ``frailty(rng, n_org)``, hazard 0.15 u exp((log_hr MH + 0.3 X) / lp_scale),
+    uniform censoring on 1-5 years, times rounded up to days (ties)."""
     rng = np.random.default_rng(seed)
     n_org, per = 40, 40
     g = np.repeat(np.arange(n_org), per)
     treat = (g % 2).astype(float)
     x = rng.normal(size=len(g))
-    u = _positive_stable(rng, alpha, n_org)[g]
-    t = rng.exponential(1 / (0.15 * u * np.exp((log_hr * treat + 0.3 * x) / alpha)))
+    u = frailty(rng, n_org)[g]
+    t = rng.exponential(1 / (0.15 * u * np.exp((log_hr * treat + 0.3 * x) / lp_scale)))
     c = rng.uniform(1, 5, len(g))
-    d = pd.DataFrame({"T": np.ceil(np.minimum(t, c) * 365) / 365, "E": (t <= c).astype(int), "MH": treat, "X": x, "G": g})
+    return pd.DataFrame({"T": np.ceil(np.minimum(t, c) * 365) / 365, "E": (t <= c).astype(int), "MH": treat, "X": x,
+                         "G": g})
+
+
+def cox_trial(seed: int, log_hr: float = -0.2, alpha: float = 0.85) -> tuple[float, float]:
+    """Positive-stable frailty (index alpha): the marginal log HR is exactly log_hr."""
+    d = _clustered_survival(seed, lambda rng, n: _positive_stable(rng, alpha, n), log_hr, lp_scale=alpha)
     fit = fit_marginal_cox(d, "T", "E", ["MH", "X"], "G")
     return float(fit.params["MH"]), float(fit.bse["MH"])
 
 
 def frailty_trial(seed: int, log_hr: float = -0.2, theta: float = 0.2) -> tuple[float, float]:
     """Shared gamma frailty (variance theta) per organization; the conditional log HR is the truth."""
-    rng = np.random.default_rng(seed)
-    n_org, per = 40, 40
-    g = np.repeat(np.arange(n_org), per)
-    treat = (g % 2).astype(float)
-    x = rng.normal(size=len(g))
-    u = rng.gamma(1 / theta, theta, n_org)[g]
-    t = rng.exponential(1 / (0.15 * u * np.exp(log_hr * treat + 0.3 * x)))
-    c = rng.uniform(1, 5, len(g))
-    d = pd.DataFrame({"T": np.ceil(np.minimum(t, c) * 365) / 365, "E": (t <= c).astype(int), "MH": treat, "X": x, "G": g})
+    d = _clustered_survival(seed, lambda rng, n: rng.gamma(1 / theta, theta, n), log_hr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # R's 10-fit theta search limit, kept as R has it
         fit = fit_frailty_cox(d, "T", "E", ["MH", "X"], "G")
