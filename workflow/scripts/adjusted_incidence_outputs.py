@@ -4,23 +4,21 @@ from pathlib import Path
 import pandas as pd
 
 from mheval.io import run_step
-from mheval.models.survival_impact import OUTCOMES
 from mheval.report import write_table
 from mheval.report.figures import plot_adjusted_incidence
-from mheval.report.impact_tables import adjusted_incidence_table
+from mheval.report.impact_tables import adjusted_incidence_table, outcome_label
 
 sm = snakemake  # noqa: F821
 
 
 def main():
-    labels = {k: v[2] for k, v in OUTCOMES.items()}
     tables = [pd.read_csv(p) for p in sm.input.tables]
-    write_table(adjusted_incidence_table(tables, labels, sm.params.alpha), Path(sm.output.table).with_suffix(""),
+    write_table(adjusted_incidence_table(tables, sm.params.alpha), Path(sm.output.table).with_suffix(""),
                 caption="Adjusted cumulative incidence by follow-up year (percent; difference in percentage points)")
     curves = pd.concat([pd.read_csv(p) for p in sm.input.curves], ignore_index=True)
     for outcome, d in curves.groupby("outcome", sort=False):
         paths = [f for f in sm.output.figures if Path(f).stem == f"adjusted_incidence_{outcome}"]
-        plot_adjusted_incidence(d, paths, labels[outcome])
+        plot_adjusted_incidence(d, paths, outcome_label(outcome))
 
 
 run_step(main, sm.log[0])

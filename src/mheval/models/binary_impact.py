@@ -22,7 +22,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats
 
-from mheval.models.equation1 import model_frame
+from mheval.models.equation1 import model_covariates, model_frame
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
 BINARY_OUTCOMES = {"any_hosp": "Any hospitalization in the year",
@@ -48,13 +48,11 @@ def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float 
     if outcome not in BINARY_OUTCOMES:
         raise ValueError(f"unknown binary outcome '{outcome}'; expected one of {sorted(BINARY_OUTCOMES)}")
     d = model_frame(binary_columns(by), outcome, population)
-    base = ["AGE10", "MALE", "BLACK", "DUAL", "LOG_RISK", "SMOKER", "DIABETES", "BP_TREATED", "HIGH_RISK", "RURAL",
-            "HEALTH_SYSTEM", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY", "LOG_ORG_SIZE", "Y0", "Y0_MISSING", "WEIGHT"]
-    covs = [c for c in base if c in d and d[c].nunique() > 1]
+    covs = [c for c in model_covariates(d, population) + ["WEIGHT"] if d[c].nunique() > 1]
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID")
     ame = marginal_effect(fit, d, treatment="MH", by="YEAR", alpha=alpha)
-    rows = [_row(f"year {g}" if g != "overall" else "average", r, size_percent) for g, r in ame.iterrows()]
+    rows = [ame_row(f"year {g}" if g != "overall" else "average", r, size_percent) for g, r in ame.iterrows()]
     return {
         "outcome": outcome, "outcome_label": BINARY_OUTCOMES[outcome], "population": population,
         "model": "Equation 1, binary: multilevel logistic (Laplace), organization and beneficiary intercepts; "
@@ -67,7 +65,9 @@ def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float 
     }
 
 
-def _row(label: str, r: pd.Series, size_percent: float) -> dict:
+def ame_row(label: str, r: pd.Series, size_percent: float) -> dict:
+    """One impact row of the result files from a :func:`marginal_effect` row (percentage points):
+    interval, p, adjusted means, percent of the control mean and the flat-prior Bayesian reading."""
     est, se, control = float(r["estimate"]), float(r["se"]), float(r["control"])
     threshold = -abs(size_percent) / 100 * abs(control)
     return {"period": label, "impact": est, "se": se, "lower": float(r["lower"]), "upper": float(r["upper"]),

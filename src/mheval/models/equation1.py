@@ -33,12 +33,17 @@ def model_frame(by: pd.DataFrame, outcome: str, population: str) -> pd.DataFrame
     return d
 
 
+def model_covariates(d: pd.DataFrame, population: str) -> list[str]:
+    """The covariates of Equation 1 in a :func:`model_frame`: the adjustment covariates, the
+    baseline outcome ``Y0`` and its missing flag (every one, varying or not)."""
+    return list(adjustment_covariates(d.head(1), population).columns) + ["Y0", "Y0_MISSING"]
+
+
 def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
                      size_percent: float = 5.0) -> dict:
     """Fit Equation 1 and return the impacts as a JSON-ready dict (see module docstring)."""
     d = model_frame(by, outcome, population)
-    covs = [c for c in list(adjustment_covariates(d.head(1), population).columns) + ["Y0", "Y0_MISSING"]
-            if d[c].nunique() > 1]
+    covs = [c for c in model_covariates(d, population) if d[c].nunique() > 1]
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
     names = list(fit.params.index)

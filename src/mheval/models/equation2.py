@@ -46,8 +46,7 @@ def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, 
     impact is the average marginal effect in percentage points (population-averaged, delta method).
     Returns a JSON-ready dict shaped like the Equation 1 results ("average"), with the counts of
     :func:`fixed_window_frame`."""
-    from scipy import stats
-
+    from mheval.models.binary_impact import ame_row
     from mheval.models.covariates import POPULATIONS, adjustment_covariates
     from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
@@ -59,13 +58,7 @@ def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, 
     formula = "WITHIN ~ 1 + MH + " + " + ".join(cov.columns)
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
     r = marginal_effect(fit, d, treatment="MH", alpha=alpha).loc["overall"]
-    est, se, control = float(r["estimate"]), float(r["se"]), float(r["control"])
-    average = {"period": f"within {years:g} years", "impact": est, "se": se, "lower": float(r["lower"]),
-               "upper": float(r["upper"]), "p": float(r["p"]), "control_mean": control,
-               "intervention_mean": float(r["intervention"]),
-               "impact_percent": 100 * est / control if control else float("nan"),
-               "prob_below_0": float(stats.norm.cdf(-est / se)),
-               "prob_reduction_at_least_size": float(stats.norm.cdf((-abs(size_percent) / 100 * control - est) / se))}
+    average = ame_row(f"within {years:g} years", r, size_percent)
     return {"outcome": "event_within_window", "outcome_label": f"First heart attack, stroke or TIA within {years:g} years",
             "population": population, "window_years": years, "alpha": alpha, "size_percent": size_percent,
             "model": "Equation 2: multilevel logistic (Laplace), organization intercept; average marginal effect in "

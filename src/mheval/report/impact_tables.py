@@ -61,6 +61,14 @@ OUTCOME_LABELS = {
 }
 
 
+def outcome_label(outcome: str) -> str:
+    """The table label of any outcome: Equation 1 and 2 outcomes, and the time-to-event outcomes
+    (labels of :data:`mheval.models.survival_impact.OUTCOMES`)."""
+    from mheval.models.survival_impact import OUTCOMES
+
+    return OUTCOME_LABELS.get(outcome) or (OUTCOMES[outcome][2] if outcome in OUTCOMES else outcome)
+
+
 def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
     """One row per outcome and population from Equation 1 results: control mean, intervention
     regression-adjusted mean, average impact with its interval, percent, p-value, probability of
@@ -177,7 +185,7 @@ def by_year_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def adjusted_incidence_table(tables: list[pd.DataFrame], labels: dict[str, str], alpha: float = 0.10) -> pd.DataFrame:
+def adjusted_incidence_table(tables: list[pd.DataFrame], alpha: float = 0.10) -> pd.DataFrame:
     """Adjusted cumulative incidence (percent) by follow-up year: intervention, control and the
     difference (percentage points) with (1 - alpha) cluster-bootstrap intervals, one row per outcome,
     population and year. ``tables`` are the per-fit tables (columns year, arm, estimate, lower, upper,
@@ -187,7 +195,7 @@ def adjusted_incidence_table(tables: list[pd.DataFrame], labels: dict[str, str],
     for t in tables:
         for year, g in t.groupby("year", sort=True):
             a = g.set_index("arm")
-            row = {"outcome": labels.get(t["outcome"].iloc[0], t["outcome"].iloc[0]),
+            row = {"outcome": outcome_label(t["outcome"].iloc[0]),
                    "population": POPULATION_LABELS.get(t["population"].iloc[0], t["population"].iloc[0]),
                    "follow_up_year": int(year)}
             for arm in ("intervention", "control", "difference"):
@@ -211,9 +219,7 @@ def subgroup_table(results: list[dict]) -> pd.DataFrame:
         for i in r["impacts"]:
             cox = i["model"] == "cox"
             f = np.exp if cox else (lambda v: v)
-            label = (OUTCOME_LABELS.get(i["outcome"]) or {"event": "First heart attack, stroke or TIA",
-                                                          "death": "All-cause death"}.get(i["outcome"], i["outcome"]))
-            rows.append({"outcome": label, "scale": "hazard ratio" if cox else "impact",
+            rows.append({"outcome": outcome_label(i["outcome"]), "scale": "hazard ratio" if cox else "impact",
                          "population": POPULATION_LABELS.get(i["population"], i["population"]),
                          "dimension": i["dimension"], "level": i["level"],
                          "unpooled": f(i["estimate"]), f"unpooled_ci{pct}_lower": f(i["lower"]),
@@ -234,8 +240,7 @@ def subgroup_tests_table(results: list[dict]) -> pd.DataFrame:
     for r in results:
         for t in r["tests"]:
             size = t.get("size_interaction") or {}
-            rows.append({"outcome": OUTCOME_LABELS.get(t["outcome"]) or {"event": "First heart attack, stroke or TIA",
-                                                                        "death": "All-cause death"}.get(t["outcome"], t["outcome"]),
+            rows.append({"outcome": outcome_label(t["outcome"]),
                          "population": POPULATION_LABELS.get(t["population"], t["population"]),
                          "dimension": t["dimension"], "heterogeneity_chisq": t["heterogeneity"]["chi2"],
                          "heterogeneity_df": int(t["heterogeneity"]["df"]), "heterogeneity_p": t["heterogeneity"]["p"],

@@ -41,11 +41,12 @@ from scipy import stats
 
 from mheval.models.covariates import POPULATIONS, adjustment_covariates
 from mheval.models.cox_engine import fit_cox
-from mheval.models.equation1 import model_frame
+from mheval.models.equation1 import model_covariates, model_frame
 from mheval.models.nested_lmm import fit_nested_lmm
+from mheval.models.survival_impact import OUTCOMES as SURVIVAL_OUTCOMES
 from mheval.subgroups.definitions import DIMENSIONS, column_name
 
-OUTCOMES = {"event": ("T_EVENT", "EVENT"), "death": ("T_DEATH", "DEATH")}
+OUTCOMES = {k: v[:2] for k, v in SURVIVAL_OUTCOMES.items()}  # (duration, event) columns
 
 
 class SubgroupNotEstimableError(ValueError):
@@ -203,7 +204,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     levels = _levels(d, col, levels, f"population '{population}'")
     counts = _counts(d, col, levels)
     _check_arms(counts, col)
-    base_covs = list(adjustment_covariates(d.head(1), population).columns) + ["Y0", "Y0_MISSING"]
+    base_covs = model_covariates(d, population)
     covs, dropped = _usable_covariates(d, base_covs, col)
     years = sorted(d["YEAR"].unique())
     K = len(levels)
@@ -290,8 +291,7 @@ def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
     centre = float(logs.mean())
     d["LOG_SIZE_C"] = logs - centre
     d["MH_X_LOG_SIZE"] = d["MH"] * d["LOG_SIZE_C"]
-    covs = [c for c in list(adjustment_covariates(d.head(1), population).columns) + ["Y0", "Y0_MISSING"]
-            if d[c].nunique() > 1 and c != "LOG_ORG_SIZE"]
+    covs = [c for c in model_covariates(d, population) if d[c].nunique() > 1 and c != "LOG_ORG_SIZE"]
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + LOG_SIZE_C + MH_X_LOG_SIZE + " + " + ".join(covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
     return _interaction_dict(float(fit.params["MH_X_LOG_SIZE"]), float(fit.bse["MH_X_LOG_SIZE"]), alpha, centre,
