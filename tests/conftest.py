@@ -30,6 +30,21 @@ def cfg(config) -> dict:
 
 
 @pytest.fixture(scope="session")
+def workflow_copy(tmp_path_factory):
+    """Make a copy of the workflow (Snakefile, workflow/, config/) in a new folder; returns the folder."""
+    import shutil
+
+    def make(name: str) -> Path:
+        d = tmp_path_factory.mktemp(name)
+        shutil.copy(ROOT / "Snakefile", d / "Snakefile")
+        shutil.copytree(ROOT / "workflow", d / "workflow")
+        shutil.copytree(ROOT / "config", d / "config")
+        return d
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def trial(tmp_path_factory) -> tuple[Path, dict]:
     """A synthetic trial at scale 0.03 (about 6,600 analyzed beneficiaries): (dir, truth)."""
     out = tmp_path_factory.mktemp("trial")

@@ -27,13 +27,9 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
+def workdir(workflow_copy) -> Path:
     """A copy of the workflow (Snakefile, workflow/, config/) with a tiny synthetic trial."""
-    d = tmp_path_factory.mktemp("wf")
-    shutil.copy(ROOT / "Snakefile", d / "Snakefile")
-    shutil.copytree(ROOT / "workflow", d / "workflow")
-    shutil.copytree(ROOT / "config", d / "config")
-    return d
+    return workflow_copy("wf")
 
 
 @pytest.fixture(scope="module")

@@ -56,10 +56,11 @@ def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> No
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
     from mheval.report.suppression import PublicationError
+    from mheval.synth.ownership import ForeignDirectoryError
 
     try:
         step()
-    except (InputValidationError, InputError) as err:
+    except (InputValidationError, InputError, ForeignDirectoryError) as err:
         logging.getLogger("mheval").error("INPUT ERROR: %s", err)
         sys.exit(1)
     except PublicationError as err:

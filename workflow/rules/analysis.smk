@@ -2,6 +2,7 @@
 
 rule build_time_to_event:
     input:
+        contract_inputs("mbsf", *config["outcomes"]["event_claim_types"]),
         cohort="results/analysis/cohort.parquet",
         codes=config["outcomes"]["codes"],
     output:
@@ -17,6 +18,7 @@ rule build_time_to_event:
 
 rule build_predicted_risk:
     input:
+        contract_inputs("visits", "clinical"),
         cohort="results/analysis/cohort.parquet",
     output:
         risk="results/analysis/predicted_risk.parquet",

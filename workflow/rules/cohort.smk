@@ -2,7 +2,9 @@
 
 rule build_cohort:
     input:
-        validation="results/qc/validation_report.json",
+        contract_inputs("organizations", "alignment", "demographics", "visits", "clinical", "mbsf", "hospice",
+                        *config["cohort"]["prior_event_claim_types"]),
+        validation=VALIDATED,
         codes=config["outcomes"]["codes"],
     output:
         enrollees="results/analysis/enrollees.parquet",

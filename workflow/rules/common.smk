@@ -26,11 +26,61 @@ CLAIM_TYPES = ["inpatient", "outpatient", "carrier", "snf", "hha", "hospice"]
 CLAIM_YEARS = list(range(int(config["study"]["enroll_start"][:4]) - 1, int(config["study"]["end_date"][:4]) + 2))
 
 
-def claims_file(claim_type, year):
-    """The raw yearly claims file when it exists already (your own files), so that a changed file
-    reruns its extraction; synthetic files are tracked through the generator's truth.json."""
-    for ext in (".parquet", ".csv"):
-        path = Path(DATA_DIR) / "claims" / claim_type / f"{claim_type}_{year}{ext}"
-        if path.exists() and config["data"]["source"] == "files":
-            return [str(path)]
-    return []
+# ---- declared inputs: every input file a rule reads is an input of that rule -------------------
+from mheval.contract import FILES as _CONTRACT_FILES, describe_files, input_files as _contract_files
+from mheval.io import write_json
+
+CONTRACT = {s.name: s for s in _CONTRACT_FILES}
+FILE_SOURCE = config["data"]["source"] == "files"
+# The validation report gates every reader of the inputs, as ancient(): a new report (any input
+# changed) does not by itself rerun them; each reruns through the inputs it reads (below).
+VALIDATED = ancient("results/qc/validation_report.json")
+
+
+def contract_input_files(kind, year=None):
+    """The files of contract input ``kind`` (a name in mheval.contract.spec, the one source of truth
+    for file names) present under data.dir: every year's, or ``year``'s only. Empty for the
+    synthetic trial, whose files do not exist before it runs (they are tracked through truth.json)."""
+    if not FILE_SOURCE:
+        return []
+    files = _contract_files(DATA_DIR, kind)
+    if year is not None:
+        stem = Path(CONTRACT[kind].path).name.replace("{year}", str(year))
+        files = [f for f in files if f.stem == stem]
+    return [str(f) for f in files]
+
+
+def _fingerprint(kind, year=None):
+    return f"results/qc/inputs/{kind}.json" if year is None else f"results/qc/inputs/{kind}_{year}.json"
+
+
+def contract_inputs(*kinds, year=None):
+    """What a rule reading contract inputs ``kinds`` declares as input.
+
+    Your files (data.source: files): each file, and its fingerprint (rule input_fingerprint),
+    through which a replaced file reruns its readers even while the validation report is being
+    rebuilt (Snakemake does not look at a job's own changed inputs when an upstream job it
+    depends on only through an ancient() input reruns). Yearly inputs: every year present, or
+    ``year``. The synthetic trial: its truth.json, rewritten on every generation.
+    """
+    if not FILE_SOURCE:
+        return data_ready()
+    out = []
+    for kind in kinds:
+        if CONTRACT[kind].yearly:
+            years = [year] if year is not None else sorted({Path(f).stem.rsplit("_", 1)[1]
+                                                            for f in contract_input_files(kind)})
+            for y in years:
+                files = contract_input_files(kind, y)
+                out += files + ([_fingerprint(kind, y)] if files else [])
+        else:
+            files = contract_input_files(kind)
+            out += files + ([_fingerprint(kind)] if files else [])
+    return out
+
+
+def claims_inputs(claim_type, year):
+    """The raw files one extraction job reads: the base claims of that type and year, and their
+    revenue-center (outpatient) or line (carrier) file."""
+    extra = {"outpatient": ["outpatient_revenue"], "carrier": ["carrier_line"]}.get(claim_type, [])
+    return contract_inputs(claim_type, *extra, year=year)

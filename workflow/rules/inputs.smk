@@ -3,6 +3,7 @@
 rule validate_inputs:
     input:
         data_ready(),
+        contract_inputs(*CONTRACT),
     output:
         report="results/qc/validation_report.json",
     params:
@@ -13,3 +14,30 @@ rule validate_inputs:
         "results/logs/validate_inputs.log",
     script:
         "../scripts/validate_inputs.py"
+
+
+if FILE_SOURCE:
+
+    # One small job per input (and year): records the files it stands for. Readers depend on it,
+    # so that a replaced file reruns exactly its readers (see contract_inputs in common.smk).
+    # Local and in-process: many jobs, each a few milliseconds.
+    localrules: input_fingerprint, input_fingerprint_yearly
+
+    rule input_fingerprint:
+        input:
+            lambda wc: contract_input_files(wc.kind),
+        output:
+            "results/qc/inputs/{kind}.json",
+        wildcard_constraints:
+            kind="|".join(k for k, s in CONTRACT.items() if not s.yearly),
+        run:
+            write_json(describe_files(list(input)), output[0])
+
+    use rule input_fingerprint as input_fingerprint_yearly with:
+        input:
+            lambda wc: contract_input_files(wc.kind, wc.year),
+        output:
+            "results/qc/inputs/{kind}_{year}.json",
+        wildcard_constraints:
+            kind="|".join(k for k, s in CONTRACT.items() if s.yearly),
+            year=r"\d{4}",

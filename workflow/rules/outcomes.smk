@@ -1,12 +1,11 @@
 # Claims outcomes: one extraction job per claim type and calendar year (DuckDB over Parquet).
 # The runout is applied downstream, so a new runout does not rerun these jobs; a new or changed
-# claims file reruns only its own job.
+# claims file (or its revenue-center or line file) reruns only its own job.
 
 rule extract_claims:
     input:
-        data_ready(),
-        validation="results/qc/validation_report.json",
-        raw=lambda wc: claims_file(wc.claim_type, wc.year),
+        lambda wc: claims_inputs(wc.claim_type, wc.year),
+        validation=VALIDATED,
         codes=config["outcomes"]["codes"],
     output:
         claims="results/outcomes/claims/{claim_type}_{year}.parquet",
@@ -29,6 +28,7 @@ rule build_beneficiary_year:
         claims=expand("results/outcomes/claims/{claim_type}_{year}.parquet", claim_type=CLAIM_TYPES, year=CLAIM_YEARS),
         office=expand("results/outcomes/office/carrier_{year}.parquet", year=CLAIM_YEARS),
         fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS),
+        raw=contract_inputs("mbsf", "providers", "payments"),
     output:
         by="results/analysis/beneficiary_year.parquet",
     params:
@@ -42,9 +42,8 @@ rule build_beneficiary_year:
 
 rule extract_fills:
     input:
-        data_ready(),
-        validation="results/qc/validation_report.json",
-        raw=lambda wc: claims_file("pde", wc.year),
+        lambda wc: contract_inputs("pde", year=wc.year) + contract_inputs("ndc"),
+        validation=VALIDATED,
         drugs=config["outcomes"]["drugs"],
     output:
         fills="results/outcomes/fills/pde_{year}.parquet",

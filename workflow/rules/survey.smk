@@ -2,7 +2,8 @@
 
 rule fit_survey:
     input:
-        validation="results/qc/validation_report.json",
+        contract_inputs("organizations", "alignment", "survey"),
+        validation=VALIDATED,
     output:
         json="results/models/survey/equation3.json",
         table=report("results/tables/survey_impacts.csv", caption="../report/survey_impacts.rst", category="Impacts"),

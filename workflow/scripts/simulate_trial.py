@@ -1,19 +1,8 @@
-"""Simulate the embedded synthetic trial into data.dir (replacing what was there)."""
-import shutil
-from pathlib import Path
-
+"""Simulate the embedded synthetic trial into data.dir: only an empty directory or one the generator
+marked as its own (.mheval-synthetic); it replaces only files it wrote and refuses anything else."""
 from mheval.io import run_step
 from mheval.synth import generate_trial
 
 p = snakemake.params  # noqa: F821
 
-
-def main():
-    out = Path(p.out_dir)
-    for sub in ("registry", "medicare", "claims", "reference", "cms"):
-        shutil.rmtree(out / sub, ignore_errors=True)
-    syn = dict(p.synthetic)
-    generate_trial(out, overrides=syn)
-
-
-run_step(main, snakemake.log[0])  # noqa: F821
+run_step(lambda: generate_trial(p.out_dir, overrides=dict(p.synthetic)), snakemake.log[0])  # noqa: F821

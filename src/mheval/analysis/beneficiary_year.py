@@ -14,7 +14,9 @@ Outcomes (evaluation design report, Table IV.1):
   (:func:`allocate_model_payments`);
 - ``spend_cvd``: MI/stroke/TIA hospitalizations, SNF and home-health claims starting within
   ``outcomes.post_acute_days`` of their discharge, and outpatient ED visits for MI/stroke/TIA;
-- ``hosp_all``, ``hosp_cvd``: inpatient stays, all and for MI/stroke/TIA;
+- ``hosp_all``, ``hosp_cvd``: hospital stays (inpatient claims combined into stays by
+  :mod:`mheval.outcomes.stays`: interim bills, overlapping claims and transfers count once), all
+  and for MI/stroke/TIA (any claim of the stay), in the year the stay's first claim starts;
 - ``ed_all``, ``ed_cvd``: outpatient ED visits (not followed by an admission that day or the next),
   all and for MI/stroke/TIA;
 - ``office_mh``: office E&M visits with an NPI participating with the beneficiary's organization
@@ -36,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.cohort.enrollment import register_monthly_enrollment
+from mheval.outcomes.stays import register_stay_claims
 
 YEAR = 365.25
 OUTCOMES = ["spend_ab", "spend_ab_mh", "spend_cvd", "hosp_all", "hosp_cvd", "ed_all", "ed_cvd", "office_mh"]
@@ -72,12 +75,12 @@ def baseline_ffs_share(con: duckdb.DuckDBPyConnection, tte: pd.DataFrame) -> pd.
 def _assign(claims: pd.DataFrame, win: pd.DataFrame, date_col: str) -> pd.DataFrame:
     """Attach each claim to its beneficiary-year window by date; drop claims outside observation."""
     con = duckdb.connect()
-    con.register("c", claims)
+    con.register("c", claims.rename(columns={date_col: "_ASSIGN_DT"}))
     con.register("w", win[["BENE_ID", "YEAR", "START", "END", "OBS_END"]])
-    out = con.execute(f"""SELECT c.*, w.YEAR FROM c JOIN w ON c.BENE_ID = w.BENE_ID
-        AND c."{date_col}" BETWEEN w.START AND w.END
-        AND (w.YEAR = 0 OR c."{date_col}" <= w.OBS_END)""").df()
-    return out
+    out = con.execute("""SELECT c.*, w.YEAR FROM c JOIN w ON c.BENE_ID = w.BENE_ID
+        AND c._ASSIGN_DT BETWEEN w.START AND w.END
+        AND (w.YEAR = 0 OR c._ASSIGN_DT <= w.OBS_END)""").df()
+    return out.rename(columns={"_ASSIGN_DT": date_col})
 
 
 def allocate_model_payments(payments: pd.DataFrame, tte: pd.DataFrame, high_threshold: float = 0.30) -> pd.DataFrame:
@@ -101,13 +104,13 @@ def allocate_model_payments(payments: pd.DataFrame, tte: pd.DataFrame, high_thre
     con = duckdb.connect()
     con.register("p", p[["ORG_ID", "PAYMENT_TYPE", "P_START", "P_END", "PAY_DT", "PER_BENE"]])
     con.register("b", b)
-    return con.execute(f"""SELECT b.BENE_ID, p.PAY_DT, p.PER_BENE AS AMOUNT FROM p JOIN b ON b.ORG_ID = p.ORG_ID
+    return con.execute("""SELECT b.BENE_ID, p.PAY_DT, p.PER_BENE AS AMOUNT FROM p JOIN b ON b.ORG_ID = p.ORG_ID
         WHERE p.PER_BENE IS NOT NULL AND (
           (p.PAYMENT_TYPE = 'CVD_RA' AND b.MH = 1 AND b.ENROLL_DT BETWEEN p.P_START AND p.P_END)
-          OR (p.PAYMENT_TYPE = 'CVD_CM' AND b.MH = 1 AND b.RISK >= {high_threshold}
+          OR (p.PAYMENT_TYPE = 'CVD_CM' AND b.MH = 1 AND b.RISK >= $high_threshold
               AND b.ENROLL_DT <= p.P_END AND b.OBS_END >= p.P_START)
           OR (p.PAYMENT_TYPE = 'CONTROL_DATA' AND b.MH = 0 AND b.ENROLL_DT <= p.P_END AND b.OBS_END >= p.P_START))
-        ORDER BY 1, 2""").df()
+        ORDER BY 1, 2""", {"high_threshold": float(high_threshold)}).df()
 
 
 def medication_changes(fills: pd.DataFrame, runout: pd.Timestamp) -> pd.DataFrame:
@@ -175,17 +178,17 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
         sums["spend_ab_mh"] = sums["spend_ab_mh"].fillna(0.0) + sums.pop("_paid").fillna(0.0)
     con.register("prov", providers[["NPI", "ORG_ID", "START_DT", "END_DT"]])
     con.register("bene_org", tte[["BENE_ID", "ORG_ID"]])
-    off = con.execute(f"""
+    off = con.execute("""
         WITH v AS (SELECT DISTINCT o.BENE_ID, CAST(o.CLM_ID AS VARCHAR) AS CLM_ID, CAST(o.VISIT_DT AS DATE) AS VISIT_DT
                    FROM office_in o JOIN bene_org b USING (BENE_ID)
                    JOIN prov pr ON pr.NPI = o.NPI AND pr.ORG_ID = b.ORG_ID
                     AND CAST(o.VISIT_DT AS DATE) >= CAST(pr.START_DT AS DATE)
                     AND (pr.END_DT IS NULL OR CAST(o.VISIT_DT AS DATE) <= CAST(pr.END_DT AS DATE))
-                   WHERE CAST(o.PROC_DT AS DATE) <= DATE '{runout.date()}')
+                   WHERE CAST(o.PROC_DT AS DATE) <= $runout)
         SELECT w.BENE_ID, w.YEAR, count(*) AS office_mh FROM v JOIN win w ON v.BENE_ID = w.BENE_ID
           AND v.VISIT_DT BETWEEN CAST(w.START AS DATE) AND CAST(w.END AS DATE)
           AND (w.YEAR = 0 OR v.VISIT_DT <= CAST(w.OBS_END AS DATE))
-        GROUP BY ALL""").df().set_index(["BENE_ID", "YEAR"])
+        GROUP BY ALL""", {"runout": runout.date()}).df().set_index(["BENE_ID", "YEAR"])
     out = win.merge(sums, left_on=["BENE_ID", "YEAR"], right_index=True, how="left")
     out = out.merge(off, left_on=["BENE_ID", "YEAR"], right_index=True, how="left")
     observed = out["WEIGHT"] > 0
@@ -219,47 +222,65 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, source) -> None:
-    """Make ``name`` a view over a DataFrame or over a list of Parquet files."""
+    """Make ``name`` (an internal, fixed view name) a view over a DataFrame or a list of Parquet files;
+    the file names go to DuckDB as values, never as SQL text."""
     if isinstance(source, pd.DataFrame):
         con.register(name, source)
     else:
-        files = [str(p) for p in source]
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({files}, union_by_name = true)")
+        con.read_parquet([str(p) for p in source], union_by_name=True).create_view(name, replace=True)
 
 
 def _claim_sums(con: duckdb.DuckDBPyConnection, runout: pd.Timestamp, post_days: int) -> pd.DataFrame:
     """Per beneficiary-year sums of the claim outcomes, all in DuckDB (bounded memory).
 
     Claims count if processed on or before the runout and starting in the observed part of a
-    year. An outpatient ED visit followed by an admission that day or the next belongs with the
-    stay; SNF and home health starting within ``post_days`` of a CVD stay's discharge are CVD
-    spending.
+    year. Hospitalizations are hospital stays (:mod:`mheval.outcomes.stays`: interim bills,
+    overlapping claims and transfers combined), counted in the year their first claim starts; a
+    stay is CVD if any of its claims is. Spending sums every claim; the claims of a CVD stay are
+    CVD spending. An outpatient ED visit followed by an admission that day or the next belongs
+    with the stay; SNF and home health starting within ``post_days`` of a CVD stay's discharge
+    are CVD spending.
     """
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE c AS
+    con.execute("""CREATE OR REPLACE TEMP TABLE c AS
         SELECT c.BENE_ID, CAST(c.CLM_ID AS VARCHAR) AS CLM_ID, c.CLAIM_TYPE, CAST(c.FROM_DT AS DATE) AS FROM_DT,
-               CAST(c.THRU_DT AS DATE) AS THRU_DT, c.PMT, c.CVD_EVENT, CAST(c.ED AS BOOLEAN) AS ED
+               CAST(c.THRU_DT AS DATE) AS THRU_DT, CAST(c.ADMSN_DT AS DATE) AS ADMSN_DT, c.PMT, c.CVD_EVENT,
+               CAST(c.ED AS BOOLEAN) AS ED
         FROM claims_in c SEMI JOIN (SELECT DISTINCT BENE_ID FROM win) USING (BENE_ID)
-        WHERE CAST(c.PROC_DT AS DATE) <= DATE '{runout.date()}'""")
-    return con.execute(f"""
-        WITH adm AS (SELECT DISTINCT BENE_ID, FROM_DT AS D FROM c WHERE CLAIM_TYPE = 'inpatient'
-                     UNION SELECT DISTINCT BENE_ID, FROM_DT - 1 FROM c WHERE CLAIM_TYPE = 'inpatient'),
-        stays AS (SELECT BENE_ID, THRU_DT FROM c WHERE CLAIM_TYPE = 'inpatient' AND CVD_EVENT IS NOT NULL),
-        pac AS (SELECT DISTINCT p.CLM_ID, p.CLAIM_TYPE FROM c p JOIN stays s ON p.BENE_ID = s.BENE_ID
-                AND p.CLAIM_TYPE IN ('snf', 'hha') AND p.FROM_DT BETWEEN s.THRU_DT AND s.THRU_DT + {post_days}),
+        WHERE CAST(c.PROC_DT AS DATE) <= $runout""", {"runout": runout.date()})
+    con.execute("CREATE OR REPLACE TEMP VIEW inpatient_claims AS SELECT * FROM c WHERE CLAIM_TYPE = 'inpatient'")
+    register_stay_claims(con)
+    con.execute("CREATE OR REPLACE TEMP TABLE stay_map AS SELECT * FROM stay_claims")
+    return con.execute("""
+        WITH stays AS (SELECT DISTINCT BENE_ID, STAY_NUM, STAY_FROM_DT, STAY_THRU_DT, STAY_CVD FROM stay_map),
+        adm AS (SELECT DISTINCT BENE_ID, STAY_FROM_DT AS D FROM stays
+                UNION SELECT DISTINCT BENE_ID, STAY_FROM_DT - 1 FROM stays),
+        pac AS (SELECT DISTINCT p.CLM_ID, p.CLAIM_TYPE FROM c p JOIN stays s ON p.BENE_ID = s.BENE_ID AND s.STAY_CVD
+                AND p.CLAIM_TYPE IN ('snf', 'hha') AND p.FROM_DT BETWEEN s.STAY_THRU_DT AND s.STAY_THRU_DT + $post_days),
         flagged AS (
             SELECT c.*, (c.ED AND c.CLAIM_TYPE = 'outpatient' AND a.BENE_ID IS NULL) AS ED_VISIT,
-                   (pac.CLM_ID IS NOT NULL) AS POST_ACUTE
+                   (pac.CLM_ID IS NOT NULL) AS POST_ACUTE, coalesce(m.STAY_CVD, FALSE) AS IN_CVD_STAY
             FROM c LEFT JOIN adm a ON a.BENE_ID = c.BENE_ID AND a.D = c.FROM_DT
-            LEFT JOIN pac ON pac.CLM_ID = c.CLM_ID AND pac.CLAIM_TYPE = c.CLAIM_TYPE)
-        SELECT w.BENE_ID, w.YEAR,
-            sum(f.PMT) AS spend_ab, sum(f.PMT) AS spend_ab_mh,
-            sum(CASE WHEN (f.CLAIM_TYPE = 'inpatient' AND f.CVD_EVENT IS NOT NULL) OR f.POST_ACUTE
-                          OR (f.ED_VISIT AND f.CVD_EVENT IS NOT NULL) THEN f.PMT ELSE 0 END) AS spend_cvd,
-            count(*) FILTER (WHERE f.CLAIM_TYPE = 'inpatient') AS hosp_all,
-            count(*) FILTER (WHERE f.CLAIM_TYPE = 'inpatient' AND f.CVD_EVENT IS NOT NULL) AS hosp_cvd,
-            count(*) FILTER (WHERE f.ED_VISIT) AS ed_all,
-            count(*) FILTER (WHERE f.ED_VISIT AND f.CVD_EVENT IS NOT NULL) AS ed_cvd
-        FROM flagged f JOIN win w ON f.BENE_ID = w.BENE_ID
-          AND f.FROM_DT BETWEEN CAST(w.START AS DATE) AND CAST(w.END AS DATE)
-          AND (w.YEAR = 0 OR f.FROM_DT <= CAST(w.OBS_END AS DATE))
-        GROUP BY ALL""").df().set_index(["BENE_ID", "YEAR"]).astype(float)
+            LEFT JOIN pac ON pac.CLM_ID = c.CLM_ID AND pac.CLAIM_TYPE = c.CLAIM_TYPE
+            LEFT JOIN stay_map m ON c.CLAIM_TYPE = 'inpatient' AND m.BENE_ID = c.BENE_ID AND m.CLM_ID = c.CLM_ID),
+        spend AS (
+            SELECT w.BENE_ID, w.YEAR, sum(f.PMT) AS spend_ab, sum(f.PMT) AS spend_ab_mh,
+                sum(CASE WHEN f.IN_CVD_STAY OR f.POST_ACUTE OR (f.ED_VISIT AND f.CVD_EVENT IS NOT NULL)
+                         THEN f.PMT ELSE 0 END) AS spend_cvd,
+                count(*) FILTER (WHERE f.ED_VISIT) AS ed_all,
+                count(*) FILTER (WHERE f.ED_VISIT AND f.CVD_EVENT IS NOT NULL) AS ed_cvd
+            FROM flagged f JOIN win w ON f.BENE_ID = w.BENE_ID
+              AND f.FROM_DT BETWEEN CAST(w.START AS DATE) AND CAST(w.END AS DATE)
+              AND (w.YEAR = 0 OR f.FROM_DT <= CAST(w.OBS_END AS DATE))
+            GROUP BY ALL),
+        hosp AS (
+            SELECT w.BENE_ID, w.YEAR, count(*) AS hosp_all, count(*) FILTER (WHERE s.STAY_CVD) AS hosp_cvd
+            FROM stays s JOIN win w ON s.BENE_ID = w.BENE_ID
+              AND s.STAY_FROM_DT BETWEEN CAST(w.START AS DATE) AND CAST(w.END AS DATE)
+              AND (w.YEAR = 0 OR s.STAY_FROM_DT <= CAST(w.OBS_END AS DATE))
+            GROUP BY ALL)
+        SELECT BENE_ID, YEAR, coalesce(spend.spend_ab, 0) AS spend_ab, coalesce(spend.spend_ab_mh, 0) AS spend_ab_mh,
+               coalesce(spend.spend_cvd, 0) AS spend_cvd, coalesce(hosp.hosp_all, 0) AS hosp_all,
+               coalesce(hosp.hosp_cvd, 0) AS hosp_cvd, coalesce(spend.ed_all, 0) AS ed_all,
+               coalesce(spend.ed_cvd, 0) AS ed_cvd
+        FROM spend FULL OUTER JOIN hosp USING (BENE_ID, YEAR)""",
+                       {"post_days": int(post_days)}).df().set_index(["BENE_ID", "YEAR"]).astype(float)

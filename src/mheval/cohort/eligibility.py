@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.cohort.enrollment import register_monthly_enrollment, status_in_month
-from mheval.contract.read import duckdb_source, input_files, read_input
+from mheval.contract.read import input_files, read_input, register_input
 from mheval.outcomes.codes import load_event_codes
 from mheval.outcomes.events import event_claims
 from mheval.risk import RISK_INPUTS, modifiable_share, reported_risk_check, risk_stratum, visit_indicators, visit_risk
@@ -126,7 +126,7 @@ def _in_hospice(con, data_dir, people) -> set:
     if not input_files(data_dir, "hospice"):
         return set()
     con.register("_enr", people[["BENE_ID", "ENROLL_DT"]])
-    ids = con.execute(f"""SELECT DISTINCT h.BENE_ID FROM {duckdb_source(data_dir, 'hospice')} h JOIN _enr e
+    ids = con.execute(f"""SELECT DISTINCT h.BENE_ID FROM {register_input(con, 'hospice', data_dir=data_dir)} h JOIN _enr e
                          ON h.BENE_ID = e.BENE_ID
                          AND coalesce(h.CLM_HOSPC_START_DT_ID, h.CLM_FROM_DT) <= e.ENROLL_DT
                          AND h.CLM_THRU_DT >= e.ENROLL_DT""").df()["BENE_ID"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mheval.contract.read import duckdb_source
+from mheval.contract.read import register_input
 
 PART_A = ("1", "3", "A", "C")
 PART_B = ("2", "3", "B", "C")
@@ -28,7 +28,7 @@ def register_monthly_enrollment(con: duckdb.DuckDBPyConnection, data_dir: str | 
     FFS_AB means Part A and Part B entitlement and no Medicare Advantage (HMO_IND 0 or 4) that
     month, following the CCW codes in ../shared/claims-reference.md.
     """
-    src = duckdb_source(data_dir, "mbsf")
+    src = register_input(con, "mbsf", data_dir=data_dir)
     selects = []
     for m in range(1, 13):
         mm = f"{m:02d}"
@@ -46,7 +46,7 @@ def register_monthly_enrollment(con: duckdb.DuckDBPyConnection, data_dir: str | 
 
 def death_dates(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> pd.DataFrame:
     """BENE_ID and DEATH_DT (the latest non-missing death date over the MBSF years)."""
-    src = duckdb_source(data_dir, "mbsf")
+    src = register_input(con, "mbsf", data_dir=data_dir)
     return con.execute(f"SELECT BENE_ID, max(BENE_DEATH_DT) AS DEATH_DT FROM {src} GROUP BY BENE_ID").df()
 
 

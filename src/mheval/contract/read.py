@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime
 import glob
+import re
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -120,3 +122,47 @@ def duckdb_files_source(files: list[Path], name: str) -> str:
     types = ", ".join(f"'{c.name}': '{DUCK_TYPES.get(c.type, 'VARCHAR')}'" for c in spec(name).columns
                       if c.type != "id")
     return f"read_csv({lst}, header = true, union_by_name = true, types = {{{types}}})"
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def register_input(con: duckdb.DuckDBPyConnection, name: str, files: list[Path] | None = None,
+                   data_dir: str | Path | None = None, view: str | None = None) -> str:
+    """Create (or replace) a temporary view over input ``name`` on ``con`` and return the view's name.
+
+    The files are ``files`` (all Parquet or all CSV), or else every file of ``name`` under
+    ``data_dir`` (an InputError if there is none). Their paths reach DuckDB as values, through its
+    relation API, never as SQL text, so a quote in a path neither breaks nor alters a query. CSV
+    columns of the contract are typed by it. The view is ``view`` or ``input_<name>``; ``name``
+    must be a contract input and the view name a plain identifier (both checked), since it is
+    written into SQL.
+    """
+    s = spec(name)  # KeyError for anything outside the contract
+    view = view or f"input_{name}"
+    if not _IDENTIFIER.match(view):
+        raise ValueError(f"view name {view!r} is not a plain SQL identifier")
+    if files is None:
+        files = input_files(data_dir, name)
+        if not files:
+            raise InputError(str(Path(data_dir) / (s.path + ".parquet")), None, None, [], "is missing")
+    paths = [str(p) for p in files]
+    if Path(paths[0]).suffix == ".parquet":
+        rel = con.read_parquet(paths, union_by_name=True)
+    else:
+        present = set().union(*(columns_of(Path(p)) for p in paths))
+        types = {c.name: DUCK_TYPES.get(c.type, "VARCHAR") for c in s.columns if c.type != "id" and c.name in present}
+        rel = con.read_csv(paths, header=True, union_by_name=True, dtype=types)
+    rel.create_view(view, replace=True)
+    return view
+
+
+def describe_files(files: list[str | Path]) -> list[dict]:
+    """Name, size in bytes and modification time (UTC, ISO) of each file: what a workflow step
+    records about the input files it stands for."""
+    out = []
+    for f in files:
+        st = Path(f).stat()
+        out.append({"file": str(f), "bytes": st.st_size,
+                    "modified": datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).isoformat()})
+    return out

@@ -31,18 +31,35 @@ def load_event_codes(path: str | Path) -> pd.DataFrame:
     return codes
 
 
-def _sql_str(x: str) -> str:
-    return "'" + x.replace("'", "''") + "'"
+DIAGNOSIS_COLUMN = re.compile(r"^(PRNCPAL_DGNS_CD|ICD_DGNS_CD[1-9][0-9]?)$")
 
 
-def event_case_sql(codes: pd.DataFrame, code_expr: str, date_expr: str, icd10_start: str) -> str:
-    """A SQL CASE giving the event type a code denotes (NULL if none).
+def claim_event_sql(codes: pd.DataFrame, dx_columns: list[str], icd10_start: str,
+                    date_expr: str = "CLM_FROM_DT") -> tuple[str, dict]:
+    """SQL for the event (mi, stroke, tia or NULL) a claim carries, and the values it takes as parameters.
 
-    ICD-10 patterns apply to claims dated on or after ``icd10_start``, ICD-9 before it.
+    The first of ``dx_columns`` (in order, principal first) whose code matches a pattern of the
+    code list ``codes`` decides. ICD-10 patterns apply to claims dated (``date_expr``) on or after
+    ``icd10_start``, ICD-9 patterns before it. Patterns, event names and the date reach DuckDB as
+    named parameters (``$event_pattern_<i>``, ``$event_name_<i>``, ``$icd10_start``), never as SQL
+    text; the diagnosis columns are identifiers and must be contract diagnosis columns
+    (PRNCPAL_DGNS_CD, ICD_DGNS_CD<n>), else ValueError. Returns (sql, params).
     """
-    whens = []
-    for _, r in codes.iterrows():
-        era = f"{date_expr} >= DATE {_sql_str(icd10_start)}" if r["code_system"] == "icd10" \
-            else f"{date_expr} < DATE {_sql_str(icd10_start)}"
-        whens.append(f"WHEN {era} AND regexp_matches({code_expr}, {_sql_str(r['pattern'])}) THEN {_sql_str(r['event'])}")
-    return "CASE " + " ".join(whens) + " END"
+    bad = [c for c in dx_columns if not DIAGNOSIS_COLUMN.match(c)]
+    if bad or not dx_columns:
+        raise ValueError(f"not diagnosis columns of the contract: {bad or dx_columns}")
+    params = {"icd10_start": str(icd10_start)}
+    for i, (_, r) in enumerate(codes.iterrows()):
+        params[f"event_pattern_{i}"] = r["pattern"]
+        params[f"event_name_{i}"] = r["event"]
+    eras = [">=" if system == "icd10" else "<" for system in codes["code_system"]]
+
+    def case(col: str) -> str:
+        whens = [f'WHEN {date_expr} {op} CAST($icd10_start AS DATE) AND regexp_matches("{col}", $event_pattern_{i}) '
+                 f"THEN CAST($event_name_{i} AS VARCHAR)" for i, op in enumerate(eras)]
+        return "CASE " + " ".join(whens) + " END"
+
+    if codes.empty:
+        return "CAST(NULL AS VARCHAR)", {}
+    cases = [case(c) for c in dx_columns]
+    return ("coalesce(" + ", ".join(cases) + ")") if len(cases) > 1 else cases[0], params

@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mheval.contract.read import columns_of, duckdb_source, input_files
-from mheval.outcomes.codes import event_case_sql
+from mheval.contract.read import columns_of, input_files, register_input
+from mheval.outcomes.codes import claim_event_sql
 
 
 def diagnosis_columns(files: list[Path], positions: str) -> list[str]:
@@ -32,24 +32,29 @@ def event_claims(con: duckdb.DuckDBPyConnection, data_dir: str | Path, codes: pd
     A claim counts if any searched diagnosis position matches; its date is CLM_FROM_DT and the
     revision (ICD-9 or ICD-10) is decided by that date. With ``runout_date``, only claims
     processed (NCH_WKLY_PROC_DT) on or before it count. When a claim carries codes of several
-    events, the first matching position decides (principal first).
+    events, the first matching position decides (principal first). Dates, codes and claim types
+    are query parameters; each claim type's files are a registered view (no values in SQL text).
     """
-    parts = []
-    for ct in claim_types:
-        if not input_files(data_dir, ct):
+    parts, params = [], {}
+    for k, ct in enumerate(claim_types):
+        files = input_files(data_dir, ct)
+        if not files:
             continue
-        dx = diagnosis_columns(input_files(data_dir, ct), positions)
-        cases = [event_case_sql(codes, f'"{c}"', "CLM_FROM_DT", icd10_start) for c in dx]
-        ev = "coalesce(" + ", ".join(cases) + ")" if len(cases) > 1 else cases[0]
+        ev, ev_params = claim_event_sql(codes, diagnosis_columns(files, positions), icd10_start)
+        params.update(ev_params)
+        params[f"claim_type_{k}"] = ct
         where = ["TRUE"]
         if runout_date:
-            where.append(f"NCH_WKLY_PROC_DT <= DATE '{runout_date}'")
+            where.append("NCH_WKLY_PROC_DT <= CAST($runout_date AS DATE)")
+            params["runout_date"] = str(runout_date)
         if date_from:
-            where.append(f"CLM_FROM_DT >= DATE '{date_from}'")
-        parts.append(f"""SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, '{ct}' AS CLAIM_TYPE,
+            where.append("CLM_FROM_DT >= CAST($date_from AS DATE)")
+            params["date_from"] = str(date_from)
+        view = register_input(con, ct, files)
+        parts.append(f"""SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, CAST($claim_type_{k} AS VARCHAR) AS CLAIM_TYPE,
                                 CAST(CLM_FROM_DT AS DATE) AS EVENT_DT, {ev} AS EVENT
-                         FROM {duckdb_source(data_dir, ct)} WHERE {' AND '.join(where)}""")
+                         FROM {view} WHERE {' AND '.join(where)}""")
     if not parts:
         return pd.DataFrame(columns=["BENE_ID", "CLM_ID", "CLAIM_TYPE", "EVENT_DT", "EVENT"])
     sql = " UNION ALL ".join(parts)
-    return con.execute(f"SELECT * FROM ({sql}) WHERE EVENT IS NOT NULL ORDER BY BENE_ID, EVENT_DT, CLM_ID").df()
+    return con.execute(f"SELECT * FROM ({sql}) WHERE EVENT IS NOT NULL ORDER BY BENE_ID, EVENT_DT, CLM_ID", params).df()

@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mheval.contract.read import duckdb_files_source
+from mheval.contract.read import columns_of, register_input
 from mheval.contract.spec import spec
-from mheval.outcomes.codes import event_case_sql
+from mheval.outcomes.codes import claim_event_sql
 from mheval.outcomes.events import diagnosis_columns
 
 BASE_TYPES = ("inpatient", "outpatient", "carrier", "snf", "hha", "hospice")
@@ -35,59 +35,69 @@ def _year_file(data_dir: Path, name: str, year: int) -> str:
     return ""
 
 
-def _src(path: str, name: str) -> str:
-    return duckdb_files_source([Path(path)], name)
-
-
 EMPTY_CLAIMS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, CAST(NULL AS VARCHAR) AS CLAIM_TYPE, "
-                    "CAST(NULL AS DATE) AS FROM_DT, CAST(NULL AS DATE) AS THRU_DT, CAST(NULL AS DATE) AS PROC_DT, "
-                    "CAST(NULL AS DOUBLE) AS PMT, CAST(NULL AS VARCHAR) AS CVD_EVENT, CAST(NULL AS BOOLEAN) AS ED WHERE FALSE")
+                    "CAST(NULL AS DATE) AS FROM_DT, CAST(NULL AS DATE) AS THRU_DT, CAST(NULL AS DATE) AS ADMSN_DT, "
+                    "CAST(NULL AS DATE) AS PROC_DT, CAST(NULL AS DOUBLE) AS PMT, CAST(NULL AS VARCHAR) AS CVD_EVENT, "
+                    "CAST(NULL AS BOOLEAN) AS ED WHERE FALSE")
 EMPTY_OFFICE_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, CAST(NULL AS DATE) AS VISIT_DT, "
                     "CAST(NULL AS DATE) AS PROC_DT, CAST(NULL AS VARCHAR) AS NPI WHERE FALSE")
 
 
-def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
-                   con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
-    """The SQL of one claim type and year's extraction: (claims query, office-visits query).
+def register_code_set(con: duckdb.DuckDBPyConnection, path: str | Path, view: str) -> str:
+    """Register the codes of the code list at ``path`` (:func:`load_code_set`) on ``con`` as the
+    relation ``view`` with one column ``code``, to join on (code values never enter SQL text)."""
+    con.register(view, pd.DataFrame({"code": load_code_set(path)}, dtype=object))
+    return view
 
-    Missing files give typed empty queries. May create a temporary table on ``con`` (ED claims).
+
+def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
+                   con: duckdb.DuckDBPyConnection) -> tuple[str, str, dict]:
+    """The SQL of one claim type and year's extraction: (claims query, office-visits query, parameters).
+
+    The claims query takes ``parameters`` (the office query takes none). Missing files give typed
+    empty queries. Registers on ``con`` the input files as views and the code lists as relations
+    (:func:`register_code_set`), so no file name or code value is written into the SQL.
     """
     oc = cfg["outcomes"]
     path = _year_file(Path(data_dir), claim_type, year)
     if not path:
-        return EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL
-    dx = diagnosis_columns([Path(path)], oc["event_positions"])
-    cases = [event_case_sql(codes, f'"{c}"', "CLM_FROM_DT", oc.get("icd10_start", "2015-10-01")) for c in dx]
-    cvd = ("coalesce(" + ", ".join(cases) + ")") if len(cases) > 1 else cases[0]
-    if claim_type not in oc["event_claim_types"]:
-        cvd = "CAST(NULL AS VARCHAR)"
-    src = _src(path, claim_type)
+        return EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL, {}
+    columns = columns_of(Path(path))
+    cvd, params = "CAST(NULL AS VARCHAR)", {}
+    if claim_type in oc["event_claim_types"]:
+        cvd, params = claim_event_sql(codes, diagnosis_columns([Path(path)], oc["event_positions"]),
+                                      oc.get("icd10_start", "2015-10-01"))
+    params["claim_type"] = claim_type
+    src = register_input(con, claim_type, [Path(path)], view="claims_src")
+    admsn = "CAST(CLM_ADMSN_DT AS DATE)" if "CLM_ADMSN_DT" in columns else "CAST(NULL AS DATE)"
     ed = "FALSE"
     if claim_type == "outpatient":
         rev = _year_file(Path(data_dir), "outpatient_revenue", year)
         if rev:
-            ed_codes = ", ".join(f"'{c}'" for c in load_code_set(oc["ed_revenue_centers"]))
+            rev_src = register_input(con, "outpatient_revenue", [Path(rev)], view="revenue_src")
+            ed_codes = register_code_set(con, oc["ed_revenue_centers"], "ed_revenue_codes")
             con.execute(f"""CREATE OR REPLACE TEMP TABLE ed_claims AS SELECT DISTINCT CAST(CLM_ID AS VARCHAR) AS CLM_ID
-                            FROM {_src(rev, 'outpatient_revenue')} WHERE REV_CNTR IN ({ed_codes})""")
+                            FROM {rev_src} WHERE REV_CNTR IN (SELECT code FROM {ed_codes})""")
             ed = "CAST(CLM_ID AS VARCHAR) IN (SELECT CLM_ID FROM ed_claims)"
     claims = f"""
-        SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, '{claim_type}' AS CLAIM_TYPE,
-               CAST(CLM_FROM_DT AS DATE) AS FROM_DT, CAST(CLM_THRU_DT AS DATE) AS THRU_DT,
+        SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, CAST($claim_type AS VARCHAR) AS CLAIM_TYPE,
+               CAST(CLM_FROM_DT AS DATE) AS FROM_DT, CAST(CLM_THRU_DT AS DATE) AS THRU_DT, {admsn} AS ADMSN_DT,
                CAST(NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST(CLM_PMT_AMT AS DOUBLE) AS PMT,
                {cvd} AS CVD_EVENT, {ed} AS ED
         FROM {src} ORDER BY BENE_ID, FROM_DT, CLM_ID"""
     office = EMPTY_OFFICE_SQL
     lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" else ""
     if lines:
-        hcpcs = ", ".join(f"'{c}'" for c in load_code_set(oc["office_visit_hcpcs"]))
+        line_src = register_input(con, "carrier_line", [Path(lines)], view="line_src")
+        hcpcs = register_code_set(con, oc["office_visit_hcpcs"], "office_hcpcs_codes")
         office = f"""
             SELECT BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI FROM (
                 SELECT DISTINCT l.BENE_ID, CAST(l.CLM_ID AS VARCHAR) AS CLM_ID,
                        CAST(l.LINE_1ST_EXPNS_DT AS DATE) AS VISIT_DT, CAST(c.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT,
                        l.PRF_PHYSN_NPI AS NPI, l.LINE_NUM
-                FROM {_src(lines, 'carrier_line')} l JOIN {src} c ON CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)
-                WHERE l.HCPCS_CD IN ({hcpcs})) ORDER BY BENE_ID, VISIT_DT, CLM_ID, LINE_NUM"""
-    return claims, office
+                FROM {line_src} l JOIN {src} c ON CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)
+                WHERE l.HCPCS_CD IN (SELECT code FROM {hcpcs})) ORDER BY BENE_ID, VISIT_DT, CLM_ID, LINE_NUM"""
+    return claims, office, params
 
 
 def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
@@ -95,25 +105,27 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     """Summarize the claims of one type and year, as DataFrames.
 
     Returns (claims, office_visits). ``claims`` has one row per claim: BENE_ID, CLM_ID (text),
-    CLAIM_TYPE, FROM_DT, THRU_DT, PROC_DT (NCH_WKLY_PROC_DT), PMT (CLM_PMT_AMT), CVD_EVENT (mi,
-    stroke, tia or null, from the diagnosis positions set by ``outcomes.event_positions``) and ED
-    (outpatient claims with an emergency-department revenue center). ``office_visits`` (carrier
-    only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI; exact
-    duplicate lines count once (documented rule). A missing year file gives empty frames.
+    CLAIM_TYPE, FROM_DT, THRU_DT, ADMSN_DT (CLM_ADMSN_DT where the file has it, for combining
+    inpatient claims into stays: :mod:`mheval.outcomes.stays`), PROC_DT (NCH_WKLY_PROC_DT), PMT
+    (CLM_PMT_AMT), CVD_EVENT (mi, stroke, tia or null, from the diagnosis positions set by
+    ``outcomes.event_positions``) and ED (outpatient claims with an emergency-department revenue
+    center). ``office_visits`` (carrier only) has one row per distinct E&M office line: BENE_ID,
+    CLM_ID, VISIT_DT, PROC_DT, NPI; exact duplicate lines count once (documented rule). A missing
+    year file gives empty frames.
     """
     con = con or duckdb.connect()
-    claims_sql, office_sql = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
-    return con.execute(claims_sql).df(), con.execute(office_sql).df()
+    claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
+    return con.execute(claims_sql, params).df(), con.execute(office_sql).df()
 
 
 def write_extraction(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
                      claims_path: str | Path, office_path: str | Path) -> None:
     """Run one extraction and write both results straight from DuckDB to Parquet (no pandas)."""
     con = duckdb.connect()
-    claims_sql, office_sql = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
-    for sql, out in ((claims_sql, claims_path), (office_sql, office_path)):
+    claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
+    for sql, args, out in ((claims_sql, params, claims_path), (office_sql, {}, office_path)):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+        con.sql(sql, params=args).write_parquet(str(out), compression="zstd")
 
 
 FILL_COLUMNS = ["BENE_ID", "SRVC_DT", "PROC_DT", "DRUG_CLASS", "INTENSITY"]
@@ -136,11 +148,14 @@ def extract_fills(data_dir: str | Path, year: int, drugs_path: str | Path,
     if not path or not ndc:
         return pd.DataFrame(columns=FILL_COLUMNS)
     con.register("cv_drugs", pd.read_csv(drugs_path, dtype={"statin_intensity": str}, keep_default_na=False))
-    rank = " ".join(f"WHEN '{k}' THEN {v}" for k, v in INTENSITY_RANK.items())
+    con.register("intensity_rank", pd.DataFrame({"statin_intensity": list(INTENSITY_RANK),
+                                                 "rank": list(INTENSITY_RANK.values())}))
+    pde, ndc_src = register_input(con, "pde", [Path(path)]), register_input(con, "ndc", [Path(ndc)])
     return con.execute(f"""
         SELECT p.BENE_ID, CAST(p.SRVC_DT AS DATE) AS SRVC_DT, CAST(coalesce(p.PD_DT, p.SRVC_DT) AS DATE) AS PROC_DT,
-               d.drug_class AS DRUG_CLASS, CASE d.statin_intensity {rank} ELSE 0 END AS INTENSITY
-        FROM {_src(path, 'pde')} p JOIN {_src(ndc, 'ndc')} n USING (PROD_SRVC_ID)
+               d.drug_class AS DRUG_CLASS, coalesce(r.rank, 0) AS INTENSITY
+        FROM {pde} p JOIN {ndc_src} n USING (PROD_SRVC_ID)
         JOIN cv_drugs d ON lower(n.GNN) = d.generic_name
          AND n.STRENGTH_MG BETWEEN d.min_strength_mg AND d.max_strength_mg
+        LEFT JOIN intensity_rank r ON r.statin_intensity = d.statin_intensity
         ORDER BY 1, 2, 4, 5""").df()

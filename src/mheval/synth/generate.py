@@ -12,6 +12,7 @@ import pandas as pd
 from mheval.synth import claims as CL
 from mheval.synth.drugs import change_times, drug_reference, part_d_events
 from mheval.synth.medicare import make_mbsf
+from mheval.synth.ownership import synthetic_output_dir
 from mheval.synth.params import resolve_params
 from mheval.synth.payments import model_payments, provider_survey
 from mheval.synth.population import make_beneficiaries, make_organizations
@@ -36,7 +37,9 @@ def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | 
 
     Parameters
     ----------
-    out_dir : directory to write (created); layout in docs/data_contract.md.
+    out_dir : directory to write (created): missing, empty, or marked by an earlier run as the
+        generator's own; anything else is refused (:mod:`mheval.synth.ownership`), and only files
+        the generator wrote are ever replaced. Layout in docs/data_contract.md.
     scale : 1.0 gives the published trial's size (218,864 analyzed beneficiaries).
     seed : random seed; the same seed and parameters give byte-identical files.
     overrides : parameters to change from :data:`mheval.synth.params.DEFAULTS`.
@@ -50,8 +53,12 @@ def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | 
     if seed is not None:
         ov["seed"] = seed
     params = resolve_params(ov)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with synthetic_output_dir(out_dir, params) as out:
+        return _write_trial(out, params, t0)
+
+
+def _write_trial(out: Path, params: dict, t0: float) -> dict:
+    """Simulate the trial with resolved ``params`` and write every file into ``out``; the truth."""
     rng = _streams(int(params["seed"]))
 
     orgs = make_organizations(rng["orgs"], params)
