@@ -77,8 +77,9 @@ def _sym_power(a, power):
     return (vec * np.where(val > 1e-12, np.abs(val) ** power, 0)) @ vec.T
 
 
-def _dense(X, resid, org, bene, w, g_o, g_b):
-    """clubSandwich's CR2 and Satterthwaite pieces with dense matrices (its R code, transcribed)."""
+def _dense(X, resid, org, bene, w, g_o, g_b, whitened=False):
+    """clubSandwich's CR2 and Satterthwaite pieces with dense matrices (its R code, transcribed);
+    ``whitened``: W_j A_j = L'^-1 (I - H_L)^-1/2 L^-1 with L the lower Cholesky factor of Theta_j."""
     labels = np.unique(org)
     blocks = []
     for lab in labels:
@@ -91,9 +92,14 @@ def _dense(X, resid, org, bene, w, g_o, g_b):
     Lc = np.linalg.cholesky(M)
     for r, Th, W in blocks:
         D = np.linalg.cholesky(Th).T  # R's chol: upper, D'D = Theta
-        G = D @ (np.eye(len(r)) - X[r] @ M @ X[r].T @ W) @ Th @ D.T
-        A = D.T @ _sym_power(G, -0.5) @ D
-        E = X[r].T @ W @ A
+        if whitened:
+            Li = np.linalg.inv(D.T)
+            Xt = Li @ X[r]
+            E = Xt.T @ _sym_power(np.eye(len(r)) - Xt @ M @ Xt.T, -0.5) @ Li  # X' W A
+        else:
+            G = D @ (np.eye(len(r)) - X[r] @ M @ X[r].T @ W) @ Th @ D.T
+            A = D.T @ _sym_power(G, -0.5) @ D
+            E = X[r].T @ W @ A
         comps.append(E @ resid[r])
         G_list.append(M @ E @ D.T)
         H_list.append(M @ E @ X[r] @ Lc)
@@ -108,8 +114,7 @@ def _dense(X, resid, org, bene, w, g_o, g_b):
     return V, df
 
 
-@pytest.mark.parametrize("weights", ["none", "few", "many"])
-def test_subspace_computation_equals_dense_formulas(weights):
+def _design(weights, seed=11):
     rng = np.random.default_rng(11)
     G = 9
     nb = rng.integers(2, 9, G)
@@ -123,15 +128,40 @@ def test_subspace_computation_equals_dense_formulas(weights):
     X = np.column_stack([np.eye(4)[year], np.eye(4)[year] * mh[:, None], rng.normal(size=n)])
     resid = rng.normal(size=n) * (1 + mh) + rng.normal(size=G)[org]
     w = {"none": np.ones(n), "few": rng.choice([1.0, 0.5, 0.25], n), "many": rng.uniform(0.1, 1, n)}[weights]
+    return X, resid, org, bene, w
+
+
+@pytest.mark.parametrize("form", ["symmetric", "whitened"])
+@pytest.mark.parametrize("weights", ["none", "few", "many"])
+def test_structured_computation_equals_dense_formulas(weights, form):
+    X, resid, org, bene, w = _design(weights)
     g_o, g_b = 0.3, 0.8
-    res = cr2(X, resid, org, w=w, bene=bene, g_org=g_o, g_bene=g_b)
-    V, df = _dense(X, resid, org, bene, w, g_o, g_b)
+    res = cr2(X, resid, org, w=w, bene=bene, g_org=g_o, g_bene=g_b, form=form)
+    assert res.form == form
+    V, df = _dense(X, resid, org, bene, w, g_o, g_b, whitened=form == "whitened")
     np.testing.assert_allclose(res.vcov, V, rtol=1e-9, atol=1e-13)
     avg = np.r_[np.zeros(4), np.full(4, 0.25), 0.0]
     for c in [np.eye(9)[4], np.eye(9)[8], avg]:
         np.testing.assert_allclose(res.contrast(c)[1], df(c), rtol=1e-9)
-    if weights == "none":  # few distinct eigenvalues of Theta_j: the subspace stays small
+    if weights == "none" and form == "symmetric":  # few distinct eigenvalues of Theta_j: a small subspace
         assert res.max_subspace < 4 * X.shape[1]
+    # CR2's defining property, exact unbiasedness under the working model: for every organization
+    # X'WA (Theta - X M X') A'WX = X'WX, i.e. F_j - E_j M E_j' = X_j' W_j X_j
+    for j, lab in enumerate(np.unique(org)):
+        r = np.flatnonzero(org == lab)
+        Zb = (bene[r][:, None] == np.unique(bene[r])[None, :]).astype(float)
+        Th = np.diag(1 / w[r]) + g_b * Zb @ Zb.T + g_o
+        XWX = X[r].T @ np.linalg.solve(Th, X[r])
+        np.testing.assert_allclose(res.F[j] - res.E[j] @ res.M @ res.E[j].T, XWX, rtol=1e-8, atol=1e-10)
+
+
+def test_auto_switches_to_whitened_when_the_subspace_is_large():
+    X, resid, org, bene, w = _design("many")
+    res = cr2(X, resid, org, w=w, bene=bene, g_org=0.3, g_bene=0.8, max_dim=12)
+    assert res.form == "whitened"
+    np.testing.assert_allclose(res.vcov, cr2(X, resid, org, w=w, bene=bene, g_org=0.3, g_bene=0.8, form="whitened").vcov)
+    with pytest.raises(ValueError, match="whitened"):
+        cr2(X, resid, org, w=w, bene=bene, g_org=0.3, g_bene=0.8, form="symmetric", max_dim=12)
 
 
 def test_bad_cov_type():

@@ -35,6 +35,20 @@ an r-dimensional computation after the basis is built with O(n_j p r) work: Thet
 by the beneficiary and organization sums. Checked against a dense implementation of the formulas
 above and against clubSandwich (tests/test_cluster_robust.py, benchmarks/r/clubsandwich_reference.R).
 
+With precision weights that take many distinct values (Equation 1's share of the year observed)
+Theta_j has about as many distinct eigenvalues as rows and S_j approaches the whole space. Then the
+"whitened" form is used: the Bell-McCaffrey adjustment of the GLS-whitened regression,
+W_j A_j = L_j'^-1 (I - H_j)^-1/2 L_j^-1 with L_j L_j' = Theta_j and H_j = L_j^-1 X_j M X_j' L_j'^-1,
+where (I - H_j)^-1/2 = I + U P ((1 - Lambda)^-1/2 - I) P' U' differs from the identity only on
+the p-dimensional span U of L_j^-1 X_j (P Lambda P' the eigen-decomposition of H_j there). It
+satisfies the same defining equation (exact unbiasedness under the working model:
+X_j' W_j A_j (Theta_j - X_j M X_j') A_j' W_j X_j = X_j' W_j X_j) and is invariant to the choice of
+L_j, but it is a different root than clubSandwich's symmetric A_j, so the two differ slightly
+(clubSandwich does not accept lmer prior weights, so there is no R reference for that case). L_j
+is identity-plus-rank-one factors (beneficiary blocks, then the organization term): O(n_j p^2).
+:func:`cr2` with ``form="auto"`` (the default) uses the symmetric form unless an organization's
+subspace exceeds 12 p + 12 dimensions, and reports which form it used.
+
 Degrees of freedom of a contrast c'beta (clubSandwich's ``coef_test(..., test = "Satterthwaite")``
 and ``linear_contrast``, inverse-variance working model): with g_j = c' M F_j M c,
 F_j = X_j' W_j A_j Theta_j A_j W_j X_j, and h_j = L' E_j' M c, E_j = X_j' W_j A_j X_j, L L' = M,
@@ -69,6 +83,7 @@ class ClusterRobust:
     E: np.ndarray  # J x p x p: X_j' W_j A_j X_j
     F: np.ndarray  # J x p x p: X_j' W_j A_j Theta_j A_j W_j X_j
     n_clusters: int
+    form: str  # "symmetric" (clubSandwich's) or "whitened"
     max_subspace: int  # largest invariant-subspace dimension r over clusters
 
     def contrast(self, c) -> tuple[float, float]:
@@ -90,16 +105,28 @@ class ClusterRobust:
         return np.array([self.contrast(np.eye(p)[k])[1] for k in range(p)])
 
 
-def _theta_matvec(V, w, bene, nb, g_b, g_o):
-    """Theta v = v / w + g_b Z_b Z_b' v + g_o 1 1' v for the rows of one organization."""
+def _segment_sums(V, starts):
+    """Sums of the rows of V over consecutive segments beginning at ``starts``."""
+    return np.add.reduceat(V, starts, axis=0)
+
+
+def _theta_matvec(V, w, bj, starts, g_b, g_o):
+    """Theta v = v / w + g_b Z_b Z_b' v + g_o 1 1' v for the rows of one organization, sorted by
+    beneficiary (``bj`` nondecreasing, ``starts`` the first row of each beneficiary)."""
     out = V / w[:, None]
     if g_b:
-        s = np.zeros((nb, V.shape[1]))
-        np.add.at(s, bene, V)
-        out += g_b * s[bene]
+        out += g_b * _segment_sums(V, starts)[bj]
     if g_o:
         out += g_o * V.sum(axis=0, keepdims=True)
     return out
+
+
+def _tall_svd(B):
+    """Left singular vectors and singular values of a tall matrix (QR, then the small SVD of R:
+    LAPACK's SVD of a tall matrix is much slower)."""
+    Q, R = np.linalg.qr(B)
+    u, s, _ = np.linalg.svd(R)
+    return Q @ u, s
 
 
 def _invariant_basis(X, matvec, tol=1e-10, max_dim=None):
@@ -111,7 +138,7 @@ def _invariant_basis(X, matvec, tol=1e-10, max_dim=None):
                 B = B - Q @ (Q.T @ B)
         if B.shape[1] == 0:
             return B
-        u, s, _ = np.linalg.svd(B, full_matrices=False)
+        u, s = _tall_svd(B)
         return u[:, s > tol * scale]
 
     scale = max(1.0, float(np.abs(X).max()))
@@ -123,22 +150,55 @@ def _invariant_basis(X, matvec, tol=1e-10, max_dim=None):
         scale = max(1.0, float(np.abs(new).max()))
         nxt = orth(matvec(new), Q)
         if Q.shape[1] + nxt.shape[1] > limit:
-            raise ValueError(f"CR2: the invariant subspace of an organization exceeds {limit} dimensions "
-                             f"(n_j = {n}); the precision weights take too many distinct values")
+            raise _TooLarge(limit)
         Q = np.hstack([Q, nxt])
         new = nxt
     return Q
 
 
-def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, max_dim=None) -> ClusterRobust:
-    """CR2 covariance (clubSandwich's, working model = the fitted nested LMM) clustered on ``org``.
+class _TooLarge(Exception):
+    pass
+
+
+def _whitener(wj, bj, starts, g_b, g_o):
+    """v -> L^-1 v for a factor L with L L' = Theta_j = diag(1/w) + g_b Z_b Z_b' + g_o 1 1':
+    L = L_0 (I + c_o u u'), L_0 = diag(w)^-1/2 (I + c_b v_b v_b') per beneficiary (v_b = sqrt(w)),
+    u = L_0^-1 1; every factor is identity plus rank one, so L^-1 v costs O(n_j)."""
+    sw = np.sqrt(wj)
+    sb = _segment_sums(wj, starts)  # |v_b|^2
+    cb = (np.sqrt(1 + g_b * sb) - 1) / sb
+    kb = (cb / (1 + cb * sb))[bj]
+
+    def l0inv(V):
+        Z = sw[:, None] * V
+        return Z - kb[:, None] * sw[:, None] * _segment_sums(sw[:, None] * Z, starts)[bj]
+
+    u = l0inv(np.ones((len(wj), 1)))[:, 0]
+    uu = float(u @ u)
+    co = (np.sqrt(1 + g_o * uu) - 1) / uu
+    ko = co / (1 + co * uu)
+    return lambda V: (lambda Z: Z - ko * np.outer(u, u @ Z))(l0inv(V))
+
+
+def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, form: str = "auto",
+        max_dim: int | None = None) -> ClusterRobust:
+    """CR2 covariance (working model = the fitted nested LMM) clustered on ``org``.
 
     X : n x p fixed-effect design; resid : marginal residuals y - X beta; org : cluster label per
     row; w : precision weights (residual variance sigma^2 / w; default 1); bene : beneficiary
     label per row (nested in org; None: no beneficiary intercept); g_org, g_bene : variance ratios
-    of the organization and beneficiary intercepts to the residual variance. See the module
-    docstring for the formulas and the exact subspace computation.
+    of the organization and beneficiary intercepts to the residual variance.
+
+    form : "symmetric" (clubSandwich's A_j, exact subspace computation; see the module
+    docstring), "whitened" (the Bell-McCaffrey adjustment of the GLS-whitened regression,
+    W_j A_j = L_j'^-1 (I - H_j)^-1/2 L_j^-1 with L_j L_j' = Theta_j and H_j the whitened cluster
+    hat block: also exactly unbiased under the working model, O(n_j p^2), but not clubSandwich's
+    choice of root), or "auto": symmetric unless some organization's invariant subspace exceeds
+    ``max_dim`` (default 12 p + 12; happens when precision weights take many distinct values),
+    then whitened for every organization. The result's ``form`` says which was used.
     """
+    if form not in ("auto", "symmetric", "whitened"):
+        raise ValueError(f"form must be auto, symmetric or whitened; got {form!r}")
     X = np.asarray(X, float)
     resid = np.asarray(resid, float)
     n, p = X.shape
@@ -146,17 +206,34 @@ def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, max_dim=None) -
     _, oi = np.unique(np.asarray(org), return_inverse=True)
     bi = np.arange(n) if bene is None else np.unique(np.asarray(bene), return_inverse=True)[1]
     g_b = 0.0 if bene is None else float(g_bene)
-    order = np.argsort(oi, kind="stable")
+    order = np.lexsort((bi, oi))  # by organization, then beneficiary (A_j is permutation-equivariant)
     J = int(oi.max()) + 1
     bounds = np.r_[0, np.cumsum(np.bincount(oi, minlength=J))]
-    pieces = []
-    XWX = np.zeros((p, p))
+    groups = []
     for j in range(J):
         rows = order[bounds[j]:bounds[j + 1]]
-        Xj, wj = X[rows], w[rows]
-        _, bj = np.unique(bi[rows], return_inverse=True)
-        mv = lambda V, wj=wj, bj=bj: _theta_matvec(V, wj, bj, int(bj.max()) + 1, g_b, float(g_org))  # noqa: E731
-        Q = _invariant_basis(Xj, mv, max_dim=max_dim)
+        b = bi[rows]
+        first = np.r_[True, b[1:] != b[:-1]]
+        groups.append((rows, w[rows], np.cumsum(first) - 1, np.flatnonzero(first)))
+    if form != "whitened":
+        cap = max_dim if max_dim is not None else (None if form == "symmetric" else 12 * p + 12)
+        try:
+            return _cr2_symmetric(X, resid, groups, g_b, float(g_org), cap)
+        except _TooLarge:
+            if form == "symmetric":
+                raise ValueError(f"CR2: an organization's invariant subspace exceeds {cap} dimensions; "
+                                 "use form='whitened'") from None
+    return _cr2_whitened(X, resid, groups, g_b, float(g_org))
+
+
+def _cr2_symmetric(X, resid, groups, g_b, g_o, cap):
+    p = X.shape[1]
+    pieces = []
+    XWX = np.zeros((p, p))
+    for rows, wj, bj, starts in groups:
+        Xj = X[rows]
+        mv = lambda V, wj=wj, bj=bj, starts=starts: _theta_matvec(V, wj, bj, starts, g_b, g_o)  # noqa: E731
+        Q = _invariant_basis(Xj, mv, max_dim=cap)
         ThS = Q.T @ mv(Q)
         ThS = (ThS + ThS.T) / 2
         XS, rS = Q.T @ Xj, Q.T @ resid[rows]
@@ -167,9 +244,8 @@ def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, max_dim=None) -
         pieces.append((ThS, T, XS, WXS, rS))
     M = np.linalg.inv(XWX)
     M = (M + M.T) / 2
-    e = np.zeros((J, p))
-    E = np.zeros((J, p, p))
-    F = np.zeros((J, p, p))
+    J = len(groups)
+    e, E, F = np.zeros((J, p)), np.zeros((J, p, p)), np.zeros((J, p, p))
     for j, (ThS, T, XS, WXS, rS) in enumerate(pieces):
         TX = T @ XS
         Y = ThS @ ThS - TX @ M @ TX.T
@@ -178,9 +254,39 @@ def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, max_dim=None) -
         e[j] = AWX.T @ rS
         E[j] = AWX.T @ XS
         F[j] = AWX.T @ ThS @ AWX
-    vcov = M @ (e.T @ e) @ M
-    return ClusterRobust(vcov=vcov, M=M, E=E, F=F, n_clusters=J,
+    return ClusterRobust(vcov=M @ (e.T @ e) @ M, M=M, E=E, F=F, n_clusters=J, form="symmetric",
                          max_subspace=max(pc[0].shape[0] for pc in pieces))
+
+
+def _cr2_whitened(X, resid, groups, g_b, g_o):
+    p = X.shape[1]
+    pieces = []
+    XWX = np.zeros((p, p))
+    for rows, wj, bj, starts in groups:
+        linv = _whitener(wj, bj, starts, g_b, g_o)
+        Xt = linv(X[rows])
+        rt = linv(resid[rows][:, None])[:, 0]
+        XWX += Xt.T @ Xt
+        pieces.append((Xt, rt))
+    M = np.linalg.inv(XWX)
+    M = (M + M.T) / 2
+    J = len(groups)
+    e, E, F = np.zeros((J, p)), np.zeros((J, p, p)), np.zeros((J, p, p))
+    for j, (Xt, rt) in enumerate(pieces):
+        U, s = _tall_svd(Xt)
+        U = U[:, s > 1e-10 * max(1.0, s.max())]
+        B = U.T @ Xt  # k x p: Xt = U B on the column space
+        lam, P = np.linalg.eigh(B @ M @ B.T)  # eigenvalues of the whitened hat block H_j
+        one = 1 - lam
+        ok = one > _EIG_TOL
+        d_half = np.where(ok, 1 / np.sqrt(np.where(ok, one, 1)), 0.0) - 1  # (I - H)^-1/2 - I on span U
+        d_one = np.where(ok, 1 / np.where(ok, one, 1), 0.0) - 1
+        C = B.T @ P  # Xt' U P
+        e[j] = Xt.T @ rt + C @ (d_half * (P.T @ (U.T @ rt)))
+        XtX = Xt.T @ Xt
+        E[j] = XtX + (C * d_half) @ C.T
+        F[j] = XtX + (C * d_one) @ C.T
+    return ClusterRobust(vcov=M @ (e.T @ e) @ M, M=M, E=E, F=F, n_clusters=J, form="whitened", max_subspace=p)
 
 
 def with_cr2(res, X: np.ndarray, y: np.ndarray, nest):
