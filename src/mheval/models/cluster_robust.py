@@ -304,3 +304,29 @@ def with_cr2(res, X: np.ndarray, y: np.ndarray, nest):
     return dataclasses.replace(res, bse=pd.Series(np.sqrt(np.diag(cr.vcov)), index=names),
                                _cov=pd.DataFrame(cr.vcov, index=names, columns=names), cov_type="CR2",
                                df=pd.Series(cr.df(), index=names), bse_model=res.bse, robust=cr)
+
+
+def fixed_variance_gls(X, y, org, w=None, bene=None, g_org=0.0, g_bene=0.0) -> np.ndarray:
+    """GLS coefficients of y on X with the nested LMM's variance ratios held fixed (working model
+    Theta_j of :func:`cr2`), in O(n p^2) by the same whitening L_j^-1 as the whitened CR2. With
+    the fitted ratios this is the fit's beta; a randomization test recomputes it for every
+    permuted arm without re-estimating the variance components."""
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    n, p = X.shape
+    w = np.ones(n) if w is None else np.asarray(w, float)
+    _, oi = np.unique(np.asarray(org), return_inverse=True)
+    bi = np.arange(n) if bene is None else np.unique(np.asarray(bene), return_inverse=True)[1]
+    g_b = 0.0 if bene is None else float(g_bene)
+    order = np.lexsort((bi, oi))
+    bounds = np.r_[0, np.cumsum(np.bincount(oi))]
+    XtX, Xty = np.zeros((p, p)), np.zeros(p)
+    for j in range(len(bounds) - 1):
+        rows = order[bounds[j]:bounds[j + 1]]
+        b = bi[rows]
+        first = np.r_[True, b[1:] != b[:-1]]
+        linv = _whitener(w[rows], np.cumsum(first) - 1, np.flatnonzero(first), g_b, float(g_org))
+        Z = linv(np.column_stack([X[rows], y[rows]]))
+        XtX += Z[:, :p].T @ Z[:, :p]
+        Xty += Z[:, :p].T @ Z[:, p]
+    return np.linalg.solve(XtX, Xty)
