@@ -180,6 +180,26 @@ def _whitener(wj, bj, starts, g_b, g_o):
     return lambda V: (lambda Z: Z - ko * np.outer(u, u @ Z))(l0inv(V))
 
 
+def _org_groups(org, w, bene, g_bene):
+    """Per organization: (rows sorted by beneficiary, their weights, beneficiary index 0.., first
+    row of each beneficiary); and the beneficiary variance ratio (0 without beneficiaries). The
+    within-organization order does not matter: every adjustment is permutation-equivariant."""
+    org = np.asarray(org)
+    n = len(org)
+    w = np.ones(n) if w is None else np.asarray(w, float)
+    _, oi = np.unique(org, return_inverse=True)
+    bi = np.arange(n) if bene is None else np.unique(np.asarray(bene), return_inverse=True)[1]
+    order = np.lexsort((bi, oi))
+    bounds = np.r_[0, np.cumsum(np.bincount(oi))]
+    groups = []
+    for j in range(len(bounds) - 1):
+        rows = order[bounds[j]:bounds[j + 1]]
+        b = bi[rows]
+        first = np.r_[True, b[1:] != b[:-1]]
+        groups.append((rows, w[rows], np.cumsum(first) - 1, np.flatnonzero(first)))
+    return groups, (0.0 if bene is None else float(g_bene))
+
+
 def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, form: str = "auto",
         max_dim: int | None = None) -> ClusterRobust:
     """CR2 covariance (working model = the fitted nested LMM) clustered on ``org``.
@@ -201,20 +221,8 @@ def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, form: str = "au
         raise ValueError(f"form must be auto, symmetric or whitened; got {form!r}")
     X = np.asarray(X, float)
     resid = np.asarray(resid, float)
-    n, p = X.shape
-    w = np.ones(n) if w is None else np.asarray(w, float)
-    _, oi = np.unique(np.asarray(org), return_inverse=True)
-    bi = np.arange(n) if bene is None else np.unique(np.asarray(bene), return_inverse=True)[1]
-    g_b = 0.0 if bene is None else float(g_bene)
-    order = np.lexsort((bi, oi))  # by organization, then beneficiary (A_j is permutation-equivariant)
-    J = int(oi.max()) + 1
-    bounds = np.r_[0, np.cumsum(np.bincount(oi, minlength=J))]
-    groups = []
-    for j in range(J):
-        rows = order[bounds[j]:bounds[j + 1]]
-        b = bi[rows]
-        first = np.r_[True, b[1:] != b[:-1]]
-        groups.append((rows, w[rows], np.cumsum(first) - 1, np.flatnonzero(first)))
+    p = X.shape[1]
+    groups, g_b = _org_groups(org, w, bene, g_bene)
     if form != "whitened":
         cap = max_dim if max_dim is not None else (None if form == "symmetric" else 12 * p + 12)
         try:
@@ -313,20 +321,11 @@ def fixed_variance_gls(X, y, org, w=None, bene=None, g_org=0.0, g_bene=0.0) -> n
     permuted arm without re-estimating the variance components."""
     X = np.asarray(X, float)
     y = np.asarray(y, float)
-    n, p = X.shape
-    w = np.ones(n) if w is None else np.asarray(w, float)
-    _, oi = np.unique(np.asarray(org), return_inverse=True)
-    bi = np.arange(n) if bene is None else np.unique(np.asarray(bene), return_inverse=True)[1]
-    g_b = 0.0 if bene is None else float(g_bene)
-    order = np.lexsort((bi, oi))
-    bounds = np.r_[0, np.cumsum(np.bincount(oi))]
+    p = X.shape[1]
+    groups, g_b = _org_groups(org, w, bene, g_bene)
     XtX, Xty = np.zeros((p, p)), np.zeros(p)
-    for j in range(len(bounds) - 1):
-        rows = order[bounds[j]:bounds[j + 1]]
-        b = bi[rows]
-        first = np.r_[True, b[1:] != b[:-1]]
-        linv = _whitener(w[rows], np.cumsum(first) - 1, np.flatnonzero(first), g_b, float(g_org))
-        Z = linv(np.column_stack([X[rows], y[rows]]))
+    for rows, wj, bj, starts in groups:
+        Z = _whitener(wj, bj, starts, g_b, float(g_org))(np.column_stack([X[rows], y[rows]]))
         XtX += Z[:, :p].T @ Z[:, :p]
         Xty += Z[:, :p].T @ Z[:, p]
     return np.linalg.solve(XtX, Xty)
