@@ -36,7 +36,7 @@ def _fit(name, method="em", theta=None, ties="efron"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # sim_slow: R's search stops at 10 fits
         return fit_frailty_cox(_load(name), "time", "status", cov, cl, ties=ties,
-                               theta=None if method == "em" else theta)
+                               theta=None if method == "em" else theta, outer_max=10)  # R's default
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}-{c[3]}")
@@ -62,9 +62,37 @@ def test_matches_r_coxph_frailty(case):
 def test_r_search_that_stops_at_ten_fits_is_reported():
     cov, cl = SETS["sim_slow"]
     with pytest.warns(RuntimeWarning, match="stopped after 10 fits"):
-        res = fit_frailty_cox(_load("sim_slow"), "time", "status", cov, cl)
+        res = fit_frailty_cox(_load("sim_slow"), "time", "status", cov, cl, outer_max=10)
     assert not res.converged and res.n_iter == 10 and len(res.history) == 10
     assert _fit("rats").converged and _fit("sim").converged
+
+
+def test_default_search_runs_to_convergence():
+    cov, cl = SETS["sim_slow"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no "stopped after" warning
+        res = fit_frailty_cox(_load("sim_slow"), "time", "status", cov, cl)
+    assert res.converged and res.n_iter > 10
+    h = res.history
+    # converged: the last two I-likelihoods agree to R's relative tolerance, and the final theta
+    # is the best one tried
+    assert abs(1 - h.c_loglik.iloc[-1] / h.c_loglik.iloc[-2]) < 1e-5
+    assert h.c_loglik.iloc[-1] >= h.c_loglik.max() - 1e-6 * abs(h.c_loglik.max())
+    assert not res.theta_at_boundary and res.theta > 0.01
+
+
+def test_frailty_variance_at_its_boundary_is_flagged():
+    # no clustering at all: independent exponential times, 30 clusters labelled at random
+    rng = np.random.default_rng(5)
+    n = 900
+    x = rng.normal(size=n)
+    t = rng.exponential(1 / np.exp(0.5 * x))
+    c = rng.uniform(0.5, 3, n)
+    d = pd.DataFrame({"time": np.minimum(t, c), "status": (t <= c).astype(int), "x": x,
+                      "cluster": rng.integers(0, 30, n)})
+    res = fit_frailty_cox(d, "time", "status", ["x"], "cluster")
+    assert res.theta_at_boundary and res.theta < 1e-3
+    assert not fit_frailty_cox(d, "time", "status", ["x"], "cluster", theta=0.5).theta_at_boundary
 
 
 def test_theta_zero_is_the_ordinary_cox_model_of_lifelines():

@@ -31,3 +31,18 @@ def test_proportional_hazards_check_and_by_year_fallback(tte):
     assert forced["ph_test"]["rejects"]
     assert [y["year"] for y in forced["by_year"]] == [1, 2, 3, 4, 5]
     assert all(y["lower"] < y["hr"] < y["upper"] for y in forced["by_year"])
+
+
+def test_bias_corrected_marginal_variance_beside_the_uncorrected(tte):
+    """The marginal model's corrected variance (Mancl-DeRouen, t(G - 2)) is reported with the
+    uncorrected sandwich kept for comparison; the frailty fit converged, so it is estimable."""
+    from scipy import stats
+
+    r = survival_impact(tte, "event", "high_medium", cox_cov_type="md")
+    m, u = r["marginal"], r["marginal_uncorrected"]
+    assert m["cov_type"] == "md" and m["df"] == r["n_organizations"] - 2 and u["df"] is None
+    assert m["log_hr"] == u["log_hr"] and m["se"] != u["se"]
+    q = stats.t.ppf(1 - r["alpha"] / 2, m["df"])
+    assert m["upper"] == pytest.approx(np.exp(m["log_hr"] + q * m["se"]))
+    assert r["estimable"] and r["not_estimable_reason"] is None and r["converged"]
+    assert isinstance(r["theta_at_boundary"], bool)

@@ -24,8 +24,11 @@ C routine ``coxfit5``):
   ``se`` is R's ``se(coef)``, sqrt(diag(fit$var)).
 * Outer loop: theta is chosen to maximize R's approximate marginal ("I-") likelihood, the penalized
   partial likelihood plus ``frailty.gammacon``'s correction, with R's search: theta = 0, then 1, then
-  halve or double, then the parabolic steps of ``frailty.brent`` on sqrt(theta), at most 10 fits,
-  stopping when the criterion changes by a relative 1e-5; each fit starts from the previous fit
+  halve or double, then the parabolic steps of ``frailty.brent`` on sqrt(theta), stopping when the
+  criterion changes by a relative 1e-5. R stops after at most 10 fits (``outer.max``), silently and
+  often before convergence on trial-size data; here the search runs to its tolerance by default
+  (at most 100 fits; ``outer_max=10`` reproduces R's path) and a search that did not converge is
+  flagged (``converged`` False, a RuntimeWarning); each fit starts from the previous fit
   whose theta was closest. ``theta=`` fixes theta instead, as ``frailty(cluster, theta = ...)``.
 * One departure, where R fails: when a Newton step is so long that the likelihood is not finite
   (exp overflows), the step is halved like any step that does not improve the likelihood, and the
@@ -58,7 +61,8 @@ from scipy import sparse, special, stats
 
 _EPS_INNER = 1e-9  # coxph.control()$eps
 _ITER_MAX = 20  # coxph.control()$iter.max
-_OUTER_MAX = 10  # coxph.control()$outer.max
+_R_OUTER_MAX = 10  # coxph.control()$outer.max: R's default, which often stops before convergence
+_OUTER_MAX = 100  # ours: the search runs to its tolerance (each fit is a fraction of a second)
 _EPS_OUTER = 1e-5  # frailty.gamma(eps = 1e-5)
 
 
@@ -74,7 +78,10 @@ class FrailtyCoxResult:
     its tolerance and the final fit's Newton iterations converged; ``inner_failed``: outer fits whose
     Newton iterations hit the limit (R's "Inner loop failed to converge" warning); ``history``:
     theta, penalized log-likelihood and I-likelihood of every outer fit (R's
-    ``fit$history[[1]]$history``). ``theta`` is the last row of that history, the value R prints;
+    ``fit$history[[1]]$history``); ``theta_at_boundary``: the estimated frailty variance is at its
+    boundary 0 (the I-likelihood is largest at theta = 0 among the values tried, or the estimate
+    is below 1e-5): no detectable between-cluster heterogeneity, and the conditional hazard ratio
+    is then the ordinary Cox model's. ``theta`` is the last row of that history, the value R prints;
     R's ``fit$history[[1]]$theta`` is the next value its search would have tried.
     """
 
@@ -95,6 +102,7 @@ class FrailtyCoxResult:
     inner_failed: list[int]
     ties: str
     history: pd.DataFrame = field(repr=False)
+    theta_at_boundary: bool = False
 
     def hazard_ratios(self, alpha: float = 0.10) -> pd.DataFrame:
         """Hazard ratios with Wald (1 - alpha) confidence intervals and two-sided p-values."""
@@ -378,9 +386,10 @@ def fit_frailty_cox(data: pd.DataFrame, duration: str, event: str, covariates: l
     ties : "efron" (default, as R) or "breslow".
     theta : fix the frailty variance (``frailty(cluster, theta = ...)``); 0 gives the ordinary Cox
         model. Default None estimates it by R's I-likelihood search (``method = "em"``).
-    outer_max : most values of theta the search tries (R's ``coxph.control(outer.max = 10)``). R's
-        search often uses all 10 without meeting its tolerance; a RuntimeWarning says so, and a
-        larger ``outer_max`` lets it finish (the result then differs from R's default).
+    outer_max : most values of theta the search tries (default 100: to convergence). R's
+        ``coxph.control(outer.max = 10)`` often stops without meeting its tolerance; pass
+        ``outer_max=10`` to reproduce R's default path. A search that stops early gives a
+        RuntimeWarning and ``converged`` False.
 
     Returns a :class:`FrailtyCoxResult`. Raises ValueError on missing values, non-positive times,
     non-binary events or fewer than 6 clusters.
@@ -428,4 +437,5 @@ def fit_frailty_cox(data: pd.DataFrame, duration: str, event: str, covariates: l
         frailties=pd.Series(fr, index=pd.Index(labels, name=cluster)), loglik=float(plik - penalty),
         penalized_loglik=float(plik), marginal_loglik=float(hist[-1][2]), n=len(t), n_events=int(e.sum()),
         n_clusters=len(labels), converged=bool(done and ok), n_iter=outer, n_inner=n_inner,
-        inner_failed=inner_failed, ties=ties, history=pd.DataFrame(hist, columns=["theta", "loglik", "c_loglik"]))
+        inner_failed=inner_failed, ties=ties, history=pd.DataFrame(hist, columns=["theta", "loglik", "c_loglik"]),
+        theta_at_boundary=bool(theta is None and (th_fit < 1e-5 or hist[int(np.argmax([h[2] for h in hist]))][0] == 0)))

@@ -16,11 +16,14 @@ import pandas as pd
 from scipy import stats
 
 from mheval.models.cox_engine import fit_cox
+from mheval.models.cox_small_sample import COV_TYPES, bias_corrected_cov
 
 
 @dataclass
 class CoxResult:
-    """Coefficients, robust standard errors and the treatment hazard ratio of a Cox fit."""
+    """Coefficients, standard errors of the chosen variance (``cov_type``) and the treatment hazard
+    ratio of a Cox fit. ``df`` is the t reference's degrees of freedom (None: normal reference);
+    ``bse_robust`` the uncorrected sandwich SEs, kept for comparison."""
 
     params: pd.Series
     bse: pd.Series
@@ -29,13 +32,21 @@ class CoxResult:
     n_clusters: int
     treatment: str
     log_likelihood: float
+    cov_type: str = "robust"
+    df: float | None = None
+    bse_robust: pd.Series | None = None
+
+    def _ref(self):
+        return stats.norm if self.df is None else stats.t(self.df)
 
     def hazard_ratios(self, alpha: float = 0.10) -> pd.DataFrame:
-        """Hazard ratios with (1 - alpha) confidence intervals and two-sided p-values."""
-        z = stats.norm.ppf(1 - alpha / 2)
+        """Hazard ratios with (1 - alpha) confidence intervals and two-sided p-values (t(df)
+        reference when ``df`` is set, else normal)."""
+        ref = self._ref()
+        z = ref.ppf(1 - alpha / 2)
         out = pd.DataFrame({"hr": np.exp(self.params), "lower": np.exp(self.params - z * self.bse),
                             "upper": np.exp(self.params + z * self.bse),
-                            "p": 2 * stats.norm.sf(np.abs(self.params / self.bse))})
+                            "p": 2 * ref.sf(np.abs(self.params / self.bse))})
         return out
 
     def summary(self, alpha: float = 0.10) -> pd.DataFrame:
@@ -45,12 +56,20 @@ class CoxResult:
 
 
 def fit_marginal_cox(data: pd.DataFrame, duration: str, event: str, covariates: list[str],
-                     cluster: str, treatment: str = "MH") -> CoxResult:
+                     cluster: str, treatment: str = "MH", cov_type: str = "robust") -> CoxResult:
     """Fit a Cox model with sandwich standard errors clustered on ``cluster``.
 
     ``covariates`` must include ``treatment``; categorical covariates should be dummy-coded by
     the caller. Columns with no variation are dropped (and not reported).
+
+    ``cov_type``: "robust" (Lin-Wei sandwich, normal reference: R's ``coxph(... + cluster())``)
+    or one of the bias-corrected sandwich variances of Wang, Turner and Li (2023; R package
+    CoxBcv) "kc" (Kauermann-Carroll), "fg" (Fay-Graubard), "md" (Mancl-DeRouen), "mbn"
+    (Morel-Bokossa-Neerchal), with a t(G - 2) reference for G clusters
+    (:func:`mheval.models.cox_small_sample.bias_corrected_cov`).
     """
+    if cov_type not in COV_TYPES:
+        raise ValueError(f"cov_type must be one of {COV_TYPES}; got {cov_type!r}")
     cols = [c for c in covariates if data[c].nunique(dropna=False) > 1 or c == treatment]
     df = data[[duration, event, cluster] + cols].copy()
     if df.isna().any().any():
@@ -59,9 +78,19 @@ def fit_marginal_cox(data: pd.DataFrame, duration: str, event: str, covariates: 
     fit = fit_cox(df[duration].to_numpy(), df[event].to_numpy(), df[cols].to_numpy(), cluster=df[cluster].to_numpy())
     if not fit.converged:
         raise RuntimeError(f"Cox model did not converge in {fit.n_iter} iterations")
-    return CoxResult(params=pd.Series(fit.params, index=cols), bse=pd.Series(np.sqrt(np.diag(fit.robust_cov)), index=cols),
-                     n=len(df), n_events=int(df[event].sum()), n_clusters=int(df[cluster].nunique()),
-                     treatment=treatment, log_likelihood=fit.loglik)
+    G = int(df[cluster].nunique())
+    robust = pd.Series(np.sqrt(np.diag(fit.robust_cov)), index=cols)
+    bse, dof = robust, None
+    if cov_type != "robust":
+        if G <= 2 + len(cols):
+            raise ValueError(f"cov_type {cov_type!r} needs more clusters than covariates + 2: "
+                             f"{G} clusters, {len(cols)} covariates")
+        cov = bias_corrected_cov(df[duration].to_numpy(), df[event].to_numpy(), df[cols].to_numpy(),
+                                 df[cluster].to_numpy(), fit.params, cov_type)
+        bse, dof = pd.Series(np.sqrt(np.diag(cov)), index=cols), float(G - 2)
+    return CoxResult(params=pd.Series(fit.params, index=cols), bse=bse,
+                     n=len(df), n_events=int(df[event].sum()), n_clusters=G,
+                     treatment=treatment, log_likelihood=fit.loglik, cov_type=cov_type, df=dof, bse_robust=robust)
 
 
 def crude_rates(data: pd.DataFrame, duration: str, event: str, arm: str = "MH") -> dict:

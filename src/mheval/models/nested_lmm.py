@@ -42,14 +42,18 @@ class NestedLMMResult:
     converged: bool
     _cov: pd.DataFrame
     theta: np.ndarray
+    cov_type: str = "model"
+    df: pd.Series | None = None  # Satterthwaite df per coefficient (CR2); None: normal reference
+    bse_model: pd.Series | None = None  # model-based SEs, kept beside the CR2 ones
+    robust: object | None = None  # mheval.models.cluster_robust.ClusterRobust: df of any contrast
 
     def cov_params(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed effects."""
+        """Covariance matrix of the fixed effects (of ``cov_type``)."""
         return self._cov
 
     def summary(self, alpha: float = 0.10) -> pd.DataFrame:
-        """Fixed effects with standard errors, z, p-values and (1 - alpha) intervals."""
-        return wald_table(self.params, self.bse, alpha)
+        """Fixed effects with standard errors, z (t with CR2), p-values and (1 - alpha) intervals."""
+        return wald_table(self.params, self.bse, alpha, df=self.df)
 
 
 class _Blocks:
@@ -93,7 +97,7 @@ class _Blocks:
 
 
 def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None, weights: str | None = None,
-                   reml: bool = True) -> NestedLMMResult:
+                   reml: bool = True, cov_type: str = "model") -> NestedLMMResult:
     """Fit y = X beta + organization intercept + beneficiary intercept + error.
 
     Parameters
@@ -106,10 +110,17 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
         variance is then reported as 0.
     weights : optional column of precision weights (residual variance sigma^2 / w), as lme4's.
     reml : REML (default) or maximum likelihood.
+    cov_type : "model" (model-based covariance, normal reference) or "CR2" (cluster-robust by
+        organization with Satterthwaite df, as R's clubSandwich: ``bse`` and ``cov_params()`` are
+        then CR2, ``df`` the per-coefficient df, ``bse_model`` the model-based SEs and
+        ``robust.contrast(c)`` the variance and df of any contrast; see
+        :mod:`mheval.models.cluster_robust`).
 
     Rows with missing values in the model's columns are dropped (patsy's default); their number is
     the difference between ``len(data)`` and ``n_obs``.
     """
+    if cov_type not in ("model", "CR2"):
+        raise ValueError(f"cov_type must be 'model' or 'CR2'; got {cov_type!r}")
     y, X = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
     rows = X.index
     d = data.loc[rows]
@@ -145,9 +156,13 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
     cov = sigma2 * np.linalg.inv(XVX)
     names = list(X.columns)
     cov_df = pd.DataFrame(cov, index=names, columns=names)
-    return NestedLMMResult(
+    res = NestedLMMResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
         variance_components={"org": sigma2 * theta[0] ** 2, "bene": sigma2 * theta[1] ** 2, "residual": sigma2},
         llf=-crit / 2, reml=reml, n_obs=len(d),
         n_groups={"org": len(org_codes), "bene": 0 if one_level else len(bene_codes)},
         converged=bool(best.success), _cov=cov_df, theta=theta)
+    if cov_type == "CR2":
+        from mheval.models.cluster_robust import with_cr2
+        res = with_cr2(res, X.to_numpy(float), y.to_numpy(float).ravel(), g)
+    return res

@@ -45,14 +45,21 @@ def survival_frame(tte: pd.DataFrame, outcome: str, population: str) -> tuple[pd
     return x, cov
 
 
-def _effect(b: float, se: float, z: float) -> dict:
-    return {"log_hr": b, "se": se, "hr": float(np.exp(b)), "lower": float(np.exp(b - z * se)),
-            "upper": float(np.exp(b + z * se)), "p": float(2 * stats.norm.sf(abs(b / se))),
-            "prob_hr_below_1": float(stats.norm.cdf(-b / se))}
+def _effect(b: float, se: float, alpha: float, df: float | None = None) -> dict:
+    """Hazard ratio, (1 - alpha) interval and p-value of a log hazard ratio b with SE se, with a
+    normal reference (df None) or t(df)."""
+    ref = stats.norm if df is None else stats.t(df)
+    z = ref.ppf(1 - alpha / 2)
+    return {"log_hr": b, "se": se, "df": df, "hr": float(np.exp(b)), "lower": float(np.exp(b - z * se)),
+            "upper": float(np.exp(b + z * se)), "p": float(2 * ref.sf(abs(b / se))),
+            "prob_hr_below_1": float(ref.cdf(-b / se))}
+
+
+_NAN_EFFECT = {k: float("nan") for k in ("log_hr", "se", "hr", "lower", "upper", "p", "prob_hr_below_1")}
 
 
 def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
-                    ph_alpha: float = 0.05) -> dict:
+                    ph_alpha: float = 0.05, cox_cov_type: str = "robust") -> dict:
     """Fit Equation 4 for ``outcome`` ("event" or "death") in ``population``.
 
     Returns a JSON-ready dict: the frailty model's hazard ratio of intervention vs control with its
@@ -63,14 +70,22 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
     ``cox.zph``, KM transform) of the marginal model for the treatment term and globally under
     "ph_test"; when either rejects at ``ph_alpha``, the hazard ratio by follow-up year (episode
     splitting, cluster-robust SE) under "by_year" (otherwise an empty list).
+
+    The marginal model's variance is ``cox_cov_type`` (:func:`fit_marginal_cox`: "robust" or a
+    bias-corrected "kc", "fg", "md", "mbn" with a t(G - 2) reference); the uncorrected sandwich
+    (normal reference) is kept under "marginal_uncorrected". A frailty fit whose theta search or
+    Newton iterations did not converge is not estimable: its estimate fields are NaN, "estimable"
+    is False and "not_estimable_reason" says why (the unconverged numbers stay under
+    "unconverged"). "theta_at_boundary" flags a frailty variance estimated at 0.
     """
     duration, event, label = OUTCOMES[outcome]
     x, cov = survival_frame(tte, outcome, population)
-    z = stats.norm.ppf(1 - alpha / 2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fr = fit_frailty_cox(x, duration, event, cov, "ORG_ID")
-    mg = fit_marginal_cox(x, duration, event, cov, "ORG_ID", treatment="MH")
+    mg = fit_marginal_cox(x, duration, event, cov, "ORG_ID", treatment="MH", cov_type=cox_cov_type)
+    frailty_effect = _effect(float(fr.params["MH"]), float(fr.bse["MH"]), alpha)
+    estimable = bool(fr.converged)
     ph = schoenfeld_test(x[duration].to_numpy(), x[event].to_numpy(), x[cov], beta=mg.params[cov].to_numpy())
     ph_rejects = bool(ph.loc["MH", "p"] < ph_alpha or ph.loc["GLOBAL", "p"] < ph_alpha)
     by_year = []
@@ -80,10 +95,16 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
         "outcome": outcome, "outcome_label": label, "population": population,
         "model": "Cox model with a shared gamma frailty per organization (as R's coxph + frailty), Efron ties",
         "alpha": alpha, "n": fr.n, "n_events": fr.n_events, "n_organizations": fr.n_clusters,
-        **_effect(float(fr.params["MH"]), float(fr.bse["MH"]), z),
-        "theta": fr.theta, "converged": fr.converged, "warnings": [str(w.message) for w in caught],
-        "marginal": {"model": "marginal Cox, Efron ties, cluster-robust (sandwich) SE by organization",
-                     **_effect(float(mg.params["MH"]), float(mg.bse["MH"]), z)},
+        **(frailty_effect if estimable else _NAN_EFFECT), "estimable": estimable,
+        "not_estimable_reason": None if estimable else
+        "the frailty model did not converge (theta search or Newton iterations): not published",
+        "unconverged": None if estimable else frailty_effect,
+        "theta": fr.theta, "theta_at_boundary": fr.theta_at_boundary, "converged": fr.converged,
+        "warnings": [str(w.message) for w in caught],
+        "marginal": {"model": f"marginal Cox, Efron ties, sandwich SE by organization ({mg.cov_type})",
+                     "cov_type": mg.cov_type, **_effect(float(mg.params["MH"]), float(mg.bse["MH"]), alpha, mg.df)},
+        "marginal_uncorrected": {"model": "marginal Cox, Efron ties, cluster-robust (sandwich) SE, normal reference",
+                                 "cov_type": "robust", **_effect(float(mg.params["MH"]), float(mg.bse_robust["MH"]), alpha)},
         "crude": crude_rates(x, duration, event),
         "ph_test": {"alpha": ph_alpha, "rejects": ph_rejects, "treatment": ph.loc["MH"].to_dict(),
                     "global": ph.loc["GLOBAL"].to_dict(), "terms": ph.reset_index(names="term").to_dict(orient="records")},

@@ -31,6 +31,7 @@ def hazard_ratio_table(results: list[dict], min_cell: int = 11) -> pd.DataFrame:
         row["prob_reduction"] = r["prob_hr_below_1"]
         if "theta" in r:
             row["frailty_variance"] = r["theta"]
+            row["frailty_variance_at_boundary"] = bool(r.get("theta_at_boundary", False))  # for the table note
         if "marginal" in r:
             m = r["marginal"]
             row["hazard_ratio_marginal"] = m["hr"]

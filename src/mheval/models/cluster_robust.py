@@ -1,0 +1,331 @@
+"""CR2 cluster-robust variance with Bell-McCaffrey (Satterthwaite) degrees of freedom for the
+nested linear mixed model (Equations 1, 2 and 3), as R's clubSandwich computes it for lme4 fits.
+
+Why it exists: with few, unequal organizations the model-based SE of a mixed model leans on the
+working variance model and the plain sandwich (CR0) is biased downwards. The CR2 estimator (Bell
+and McCaffrey 2002; Pustejovsky and Tipton 2018) corrects the sandwich so that it is exactly
+unbiased under the working model, and its Satterthwaite degrees of freedom give t intervals that
+hold with few clusters.
+
+The estimator, in clubSandwich's form (``vcovCR(fit, type = "CR2")`` for an lmerMod: clusters =
+organizations, working weights W_j = Theta_j^-1, with Theta_j = V_j / sigma^2 =
+diag(1 / w) + g_b Z_b Z_b' + g_o 1 1' the fitted model's covariance of organization j in units of
+the residual variance):
+
+    V_CR2 = M [sum_j X_j' W_j A_j r_j r_j' A_j W_j X_j] M,   M = (sum_j X_j' W_j X_j)^-1,
+    A_j = D_j' (D_j (Theta_j - X_j M X_j') D_j')^-1/2 D_j  (D_j' D_j = Theta_j),
+
+r_j the marginal residuals y - X beta. A_j is the unique symmetric positive definite solution of
+A_j (Theta_j - X_j M X_j') A_j = Theta_j, the same for every factor D_j.
+
+Scalable and exact: an organization holds up to ~25,000 rows, so no n_j x n_j matrix is formed.
+Let S_j be the smallest subspace that contains the columns of X_j and is invariant under Theta_j
+(the block Krylov space span{X_j, Theta_j X_j, Theta_j^2 X_j, ...}; its dimension is at most p
+times the number of distinct eigenvalues of Theta_j, which is small when the precision weights
+take few values: without weights Theta_j = I + g_b Z_b Z_b' + g_o 1 1' has at most 2K + 1 distinct
+eigenvalues for K distinct numbers of rows per beneficiary). Theta_j maps S_j and its orthogonal
+complement to themselves and X_j M X_j' vanishes on the complement, so on the complement
+A_j = Theta_j^{1/2} (Theta_j^2)^{-1/2} Theta_j^{1/2} = I, and on S_j (orthonormal basis Q, r x r
+matrices Theta_S = Q' Theta_j Q, X_S = Q' X_j):
+
+    A_S = Theta_S^{1/2} (Theta_S^2 - Theta_S^{1/2} X_S M X_S' Theta_S^{1/2})^-1/2 Theta_S^{1/2}.
+
+Every quantity needed (X_j' W_j A_j r_j and the p x p matrices of the degrees of freedom) is then
+an r-dimensional computation after the basis is built with O(n_j p r) work: Theta_j v costs O(n_j)
+by the beneficiary and organization sums. Checked against a dense implementation of the formulas
+above and against clubSandwich (tests/test_cluster_robust.py, benchmarks/r/clubsandwich_reference.R).
+
+With precision weights that take many distinct values (Equation 1's share of the year observed)
+Theta_j has about as many distinct eigenvalues as rows and S_j approaches the whole space. Then the
+"whitened" form is used: the Bell-McCaffrey adjustment of the GLS-whitened regression,
+W_j A_j = L_j'^-1 (I - H_j)^-1/2 L_j^-1 with L_j L_j' = Theta_j and H_j = L_j^-1 X_j M X_j' L_j'^-1,
+where (I - H_j)^-1/2 = I + U P ((1 - Lambda)^-1/2 - I) P' U' differs from the identity only on
+the p-dimensional span U of L_j^-1 X_j (P Lambda P' the eigen-decomposition of H_j there). It
+satisfies the same defining equation (exact unbiasedness under the working model:
+X_j' W_j A_j (Theta_j - X_j M X_j') A_j' W_j X_j = X_j' W_j X_j) and is invariant to the choice of
+L_j, but it is a different root than clubSandwich's symmetric A_j, so the two differ slightly
+(clubSandwich does not accept lmer prior weights, so there is no R reference for that case). L_j
+is identity-plus-rank-one factors (beneficiary blocks, then the organization term): O(n_j p^2).
+:func:`cr2` with ``form="auto"`` (the default) uses the symmetric form unless an organization's
+subspace exceeds 12 p + 12 dimensions, and reports which form it used.
+
+Degrees of freedom of a contrast c'beta (clubSandwich's ``coef_test(..., test = "Satterthwaite")``
+and ``linear_contrast``, inverse-variance working model): with g_j = c' M F_j M c,
+F_j = X_j' W_j A_j Theta_j A_j W_j X_j, and h_j = L' E_j' M c, E_j = X_j' W_j A_j X_j, L L' = M,
+the J x J matrix P = diag(g) - H'H (H = [h_1 ... h_J]) gives df = (tr P)^2 / ||P||_F^2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_EIG_TOL = 1e-12  # clubSandwich's matrix_power: eigenvalues <= 1e-12 get power 0
+
+
+def _sym_power(a: np.ndarray, power: float, tol: float | None = None) -> np.ndarray:
+    a = (a + a.T) / 2
+    val, vec = np.linalg.eigh(a)
+    keep = val > (tol if tol is not None else 0.0)
+    vp = np.zeros_like(val)
+    vp[keep] = val[keep] ** power
+    return (vec * vp) @ vec.T
+
+
+@dataclass
+class ClusterRobust:
+    """CR2 covariance of the fixed effects with the per-cluster pieces that the degrees of
+    freedom of any contrast need. ``vcov`` is p x p; use :meth:`contrast` for c'beta."""
+
+    vcov: np.ndarray
+    M: np.ndarray
+    E: np.ndarray  # J x p x p: X_j' W_j A_j X_j
+    F: np.ndarray  # J x p x p: X_j' W_j A_j Theta_j A_j W_j X_j
+    n_clusters: int
+    form: str  # "symmetric" (clubSandwich's) or "whitened"
+    max_subspace: int  # largest invariant-subspace dimension r over clusters
+
+    def contrast(self, c) -> tuple[float, float]:
+        """(variance, Satterthwaite df) of c'beta for a p-vector c."""
+        c = np.asarray(c, float)
+        Mc = self.M @ c
+        L = np.linalg.cholesky(self.M)
+        g = np.einsum("k,jkl,l->j", Mc, self.F, Mc)
+        H = np.einsum("jlk,l->jk", self.E, Mc) @ L  # rows h_j' = (M c)' E_j L
+        HH = H.T @ H
+        hn = np.einsum("jk,jk->j", H, H)
+        tr = g.sum() - hn.sum()
+        fro2 = np.sum(HH * HH) - 2 * np.sum(g * hn) + np.sum(g * g)
+        return float(c @ self.vcov @ c), float(tr * tr / fro2)
+
+    def df(self) -> np.ndarray:
+        """Satterthwaite df of each coefficient."""
+        p = self.vcov.shape[0]
+        return np.array([self.contrast(np.eye(p)[k])[1] for k in range(p)])
+
+
+def _segment_sums(V, starts):
+    """Sums of the rows of V over consecutive segments beginning at ``starts``."""
+    return np.add.reduceat(V, starts, axis=0)
+
+
+def _theta_matvec(V, w, bj, starts, g_b, g_o):
+    """Theta v = v / w + g_b Z_b Z_b' v + g_o 1 1' v for the rows of one organization, sorted by
+    beneficiary (``bj`` nondecreasing, ``starts`` the first row of each beneficiary)."""
+    out = V / w[:, None]
+    if g_b:
+        out += g_b * _segment_sums(V, starts)[bj]
+    if g_o:
+        out += g_o * V.sum(axis=0, keepdims=True)
+    return out
+
+
+def _tall_svd(B):
+    """Left singular vectors and singular values of a tall matrix (QR, then the small SVD of R:
+    LAPACK's SVD of a tall matrix is much slower)."""
+    Q, R = np.linalg.qr(B)
+    u, s, _ = np.linalg.svd(R)
+    return Q @ u, s
+
+
+def _invariant_basis(X, matvec, tol=1e-10, max_dim=None):
+    """Orthonormal basis of the smallest matvec-invariant subspace containing the columns of X
+    (block Krylov with two passes of reorthogonalization and SVD rank detection)."""
+    def orth(B, Q):
+        for _ in range(2):
+            if Q is not None:
+                B = B - Q @ (Q.T @ B)
+        if B.shape[1] == 0:
+            return B
+        u, s = _tall_svd(B)
+        return u[:, s > tol * scale]
+
+    scale = max(1.0, float(np.abs(X).max()))
+    Q = orth(X, None)
+    new = Q
+    n = X.shape[0]
+    limit = n if max_dim is None else min(n, max_dim)
+    while new.shape[1] and Q.shape[1] < n:
+        scale = max(1.0, float(np.abs(new).max()))
+        nxt = orth(matvec(new), Q)
+        if Q.shape[1] + nxt.shape[1] > limit:
+            raise _TooLarge(limit)
+        Q = np.hstack([Q, nxt])
+        new = nxt
+    return Q
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _whitener(wj, bj, starts, g_b, g_o):
+    """v -> L^-1 v for a factor L with L L' = Theta_j = diag(1/w) + g_b Z_b Z_b' + g_o 1 1':
+    L = L_0 (I + c_o u u'), L_0 = diag(w)^-1/2 (I + c_b v_b v_b') per beneficiary (v_b = sqrt(w)),
+    u = L_0^-1 1; every factor is identity plus rank one, so L^-1 v costs O(n_j)."""
+    sw = np.sqrt(wj)
+    sb = _segment_sums(wj, starts)  # |v_b|^2
+    cb = (np.sqrt(1 + g_b * sb) - 1) / sb
+    kb = (cb / (1 + cb * sb))[bj]
+
+    def l0inv(V):
+        Z = sw[:, None] * V
+        return Z - kb[:, None] * sw[:, None] * _segment_sums(sw[:, None] * Z, starts)[bj]
+
+    u = l0inv(np.ones((len(wj), 1)))[:, 0]
+    uu = float(u @ u)
+    co = (np.sqrt(1 + g_o * uu) - 1) / uu
+    ko = co / (1 + co * uu)
+    return lambda V: (lambda Z: Z - ko * np.outer(u, u @ Z))(l0inv(V))
+
+
+def _org_groups(org, w, bene, g_bene):
+    """Per organization: (rows sorted by beneficiary, their weights, beneficiary index 0.., first
+    row of each beneficiary); and the beneficiary variance ratio (0 without beneficiaries). The
+    within-organization order does not matter: every adjustment is permutation-equivariant."""
+    org = np.asarray(org)
+    n = len(org)
+    w = np.ones(n) if w is None else np.asarray(w, float)
+    _, oi = np.unique(org, return_inverse=True)
+    bi = np.arange(n) if bene is None else np.unique(np.asarray(bene), return_inverse=True)[1]
+    order = np.lexsort((bi, oi))
+    bounds = np.r_[0, np.cumsum(np.bincount(oi))]
+    groups = []
+    for j in range(len(bounds) - 1):
+        rows = order[bounds[j]:bounds[j + 1]]
+        b = bi[rows]
+        first = np.r_[True, b[1:] != b[:-1]]
+        groups.append((rows, w[rows], np.cumsum(first) - 1, np.flatnonzero(first)))
+    return groups, (0.0 if bene is None else float(g_bene))
+
+
+def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, form: str = "auto",
+        max_dim: int | None = None) -> ClusterRobust:
+    """CR2 covariance (working model = the fitted nested LMM) clustered on ``org``.
+
+    X : n x p fixed-effect design; resid : marginal residuals y - X beta; org : cluster label per
+    row; w : precision weights (residual variance sigma^2 / w; default 1); bene : beneficiary
+    label per row (nested in org; None: no beneficiary intercept); g_org, g_bene : variance ratios
+    of the organization and beneficiary intercepts to the residual variance.
+
+    form : "symmetric" (clubSandwich's A_j, exact subspace computation; see the module
+    docstring), "whitened" (the Bell-McCaffrey adjustment of the GLS-whitened regression,
+    W_j A_j = L_j'^-1 (I - H_j)^-1/2 L_j^-1 with L_j L_j' = Theta_j and H_j the whitened cluster
+    hat block: also exactly unbiased under the working model, O(n_j p^2), but not clubSandwich's
+    choice of root), or "auto": symmetric unless some organization's invariant subspace exceeds
+    ``max_dim`` (default 12 p + 12; happens when precision weights take many distinct values),
+    then whitened for every organization. The result's ``form`` says which was used.
+    """
+    if form not in ("auto", "symmetric", "whitened"):
+        raise ValueError(f"form must be auto, symmetric or whitened; got {form!r}")
+    X = np.asarray(X, float)
+    resid = np.asarray(resid, float)
+    p = X.shape[1]
+    groups, g_b = _org_groups(org, w, bene, g_bene)
+    if form != "whitened":
+        cap = max_dim if max_dim is not None else (None if form == "symmetric" else 12 * p + 12)
+        try:
+            return _cr2_symmetric(X, resid, groups, g_b, float(g_org), cap)
+        except _TooLarge:
+            if form == "symmetric":
+                raise ValueError(f"CR2: an organization's invariant subspace exceeds {cap} dimensions; "
+                                 "use form='whitened'") from None
+    return _cr2_whitened(X, resid, groups, g_b, float(g_org))
+
+
+def _cr2_symmetric(X, resid, groups, g_b, g_o, cap):
+    p = X.shape[1]
+    pieces = []
+    XWX = np.zeros((p, p))
+    for rows, wj, bj, starts in groups:
+        Xj = X[rows]
+        mv = lambda V, wj=wj, bj=bj, starts=starts: _theta_matvec(V, wj, bj, starts, g_b, g_o)  # noqa: E731
+        Q = _invariant_basis(Xj, mv, max_dim=cap)
+        ThS = Q.T @ mv(Q)
+        ThS = (ThS + ThS.T) / 2
+        XS, rS = Q.T @ Xj, Q.T @ resid[rows]
+        val, vec = np.linalg.eigh(ThS)
+        T = (vec * np.sqrt(val)) @ vec.T
+        WXS = (vec / val) @ (vec.T @ XS)  # Theta_S^-1 X_S
+        XWX += XS.T @ WXS
+        pieces.append((ThS, T, XS, WXS, rS))
+    M = np.linalg.inv(XWX)
+    M = (M + M.T) / 2
+    J = len(groups)
+    e, E, F = np.zeros((J, p)), np.zeros((J, p, p)), np.zeros((J, p, p))
+    for j, (ThS, T, XS, WXS, rS) in enumerate(pieces):
+        TX = T @ XS
+        Y = ThS @ ThS - TX @ M @ TX.T
+        A = T @ _sym_power(Y, -0.5, _EIG_TOL) @ T
+        AWX = A @ WXS
+        e[j] = AWX.T @ rS
+        E[j] = AWX.T @ XS
+        F[j] = AWX.T @ ThS @ AWX
+    return ClusterRobust(vcov=M @ (e.T @ e) @ M, M=M, E=E, F=F, n_clusters=J, form="symmetric",
+                         max_subspace=max(pc[0].shape[0] for pc in pieces))
+
+
+def _cr2_whitened(X, resid, groups, g_b, g_o):
+    p = X.shape[1]
+    pieces = []
+    XWX = np.zeros((p, p))
+    for rows, wj, bj, starts in groups:
+        linv = _whitener(wj, bj, starts, g_b, g_o)
+        Xt = linv(X[rows])
+        rt = linv(resid[rows][:, None])[:, 0]
+        XWX += Xt.T @ Xt
+        pieces.append((Xt, rt))
+    M = np.linalg.inv(XWX)
+    M = (M + M.T) / 2
+    J = len(groups)
+    e, E, F = np.zeros((J, p)), np.zeros((J, p, p)), np.zeros((J, p, p))
+    for j, (Xt, rt) in enumerate(pieces):
+        U, s = _tall_svd(Xt)
+        U = U[:, s > 1e-10 * max(1.0, s.max())]
+        B = U.T @ Xt  # k x p: Xt = U B on the column space
+        lam, P = np.linalg.eigh(B @ M @ B.T)  # eigenvalues of the whitened hat block H_j
+        one = 1 - lam
+        ok = one > _EIG_TOL
+        d_half = np.where(ok, 1 / np.sqrt(np.where(ok, one, 1)), 0.0) - 1  # (I - H)^-1/2 - I on span U
+        d_one = np.where(ok, 1 / np.where(ok, one, 1), 0.0) - 1
+        C = B.T @ P  # Xt' U P
+        e[j] = Xt.T @ rt + C @ (d_half * (P.T @ (U.T @ rt)))
+        XtX = Xt.T @ Xt
+        E[j] = XtX + (C * d_half) @ C.T
+        F[j] = XtX + (C * d_one) @ C.T
+    return ClusterRobust(vcov=M @ (e.T @ e) @ M, M=M, E=E, F=F, n_clusters=J, form="whitened", max_subspace=p)
+
+
+def with_cr2(res, X: np.ndarray, y: np.ndarray, nest):
+    """A copy of a :class:`mheval.models.nested_lmm.NestedLMMResult` whose ``bse`` and
+    ``cov_params()`` are CR2 (working model: the fit's variance components), with the
+    Satterthwaite ``df`` of each coefficient, the model-based SEs in ``bse_model`` and the
+    :class:`ClusterRobust` in ``robust``. ``nest`` is the fit's :class:`mheval.models.nesting.Nesting`."""
+    import dataclasses
+
+    import pandas as pd
+
+    names = list(res.params.index)
+    cr = cr2(X, y - X @ res.params.to_numpy(), nest.org_of_bene[nest.bene_idx], w=nest.w,
+             bene=None if nest.one_level else nest.bene_idx, g_org=res.theta[0] ** 2, g_bene=res.theta[1] ** 2)
+    return dataclasses.replace(res, bse=pd.Series(np.sqrt(np.diag(cr.vcov)), index=names),
+                               _cov=pd.DataFrame(cr.vcov, index=names, columns=names), cov_type="CR2",
+                               df=pd.Series(cr.df(), index=names), bse_model=res.bse, robust=cr)
+
+
+def fixed_variance_gls(X, y, org, w=None, bene=None, g_org=0.0, g_bene=0.0) -> np.ndarray:
+    """GLS coefficients of y on X with the nested LMM's variance ratios held fixed (working model
+    Theta_j of :func:`cr2`), in O(n p^2) by the same whitening L_j^-1 as the whitened CR2. With
+    the fitted ratios this is the fit's beta; a randomization test recomputes it for every
+    permuted arm without re-estimating the variance components."""
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    p = X.shape[1]
+    groups, g_b = _org_groups(org, w, bene, g_bene)
+    XtX, Xty = np.zeros((p, p)), np.zeros(p)
+    for rows, wj, bj, starts in groups:
+        Z = _whitener(wj, bj, starts, g_b, float(g_org))(np.column_stack([X[rows], y[rows]]))
+        XtX += Z[:, :p].T @ Z[:, :p]
+        Xty += Z[:, :p].T @ Z[:, p]
+    return np.linalg.solve(XtX, Xty)
