@@ -53,11 +53,11 @@ def death_dates(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> pd.Data
 def status_in_month(con: duckdb.DuckDBPyConnection, people: pd.DataFrame, date_col: str,
                     view: str = "enroll_month") -> pd.DataFrame:
     """Enrollment status in the month of ``people[date_col]`` (missing MBSF row -> all False)."""
-    con.register("_people", people[["BENE_ID", date_col]])
+    con.register("_people", people[["BENE_ID", date_col]].set_axis(["BENE_ID", "_DT"], axis=1))
     out = con.execute(f"""SELECT p.BENE_ID, coalesce(e.FFS_AB, FALSE) AS FFS_AB, coalesce(e.PART_D, FALSE) AS PART_D,
                                 coalesce(e.DUAL, FALSE) AS DUAL, coalesce(e.ESRD, FALSE) AS ESRD
                          FROM _people p LEFT JOIN {view} e
-                         ON e.BENE_ID = p.BENE_ID AND e.MONTH = date_trunc('month', p."{date_col}")""").df()
+                         ON e.BENE_ID = p.BENE_ID AND e.MONTH = date_trunc('month', p._DT)""").df()
     con.unregister("_people")
     return out
 
@@ -69,9 +69,9 @@ def ffs_coverage_end(con: duckdb.DuckDBPyConnection, people: pd.DataFrame, date_
     Returns BENE_ID, FFS_END_DT: the end of the month before the first later month without FFS
     Parts A and B (or without an MBSF row); NaT when coverage continues through the data.
     """
-    con.register("_people", people[["BENE_ID", date_col]])
+    con.register("_people", people[["BENE_ID", date_col]].set_axis(["BENE_ID", "_DT"], axis=1))
     out = con.execute(f"""
-        WITH start AS (SELECT BENE_ID, date_trunc('month', "{date_col}") AS m0 FROM _people),
+        WITH start AS (SELECT BENE_ID, date_trunc('month', _DT) AS m0 FROM _people),
         last_month AS (SELECT max(MONTH) AS mmax FROM {view}),
         gaps AS (
             SELECT s.BENE_ID, min(e.MONTH) AS first_gap FROM start s JOIN {view} e
