@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from mheval.contract.errors import InputError
-from mheval.contract.spec import FileSpec, spec
+from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, FileSpec, spec
 
 DUCK_TYPES = {"string": "VARCHAR", "date": "DATE", "integer": "BIGINT", "number": "DOUBLE",
               "boolean": "BOOLEAN"}
@@ -42,7 +42,7 @@ def columns_of(path: Path) -> list[str]:
 
 def _typed(df: pd.DataFrame, s: FileSpec, path: Path) -> pd.DataFrame:
     """Convert CSV strings to the contract's types; unparsable values raise InputError."""
-    for c in s.columns:
+    for c in s.columns_for(df.columns):
         if c.name not in df.columns:
             continue
         raw = df[c.name]
@@ -103,20 +103,62 @@ def read_input(data_dir: str | Path, name: str, columns: list[str] | None = None
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def duckdb_source(data_dir: str | Path, name: str) -> str:
-    """A DuckDB table expression reading every file of input ``name`` (Parquet or typed CSV)."""
+def duckdb_source(data_dir: str | Path, name: str,
+                  processing_lag_days: int | None = DEFAULT_PROCESSING_LAG_DAYS) -> str:
+    """A DuckDB table expression reading every file of input ``name`` (Parquet or typed CSV).
+
+    See :func:`duckdb_files_source` for the processing-date fallback.
+    """
     s = spec(name)
     files = input_files(data_dir, name)
     if not files:
         raise InputError(str(Path(data_dir) / (s.path + ".parquet")), None, None, [], "is missing")
-    return duckdb_files_source(files, name)
+    return duckdb_files_source(files, name, processing_lag_days)
 
 
-def duckdb_files_source(files: list[Path], name: str) -> str:
-    """A DuckDB table expression over the given files of input ``name`` (all Parquet or all CSV)."""
-    lst = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+def _sql_list(files: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+
+
+def present_columns(files: list[Path]) -> list[str]:
+    """The union of the column names of ``files``, in first-seen order."""
+    seen: dict[str, None] = {}
+    for f in files:
+        seen.update(dict.fromkeys(columns_of(Path(f))))
+    return list(seen)
+
+
+def duckdb_raw_source(files: list[Path], name: str, filename: bool = False) -> str:
+    """The files as stored, for validation: Parquet as written, CSV as text (every column VARCHAR);
+    with ``filename``, a column ``filename`` names each row's file."""
+    fn = ", filename = true" if filename else ""
     if Path(files[0]).suffix == ".parquet":
-        return f"read_parquet({lst}, union_by_name = true)"
-    types = ", ".join(f"'{c.name}': '{DUCK_TYPES.get(c.type, 'VARCHAR')}'" for c in spec(name).columns
-                      if c.type != "id")
-    return f"read_csv({lst}, header = true, union_by_name = true, types = {{{types}}})"
+        return f"read_parquet({_sql_list(files)}, union_by_name = true{fn})"
+    return f"read_csv({_sql_list(files)}, header = true, union_by_name = true, all_varchar = true{fn})"
+
+
+def duckdb_files_source(files: list[Path], name: str,
+                        processing_lag_days: int | None = DEFAULT_PROCESSING_LAG_DAYS, filename: bool = False) -> str:
+    """A DuckDB table expression over the given files of input ``name`` (all Parquet or all CSV).
+
+    CSV columns get the contract's types (only the columns present: optional columns and any
+    number of diagnosis positions may be absent). For base claims, a missing processing date
+    (NCH_WKLY_PROC_DT absent, or null) becomes CLM_THRU_DT + ``processing_lag_days`` (config
+    ``claims.processing_lag_days``; None: leave it as it is). With ``filename``, a column
+    ``filename`` names each row's file.
+    """
+    s = spec(name)
+    present = present_columns(files)
+    fn = ", filename = true" if filename else ""
+    if Path(files[0]).suffix == ".parquet":
+        src = f"read_parquet({_sql_list(files)}, union_by_name = true{fn})"
+    else:
+        types = ", ".join(f"'{c.name}': '{DUCK_TYPES.get(c.type, 'VARCHAR')}'" for c in s.columns_for(present)
+                          if c.type != "id" and c.name in present)
+        src = f"read_csv({_sql_list(files)}, header = true, union_by_name = true, types = {{{types}}}{fn})"
+    if processing_lag_days is None or "CLM_THRU_DT" not in present or "NCH_WKLY_PROC_DT" not in {c.name for c in s.columns}:
+        return src
+    fallback = f"CAST(CLM_THRU_DT AS DATE) + {int(processing_lag_days)}"
+    if "NCH_WKLY_PROC_DT" in present:
+        return f"(SELECT * REPLACE (coalesce(CAST(NCH_WKLY_PROC_DT AS DATE), {fallback}) AS NCH_WKLY_PROC_DT) FROM {src})"
+    return f"(SELECT *, {fallback} AS NCH_WKLY_PROC_DT FROM {src})"

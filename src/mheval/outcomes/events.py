@@ -7,31 +7,32 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mheval.contract.read import columns_of, duckdb_source, input_files
+from mheval.contract.read import duckdb_source, input_files, present_columns
+from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, diagnosis_positions
 from mheval.outcomes.codes import event_case_sql
 
 
 def diagnosis_columns(files: list[Path], positions: str) -> list[str]:
-    """Diagnosis columns to search in ``files``: the principal only, or every position present."""
+    """Diagnosis columns to search in ``files``: the principal only, or every position present
+    (ICD_DGNS_CD1..N, any N: real files carry 8, 10, 12 or 25)."""
     if positions == "principal":
         return ["PRNCPAL_DGNS_CD"]
     if positions != "any":
         raise ValueError(f"outcomes.event_positions must be 'any' or 'principal', not {positions!r}")
-    present = set()
-    for f in files:
-        present.update(columns_of(f))
-    dx = ["PRNCPAL_DGNS_CD"] + [f"ICD_DGNS_CD{i}" for i in range(1, 26)]
-    return [c for c in dx if c in present]
+    present = present_columns(files)
+    return [c for c in ["PRNCPAL_DGNS_CD"] if c in present] + diagnosis_positions(present)
 
 
 def event_claims(con: duckdb.DuckDBPyConnection, data_dir: str | Path, codes: pd.DataFrame,
                  claim_types: list[str], positions: str, icd10_start: str,
-                 runout_date: str | None = None, date_from: str | None = None) -> pd.DataFrame:
+                 runout_date: str | None = None, date_from: str | None = None,
+                 processing_lag_days: int = DEFAULT_PROCESSING_LAG_DAYS) -> pd.DataFrame:
     """Every (beneficiary, claim) carrying an event code: BENE_ID, CLM_ID, CLAIM_TYPE, EVENT_DT, EVENT.
 
     A claim counts if any searched diagnosis position matches; its date is CLM_FROM_DT and the
     revision (ICD-9 or ICD-10) is decided by that date. With ``runout_date``, only claims
-    processed (NCH_WKLY_PROC_DT) on or before it count. When a claim carries codes of several
+    processed (NCH_WKLY_PROC_DT; when missing, CLM_THRU_DT + ``processing_lag_days``) on or
+    before it count. When a claim carries codes of several
     events, the first matching position decides (principal first).
     """
     parts = []
@@ -48,7 +49,7 @@ def event_claims(con: duckdb.DuckDBPyConnection, data_dir: str | Path, codes: pd
             where.append(f"CLM_FROM_DT >= DATE '{date_from}'")
         parts.append(f"""SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, '{ct}' AS CLAIM_TYPE,
                                 CAST(CLM_FROM_DT AS DATE) AS EVENT_DT, {ev} AS EVENT
-                         FROM {duckdb_source(data_dir, ct)} WHERE {' AND '.join(where)}""")
+                         FROM {duckdb_source(data_dir, ct, processing_lag_days)} WHERE {' AND '.join(where)}""")
     if not parts:
         return pd.DataFrame(columns=["BENE_ID", "CLM_ID", "CLAIM_TYPE", "EVENT_DT", "EVENT"])
     sql = " UNION ALL ".join(parts)

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from mheval.contract.read import duckdb_files_source
-from mheval.contract.spec import spec
+from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, spec
 from mheval.outcomes.codes import event_case_sql
 from mheval.outcomes.events import diagnosis_columns
 
@@ -35,8 +35,8 @@ def _year_file(data_dir: Path, name: str, year: int) -> str:
     return ""
 
 
-def _src(path: str, name: str) -> str:
-    return duckdb_files_source([Path(path)], name)
+def _src(path: str, name: str, processing_lag_days: int = DEFAULT_PROCESSING_LAG_DAYS) -> str:
+    return duckdb_files_source([Path(path)], name, processing_lag_days)
 
 
 EMPTY_CLAIMS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, CAST(NULL AS VARCHAR) AS CLAIM_TYPE, "
@@ -50,7 +50,8 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
                    con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     """The SQL of one claim type and year's extraction: (claims query, office-visits query).
 
-    Missing files give typed empty queries. May create a temporary table on ``con`` (ED claims).
+    Missing files give typed empty queries. A missing processing date is CLM_THRU_DT plus
+    ``cfg["claims"]["processing_lag_days"]`` (see :func:`mheval.contract.read.duckdb_files_source`). May create a temporary table on ``con`` (ED claims).
     """
     oc = cfg["outcomes"]
     path = _year_file(Path(data_dir), claim_type, year)
@@ -61,7 +62,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     cvd = ("coalesce(" + ", ".join(cases) + ")") if len(cases) > 1 else cases[0]
     if claim_type not in oc["event_claim_types"]:
         cvd = "CAST(NULL AS VARCHAR)"
-    src = _src(path, claim_type)
+    src = _src(path, claim_type, cfg.get("claims", {}).get("processing_lag_days", DEFAULT_PROCESSING_LAG_DAYS))
     ed = "FALSE"
     if claim_type == "outpatient":
         rev = _year_file(Path(data_dir), "outpatient_revenue", year)
