@@ -10,14 +10,6 @@ import pandas as pd
 import pytest
 
 from mheval.contract import InputValidationError, validate_inputs
-from mheval.synth import generate_trial
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tiny")
-    generate_trial(out, scale=0.003, seed=3)
-    return out
 
 
 def _rw(path: Path, change):
