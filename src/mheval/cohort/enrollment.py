@@ -42,7 +42,7 @@ def register_monthly_enrollment(con: duckdb.DuckDBPyConnection, data_dir: str | 
         dual_sql = "CAST(NULL AS BOOLEAN)" if dual not in present else (
             f"CASE WHEN {dual} IS NULL OR {_in(f'trim({dual})', UNKNOWN_DUAL)} THEN NULL "
             f"ELSE NOT ({_in(dual, NOT_DUAL)}) END")
-        esrd_ind = "coalesce(ESRD_IND = 'Y', FALSE)"
+        esrd_ind = "coalesce(ESRD_IND = 'Y', FALSE)" if "ESRD_IND" in present else "FALSE"
         esrd_sql = esrd_ind if st not in present else (
             f"CASE WHEN {st} IS NULL OR trim({st}) = '' THEN {esrd_ind} ELSE {_in(st, ESRD_STATUS)} END")
         selects.append(f"""SELECT BENE_ID, make_date(CAST(BENE_ENROLLMT_REF_YR AS INTEGER), {m}, 1) AS MONTH,
