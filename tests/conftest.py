@@ -45,6 +45,14 @@ def workflow_copy(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> Path:
+    """A tiny synthetic trial (scale 0.003, about 1,250 enrollees) for input-validation tests."""
+    out = tmp_path_factory.mktemp("tiny")
+    generate_trial(out, scale=0.003, seed=3)
+    return out
+
+
+@pytest.fixture(scope="session")
 def trial(tmp_path_factory) -> tuple[Path, dict]:
     """A synthetic trial at scale 0.03 (about 6,600 analyzed beneficiaries): (dir, truth)."""
     out = tmp_path_factory.mktemp("trial")

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from mheval.contract import duckdb_source, read_input, validate_inputs
+from mheval.contract import read_input, register_input, validate_inputs
 from mheval.synth import DEFAULTS, generate_trial, resolve_params
 
 
@@ -57,7 +57,7 @@ def test_spending_near_published_level(trial):
 def test_claims_processed_after_service_and_icd_revision_by_date(trial):
     d = trial[0]
     con = duckdb.connect()
-    src = duckdb_source(d, "inpatient")
+    src = register_input(con, "inpatient", data_dir=d)
     bad = con.execute(f"SELECT count(*) FROM {src} WHERE NCH_WKLY_PROC_DT <= CLM_THRU_DT").fetchall()[0][0]
     assert bad == 0
     # ICD-9 codes (numeric) only before 2015-10-01, ICD-10 (letter first) only after

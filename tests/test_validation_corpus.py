@@ -10,14 +10,6 @@ import pandas as pd
 import pytest
 
 from mheval.contract import InputValidationError, validate_inputs
-from mheval.synth import generate_trial
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tiny")
-    generate_trial(out, scale=0.003, seed=3)
-    return out
 
 
 def _rw(path: Path, change):
@@ -70,7 +62,7 @@ def org_in_both_arms(d):
 def impossible_dates(d):
     f = _first(d, "claims/inpatient")
     _rw(f, lambda df: df.assign(CLM_THRU_DT=df["CLM_THRU_DT"].where(df.index >= 4, df["CLM_FROM_DT"] - pd.Timedelta(days=3))))
-    return "inpatient_*.parquet", "CLM_THRU_DT", "before CLM_FROM_DT"
+    return f.name, "CLM_THRU_DT", "before CLM_FROM_DT"  # the file holding the rows, not a glob
 
 
 def death_before_enrollment(d):
@@ -89,7 +81,7 @@ def negative_payment(d):
 def malformed_icd(d):
     f = _first(d, "claims/inpatient")
     _rw(f, lambda df: df.assign(PRNCPAL_DGNS_CD=df["PRNCPAL_DGNS_CD"].where(df.index >= 5, "I21.4")))
-    return "inpatient_*.parquet", "PRNCPAL_DGNS_CD", "malformed"
+    return f.name, "PRNCPAL_DGNS_CD", "malformed"
 
 
 def malformed_npi(d):
@@ -126,7 +118,7 @@ def value_not_allowed(d):
 def claim_unknown_beneficiary(d):
     f = _first(d, "claims/outpatient")
     _rw(f, lambda df: df.assign(BENE_ID=df["BENE_ID"].where(df.index >= 3, "B9999999999")))
-    return "outpatient", "BENE_ID", "not in the registry"
+    return f.name, "BENE_ID", "not in the registry"
 
 
 def payment_unknown_org(d):
@@ -142,13 +134,13 @@ def aligned_without_demographics(d):
 def orphan_claim_line(d):
     f = _first(d, "claims/carrier_line")
     _rw(f, lambda df: df.assign(CLM_ID=df["CLM_ID"].where(df.index >= 2, 123 + df.index.to_series())))
-    return "carrier_line", "CLM_ID", "not in carrier"
+    return f.name, "CLM_ID", "not in carrier"
 
 
 def processed_before_service(d):
     f = _first(d, "claims/outpatient")
     _rw(f, lambda df: df.assign(NCH_WKLY_PROC_DT=df["NCH_WKLY_PROC_DT"].where(df.index >= 7, df["CLM_THRU_DT"] - pd.Timedelta(days=10))))
-    return "outpatient_*.parquet", "NCH_WKLY_PROC_DT", "before CLM_THRU_DT"
+    return f.name, "NCH_WKLY_PROC_DT", "before CLM_THRU_DT"
 
 
 def no_medicare_enrollment(d):

@@ -9,6 +9,8 @@ rule validate_inputs:
     params:
         data_dir=DATA_DIR,
         plausible=config["cohort"]["plausible"],
+        check_npi=config["data"].get("check_npi", True),
+        processing_lag_days=config["claims"].get("processing_lag_days", 30),
         source=config["data"]["source"],
     log:
         "results/logs/validate_inputs.log",

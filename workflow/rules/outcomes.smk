@@ -15,7 +15,8 @@ rule extract_claims:
         year=r"\d{4}",
     params:
         data_dir=DATA_DIR,
-        cfg=cfg_subset("outcomes"),
+        # only the processing lag of the claims section: a new runout does not rerun extraction
+        cfg=dict(cfg_subset("outcomes"), claims={"processing_lag_days": config["claims"].get("processing_lag_days", 30)}),
     log:
         "results/logs/extract_claims/{claim_type}_{year}.log",
     script:

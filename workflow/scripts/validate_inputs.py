@@ -8,9 +8,12 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    report = validate_inputs(sm.params.data_dir, plausible={k: tuple(v) for k, v in sm.params.plausible.items()})
+    report = validate_inputs(sm.params.data_dir, plausible={k: tuple(v) for k, v in sm.params.plausible.items()},
+                             check_npi=sm.params.check_npi, processing_lag_days=sm.params.processing_lag_days)
     write_report(report, sm.output.report)
     logging.info("inputs valid: %s", report["rows"])
+    for w in report["warnings"]:
+        logging.warning("%s", w)
 
 
 run_step(main, sm.log[0])

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.cohort.enrollment import death_dates, ffs_coverage_end, register_monthly_enrollment
+from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS
 from mheval.outcomes.codes import load_event_codes
 from mheval.outcomes.events import event_claims
 
@@ -41,7 +42,8 @@ def first_events(data_dir: str | Path, people: pd.DataFrame, cfg: dict,
     oc = cfg["outcomes"]
     ev = event_claims(con, data_dir, load_event_codes(oc["codes"]), oc["event_claim_types"], oc["event_positions"],
                       oc.get("icd10_start", "2015-10-01"), runout_date=str(cfg["claims"]["runout_date"]),
-                      date_from=str(people["ENROLL_DT"].min().date()))
+                      date_from=str(people["ENROLL_DT"].min().date()),
+                      processing_lag_days=cfg["claims"].get("processing_lag_days", DEFAULT_PROCESSING_LAG_DAYS))
     ev = ev.merge(people[["BENE_ID", "ENROLL_DT"]], on="BENE_ID")
     ev = ev[ev["EVENT_DT"] >= ev["ENROLL_DT"]].sort_values(["BENE_ID", "EVENT_DT", "CLAIM_TYPE", "CLM_ID"])
     first = ev.drop_duplicates("BENE_ID")

@@ -70,7 +70,8 @@ def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.Data
     people : one row per registry beneficiary with arm, organization, enrollment date, risk,
         stratum, modifiable share, baseline covariates and ``EXCLUSION`` ("" if analyzed).
     flow : the exclusion flow table (see :func:`mheval.cohort.flow.flow_table`).
-    qc : counts of documented-rule handling (later realignments, implausible values).
+    qc : counts of documented-rule handling (later realignments, implausible values, unknown dual
+        status at enrollment: ``DUAL`` is NaN for them, never "not dual").
     """
     from mheval.cohort.flow import flow_table
 
@@ -117,6 +118,8 @@ def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.Data
     people["EXCLUSION"] = excl
     people["MH"] = (people["ARM"] == "intervention").astype(int)
     qc = {"realigned_later_dropped": n_realigned, "implausible_values_set_missing": n_implausible,
+          "dual_status_unknown": {"enrollees": int(people["DUAL"].isna().sum()),
+                                  "analyzed": int((people["DUAL"].isna() & (people["EXCLUSION"] == "")).sum())},
           "reported_risk_disagreements": _risk_disagreements(people, cfg)}
     return people, flow_table(people, EXCLUSION_ORDER, EXCLUSION_LABELS), qc
 

@@ -7,14 +7,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mheval.contract.read import register_input
+from mheval.contract.read import input_files, present_columns, register_input
 
 PART_A = ("1", "3", "A", "C")
 PART_B = ("2", "3", "B", "C")
 FFS_HMO = ("0", "4")
 ESRD_STATUS = ("11", "21", "31")
 NO_PART_D = ("0", "N", "X", "*", "")
-NOT_DUAL = ("00", "09", "99", "NA", "")
+NOT_DUAL = ("00", "09", "NA")
+UNKNOWN_DUAL = ("99", "")  # and null or an absent column: unknown, kept missing (never "not dual")
 
 
 def _in(col: str, values: tuple) -> str:
@@ -26,19 +27,29 @@ def register_monthly_enrollment(con: duckdb.DuckDBPyConnection, data_dir: str | 
     """Create view ``name``: one row per beneficiary and month with FFS_AB, PART_D, DUAL, ESRD.
 
     FFS_AB means Part A and Part B entitlement and no Medicare Advantage (HMO_IND 0 or 4) that
-    month, following the CCW codes in ../shared/claims-reference.md.
+    month, following the CCW codes in ../shared/claims-reference.md. DUAL is null when the dual
+    status is unknown (DUAL_STUS_CD 99, empty, or the column absent): unknown stays unknown.
+    ESRD comes from the monthly MDCR_STATUS_CODE (11, 21, 31); a month without one (empty, or the
+    column absent, as in DE-SynPUF) takes the year's ESRD_IND ('Y': ESRD in every such month).
     """
     src = register_input(con, "mbsf", data_dir=data_dir)
+    present = set(present_columns(input_files(data_dir, "mbsf")))
     selects = []
     for m in range(1, 13):
         mm = f"{m:02d}"
         buyin, hmo = f"MDCR_ENTLMT_BUYIN_IND_{mm}", f"HMO_IND_{mm}"
         ptd, dual, st = f"PTD_CNTRCT_ID_{mm}", f"DUAL_STUS_CD_{mm}", f"MDCR_STATUS_CODE_{mm}"
+        dual_sql = "CAST(NULL AS BOOLEAN)" if dual not in present else (
+            f"CASE WHEN {dual} IS NULL OR {_in(f'trim({dual})', UNKNOWN_DUAL)} THEN NULL "
+            f"ELSE NOT ({_in(dual, NOT_DUAL)}) END")
+        esrd_ind = "coalesce(ESRD_IND = 'Y', FALSE)" if "ESRD_IND" in present else "FALSE"
+        esrd_sql = esrd_ind if st not in present else (
+            f"CASE WHEN {st} IS NULL OR trim({st}) = '' THEN {esrd_ind} ELSE {_in(st, ESRD_STATUS)} END")
         selects.append(f"""SELECT BENE_ID, make_date(CAST(BENE_ENROLLMT_REF_YR AS INTEGER), {m}, 1) AS MONTH,
             ({_in(buyin, PART_A)}) AND ({_in(buyin, PART_B)}) AND ({_in(hmo, FFS_HMO)}) AS FFS_AB,
             NOT ({_in(f"coalesce({ptd}, '')", NO_PART_D)}) AS PART_D,
-            NOT ({_in(f"coalesce({dual}, '')", NOT_DUAL)}) AS DUAL,
-            coalesce({_in(st, ESRD_STATUS)}, FALSE) AS ESRD
+            {dual_sql} AS DUAL,
+            {esrd_sql} AS ESRD
             FROM {src}""")
     con.execute(f"CREATE OR REPLACE VIEW {name} AS " + " UNION ALL ".join(selects))
     return name
@@ -52,10 +63,11 @@ def death_dates(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> pd.Data
 
 def status_in_month(con: duckdb.DuckDBPyConnection, people: pd.DataFrame, date_col: str,
                     view: str = "enroll_month") -> pd.DataFrame:
-    """Enrollment status in the month of ``people[date_col]`` (missing MBSF row -> all False)."""
+    """Enrollment status in the month of ``people[date_col]`` (missing MBSF row -> False, and DUAL
+    unknown). DUAL is 1.0, 0.0 or NaN (unknown dual status)."""
     con.register("_people", people[["BENE_ID", date_col]].set_axis(["BENE_ID", "_DT"], axis=1))
     out = con.execute(f"""SELECT p.BENE_ID, coalesce(e.FFS_AB, FALSE) AS FFS_AB, coalesce(e.PART_D, FALSE) AS PART_D,
-                                coalesce(e.DUAL, FALSE) AS DUAL, coalesce(e.ESRD, FALSE) AS ESRD
+                                CAST(e.DUAL AS DOUBLE) AS DUAL, coalesce(e.ESRD, FALSE) AS ESRD
                          FROM _people p LEFT JOIN {view} e
                          ON e.BENE_ID = p.BENE_ID AND e.MONTH = date_trunc('month', p._DT)""").df()
     con.unregister("_people")

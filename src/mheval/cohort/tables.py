@@ -53,7 +53,9 @@ BASELINE_OUTCOMES = {
 def balance_for_populations(cohort: pd.DataFrame, beneficiary_year: pd.DataFrame | None = None) -> pd.DataFrame:
     """Balance table (intervention vs control) for high risk and for high + medium risk.
 
-    With the beneficiary-year file, the baseline-year claims outcomes are included too.
+    With the beneficiary-year file, the baseline-year claims outcomes are included too. When any
+    beneficiary's dual status is unknown (DUAL missing), the dual percentage is of those with a
+    known status and a "Dual status unknown" row follows it.
     """
     d = cohort.copy()
     variables = dict(BALANCE_VARIABLES)
@@ -73,6 +75,11 @@ def balance_for_populations(cohort: pd.DataFrame, beneficiary_year: pd.DataFrame
     d["MULTISPECIALTY"] = (d["ORG_TYPE"] == "multispecialty").astype(float)
     for c in ("DUAL", "PART_D", "RURAL", "HEALTH_SYSTEM"):
         d[c] = d[c].astype(float)
+    if d["DUAL"].isna().any():  # unknown dual status stays unknown: a row of its own, never "not dual"
+        d["DUAL_UNKNOWN"] = d["DUAL"].isna().astype(float)
+        variables = {k2: v2 for k, v in variables.items() for k2, v2 in (
+            [("DUAL", ("Dually eligible for Medicaid, of those with known status", "percent")),
+             ("DUAL_UNKNOWN", ("Dual status unknown", "percent"))] if k == "DUAL" else [(k, v)])}
     parts = [balance_table(d[d["STRATUM"] == "high"], variables, population="high"),
              balance_table(d, variables, population="high_medium")]
     return pd.concat(parts, ignore_index=True).replace({np.inf: np.nan})

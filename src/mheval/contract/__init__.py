@@ -9,7 +9,7 @@
 
 from mheval.contract.docs import contract_markdown
 from mheval.contract.errors import InputError, InputValidationError
-from mheval.contract.read import describe_files, duckdb_source, input_files, read_input, register_input
+from mheval.contract.read import describe_files, input_files, read_input, register_input
 from mheval.contract.spec import FILES, FileSpec, spec
 from mheval.contract.validate import validate_inputs, write_report
 
@@ -20,7 +20,6 @@ __all__ = [
            "InputValidationError",
            "contract_markdown",
            "describe_files",
-           "duckdb_source",
            "input_files",
            "read_input",
            "register_input",

@@ -34,7 +34,9 @@ Errors (the run stops):
   each organization has exactly one arm (ORG_ID is the key of organizations);
 - every aligned beneficiary has demographics and at least one MBSF row;
 - no beneficiary is enrolled at two organizations on the same (first) enrollment date;
-- no death date (MBSF) before the registry enrollment date;
+- plausible dates across files: birth (demographics BIRTH_DT and MBSF BENE_BIRTH_DT) before the
+  registry enrollment date; no death date (MBSF) before the registry enrollment date or before the
+  birth date; no claim (CLM_FROM_DT; Part D SRVC_DT) before the beneficiary's birth date;
 - every claim's BENE_ID is a registry beneficiary; every claim line's CLM_ID is in its base claims;
 - claim dates are ordered: CLM_FROM_DT <= CLM_THRU_DT <= NCH_WKLY_PROC_DT.
 
@@ -42,6 +44,38 @@ Documented mess (handled by a rule and counted in results/qc/validation_report.j
 - a beneficiary enrolled again later at another organization: the first enrollment counts (intent to treat);
 - a registry clinical value outside its plausible range (config `validation.plausible`): set to missing;
 - exact duplicate claim lines: one copy is kept.
+
+## Real-data rules
+
+Real CMS files differ from the embedded synthetic trial in documented ways; each is handled by a
+rule, counted in results/qc/validation_report.json (`mess`, per input, and `by_file`) and, when it
+applies, stated in its `warnings`:
+- **Each file on its own.** Every yearly file is checked separately, so a message names the file
+  that holds the bad rows, the column, the number of rows and examples. A value that is not of its
+  column's type (e.g. the text `2019-13-45` in a date column) is reported as such, in words. Staged
+  files (the CCW and DE-SynPUF layouts) are reported under their original file and column names
+  (`validate_inputs(..., provenance=...)`).
+- **Diagnosis positions.** Any number of positions `ICD_DGNS_CD1..N` may be present (real files
+  carry 8, 10, 12 or 25), in CSV and Parquet alike; outcomes search the positions present.
+  Optional columns may be absent from CSV files too.
+- **Negative payments.** Claim, revenue-center and line payments may be negative (CMS
+  adjustments). They are accepted and summed as they are, as CMS does; the number of claims with a
+  negative payment (`CLM_PMT_AMT` < 0) is counted by claim type (`negative_payment_claims`).
+- **ESRD.** ESRD in a month comes from `MDCR_STATUS_CODE_mm` (11, 21, 31). A month without a status
+  code (the column absent, as in DE-SynPUF, or empty) takes the year's `ESRD_IND` (`Y`: ESRD in
+  every such month of the year); such months are counted (`esrd_from_esrd_ind_months`).
+- **Unknown dual status.** `DUAL_STUS_CD_mm` 99, empty or absent means unknown. It stays unknown:
+  missing in the cohort, counted (`dual_unknown_months` here; `dual_status_unknown` in
+  results/qc/cohort_qc.json), shown as "Dual status unknown" in the balance table (the dual
+  percentage is then of those with a known status), and adjusted for in the models by an
+  unknown-status indicator. It is never read as "not dual".
+- **Processing date.** A claim without `NCH_WKLY_PROC_DT` (the column absent, or empty) is taken as
+  processed `claims.processing_lag_days` days (default 30) after its `CLM_THRU_DT` for the runout
+  rule; such claims are counted (`processing_date_imputed`) with a warning.
+- **NPIs.** NPIs are checked by shape (10 digits, first 1 or 2) and by their check digit: the last
+  digit is the Luhn check digit of `80840` followed by the first nine digits (CMS's NPI standard;
+  e.g. 1234567893 is valid). Set `data.check_npi: false` for files with scrambled NPIs (DE-SynPUF);
+  the embedded synthetic trial writes valid NPIs.
 """
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from mheval.contract.errors import InputError
-from mheval.contract.spec import FileSpec, spec
+from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, FileSpec, spec
 
 DUCK_TYPES = {"string": "VARCHAR", "date": "DATE", "integer": "BIGINT", "number": "DOUBLE",
               "boolean": "BOOLEAN"}
@@ -44,7 +44,7 @@ def columns_of(path: Path) -> list[str]:
 
 def _typed(df: pd.DataFrame, s: FileSpec, path: Path) -> pd.DataFrame:
     """Convert CSV strings to the contract's types; unparsable values raise InputError."""
-    for c in s.columns:
+    for c in s.columns_for(df.columns):
         if c.name not in df.columns:
             continue
         raw = df[c.name]
@@ -105,41 +105,40 @@ def read_input(data_dir: str | Path, name: str, columns: list[str] | None = None
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def duckdb_source(data_dir: str | Path, name: str) -> str:
-    """A DuckDB table expression reading every file of input ``name`` (Parquet or typed CSV)."""
-    s = spec(name)
-    files = input_files(data_dir, name)
-    if not files:
-        raise InputError(str(Path(data_dir) / (s.path + ".parquet")), None, None, [], "is missing")
-    return duckdb_files_source(files, name)
-
-
-def duckdb_files_source(files: list[Path], name: str) -> str:
-    """A DuckDB table expression over the given files of input ``name`` (all Parquet or all CSV)."""
-    lst = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
-    if Path(files[0]).suffix == ".parquet":
-        return f"read_parquet({lst}, union_by_name = true)"
-    types = ", ".join(f"'{c.name}': '{DUCK_TYPES.get(c.type, 'VARCHAR')}'" for c in spec(name).columns
-                      if c.type != "id")
-    return f"read_csv({lst}, header = true, union_by_name = true, types = {{{types}}})"
-
-
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
+def present_columns(files: list[Path]) -> list[str]:
+    """The union of the column names of ``files``, in first-seen order."""
+    seen: dict[str, None] = {}
+    for f in files:
+        seen.update(dict.fromkeys(columns_of(Path(f))))
+    return list(seen)
+
+
 def register_input(con: duckdb.DuckDBPyConnection, name: str, files: list[Path] | None = None,
-                   data_dir: str | Path | None = None, view: str | None = None) -> str:
+                   data_dir: str | Path | None = None, view: str | None = None, *,
+                   processing_lag_days: int | None = DEFAULT_PROCESSING_LAG_DAYS, raw: bool = False,
+                   filename: bool = False) -> str:
     """Create (or replace) a temporary view over input ``name`` on ``con`` and return the view's name.
 
     The files are ``files`` (all Parquet or all CSV), or else every file of ``name`` under
     ``data_dir`` (an InputError if there is none). Their paths reach DuckDB as values, through its
-    relation API, never as SQL text, so a quote in a path neither breaks nor alters a query. CSV
-    columns of the contract are typed by it. The view is ``view`` or ``input_<name>``; ``name``
-    must be a contract input and the view name a plain identifier (both checked), since it is
-    written into SQL.
+    relation API, never as SQL text, so a quote in a path neither breaks nor alters a query.
+
+    - CSV columns get the contract's types (only the columns present: optional columns and any
+      number of diagnosis positions may be absent); with ``raw``, CSV stays text (every column
+      VARCHAR) and Parquet as written, for validation.
+    - For base claims (not ``raw``), a missing processing date (NCH_WKLY_PROC_DT absent, or null)
+      becomes CLM_THRU_DT + ``processing_lag_days`` days (config ``claims.processing_lag_days``;
+      None leaves it as it is). The lag is checked to be an integer.
+    - With ``filename``, a column ``filename`` names each row's file.
+
+    The view is ``view`` or ``input_<name>`` (``raw_<name>`` with ``raw``); ``name`` must be a
+    contract input and the view name a plain identifier (both checked), since it is written into SQL.
     """
     s = spec(name)  # KeyError for anything outside the contract
-    view = view or f"input_{name}"
+    view = view or f"{'raw' if raw else 'input'}_{name}"
     if not _IDENTIFIER.match(view):
         raise ValueError(f"view name {view!r} is not a plain SQL identifier")
     if files is None:
@@ -148,11 +147,22 @@ def register_input(con: duckdb.DuckDBPyConnection, name: str, files: list[Path] 
             raise InputError(str(Path(data_dir) / (s.path + ".parquet")), None, None, [], "is missing")
     paths = [str(p) for p in files]
     if Path(paths[0]).suffix == ".parquet":
-        rel = con.read_parquet(paths, union_by_name=True)
+        rel = con.read_parquet(paths, union_by_name=True, filename=filename)
+    elif raw:
+        rel = con.read_csv(paths, header=True, union_by_name=True, all_varchar=True, filename=filename)
     else:
-        present = set().union(*(columns_of(Path(p)) for p in paths))
-        types = {c.name: DUCK_TYPES.get(c.type, "VARCHAR") for c in s.columns if c.type != "id" and c.name in present}
-        rel = con.read_csv(paths, header=True, union_by_name=True, dtype=types)
+        present = present_columns(files)
+        types = {c.name: DUCK_TYPES.get(c.type, "VARCHAR") for c in s.columns_for(present)
+                 if c.type != "id" and c.name in present}
+        rel = con.read_csv(paths, header=True, union_by_name=True, dtype=types, filename=filename)
+    columns = set(rel.columns)
+    if (not raw and processing_lag_days is not None and "CLM_THRU_DT" in columns
+            and "NCH_WKLY_PROC_DT" in {c.name for c in s.columns}):
+        if isinstance(processing_lag_days, bool) or int(processing_lag_days) != processing_lag_days:
+            raise ValueError(f"processing_lag_days must be a whole number of days, not {processing_lag_days!r}")
+        fallback = f"CAST(CLM_THRU_DT AS DATE) + {int(processing_lag_days)}"
+        rel = rel.project(f"* REPLACE (coalesce(CAST(NCH_WKLY_PROC_DT AS DATE), {fallback}) AS NCH_WKLY_PROC_DT)"
+                          if "NCH_WKLY_PROC_DT" in columns else f"*, {fallback} AS NCH_WKLY_PROC_DT")
     rel.create_view(view, replace=True)
     return view
 

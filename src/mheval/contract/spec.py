@@ -7,7 +7,9 @@ Column names follow the CMS Chronic Conditions Warehouse (CCW) research identifi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 # logical types: string, id (string or integer identifier), date, integer, number, boolean
 ICD_PATTERN = r"^([A-TV-Z][0-9][0-9A-Z]{1,5}|[0-9]{3,5}|[EV][0-9]{2,4})$"  # ICD-9/10 without dot
@@ -18,6 +20,11 @@ REV_PATTERN = r"^[0-9]{4}$"
 NDC_PATTERN = r"^[0-9]{11}$"
 BUYIN_CODES = ["0", "1", "2", "3", "A", "B", "C"]
 HMO_CODES = ["0", "1", "2", "4", "A", "B", "C"]
+DX_PREFIX = "ICD_DGNS_CD"  # diagnosis positions ICD_DGNS_CD1..N: any number may be present
+DX_POSITION = re.compile(r"^ICD_DGNS_CD([1-9][0-9]*)$")
+# a missing NCH_WKLY_PROC_DT (column absent, or null) is CLM_THRU_DT plus this many days unless
+# config claims.processing_lag_days says otherwise (about the median weekly-processing lag)
+DEFAULT_PROCESSING_LAG_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class Col:
     pattern: str | None = None
     min: float | None = None
     max: float | None = None
+    npi: bool = False  # an NPI: besides the shape, the check digit is verified (config data.check_npi)
 
 
 @dataclass(frozen=True)
@@ -56,14 +64,33 @@ class FileSpec:
                 return c
         raise KeyError(name)
 
+    def columns_for(self, present: Iterable[str]) -> tuple[Col, ...]:
+        """The spec's columns plus any diagnosis positions in ``present`` beyond those listed
+        (ICD_DGNS_CD26.., with the rules of the other optional positions)."""
+        listed = {c.name for c in self.columns}
+        extra = [c for c in diagnosis_positions(present) if c not in listed]
+        if not extra or not any(c.name.startswith(DX_PREFIX) for c in self.columns):
+            return self.columns
+        return self.columns + tuple(replace(_dx_col(int(DX_POSITION.match(c).group(1))), name=c) for c in extra)
+
+
+def _dx_col(i: int, n_required: int = 1) -> Col:
+    return Col(f"{DX_PREFIX}{i}", "string", f"diagnosis code in position {i}" + (
+        "" if i <= n_required else " (any number of positions may be present: real files carry 8, 10, 12 or 25)"),
+        required=i <= n_required, nullable=i > 1, pattern=ICD_PATTERN)
+
 
 def _dx_cols(n_required: int = 1, n_max: int = 25) -> tuple[Col, ...]:
     cols = [Col("PRNCPAL_DGNS_CD", "string", "principal diagnosis, ICD-9-CM before 2015-10-01, "
                 "ICD-10-CM after; no decimal point", pattern=ICD_PATTERN)]
-    for i in range(1, n_max + 1):
-        cols.append(Col(f"ICD_DGNS_CD{i}", "string", f"diagnosis code in position {i}",
-                        required=i <= n_required, nullable=i > 1, pattern=ICD_PATTERN))
+    cols += [_dx_col(i, n_required) for i in range(1, n_max + 1)]
     return tuple(cols)
+
+
+def diagnosis_positions(columns: Iterable[str]) -> list[str]:
+    """The diagnosis-position columns (ICD_DGNS_CD1..N) among ``columns``, in position order."""
+    found = [(int(m.group(1)), c) for c in columns if (m := DX_POSITION.match(c))]
+    return [c for _, c in sorted(found)]
 
 
 CLAIM_BASE = (
@@ -73,8 +100,11 @@ CLAIM_BASE = (
     Col("CLM_FROM_DT", "date", "first day of service on the claim"),
     Col("CLM_THRU_DT", "date", "last day of service on the claim (>= CLM_FROM_DT)"),
     Col("NCH_WKLY_PROC_DT", "date", "weekly date the claim was processed into the NCH; the "
-        "claims runout rule uses it (>= CLM_THRU_DT)"),
-    Col("CLM_PMT_AMT", "number", "Medicare claim payment amount, USD (>= 0)", min=0),
+        "claims runout rule uses it (>= CLM_THRU_DT). When absent or empty: CLM_THRU_DT plus "
+        "claims.processing_lag_days (counted and warned about in the validation report)",
+        required=False, nullable=True),
+    Col("CLM_PMT_AMT", "number", "Medicare claim payment amount, USD; negative amounts (CMS "
+        "adjustments) are accepted and summed as they are; claims with a negative amount are counted"),
 )
 
 FILES: tuple[FileSpec, ...] = (
@@ -104,7 +134,7 @@ FILES: tuple[FileSpec, ...] = (
     FileSpec("providers", "registry/providers", "registry",
              "Practitioners (NPIs) participating with each organization, with dates.",
              ("NPI", "ORG_ID", "START_DT"), (
-                 Col("NPI", "string", "national provider identifier", pattern=NPI_PATTERN),
+                 Col("NPI", "string", "national provider identifier", pattern=NPI_PATTERN, npi=True),
                  Col("ORG_ID", "string", "organization (must exist in organizations)"),
                  Col("START_DT", "date", "first day the NPI participates with the organization"),
                  Col("END_DT", "date", "last day; empty while still participating", nullable=True),
@@ -161,7 +191,8 @@ FILES: tuple[FileSpec, ...] = (
                  Col("BENE_SEX_IDENT_CD", "string", "sex (1 male, 2 female, 0 unknown)", allowed=("0", "1", "2")),
                  Col("BENE_RACE_CD", "string", "RTI/CMS race code", allowed=("0", "1", "2", "3", "4", "5", "6")),
                  Col("BENE_DEATH_DT", "date", "date of death", nullable=True),
-                 Col("ESRD_IND", "string", "end-stage renal disease in the year", allowed=("Y", "0")),
+                 Col("ESRD_IND", "string", "end-stage renal disease in the year; decides ESRD for every "
+                     "month of the year whose MDCR_STATUS_CODE is absent or empty", allowed=("Y", "0")),
                  Col("BENE_HI_CVRAGE_TOT_MONS", "integer", "months of Part A", min=0, max=12),
                  Col("BENE_SMI_CVRAGE_TOT_MONS", "integer", "months of Part B", min=0, max=12),
                  Col("BENE_HMO_CVRAGE_TOT_MONS", "integer", "months of Medicare Advantage", min=0, max=12),
@@ -173,9 +204,11 @@ FILES: tuple[FileSpec, ...] = (
                  *(Col(f"PTD_CNTRCT_ID_{m:02d}", "string", f"Part D contract, month {m}: '0', 'N', 'X' "
                        "or empty = no Part D", nullable=True) for m in range(1, 13)),
                  *(Col(f"DUAL_STUS_CD_{m:02d}", "string", f"Medicare-Medicaid dual status, month {m}: "
-                       "00/09/99/NA = not dual", nullable=True) for m in range(1, 13)),
+                       "00/09/NA = not dual; 99, empty or absent = unknown (kept missing, counted); "
+                       "other codes = dual", required=False, nullable=True) for m in range(1, 13)),
                  *(Col(f"MDCR_STATUS_CODE_{m:02d}", "string", f"Medicare status, month {m}: 11, 21 and 31 "
-                       "involve ESRD", nullable=True) for m in range(1, 13)),
+                       "involve ESRD; empty or absent: ESRD_IND decides", required=False, nullable=True)
+                   for m in range(1, 13)),
              ), yearly=True),
     FileSpec("inpatient", "claims/inpatient/inpatient_{year}", "claims",
              "Inpatient base claims (NCH_CLM_TYPE_CD 60), from 2007 for the prior-event lookback.",
@@ -196,12 +229,12 @@ FILES: tuple[FileSpec, ...] = (
                      pattern=REV_PATTERN),
                  Col("REV_CNTR_DT", "date", "date of the revenue-center service", nullable=True),
                  Col("HCPCS_CD", "string", "HCPCS/CPT code", nullable=True, pattern=HCPCS_PATTERN),
-                 Col("REV_CNTR_PMT_AMT_AMT", "number", "revenue-center payment, USD", min=0),
+                 Col("REV_CNTR_PMT_AMT_AMT", "number", "revenue-center payment, USD (negative: adjustment)"),
              ), yearly=True),
     FileSpec("carrier", "claims/carrier/carrier_{year}", "claims",
              "Carrier (physician/supplier Part B) base claims (71, 72).", ("CLM_ID",),
              tuple(c for c in CLAIM_BASE) + _dx_cols(1, 12) + (
-                 Col("CARR_CLM_BLG_NPI_NUM", "string", "billing NPI", nullable=True),
+                 Col("CARR_CLM_BLG_NPI_NUM", "string", "billing NPI", nullable=True, pattern=NPI_PATTERN, npi=True),
              ), yearly=True),
     FileSpec("carrier_line", "claims/carrier_line/carrier_line_{year}", "claims",
              "Carrier claim lines. Exact duplicate lines are dropped by a documented rule and counted.",
@@ -209,11 +242,11 @@ FILES: tuple[FileSpec, ...] = (
                  Col("BENE_ID", "string", "beneficiary"),
                  Col("CLM_ID", "id", "claim (must exist in carrier)"),
                  Col("LINE_NUM", "integer", "line number", min=1),
-                 Col("PRF_PHYSN_NPI", "string", "performing NPI", nullable=True, pattern=NPI_PATTERN),
+                 Col("PRF_PHYSN_NPI", "string", "performing NPI", nullable=True, pattern=NPI_PATTERN, npi=True),
                  Col("TAX_NUM", "string", "billing TIN", nullable=True),
                  Col("HCPCS_CD", "string", "HCPCS/CPT code (99202-99205, 99211-99215: office E&M)",
                      nullable=True, pattern=HCPCS_PATTERN),
-                 Col("LINE_NCH_PMT_AMT", "number", "line payment, USD", min=0),
+                 Col("LINE_NCH_PMT_AMT", "number", "line payment, USD (negative: adjustment)"),
                  Col("LINE_1ST_EXPNS_DT", "date", "line first expense (service) date"),
                  Col("LINE_PLACE_OF_SRVC_CD", "string", "place of service (11 office)", nullable=True),
              ), yearly=True),
@@ -275,6 +308,29 @@ FILES: tuple[FileSpec, ...] = (
 )
 
 BY_NAME = {f.name: f for f in FILES}
+
+NPI_PREFIX = "80840"  # the card-issuer prefix of the NPI: the check digit is Luhn's over 80840 + the NPI
+
+
+def _luhn_sum(digits: str) -> int:
+    """Luhn sum of ``digits`` with every second digit from the right doubled (digit sum taken)."""
+    total = 0
+    for k, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if k % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total
+
+
+def npi_check_digit(first9: str) -> str:
+    """The NPI check digit of the first nine digits (CMS's NPI standard: Luhn over 80840 + them)."""
+    return str((10 - _luhn_sum(NPI_PREFIX + first9 + "0") % 10) % 10)
+
+
+def npi_valid(npi) -> bool:
+    """True if ``npi`` is ten digits whose last is the check digit of the first nine
+    (e.g. 1234567893 is valid, 1234567890 is not)."""
+    s = str(npi)
+    return len(s) == 10 and s.isdigit() and npi_check_digit(s[:9]) == s[9]
 
 
 def spec(name: str) -> FileSpec:

@@ -10,14 +10,16 @@ POPULATIONS = {"high": ("high",), "medium": ("medium",), "high_medium": ("high",
 
 def adjustment_covariates(df: pd.DataFrame, population: str) -> pd.DataFrame:
     """Covariates measured at enrollment, as numeric columns: age (per 10 years from 70), male,
-    Black, dual status, log baseline risk, smoking, diabetes, treated blood pressure, high risk (in
+    Black, dual status (with an indicator of unknown status), log baseline risk, smoking, diabetes, treated blood pressure, high risk (in
     pooled populations), rural, health-system owned, organization type, and the log number of the
     organization's analyzed beneficiaries when the frame carries it (``ORG_N_ENROLLED``)."""
     x = pd.DataFrame(index=df.index)
     x["AGE10"] = (df["AGE"] - 70) / 10
     x["MALE"] = (df["SEX"] == "male").astype(float)
     x["BLACK"] = (df["RACE"] == "black").astype(float)
-    x["DUAL"] = df["DUAL"].astype(float)
+    dual = df["DUAL"].astype(float)
+    x["DUAL"] = dual.fillna(0.0)  # unknown dual status: its own indicator (dropped when constant)
+    x["DUAL_UNKNOWN"] = dual.isna().astype(float)
     x["LOG_RISK"] = np.log(df["RISK"])
     x["SMOKER"] = (df["smoking"] > 0).astype(float)
     x["DIABETES"] = (df["diabetes"] > 0).astype(float)

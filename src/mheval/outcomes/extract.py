@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from mheval.contract.read import columns_of, register_input
-from mheval.contract.spec import spec
+from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, spec
 from mheval.outcomes.codes import claim_event_sql
 from mheval.outcomes.events import diagnosis_columns
 
@@ -56,7 +56,9 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
 
     The claims query takes ``parameters`` (the office query takes none). Missing files give typed
     empty queries. Registers on ``con`` the input files as views and the code lists as relations
-    (:func:`register_code_set`), so no file name or code value is written into the SQL.
+    (:func:`register_code_set`), so no file name or code value is written into the SQL. A missing
+    processing date is CLM_THRU_DT plus ``cfg["claims"]["processing_lag_days"]`` (see
+    :func:`mheval.contract.read.register_input`). May create a temporary table on ``con`` (ED claims).
     """
     oc = cfg["outcomes"]
     path = _year_file(Path(data_dir), claim_type, year)
@@ -68,7 +70,9 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
         cvd, params = claim_event_sql(codes, diagnosis_columns([Path(path)], oc["event_positions"]),
                                       oc.get("icd10_start", "2015-10-01"))
     params["claim_type"] = claim_type
-    src = register_input(con, claim_type, [Path(path)], view="claims_src")
+    src = register_input(con, claim_type, [Path(path)], view="claims_src",
+                         processing_lag_days=cfg.get("claims", {}).get("processing_lag_days",
+                                                                      DEFAULT_PROCESSING_LAG_DAYS))
     admsn = "CAST(CLM_ADMSN_DT AS DATE)" if "CLM_ADMSN_DT" in columns else "CAST(NULL AS DATE)"
     ed = "FALSE"
     if claim_type == "outpatient":

@@ -5,6 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mheval.contract.spec import npi_check_digit
+
+
+def valid_npis(ids: np.ndarray) -> np.ndarray:
+    """Distinct NPIs with a valid check digit from distinct integers (no random draws): "1", eight
+    digits from each id (the next free value on a collision) and the CMS check digit."""
+    seen: set[int] = set()
+    out = []
+    for i in np.asarray(ids, dtype="int64") % 10 ** 8:
+        i = int(i)
+        while i in seen:
+            i = (i + 1) % 10 ** 8
+        seen.add(i)
+        first9 = f"1{i:08d}"
+        out.append(first9 + npi_check_digit(first9))
+    return np.array(out)
+
 
 class ProviderRoster:
     """NPIs by organization with participation dates, and a pool of outside clinicians.
@@ -20,7 +37,7 @@ class ProviderRoster:
         self.count = n_npi
         total = int(n_npi.sum())
         ids = rng.choice(9 * 10 ** 8, size=total + n_outside, replace=False) + 10 ** 8
-        npis = np.char.add("1", ids.astype(str))  # 10 digits starting with 1, like real NPIs
+        npis = valid_npis(ids)  # 10 digits starting with 1 and a valid check digit, like real NPIs
         self.npi = npis[:total]
         self.outside = npis[total:]
         self.org = np.repeat(np.arange(len(orgs)), n_npi)
