@@ -9,6 +9,7 @@ rule validate_inputs:
         data_dir=DATA_DIR,
         plausible=config["cohort"]["plausible"],
         source=config["data"]["source"],
+        unavailable=UNAVAILABLE,
     log:
         "results/logs/validate_inputs.log",
     script:

@@ -8,7 +8,8 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    report = validate_inputs(sm.params.data_dir, plausible={k: tuple(v) for k, v in sm.params.plausible.items()})
+    report = validate_inputs(sm.params.data_dir, plausible={k: tuple(v) for k, v in sm.params.plausible.items()},
+                             unavailable=tuple(sm.params.unavailable))
     write_report(report, sm.output.report)
     logging.info("inputs valid: %s", report["rows"])
 

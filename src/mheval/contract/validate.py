@@ -177,22 +177,34 @@ def _ref(problems, where, col, values: pd.Series, known: pd.Series | set, what: 
 
 
 def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
-                    plausible: dict | None = None) -> dict:
+                    plausible: dict | None = None, unavailable: tuple[str, ...] = ()) -> dict:
     """Check every input file under ``data_dir`` against the contract.
 
     Returns a report (dict: per-file row counts and the counted mess) when the inputs pass;
     raises :class:`InputValidationError` listing every problem (file, column, rows, examples)
     otherwise. Files whose spec is not required, or named in ``optional``, may be absent.
     ``plausible`` maps clinical indicators to (low, high) ranges (default :data:`PLAUSIBLE`);
-    values outside are documented mess, counted, not errors.
+    values outside are documented mess, counted, not errors. Optional inputs
+    (:data:`mheval.contract.availability.OPTIONAL_INPUTS`) named in ``unavailable``, or whose
+    files have no rows, are unavailable: not checked, and listed in the report's "unavailable";
+    an empty required file is an error.
     """
+    from mheval.contract.availability import OPTIONAL_INPUTS, files_are_empty
+
     data_dir = Path(data_dir)
     problems: list[InputError] = []
     frames: dict[str, pd.DataFrame] = {}
     rows: dict[str, int] = {}
     con = duckdb.connect()
+    skipped: dict[str, str] = {}
     for s in FILES:
+        if s.name in unavailable:
+            skipped[s.name] = "unavailable"
+            continue
         files = input_files(data_dir, s.name)
+        if files and s.name in OPTIONAL_INPUTS and files_are_empty(files):
+            skipped[s.name] = "empty file (no rows)"
+            continue
         if not files:
             if s.required and s.name not in optional:
                 problems.append(InputError(str(data_dir / (s.path.replace("{year}", "YYYY") + ".parquet")),
@@ -215,14 +227,14 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
         problems += found
     if problems:
         raise InputValidationError(problems)
-    mess = _cross_file(con, data_dir, frames, problems, plausible or PLAUSIBLE)
+    mess = _cross_file(con, data_dir, frames, problems, plausible or PLAUSIBLE, set(unavailable) | set(skipped))
     if problems:
         raise InputValidationError(problems)
-    return {"data_dir": str(data_dir), "rows": rows, "mess": mess, "mess_rules": MESS_RULES}
+    return {"data_dir": str(data_dir), "rows": rows, "mess": mess, "mess_rules": MESS_RULES, "unavailable": skipped}
 
 
 def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[InputError],
-                plausible: dict) -> dict:
+                plausible: dict, unavailable: set = frozenset()) -> dict:
     """Referential integrity and cross-file rules; returns the counts of documented mess."""
     path = lambda name: str(input_files(data_dir, name)[0])
     orgs, align, demo = f["organizations"], f["alignment"], f["demographics"]
@@ -230,7 +242,8 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
     _ref(problems, path("alignment"), "ORG_ID", align["ORG_ID"], orgs["ORG_ID"], "organizations")
     _ref(problems, path("alignment"), "BENE_ID", align["BENE_ID"], demo["BENE_ID"], "beneficiaries in demographics")
     _ref(problems, path("providers"), "ORG_ID", f["providers"]["ORG_ID"], orgs["ORG_ID"], "organizations")
-    _ref(problems, path("payments"), "ORG_ID", f["payments"]["ORG_ID"], orgs["ORG_ID"], "organizations")
+    if "payments" in f:
+        _ref(problems, path("payments"), "ORG_ID", f["payments"]["ORG_ID"], orgs["ORG_ID"], "organizations")
     _ref(problems, path("visits"), "BENE_ID", f["visits"]["BENE_ID"], demo["BENE_ID"], "beneficiaries in demographics")
     _ref(problems, path("clinical"), "VISIT_ID", f["clinical"]["VISIT_ID"], f["visits"]["VISIT_ID"], "visits")
     if "survey" in f:
@@ -262,7 +275,7 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
     # claims must reference known beneficiaries; lines must reference their claims
     con.register("demo_df", demo[["BENE_ID"]])
     for name in ("inpatient", "outpatient", "carrier", "snf", "hha", "hospice", "pde"):
-        if not input_files(data_dir, name):
+        if not input_files(data_dir, name) or name in unavailable:
             continue
         unknown = con.execute(f"""SELECT BENE_ID, count(*) AS k FROM {duckdb_source(data_dir, name)}
                               ANTI JOIN demo_df USING (BENE_ID) GROUP BY BENE_ID""").df()
@@ -271,7 +284,7 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
                                        int(unknown["k"].sum()), unknown["BENE_ID"].head(N_EXAMPLES).tolist(),
                                        "claims refer to beneficiaries not in the registry"))
     for lines, parent in (("outpatient_revenue", "outpatient"), ("carrier_line", "carrier")):
-        if not input_files(data_dir, lines):
+        if not input_files(data_dir, lines) or unavailable & {lines, parent}:
             continue
         orphans = con.execute(f"""SELECT CLM_ID, count(*) AS k FROM {duckdb_source(data_dir, lines)}
                               ANTI JOIN (SELECT CLM_ID FROM {duckdb_source(data_dir, parent)}) USING (CLM_ID)
@@ -282,7 +295,7 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
                                        f"lines refer to claims not in {parent}"))
     dups = {}
     for lines in ("outpatient_revenue", "carrier_line"):
-        if input_files(data_dir, lines):
+        if input_files(data_dir, lines) and lines not in unavailable:
             src = duckdb_source(data_dir, lines)
             dups[lines] = int(con.execute(f"SELECT (SELECT count(*) FROM {src}) - (SELECT count(*) FROM (SELECT DISTINCT * FROM {src}))").fetchall()[0][0])
     clin = f["clinical"]

@@ -53,6 +53,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     Missing files give typed empty queries. May create a temporary table on ``con`` (ED claims).
     """
     oc = cfg["outcomes"]
+    unavailable = set(cfg.get("data", {}).get("unavailable") or ())  # optional inputs left out (availability.py)
     path = _year_file(Path(data_dir), claim_type, year)
     if not path:
         return EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL
@@ -64,7 +65,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     src = _src(path, claim_type)
     ed = "FALSE"
     if claim_type == "outpatient":
-        rev = _year_file(Path(data_dir), "outpatient_revenue", year)
+        rev = _year_file(Path(data_dir), "outpatient_revenue", year) if "outpatient_revenue" not in unavailable else ""
         if rev:
             ed_codes = ", ".join(f"'{c}'" for c in load_code_set(oc["ed_revenue_centers"]))
             con.execute(f"""CREATE OR REPLACE TEMP TABLE ed_claims AS SELECT DISTINCT CAST(CLM_ID AS VARCHAR) AS CLM_ID
@@ -77,7 +78,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
                {cvd} AS CVD_EVENT, {ed} AS ED
         FROM {src} ORDER BY BENE_ID, FROM_DT, CLM_ID"""
     office = EMPTY_OFFICE_SQL
-    lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" else ""
+    lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" and "carrier_line" not in unavailable else ""
     if lines:
         hcpcs = ", ".join(f"'{c}'" for c in load_code_set(oc["office_visit_hcpcs"]))
         office = f"""
