@@ -96,13 +96,15 @@ def check_estimable(y, arm, org, kind: str, limits: Limits | None = None) -> Non
         raise NotEstimable("no variance: the outcome is 1 for every observation")
     what = {"binary": "observations with the outcome", "events": "events",
             "continuous": "observations with a nonzero value"}[kind]
-    for code, name in ARMS.items():
-        a = d.loc[d["arm"] == code, "y"]
-        if (a != 0).sum() < lim.min_events_per_arm:
-            none = "no" if (a != 0).sum() == 0 else f"fewer than {lim.min_events_per_arm}"
-            raise NotEstimable(f"{none} {what} in the {name} arm")
-        if kind == "binary" and (a == 0).sum() < lim.min_events_per_arm:
-            raise NotEstimable(f"fewer than {lim.min_events_per_arm} observations without the outcome in the {name} arm")
+    counts = [(what, lambda a: (a != 0).sum())]
+    if kind == "binary":
+        counts.append(("observations without the outcome", lambda a: (a == 0).sum()))
+    for label, count in counts:
+        for code, name in ARMS.items():
+            k = count(d.loc[d["arm"] == code, "y"])
+            if k < lim.min_events_per_arm:
+                raise NotEstimable(f"{'no' if k == 0 else f'fewer than {lim.min_events_per_arm}'} {label} "
+                                   f"in the {name} arm")
 
 
 def check_standard_error(se, what: str = "the impact") -> None:
