@@ -228,3 +228,34 @@ def restrict_config(config: dict, availability: dict[str, Availability]) -> tupl
                          f"{', '.join(NAMES[t] for t in gone)} (unavailable).")
     cfg.setdefault("data", {})["unavailable"] = unavailable_inputs(availability)
     return cfg, left_out, notes
+
+
+def optional_inputs_markdown() -> str:
+    """The "Optional inputs" section of docs/data_contract.md, from :data:`OPTIONAL_INPUTS`,
+    :data:`LAYOUT_LACKS` and :data:`OUTCOME_NEEDS` (one source)."""
+    lines = [
+        "## Optional inputs\n",
+        "The registry files and the MBSF are required; an empty required file is an input error. Every other "
+        "input is optional: " + ", ".join(f"`{n}`" for n in OPTIONAL_INPUTS) + ". An optional input is "
+        "unavailable when it is declared so in config (`data.unavailable: [snf, hha, hospice]`), when the input "
+        "layout (`data.layout`) lacks it, when it has no file, or when every file of it has no rows (an empty file "
+        "with the right columns says \"not available here\"), or when a file it depends on is unavailable "
+        "(revenue-center lines need outpatient claims, carrier lines carrier claims, Part D events the NDC "
+        "reference and vice versa). Unavailable inputs are not validated and not extracted; the outcomes that "
+        "need them are left out of the run, shown in the tables as not estimable with the reason, and listed "
+        "in the report's data section (`mheval.contract.availability`).\n",
+        "| layout | lacks |",
+        "|---|---|",
+    ]
+    for layout, lacks in LAYOUT_LACKS.items():
+        cols = LAYOUT_LACKS_COLUMNS.get(layout, ())
+        text = ", ".join([NAMES[n] for n in lacks] + list(cols)) or "nothing"
+        lines.append(f"| `{layout}` | {text} |")
+    lines += ["", "| outcome | needs |", "|---|---|"]
+    for outcome, needs in OUTCOME_NEEDS.items():
+        lines.append(f"| `{outcome}` | {', '.join(NAMES[n] for n in needs) or 'no optional input'} |")
+    lines += ["", "The first-event outcome searches the available claim types of `outcomes.event_claim_types` "
+              "(an unavailable one is left out, and the report says so); it needs inpatient claims. Columns a "
+              "layout lacks (processing date, dual status, Medicare status codes) have their own documented rules "
+              "and do not make an outcome unavailable.\n"]
+    return "\n".join(lines)

@@ -88,7 +88,7 @@ def check_estimable(y, arm, org, kind: str, limits: Limits | None = None) -> Non
     if kind in ("binary", "events") and not d["y"].isin([0.0, 1.0]).all():
         raise ValueError(f"a {kind} outcome must be 0 or 1")
     if (d["y"] == 0).all():
-        raise NotEstimable("no events: the outcome is 0 for everyone" if kind != "continuous"
+        raise NotEstimable("no events: the outcome is 0 for everyone" if kind == "events"
                            else "no events: the outcome is 0 for every observation")
     if kind == "continuous" and d["y"].nunique() == 1:
         raise NotEstimable(f"no variance: the outcome is {d['y'].iloc[0]:g} for every observation")
