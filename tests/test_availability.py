@@ -90,7 +90,8 @@ def test_outcome_needs_table_and_restricted_config(config):
     assert left_out["ed_all"] == "needs outpatient claims, outpatient revenue-center lines, unavailable"
     assert run["subgroups"]["equation1_outcomes"] == []
     assert run["outcomes"]["event_claim_types"] == ["inpatient"]
-    assert notes == ["Event claim types searched: inpatient; left out: outpatient claims (unavailable)."]
+    assert notes == ["Event claim types searched: inpatient; left out: outpatient claims (unavailable).",
+                     "Hospice at enrollment is not an exclusion in this run: hospice claims are unavailable."]
     assert run["data"]["unavailable"] == ["outpatient", "snf", "hha", "hospice", "outpatient_revenue"]
     assert config["models"]["continuous_outcomes"][0] == "spend_ab"  # the input config is not changed
     # no inpatient claims: no first-event outcome, no hospitalizations

@@ -117,6 +117,9 @@ rule survival_checks_tables:
         ph=report("results/tables/ph_tests.csv", caption="../report/ph_tests.rst", category="Impacts"),
         ph_other=multiext("results/tables/ph_tests", ".md", ".tex", ".html"),
         by_year=multiext("results/tables/hazard_ratios_by_year", ".csv", ".md", ".tex", ".html"),
+    params:
+        left_out={o: r for o, r in LEFT_OUT.items() if o in ("event", "death")},
+        populations=SURVIVAL_POPULATIONS,
     log:
         "results/logs/survival_checks_tables.log",
     script:

@@ -134,7 +134,9 @@ def available_inputs(config: dict, data_dir: str | Path | None = None,
     data_dir : the input directory (default ``data.dir``); its files are looked at only with
         ``data.source: files`` (the synthetic trial writes every input).
     find_files : maps an input name to its files (default: the contract's file names,
-        :func:`mheval.contract.read.input_files`); a layout adapter passes its own finder.
+        :func:`mheval.contract.read.input_files`); a layout adapter passes its own finder. Without
+        one, files in another layout than ``contract`` are not looked at (only config and
+        :data:`LAYOUT_LACKS` decide).
     """
     from mheval.contract.read import input_files
 
@@ -147,7 +149,8 @@ def available_inputs(config: dict, data_dir: str | Path | None = None,
                          f"optional: {list(OPTIONAL_INPUTS)}")
     layout = data.get("layout", "contract")
     lacks = set(LAYOUT_LACKS.get(layout, ()))
-    look = data.get("source") == "files" and data_dir.exists()
+    # the files are looked at under the contract's names, or with the finder of a layout adapter
+    look = data.get("source") == "files" and data_dir.exists() and (layout == "contract" or find_files is not None)
     find = find_files or (lambda name: input_files(data_dir, name))
     out: dict[str, Availability] = {}
     for name in OPTIONAL_INPUTS:
@@ -226,6 +229,8 @@ def restrict_config(config: dict, availability: dict[str, Availability]) -> tupl
             notes.append(f"{key.replace('_', ' ').capitalize()} searched: "
                          f"{', '.join(section[key]) or 'none'}; left out: "
                          f"{', '.join(NAMES[t] for t in gone)} (unavailable).")
+    if not availability["hospice"].available:
+        notes.append("Hospice at enrollment is not an exclusion in this run: hospice claims are unavailable.")
     cfg.setdefault("data", {})["unavailable"] = unavailable_inputs(availability)
     return cfg, left_out, notes
 
