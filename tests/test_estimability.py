@@ -246,3 +246,17 @@ def test_figures_skip_and_annotate(tmp_path):
     plot_probability_of_size(pd.DataFrame(columns=["label", "population", "size", "probability"]), [tmp_path / "c.png"],
                              "title")
     assert (tmp_path / "b.png").exists() and (tmp_path / "c.png").exists()
+
+
+def test_subgroup_table_and_forest_of_skipped_fits(tmp_path):
+    from mheval.report.figures import plot_subgroup_forest
+    from mheval.report.impact_tables import subgroup_table
+
+    r = {"alpha": 0.1, "impacts": [], "skipped": [{"model": "cox", "outcome": "event", "population": "high",
+                                                   "dimension": "sex", "reason": "no events: the outcome is 0 for everyone"}]}
+    t = subgroup_table([r])
+    assert t.to_dict(orient="records") == [{"outcome": "First heart attack, stroke or TIA", "scale": "hazard ratio",
+                                            "population": "High risk", "dimension": "sex",
+                                            "note": "not estimable: no events: the outcome is 0 for everyone"}]
+    plot_subgroup_forest(t, [tmp_path / "f.png"], "title", "x")
+    assert (tmp_path / "f.png").stat().st_size > 1000

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from mheval.io import read_json, run_step
 from mheval.report import write_table
-from mheval.report.figures import plot_not_estimable, plot_subgroup_forest
+from mheval.report.figures import plot_subgroup_forest
 from mheval.report.impact_tables import POPULATION_LABELS, subgroup_table, subgroup_tests_table
 
 sm = snakemake  # noqa: F821
@@ -21,14 +21,9 @@ def main():
     for r in results:
         for population in sorted({i["population"] for i in r["impacts"]} | {s["population"] for s in r["skipped"]}):
             paths = [f for f in sm.output.figures if Path(f).stem == f"subgroups_{r['outcome']}_{population}"]
-            if not any(i["population"] == population for i in r["impacts"]):  # every fit not estimable
-                plot_not_estimable(paths, f"Subgroup impacts, {POPULATION_LABELS.get(population, population)}",
-                                   sorted({f"{s['dimension']}: not estimable ({s['reason']})" for s in r["skipped"]
-                                           if s["population"] == population}))
-                continue
-            sub = subgroup_table([{**r, "impacts": [i for i in r["impacts"] if i["population"] == population]}])
+            sub = subgroup_table([{**r, "impacts": [i for i in r["impacts"] if i["population"] == population],
+                                   "skipped": [s for s in r["skipped"] if s["population"] == population]}])
             sub = sub.rename(columns=names)
-            sub = sub[sub["note"] == ""]
             cox = sub["scale"].iloc[0] == "hazard ratio"
             plot_subgroup_forest(sub, paths, f"{sub['outcome'].iloc[0]}: subgroup impacts, "
                                  f"{POPULATION_LABELS.get(population, population)}",

@@ -157,8 +157,15 @@ def plot_subgroup_forest(table: pd.DataFrame, paths, title: str, xlabel: str, nu
     model), with 90% intervals, one row per subgroup level.
 
     ``table``: columns dimension, level, estimate, lower, upper (unpooled) and pooled_mean,
-    pooled_lower, pooled_upper. ``log_x``: logarithmic axis (hazard ratios)."""
-    t = table.reset_index(drop=True)
+    pooled_lower, pooled_upper. ``log_x``: logarithmic axis (hazard ratios). Not-estimable rows (a
+    nonempty ``note``) are not drawn; with none left, the figure says so."""
+    if "note" in table:
+        t = table[table["note"].fillna("") == ""].reset_index(drop=True)
+        if t.empty:
+            plot_not_estimable(paths, title, sorted(f"{d}: {n}" for d, n in zip(table["dimension"], table["note"])))
+            return
+    else:
+        t = table.reset_index(drop=True)
     n = len(t)
     fig, ax = plt.subplots(figsize=(7.5, 0.34 * n + 1.4))
     y = list(range(n, 0, -1))
