@@ -44,5 +44,5 @@ def test_bias_corrected_marginal_variance_beside_the_uncorrected(tte):
     assert m["log_hr"] == u["log_hr"] and m["se"] != u["se"]
     q = stats.t.ppf(1 - r["alpha"] / 2, m["df"])
     assert m["upper"] == pytest.approx(np.exp(m["log_hr"] + q * m["se"]))
-    assert r["estimable"] and r["not_estimable_reason"] is None and r["converged"]
+    assert r["estimable"] and r["reason"] is None and r["converged"]
     assert isinstance(r["theta_at_boundary"], bool)

@@ -14,7 +14,7 @@ rule build_cohort:
         qc="results/qc/cohort_qc.json",
     params:
         data_dir=DATA_DIR,
-        cfg=cfg_subset("cohort", "study", "outcomes", "report"),
+        cfg=cfg_subset("cohort", "study", "outcomes", "report", "data"),
     log:
         "results/logs/build_cohort.log",
     script:

@@ -2,7 +2,17 @@
 import copy
 from pathlib import Path
 
+from mheval.contract.availability import available_inputs, restrict_config, unavailable_inputs
+
 DATA_DIR = config["data"]["dir"]
+# optional inputs (claim types, line files, Part D, payments, survey): which are available, and the
+# run they allow: outcomes that need an unavailable input are left out (no rules), with a reason
+AVAILABILITY = available_inputs(config, DATA_DIR)
+_restricted, LEFT_OUT, DATA_NOTES = restrict_config(config, AVAILABILITY)
+config.update(_restricted)
+UNAVAILABLE = unavailable_inputs(AVAILABILITY)
+SURVIVAL_LEFT_OUT_KEYS = ("event", "death", "survey")
+AVAILABILITY_TEXT = {n: a.reason for n, a in AVAILABILITY.items() if not a.available}
 SURVIVAL_OUTCOMES = config["models"]["survival_outcomes"]
 POPULATIONS = config["models"]["populations"]
 SURVIVAL_POPULATIONS = config["models"]["survival_populations"]
@@ -20,7 +30,15 @@ def cfg_subset(*keys):
     """Config sections passed as params, so that changing one reruns exactly its users."""
     return {k: copy.deepcopy(config[k]) for k in keys}
 
-CLAIM_TYPES = ["inpatient", "outpatient", "carrier", "snf", "hha", "hospice"]
+CLAIM_TYPES = [t for t in ["inpatient", "outpatient", "carrier", "snf", "hha", "hospice"] if t not in UNAVAILABLE]
+
+
+def available(name):
+    """Whether optional input ``name`` is available in this run."""
+    return name not in UNAVAILABLE
+
+
+LIMITS = {k: config["models"][k] for k in ("min_events_per_arm", "min_organizations_per_arm") if k in config["models"]}
 # calendar years holding baseline and follow-up claims: the year before the first enrollment
 # through the year after the study ends (late stays are filed under their through date)
 CLAIM_YEARS = list(range(int(config["study"]["enroll_start"][:4]) - 1, int(config["study"]["end_date"][:4]) + 2))

@@ -12,6 +12,7 @@ rule validate_inputs:
         check_npi=config["data"].get("check_npi", True),
         processing_lag_days=config["claims"].get("processing_lag_days", 30),
         source=config["data"]["source"],
+        unavailable=UNAVAILABLE,
     log:
         "results/logs/validate_inputs.log",
     script:

@@ -11,6 +11,7 @@ rule fit_mixed:
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
+        limits=LIMITS,
     log:
         "results/logs/fit_mixed_{outcome}_{population}.log",
     script:
@@ -28,6 +29,7 @@ rule fit_binary:
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
+        limits=LIMITS,
     log:
         "results/logs/fit_binary_{outcome}_{population}.log",
     script:
@@ -45,6 +47,7 @@ rule fit_mixed_predicted_risk:
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
+        limits=LIMITS,
     log:
         "results/logs/fit_mixed_risk_pct_{population}.log",
     script:
@@ -58,13 +61,17 @@ rule impact_table:
         expand("results/models/mixed/risk_pct_{population}.json", population=POPULATIONS),
         expand("results/models/mixed/{outcome}_{population}.json",
                outcome=config["models"].get("binary_outcomes", []), population=POPULATIONS),
-        expand("results/models/survival/event_within_window_{population}.json", population=POPULATIONS),
+        expand("results/models/survival/event_within_window_{population}.json",
+               population=POPULATIONS if "event_within_window" not in LEFT_OUT else []),
     output:
         csv=report("results/tables/impacts.csv", caption="../report/impacts.rst", category="Impacts"),
         md="results/tables/impacts.md",
         tex="results/tables/impacts.tex",
         html="results/tables/impacts.html",
         readings="results/tables/impacts_bayesian_reading.md",
+    params:
+        left_out={o: r for o, r in LEFT_OUT.items() if o not in SURVIVAL_LEFT_OUT_KEYS},
+        populations=POPULATIONS,
     log:
         "results/logs/impact_table.log",
     script:

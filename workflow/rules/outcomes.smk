@@ -15,8 +15,8 @@ rule extract_claims:
         year=r"\d{4}",
     params:
         data_dir=DATA_DIR,
-        # only the processing lag of the claims section: a new runout does not rerun extraction
-        cfg=dict(cfg_subset("outcomes"), claims={"processing_lag_days": config["claims"].get("processing_lag_days", 30)}),
+        # the processing lag of the claims section only: a new runout does not rerun extraction
+        cfg=dict(cfg_subset("outcomes", "data"), claims={"processing_lag_days": config["claims"].get("processing_lag_days", 30)}),
     log:
         "results/logs/extract_claims/{claim_type}_{year}.log",
     script:
@@ -27,13 +27,14 @@ rule build_beneficiary_year:
     input:
         tte="results/analysis/time_to_event.parquet",
         claims=expand("results/outcomes/claims/{claim_type}_{year}.parquet", claim_type=CLAIM_TYPES, year=CLAIM_YEARS),
-        office=expand("results/outcomes/office/carrier_{year}.parquet", year=CLAIM_YEARS),
-        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS),
+        office=expand("results/outcomes/office/carrier_{year}.parquet", year=CLAIM_YEARS) if available("carrier") else [],
+        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
         raw=contract_inputs("mbsf", "providers", "payments"),
     output:
         by="results/analysis/beneficiary_year.parquet",
     params:
         data_dir=DATA_DIR,
+        payments=available("payments"),
         cfg=cfg_subset("claims", "outcomes", "cohort"),
     log:
         "results/logs/build_beneficiary_year.log",

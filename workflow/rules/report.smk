@@ -11,6 +11,8 @@ rule hazard_ratio_table:
         html="results/tables/hazard_ratios.html",
     params:
         min_cell=config["report"]["min_cell"],
+        left_out={o: r for o, r in LEFT_OUT.items() if o in ("event", "death")},
+        populations=SURVIVAL_POPULATIONS,
     log:
         "results/logs/hazard_ratio_table.log",
     script:
@@ -55,6 +57,9 @@ rule html_report:
         html="results/report.html",
     params:
         config=config,
+        availability=AVAILABILITY_TEXT,
+        left_out=LEFT_OUT,
+        notes=DATA_NOTES,
     log:
         "results/logs/html_report.log",
     script:
@@ -112,6 +117,9 @@ rule survival_checks_tables:
         ph=report("results/tables/ph_tests.csv", caption="../report/ph_tests.rst", category="Impacts"),
         ph_other=multiext("results/tables/ph_tests", ".md", ".tex", ".html"),
         by_year=multiext("results/tables/hazard_ratios_by_year", ".csv", ".md", ".tex", ".html"),
+    params:
+        left_out={o: r for o, r in LEFT_OUT.items() if o in ("event", "death")},
+        populations=SURVIVAL_POPULATIONS,
     log:
         "results/logs/survival_checks_tables.log",
     script:

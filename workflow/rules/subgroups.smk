@@ -15,6 +15,7 @@ rule fit_subgroups:
     params:
         cfg=config["subgroups"],
         alpha=config["models"]["alpha"],
+        limits=LIMITS,
     log:
         "results/logs/fit_subgroups_{outcome}.log",
     script:

@@ -11,6 +11,7 @@ rule fit_survey:
     params:
         data_dir=DATA_DIR,
         alpha=config["models"]["alpha"],
+        unavailable=AVAILABILITY_TEXT.get("survey", ""),
     log:
         "results/logs/fit_survey.log",
     script:

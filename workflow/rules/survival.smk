@@ -14,6 +14,7 @@ rule fit_survival:
         alpha=config["models"]["alpha"],
         ph_alpha=config["models"]["ph_alpha"],
         min_cell=config["report"]["min_cell"],
+        limits=LIMITS,
     log:
         "results/logs/fit_survival_{outcome}_{population}.log",
     script:
@@ -31,6 +32,7 @@ rule fit_fixed_window:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         years=config["models"]["fixed_window_years"],
+        limits=LIMITS,
     log:
         "results/logs/fit_fixed_window_{population}.log",
     script:
@@ -53,6 +55,7 @@ rule adjusted_incidence:
         n_boot=config["models"]["bootstrap_replicates"],
         seed=config["models"]["bootstrap_seed"],
         min_cell=config["report"]["min_cell"],
+        limits=LIMITS,
     log:
         "results/logs/adjusted_incidence_{outcome}_{population}.log",
     script:

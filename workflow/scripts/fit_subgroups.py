@@ -3,6 +3,7 @@ population, partial pooling, and each pooled fit's InferenceData."""
 import pandas as pd
 
 from mheval.io import run_step, write_json
+from mheval.models.estimability import Limits
 from mheval.subgroups.run import run_subgroup_analysis
 
 sm = snakemake  # noqa: F821
@@ -16,7 +17,8 @@ def main():
     cfg["survival_outcomes"] = [outcome] if survival else []
     tte = pd.read_parquet(sm.input.tte)
     by = None if survival else pd.read_parquet(sm.input.by)
-    res = run_subgroup_analysis(tte, by, cfg, cfg["populations"], alpha=sm.params.alpha, idata_dir=sm.output.idata)
+    res = run_subgroup_analysis(tte, by, cfg, cfg["populations"], alpha=sm.params.alpha, idata_dir=sm.output.idata,
+                                limits=Limits.from_config(sm.params.limits))
     write_json({"outcome": outcome, "alpha": sm.params.alpha, "impacts": res["impacts"].to_dict(orient="records"),
                 "counts": res["counts"].to_dict(orient="records"), "tests": res["tests"],
                 "diagnostics": res["diagnostics"], "skipped": res["skipped"], "idata_files": res["idata_files"]},

@@ -1,4 +1,4 @@
-"""Equation 3 for every provider-survey item."""
+"""Equation 3 for every provider-survey item (or, without the survey, a table that says so)."""
 from pathlib import Path
 
 import pandas as pd
@@ -11,10 +11,19 @@ sm = snakemake  # noqa: F821
 
 
 def main():
+    caption = "Provider-survey impacts (Equation 3)"
+    if sm.params.unavailable:  # the survey is an unavailable input (mheval.contract.availability)
+        reason = f"needs the provider survey, unavailable ({sm.params.unavailable})"
+        write_json({"estimable": False, "reason": reason, "items": []}, sm.output.json)
+        write_table(pd.DataFrame({"item": ["all survey items"], "note": [f"not estimable: {reason}"]}),
+                    Path(sm.output.table).with_suffix(""), caption=caption)
+        return
     result = survey_impacts(sm.params.data_dir, alpha=sm.params.alpha)
     write_json(result, sm.output.json)
-    write_table(pd.DataFrame(result["items"]).drop(columns=["variance_components", "model"]),
-                Path(sm.output.table).with_suffix(""), digits=4, caption="Provider-survey impacts (Equation 3)")
+    table = pd.DataFrame(result["items"]).drop(columns=["variance_components", "model", "estimable"], errors="ignore")
+    reason = table.pop("reason") if "reason" in table else pd.Series("", index=table.index)
+    table["note"] = ["" if not isinstance(r, str) or not r else f"not estimable: {r}" for r in reason]
+    write_table(table, Path(sm.output.table).with_suffix(""), digits=4, caption=caption)
 
 
 run_step(main, sm.log[0])

@@ -3,13 +3,15 @@ from pathlib import Path
 
 from mheval.io import read_json, run_step
 from mheval.report import write_table
-from mheval.report.impact_tables import bayesian_readings, continuous_impact_table
+from mheval.report.impact_tables import bayesian_readings, continuous_impact_table, left_out_results
 
 sm = snakemake  # noqa: F821
 
 
 def main():
     results = [read_json(p) for p in sm.input]
+    results += left_out_results(sm.params.left_out, sm.params.populations, alpha=results[0]["alpha"],
+                                size_percent=results[0]["size_percent"])
     write_table(continuous_impact_table(results), Path(sm.output.csv).with_suffix(""),
                 caption="Impacts on means and rates (Equations 1 and 2), intervention vs control")
     Path(sm.output.readings).write_text("".join(f"- {s}\n" for s in bayesian_readings(results)))

@@ -19,11 +19,12 @@ def main():
     names = {"unpooled": "estimate", f"unpooled_ci{pct}_lower": "lower", f"unpooled_ci{pct}_upper": "upper",
              "pooled": "pooled_mean", f"pooled_cri{pct}_lower": "pooled_lower", f"pooled_cri{pct}_upper": "pooled_upper"}
     for r in results:
-        for population in sorted({i["population"] for i in r["impacts"]}):
-            sub = subgroup_table([{**r, "impacts": [i for i in r["impacts"] if i["population"] == population]}])
+        for population in sorted({i["population"] for i in r["impacts"]} | {s["population"] for s in r["skipped"]}):
+            paths = [f for f in sm.output.figures if Path(f).stem == f"subgroups_{r['outcome']}_{population}"]
+            sub = subgroup_table([{**r, "impacts": [i for i in r["impacts"] if i["population"] == population],
+                                   "skipped": [s for s in r["skipped"] if s["population"] == population]}])
             sub = sub.rename(columns=names)
             cox = sub["scale"].iloc[0] == "hazard ratio"
-            paths = [f for f in sm.output.figures if Path(f).stem == f"subgroups_{r['outcome']}_{population}"]
             plot_subgroup_forest(sub, paths, f"{sub['outcome'].iloc[0]}: subgroup impacts, "
                                  f"{POPULATION_LABELS.get(population, population)}",
                                  "Hazard ratio, intervention vs control" if cox else "Impact, intervention minus control",

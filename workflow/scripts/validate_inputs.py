@@ -9,7 +9,8 @@ sm = snakemake  # noqa: F821
 
 def main():
     report = validate_inputs(sm.params.data_dir, plausible={k: tuple(v) for k, v in sm.params.plausible.items()},
-                             check_npi=sm.params.check_npi, processing_lag_days=sm.params.processing_lag_days)
+                             check_npi=sm.params.check_npi, processing_lag_days=sm.params.processing_lag_days,
+                             unavailable=tuple(sm.params.unavailable))
     write_report(report, sm.output.report)
     logging.info("inputs valid: %s", report["rows"])
     for w in report["warnings"]:

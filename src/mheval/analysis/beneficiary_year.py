@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.cohort.enrollment import register_monthly_enrollment
+from mheval.outcomes.extract import EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL
 from mheval.outcomes.stays import register_stay_claims
 
 YEAR = 365.25
@@ -168,8 +169,8 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
     win["WEIGHT"] = np.where(win["YEAR"] == 0, base, fu_weight)
 
     con.register("win", win[["BENE_ID", "YEAR", "START", "END", "OBS_END"]])
-    _register(con, "claims_in", claims)
-    _register(con, "office_in", office)
+    _register(con, "claims_in", claims, EMPTY_CLAIMS_SQL)
+    _register(con, "office_in", office, EMPTY_OFFICE_SQL)
     sums = _claim_sums(con, runout, int(cfg["outcomes"]["post_acute_days"]))
     if payments is not None and len(payments):
         alloc = allocate_model_payments(payments, tte, cfg.get("cohort", {}).get("risk_high", 0.30))
@@ -221,11 +222,14 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
     return out.sort_values(["BENE_ID", "YEAR"]).reset_index(drop=True)
 
 
-def _register(con: duckdb.DuckDBPyConnection, name: str, source) -> None:
-    """Make ``name`` (an internal, fixed view name) a view over a DataFrame or a list of Parquet files;
-    the file names go to DuckDB as values, never as SQL text."""
+def _register(con: duckdb.DuckDBPyConnection, name: str, source, empty_sql: str) -> None:
+    """Make ``name`` (an internal, fixed view name) a view over a DataFrame or a list of Parquet files
+    (the file names go to DuckDB as values, never as SQL text); no files (the input is unavailable)
+    give the typed empty relation ``empty_sql``."""
     if isinstance(source, pd.DataFrame):
         con.register(name, source)
+    elif not list(source):
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {empty_sql}")
     else:
         con.read_parquet([str(p) for p in source], union_by_name=True).create_view(name, replace=True)
 

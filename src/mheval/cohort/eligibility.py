@@ -63,7 +63,8 @@ def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.Data
     Parameters
     ----------
     data_dir : input directory (data contract).
-    cfg : the workflow config (uses ``cohort``, ``study``, ``outcomes``).
+    cfg : the workflow config (uses ``cohort``, ``study``, ``outcomes``, and ``data.unavailable``: without
+        hospice claims nobody is excluded for hospice).
 
     Returns
     -------
@@ -92,7 +93,8 @@ def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.Data
     register_monthly_enrollment(con, data_dir)
     st = status_in_month(con, people, "ENROLL_DT")
     people = people.merge(st, on="BENE_ID", how="left")
-    hospice_ids = _in_hospice(con, data_dir, people)
+    hospice_ids = (set() if "hospice" in (cfg.get("data", {}).get("unavailable") or ())  # mheval.contract.availability
+                   else _in_hospice(con, data_dir, people))
     prior_ids = _prior_event(con, data_dir, people, cfg)
 
     age_ok = (people["AGE"] >= co["age_min"]) & (people["AGE"] < co["age_max"] + 1)

@@ -113,4 +113,7 @@ def contract_markdown() -> str:
         parts.append(f"## {title}\n")
         parts += [_file_md(s) for s in FILES if s.group == group]
     parts.append(CROSS)
+    from mheval.contract.availability import optional_inputs_markdown
+
+    parts.append(optional_inputs_markdown())
     return "\n".join(parts)

@@ -302,7 +302,7 @@ def _ref(problems, where, col, values: pd.Series, known: pd.Series | set, what: 
 def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
                     plausible: dict | None = None, check_npi: bool = True,
                     processing_lag_days: int = DEFAULT_PROCESSING_LAG_DAYS,
-                    provenance: Mapping | None = None) -> dict:
+                    provenance: Mapping | None = None, unavailable: tuple[str, ...] = ()) -> dict:
     """Check every input file under ``data_dir`` against the contract.
 
     Returns a report (dict: per-file row counts, the counted mess and ``warnings`` in words) when
@@ -314,16 +314,28 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
     ``data.check_npi``): verify NPI check digits. ``processing_lag_days`` (config
     ``claims.processing_lag_days``): the lag used for claims without a processing date, for the
     warning. ``provenance``: original names of staged files and columns, used in the messages
-    (see :meth:`InputError.with_provenance`).
+    (see :meth:`InputError.with_provenance`). Optional inputs
+    (:data:`mheval.contract.availability.OPTIONAL_INPUTS`) named in ``unavailable``, or whose
+    files have no rows, are unavailable: not checked, and listed in the report's "unavailable";
+    an empty required file is an error.
     """
+    from mheval.contract.availability import OPTIONAL_INPUTS, files_are_empty
+
     data_dir = Path(data_dir)
     problems: list[InputError] = []
     frames: dict[str, pd.DataFrame] = {}
     rows: dict[str, int] = {}
     file_mess: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
     con = duckdb.connect()
     for s in FILES:
+        if s.name in unavailable:
+            skipped[s.name] = "unavailable"
+            continue
         files = input_files(data_dir, s.name)
+        if files and s.name in OPTIONAL_INPUTS and files_are_empty(files):
+            skipped[s.name] = "empty file (no rows)"
+            continue
         if not files:
             if s.required and s.name not in optional:
                 problems.append(InputError(str(data_dir / (s.path.replace("{year}", "YYYY") + ".parquet")),
@@ -344,12 +356,12 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
                                 f"{str(err).splitlines()[0]})")]
         problems += found
     if not problems:
-        mess = _cross_file(con, data_dir, frames, problems, plausible or PLAUSIBLE)
+        mess = _cross_file(con, data_dir, frames, problems, plausible or PLAUSIBLE, set(unavailable) | set(skipped))
     if problems:
         raise InputValidationError([p.with_provenance(provenance) for p in problems])
     mess.update(_totals(file_mess))
     return {"data_dir": str(data_dir), "rows": rows, "mess": mess, "mess_rules": MESS_RULES,
-            "by_file": file_mess, "warnings": _warnings(mess, processing_lag_days)}
+            "by_file": file_mess, "warnings": _warnings(mess, processing_lag_days), "unavailable": skipped}
 
 
 def _totals(file_mess: dict[str, dict]) -> dict:
@@ -383,7 +395,7 @@ def _warnings(mess: dict, lag: int) -> list[str]:
 
 
 def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[InputError],
-                plausible: dict) -> dict:
+                plausible: dict, unavailable: set = frozenset()) -> dict:
     """Referential integrity and cross-file rules; returns the counts of documented mess."""
     path = lambda name: str(input_files(data_dir, name)[0])
     orgs, align, demo = f["organizations"], f["alignment"], f["demographics"]
@@ -391,7 +403,8 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
     _ref(problems, path("alignment"), "ORG_ID", align["ORG_ID"], orgs["ORG_ID"], "organizations")
     _ref(problems, path("alignment"), "BENE_ID", align["BENE_ID"], demo["BENE_ID"], "beneficiaries in demographics")
     _ref(problems, path("providers"), "ORG_ID", f["providers"]["ORG_ID"], orgs["ORG_ID"], "organizations")
-    _ref(problems, path("payments"), "ORG_ID", f["payments"]["ORG_ID"], orgs["ORG_ID"], "organizations")
+    if "payments" in f:
+        _ref(problems, path("payments"), "ORG_ID", f["payments"]["ORG_ID"], orgs["ORG_ID"], "organizations")
     _ref(problems, path("visits"), "BENE_ID", f["visits"]["BENE_ID"], demo["BENE_ID"], "beneficiaries in demographics")
     _ref(problems, path("clinical"), "VISIT_ID", f["clinical"]["VISIT_ID"], f["visits"]["VISIT_ID"], "visits")
     if "survey" in f:
@@ -436,7 +449,7 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
     # claims must reference known beneficiaries, born before the service; lines must reference their claims
     for name, dt in (("inpatient", "CLM_FROM_DT"), ("outpatient", "CLM_FROM_DT"), ("carrier", "CLM_FROM_DT"),
                      ("snf", "CLM_FROM_DT"), ("hha", "CLM_FROM_DT"), ("hospice", "CLM_FROM_DT"), ("pde", "SRVC_DT")):
-        if not input_files(data_dir, name):
+        if not input_files(data_dir, name) or name in unavailable:
             continue
         src = register_input(con, name, input_files(data_dir, name), processing_lag_days=None, filename=True)
         unknown = con.execute(f"""SELECT filename, BENE_ID, count(*) AS k FROM {src}
@@ -451,7 +464,7 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
             problems.append(InputError(str(fname), dt, len(grp), _date_examples(grp, dt, "BIRTH_DT"),
                                        "service date before the beneficiary's birth date (BIRTH_DT in demographics)"))
     for lines, parent in (("outpatient_revenue", "outpatient"), ("carrier_line", "carrier")):
-        if not input_files(data_dir, lines) or not input_files(data_dir, parent):
+        if not input_files(data_dir, lines) or not input_files(data_dir, parent) or unavailable & {lines, parent}:
             continue
         orphans = con.execute(f"""SELECT filename, CLM_ID, count(*) AS k
                               FROM {register_input(con, lines, input_files(data_dir, lines), filename=True)}
@@ -463,7 +476,7 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
                                        f"lines refer to claims not in {parent}"))
     dups = {}
     for lines in ("outpatient_revenue", "carrier_line"):
-        if input_files(data_dir, lines):
+        if input_files(data_dir, lines) and lines not in unavailable:
             src = register_input(con, lines, data_dir=data_dir)
             dups[lines] = int(con.execute(f"SELECT (SELECT count(*) FROM {src}) - (SELECT count(*) FROM (SELECT DISTINCT * FROM {src}))").fetchall()[0][0])
     clin = f["clinical"]

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from mheval.models.equation1 import model_covariates, model_frame
+from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
 BINARY_OUTCOMES = {"any_hosp": "Any hospitalization in the year",
@@ -41,13 +42,25 @@ def binary_columns(by: pd.DataFrame) -> pd.DataFrame:
     return b
 
 
+MODEL = ("Equation 1, binary: multilevel logistic (Laplace), organization and beneficiary intercepts; "
+         "average marginal effects in percentage points, population-averaged, delta method")
+
+
 def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
-                  size_percent: float = 5.0) -> dict:
+                  size_percent: float = 5.0, limits: Limits | None = None) -> dict:
     """Fit the multilevel logistic Equation 1 for ``outcome`` in ``population``; JSON-ready dict with
-    the average marginal effect (percentage points) overall ("average") and by follow-up year."""
+    the average marginal effect (percentage points) overall ("average") and by follow-up year, or a
+    not-estimable result (:mod:`mheval.models.estimability`) with its reason."""
     if outcome not in BINARY_OUTCOMES:
         raise ValueError(f"unknown binary outcome '{outcome}'; expected one of {sorted(BINARY_OUTCOMES)}")
+    return estimate_or_note(lambda: _binary(by, outcome, population, alpha, size_percent, limits),
+                            outcome=outcome, outcome_label=BINARY_OUTCOMES[outcome], population=population,
+                            model=MODEL, alpha=alpha, size_percent=size_percent)
+
+
+def _binary(by, outcome, population, alpha, size_percent, limits) -> dict:
     d = model_frame(binary_columns(by), outcome, population)
+    check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
     covs = [c for c in model_covariates(d, population) + ["WEIGHT"] if d[c].nunique() > 1]
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID")
@@ -55,8 +68,7 @@ def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float 
     rows = [ame_row(f"year {g}" if g != "overall" else "average", r, size_percent) for g, r in ame.iterrows()]
     return {
         "outcome": outcome, "outcome_label": BINARY_OUTCOMES[outcome], "population": population,
-        "model": "Equation 1, binary: multilevel logistic (Laplace), organization and beneficiary intercepts; "
-                 "average marginal effects in percentage points, population-averaged, delta method",
+        "model": MODEL,
         "alpha": alpha, "size_percent": size_percent, "n_obs": fit.n_obs,
         "n_beneficiaries": fit.n_groups["bene"], "n_organizations": fit.n_groups["org"],
         "converged": fit.converged, "llf": fit.llf, "variance_components": fit.variance_components,
@@ -69,6 +81,7 @@ def ame_row(label: str, r: pd.Series, size_percent: float) -> dict:
     """One impact row of the result files from a :func:`marginal_effect` row (percentage points):
     interval, p, adjusted means, percent of the control mean and the flat-prior Bayesian reading."""
     est, se, control = float(r["estimate"]), float(r["se"]), float(r["control"])
+    check_standard_error(se, f"the impact in {label}")
     threshold = -abs(size_percent) / 100 * abs(control)
     return {"period": label, "impact": est, "se": se, "lower": float(r["lower"]), "upper": float(r["upper"]),
             "p": float(r["p"]), "control_mean": control, "intervention_mean": float(r["intervention"]),

@@ -17,6 +17,7 @@ import patsy
 from scipy import stats
 
 from mheval.models.covariates import POPULATIONS, adjustment_covariates
+from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_lmm import fit_nested_lmm
 
 
@@ -39,10 +40,21 @@ def model_covariates(d: pd.DataFrame, population: str) -> list[str]:
     return list(adjustment_covariates(d.head(1), population).columns) + ["Y0", "Y0_MISSING"]
 
 
+MODEL = "Equation 1: nested LMM, REML, precision weights"
+
+
 def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
-                     size_percent: float = 5.0) -> dict:
-    """Fit Equation 1 and return the impacts as a JSON-ready dict (see module docstring)."""
+                     size_percent: float = 5.0, limits: Limits | None = None) -> dict:
+    """Fit Equation 1 and return the impacts as a JSON-ready dict (see module docstring), or a
+    not-estimable result (:mod:`mheval.models.estimability`) with its reason."""
+    return estimate_or_note(lambda: _equation1(by, outcome, population, alpha, size_percent, limits),
+                            outcome=outcome, population=population, model=MODEL, alpha=alpha,
+                            size_percent=size_percent)
+
+
+def _equation1(by, outcome, population, alpha, size_percent, limits) -> dict:
     d = model_frame(by, outcome, population)
+    check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
     covs = [c for c in model_covariates(d, population) if d[c].nunique() > 1]
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
@@ -68,7 +80,7 @@ def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: flo
     control_avg = float(np.average([r["control_mean"] for r in rows], weights=py))
     average = _impact_row("average", contrast, beta, cov, control_avg, z, size_percent)
     return {
-        "outcome": outcome, "population": population, "model": "Equation 1: nested LMM, REML, precision weights",
+        "outcome": outcome, "population": population, "model": MODEL,
         "alpha": alpha, "size_percent": size_percent, "n_obs": fit.n_obs, "n_beneficiaries": fit.n_groups["bene"],
         "n_organizations": fit.n_groups["org"], "converged": fit.converged, "llf": fit.llf,
         "variance_components": fit.variance_components, "average": average, "by_year": rows,
@@ -79,6 +91,7 @@ def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: flo
 def _impact_row(label, c, beta, cov, control_mean, z, size_percent) -> dict:
     est = float(c @ beta)
     se = float(np.sqrt(c @ cov @ c))
+    check_standard_error(se, f"the impact in {label}")
     threshold = -abs(size_percent) / 100 * abs(control_mean)
     return {"period": label, "impact": est, "se": se, "lower": est - z * se, "upper": est + z * se,
             "p": float(2 * stats.norm.sf(abs(est / se))), "control_mean": control_mean,

@@ -40,18 +40,29 @@ def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFr
 
 
 def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, alpha: float = 0.10,
-                        size_percent: float = 5.0) -> dict:
+                        size_percent: float = 5.0, limits=None) -> dict:
     """Equation 2 for the event within ``years`` of enrollment in ``population``: multilevel
     logistic regression with an organization random intercept and the Equation 4 covariates; the
     impact is the average marginal effect in percentage points (population-averaged, delta method).
     Returns a JSON-ready dict shaped like the Equation 1 results ("average"), with the counts of
-    :func:`fixed_window_frame`."""
+    :func:`fixed_window_frame`; or a not-estimable result (:mod:`mheval.models.estimability`)."""
+    from mheval.models.estimability import estimate_or_note
+
+    return estimate_or_note(lambda: _fixed_window(tte, population, years, alpha, size_percent, limits),
+                            outcome="event_within_window",
+                            outcome_label=f"First heart attack, stroke or TIA within {years:g} years",
+                            population=population, window_years=years, alpha=alpha, size_percent=size_percent)
+
+
+def _fixed_window(tte, population, years, alpha, size_percent, limits) -> dict:
     from mheval.models.binary_impact import ame_row
+    from mheval.models.estimability import check_estimable
     from mheval.models.covariates import POPULATIONS, adjustment_covariates
     from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
     pop = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     frame, counts = fixed_window_frame(pop, years)
+    check_estimable(frame["WITHIN"], frame["MH"], frame["ORG_ID"], "binary", limits)
     cov = adjustment_covariates(frame, population)
     cov = cov[[c for c in cov.columns if cov[c].nunique() > 1]]
     d = frame[["ORG_ID", "MH", "WITHIN"]].join(cov)

@@ -13,6 +13,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from mheval.models.estimability import check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_lmm import fit_nested_lmm
 
 ORG_COVARIATES = ["LOG_PRACTITIONERS", "HEALTH_SYSTEM", "RURAL", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY"]
@@ -52,15 +53,23 @@ def nonresponse_weights(frame: pd.DataFrame, survey: pd.DataFrame) -> tuple[pd.D
     return grid, summary
 
 
-def equation3_impact(survey: pd.DataFrame, weights: pd.DataFrame, item: str, alpha: float = 0.10) -> dict:
-    """Fit Equation 3 for one survey ``item`` and return the impact (delta) as a JSON-ready dict."""
+def equation3_impact(survey: pd.DataFrame, weights: pd.DataFrame, item: str, alpha: float = 0.10,
+                     limits=None) -> dict:
+    """Fit Equation 3 for one survey ``item`` and return the impact (delta) as a JSON-ready dict, or
+    a not-estimable result (:mod:`mheval.models.estimability`) with its reason."""
+    return estimate_or_note(lambda: _equation3(survey, weights, item, alpha, limits), item=item, alpha=alpha)
+
+
+def _equation3(survey, weights, item, alpha, limits) -> dict:
     d = survey[survey["ITEM"] == item].merge(weights[weights["RESPONDED"] == 1], on=["ORG_ID", "WAVE"])
     d = d.dropna(subset=["VALUE"])
+    check_estimable(d["VALUE"], d["MH"], d["ORG_ID"], "continuous", limits)
     covs = [c for c in ORG_COVARIATES if d[c].nunique() > 1]
     fit = fit_nested_lmm(d, "VALUE ~ 0 + C(WAVE) + MH + " + " + ".join(covs), org="ORG_ID", bene=None,
                          weights="NR_WEIGHT")
     z = stats.norm.ppf(1 - alpha / 2)
     b, se = float(fit.params["MH"]), float(fit.bse["MH"])
+    check_standard_error(se)
     control = d.loc[d["MH"] == 0, "VALUE"]
     return {"item": item, "model": "Equation 3: organization intercept, nonresponse-weighted, REML", "alpha": alpha,
             "n_responses": fit.n_obs, "n_organizations": fit.n_groups["org"], "impact": b, "se": se,

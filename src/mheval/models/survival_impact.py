@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from mheval.models.covariates import POPULATIONS, adjustment_covariates
+from mheval.models.estimability import NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.frailty_cox import fit_frailty_cox
 from mheval.models.marginal_cox import crude_rates, fit_marginal_cox
 from mheval.models.ph_test import fit_by_follow_up_year, schoenfeld_test
@@ -47,7 +48,8 @@ def survival_frame(tte: pd.DataFrame, outcome: str, population: str) -> tuple[pd
 
 def _effect(b: float, se: float, alpha: float, df: float | None = None) -> dict:
     """Hazard ratio, (1 - alpha) interval and p-value of a log hazard ratio b with SE se, with a
-    normal reference (df None) or t(df)."""
+    normal reference (df None) or t(df); a zero or non-finite SE is not estimable."""
+    check_standard_error(se, "the log hazard ratio")
     ref = stats.norm if df is None else stats.t(df)
     z = ref.ppf(1 - alpha / 2)
     return {"log_hr": b, "se": se, "df": df, "hr": float(np.exp(b)), "lower": float(np.exp(b - z * se)),
@@ -59,7 +61,7 @@ _NAN_EFFECT = {k: float("nan") for k in ("log_hr", "se", "hr", "lower", "upper",
 
 
 def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
-                    ph_alpha: float = 0.05, cox_cov_type: str = "robust") -> dict:
+                    ph_alpha: float = 0.05, cox_cov_type: str = "robust", limits=None) -> dict:
     """Fit Equation 4 for ``outcome`` ("event" or "death") in ``population``.
 
     Returns a JSON-ready dict: the frailty model's hazard ratio of intervention vs control with its
@@ -69,17 +71,27 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
     coefficient tables. Proportional hazards: the scaled Schoenfeld residual test (as R's
     ``cox.zph``, KM transform) of the marginal model for the treatment term and globally under
     "ph_test"; when either rejects at ``ph_alpha``, the hazard ratio by follow-up year (episode
-    splitting, cluster-robust SE) under "by_year" (otherwise an empty list).
+    splitting, cluster-robust SE) under "by_year" (otherwise an empty list; "by_year_note" says why
+    when they cannot be estimated).
 
     The marginal model's variance is ``cox_cov_type`` (:func:`fit_marginal_cox`: "robust" or a
     bias-corrected "kc", "fg", "md", "mbn" with a t(G - 2) reference); the uncorrected sandwich
     (normal reference) is kept under "marginal_uncorrected". A frailty fit whose theta search or
     Newton iterations did not converge is not estimable: its estimate fields are NaN, "estimable"
-    is False and "not_estimable_reason" says why (the unconverged numbers stay under
-    "unconverged"). "theta_at_boundary" flags a frailty variance estimated at 0.
+    is False and "reason" says why (the unconverged numbers stay under "unconverged"; the marginal
+    model is still reported). "theta_at_boundary" flags a frailty variance estimated at 0.
+
+    An outcome without enough events or organizations in an arm, or a fit with a zero or non-finite
+    standard error, gives a not-estimable result (:mod:`mheval.models.estimability`) instead.
     """
+    return estimate_or_note(lambda: _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, limits),
+                            outcome=outcome, outcome_label=OUTCOMES[outcome][2], population=population, alpha=alpha)
+
+
+def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, limits) -> dict:
     duration, event, label = OUTCOMES[outcome]
     x, cov = survival_frame(tte, outcome, population)
+    check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fr = fit_frailty_cox(x, duration, event, cov, "ORG_ID")
@@ -88,15 +100,20 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
     estimable = bool(fr.converged)
     ph = schoenfeld_test(x[duration].to_numpy(), x[event].to_numpy(), x[cov], beta=mg.params[cov].to_numpy())
     ph_rejects = bool(ph.loc["MH", "p"] < ph_alpha or ph.loc["GLOBAL", "p"] < ph_alpha)
-    by_year = []
+    by_year, by_year_note = [], ""
     if ph_rejects:
-        by_year = fit_by_follow_up_year(x, duration, event, x[cov], treatment="MH", alpha=alpha).to_dict(orient="records")
+        try:
+            by_year = fit_by_follow_up_year(x, duration, event, x[cov], treatment="MH", alpha=alpha).to_dict(orient="records")
+            for y in by_year:
+                check_standard_error(y["se"], f"the log hazard ratio in follow-up year {int(y['year'])}")
+        except (NotEstimable, np.linalg.LinAlgError) as e:
+            by_year, by_year_note = [], f"not estimable: {getattr(e, 'reason', 'singular information matrix')}"
     out = {
         "outcome": outcome, "outcome_label": label, "population": population,
         "model": "Cox model with a shared gamma frailty per organization (as R's coxph + frailty), Efron ties",
         "alpha": alpha, "n": fr.n, "n_events": fr.n_events, "n_organizations": fr.n_clusters,
         **(frailty_effect if estimable else _NAN_EFFECT), "estimable": estimable,
-        "not_estimable_reason": None if estimable else
+        "reason": None if estimable else
         "the frailty model did not converge (theta search or Newton iterations): not published",
         "unconverged": None if estimable else frailty_effect,
         "theta": fr.theta, "theta_at_boundary": fr.theta_at_boundary, "converged": fr.converged,
@@ -108,7 +125,7 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
         "crude": crude_rates(x, duration, event),
         "ph_test": {"alpha": ph_alpha, "rejects": ph_rejects, "treatment": ph.loc["MH"].to_dict(),
                     "global": ph.loc["GLOBAL"].to_dict(), "terms": ph.reset_index(names="term").to_dict(orient="records")},
-        "by_year": by_year,
+        "by_year": by_year, "by_year_note": by_year_note,
         "coefficients": fr.summary(alpha).reset_index(names="term").to_dict(orient="records"),
         "coefficients_marginal": mg.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
@@ -116,14 +133,16 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
 
 
 def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
-                       alpha: float = 0.10, seed: int = 0, min_at_risk: int = 11):
+                       alpha: float = 0.10, seed: int = 0, min_at_risk: int = 11, limits=None):
     """Adjusted cumulative incidence of ``outcome`` by arm in ``population``, standardized over the
     population's sample with the Equation 4 covariates, with cluster-bootstrap bands
-    (:func:`mheval.models.adjusted_incidence.adjusted_cumulative_incidence`)."""
+    (:func:`mheval.models.adjusted_incidence.adjusted_cumulative_incidence`). Raises
+    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable."""
     from mheval.models.adjusted_incidence import adjusted_cumulative_incidence
 
     duration, event, _ = OUTCOMES[outcome]
     x, cov = survival_frame(tte, outcome, population)
+    check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     return adjusted_cumulative_incidence(x, duration, event, x[[c for c in cov if c != "MH"]], treatment="MH",
                                          cluster="ORG_ID", years=tuple(years), n_boot=n_boot, alpha=alpha, seed=seed,
                                          min_at_risk=min_at_risk)

@@ -61,6 +61,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     :func:`mheval.contract.read.register_input`). May create a temporary table on ``con`` (ED claims).
     """
     oc = cfg["outcomes"]
+    unavailable = set(cfg.get("data", {}).get("unavailable") or ())  # optional inputs left out (availability.py)
     path = _year_file(Path(data_dir), claim_type, year)
     if not path:
         return EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL, {}
@@ -76,7 +77,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     admsn = "CAST(CLM_ADMSN_DT AS DATE)" if "CLM_ADMSN_DT" in columns else "CAST(NULL AS DATE)"
     ed = "FALSE"
     if claim_type == "outpatient":
-        rev = _year_file(Path(data_dir), "outpatient_revenue", year)
+        rev = _year_file(Path(data_dir), "outpatient_revenue", year) if "outpatient_revenue" not in unavailable else ""
         if rev:
             rev_src = register_input(con, "outpatient_revenue", [Path(rev)], view="revenue_src")
             ed_codes = register_code_set(con, oc["ed_revenue_centers"], "ed_revenue_codes")
@@ -90,7 +91,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
                {cvd} AS CVD_EVENT, {ed} AS ED
         FROM {src} ORDER BY BENE_ID, FROM_DT, CLM_ID"""
     office = EMPTY_OFFICE_SQL
-    lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" else ""
+    lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" and "carrier_line" not in unavailable else ""
     if lines:
         line_src = register_input(con, "carrier_line", [Path(lines)], view="line_src")
         hcpcs = register_code_set(con, oc["office_visit_hcpcs"], "office_hcpcs_codes")

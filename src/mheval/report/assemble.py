@@ -51,8 +51,24 @@ def _readings(path) -> str:
     return "\n\n".join(line[2:] for line in Path(path).read_text().splitlines() if line.startswith("- "))
 
 
-def assemble_report(tables: dict, figures: dict, validation: str, config: dict) -> str:
-    """Build the report HTML from the table CSVs, figure PNGs, validation report and config."""
+def _availability_lines(availability: dict | None, left_out: dict | None, notes: list | None) -> list[str]:
+    """The data section's lines on unavailable inputs and the outcomes left out of the run."""
+    from mheval.contract.availability import NAMES
+    from mheval.report.impact_tables import outcome_label
+
+    lines = [f"Unavailable input: {NAMES.get(n, n)} ({why})." for n, why in (availability or {}).items()]
+    lines += [f"Left out of the run, not estimable: {'provider survey (Equation 3)' if o == 'survey' else outcome_label(o)}"
+              f" ({why})." for o, why in (left_out or {}).items()]
+    return lines + list(notes or [])
+
+
+def assemble_report(tables: dict, figures: dict, validation: str, config: dict, availability: dict | None = None,
+                    left_out: dict | None = None, notes: list | None = None) -> str:
+    """Build the report HTML from the table CSVs, figure PNGs, validation report and config.
+
+    ``availability`` maps each unavailable optional input to its reason, ``left_out`` each outcome
+    left out of the run to its reason and ``notes`` are further sentences, all from
+    :mod:`mheval.contract.availability`; the data section lists them."""
     min_cell = config["report"]["min_cell"]
     val = read_json(validation)
     mess = val["mess"]
@@ -66,6 +82,7 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict) 
         f"set to missing ({small(mess['implausible_clinical'], min_cell)}); exact duplicate claim lines "
         f"dropped ({small(dups, min_cell)})."
     )
+    data_text += "".join("\n" + line for line in _availability_lines(availability, left_out, notes))
     hr = pd.read_csv(tables["hr"])
     sections = [
         {"heading": "Methods in brief", "text": METHODS},

@@ -67,9 +67,32 @@ def plot_cohort_flow(flow: pd.DataFrame, paths) -> None:
     _save(fig, paths)
 
 
+def plot_not_estimable(paths, title: str, notes: list[str]) -> None:
+    """A figure that says why there is nothing to draw (outcomes not estimable, with reasons), so
+    that a report figure is never missing and never drawn from numbers that do not exist."""
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.3 * max(len(notes), 1)))
+    ax.axis("off")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.text(0.0, 1.0, "\n".join(notes) or "Not estimable.", va="top", ha="left", fontsize=9, transform=ax.transAxes,
+            wrap=True)
+    fig.text(0.01, 0.01, SOURCE, fontsize=7.5, color="#555")
+    _save(fig, paths)
+
+
+def _not_estimable_lines(results: list[dict], labels: dict | None = None) -> list[str]:
+    return [f"{(labels or {}).get(r['outcome'], r['outcome'])}, {POP_LABELS.get(r['population'], r['population'])}: "
+            f"not estimable ({r['reason']})" for r in results if not r.get("estimable", True)]
+
+
 def plot_impacts_by_year(results: list[dict], paths, labels: dict | None = None) -> None:
     """Impact by follow-up year with (1 - alpha) intervals: one panel per outcome, populations side
-    by side, drawn from Equation 1 result files."""
+    by side, drawn from Equation 1 result files. Not-estimable results are listed under the
+    figure with their reasons (and, when nothing is estimable, the figure says so)."""
+    notes = _not_estimable_lines(results, labels)
+    results = [r for r in results if r.get("estimable", True)]
+    if not results:
+        plot_not_estimable(paths, "Impact by follow-up year (Equation 1)", notes)
+        return
     outcomes = list(dict.fromkeys(r["outcome"] for r in results))
     fig, axes = plt.subplots(len(outcomes), 1, figsize=(7.5, 2.3 * len(outcomes)), squeeze=False)
     colors = {"high": "#b2182b", "medium": "#ef8a62", "high_medium": "#2166ac"}
@@ -91,7 +114,7 @@ def plot_impacts_by_year(results: list[dict], paths, labels: dict | None = None)
     pct = int(round(100 * (1 - results[0]["alpha"])))
     fig.suptitle(f"Impact by follow-up year, intervention minus control ({pct}% intervals; Equation 1)", fontsize=11)
     fig.tight_layout()
-    fig.text(0.01, -0.01, SOURCE, fontsize=7.5, color="#555")
+    fig.text(0.01, -0.01, "\n".join([SOURCE] + notes), fontsize=7.5, color="#555", va="top")
     _save(fig, paths)
 
 
@@ -134,8 +157,15 @@ def plot_subgroup_forest(table: pd.DataFrame, paths, title: str, xlabel: str, nu
     model), with 90% intervals, one row per subgroup level.
 
     ``table``: columns dimension, level, estimate, lower, upper (unpooled) and pooled_mean,
-    pooled_lower, pooled_upper. ``log_x``: logarithmic axis (hazard ratios)."""
-    t = table.reset_index(drop=True)
+    pooled_lower, pooled_upper. ``log_x``: logarithmic axis (hazard ratios). Not-estimable rows (a
+    nonempty ``note``) are not drawn; with none left, the figure says so."""
+    if "note" in table:
+        t = table[table["note"].fillna("") == ""].reset_index(drop=True)
+        if t.empty:
+            plot_not_estimable(paths, title, sorted(f"{d}: {n}" for d, n in zip(table["dimension"], table["note"])))
+            return
+    else:
+        t = table.reset_index(drop=True)
     n = len(t)
     fig, ax = plt.subplots(figsize=(7.5, 0.34 * n + 1.4))
     y = list(range(n, 0, -1))
@@ -161,7 +191,11 @@ def plot_subgroup_forest(table: pd.DataFrame, paths, title: str, xlabel: str, nu
 def plot_probability_of_size(curves: pd.DataFrame, paths, title: str) -> None:
     """Posterior probability that the impact is a reduction at least as large as each size.
 
-    ``curves``: columns label, population, size (percent of the control mean or of the hazard), probability."""
+    ``curves``: columns label, population, size (percent of the control mean or of the hazard), probability.
+    No curves (nothing estimable): a figure that says so."""
+    if curves.empty:
+        plot_not_estimable(paths, title, ["No impact is estimable."])
+        return
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     several = curves["population"].nunique() > 1
     for (label, pop), g in curves.groupby(["label", "population"], sort=False):

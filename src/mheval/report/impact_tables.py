@@ -5,7 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mheval.models.estimability import is_estimable
+
 POPULATION_LABELS = {"high": "High risk", "medium": "Medium risk", "high_medium": "High + medium risk"}
+
+
+def not_estimable_note(result: dict) -> str:
+    """The ``note`` cell of a result's table row: "" for an estimate, "not estimable: <reason>"
+    otherwise (:mod:`mheval.models.estimability`)."""
+    return "" if is_estimable(result) else f"not estimable: {result['reason']}"
+
+
+def left_out_results(left_out: dict[str, str], populations, **fields) -> list[dict]:
+    """Not-estimable results for outcomes left out of the run for want of an input
+    (:func:`mheval.contract.availability.restrict_config`), one per population, for the tables."""
+    from mheval.models.estimability import not_estimable
+
+    return [not_estimable(reason, outcome=o, outcome_label=outcome_label(o), population=p, **fields)
+            for o, reason in left_out.items() for p in populations]
 
 
 def hazard_ratio_table(results: list[dict], min_cell: int = 11) -> pd.DataFrame:
@@ -13,10 +30,14 @@ def hazard_ratio_table(results: list[dict], min_cell: int = 11) -> pd.DataFrame:
     arm, hazard ratio with its interval and p-value, and P(HR < 1) (shaped like the trial's
     published Table 3); from the frailty model, with its frailty variance and the marginal
     (cluster-robust) model's hazard ratio and interval as the sensitivity analysis. Event counts from 1 to ``min_cell - 1`` are suppressed together with the
-    rate that would reveal them."""
+    rate that would reveal them. A not-estimable result is a row with empty cells and the reason
+    in ``note``."""
     rows = []
     for r in results:
         row = {"outcome": r["outcome_label"], "population": POPULATION_LABELS.get(r["population"], r["population"])}
+        if not is_estimable(r):
+            rows.append({**row, "note": not_estimable_note(r)})
+            continue
         for arm in ("intervention", "control"):
             c = r["crude"][arm]
             small = 0 < c["events"] < min_cell
@@ -37,8 +58,9 @@ def hazard_ratio_table(results: list[dict], min_cell: int = 11) -> pd.DataFrame:
             row["hazard_ratio_marginal"] = m["hr"]
             row[f"ci{pct}_lower_marginal"] = m["lower"]
             row[f"ci{pct}_upper_marginal"] = m["upper"]
-        rows.append(row)
+        rows.append({**row, "note": ""})
     out = pd.DataFrame(rows)
+    out = out[[c for c in out.columns if c != "note"] + ["note"]]
     for c in out.columns:
         if c.startswith("n_events_"):
             out[c] = out[c].astype("Int64")
@@ -73,18 +95,23 @@ def outcome_label(outcome: str) -> str:
 def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
     """One row per outcome and population from Equation 1 results: control mean, intervention
     regression-adjusted mean, average impact with its interval, percent, p-value, probability of
-    any reduction and of a reduction of at least the configured size."""
+    any reduction and of a reduction of at least the configured size. A not-estimable result is
+    a row with empty cells and the reason in ``note``."""
     rows = []
     for r in results:
+        label = {"outcome": OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
+                 "population": POPULATION_LABELS.get(r["population"], r["population"])}
+        if not is_estimable(r):
+            rows.append({**label, "note": not_estimable_note(r)})
+            continue
         a = r["average"]
         pct = int(round(100 * (1 - r["alpha"])))
-        rows.append({"outcome": OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
-                     "population": POPULATION_LABELS.get(r["population"], r["population"]),
-                     "control_mean": a["control_mean"], "intervention_mean": a["intervention_mean"],
+        rows.append({**label, "control_mean": a["control_mean"], "intervention_mean": a["intervention_mean"],
                      "impact": a["impact"], f"ci{pct}_lower": a["lower"], f"ci{pct}_upper": a["upper"],
                      "impact_percent": a["impact_percent"], "p_value": a["p"], "prob_any_reduction": a["prob_below_0"],
-                     f"prob_reduction_{r['size_percent']:g}pct": a["prob_reduction_at_least_size"]})
-    return pd.DataFrame(rows)
+                     f"prob_reduction_{r['size_percent']:g}pct": a["prob_reduction_at_least_size"], "note": ""})
+    out = pd.DataFrame(rows)
+    return out[[c for c in out.columns if c != "note"] + ["note"]]
 
 
 # noun phrases for sentences (OUTCOME_LABELS carry units and are for table rows)
@@ -109,9 +136,12 @@ def bayesian_readings(results: list[dict]) -> list[str]:
     ``prob_below_0``)."""
     out = []
     for r in results:
-        a = r["average"]
         noun = OUTCOME_NOUNS.get(r["outcome"], r["outcome"])
         pop = POPULATION_LABELS.get(r["population"], r["population"])
+        if not is_estimable(r):
+            out.append(f"{pop}: the impact on {noun} is not estimable ({r['reason']}).")
+            continue
+        a = r["average"]
         out.append(f"{pop}: {probability_phrase(a['prob_reduction_at_least_size'])} that the model reduced {noun} "
                    f"by {r['size_percent']:g} percent or more ({probability_phrase(a['prob_below_0'])} of any "
                    "reduction).")
@@ -140,34 +170,45 @@ def probability_of_size_curves(mixed: list[dict], survival: list[dict], sizes=No
 
     sizes = np.arange(0, 20.5, 0.5) if sizes is None else np.asarray(sizes, float)
     rows = []
-    for r in mixed:
+    for r in (r for r in mixed if is_estimable(r)):
         a = r["average"]
         p = stats.norm.cdf((-sizes / 100 * abs(a["control_mean"]) - a["impact"]) / a["se"])
         noun = OUTCOME_NOUNS.get(r["outcome"], r["outcome"])
         label = noun[0].upper() + noun[1:]
         rows.append(pd.DataFrame({"label": label, "outcome": r["outcome"], "population": r["population"],
                                   "size": sizes, "probability": p}))
-    for r in survival:
+    for r in (r for r in survival if is_estimable(r)):
         p = stats.norm.cdf((np.log(1 - sizes / 100) - r["log_hr"]) / r["se"])
         text = r["outcome_label"]
         label = f"Hazard of {text[0].lower() + text[1:]}"
         rows.append(pd.DataFrame({"label": label, "outcome": r["outcome"], "population": r["population"],
                                   "size": sizes, "probability": p}))
+    if not rows:
+        return pd.DataFrame(columns=["label", "outcome", "population", "size", "probability"])
     return pd.concat(rows, ignore_index=True)
 
 
 def ph_test_table(results: list[dict]) -> pd.DataFrame:
     """Scaled Schoenfeld residual tests (as R's cox.zph, KM transform) of the treatment term and
-    globally, per outcome and population, and whether the hazard ratio by follow-up year is reported."""
+    globally, per outcome and population, and whether the hazard ratio by follow-up year is reported.
+    A not-estimable outcome is a row with empty cells and the reason in ``note``."""
     rows = []
     for r in results:
+        label = {"outcome": r["outcome_label"], "population": POPULATION_LABELS.get(r["population"], r["population"])}
+        if not is_estimable(r):
+            rows.append({**label, "note": not_estimable_note(r)})
+            continue
         ph = r["ph_test"]
-        rows.append({"outcome": r["outcome_label"], "population": POPULATION_LABELS.get(r["population"], r["population"]),
-                     "treatment_chisq": ph["treatment"]["chisq"], "treatment_p": ph["treatment"]["p"],
+        rows.append({**label, "treatment_chisq": ph["treatment"]["chisq"], "treatment_p": ph["treatment"]["p"],
                      "global_chisq": ph["global"]["chisq"], "global_df": int(ph["global"]["df"]),
                      "global_p": ph["global"]["p"], "level": ph["alpha"],
-                     "rejects": "yes: hazard ratio by year reported" if ph["rejects"] else "no"})
-    return pd.DataFrame(rows)
+                     "rejects": ("yes: hazard ratio by year reported" if not r.get("by_year_note")
+                                 else f"yes: hazard ratio by year {r['by_year_note']}") if ph["rejects"] else "no",
+                     "note": ""})
+    out = pd.DataFrame(rows)
+    if "global_df" in out:
+        out["global_df"] = out["global_df"].astype("Int64")
+    return out
 
 
 def by_year_table(results: list[dict]) -> pd.DataFrame:
@@ -203,7 +244,9 @@ def adjusted_incidence_table(tables: list[pd.DataFrame], alpha: float = 0.10) ->
                 row[f"{arm}"] = a.loc[arm, "estimate"]
                 row[f"{arm}_ci{pct}_lower"] = a.loc[arm, "lower"]
                 row[f"{arm}_ci{pct}_upper"] = a.loc[arm, "upper"]
-            row["note"] = "" if np.isfinite(a.loc["difference", "estimate"]) else "not estimable: too few at risk"
+            given = a.loc["difference", "note"] if "note" in a.columns else np.nan
+            row["note"] = (given if isinstance(given, str) and given else
+                           "" if np.isfinite(a.loc["difference", "estimate"]) else "not estimable: too few at risk")
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -213,10 +256,16 @@ def subgroup_table(results: list[dict]) -> pd.DataFrame:
     the interaction model with its interval, the partially pooled posterior mean with its credible
     interval, P(impact < 0) and P(impact beyond the configured size) under the hierarchical model,
     and the heterogeneity test's p-value. Cox outcomes are shown as hazard ratios, Equation 1
-    outcomes in their units. No counts are published (levels are small by design)."""
+    outcomes in their units. No counts are published (levels are small by design). A fit that was
+    not estimable (listed in the result's ``skipped``) is a row with empty cells and the reason in
+    ``note``."""
     rows = []
     for r in results:
         pct = int(round(100 * (1 - r["alpha"])))
+        for s in r.get("skipped", []):
+            rows.append({"outcome": outcome_label(s["outcome"]), "scale": "hazard ratio" if s["model"] == "cox" else "impact",
+                         "population": POPULATION_LABELS.get(s["population"], s["population"]),
+                         "dimension": s["dimension"], "note": f"not estimable: {s['reason']}"})
         for i in r["impacts"]:
             cox = i["model"] == "cox"
             f = np.exp if cox else (lambda v: v)
@@ -228,8 +277,9 @@ def subgroup_table(results: list[dict]) -> pd.DataFrame:
                          "pooled": f(i["post_mean"]), f"pooled_cri{pct}_lower": f(i["cred_lower"]),
                          f"pooled_cri{pct}_upper": f(i["cred_upper"]),
                          "prob_reduction": i["prob_below_0"], "prob_beyond_size": i["prob_beyond_size"],
-                         "heterogeneity_p": i["heterogeneity_p"]})
-    return pd.DataFrame(rows)
+                         "heterogeneity_p": i["heterogeneity_p"], "note": ""})
+    out = pd.DataFrame(rows)
+    return out[[c for c in out.columns if c != "note"] + ["note"]] if "note" in out else out
 
 
 def subgroup_tests_table(results: list[dict]) -> pd.DataFrame:

@@ -42,6 +42,7 @@ from scipy import stats
 from mheval.models.covariates import POPULATIONS, adjustment_covariates
 from mheval.models.cox_engine import fit_cox
 from mheval.models.equation1 import model_covariates, model_frame
+from mheval.models.estimability import NotEstimable
 from mheval.models.nested_lmm import fit_nested_lmm
 from mheval.models.survival_impact import OUTCOMES as SURVIVAL_OUTCOMES
 from mheval.subgroups.definitions import DIMENSIONS, column_name
@@ -49,9 +50,10 @@ from mheval.subgroups.definitions import DIMENSIONS, column_name
 OUTCOMES = {k: v[:2] for k, v in SURVIVAL_OUTCOMES.items()}  # (duration, event) columns
 
 
-class SubgroupNotEstimableError(ValueError):
+class SubgroupNotEstimableError(NotEstimable, ValueError):
     """The subgroup contrast cannot be estimated in this population (one level only, a level
-    with no beneficiaries in one arm, or no events in one arm of a level)."""
+    with no beneficiaries in one arm, or no events in one arm of a level). A
+    :class:`~mheval.models.estimability.NotEstimable`."""
 
 
 @dataclass

@@ -13,17 +13,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mheval.subgroups.bayes import merge_bayes_config, pool_impacts, save_inference_data
 from mheval.subgroups.definitions import assign_subgroups, merge_spec
-from mheval.subgroups.interaction import SubgroupNotEstimableError, cox_by_subgroup, equation1_by_subgroup
+from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error
+from mheval.subgroups.interaction import cox_by_subgroup, equation1_by_subgroup
 
 DEFAULT_RUN = {"equation1_outcomes": ["spend_ab", "hosp_all"], "survival_outcomes": ["event", "death"]}
 
 
+def _overall_reason(frame: pd.DataFrame, model: str, outcome: str, population: str, limits: Limits | None) -> str:
+    """Why ``outcome`` is not estimable in the whole ``population`` ("" when it is): then no
+    subgroup of it is (:func:`mheval.models.estimability.check_estimable`)."""
+    try:
+        if model == "equation1":
+            from mheval.models.equation1 import model_frame
+
+            d = model_frame(frame, outcome, population)
+            check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
+        else:
+            from mheval.models.survival_impact import OUTCOMES, survival_frame
+
+            x, _ = survival_frame(frame, outcome, population)
+            check_estimable(x[OUTCOMES[outcome][1]], x["MH"], x["ORG_ID"], "events", limits)
+    except NotEstimable as e:
+        return e.reason
+    return ""
+
+
 def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict, populations: list[str],
-                          alpha: float = 0.10, idata_dir: str | Path | None = None) -> dict:
+                          alpha: float = 0.10, idata_dir: str | Path | None = None,
+                          limits: Limits | None = None) -> dict:
     """Run the subgroup analyses configured in ``cfg`` (the ``subgroups`` config block).
 
     Parameters
@@ -36,6 +58,9 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     populations : e.g. ["high", "high_medium"].
     idata_dir : if given, each pooled fit's InferenceData is written there as
         ``<outcome>_<population>_<dimension>.nc``.
+    limits : estimability thresholds of the whole population's outcome
+        (:class:`~mheval.models.estimability.Limits`); a fit with a zero or non-finite standard
+        error is not pooled. Either is listed in ``skipped`` with its reason.
 
     Returns a dict: ``counts`` (subgroup level counts), ``impacts`` (per level: the unpooled
     columns of :class:`~mheval.subgroups.interaction.SubgroupImpacts` (estimate, se, lower, upper,
@@ -57,17 +82,22 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     rows, tests, diags, skipped, files = [], [], [], [], []
     jobs = [("equation1", o) for o in eq1_outcomes] + [("cox", o) for o in surv_outcomes]
     for population in populations:
+        overall = {job: _overall_reason(by_sg if job[0] == "equation1" else tte_sg, *job, population, limits)
+                   for job in jobs}
         for dim in spec["enabled"]:
             for model, outcome in jobs:
                 try:
+                    if overall[(model, outcome)]:
+                        raise NotEstimable(overall[(model, outcome)])
                     if model == "equation1":
                         imp = equation1_by_subgroup(by_sg, outcome, population, dim, alpha=alpha,
                                                     by_year=cfg.get("equation1_by_year", True))
                     else:
                         imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha)
-                except SubgroupNotEstimableError as e:
+                    check_standard_error(imp.table["se"].to_numpy(), "a subgroup level's impact")
+                except (NotEstimable, np.linalg.LinAlgError) as e:
                     skipped.append({"model": model, "outcome": outcome, "population": population,
-                                    "dimension": dim, "reason": str(e)})
+                                    "dimension": dim, "reason": getattr(e, "reason", f"singular information matrix ({e})")})
                     continue
                 pooled = pool_impacts(imp, bayes)
                 key = {"model": model, "outcome": outcome, "population": population, "dimension": dim}
