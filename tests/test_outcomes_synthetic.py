@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 
@@ -60,3 +61,20 @@ def test_model_payments_allocated_by_the_rules(by):
     assert 0.5 < extra(i) < 6
     assert extra(i[i["STRATUM"] == "high"]) > 3 * extra(i[i["STRATUM"] == "medium"])
     assert (fu["spend_ab_mh"] >= fu["spend_ab"] - 1e-9).all()
+
+
+def test_planted_interim_bills_and_transfers_combine_into_stays(trial, config):
+    """The generator bills some stays as two interim claims and adds transfers (truth.json
+    inpatient_billing); the stay rule combines every one of them, and merges few other claims
+    (stays that happen to overlap or follow within a day)."""
+    from mheval.outcomes.codes import load_event_codes
+    from mheval.outcomes.extract import extract_claims
+    from mheval.outcomes.stays import hospital_stays
+
+    codes = load_event_codes(config["outcomes"]["codes"])
+    ip = pd.concat([extract_claims(trial[0], "inpatient", y, codes, config)[0] for y in range(2007, 2023)],
+                   ignore_index=True)
+    stays = hospital_stays(ip)
+    planted = sum(trial[1]["inpatient_billing"].values())
+    assert planted > 100
+    assert 0 <= (len(ip) - len(stays)) - planted < 0.01 * len(stays)

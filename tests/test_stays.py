@@ -97,8 +97,7 @@ def test_claim_order_does_not_matter(extracted):
     pd.testing.assert_frame_equal(hospital_stays(shuffled), hospital_stays(claims))
 
 
-def test_beneficiary_year_counts_stays_and_sums_every_claim(extracted, config):
-    d, claims = extracted
+def _beneficiary_year(d, claims, config):
     tte = pd.DataFrame({"BENE_ID": BENES, "ORG_ID": "O1", "MH": 1, "ENROLL_DT": D("2017-12-01"),
                         "DEATH_DT": pd.NaT, "FFS_END_DT": pd.NaT, "FU_END_DT": D("2019-12-31")})
     office = pd.DataFrame({"BENE_ID": pd.Series(dtype=str), "CLM_ID": pd.Series(dtype=str),
@@ -106,7 +105,11 @@ def test_beneficiary_year_counts_stays_and_sums_every_claim(extracted, config):
                            "NPI": pd.Series(dtype=str)})
     providers = pd.DataFrame({"NPI": ["N1"], "ORG_ID": ["O1"], "START_DT": [D("2015-01-01")], "END_DT": [pd.NaT]})
     by = build_beneficiary_year(tte, claims, office, providers, d, config).set_index(["BENE_ID", "YEAR"])
-    y1 = by.xs(1, level="YEAR")  # 2017-12-01 to 2018-11-30, fully observed
+    return by.xs(1, level="YEAR")  # 2017-12-01 to 2018-11-30, fully observed
+
+
+def test_beneficiary_year_counts_stays_and_sums_every_claim(extracted, config):
+    y1 = _beneficiary_year(*extracted, config)
     assert (y1["WEIGHT"] == 1.0).all()
     assert y1["hosp_all"].to_dict() == {"B1": 1, "B2": 1, "B3": 1, "B4": 3, "B5": 1, "B6": 1}
     assert y1["hosp_cvd"].to_dict() == {"B1": 0, "B2": 1, "B3": 1, "B4": 1, "B5": 0, "B6": 0}
@@ -115,3 +118,12 @@ def test_beneficiary_year_counts_stays_and_sums_every_claim(extracted, config):
     # every claim of a CVD stay is CVD spending (the B3 transfer's aftercare claim too)
     assert y1["spend_cvd"].to_dict() == pytest.approx(
         {"B1": 0.0, "B2": 12000.0, "B3": 35000.0, "B4": 11000.0, "B5": 0.0, "B6": 0.0})
+
+
+def test_extraction_without_admission_dates_still_combines_by_dates(extracted, config):
+    """Claims extracted before ADMSN_DT existed (or from files without CLM_ADMSN_DT): contiguous,
+    overlapping and transfer claims still combine; only B1's interim bill after a gap stays apart."""
+    no_admsn = extracted[1].drop(columns="ADMSN_DT")
+    expected = {"B1": 2, "B2": 1, "B3": 1, "B4": 3, "B5": 1, "B6": 1}
+    assert hospital_stays(no_admsn).groupby("BENE_ID").size().to_dict() == expected
+    assert _beneficiary_year(extracted[0], no_admsn, config)["hosp_all"].to_dict() == expected

@@ -45,8 +45,7 @@ CLAIM_YEARS = list(range(int(config["study"]["enroll_start"][:4]) - 1, int(confi
 
 
 # ---- declared inputs: every input file a rule reads is an input of that rule -------------------
-from mheval.contract import FILES as _CONTRACT_FILES, describe_files, input_files as _contract_files
-from mheval.io import write_json
+from mheval.contract import FILES as _CONTRACT_FILES, input_files as _contract_files
 
 CONTRACT = {s.name: s for s in _CONTRACT_FILES}
 FILE_SOURCE = config["data"]["source"] == "files"
@@ -69,7 +68,7 @@ def contract_input_files(kind, year=None):
 
 
 def _fingerprint(kind, year=None):
-    return f"results/qc/inputs/{kind}.json" if year is None else f"results/qc/inputs/{kind}_{year}.json"
+    return f"results/qc/inputs/{kind}.txt" if year is None else f"results/qc/inputs/{kind}_{year}.txt"
 
 
 def contract_inputs(*kinds, year=None):

@@ -21,26 +21,26 @@ rule validate_inputs:
 
 if FILE_SOURCE:
 
-    # One small job per input (and year): records the files it stands for. Readers depend on it,
-    # so that a replaced file reruns exactly its readers (see contract_inputs in common.smk).
-    # Local and in-process: many jobs, each a few milliseconds.
+    # One small job per input (and year): lists the files it stands for (ls: size, time, name).
+    # Readers depend on it, so that a replaced file reruns exactly its readers (see
+    # contract_inputs in common.smk). A shell command, local: many jobs of a few milliseconds each.
     localrules: input_fingerprint, input_fingerprint_yearly
 
     rule input_fingerprint:
         input:
             lambda wc: contract_input_files(wc.kind),
         output:
-            "results/qc/inputs/{kind}.json",
+            "results/qc/inputs/{kind}.txt",
         wildcard_constraints:
             kind="|".join(k for k, s in CONTRACT.items() if not s.yearly),
-        run:
-            write_json(describe_files(list(input)), output[0])
+        shell:
+            "ls -lnL {input:q} > {output:q}"
 
     use rule input_fingerprint as input_fingerprint_yearly with:
         input:
             lambda wc: contract_input_files(wc.kind, wc.year),
         output:
-            "results/qc/inputs/{kind}_{year}.json",
+            "results/qc/inputs/{kind}_{year}.txt",
         wildcard_constraints:
             kind="|".join(k for k, s in CONTRACT.items() if s.yearly),
             year=r"\d{4}",

@@ -245,9 +245,12 @@ def _claim_sums(con: duckdb.DuckDBPyConnection, runout: pd.Timestamp, post_days:
     with the stay; SNF and home health starting within ``post_days`` of a CVD stay's discharge
     are CVD spending.
     """
-    con.execute("""CREATE OR REPLACE TEMP TABLE c AS
+    # extraction outputs written before ADMSN_DT was extracted: stays from dates alone
+    has_admsn = "ADMSN_DT" in [r[0] for r in con.execute("DESCRIBE claims_in").fetchall()]
+    admsn = "CAST(c.ADMSN_DT AS DATE)" if has_admsn else "CAST(NULL AS DATE)"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE c AS
         SELECT c.BENE_ID, CAST(c.CLM_ID AS VARCHAR) AS CLM_ID, c.CLAIM_TYPE, CAST(c.FROM_DT AS DATE) AS FROM_DT,
-               CAST(c.THRU_DT AS DATE) AS THRU_DT, CAST(c.ADMSN_DT AS DATE) AS ADMSN_DT, c.PMT, c.CVD_EVENT,
+               CAST(c.THRU_DT AS DATE) AS THRU_DT, {admsn} AS ADMSN_DT, c.PMT, c.CVD_EVENT,
                CAST(c.ED AS BOOLEAN) AS ED
         FROM claims_in c SEMI JOIN (SELECT DISTINCT BENE_ID FROM win) USING (BENE_ID)
         WHERE CAST(c.PROC_DT AS DATE) <= $runout""", {"runout": runout.date()})

@@ -166,13 +166,3 @@ def register_input(con: duckdb.DuckDBPyConnection, name: str, files: list[Path] 
     rel.create_view(view, replace=True)
     return view
 
-
-def describe_files(files: list[str | Path]) -> list[dict]:
-    """Name, size in bytes and modification time (UTC, ISO) of each file: what a workflow step
-    records about the input files it stands for."""
-    out = []
-    for f in files:
-        st = Path(f).stat()
-        out.append({"file": str(f), "bytes": st.st_size,
-                    "modified": datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).isoformat()})
-    return out

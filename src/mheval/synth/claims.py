@@ -166,6 +166,44 @@ def inpatient_and_post_acute(rng, b, params, w):
     return ip, snf, hha
 
 
+def split_stays(rng, ip: dict, params: dict) -> tuple[dict, dict]:
+    """Bill some inpatient stays as several claims, as real files do, so that the stay rule matters.
+
+    A share ``mess.interim_bills`` of stays of 4 or more days becomes two interim bills: the first
+    from admission to a day inside the stay (no discharge date, status 30 "still a patient"), the
+    second from the next day to discharge, both with the stay's admission date and diagnoses and
+    the payment split by days. A share ``mess.transfers`` of stays gets a transfer: a second
+    claim at another hospital from the discharge day, 1-5 days long, same diagnoses, paid 40% of
+    the stay. Returns the new inpatient table and counts {interim_bills, transfers}.
+    """
+    mess = params["mess"]
+    adm = np.asarray(ip["CLM_FROM_DT"]).astype("datetime64[D]")
+    dis = np.asarray(ip["CLM_THRU_DT"]).astype("datetime64[D]")
+    los = (dis - adm).astype(int)
+    n = len(adm)
+    split = (los >= 4) & (rng.random(n) < mess["interim_bills"])
+    cut = adm + np.floor(rng.uniform(1, np.maximum(los - 1, 1))).astype(int) * DAY  # last day of bill 1
+    transfer = ~split & (rng.random(n) < mess["transfers"])
+    t_len = rng.integers(1, 6, n) * DAY
+    pmt = np.asarray(ip["CLM_PMT_AMT"], dtype=float)
+    share = np.where(split, ((cut - adm).astype(int) + 1) / (los + 1), 1.0)
+    first = {k: np.asarray(v).copy() for k, v in ip.items()}
+    first["CLM_THRU_DT"] = np.where(split, cut, dis)
+    first["CLM_PMT_AMT"] = np.round(pmt * share, 2)
+    first["NCH_BENE_DSCHRG_DT"] = np.where(split, np.datetime64("NaT"), np.asarray(ip["NCH_BENE_DSCHRG_DT"]))
+    first["PTNT_DSCHRG_STUS_CD"] = np.where(split, "30", np.where(transfer, "02", np.asarray(ip["PTNT_DSCHRG_STUS_CD"])))
+    second = {k: np.asarray(v)[split] for k, v in ip.items()}
+    second["CLM_FROM_DT"] = cut[split] + DAY
+    second["CLM_PMT_AMT"] = np.round(pmt[split] - first["CLM_PMT_AMT"][split], 2)
+    moved = {k: np.asarray(v)[transfer] for k, v in ip.items()}
+    moved["CLM_FROM_DT"] = moved["CLM_ADMSN_DT"] = dis[transfer]
+    moved["CLM_THRU_DT"] = moved["NCH_BENE_DSCHRG_DT"] = dis[transfer] + t_len[transfer]
+    moved["NCH_WKLY_PROC_DT"] = np.maximum(np.asarray(ip["NCH_WKLY_PROC_DT"]).astype("datetime64[D]")[transfer],
+                                           moved["CLM_THRU_DT"] + 7 * DAY)
+    moved["CLM_PMT_AMT"] = np.round(pmt[transfer] * 0.4, 2)
+    return _concat([first, second, moved]), {"interim_bills": int(split.sum()), "transfers": int(transfer.sum())}
+
+
 def _scatter(mask, values, fill):
     """Scatter ``values`` into a copy of ``fill`` at ``mask``."""
     out = fill.copy()

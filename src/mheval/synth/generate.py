@@ -105,6 +105,7 @@ def _write_trial(out: Path, params: dict, t0: float) -> dict:
         "n_claims": claims_out["n_claims"],
         "registry": {**reg_truth, "n_realigned_later": int(n_realigned)},
         "n_duplicate_carrier_lines": claims_out["n_duplicate_carrier_lines"],
+        "inpatient_billing": claims_out["inpatient_billing"],
         "payments": pay_truth,
         "survey": survey_truth,
         "generation_seconds": None,  # filled below; excluded from determinism checks
@@ -115,7 +116,7 @@ def _write_trial(out: Path, params: dict, t0: float) -> dict:
 
 
 BATCH = 20_000  # beneficiaries per claims batch; part of the data-generating process (seeded per batch)
-CLAIM_STREAMS = ("ip", "op", "car", "hos", "pde", "mess")
+CLAIM_STREAMS = ("ip", "op", "car", "hos", "pde", "mess", "stays")  # append only: earlier streams keep their seeds
 
 
 def _simulate_claims(params: dict, bene: pd.DataFrame, roster: ProviderRoster, med_change: dict,
@@ -127,6 +128,7 @@ def _simulate_claims(params: dict, bene: pd.DataFrame, roster: ProviderRoster, m
     spend = np.zeros(len(bene))
     n_claims = dict.fromkeys(("inpatient", "snf", "hha", "hospice", "outpatient", "carrier", "pde"), 0)
     n_dup = 0
+    n_split: dict[str, int] = {}
 
     def ids(kind, n):
         first = next_id[kind]
@@ -141,6 +143,8 @@ def _simulate_claims(params: dict, bene: pd.DataFrame, roster: ProviderRoster, m
         w = CL.windows(b, params)
         bid = b["BENE_ID"].to_numpy()
         ip, snf, hha = CL.inpatient_and_post_acute(r["ip"], b, params, w)
+        ip, split = CL.split_stays(r["stays"], ip, params)
+        n_split = {k: n_split.get(k, 0) + v for k, v in split.items()}
         hos = CL.hospice(r["hos"], b, params)
         op, rev = CL.outpatient(r["op"], b, params, w)
         car, lines = CL.carrier(r["car"], b, params, w, roster)
@@ -163,7 +167,7 @@ def _simulate_claims(params: dict, bene: pd.DataFrame, roster: ProviderRoster, m
             n_claims[name] += len(tab["bene"])
         n_claims["pde"] += len(pde["bene"])
     return {"files": writer.close(), "n_claims": n_claims, "followup_spend": spend,
-            "n_duplicate_carrier_lines": int(n_dup)}
+            "n_duplicate_carrier_lines": int(n_dup), "inpatient_billing": n_split}
 
 
 def _followup_spend(tab: dict, enroll: np.ndarray, end: np.ndarray) -> np.ndarray:

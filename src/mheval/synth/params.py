@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
         "realigned_later": 0.005,  # later seen at another organization
         "implausible_ldl": 0.002,  # LDL value outside plausible range (not a risk input)
         "duplicate_carrier_lines": 0.001,  # share of carrier lines duplicated exactly
+        "interim_bills": 0.03,  # share of inpatient stays of 4+ days billed as two interim claims
+        "transfers": 0.02,  # share of inpatient stays followed by a transfer to another hospital
     },
     # ---- outcomes in the control group (per 1,000 person-years) --------------------------
     "rates": {
