@@ -17,7 +17,8 @@ def main():
                                     "by_year": sm.input.year_fig, "probability": sm.input.prob_fig,
                                     "adjusted": list(sm.input.adjusted_figs),
                                     "subgroups": list(sm.input.subgroup_figs)},
-                           validation=sm.input.validation, config=dict(sm.params.config))
+                           validation=sm.input.validation, config=dict(sm.params.config),
+                           disclosure=list(sm.input.disclosure))
     Path(sm.output.html).write_text(html)
 
 

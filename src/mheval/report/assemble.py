@@ -51,8 +51,10 @@ def _readings(path) -> str:
     return "\n\n".join(line[2:] for line in Path(path).read_text().splitlines() if line.startswith("- "))
 
 
-def assemble_report(tables: dict, figures: dict, validation: str, config: dict) -> str:
-    """Build the report HTML from the table CSVs, figure PNGs, validation report and config."""
+def assemble_report(tables: dict, figures: dict, validation: str, config: dict, disclosure: list | None = None) -> str:
+    """Build the report HTML from the table CSVs, figure PNGs, validation report and config; with
+    ``disclosure`` (the suppression summaries written with the protected tables), a note on how
+    many cells were suppressed and why."""
     min_cell = config["report"]["min_cell"]
     val = read_json(validation)
     mess = val["mess"]
@@ -110,6 +112,11 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict) 
                  "characteristics.",
          "tables": [("Survey impacts, intervention vs control (90% CI)", pd.read_csv(tables["survey"]))]},
     ]
+    if disclosure:
+        from mheval.disclosure import Rule, suppression_note
+
+        note = suppression_note([r for p in disclosure for r in read_json(p)], Rule.from_config(config))
+        sections.append({"heading": "Disclosure control", "text": note})
     meta = {"Claims runout date": str(config["claims"]["runout_date"]),
             "Software versions": "\n".join(f"{k} {v}" for k, v in software_versions().items()),
             "Configuration": yaml.safe_dump(config, sort_keys=True)}
