@@ -254,6 +254,34 @@ def test_a_count_in_an_already_published_table_is_kept_hidden():
     assert pd.isna(out.loc[0, "control"]) == pd.isna(pf["cohort_flow"].loc[1, "n_control"])
 
 
+def subgroup_results():
+    """Sex levels of high + medium risk: 7 women in the intervention arm; risk levels as in the flow."""
+    def imp(dim, level, n1, n0):
+        return {"model": "cox", "outcome": "event", "population": "high_medium", "dimension": dim, "level": level,
+                "estimate": -0.1, "lower": -0.5, "upper": 0.3, "post_mean": -0.05, "cred_lower": -0.3,
+                "cred_upper": 0.2, "prob_below_0": 0.6, "prob_beyond_size": 0.4, "heterogeneity_p": 0.5,
+                "n_beneficiaries_intervention": n1, "n_beneficiaries_control": n0}
+    return [{"alpha": 0.1, "impacts": [imp("sex", "female", 7, 40), imp("sex", "male", 60, 35),
+                                       imp("risk", "high", 20, 30), imp("risk", "medium", 47, 45)]}]
+
+
+def test_a_subgroup_arm_of_7_is_suppressed_with_its_estimates():
+    from mheval.report.impact_tables import subgroup_table
+
+    flow = pd.DataFrame({"step": ["analyzed", "analyzed:high", "analyzed:medium"], "label": list("abc"),
+                         "n_intervention": [67, 20, 47], "n_control": [75, 30, 45]})
+    flow["n_total"] = flow["n_intervention"] + flow["n_control"]
+    pf = protect({"cohort_flow": flow}, RULE).tables
+    res = protect({"subgroups": subgroup_table(subgroup_results())}, RULE, published=pf)
+    out = res.tables["subgroups"]
+    female, male = out.iloc[0], out.iloc[1]
+    assert pd.isna(female["n_beneficiaries_intervention"]) and female[["unpooled", "pooled", "prob_reduction"]].isna().all()
+    assert pd.isna(male["n_beneficiaries_intervention"])  # 67 - 60 would give the 7
+    assert not pd.isna(male["unpooled"])  # an estimate over 60 and 35 beneficiaries is shown
+    assert out.iloc[2]["n_beneficiaries_intervention"] == 20  # the risk levels are the flow's populations
+    assert_protected({"cohort_flow": pf["cohort_flow"], "subgroups": out})
+
+
 # --------------------------------------------------------------------------- the audit reads every format
 
 

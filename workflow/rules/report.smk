@@ -3,7 +3,7 @@
 PUBLISHED_TABLES = ["cohort_flow", "balance", "hazard_ratios", "impacts", "survey_impacts", "ph_tests",
                     "hazard_ratios_by_year", "adjusted_incidence", "subgroups", "subgroup_tests"]
 DISCLOSURE_SUMMARIES = expand("results/qc/disclosure/{table}.json",
-                              table=["cohort_flow", "balance", "hazard_ratios", "survey_impacts"])
+                              table=["cohort_flow", "balance", "hazard_ratios", "survey_impacts", "subgroups"])
 
 
 rule hazard_ratio_table:

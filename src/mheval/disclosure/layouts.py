@@ -136,6 +136,35 @@ def hazard_ratios(name: str, df: pd.DataFrame) -> Layout:
     return lay
 
 
+SUBGROUP_ESTIMATES = ("unpooled", "pooled", "prob_reduction", "prob_beyond_size")
+
+
+def subgroups(name: str, df: pd.DataFrame) -> Layout:
+    """Subgroups (columns outcome, population, dimension, level, n_beneficiaries_{arm}, estimates):
+    a level's beneficiaries per arm are one count for every outcome, and the levels of a dimension
+    sum to the population size ``n:{population}:{arm}``; a level's estimates and intervals are
+    suppressed when either arm has fewer than ``min_cell`` beneficiaries."""
+    lay = Layout()
+    estimates = [c for c in df.columns if any(str(c).startswith(p) for p in SUBGROUP_ESTIMATES)]
+    levels: dict[tuple[str, str, str], list[str]] = {}
+    for r, row in df.reset_index(drop=True).iterrows():
+        pop = POPULATION_CODES.get(str(row["population"]).strip(), str(row["population"]).strip())
+        dim, level = str(row["dimension"]).strip(), str(row["level"]).strip()
+        for arm in ARMS:
+            # the risk levels of high + medium risk are the populations themselves
+            same = dim == "risk" and pop == "high_medium" and level in ("high", "medium")
+            key = f"n:{level}:{arm}" if same else f"subgroup:{pop}:{dim}:{level}:{arm}"
+            col = f"n_beneficiaries_{arm}"
+            lay.count(key, Cell(name, r, col) if col in df.columns else None, f"{pop}: {dim} {level}, {arm}")
+            if key not in levels.setdefault((pop, dim, arm), []):
+                levels[(pop, dim, arm)].append(key)
+            lay.ratios += [Ratio(Cell(name, r, str(c)), None, key) for c in estimates]
+    for (pop, dim, arm), keys in levels.items():
+        lay.count(f"n:{pop}:{arm}", label=f"{pop} beneficiaries, {arm}")
+        lay.relations.append(Relation.total(f"n:{pop}:{arm}", keys, f"{name}: {pop}: levels of {dim} sum to n ({arm})"))
+    return lay
+
+
 def generic(name: str, df: pd.DataFrame) -> Layout:
     """Any other table: every cell of a count column is a count of its own, with no relation."""
     lay = Layout()
@@ -150,6 +179,7 @@ DECLARATIONS: dict[str, Callable[[str, pd.DataFrame], Layout]] = {
     "cohort_flow": cohort_flow,
     "balance": balance,
     "hazard_ratios": hazard_ratios,
+    "subgroups": subgroups,
 }
 
 

@@ -210,8 +210,10 @@ def subgroup_table(results: list[dict]) -> pd.DataFrame:
     """Subgroup impacts per outcome, population, dimension and level: the unpooled estimate from
     the interaction model with its interval, the partially pooled posterior mean with its credible
     interval, P(impact < 0) and P(impact beyond the configured size) under the hierarchical model,
-    and the heterogeneity test's p-value. Cox outcomes are shown as hazard ratios, Equation 1
-    outcomes in their units. No counts are published (levels are small by design)."""
+    and the heterogeneity test's p-value, with the level's beneficiaries per arm. Cox outcomes are
+    shown as hazard ratios, Equation 1 outcomes in their units. Not suppressed: publish it through
+    :func:`mheval.disclosure.protect` (table name ``subgroups``: the estimates of a level with an arm
+    of fewer than ``min_cell`` beneficiaries are suppressed, and the levels sum to the population)."""
     rows = []
     for r in results:
         pct = int(round(100 * (1 - r["alpha"])))
@@ -221,6 +223,8 @@ def subgroup_table(results: list[dict]) -> pd.DataFrame:
             rows.append({"outcome": outcome_label(i["outcome"]), "scale": "hazard ratio" if cox else "impact",
                          "population": POPULATION_LABELS.get(i["population"], i["population"]),
                          "dimension": i["dimension"], "level": i["level"],
+                         **{f"n_beneficiaries_{a}": i[f"n_beneficiaries_{a}"] for a in ("intervention", "control")
+                            if f"n_beneficiaries_{a}" in i},
                          "unpooled": f(i["estimate"]), f"unpooled_ci{pct}_lower": f(i["lower"]),
                          f"unpooled_ci{pct}_upper": f(i["upper"]),
                          "pooled": f(i["post_mean"]), f"pooled_cri{pct}_lower": f(i["cred_lower"]),
