@@ -337,3 +337,27 @@ def test_identifier_and_prose_patterns(tmp_path, text, bad):
 def test_rule_from_config():
     assert Rule.from_config({"report": {"min_cell": 11, "disclosure": {"protection_width": 5}}}) == Rule(11, 5)
     assert Rule.from_config({"report": {"min_cell": 16}}) == Rule(16, 15)
+
+
+def test_a_report_table_is_one_more_format_of_its_table(tmp_path):
+    flow = pd.DataFrame({"step": ["enrolled", "excluded:x", "excluded:y", "analyzed"], "label": list("abcd"),
+                         "intervention": [100, 4, 30, 66], "control": [80, 20, 20, 40], "total": [180, 24, 50, 106]})
+    safe = publishable_flow(flow, RULE).tables["cohort_flow"]
+    write_table(safe, tmp_path / "cohort_flow")
+    leaky = safe.copy()
+    leaky.loc[2, "n_intervention"] = 30
+    (tmp_path / "report.html").write_text(build_html_report("r", [{"heading": "Cohort", "tables": [("Flow", leaky)]}]))
+    problems = audit([tmp_path], RULE).problems
+    assert any(p.startswith(f"{tmp_path / 'report.html'}#table1: row 3, column 'n_intervention': shows a number")
+               for p in problems), problems
+    assert any("suppressed count can be derived" in p for p in problems)
+
+
+def test_the_note_counts_the_suppressed_cells():
+    rows = [{"table": "a", "cells": 40, "primary": 2, "complementary": 3, "derived": 1, "complementary_total": 50,
+             "implicit_protected": 1}, {"table": "b", "cells": 60, "primary": 1, "complementary": 0, "derived": 0,
+                                        "complementary_total": 0, "implicit_protected": 0}]
+    note = suppression_note(rows, RULE)
+    assert "Of the 100 count and count-derived cells of the a, b tables, 7 (7.0 percent) are suppressed" in note
+    assert "3 counts from 1 to 10; 1 rates" in note and "3 complementary cells" in note
+    assert "sum to 50" in note

@@ -279,9 +279,7 @@ def _merge(name: str, versions: list[tuple[str, pd.DataFrame]], problems: list[s
         for col in base.columns:
             for r in range(len(base)):
                 a, b = _parse(merged.at[r, col]), _parse(other.at[r, col])
-                if b is None:
-                    if a is None and str(other.at[r, col]).strip() not in ("", str(merged.at[r, col]).strip()):
-                        pass  # text differs but shows no number: nothing to attack
+                if b is None:  # blank or text in this format: nothing more to read
                     continue
                 if a is None:
                     merged.at[r, col] = other.at[r, col]

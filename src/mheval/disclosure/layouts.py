@@ -62,9 +62,11 @@ def cohort_flow(name: str, df: pd.DataFrame) -> Layout:
 
 def _population_sum(lay: Layout, key: Callable[[str], str], label: str, amount: bool = False) -> None:
     """Declare the implicit medium-risk quantity and high + medium = high_medium."""
-    declare_q = lay.amount if amount else lay.count
     for p in ("high", "medium", "high_medium"):
-        declare_q(key(p)) if amount else lay.count(key(p), label=label.format(population=p))
+        if amount:
+            lay.amount(key(p))
+        else:
+            lay.count(key(p), label=label.format(population=p))
     lay.relations.append(Relation.total(key("high_medium"), [key("high"), key("medium")],
                                         label.format(population="high + medium")))
 

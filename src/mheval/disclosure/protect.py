@@ -244,12 +244,17 @@ def protect(tables: Mapping[str, pd.DataFrame], rule: Rule = Rule(), *,
                      "derived": len(mine - primary_cells - comp_cells),
                      "complementary_total": int(sum(value.get(x, 0) for kind, x in complementary
                                                     if kind == "q" and any(c.table == name for c in cells_of[x]))),
-                     "implicit_protected": sum(1 for k in implicit if k in small_den
-                                               and any(k in dict(rel.terms) for rel in layout.relations
-                                                       if any(c.table == name for t, _ in rel.terms
-                                                              for c in cells_of.get(t, []))))})
+                     "implicit_protected": sum(1 for k in implicit if k in small_den and name in _tables_near(layout, k))})
     return ProtectedTables(out, pd.DataFrame(rows, columns=["table", "cells", "primary", "complementary", "derived",
                                                             "complementary_total", "implicit_protected"]))
+
+
+def _tables_near(layout: Layout, key: str) -> set[str]:
+    """Tables with a cell on a relation or ratio of ``key``."""
+    cells_of = layout.quantity_cells()
+    keys = {k for rel in layout.relations if key in dict(rel.terms) for k, _ in rel.terms}
+    out = {c.table for k in keys for c in cells_of.get(k, [])}
+    return out | {r.cell.table for r in layout.ratios if key in (r.num, r.den)}
 
 
 def _blanks(layout: Layout, tables) -> set[Cell]:
