@@ -359,5 +359,5 @@ def test_the_note_counts_the_suppressed_cells():
                                         "complementary_total": 0, "implicit_protected": 0}]
     note = suppression_note(rows, RULE)
     assert "Of the 100 count and count-derived cells of the a, b tables, 7 (7.0 percent) are suppressed" in note
-    assert "3 counts from 1 to 10; 1 rates" in note and "3 complementary cells" in note
+    assert "3 counts from 1 to 10; 1 rates" in note and "3 complementary cell(s)" in note
     assert "sum to 50" in note

@@ -27,7 +27,7 @@ def suppression_note(summaries: Iterable[Mapping], rule: Rule = Rule()) -> str:
         f"{', '.join(r['table'] for r in rows) or 'protected'} tables, {hidden:,}{share} are suppressed (left blank): "
         f"{tot['primary']:,} counts from 1 to {rule.min_cell - 1}; {tot['derived']:,} rates, percents, means or "
         f"differences computed from a suppressed count or over fewer than {rule.min_cell} beneficiaries; and "
-        f"{tot['complementary']:,} complementary cells, hidden so that no suppressed count, and no unpublished "
+        f"{tot['complementary']:,} complementary cell(s), hidden so that no suppressed count, and no unpublished "
         f"count ({tot['implicit_protected']:,} of which are from 1 to {rule.min_cell - 1}), can be narrowed by "
         f"the tables' totals and other linear relations to a range inside 1 to {rule.min_cell - 1} or narrower "
         f"than {rule.protection_width}. The complementary counts hidden sum to {tot['complementary_total']:,}. "
