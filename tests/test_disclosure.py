@@ -288,7 +288,8 @@ def test_a_subgroup_arm_of_7_is_suppressed_with_its_estimates():
 def test_audit_reads_latex_markdown_html_svg_and_notebooks(tmp_path):
     (tmp_path / "t.tex").write_text("\\begin{tabular}{lr}\n\\toprule\nname & value \\\\\n\\midrule\n"
                                     "npi & 1234567893 \\\\\n\\bottomrule\n\\end{tabular}\n")
-    (tmp_path / "m.md").write_text("**Counts**\n\n| group | n_events |\n|:---|---:|\n| a | 7 |\n")
+    (tmp_path / "m.md").write_text("**Counts**\n\n| group | n_events | note |\n|:---|---:|:---|\n| a | 7 | fewer than 11 |\n"
+                                   "| b | 0 | from 2 organizations |\n")
     (tmp_path / "h.html").write_text("<html><body><p>We found 4 beneficiaries.</p><table><tr><th>group</th>"
                                      "<th>n</th></tr><tr><td>x</td><td>12</td></tr></table></body></html>")
     (tmp_path / "f.svg").write_text('<svg><g id="text_1"><!-- n = 5 --></g><text x="0">MBI 1EG4TE5MK73</text></svg>')
@@ -298,11 +299,12 @@ def test_audit_reads_latex_markdown_html_svg_and_notebooks(tmp_path):
     problems = audit([tmp_path], RULE).problems
     text = "\n".join(problems)
     assert "t.tex" in text and "NPI-like" in text
-    assert "m.md: row 1 (a), column 'n_events': a count from 1 to 10" in text
+    assert "m.md: row 1 (a / fewer than 11), column 'n_events': a count from 1 to 10" in text
+    assert "m.md: row 2, column 'note': a count from 1 to 10 in the text" in text
     assert "h.html: line" in text and "count from 1 to 10 in the text" in text
     assert "f.svg" in text and "MBI-like" in text
     assert "n.ipynb" in text and "birth-date-like" in text
-    assert len(problems) == 6, problems
+    assert len(problems) == 7, problems
 
 
 def test_a_cell_blank_in_the_csv_but_shown_in_another_format_is_caught(tmp_path):

@@ -310,9 +310,14 @@ def _scan_text(where: str, text: str, problems: list[str], min_cell: int, counts
                 problems.append(f"{where}: line {lineno}: a count from 1 to {min_cell - 1} in the text")
 
 
-def _scan_table(where: str, df: pd.DataFrame, problems: list[str]) -> None:
+def _scan_table(where: str, df: pd.DataFrame, problems: list[str], min_cell: int) -> None:
     ids = {c.lower() for c in IDENTIFIER_COLUMNS}
     for col in df.columns:
+        for r, cell in enumerate(df[col].astype(str)):  # text cells ("3 beneficiaries", "n = 3")
+            for m in _PROSE_COUNT.finditer(cell):
+                n = int((m.group(1) or m.group(2)).replace(",", ""))
+                if 0 < n < min_cell and not _THRESHOLD.search(cell[:m.start()]):
+                    problems.append(f"{where}: row {r + 1}, column {col!r}: a count from 1 to {min_cell - 1} in the text")
         if str(col).strip().lower() in ids:
             problems.append(f"{where}: identifier column {col!r}")
         for name, rx in IDENTIFIER_PATTERNS.items():
@@ -357,7 +362,7 @@ def audit(paths: Iterable, rule: Rule = Rule()) -> AuditResult:
         tables, text = read_published(f)
         _scan_text(str(f), text, problems, rule.min_cell, counts=f.suffix.lower() != ".json")
         for i, (caption, df) in enumerate(tables):
-            _scan_table(str(f), df, problems)
+            _scan_table(str(f), df, problems, rule.min_cell)
             _scan_text(f"{f} (table caption)", caption, problems, rule.min_cell)
             if f.suffix.lower() in TABLE_SUFFIXES and len(tables) == 1 and f.name != "report.html":
                 versions.setdefault(f.stem, []).append((str(f), df.reset_index(drop=True)))
