@@ -55,11 +55,19 @@ def test_risk_strata_use_config_thresholds(cohort):
 
 
 def test_published_flow_suppresses_small_counts():
+    from mheval.disclosure import declare, feasible_ranges
+    from mheval.disclosure.protect import shown_cells
+
     flow = pd.DataFrame({"step": ["enrolled", "excluded:x", "excluded:y", "analyzed"], "label": list("abcd"),
                          "intervention": [100, 4, 30, 66], "control": [80, 20, 20, 40], "total": [180, 24, 50, 106]})
-    pub = publishable_flow(flow)
+    pub = publishable_flow(flow).tables["cohort_flow"]
     assert pd.isna(pub.loc[1, "n_intervention"])  # 4 is suppressed
-    assert pd.isna(pub.loc[1, "n_control"]) or pd.isna(pub.loc[1, "n_total"])  # and cannot be derived
+    assert pd.isna(pub.loc[1, "n_control"]) or pd.isna(pub.loc[1, "n_total"])  # and cannot be derived by its row
+    # nor through the column (enrolled - excluded = analyzed): 100 - 30 - 66 would give the 4
+    assert pd.isna(pub.loc[2, "n_intervention"]) or pd.isna(pub.loc[3, "n_intervention"])
+    layout = declare({"cohort_flow": pub})
+    lo, hi = feasible_ranges(layout, shown_cells(layout, {"cohort_flow": pub}))["flow:excluded:x:intervention"]
+    assert lo <= 0 and hi >= 11
 
 
 def test_balance_table_has_both_populations(cohort):

@@ -9,7 +9,8 @@ The library is importable and testable without Snakemake. Subpackages:
 - :mod:`mheval.outcomes`  claims -> events (DuckDB SQL over Parquet)
 - :mod:`mheval.analysis`  analysis files
 - :mod:`mheval.models`    impact models
-- :mod:`mheval.report`    tables, figures, HTML report, cell-size suppression
+- :mod:`mheval.disclosure` cell suppression over linear relations, and the audit of published files
+- :mod:`mheval.report`    tables, figures, HTML report
 """
 
 __version__ = "0.1.0"

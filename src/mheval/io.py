@@ -55,7 +55,7 @@ def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> No
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
-    from mheval.report.suppression import PublicationError
+    from mheval.disclosure import DisclosureError
     from mheval.synth.ownership import ForeignDirectoryError
 
     try:
@@ -63,7 +63,7 @@ def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> No
     except (InputValidationError, InputError, ForeignDirectoryError) as err:
         logging.getLogger("mheval").error("INPUT ERROR: %s", err)
         sys.exit(1)
-    except PublicationError as err:
+    except DisclosureError as err:
         logging.getLogger("mheval").error("PUBLICATION CHECK FAILED: %s", err)
         sys.exit(1)
     except Exception as err:

@@ -12,6 +12,7 @@ rule build_cohort:
         flow=report("results/tables/cohort_flow.csv", caption="../report/cohort_flow.rst", category="Cohort"),
         flow_other=multiext("results/tables/cohort_flow", ".md", ".tex", ".html"),
         qc="results/qc/cohort_qc.json",
+        disclosure="results/qc/disclosure/cohort_flow.json",
     params:
         data_dir=DATA_DIR,
         cfg=cfg_subset("cohort", "study", "outcomes", "report", "data"),
@@ -37,9 +38,13 @@ rule balance_table:
     input:
         cohort="results/analysis/cohort.parquet",
         by="results/analysis/beneficiary_year.parquet",
+        flow="results/tables/cohort_flow.csv",
     output:
         balance=report("results/tables/balance.csv", caption="../report/balance.rst", category="Cohort"),
         other=multiext("results/tables/balance", ".md", ".tex", ".html"),
+        disclosure="results/qc/disclosure/balance.json",
+    params:
+        report=config["report"],
     log:
         "results/logs/balance_table.log",
     script:

@@ -24,7 +24,8 @@ rule fit_subgroups:
 
 rule subgroup_outputs:
     input:
-        expand("results/models/subgroups/{outcome}.json", outcome=SUBGROUP_OUTCOMES),
+        results=expand("results/models/subgroups/{outcome}.json", outcome=SUBGROUP_OUTCOMES),
+        flow="results/tables/cohort_flow.csv",
     output:
         table=report("results/tables/subgroups.csv", caption="../report/subgroups.rst", category="Subgroups"),
         other=multiext("results/tables/subgroups", ".md", ".tex", ".html"),
@@ -32,8 +33,10 @@ rule subgroup_outputs:
         figures=report(expand("results/figures/subgroups_{outcome}_{population}.{ext}", outcome=SUBGROUP_OUTCOMES,
                               population=config["subgroups"]["populations"], ext=["png", "svg"]),
                        caption="../report/subgroups_figure.rst", category="Subgroups"),
+        disclosure="results/qc/disclosure/subgroups.json",
     params:
         alpha=config["models"]["alpha"],
+        report=config["report"],
     log:
         "results/logs/subgroup_outputs.log",
     script:

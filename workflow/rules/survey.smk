@@ -8,7 +8,9 @@ rule fit_survey:
         json="results/models/survey/equation3.json",
         table=report("results/tables/survey_impacts.csv", caption="../report/survey_impacts.rst", category="Impacts"),
         other=multiext("results/tables/survey_impacts", ".md", ".tex", ".html"),
+        disclosure="results/qc/disclosure/survey_impacts.json",
     params:
+        report=config["report"],
         data_dir=DATA_DIR,
         alpha=config["models"]["alpha"],
         unavailable=AVAILABILITY_TEXT.get("survey", ""),

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from mheval.cohort import build_cohort
 from mheval.cohort.tables import publishable_flow
+from mheval.disclosure import Rule
 from mheval.io import run_step, write_json, write_parquet
 from mheval.report import write_table
 
@@ -14,8 +15,9 @@ def main():
     people, flow, qc = build_cohort(sm.params.data_dir, cfg)
     write_parquet(people, sm.output.enrollees)
     write_parquet(people[people["EXCLUSION"] == ""].reset_index(drop=True), sm.output.cohort)
-    write_table(publishable_flow(flow, cfg["report"]["min_cell"]), Path(sm.output.flow).with_suffix(""),
-                caption="Cohort flow")
+    published = publishable_flow(flow, Rule.from_config(cfg))
+    write_table(published.tables["cohort_flow"], Path(sm.output.flow).with_suffix(""), caption="Cohort flow")
+    write_json(published.summary_records(), sm.output.disclosure)
     write_json(qc, sm.output.qc)
 
 

@@ -1,7 +1,8 @@
-"""The hazard-ratio table (shaped like the trial's published Table 3), in four formats."""
+"""The hazard-ratio table (shaped like the trial's published Table 3), protected, in four formats."""
 from pathlib import Path
 
-from mheval.io import read_json, run_step
+from mheval.disclosure import Rule, protect
+from mheval.io import read_json, run_step, write_json
 from mheval.report import write_table
 from mheval.report.impact_tables import hazard_ratio_table, left_out_results
 
@@ -11,8 +12,10 @@ sm = snakemake  # noqa: F821
 def main():
     results = [read_json(p) for p in sm.input]
     results += left_out_results(sm.params.left_out, sm.params.populations, alpha=results[0]["alpha"] if results else 0.1)
-    table = hazard_ratio_table(results, min_cell=sm.params.min_cell)
-    write_table(table, Path(sm.output.csv).with_suffix(""))
+    table = hazard_ratio_table(results)
+    published = protect({"hazard_ratios": table}, Rule.from_config(sm.params.report))
+    write_table(published.tables["hazard_ratios"], Path(sm.output.csv).with_suffix(""))
+    write_json(published.summary_records(), sm.output.disclosure)
 
 
 run_step(main, sm.log[0])

@@ -19,7 +19,7 @@ def main():
                                     "subgroups": list(sm.input.subgroup_figs)},
                            validation=sm.input.validation, config=dict(sm.params.config),
                            availability=dict(sm.params.availability), left_out=dict(sm.params.left_out),
-                           notes=list(sm.params.notes))
+                           notes=list(sm.params.notes), disclosure=list(sm.input.disclosure))
     Path(sm.output.html).write_text(html)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.cohort.balance import balance_table
-from mheval.report.suppression import suppress_small_cells
+from mheval.disclosure import ProtectedTables, Rule, protect
 
 BALANCE_VARIABLES = {
     "AGE": ("Age at enrollment, years", "mean"),
@@ -30,15 +30,12 @@ BALANCE_VARIABLES = {
 }
 
 
-def publishable_flow(flow: pd.DataFrame, min_cell: int = 11) -> pd.DataFrame:
-    """The flow table with counts renamed n_* and CMS cell-size suppression applied.
-
-    Counts from 1 to ``min_cell - 1`` are suppressed, with complementary suppression so that no
-    suppressed count can be recovered from the totals.
-    """
+def publishable_flow(flow: pd.DataFrame, rule: Rule = Rule()) -> ProtectedTables:
+    """The flow table (``cohort_flow``) with counts renamed n_*, protected by
+    :func:`mheval.disclosure.protect` over its relations (arms sum to the total; enrolled =
+    exclusions + analyzed; analyzed = high + medium)."""
     t = flow.rename(columns={"intervention": "n_intervention", "control": "n_control", "total": "n_total"})
-    body, _ = suppress_small_cells(t, ["n_intervention", "n_control"], min_cell=min_cell, row_total_col="n_total")
-    return body
+    return protect({"cohort_flow": t}, rule)
 
 
 BASELINE_OUTCOMES = {
@@ -51,7 +48,8 @@ BASELINE_OUTCOMES = {
 
 
 def balance_for_populations(cohort: pd.DataFrame, beneficiary_year: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Balance table (intervention vs control) for high risk and for high + medium risk.
+    """Balance table (intervention vs control) for high risk and for high + medium risk, each led by
+    its number of beneficiaries per arm (statistic ``count``, the denominators of its percents).
 
     With the beneficiary-year file, the baseline-year claims outcomes are included too. When any
     beneficiary's dual status is unknown (DUAL missing), the dual percentage is of those with a
@@ -80,6 +78,10 @@ def balance_for_populations(cohort: pd.DataFrame, beneficiary_year: pd.DataFrame
         variables = {k2: v2 for k, v in variables.items() for k2, v2 in (
             [("DUAL", ("Dually eligible for Medicaid, of those with known status", "percent")),
              ("DUAL_UNKNOWN", ("Dual status unknown", "percent"))] if k == "DUAL" else [(k, v)])}
-    parts = [balance_table(d[d["STRATUM"] == "high"], variables, population="high"),
-             balance_table(d, variables, population="high_medium")]
+    parts = []
+    for population, sub in (("high", d[d["STRATUM"] == "high"]), ("high_medium", d)):
+        n = sub.groupby("MH").size()
+        parts.append(pd.DataFrame([{"population": population, "variable": "Beneficiaries", "statistic": "count",
+                                    "intervention": n.get(1, 0), "control": n.get(0, 0), "std_difference": np.nan}]))
+        parts.append(balance_table(sub, variables, population=population))
     return pd.concat(parts, ignore_index=True).replace({np.inf: np.nan})

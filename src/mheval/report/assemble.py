@@ -63,12 +63,14 @@ def _availability_lines(availability: dict | None, left_out: dict | None, notes:
 
 
 def assemble_report(tables: dict, figures: dict, validation: str, config: dict, availability: dict | None = None,
-                    left_out: dict | None = None, notes: list | None = None) -> str:
+                    left_out: dict | None = None, notes: list | None = None, disclosure: list | None = None) -> str:
     """Build the report HTML from the table CSVs, figure PNGs, validation report and config.
 
     ``availability`` maps each unavailable optional input to its reason, ``left_out`` each outcome
     left out of the run to its reason and ``notes`` are further sentences, all from
-    :mod:`mheval.contract.availability`; the data section lists them."""
+    :mod:`mheval.contract.availability`; the data section lists them. With ``disclosure`` (the
+    suppression summaries written with the protected tables), a note on how many cells were
+    suppressed and why."""
     min_cell = config["report"]["min_cell"]
     val = read_json(validation)
     mess = val["mess"]
@@ -127,6 +129,11 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
                  "characteristics.",
          "tables": [("Survey impacts, intervention vs control (90% CI)", pd.read_csv(tables["survey"]))]},
     ]
+    if disclosure:
+        from mheval.disclosure import Rule, suppression_note
+
+        note = suppression_note([r for p in disclosure for r in read_json(p)], Rule.from_config(config))
+        sections.append({"heading": "Disclosure control", "text": note})
     meta = {"Claims runout date": str(config["claims"]["runout_date"]),
             "Software versions": "\n".join(f"{k} {v}" for k, v in software_versions().items()),
             "Configuration": yaml.safe_dump(config, sort_keys=True)}

@@ -128,7 +128,7 @@ def write_table(
     All four files hold the same text cells (see :func:`format_table`). Markdown
     is a pipe table; LaTeX is a ``booktabs`` tabular (add ``\\usepackage{booktabs}``),
     wrapped in a ``table`` float when a caption is given; HTML is a small complete
-    page with inline CSS. Apply cell-size suppression before calling this.
+    page with inline CSS. Protect the table first (:func:`mheval.disclosure.protect`).
 
     Parameters
     ----------

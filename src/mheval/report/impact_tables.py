@@ -25,13 +25,13 @@ def left_out_results(left_out: dict[str, str], populations, **fields) -> list[di
             for o, reason in left_out.items() for p in populations]
 
 
-def hazard_ratio_table(results: list[dict], min_cell: int = 11) -> pd.DataFrame:
+def hazard_ratio_table(results: list[dict]) -> pd.DataFrame:
     """Rows per outcome and population: events, person-years and rate per 1,000 person-years by
     arm, hazard ratio with its interval and p-value, and P(HR < 1) (shaped like the trial's
     published Table 3); from the frailty model, with its frailty variance and the marginal
-    (cluster-robust) model's hazard ratio and interval as the sensitivity analysis. Event counts from 1 to ``min_cell - 1`` are suppressed together with the
-    rate that would reveal them. A not-estimable result is a row with empty cells and the reason
-    in ``note``."""
+    (cluster-robust) model's hazard ratio and interval as the sensitivity analysis. A not-estimable
+    result is a row with empty cells and the reason in ``note``. Not suppressed: publish it through
+    :func:`mheval.disclosure.protect` (table name ``hazard_ratios``)."""
     rows = []
     for r in results:
         row = {"outcome": r["outcome_label"], "population": POPULATION_LABELS.get(r["population"], r["population"])}
@@ -40,10 +40,9 @@ def hazard_ratio_table(results: list[dict], min_cell: int = 11) -> pd.DataFrame:
             continue
         for arm in ("intervention", "control"):
             c = r["crude"][arm]
-            small = 0 < c["events"] < min_cell
-            row[f"n_events_{arm}"] = np.nan if small else c["events"]
+            row[f"n_events_{arm}"] = c["events"]
             row[f"person_years_{arm}"] = round(c["person_years"])
-            row[f"rate_per_1000py_{arm}"] = np.nan if small else c["rate_per_1000py"]
+            row[f"rate_per_1000py_{arm}"] = c["rate_per_1000py"]
         pct = int(round(100 * (1 - r["alpha"])))
         row["hazard_ratio"] = r["hr"]
         row[f"ci{pct}_lower"] = r["lower"]
@@ -255,10 +254,12 @@ def subgroup_table(results: list[dict]) -> pd.DataFrame:
     """Subgroup impacts per outcome, population, dimension and level: the unpooled estimate from
     the interaction model with its interval, the partially pooled posterior mean with its credible
     interval, P(impact < 0) and P(impact beyond the configured size) under the hierarchical model,
-    and the heterogeneity test's p-value. Cox outcomes are shown as hazard ratios, Equation 1
-    outcomes in their units. No counts are published (levels are small by design). A fit that was
-    not estimable (listed in the result's ``skipped``) is a row with empty cells and the reason in
-    ``note``."""
+    and the heterogeneity test's p-value, with the level's beneficiaries per arm. Cox outcomes are
+    shown as hazard ratios, Equation 1 outcomes in their units. A fit that was not estimable (listed
+    in the result's ``skipped``) is a row with empty cells and the reason in ``note``. Not
+    suppressed: publish it through :func:`mheval.disclosure.protect` (table name ``subgroups``: the
+    estimates of a level with an arm of fewer than ``min_cell`` beneficiaries are suppressed, and the
+    levels sum to the population)."""
     rows = []
     for r in results:
         pct = int(round(100 * (1 - r["alpha"])))
@@ -272,6 +273,8 @@ def subgroup_table(results: list[dict]) -> pd.DataFrame:
             rows.append({"outcome": outcome_label(i["outcome"]), "scale": "hazard ratio" if cox else "impact",
                          "population": POPULATION_LABELS.get(i["population"], i["population"]),
                          "dimension": i["dimension"], "level": i["level"],
+                         **{f"n_beneficiaries_{a}": i[f"n_beneficiaries_{a}"] for a in ("intervention", "control")
+                            if f"n_beneficiaries_{a}" in i},
                          "unpooled": f(i["estimate"]), f"unpooled_ci{pct}_lower": f(i["lower"]),
                          f"unpooled_ci{pct}_upper": f(i["upper"]),
                          "pooled": f(i["post_mean"]), f"pooled_cri{pct}_lower": f(i["cred_lower"]),
