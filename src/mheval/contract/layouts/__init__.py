@@ -1,0 +1,59 @@
+"""Input layouts: read CMS files as CMS delivers them and stage them in the data contract.
+
+``data.layout`` names the layout of the files under ``data.dir``:
+
+- ``contract``: the data contract itself (docs/data_contract.md); nothing is staged.
+- ``ccw``: CCW research identifiable files under their CCW names (:mod:`.ccw`).
+- ``desynpuf``: CMS's DE-SynPUF files under their own names (:mod:`.desynpuf`).
+
+:func:`stage_inputs` converts the originals into contract files under a staging directory
+(the workflow's ``results/inputs/``; ``data.dir`` is only read) and writes a
+:class:`Provenance` record there, so that validation names the original file and column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mheval.contract.layouts import ccw, contract, desynpuf
+from mheval.contract.layouts.provenance import Provenance
+
+MODULES = {"contract": contract, "ccw": ccw, "desynpuf": desynpuf}
+LAYOUTS = tuple(MODULES)
+
+
+def _module(layout: str):
+    try:
+        return MODULES[layout]
+    except KeyError:
+        raise ValueError(f"unknown data.layout '{layout}'; known: {', '.join(LAYOUTS)}") from None
+
+
+def stage_inputs(layout: str, data_dir: str | Path, out_dir: str | Path, config: dict | None = None) -> Provenance:
+    """Stage the files under ``data_dir`` (in ``layout``) as the data contract under ``out_dir``.
+
+    For ``contract`` nothing is written (validate ``data_dir`` in place); otherwise ``out_dir``
+    receives the contract files and ``provenance.json``. ``config`` is the workflow config (the
+    DE-SynPUF processing lag is ``claims.proc_lag_days``). Raises InputValidationError naming the
+    original file and column of every value that cannot be read.
+    """
+    return _module(layout).stage_inputs(data_dir, out_dir, config)
+
+
+def source_files(layout: str, data_dir: str | Path) -> list[Path]:
+    """The original files ``layout`` reads under ``data_dir`` (the staging step's inputs)."""
+    return _module(layout).source_files(data_dir)
+
+
+def contract_dir(layout: str, data_dir: str | Path, staged_dir: str | Path) -> Path:
+    """Where the contract files are: ``data_dir`` for ``contract``, else ``staged_dir``."""
+    _module(layout)
+    return Path(data_dir) if layout == "contract" else Path(staged_dir)
+
+
+def layout_rules(layout: str) -> list[str]:
+    """The documented rules of ``layout``, as sentences."""
+    return list(_module(layout).RULES)
+
+
+__all__ = ["LAYOUTS", "Provenance", "contract_dir", "layout_rules", "source_files", "stage_inputs"]
