@@ -1,4 +1,22 @@
-# Input validation: every contract rule; bad input stops the run before any model.
+# Input layouts and validation: files in a CMS layout are staged as the data contract, then every
+# contract rule is checked; bad input stops the run before any model.
+
+if LAYOUT != "contract":
+
+    rule stage_inputs:
+        input:
+            layout_sources(),
+        output:
+            staged=directory(STAGED_DIR),
+        params:
+            layout=LAYOUT,
+            data_dir=RAW_DIR,
+            proc_lag_days=config["claims"].get("proc_lag_days", 21),
+        log:
+            "results/logs/stage_inputs.log",
+        script:
+            "../scripts/stage_inputs.py"
+
 
 rule validate_inputs:
     input:
