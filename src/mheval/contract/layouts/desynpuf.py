@@ -248,7 +248,7 @@ def _carrier(con, name, files, out_dir, prov, lag) -> list[InputError]:
     for n in lines:
         filled = " OR ".join([f"{opt(c)} IS NOT NULL" for c in (f"HCPCS_CD_{n}", f"PRF_PHYSN_NPI_{n}", f"TAX_NUM_{n}")]
                              + [f"coalesce({opt(f'LINE_NCH_PMT_AMT_{n}', 'number')}, 0) <> 0"])
-        parts.append(f"""SELECT {E.text('DESYNPUF_ID')} AS BENE_ID, {E.text('CLM_ID')} AS CLM_ID, {n} AS LINE_NUM,
+        parts.append(f"""SELECT {E.text('DESYNPUF_ID')} AS BENE_ID, {E.text("CLM_ID")} AS CLM_ID, CAST({n} AS BIGINT) AS LINE_NUM,
             {opt(f'PRF_PHYSN_NPI_{n}')} AS PRF_PHYSN_NPI, {opt(f'TAX_NUM_{n}')} AS TAX_NUM,
             {opt(f'HCPCS_CD_{n}')} AS HCPCS_CD, coalesce({opt(f'LINE_NCH_PMT_AMT_{n}', 'number')}, 0) AS LINE_NCH_PMT_AMT,
             {_p('CLM_FROM_DT', 'date')} AS LINE_1ST_EXPNS_DT, CAST(NULL AS VARCHAR) AS LINE_PLACE_OF_SRVC_CD,
