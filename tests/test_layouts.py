@@ -4,7 +4,6 @@ original file and column."""
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from mheval.synth import generate_trial
 from mheval.synth.__main__ import main as synth_main
 
 SAMPLE = Path(__file__).parent / "data" / "desynpuf"
-D = dt.date
 
 
 @pytest.fixture(scope="module")

@@ -26,14 +26,18 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """A copy of the workflow (Snakefile, workflow/, config/) with a tiny synthetic trial."""
-    d = tmp_path_factory.mktemp("wf")
+def copy_workflow(d: Path) -> Path:
+    """Copy the workflow (Snakefile, workflow/, config/) into directory ``d``."""
     shutil.copy(ROOT / "Snakefile", d / "Snakefile")
     shutil.copytree(ROOT / "workflow", d / "workflow")
     shutil.copytree(ROOT / "config", d / "config")
     return d
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A copy of the workflow (Snakefile, workflow/, config/) with a tiny synthetic trial."""
+    return copy_workflow(tmp_path_factory.mktemp("wf"))
 
 
 @pytest.fixture(scope="module")

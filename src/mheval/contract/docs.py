@@ -79,4 +79,7 @@ def contract_markdown() -> str:
         parts.append(f"## {title}\n")
         parts += [_file_md(s) for s in FILES if s.group == group]
     parts.append(CROSS)
+    from mheval.contract.layouts.docs import layouts_markdown
+
+    parts.append(layouts_markdown())
     return "\n".join(parts)

@@ -5,8 +5,8 @@ with the year at the end of the name: ``mbsf_abcd_summary_2017`` (MBSF base with
 ``MDCR_ENTLMT_BUYIN_IND_01..12``, ``HMO_IND_01..12``, ``PTD_CNTRCT_ID_01..12``, ``DUAL_STUS_CD_01..12``
 and ``MDCR_STATUS_CODE_01..12``), ``inpatient_claims_2017``, ``outpatient_claims_2017`` with
 ``outpatient_revenue_center_2017``, ``bcarrier_claims_2017`` with ``bcarrier_line_2017``,
-``snf_claims_``, ``hha_claims_``, ``hospice_claims_`` and ``pde_2017`` (see :data:`NAMES`, which also
-lists the CCW's short names such as ``inp_claimsk_2017``). Column names are the CCW's, which the
+``snf_claims_2017``, ``hha_claims_2017``, ``hospice_claims_2017`` and ``pde_2017`` (the CCW's short
+names such as ``inp_claimsk_2017`` too; all names in :data:`NAMES`). Column names are the CCW's, which the
 contract uses, in any case. Every column is read as text (leading zeros kept); dates may be
 ``YYYYMMDD``, ``YYYY-MM-DD`` or SAS ``DDMONYYYY`` (``15JAN2017``), numbers as CMS writes them.
 """
@@ -110,7 +110,7 @@ def _stage_one(con, name: str, year: int, files: list[Path], out_dir: Path, prov
     problems = []
     present: set[str] = set()
     for f in files:
-        cols = {aliases.get(c, c) for c in E.raw_view(con, [f], "raw_one")}
+        cols = {aliases.get(c, c) for c in E.header(f)}
         present |= cols
         needed = [c.name for c in s.columns if c.required and not (name == "mbsf" and c.name == "BENE_ENROLLMT_REF_YR")]
         problems += E.require(cols, needed, f, LAYOUT)

@@ -41,6 +41,88 @@ LACKS = {
     "hha": "DE-SynPUF has no home health claims",
     "hospice": "DE-SynPUF has no hospice claims",
 }
+_CLAIM = {
+    "BENE_ID": ("DESYNPUF_ID", ""),
+    "CLM_ID": ("CLM_ID", "segments sharing it merged"),
+    "CLM_FROM_DT": ("CLM_FROM_DT", "earliest segment"),
+    "CLM_THRU_DT": ("CLM_THRU_DT", "latest segment"),
+    "NCH_WKLY_PROC_DT": ("CLM_THRU_DT", "plus claims.proc_lag_days"),
+    "CLM_PMT_AMT": ("CLM_PMT_AMT", "summed over segments"),
+    "NCH_PRMRY_PYR_CLM_PD_AMT": ("NCH_PRMRY_PYR_CLM_PD_AMT", "summed over segments"),
+    "PRVDR_NUM": ("PRVDR_NUM", "first segment (extra column)"),
+    "AT_PHYSN_NPI": ("AT_PHYSN_NPI", "first segment (extra column)"),
+    "PRNCPAL_DGNS_CD": ("ICD9_DGNS_CD_1", "first segment"),
+    "ICD_DGNS_CD1..25": ("ICD9_DGNS_CD_1..10", "distinct codes in segment and position order"),
+}
+# contract column -> (original column, rule); "X_01..12" / "X1..25" stand for each month / position
+COLUMN_MAP = {
+    "mbsf": {
+        "BENE_ID": ("DESYNPUF_ID", ""),
+        "BENE_ENROLLMT_REF_YR": ("the year in the file name", "DE1_0_YYYY_Beneficiary_Summary_File_..."),
+        "BENE_BIRTH_DT": ("BENE_BIRTH_DT", "YYYYMMDD"),
+        "BENE_SEX_IDENT_CD": ("BENE_SEX_IDENT_CD", "1 male, 2 female (CCW codes)"),
+        "BENE_RACE_CD": ("BENE_RACE_CD", "1 white, 2 black, 3 other, 5 Hispanic (CCW codes)"),
+        "BENE_DEATH_DT": ("BENE_DEATH_DT", "YYYYMMDD; empty: alive"),
+        "ESRD_IND": ("BENE_ESRD_IND", "'Y' or '0'"),
+        "BENE_HI_CVRAGE_TOT_MONS": ("BENE_HI_CVRAGE_TOT_MONS", ""),
+        "BENE_SMI_CVRAGE_TOT_MONS": ("BENE_SMI_CVRAGE_TOT_MONS", ""),
+        "BENE_HMO_CVRAGE_TOT_MONS": ("BENE_HMO_CVRAGE_TOT_MONS", ""),
+        "MDCR_ENTLMT_BUYIN_IND_01..12": ("BENE_HI_CVRAGE_TOT_MONS+BENE_SMI_CVRAGE_TOT_MONS",
+                                         "months counted back from December or death: 3 A and B, 1 A, 2 B, 0"),
+        "HMO_IND_01..12": ("BENE_HMO_CVRAGE_TOT_MONS", "months counted back: 1, else 0"),
+        "PTD_CNTRCT_ID_01..12": ("PLAN_CVRG_MOS_NUM", f"months counted back: '{PART_D_PLACEHOLDER}', else '0'"),
+        "DUAL_STUS_CD_01..12": ("(none)", "missing: dual status unknown"),
+        "MDCR_STATUS_CODE_01..12": ("(none)", "missing"),
+    },
+    "inpatient": {**_CLAIM, "NCH_CLM_TYPE_CD": ("(file type)", "60"),
+                  "CLM_ADMSN_DT": ("CLM_ADMSN_DT", "earliest segment"),
+                  "NCH_BENE_DSCHRG_DT": ("NCH_BENE_DSCHRG_DT", "latest segment"),
+                  "CLM_DRG_CD": ("CLM_DRG_CD", "last segment that has one")},
+    "outpatient": {**_CLAIM, "NCH_CLM_TYPE_CD": ("(file type)", "40")},
+    "carrier": {
+        "BENE_ID": ("DESYNPUF_ID", ""), "CLM_ID": ("CLM_ID", ""), "NCH_CLM_TYPE_CD": ("(file type)", "71"),
+        "CLM_FROM_DT": ("CLM_FROM_DT", ""), "CLM_THRU_DT": ("CLM_THRU_DT", ""),
+        "NCH_WKLY_PROC_DT": ("CLM_THRU_DT", "plus claims.proc_lag_days"),
+        "CLM_PMT_AMT": ("LINE_NCH_PMT_AMT_1..13", "sum of the line payments"),
+        "PRNCPAL_DGNS_CD": ("ICD9_DGNS_CD_1", ""), "ICD_DGNS_CD1..8": ("ICD9_DGNS_CD_1..8", "same position"),
+        "CARR_CLM_BLG_NPI_NUM": ("(none)", "missing"),
+    },
+    "carrier_line": {
+        "BENE_ID": ("DESYNPUF_ID", ""), "CLM_ID": ("CLM_ID", ""),
+        "LINE_NUM": ("n of the ..._n columns", "1..13, filled lines only"),
+        "PRF_PHYSN_NPI": ("PRF_PHYSN_NPI_n", ""), "TAX_NUM": ("TAX_NUM_n", ""), "HCPCS_CD": ("HCPCS_CD_n", ""),
+        "LINE_NCH_PMT_AMT": ("LINE_NCH_PMT_AMT_n", ""), "LINE_1ST_EXPNS_DT": ("CLM_FROM_DT", "the claim's from date"),
+        "LINE_PLACE_OF_SRVC_CD": ("(none)", "missing"),
+    },
+    "pde": {
+        "PDE_ID": ("PDE_ID", ""), "BENE_ID": ("DESYNPUF_ID", ""), "SRVC_DT": ("SRVC_DT", "YYYYMMDD"),
+        "PD_DT": ("(none)", "missing: the runout uses SRVC_DT"), "PROD_SRVC_ID": ("PROD_SRVC_ID", "11-digit NDC as text"),
+        "QTY_DSPNSD_NUM": ("QTY_DSPNSD_NUM", ""), "DAYS_SUPLY_NUM": ("DAYS_SUPLY_NUM", ""),
+        "TOT_RX_CST_AMT": ("TOT_RX_CST_AMT", ""), "BRND_GNRC_CD": ("(none)", "missing"),
+        "PTNT_PAY_AMT": ("PTNT_PAY_AMT", "extra column"),
+    },
+}
+
+
+def column_sources(name: str) -> dict[str, str]:
+    """{contract column: original column} of input ``name``, every month and position spelled out
+    (for the provenance record; keys joined by '+' stand for a composite key)."""
+    out = {}
+    for col, (src, _) in COLUMN_MAP.get(name, {}).items():
+        m = re.fullmatch(r"(.*?)(_?)(\d+)\.\.(\d+)", col)
+        if m:
+            same = re.fullmatch(r"(.*?)(\d+)\.\.(\d+)", src)  # position by position when the ranges agree
+            for i in range(int(m.group(3)), int(m.group(4)) + 1):
+                key = f"{m.group(1)}{m.group(2)}{i:02d}" if m.group(2) else f"{m.group(1)}{i}"
+                agree = same and same.group(2, 3) == m.group(3, 4)
+                out[key] = f"{same.group(1)}{i}" if agree else src
+        else:
+            out[col] = src
+    if name in ("carrier_line",):
+        out["CLM_ID+LINE_NUM"] = "CLM_ID+n"
+    return out
+
+
 RULES = [
     "Files are found anywhere under data.dir by their CMS names; several samples are combined.",
     "DESYNPUF_ID is BENE_ID; every column is read as text (leading zeros kept); dates are YYYYMMDD, an "
@@ -128,7 +210,7 @@ def _load(con, name: str, files: list[Path], needed: list[str], checks: list[tup
     present = E.raw_view(con, files, f"raw_{name}")
     problems = []
     for f in files:
-        cols = set(E.raw_view(con, [f], "raw_one"))
+        cols = E.header(f)
         problems += E.require(cols, needed, f, LAYOUT)
     if problems:
         return present, problems
@@ -169,13 +251,7 @@ def _mbsf(con, name, files, out_dir, prov, lag) -> list[InputError]:
         a AS BENE_HI_CVRAGE_TOT_MONS, b AS BENE_SMI_CVRAGE_TOT_MONS, hmo AS BENE_HMO_CVRAGE_TOT_MONS,
         {', '.join(monthly)}, make_date(YR, 1, 1) AS _YEAR_DT, {E.FILE_COL} FROM mb""")
     E.write_yearly(con, "mbsf_out", "mbsf", "_YEAR_DT", out_dir, prov, exclude=("_YEAR_DT",))
-    cols = {"BENE_ID": "DESYNPUF_ID", "BENE_ENROLLMT_REF_YR": "the year in the file name", "ESRD_IND": "BENE_ESRD_IND"}
-    for m in range(1, 13):
-        mm = f"{m:02d}"
-        cols[f"MDCR_ENTLMT_BUYIN_IND_{mm}"] = "BENE_HI_CVRAGE_TOT_MONS+BENE_SMI_CVRAGE_TOT_MONS"
-        cols[f"HMO_IND_{mm}"] = "BENE_HMO_CVRAGE_TOT_MONS"
-        cols[f"PTD_CNTRCT_ID_{mm}"] = "PLAN_CVRG_MOS_NUM"
-    prov.columns["mbsf"] = cols
+    prov.columns["mbsf"] = column_sources("mbsf")
     return []
 
 
@@ -226,12 +302,7 @@ def _claims(con, name, files, out_dir, prov, lag) -> list[InputError]:
         con.execute("SELECT count(*) FROM claims_out WHERE _N_SEG > 1").fetchall()[0][0])
     con.execute("ALTER TABLE claims_out DROP COLUMN _N_SEG")
     E.write_yearly(con, "claims_out", name, "CLM_THRU_DT", out_dir, prov)
-    cols = {"BENE_ID": "DESYNPUF_ID", "PRNCPAL_DGNS_CD": "ICD9_DGNS_CD_1",
-            "NCH_CLM_TYPE_CD": f"the file type (constant {CLAIM_TYPE_CODE[name]})",
-            "NCH_WKLY_PROC_DT": "CLM_THRU_DT (plus claims.proc_lag_days)",
-            "CLM_ID+NCH_CLM_TYPE_CD": "CLM_ID"}
-    cols.update({f"ICD_DGNS_CD{i}": "ICD9_DGNS_CD_1..10" for i in range(1, 26)})
-    prov.columns[name] = cols
+    prov.columns[name] = column_sources(name)
     return []
 
 
@@ -244,16 +315,21 @@ def _carrier(con, name, files, out_dir, prov, lag) -> list[InputError]:
     if problems:
         return problems
     opt = lambda c, kind="text": _p(c, kind) if c in present else "NULL"  # noqa: E731
-    parts = []
-    for n in lines:
-        filled = " OR ".join([f"{opt(c)} IS NOT NULL" for c in (f"HCPCS_CD_{n}", f"PRF_PHYSN_NPI_{n}", f"TAX_NUM_{n}")]
-                             + [f"coalesce({opt(f'LINE_NCH_PMT_AMT_{n}', 'number')}, 0) <> 0"])
-        parts.append(f"""SELECT {E.text('DESYNPUF_ID')} AS BENE_ID, {E.text("CLM_ID")} AS CLM_ID, CAST({n} AS BIGINT) AS LINE_NUM,
-            {opt(f'PRF_PHYSN_NPI_{n}')} AS PRF_PHYSN_NPI, {opt(f'TAX_NUM_{n}')} AS TAX_NUM,
-            {opt(f'HCPCS_CD_{n}')} AS HCPCS_CD, coalesce({opt(f'LINE_NCH_PMT_AMT_{n}', 'number')}, 0) AS LINE_NCH_PMT_AMT,
-            {_p('CLM_FROM_DT', 'date')} AS LINE_1ST_EXPNS_DT, CAST(NULL AS VARCHAR) AS LINE_PLACE_OF_SRVC_CD,
-            {_p('CLM_THRU_DT', 'date')} AS _THRU, {E.FILE_COL} FROM raw_{name} WHERE {filled}""")
-    con.execute("CREATE OR REPLACE TEMP TABLE lines_out AS " + " UNION ALL ".join(parts))
+    fields = ("PRF_PHYSN_NPI", "TAX_NUM", "HCPCS_CD", "LINE_NCH_PMT_AMT")
+    # one pass over the rows: the 13 groups of line columns unpivoted into rows (DuckDB UNPIVOT)
+    inner = ", ".join([f'"{f}_{n}"' if f"{f}_{n}" in present else f'CAST(NULL AS VARCHAR) AS "{f}_{n}"'
+                       for n in lines for f in fields])
+    groups = ", ".join(f"({', '.join(f'{f}_{n}' for f in fields)}) AS \"{n}\"" for n in lines)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE lines_out AS
+        SELECT BENE_ID, CLM_ID, CAST(LINE_NUM AS BIGINT) AS LINE_NUM, {E.text('npi')} AS PRF_PHYSN_NPI,
+               {E.text('tax')} AS TAX_NUM, {E.text('hcpcs')} AS HCPCS_CD,
+               coalesce({_p('pmt', 'number')}, 0) AS LINE_NCH_PMT_AMT, FROM_DT AS LINE_1ST_EXPNS_DT,
+               CAST(NULL AS VARCHAR) AS LINE_PLACE_OF_SRVC_CD, THRU_DT AS _THRU, {E.FILE_COL}
+        FROM (SELECT {E.text('DESYNPUF_ID')} AS BENE_ID, {E.text('CLM_ID')} AS CLM_ID,
+                     {_p('CLM_FROM_DT', 'date')} AS FROM_DT, {_p('CLM_THRU_DT', 'date')} AS THRU_DT, {E.FILE_COL}, {inner}
+              FROM raw_{name}) UNPIVOT INCLUDE NULLS ((npi, tax, hcpcs, pmt) FOR LINE_NUM IN ({groups}))
+        WHERE {E.text('hcpcs')} IS NOT NULL OR {E.text('npi')} IS NOT NULL OR {E.text('tax')} IS NOT NULL
+              OR coalesce({_p('pmt', 'number')}, 0) <> 0""")
     n_dx = sum(f"ICD9_DGNS_CD_{i}" in present for i in range(1, N_DX[name] + 1))
     dx_cols = ", ".join(f"{E.text(f'ICD9_DGNS_CD_{i}')} AS ICD_DGNS_CD{i}" for i in range(1, n_dx + 1))
     pmt = " + ".join(f"coalesce({opt(f'LINE_NCH_PMT_AMT_{n}', 'number')}, 0)" for n in lines)
@@ -266,15 +342,8 @@ def _carrier(con, name, files, out_dir, prov, lag) -> list[InputError]:
     E.write_yearly(con, "carrier_out", "carrier", "CLM_THRU_DT", out_dir, prov)
     E.write_yearly(con, "lines_out", "carrier_line", "_THRU", out_dir, prov, exclude=("_THRU",))
     prov.counts["carrier_lines_from_wide_rows"] = int(con.execute("SELECT count(*) FROM lines_out").fetchall()[0][0])
-    cols = {"BENE_ID": "DESYNPUF_ID", "PRNCPAL_DGNS_CD": "ICD9_DGNS_CD_1",
-            "NCH_CLM_TYPE_CD": f"the file type (constant {CLAIM_TYPE_CODE[name]})",
-            "NCH_WKLY_PROC_DT": "CLM_THRU_DT (plus claims.proc_lag_days)", "CLM_PMT_AMT": "LINE_NCH_PMT_AMT_1..13 (sum)"}
-    cols.update({f"ICD_DGNS_CD{i}": f"ICD9_DGNS_CD_{i}" for i in range(1, 9)})
-    prov.columns["carrier"] = cols
-    prov.columns["carrier_line"] = {
-        "BENE_ID": "DESYNPUF_ID", "LINE_NUM": "the line's position n in ..._1..13", "PRF_PHYSN_NPI": "PRF_PHYSN_NPI_n",
-        "TAX_NUM": "TAX_NUM_n", "HCPCS_CD": "HCPCS_CD_n", "LINE_NCH_PMT_AMT": "LINE_NCH_PMT_AMT_n",
-        "LINE_1ST_EXPNS_DT": "CLM_FROM_DT", "CLM_ID+LINE_NUM": "CLM_ID"}
+    prov.columns["carrier"] = column_sources("carrier")
+    prov.columns["carrier_line"] = column_sources("carrier_line")
     return []
 
 
@@ -292,5 +361,5 @@ def _pde(con, name, files, out_dir, prov, lag) -> list[InputError]:
         {_p('DAYS_SUPLY_NUM', 'integer')} AS DAYS_SUPLY_NUM, {_p('TOT_RX_CST_AMT', 'number')} AS TOT_RX_CST_AMT,
         CAST(NULL AS VARCHAR) AS BRND_GNRC_CD, CAST({ptnt} AS DOUBLE) AS PTNT_PAY_AMT, {E.FILE_COL} FROM raw_{name}""")
     E.write_yearly(con, "pde_out", "pde", "SRVC_DT", out_dir, prov)
-    prov.columns["pde"] = {"BENE_ID": "DESYNPUF_ID", "PD_DT": "(none in DE-SynPUF)"}
+    prov.columns["pde"] = column_sources("pde")
     return []

@@ -8,6 +8,7 @@ and any non-empty value that does not parse is an error, never a silent missing 
 
 from __future__ import annotations
 
+import csv
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,16 +31,25 @@ KIND_WORDS = {"date": "is not a date", "number": "is not a number", "integer": "
 def raw_view(con: duckdb.DuckDBPyConnection, files: list[Path], view: str) -> set[str]:
     """Register ``view``: the rows of ``files`` (all CSV or all Parquet) with every column as text
     and the source file in column ``filename``. Returns the upper-case column names."""
-    files = [str(f) for f in files]
-    if files[0].lower().endswith(".parquet"):
-        rel = con.read_parquet(files, union_by_name=True, filename=True)
-        cols = [c for c in rel.columns if c != FILE_COL]
-        rel = rel.project(", ".join([f'CAST("{c}" AS VARCHAR) AS "{c.upper()}"' for c in cols] + [FILE_COL]))
+    lst = "[" + ", ".join(f"'{_quote(f)}'" for f in files) + "]"
+    if str(files[0]).lower().endswith(".parquet"):
+        src = f"read_parquet({lst}, union_by_name = true, filename = true)"
     else:
-        rel = con.read_csv(files, header=True, all_varchar=True, union_by_name=True, filename=True)
-        rel = rel.project(", ".join([f'"{c}" AS "{c.upper()}"' for c in rel.columns if c != FILE_COL] + [FILE_COL]))
-    rel.create_view(view, replace=True)
-    return {c for c in rel.columns if c != FILE_COL}
+        src = f"read_csv({lst}, header = true, all_varchar = true, union_by_name = true, filename = true)"
+    cols = [d[0] for d in con.execute(f"SELECT * FROM {src} LIMIT 0").description if d[0] != FILE_COL]
+    sel = ", ".join([f'CAST("{c}" AS VARCHAR) AS "{c.upper()}"' for c in cols] + [FILE_COL])
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {sel} FROM {src}")
+    return {c.upper() for c in cols}
+
+
+def header(path: str | Path) -> set[str]:
+    """The upper-case column names of one CSV or Parquet file (without reading its rows)."""
+    if str(path).lower().endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return {c.upper() for c in pq.read_schema(path).names}
+    with open(path, newline="") as fh:
+        return {c.strip().upper() for c in next(csv.reader(fh), [])}
 
 
 def text(col: str) -> str:
@@ -120,7 +130,7 @@ def write_yearly(con: duckdb.DuckDBPyConnection, table: str, name: str, year_col
     return out
 
 
-def _quote(path: Path) -> str:
+def _quote(path: str | Path) -> str:
     return str(path).replace("'", "''")
 
 
