@@ -231,3 +231,27 @@ def test_ccw_round_trip_gives_back_every_contract_file(trial, tmp_path, fmt):
             if s.col(c).type == "id" if c in {x.name for x in s.columns} else False:
                 w, g = w.astype(str), g.astype(str)
             np.testing.assert_array_equal(g.to_numpy(), w.to_numpy(), err_msg=f"{s.name}.{c}")
+
+
+def _ccw_mbsf_row(year_dates: str) -> str:
+    months = ",".join(["3"] * 12 + ["0"] * 12 + ["S1234"] * 12 + ["00"] * 12 + ["10"] * 12)
+    return f"0001234567,{year_dates},1,2,0,12,12,0,{months}\n"
+
+
+def test_ccw_files_any_case_sas_dates_and_the_year_from_the_name(tmp_path):
+    cols = ["bene_id", "bene_birth_dt", "bene_death_dt", "sex_ident_cd", "bene_race_cd", "esrd_ind",
+            "bene_hi_cvrage_tot_mons", "bene_smi_cvrage_tot_mons", "bene_hmo_cvrage_tot_mons"]
+    for p in ("MDCR_ENTLMT_BUYIN_IND", "HMO_IND", "PTD_CNTRCT_ID", "DUAL_STUS_CD", "MDCR_STATUS_CODE"):
+        cols += [f"{p}_{m:02d}".lower() for m in range(1, 13)]
+    data = tmp_path / "ccw" / "2017"
+    data.mkdir(parents=True)
+    (data / "MBSF_ABCD_SUMMARY_2017.csv").write_text(",".join(cols) + "\n" + _ccw_mbsf_row("15JAN1950,"))
+    stage_inputs("ccw", tmp_path / "ccw", tmp_path / "staged", {})
+    mb = read_input(tmp_path / "staged", "mbsf")
+    assert mb.loc[0, "BENE_ID"] == "0001234567" and mb.loc[0, "BENE_ENROLLMT_REF_YR"] == 2017
+    assert mb.loc[0, "BENE_BIRTH_DT"] == pd.Timestamp("1950-01-15") and pd.isna(mb.loc[0, "BENE_DEATH_DT"])
+    assert mb.loc[0, "BENE_SEX_IDENT_CD"] == "1" and mb.loc[0, "DUAL_STUS_CD_01"] == "00"
+    (data / "MBSF_ABCD_SUMMARY_2017.csv").write_text(",".join(cols) + "\n" + _ccw_mbsf_row("31FEB1950,"))
+    with pytest.raises(InputValidationError) as err:
+        stage_inputs("ccw", tmp_path / "ccw", tmp_path / "staged", {})
+    assert f"{data / 'MBSF_ABCD_SUMMARY_2017.csv'}, column BENE_BIRTH_DT: 1 row is not a date" in str(err.value)

@@ -28,6 +28,7 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def copy_workflow(d: Path) -> Path:
     """Copy the workflow (Snakefile, workflow/, config/) into directory ``d``."""
+    d.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "Snakefile", d / "Snakefile")
     shutil.copytree(ROOT / "workflow", d / "workflow")
     shutil.copytree(ROOT / "config", d / "config")

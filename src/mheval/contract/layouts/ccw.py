@@ -8,7 +8,7 @@ and ``MDCR_STATUS_CODE_01..12``), ``inpatient_claims_2017``, ``outpatient_claims
 ``snf_claims_2017``, ``hha_claims_2017``, ``hospice_claims_2017`` and ``pde_2017`` (the CCW's short
 names such as ``inp_claimsk_2017`` too; all names in :data:`NAMES`). Column names are the CCW's, which the
 contract uses, in any case. Every column is read as text (leading zeros kept); dates may be
-``YYYYMMDD``, ``YYYY-MM-DD`` or SAS ``DDMONYYYY`` (``15JAN2017``), numbers as CMS writes them.
+``YYYYMMDD``, ``YYYY-MM-DD`` or SAS ``DDMONYYYY`` (``15JAN2017``), or Parquet dates and timestamps.
 """
 
 from __future__ import annotations

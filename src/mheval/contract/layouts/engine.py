@@ -22,8 +22,9 @@ from mheval.contract.spec import FILES, spec
 
 N_EXAMPLES = 5
 FILE_COL = "filename"  # DuckDB's column holding each row's source file
-# date formats CMS writes: YYYYMMDD (CCW flat files, DE-SynPUF), ISO, SAS DATE9 (01JAN2017)
-CMS_DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%d%b%Y")
+# date formats CMS writes: YYYYMMDD (CCW flat files, DE-SynPUF), ISO, SAS DATE9 (01JAN2017), and
+# Parquet timestamps read as text
+CMS_DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%d%b%Y", "%Y-%m-%d %H:%M:%S")
 CONTRACT_FORM_GROUPS = ("registry", "reference", "cms")
 KIND_WORDS = {"date": "is not a date", "number": "is not a number", "integer": "is not a whole number"}
 
