@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from mheval.contract.errors import InputError, InputValidationError
+from mheval.contract.errors import InputError
 from mheval.contract.layouts import engine as E
 from mheval.contract.layouts.provenance import Provenance
 from mheval.contract.spec import spec
@@ -90,18 +90,9 @@ def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None 
     E.clear_staged(out_dir)
     prov = Provenance(LAYOUT, str(data_dir), str(out_dir), rules=list(RULES))
     con = duckdb.connect()
-    problems: list[InputError] = []
-    for name, by_year in find_files(data_dir).items():
-        for year, files in sorted(by_year.items()):
-            try:
-                problems += _stage_one(con, name, year, files, out_dir, prov)
-            except InputError as err:
-                problems.append(err)
-    if problems:
-        raise InputValidationError(problems)
-    E.copy_contract_form(data_dir, out_dir, prov)
-    prov.save()
-    return prov
+    jobs = [lambda n=name, y=year, f=files: _stage_one(con, n, y, f, out_dir, prov)
+            for name, by_year in find_files(data_dir).items() for year, files in sorted(by_year.items())]
+    return E.run_jobs(jobs, [], data_dir, out_dir, prov)
 
 
 def _stage_one(con, name: str, year: int, files: list[Path], out_dir: Path, prov: Provenance) -> list[InputError]:

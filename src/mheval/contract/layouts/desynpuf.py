@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from mheval.contract.errors import InputError, InputValidationError
+from mheval.contract.errors import InputError
 from mheval.contract.layouts import engine as E
 from mheval.contract.layouts.provenance import Provenance
 
@@ -192,17 +192,8 @@ def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None 
         problems.append(InputError(str(Path(data_dir) / "DE1_0_YYYY_Beneficiary_Summary_File_Sample_N.csv"), None,
                                    None, [], "is missing: no DE-SynPUF beneficiary summary found under data.dir"))
     steps = [("mbsf", _mbsf), ("inpatient", _claims), ("outpatient", _claims), ("carrier", _carrier), ("pde", _pde)]
-    for name, step in steps:
-        if files[name]:
-            try:
-                problems += step(con, name, files[name], out_dir, prov, lag)
-            except InputError as err:
-                problems.append(err)
-    if problems:
-        raise InputValidationError(problems)
-    E.copy_contract_form(data_dir, out_dir, prov)
-    prov.save()
-    return prov
+    jobs = [lambda n=name, s=step: s(con, n, files[n], out_dir, prov, lag) for name, step in steps if files[name]]
+    return E.run_jobs(jobs, problems, data_dir, out_dir, prov)
 
 
 def _load(con, name: str, files: list[Path], needed: list[str], checks: list[tuple[str, str]]):

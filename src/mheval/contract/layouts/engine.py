@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import duckdb
 
-from mheval.contract.errors import InputError
+from mheval.contract.errors import InputError, InputValidationError
 from mheval.contract.layouts.provenance import Provenance
 from mheval.contract.read import input_files
 from mheval.contract.spec import FILES, spec
@@ -150,6 +150,22 @@ def copy_contract_form(data_dir: str | Path, staged_dir: str | Path, prov: Prove
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, dest)
             prov.add_file(rel, [str(f)])
+
+
+def run_jobs(jobs: Iterable[Callable[[], list[InputError]]], problems: list[InputError], data_dir: str | Path,
+             staged_dir: str | Path, prov: Provenance) -> Provenance:
+    """Run an adapter's staging jobs and collect every problem; stop with all of them at once, or
+    copy the contract-form files, save the provenance record and return it."""
+    for job in jobs:
+        try:
+            problems += job()
+        except InputError as err:
+            problems.append(err)
+    if problems:
+        raise InputValidationError(problems)
+    copy_contract_form(data_dir, staged_dir, prov)
+    prov.save()
+    return prov
 
 
 def clear_staged(staged_dir: str | Path) -> None:
