@@ -23,7 +23,7 @@ SAMPLE = Path(__file__).parent / "data" / "desynpuf"
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("staged")
-    stage_inputs("desynpuf", SAMPLE, out, {"claims": {"proc_lag_days": 7}})
+    stage_inputs("desynpuf", SAMPLE, out, {"claims": {"processing_lag_days": 7}})
     return out
 
 
@@ -138,11 +138,26 @@ def test_validation_of_staged_files_names_the_original_file_and_column(tmp_path)
     f.write_text(f.read_text().replace("0001FDD721E223DC,19360901,20090615,2,", "0001FDD721E223DC,19360901,20090615,7,"))
     stage_inputs("desynpuf", data, tmp_path / "staged", {})
     from mheval.contract import validate_inputs
+    from mheval.contract.layouts import in_original_names
 
     with pytest.raises(InputValidationError) as err:
         validate_inputs(tmp_path / "staged")
-    line = next(p.describe() for p in err.value.problems if p.column and p.column.startswith("BENE_SEX_IDENT_CD"))
+    named = in_original_names(err.value, tmp_path / "staged")
+    line = next(p.describe() for p in named.problems if p.column and p.column.startswith("BENE_SEX_IDENT_CD"))
     assert str(f) in line and "1 row" in line
+    # the same record in the form validate_inputs(provenance=...) takes
+    mapping = Provenance.of(tmp_path / "staged").mapping()
+    assert mapping["medicare/mbsf/mbsf_2009.parquet"] == str(f)
+    assert mapping[("medicare/mbsf/mbsf_2009.parquet", "ESRD_IND")] == "BENE_ESRD_IND"
+
+
+def test_the_finder_gives_the_original_files_of_each_contract_input():
+    from mheval.contract.layouts import input_finder
+
+    find = input_finder("desynpuf", SAMPLE)
+    assert [p.name for p in find("carrier_line")] == ["DE1_0_2008_to_2010_Carrier_Claims_Sample_1A.csv",
+                                                      "DE1_0_2008_to_2010_Carrier_Claims_Sample_1B.csv"]
+    assert len(find("mbsf")) == 3 and find("snf") == [] and find("outpatient_revenue") == []
 
 
 # ---------------------------------------------------------------- round trips ----------
@@ -180,7 +195,7 @@ def desynpuf_round_trip(trial, tmp_path_factory):
     files = tmp_path_factory.mktemp("desynpuf")
     assert synth_main(["--scale", "0.0015", "--seed", "5", "--out", str(files), "--layout", "desynpuf"]) == 0
     staged = tmp_path_factory.mktemp("staged_desynpuf")
-    prov = stage_inputs("desynpuf", files, staged, {"claims": {"proc_lag_days": 21}})
+    prov = stage_inputs("desynpuf", files, staged, {"claims": {"processing_lag_days": 21}})
     return files, staged, prov
 
 

@@ -11,7 +11,7 @@ if LAYOUT != "contract":
         params:
             layout=LAYOUT,
             data_dir=RAW_DIR,
-            proc_lag_days=config["claims"].get("proc_lag_days", 21),
+            processing_lag_days=config["claims"].get("processing_lag_days", 30),
         log:
             "results/logs/stage_inputs.log",
         script:

@@ -9,7 +9,7 @@ sm = snakemake  # noqa: F821
 
 def main():
     prov = stage_inputs(sm.params.layout, sm.params.data_dir, sm.output.staged,
-                        {"claims": {"proc_lag_days": sm.params.proc_lag_days}})
+                        {"claims": {"processing_lag_days": sm.params.processing_lag_days}})
     logging.info("staged %d contract files from the %s layout; %s", len(prov.files), prov.layout, prov.counts)
 
 

@@ -1,14 +1,18 @@
 """Validate every input file; stop the run with one clear message on bad input."""
 import logging
 
-from mheval.contract import validate_inputs, write_report
+from mheval.contract import InputValidationError, validate_inputs, write_report
+from mheval.contract.layouts import in_original_names
 from mheval.io import run_step
 
 sm = snakemake  # noqa: F821
 
 
 def main():
-    report = validate_inputs(sm.params.data_dir, plausible={k: tuple(v) for k, v in sm.params.plausible.items()})
+    try:
+        report = validate_inputs(sm.params.data_dir, plausible={k: tuple(v) for k, v in sm.params.plausible.items()})
+    except InputValidationError as err:  # files staged from another layout: name the originals
+        raise in_original_names(err, sm.params.data_dir) from None
     write_report(report, sm.output.report)
     logging.info("inputs valid: %s", report["rows"])
 

@@ -187,7 +187,6 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
     values outside are documented mess, counted, not errors.
     """
     data_dir = Path(data_dir)
-    stop = _stopper(data_dir)
     problems: list[InputError] = []
     frames: dict[str, pd.DataFrame] = {}
     rows: dict[str, int] = {}
@@ -215,20 +214,11 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
             found = [InputError(str(files[0]), None, None, [], f"cannot be read by DuckDB ({err})")]
         problems += found
     if problems:
-        raise stop(problems)
+        raise InputValidationError(problems)
     mess = _cross_file(con, data_dir, frames, problems, plausible or PLAUSIBLE)
     if problems:
-        raise stop(problems)
+        raise InputValidationError(problems)
     return {"data_dir": str(data_dir), "rows": rows, "mess": mess, "mess_rules": MESS_RULES}
-
-
-def _stopper(data_dir: Path):
-    """The error to stop with: when ``data_dir`` was staged by a layout adapter, each problem names
-    the original file and column (through its provenance record)."""
-    from mheval.contract.layouts.provenance import Provenance
-
-    prov = Provenance.of(data_dir)
-    return lambda problems: InputValidationError([prov.translate(p) for p in problems] if prov else problems)
 
 
 def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[InputError],

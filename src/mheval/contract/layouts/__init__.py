@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mheval.contract.layouts import ccw, contract, desynpuf
-from mheval.contract.layouts.provenance import Provenance
+from mheval.contract.layouts.provenance import Provenance, in_original_names
 
 MODULES = {"contract": contract, "ccw": ccw, "desynpuf": desynpuf}
 LAYOUTS = tuple(MODULES)
@@ -34,7 +34,7 @@ def stage_inputs(layout: str, data_dir: str | Path, out_dir: str | Path, config:
 
     For ``contract`` nothing is written (validate ``data_dir`` in place); otherwise ``out_dir``
     receives the contract files and ``provenance.json``. ``config`` is the workflow config (the
-    DE-SynPUF processing lag is ``claims.proc_lag_days``). Raises InputValidationError naming the
+    DE-SynPUF processing lag is ``claims.processing_lag_days``). Raises InputValidationError naming the
     original file and column of every value that cannot be read.
     """
     return _module(layout).stage_inputs(data_dir, out_dir, config)
@@ -43,6 +43,13 @@ def stage_inputs(layout: str, data_dir: str | Path, out_dir: str | Path, config:
 def source_files(layout: str, data_dir: str | Path) -> list[Path]:
     """The original files ``layout`` reads under ``data_dir`` (the staging step's inputs)."""
     return _module(layout).source_files(data_dir)
+
+
+def input_finder(layout: str, data_dir: str | Path):
+    """A function mapping a contract input name (e.g. ``carrier_line``) to the original files under
+    ``data_dir`` it is made from in ``layout`` (empty when the layout has none)."""
+    by_input = _module(layout).files_by_input(data_dir)
+    return lambda name: list(by_input.get(name, []))
 
 
 def contract_dir(layout: str, data_dir: str | Path, staged_dir: str | Path) -> Path:
@@ -56,4 +63,5 @@ def layout_rules(layout: str) -> list[str]:
     return list(_module(layout).RULES)
 
 
-__all__ = ["LAYOUTS", "Provenance", "contract_dir", "layout_rules", "source_files", "stage_inputs"]
+__all__ = ["LAYOUTS", "Provenance", "contract_dir", "in_original_names", "input_finder", "layout_rules", "source_files",
+           "stage_inputs"]

@@ -75,6 +75,12 @@ def find_files(data_dir: str | Path) -> dict[str, dict[int, list[Path]]]:
     return found
 
 
+def files_by_input(data_dir: str | Path) -> dict[str, list[Path]]:
+    """{contract input: its CCW files under ``data_dir``}, and the contract-form files."""
+    out = {name: [p for ps in by_year.values() for p in ps] for name, by_year in find_files(data_dir).items()}
+    return {**out, **E.contract_form_files(data_dir)}
+
+
 def source_files(data_dir: str | Path) -> list[Path]:
     """Every original file the adapter reads (CCW files and the contract-form files)."""
     files = [p for by_year in find_files(data_dir).values() for ps in by_year.values() for p in ps]

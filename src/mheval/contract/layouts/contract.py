@@ -13,9 +13,14 @@ LAYOUT = "contract"
 RULES = ["The files are the data contract itself: nothing is converted or copied."]
 
 
+def files_by_input(data_dir: str | Path) -> dict[str, list[Path]]:
+    """{contract input: its files under ``data_dir``}."""
+    return {s.name: input_files(data_dir, s.name) for s in FILES}
+
+
 def source_files(data_dir: str | Path) -> list[Path]:
     """Every contract input file under ``data_dir``."""
-    return [p for s in FILES for p in input_files(data_dir, s.name)]
+    return [p for ps in files_by_input(data_dir).values() for p in ps]
 
 
 def stage_inputs(data_dir: str | Path, out_dir: str | Path | None = None, config: dict | None = None) -> Provenance:

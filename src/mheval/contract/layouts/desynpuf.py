@@ -33,7 +33,7 @@ N_DX = {"inpatient": 10, "outpatient": 10, "carrier": 8}
 N_CARRIER_LINES = 13
 CLAIM_TYPE_CODE = {"inpatient": "60", "outpatient": "40", "carrier": "71"}
 PART_D_PLACEHOLDER = "S0000"
-DEFAULT_PROC_LAG_DAYS = 21
+DEFAULT_PROC_LAG_DAYS = 30  # as validation's fallback for a missing processing date
 # contract inputs DE-SynPUF has no file for (see the degenerate/optional-inputs rules)
 LACKS = {
     "outpatient_revenue": "DE-SynPUF has no revenue-center lines (no emergency-department revenue centers)",
@@ -46,7 +46,7 @@ _CLAIM = {
     "CLM_ID": ("CLM_ID", "segments sharing it merged"),
     "CLM_FROM_DT": ("CLM_FROM_DT", "earliest segment"),
     "CLM_THRU_DT": ("CLM_THRU_DT", "latest segment"),
-    "NCH_WKLY_PROC_DT": ("CLM_THRU_DT", "plus claims.proc_lag_days"),
+    "NCH_WKLY_PROC_DT": ("CLM_THRU_DT", "plus claims.processing_lag_days"),
     "CLM_PMT_AMT": ("CLM_PMT_AMT", "summed over segments"),
     "NCH_PRMRY_PYR_CLM_PD_AMT": ("NCH_PRMRY_PYR_CLM_PD_AMT", "summed over segments"),
     "PRVDR_NUM": ("PRVDR_NUM", "first segment (extra column)"),
@@ -82,7 +82,7 @@ COLUMN_MAP = {
     "carrier": {
         "BENE_ID": ("DESYNPUF_ID", ""), "CLM_ID": ("CLM_ID", ""), "NCH_CLM_TYPE_CD": ("(file type)", "71"),
         "CLM_FROM_DT": ("CLM_FROM_DT", ""), "CLM_THRU_DT": ("CLM_THRU_DT", ""),
-        "NCH_WKLY_PROC_DT": ("CLM_THRU_DT", "plus claims.proc_lag_days"),
+        "NCH_WKLY_PROC_DT": ("CLM_THRU_DT", "plus claims.processing_lag_days"),
         "CLM_PMT_AMT": ("LINE_NCH_PMT_AMT_1..13", "sum of the line payments"),
         "PRNCPAL_DGNS_CD": ("ICD9_DGNS_CD_1", ""), "ICD_DGNS_CD1..8": ("ICD9_DGNS_CD_1..8", "same position"),
         "CARR_CLM_BLG_NPI_NUM": ("(none)", "missing"),
@@ -144,7 +144,7 @@ RULES = [
     "principal diagnosis is ICD9_DGNS_CD_1 of the first segment, and ICD_DGNS_CD1..25 are the distinct "
     "ICD9_DGNS_CD_n codes in segment and position order.",
     "Claims: NCH_CLM_TYPE_CD is 60 (inpatient), 40 (outpatient) or 71 (carrier); DE-SynPUF has no "
-    "processing date, so NCH_WKLY_PROC_DT is CLM_THRU_DT plus claims.proc_lag_days (default "
+    "processing date, so NCH_WKLY_PROC_DT is CLM_THRU_DT plus claims.processing_lag_days (default "
     f"{DEFAULT_PROC_LAG_DAYS}) days.",
     "Carrier: the 13 lines across the row become carrier_line rows (LINE_NUM 1..13) where HCPCS_CD_n, "
     "PRF_PHYSN_NPI_n or TAX_NUM_n is filled or LINE_NCH_PMT_AMT_n is not zero; LINE_1ST_EXPNS_DT is the "
@@ -168,6 +168,13 @@ def find_files(data_dir: str | Path) -> dict[str, list[Path]]:
     return found
 
 
+def files_by_input(data_dir: str | Path) -> dict[str, list[Path]]:
+    """{contract input: its DE-SynPUF files under ``data_dir``} (carrier lines come from the carrier
+    files), and the contract-form files."""
+    found = find_files(data_dir)
+    return {**found, "carrier_line": list(found["carrier"]), **E.contract_form_files(data_dir)}
+
+
 def source_files(data_dir: str | Path) -> list[Path]:
     """Every original file the adapter reads (DE-SynPUF files and the contract-form files)."""
     files = [p for ps in find_files(data_dir).values() for p in ps]
@@ -181,7 +188,7 @@ def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None 
     column each contract file and column came from. Raises InputValidationError naming the
     original file and column of every value that cannot be read; ``data_dir`` is only read.
     """
-    lag = int(((config or {}).get("claims") or {}).get("proc_lag_days", DEFAULT_PROC_LAG_DAYS))
+    lag = int(((config or {}).get("claims") or {}).get("processing_lag_days", DEFAULT_PROC_LAG_DAYS))
     out_dir = Path(out_dir)
     E.clear_staged(out_dir)
     prov = Provenance(LAYOUT, str(data_dir), str(out_dir), rules=list(RULES))

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mheval.contract.errors import InputError
+from mheval.contract.errors import InputError, InputValidationError
 
 FILE_NAME = "provenance.json"
 
@@ -83,6 +83,27 @@ class Provenance:
             orig = "+".join(parts)
             column = orig if orig == column else f"{orig} (contract column {column})"
         return InputError(where, column, err.n_rows, err.examples, err.rule)
+
+
+    def mapping(self) -> dict:
+        """The record as ``{staged file: original file(s)}`` and ``{(staged file, contract column):
+        original column}`` (staged files relative to the staged directory), the form
+        ``InputError.with_provenance`` / ``validate_inputs(provenance=...)`` take."""
+        out: dict = {}
+        for rel, originals in self.files.items():
+            out[rel] = ", ".join(originals)
+            name = Path(rel).stem.rsplit("_", 1)[0] if _yearly(rel) else Path(rel).stem
+            for col, orig in self.columns.get(name, {}).items():
+                if orig != col:
+                    out[(rel, col)] = orig
+        return out
+
+
+def in_original_names(err: InputValidationError, staged_dir: str | Path) -> InputValidationError:
+    """``err`` with every problem naming the original file and column, when ``staged_dir`` was
+    staged by a layout adapter (it holds a provenance record); else ``err`` itself."""
+    prov = Provenance.of(staged_dir)
+    return InputValidationError([prov.translate(p) for p in err.problems]) if prov else err
 
 
 def _yearly(rel: str) -> bool:
