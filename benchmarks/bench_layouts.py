@@ -40,25 +40,32 @@ print(json.dumps({'seconds': round(time.perf_counter() - t0, 1), 'cpu_seconds': 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scale", type=float, default=0.2)
+    ap.add_argument("--layouts", nargs="+", default=["desynpuf", "ccw"], choices=["desynpuf", "ccw"])
+    ap.add_argument("--reuse", action="store_true", help="stage the files a previous run wrote (same scale)")
     args = ap.parse_args()
     out = {"scale": args.scale}
-    for layout in ("desynpuf", "ccw"):
+    for layout in args.layouts:
         files, staged = WORK / layout, WORK / f"{layout}_staged"
-        shutil.rmtree(files, ignore_errors=True)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "mheval.synth", "--scale", str(args.scale), "--out", str(files),
-                        "--layout", layout], check=True, capture_output=True)
+        if not (args.reuse and files.exists()):
+            shutil.rmtree(files, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "mheval.synth", "--scale", str(args.scale), "--out", str(files),
+                            "--layout", layout], check=True, capture_output=True)
         write_s = round(time.perf_counter() - t0, 1)
-        proc = subprocess.run([sys.executable, "-c", STAGE, layout, str(files), str(staged)], check=True,
+        proc = subprocess.run([sys.executable, "-c", STAGE, layout, str(files), str(staged)],
                               capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(proc.stderr[-3000:])
         out[layout] = {"generate_and_write_seconds": write_s, **json.loads(proc.stdout)}
         print(layout, out[layout], flush=True)
     res = ROOT / "benchmarks" / "results"
     (res / "layouts.json").write_text(json.dumps(out, indent=2))
     lines = [f"# Staging input layouts (synthetic trial at scale {args.scale})", "",
+             f"`python benchmarks/bench_layouts.py --scale {args.scale} --layouts {' '.join(args.layouts)}`; wall time "
+             "depends on the machine's load (CPU seconds do less so).", "",
              "| layout | staging wall s | CPU s | peak GiB | carrier rows | carrier lines | claims rows/s (wall) |",
              "|---|---|---|---|---|---|---|"]
-    for layout in ("desynpuf", "ccw"):
+    for layout in args.layouts:
         r = out[layout]
         claims = sum(v for k, v in r["rows"].items() if k != "mbsf")
         lines.append(f"| {layout} | {r['seconds']} | {r['cpu_seconds']} | {r['peak_gib']} | {r['rows'].get('carrier', 0):,} "

@@ -14,9 +14,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 
-from mheval.contract.layouts.engine import contract_form_files
+from mheval.contract.layouts.engine import connect, contract_form_files
 from mheval.contract.read import input_files
 
 CCW_NAMES = {"mbsf": "mbsf_abcd_summary", "inpatient": "inpatient_claims", "outpatient": "outpatient_claims",
@@ -75,7 +74,7 @@ def _ymd(col: str) -> str:
 def _ccw(contract_dir: Path, out: Path, fmt: str) -> list[Path]:
     """One CCW-named file per contract yearly file; dates as YYYYMMDD text in CSV; the MBSF's sex
     column under its MBSF A/B/C/D name SEX_IDENT_CD."""
-    con = duckdb.connect()
+    con = connect()
     written = []
     for name, stem in CCW_NAMES.items():
         for f in input_files(contract_dir, name):
@@ -96,7 +95,7 @@ def _years(files: list[Path]) -> tuple[str, str]:
 
 
 def _desynpuf(contract_dir: Path, out: Path) -> list[Path]:
-    con = duckdb.connect()
+    con = connect()
     written = []
     # ---- beneficiary summaries, one per MBSF year
     mbsf = input_files(contract_dir, "mbsf")
@@ -158,15 +157,16 @@ def _desynpuf(contract_dir: Path, out: Path) -> list[Path]:
             wide += [f"max(l.{v}) FILTER (WHERE l.LINE_NUM = {n}) AS {v}_{n}" for n in range(1, 14)]
         for v in ("LINE_BENE_PTB_DDCTBL_AMT", "LINE_BENE_PRMRY_PYR_PD_AMT", "LINE_COINSRNC_AMT", "LINE_ALOWD_CHRG_AMT"):
             wide += [f"0.0 AS {v}_{n}" for n in range(1, 14)]
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE wide AS SELECT c.BENE_ID AS DESYNPUF_ID,
+        wide_sql = f"""SELECT c.BENE_ID AS DESYNPUF_ID,
             CAST(c.CLM_ID AS VARCHAR) AS CLM_ID, {_ymd('c.CLM_FROM_DT')} AS CLM_FROM_DT,
             {_ymd('c.CLM_THRU_DT')} AS CLM_THRU_DT, {dx}, {', '.join(wide)}
             FROM car c LEFT JOIN (SELECT DISTINCT * FROM lin) l ON CAST(l.CLM_ID AS VARCHAR) = CAST(c.CLM_ID AS VARCHAR)
-            GROUP BY ALL""")
+            WHERE CAST(right(CAST(c.CLM_ID AS VARCHAR), 1) AS INTEGER) % 2 = {{parity}} GROUP BY ALL ORDER BY CLM_ID"""
         y0, y1 = _years(files)
-        for half, tag in ((1, "A"), (2, "B")):
-            written.append(_copy(con, f"""SELECT * EXCLUDE (h) FROM (SELECT *, ntile(2) OVER (ORDER BY CLM_ID) AS h
-                FROM wide) WHERE h = {half} ORDER BY CLM_ID""", out / f"DE1_0_{y0}_to_{y1}_Carrier_Claims_Sample_1{tag}.csv"))
+        # two files, as CMS splits the carrier claims: A even claim numbers, B odd (streamed, no window)
+        for parity, tag in ((0, "A"), (1, "B")):
+            written.append(_copy(con, wide_sql.format(parity=parity),
+                                 out / f"DE1_0_{y0}_to_{y1}_Carrier_Claims_Sample_1{tag}.csv"))
     # ---- Part D events
     files = input_files(contract_dir, "pde")
     if files:

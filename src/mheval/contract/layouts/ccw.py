@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import duckdb
 
 from mheval.contract.errors import InputError
 from mheval.contract.layouts import engine as E
@@ -95,7 +94,7 @@ def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None 
     out_dir = Path(out_dir)
     E.clear_staged(out_dir)
     prov = Provenance(LAYOUT, str(data_dir), str(out_dir), rules=list(RULES))
-    con = duckdb.connect()
+    con = E.connect()
     jobs = [lambda n=name, y=year, f=files: _stage_one(con, n, y, f, out_dir, prov)
             for name, by_year in find_files(data_dir).items() for year, files in sorted(by_year.items())]
     return E.run_jobs(jobs, [], data_dir, out_dir, prov)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import duckdb
 
 from mheval.contract.errors import InputError
 from mheval.contract.layouts import engine as E
@@ -193,7 +192,7 @@ def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None 
     E.clear_staged(out_dir)
     prov = Provenance(LAYOUT, str(data_dir), str(out_dir), rules=list(RULES))
     files = find_files(data_dir)
-    con = duckdb.connect()
+    con = E.connect()
     problems: list[InputError] = []
     if not files["mbsf"]:
         problems.append(InputError(str(Path(data_dir) / "DE1_0_YYYY_Beneficiary_Summary_File_Sample_N.csv"), None,
