@@ -30,7 +30,7 @@ rows = {}
 for rel in prov.files:
     if rel.endswith('.parquet') and rel.startswith(('claims', 'medicare')):
         name = rel.split('/')[1]
-        rows[name] = rows.get(name, 0) + duckdb.sql(f"SELECT count(*) FROM '{sys.argv[3]}/{rel}'").fetchone()[0]
+        rows[name] = rows.get(name, 0) + duckdb.sql(f"SELECT count(*) FROM '{sys.argv[3]}/{rel}'").fetchall()[0][0]
 print(json.dumps({'seconds': round(time.perf_counter() - t0, 1), 'cpu_seconds': round(time.process_time() - c0, 1),
                   'peak_gib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2), 'rows': rows,
                   'counts': prov.counts}))
