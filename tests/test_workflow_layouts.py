@@ -4,10 +4,12 @@ inpatient claims and Part D events plus the registry in the contract's form."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mheval.synth.__main__ import main as synth_main
@@ -49,15 +51,25 @@ def test_replacing_an_original_file_restages(desynpuf_files, tmp_path):
     assert re.search(r"^rule stage_inputs:", proc.stdout, re.M), proc.stdout[-2000:]
 
 
-def test_ccw_files_are_staged_before_validation(tmp_path):
+def test_ccw_layout_runs_end_to_end(tmp_path):
+    """CCW files (CSV, dates as YYYYMMDD, CCW names) staged, then the whole workflow to the report;
+    the cohort built from the staged files is the generator's analyzed cohort."""
     files = tmp_path / "ccw"
-    assert synth_main(["--scale", "0.002", "--out", str(files), "--layout", "ccw"]) == 0
+    assert synth_main(["--scale", "0.012", "--out", str(files), "--layout", "ccw"]) == 0
+    truth = json.loads((files / "truth.json").read_text())
     wd = copy_workflow(tmp_path / "wf")
     proc = _snakemake(wd, "-n", "--config", _data("ccw", files), *TINY[1:])
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = re.findall(r"^(?:local)?rule (\w+):", proc.stdout, re.M)
-    assert jobs.index("stage_inputs") < jobs.index("validate_inputs")
-    assert "simulate_trial" not in jobs
+    assert jobs.index("stage_inputs") < jobs.index("validate_inputs") and "simulate_trial" not in jobs
+    proc = _snakemake(wd, "--config", _data("ccw", files), *TINY[1:])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    flow = pd.read_csv(wd / "results" / "tables" / "cohort_flow.csv")
+    assert flow.loc[flow["step"] == "analyzed", "n_total"].iloc[0] == truth["n_analyzed"]
+    hr = pd.read_csv(wd / "results" / "tables" / "hazard_ratios.csv")
+    assert len(hr) == 6 and hr["hazard_ratio"].between(0.3, 3).all()
+    assert "Hazard ratios" in (wd / "results" / "report.html").read_text()
+    assert not list(files.rglob("results"))  # data.dir is only read
 
 
 @pytest.mark.xfail(reason="needs optional inputs from branch degenerate (no SNF, home health, hospice, "
