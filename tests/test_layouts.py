@@ -168,6 +168,13 @@ def trial(tmp_path_factory) -> Path:
     return out
 
 
+def test_the_contract_layout_is_validated_in_place(trial, tmp_path):
+    prov = stage_inputs("contract", trial, tmp_path / "unused", {})
+    assert not (tmp_path / "unused").exists() and Provenance.of(trial) is None  # nothing written anywhere
+    assert prov.files["registry/alignment.parquet"] == [str(trial / "registry" / "alignment.parquet")]
+    assert len(source_files("contract", trial)) == len(prov.files) > 20
+
+
 def _monthly(mb: pd.DataFrame) -> pd.DataFrame:
     rows = {"BENE_ID": mb["BENE_ID"], "YEAR": mb["BENE_ENROLLMT_REF_YR"].astype(int)}
     for m in range(1, 13):

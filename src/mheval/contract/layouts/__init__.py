@@ -42,7 +42,7 @@ def stage_inputs(layout: str, data_dir: str | Path, out_dir: str | Path, config:
 
 def source_files(layout: str, data_dir: str | Path) -> list[Path]:
     """The original files ``layout`` reads under ``data_dir`` (the staging step's inputs)."""
-    return _module(layout).source_files(data_dir)
+    return sorted({p for ps in _module(layout).files_by_input(data_dir).values() for p in ps})
 
 
 def input_finder(layout: str, data_dir: str | Path):
@@ -52,16 +52,4 @@ def input_finder(layout: str, data_dir: str | Path):
     return lambda name: list(by_input.get(name, []))
 
 
-def contract_dir(layout: str, data_dir: str | Path, staged_dir: str | Path) -> Path:
-    """Where the contract files are: ``data_dir`` for ``contract``, else ``staged_dir``."""
-    _module(layout)
-    return Path(data_dir) if layout == "contract" else Path(staged_dir)
-
-
-def layout_rules(layout: str) -> list[str]:
-    """The documented rules of ``layout``, as sentences."""
-    return list(_module(layout).RULES)
-
-
-__all__ = ["LAYOUTS", "Provenance", "contract_dir", "in_original_names", "input_finder", "layout_rules", "source_files",
-           "stage_inputs"]
+__all__ = ["LAYOUTS", "Provenance", "in_original_names", "input_finder", "source_files", "stage_inputs"]

@@ -80,11 +80,6 @@ def files_by_input(data_dir: str | Path) -> dict[str, list[Path]]:
     return {**out, **E.contract_form_files(data_dir)}
 
 
-def source_files(data_dir: str | Path) -> list[Path]:
-    """Every original file the adapter reads (CCW files and the contract-form files)."""
-    files = [p for by_year in find_files(data_dir).values() for ps in by_year.values() for p in ps]
-    return files + [p for ps in E.contract_form_files(data_dir).values() for p in ps]
-
 
 def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None = None) -> Provenance:
     """Convert the CCW files under ``data_dir`` into the data contract under ``out_dir``: one contract

@@ -18,15 +18,11 @@ def files_by_input(data_dir: str | Path) -> dict[str, list[Path]]:
     return {s.name: input_files(data_dir, s.name) for s in FILES}
 
 
-def source_files(data_dir: str | Path) -> list[Path]:
-    """Every contract input file under ``data_dir``."""
-    return [p for ps in files_by_input(data_dir).values() for p in ps]
-
 
 def stage_inputs(data_dir: str | Path, out_dir: str | Path | None = None, config: dict | None = None) -> Provenance:
     """Nothing to convert: the record maps every file to itself (and is not written, since
     ``data.dir`` is never written to)."""
     prov = Provenance(LAYOUT, str(data_dir), str(data_dir), rules=list(RULES))
-    for p in source_files(data_dir):
+    for p in (p for ps in files_by_input(data_dir).values() for p in ps):
         prov.add_file(Path(p).relative_to(data_dir).as_posix(), [str(p)])
     return prov

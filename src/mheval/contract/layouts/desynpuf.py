@@ -174,11 +174,6 @@ def files_by_input(data_dir: str | Path) -> dict[str, list[Path]]:
     return {**found, "carrier_line": list(found["carrier"]), **E.contract_form_files(data_dir)}
 
 
-def source_files(data_dir: str | Path) -> list[Path]:
-    """Every original file the adapter reads (DE-SynPUF files and the contract-form files)."""
-    files = [p for ps in find_files(data_dir).values() for p in ps]
-    return files + [p for ps in E.contract_form_files(data_dir).values() for p in ps]
-
 
 def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None = None) -> Provenance:
     """Convert the DE-SynPUF files under ``data_dir`` into the data contract under ``out_dir``.
