@@ -29,19 +29,21 @@ def cfg(config) -> dict:
     return copy.deepcopy(config)
 
 
+def copy_workflow(d: Path) -> Path:
+    """Copy the workflow (Snakefile, workflow/, config/) into directory ``d``; returns ``d``."""
+    import shutil
+
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Snakefile", d / "Snakefile")
+    shutil.copytree(ROOT / "workflow", d / "workflow")
+    shutil.copytree(ROOT / "config", d / "config")
+    return d
+
+
 @pytest.fixture(scope="session")
 def workflow_copy(tmp_path_factory):
     """Make a copy of the workflow (Snakefile, workflow/, config/) in a new folder; returns the folder."""
-    import shutil
-
-    def make(name: str) -> Path:
-        d = tmp_path_factory.mktemp(name)
-        shutil.copy(ROOT / "Snakefile", d / "Snakefile")
-        shutil.copytree(ROOT / "workflow", d / "workflow")
-        shutil.copytree(ROOT / "config", d / "config")
-        return d
-
-    return make
+    return lambda name: copy_workflow(tmp_path_factory.mktemp(name))
 
 
 @pytest.fixture(scope="session")

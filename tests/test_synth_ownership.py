@@ -60,3 +60,22 @@ def test_marker_records_files_written_before_a_failure(tmp_path):
                       "files": ["a/x.parquet"]}
     with synthetic_output_dir(tmp_path / "t", {"seed": 2}) as out:  # the partial output is replaced
         assert not (out / "a").exists()
+
+
+def test_layout_writer_claims_its_directory_like_the_generator(tmp_path):
+    """python -m mheval.synth --layout desynpuf: a foreign directory is refused and left intact; an
+    empty one is written and marked, so a second run replaces only its own files."""
+    from mheval.synth.__main__ import main
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "DE1_0_2008_Beneficiary_Summary_File_Sample_1.csv").write_text("real DE-SynPUF file")
+    before = _tree(foreign)
+    with pytest.raises(ForeignDirectoryError):
+        main(["--scale", str(TINY), "--seed", "3", "--out", str(foreign), "--layout", "desynpuf"])
+    assert _tree(foreign) == before
+    out = tmp_path / "mine"
+    assert main(["--scale", str(TINY), "--seed", "3", "--out", str(out), "--layout", "desynpuf"]) == 0
+    marker = json.loads((out / MARKER).read_text())
+    assert sorted(marker["files"]) == sorted(_tree(out).keys() - {MARKER}) and "truth.json" in marker["files"]
+    assert main(["--scale", str(TINY), "--seed", "3", "--out", str(out), "--layout", "desynpuf"]) == 0

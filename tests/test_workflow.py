@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import copy_workflow  # noqa: F401  (test_workflow_layouts imports it from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow

@@ -4,10 +4,30 @@ from pathlib import Path
 
 from mheval.contract.availability import available_inputs, restrict_config, unavailable_inputs
 
-DATA_DIR = config["data"]["dir"]
+# data.dir holds the files in data.layout; any layout other than the contract is staged as the
+# contract in STAGED_DIR (rule stage_inputs), which every later rule reads as DATA_DIR
+LAYOUT = config["data"].get("layout", "contract")
+RAW_DIR = config["data"]["dir"]
+STAGED_DIR = "results/inputs"
+if LAYOUT != "contract" and config["data"]["source"] == "synthetic":
+    raise ValueError(f"data.layout: {LAYOUT} needs data.source: files (the synthetic trial is simulated in the "
+                     "contract; write it in another layout with python -m mheval.synth --layout LAYOUT)")
+DATA_DIR = RAW_DIR if LAYOUT == "contract" else STAGED_DIR
+
+
+def _find_files():
+    """For a layout other than the contract: which original files each contract input is made of
+    (the staged files do not exist while the DAG is planned)."""
+    if LAYOUT == "contract":
+        return None
+    from mheval.contract.layouts import input_finder
+
+    return input_finder(LAYOUT, RAW_DIR)
+
+
 # optional inputs (claim types, line files, Part D, payments, survey): which are available, and the
 # run they allow: outcomes that need an unavailable input are left out (no rules), with a reason
-AVAILABILITY = available_inputs(config, DATA_DIR)
+AVAILABILITY = available_inputs(config, RAW_DIR, find_files=_find_files())
 _restricted, LEFT_OUT, DATA_NOTES = restrict_config(config, AVAILABILITY)
 config.update(_restricted)
 UNAVAILABLE = unavailable_inputs(AVAILABILITY)
@@ -20,10 +40,20 @@ SURVIVAL_POPULATIONS = config["models"]["survival_populations"]
 
 def data_ready():
     """The file that marks the inputs as present: the generator's truth.json for the synthetic
-    trial; nothing for your own files (validate_inputs checks them)."""
+    trial; the staged contract directory for another layout; nothing for your own files in the
+    contract (validate_inputs checks them)."""
     if config["data"]["source"] == "synthetic":
-        return [f"{DATA_DIR}/truth.json"]
+        return [f"{RAW_DIR}/truth.json"]
+    if LAYOUT != "contract":
+        return [STAGED_DIR]
     return []
+
+
+def layout_sources():
+    """Every original file the layout adapter reads under data.dir (so replacing one restages)."""
+    from mheval.contract.layouts import source_files
+
+    return sorted(str(p) for p in source_files(LAYOUT, RAW_DIR))
 
 
 def cfg_subset(*keys):
@@ -48,7 +78,9 @@ CLAIM_YEARS = list(range(int(config["study"]["enroll_start"][:4]) - 1, int(confi
 from mheval.contract import FILES as _CONTRACT_FILES, input_files as _contract_files
 
 CONTRACT = {s.name: s for s in _CONTRACT_FILES}
-FILE_SOURCE = config["data"]["source"] == "files"
+# your own files in the contract: each file is declared; another layout: the staged directory,
+# whose rule (stage_inputs) declares every original file
+FILE_SOURCE = config["data"]["source"] == "files" and LAYOUT == "contract"
 # The validation report gates every reader of the inputs, as ancient(): a new report (any input
 # changed) does not by itself rerun them; each reruns through the inputs it reads (below).
 VALIDATED = ancient("results/qc/validation_report.json")
@@ -78,7 +110,8 @@ def contract_inputs(*kinds, year=None):
     through which a replaced file reruns its readers even while the validation report is being
     rebuilt (Snakemake does not look at a job's own changed inputs when an upstream job it
     depends on only through an ancient() input reruns). Yearly inputs: every year present, or
-    ``year``. The synthetic trial: its truth.json, rewritten on every generation.
+    ``year``. The synthetic trial: its truth.json, rewritten on every generation. Another layout:
+    the staged directory.
     """
     if not FILE_SOURCE:
         return data_ready()
@@ -101,3 +134,11 @@ def claims_inputs(claim_type, year):
     revenue-center (outpatient) or line (carrier) file."""
     extra = {"outpatient": ["outpatient_revenue"], "carrier": ["carrier_line"]}.get(claim_type, [])
     return contract_inputs(claim_type, *extra, year=year)
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly the given names; none at all (every outcome of a kind
+    left out for want of an input) matches nothing, where an empty pattern would match anything."""
+    import re
+
+    return "|".join(re.escape(str(n)) for n in names) or "(?!)"

@@ -1,4 +1,22 @@
-# Input validation: every contract rule; bad input stops the run before any model.
+# Input layouts and validation: files in a CMS layout are staged as the data contract, then every
+# contract rule is checked; bad input stops the run before any model.
+
+if LAYOUT != "contract":
+
+    rule stage_inputs:
+        input:
+            layout_sources(),
+        output:
+            staged=directory(STAGED_DIR),
+        params:
+            layout=LAYOUT,
+            data_dir=RAW_DIR,
+            processing_lag_days=config["claims"].get("processing_lag_days", 30),
+        log:
+            "results/logs/stage_inputs.log",
+        script:
+            "../scripts/stage_inputs.py"
+
 
 rule validate_inputs:
     input:
@@ -9,7 +27,8 @@ rule validate_inputs:
     params:
         data_dir=DATA_DIR,
         plausible=config["cohort"]["plausible"],
-        check_npi=config["data"].get("check_npi", True),
+        # DE-SynPUF's NPIs are scrambled by CMS (most fail the check digit): never checked there
+        check_npi=config["data"].get("check_npi", True) and LAYOUT != "desynpuf",
         processing_lag_days=config["claims"].get("processing_lag_days", 30),
         source=config["data"]["source"],
         unavailable=UNAVAILABLE,

@@ -6,7 +6,7 @@ rule fit_mixed:
     output:
         json="results/models/mixed/{outcome}_{population}.json",
     wildcard_constraints:
-        outcome="|".join(config["models"]["continuous_outcomes"]),
+        outcome=one_of(config["models"]["continuous_outcomes"]),
         population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
@@ -24,7 +24,7 @@ rule fit_binary:
     output:
         json="results/models/mixed/{outcome}_{population}.json",
     wildcard_constraints:
-        outcome="|".join(config["models"].get("binary_outcomes", [])) or "no-binary-outcome",
+        outcome=one_of(config["models"].get("binary_outcomes", [])),
         population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],

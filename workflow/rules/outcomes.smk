@@ -11,7 +11,7 @@ rule extract_claims:
         claims="results/outcomes/claims/{claim_type}_{year}.parquet",
         office="results/outcomes/office/{claim_type}_{year}.parquet",
     wildcard_constraints:
-        claim_type="|".join(CLAIM_TYPES),
+        claim_type=one_of(CLAIM_TYPES),
         year=r"\d{4}",
     params:
         data_dir=DATA_DIR,

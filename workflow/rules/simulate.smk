@@ -4,10 +4,10 @@ if config["data"]["source"] == "synthetic":
 
     rule simulate_trial:
         output:
-            truth=f"{DATA_DIR}/truth.json",
+            truth=f"{RAW_DIR}/truth.json",
         params:
             synthetic=config["synthetic"],
-            out_dir=DATA_DIR,
+            out_dir=RAW_DIR,
         log:
             "results/logs/simulate_trial.log",
         script:

@@ -11,7 +11,7 @@ rule fit_subgroups:
         json="results/models/subgroups/{outcome}.json",
         idata=directory("results/models/subgroups/{outcome}_posteriors"),
     wildcard_constraints:
-        outcome="|".join(SUBGROUP_OUTCOMES),
+        outcome=one_of(SUBGROUP_OUTCOMES),
     params:
         cfg=config["subgroups"],
         alpha=config["models"]["alpha"],

@@ -8,7 +8,7 @@ rule fit_survival:
         json="results/models/survival/{outcome}_{population}.json",
         curve="results/models/survival/{outcome}_{population}_curve.csv",
     wildcard_constraints:
-        outcome="|".join(SURVIVAL_OUTCOMES),
+        outcome=one_of(SURVIVAL_OUTCOMES),
         population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
@@ -47,7 +47,7 @@ rule adjusted_incidence:
         curves="results/models/survival/{outcome}_{population}_adjusted_curves.csv",
         json="results/models/survival/{outcome}_{population}_adjusted_incidence.json",
     wildcard_constraints:
-        outcome="|".join(SURVIVAL_OUTCOMES),
+        outcome=one_of(SURVIVAL_OUTCOMES),
         population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],

@@ -47,6 +47,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from mheval.contract.layouts.desynpuf import LACKS as DESYNPUF_LACKS
 
 CLAIM_TYPES = ("inpatient", "outpatient", "carrier", "snf", "hha", "hospice")
 OPTIONAL_INPUTS = CLAIM_TYPES + ("outpatient_revenue", "carrier_line", "pde", "ndc", "payments", "survey")
@@ -65,7 +66,7 @@ NAMES = {"inpatient": "inpatient claims", "outpatient": "outpatient claims", "ca
 LAYOUT_LACKS = {
     "contract": (),
     "ccw": (),
-    "desynpuf": ("snf", "hha", "hospice", "outpatient_revenue"),
+    "desynpuf": tuple(DESYNPUF_LACKS),  # one source: the DE-SynPUF adapter's list, with its reasons
 }
 LAYOUT_LACKS_COLUMNS = {
     "contract": (),

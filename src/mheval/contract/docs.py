@@ -116,4 +116,8 @@ def contract_markdown() -> str:
     from mheval.contract.availability import optional_inputs_markdown
 
     parts.append(optional_inputs_markdown())
+
+    from mheval.contract.layouts.docs import layouts_markdown
+
+    parts.append(layouts_markdown())
     return "\n".join(parts)

@@ -190,7 +190,7 @@ def _npi_problems(con, src: str, cols: tuple[Col, ...]) -> list[InputError]:
         q = f'"{c.name}"'
         vals = con.execute(f"SELECT filename, {q} AS v, count(*) AS k FROM {src} WHERE {q} IS NOT NULL AND "
                            f"regexp_full_match({q}, $npi) GROUP BY ALL ORDER BY 1, 2", {"npi": NPI_PATTERN}).df()
-        bad = vals[~vals["v"].map(npi_valid)]
+        bad = vals[~vals["v"].map(npi_valid).astype(bool)]  # astype: an empty result is still a row mask
         for fname, grp in bad.groupby("filename", sort=True):
             problems.append(InputError(str(fname), c.name, int(grp["k"].sum()), grp["v"].head(N_EXAMPLES).tolist(), NPI_RULE))
     return problems

@@ -1,10 +1,13 @@
-"""Command line: python -m mheval.synth --scale S --seed N --out DIR [--set key=value ...]."""
+"""Command line: python -m mheval.synth --scale S --seed N --out DIR [--layout L] [--set key=value ...]."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import yaml
 
@@ -30,8 +33,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="override a parameter, e.g. effects.hr_event=0.9")
+    ap.add_argument("--layout", choices=("contract", "ccw", "desynpuf"), default="contract",
+                    help="input layout to write (docs/data_contract.md); read it with data.layout")
+    ap.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format of the ccw layout")
     args = ap.parse_args(argv)
-    truth = generate_trial(args.out, scale=args.scale, seed=args.seed, overrides=_parse_set(args.set))
+    if args.layout == "contract":
+        truth = generate_trial(args.out, scale=args.scale, seed=args.seed, overrides=_parse_set(args.set))
+    else:
+        from mheval.synth.layouts import write_layout
+
+        from mheval.synth.ownership import synthetic_output_dir
+
+        with tempfile.TemporaryDirectory() as tmp:
+            truth = generate_trial(tmp, scale=args.scale, seed=args.seed, overrides=_parse_set(args.set))
+            # the same claim on the output directory as the contract writer's: an empty or marked
+            # directory only, never overwriting files the generator did not write
+            with synthetic_output_dir(args.out, {"layout": args.layout, "format": args.format,
+                                                 **truth.get("params", {})}) as out:
+                write_layout(tmp, args.layout, out, fmt=args.format)
+                shutil.copyfile(Path(tmp) / "truth.json", Path(out) / "truth.json")
     summary = {k: truth[k] for k in ("n_registry_beneficiaries", "n_analyzed", "n_analyzed_by_arm",
                                      "n_orgs_analyzed", "generation_seconds")}
     json.dump(summary, sys.stdout, indent=2)
