@@ -47,7 +47,7 @@ import pandas as pd
 import patsy
 from scipy import optimize, special, stats
 
-from mheval.models.nesting import nesting
+from mheval.models.nesting import model_matrices, nesting
 from mheval.models.wald import wald_table
 
 
@@ -233,9 +233,9 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
     errors, variance components (variances of the random intercepts) and glmer's logLik.
     Rows with missing values in the model's columns are dropped (patsy's default).
     """
-    y_df, X_df = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
+    y_df, X_df = model_matrices(formula, data)
     y = _outcome(y_df)
-    d = data.loc[X_df.index]
+    d = data.loc[X_df.index, [c for c in (org, bene, weights) if c]]
     X = np.ascontiguousarray(X_df.to_numpy(float))
     if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:
         raise ValueError("the fixed-effects design is rank deficient; drop collinear terms")
@@ -336,7 +336,7 @@ def _mean_probability(X, beta, sigma, n_nodes):
 
 
 def _analysis_sample(result, data):
-    _, X = patsy.dmatrices(result.spec["formula"], data, return_type="dataframe", NA_action="drop")
+    _, X = model_matrices(result.spec["formula"], data)
     return data.loc[X.index]
 
 

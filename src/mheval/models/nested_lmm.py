@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import patsy
 from scipy import optimize
 
-from mheval.models.nesting import nesting
+from mheval.models.nesting import model_matrices, nesting
 from mheval.models.progress import FitProgress
 from mheval.models.wald import wald_table
 
@@ -183,11 +182,10 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
     criterion (L-BFGS-B, then projected Newton steps): a variance at zero is an active bound, where
     the search stops as lme4's does, instead of a flat direction to crawl along. ``converged`` means
     the bound constraints hold with a non-negative gradient and the Newton decrement of the free
-    ratios is below 1e-8 (in units of the criterion, -2 log-likelihood).
+    ratios is below 1e-10 (in units of the criterion, -2 log-likelihood).
     """
-    y, X = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
-    rows = X.index
-    d = data.loc[rows]
+    y, X = model_matrices(formula, data)
+    d = data.loc[X.index, [c for c in (org, bene, weights) if c]]
     g = nesting(d, org, bene, weights)
     prof = _Profile(X.to_numpy(float), y.to_numpy(float).ravel(), g.w, g.bene_idx, g.org_of_bene)
     progress = FitProgress(log, f"nested LMM ({len(d):,} rows, {len(g.bene_codes):,} beneficiaries, "
@@ -218,16 +216,16 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
         converged=converged, _cov=cov_df, theta=np.sqrt(ratios))
 
 
-def _bounded_minimize(fg, x0, tol=1e-8):
-    """Minimize fg (value, gradient) over x >= 0: L-BFGS-B, then projected Newton steps with the
-    finite-difference Hessian of the analytic gradient on the free coordinates (those above zero
-    or pushed inward by the gradient). Returns (x, value, converged)."""
-    res = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * len(x0),
-                            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500})
-    x = np.maximum(res.x, 0.0)
+def _bounded_minimize(fg, x0, tol=1e-10, maxiter=200):
+    """Minimize fg (value, gradient) over x >= 0 by projected Newton steps: the Hessian of the free
+    coordinates (those above zero or pushed inward by the gradient) from forward differences of the
+    analytic gradient, a scaled gradient step where it is not positive definite, and backtracking
+    along the projected path. Returns (x, value, converged): converged when every coordinate at zero
+    has a non-negative gradient and the Newton decrement of the free ones is below ``tol``."""
+    x = np.asarray(x0, float)
     f, gr = fg(x)
     converged = False
-    for _ in range(50):
+    for _ in range(maxiter):
         active = (x <= 0) & (gr >= 0)
         if active.all():
             converged = True
@@ -235,33 +233,41 @@ def _bounded_minimize(fg, x0, tol=1e-8):
         idx = np.flatnonzero(~active)
         H = np.empty((len(idx), len(idx)))
         for a, j in enumerate(idx):
-            h = 1e-6 * max(x[j], 1e-3)
+            h = 1e-6 * max(x[j], 1e-2)
             e = np.zeros(len(x))
             e[j] = h
-            H[:, a] = ((fg(x + e)[1] - (fg(x - e)[1] if x[j] > h else gr)) / (2 * h if x[j] > h else h))[idx]
+            H[:, a] = (fg(x + e)[1] - gr)[idx] / h
         H = (H + H.T) / 2
         try:
             step = np.linalg.solve(H, gr[idx])
-            if gr[idx] @ step <= 0:
+            if not gr[idx] @ step > 0 or np.linalg.eigvalsh(H).min() <= 0:
                 raise np.linalg.LinAlgError
-        except np.linalg.LinAlgError:
-            step = gr[idx] / np.abs(np.diag(H)).clip(1e-300)  # not positive definite: scaled gradient step
-        if gr[idx] @ step / 2 < tol:
+        except np.linalg.LinAlgError:  # not positive definite: gradient step scaled by the curvature
+            step = gr[idx] / np.maximum(np.abs(np.diag(H)), 1e-12 * np.abs(gr[idx]).max())
+        decrement = gr[idx] @ step / 2
+        if decrement < tol:  # one last full step, then stop
+            xn = x.copy()
+            xn[idx] = np.maximum(x[idx] - step, 0.0)
+            fn, gn = fg(xn)
+            if fn <= f:
+                x, f = xn, fn
             converged = True
             break
-        t = 1.0
-        for _ in range(40):
+        # at most a tenfold change of a ratio per step (the criterion is far from quadratic at large ratios)
+        t = min(1.0, float(np.min(np.where(step < 0, (10 * np.maximum(x[idx], 0.1)) / -step, np.inf))))
+        for _ in range(60):
             xn = x.copy()
             xn[idx] = np.maximum(x[idx] - t * step, 0.0)
             fn, gn = fg(xn)
             if fn <= f:
                 break
             t /= 2
-        else:
+        else:  # no decrease along the path: at the precision of the criterion if the decrement is tiny
+            converged = bool(decrement < 1e-6)
             break
         moved = np.abs(xn - x).max()
         x, f, gr = xn, fn, gn
-        if moved <= 1e-12 * (1 + np.abs(x).max()):
+        if moved <= 1e-13 * (1 + np.abs(x).max()):
             converged = bool(((x > 0) | (gr >= 0)).all())
             break
     return x, f, converged
