@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_lmm import prepare
+from bench_lmm import prepare, trial_layout
 
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
@@ -65,11 +65,7 @@ TIGHT = (', control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12, '
 def simulate(seed: int = 7, n_org: int = 100, n_bene: int = 12_500, years: int = 4) -> pd.DataFrame:
     """Cluster-randomized binary outcome: organization and beneficiary intercepts (SD 0.4 and 0.9)."""
     rng = np.random.default_rng(seed)
-    org_of = rng.integers(0, n_org, n_bene)
-    mh_org = rng.permutation(np.arange(n_org) % 2)
-    bene = np.repeat(np.arange(n_bene), years)
-    org = org_of[bene]
-    year = np.tile(np.arange(1, years + 1), n_bene)
+    mh_org, bene, org, year = trial_layout(rng, n_org, n_bene, years)
     x = rng.normal(size=(len(bene), 4)) * [1, 1, 0, 0] + (rng.random((len(bene), 4)) < 0.3) * [0, 0, 1, 1]
     effect = np.array([0.0, 0.1, 0.2, 0.3, 0.3])[year]
     eta = (-1.5 + 0.05 * year + effect * mh_org[org] + x @ [0.4, -0.2, 0.3, 0.5]

@@ -84,14 +84,19 @@ def equation1_case(by: pd.DataFrame, outcome: str, population: str) -> tuple[pd.
     return d[["BENE_ID", "ORG_ID", "YEAR", "MH", "WEIGHT", outcome, *covs]], formula
 
 
-def simulate(org_sd: float, seed: int = 16, n_org: int = 342, n_bene: int = 130_000, years: int = 3) -> pd.DataFrame:
-    """Cluster-randomized repeated outcome with share-of-year precision weights (whole months)."""
-    rng = np.random.default_rng(seed)
+def trial_layout(rng, n_org: int, n_bene: int, years: int):
+    """Beneficiaries assigned to organizations at random, organizations randomized 1:1, ``years``
+    rows per beneficiary: (organization arm, beneficiary, organization, year) per row."""
     org_of = rng.integers(0, n_org, n_bene)
     mh_org = rng.permutation(np.arange(n_org) % 2)
     bene = np.repeat(np.arange(n_bene), years)
-    org = org_of[bene]
-    year = np.tile(np.arange(1, years + 1), n_bene)
+    return mh_org, bene, org_of[bene], np.tile(np.arange(1, years + 1), n_bene)
+
+
+def simulate(org_sd: float, seed: int = 16, n_org: int = 342, n_bene: int = 130_000, years: int = 3) -> pd.DataFrame:
+    """Cluster-randomized repeated outcome with share-of-year precision weights (whole months)."""
+    rng = np.random.default_rng(seed)
+    mh_org, bene, org, year = trial_layout(rng, n_org, n_bene, years)
     months = np.where(rng.random(len(bene)) < 0.85, 12, rng.integers(1, 12, len(bene)))
     w = months / 12
     x = rng.normal(size=(len(bene), 3)) * [1, 1, 0] + (rng.random((len(bene), 3)) < 0.3) * [0, 0, 1]
