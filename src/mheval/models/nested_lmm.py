@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import sparse
 
 from mheval.models.nesting import model_matrices, nesting
 from mheval.models.progress import FitProgress
@@ -55,6 +55,12 @@ class NestedLMMResult:
         return wald_table(self.params, self.bse, alpha)
 
 
+def _group_sum(idx, n_groups, rows):
+    """Per group: the sum of the rows (a 2-D array) of its members, as one sparse product."""
+    n = len(idx)
+    return sparse.csr_matrix((np.ones(n), (idx, np.arange(n))), shape=(n_groups, n)) @ rows
+
+
 class _Profile:
     """The profiled REML/ML criterion of the nested model and its gradient, from sufficient statistics.
 
@@ -77,13 +83,14 @@ class _Profile:
     def __init__(self, X, y, w, bene_idx, org_of_bene):
         self.n, self.p = X.shape
         k = self.p + 1
-        Z = np.column_stack([X, y])
+        Z = np.empty((self.n, k))
+        Z[:, :-1], Z[:, -1] = X, y
         wZ = w[:, None] * Z
         self.M0 = Z.T @ wZ
+        del Z
         nb, self.no = len(org_of_bene), int(org_of_bene.max()) + 1
-        A = np.empty((nb, k))
-        for j in range(k):
-            A[:, j] = np.bincount(bene_idx, weights=wZ[:, j], minlength=nb)
+        A = _group_sum(bene_idx, nb, wZ)
+        del wZ
         s = np.bincount(bene_idx, weights=w, minlength=nb)
         self.logw = np.log(w).sum()
         s_levels, level = np.unique(s, return_inverse=True)
@@ -92,16 +99,17 @@ class _Profile:
         self.cell_org = (cell_codes // K).astype(np.intp)  # sorted: cells of one organization are adjacent
         self.cell_s = s_levels[cell_codes % K]
         self.cell_n = np.bincount(cell, minlength=len(cell_codes)).astype(float)
-        self.S = np.empty((len(cell_codes), k))
-        for j in range(k):
-            self.S[:, j] = np.bincount(cell, weights=A[:, j], minlength=len(cell_codes))
-        self.org_start = np.searchsorted(self.cell_org, np.arange(self.no))
+        self.S = _group_sum(cell, len(cell_codes), A)
+        # organization x cell incidence (CSR, one entry per cell, in cell order): organization sums of
+        # cell values weighted by f are one sparse product (E with data f) @ S
+        self._E = (np.arange(len(cell_codes)), np.searchsorted(self.cell_org, np.arange(self.no + 1)))
         if K * k <= nb:  # few distinct s_b: sum_b a_b a_b' per level
             order = np.argsort(level, kind="stable")
             edges = np.searchsorted(level[order], np.arange(K + 1))
+            A = A[order]
             self.G = np.empty((K, k, k))
             for j in range(K):
-                a = A[order[edges[j]:edges[j + 1]]]
+                a = A[edges[j]:edges[j + 1]]
                 self.G[j] = a.T @ a
             self.s_bene, self.A = s_levels, None
         else:
@@ -112,8 +120,10 @@ class _Profile:
         """sum_b a_b a_b' f_b, f given per level (G) or per beneficiary (A)."""
         return np.tensordot(f, self.G, axes=1) if self.G is not None else self.A.T @ (self.A * f[:, None])
 
-    def _org_sum(self, values):
-        return np.add.reduceat(values, self.org_start, axis=0)
+    def _org_sum(self, f, values):
+        """Per organization: sum over its cells of f_c * values_c (values: the cell sums S or a vector)."""
+        indices, indptr = self._E
+        return sparse.csr_matrix((f, indices, indptr), shape=(self.no, len(f))) @ values
 
     def criterion(self, g, reml: bool, gradient: bool = False):
         """(criterion, beta, sigma^2, X'V^-1X[, gradient in g]) at variance ratios g = (g_o, g_b)."""
@@ -121,9 +131,8 @@ class _Profile:
         p = self.p
         d = 1.0 + g_b * self.cell_s
         inv_level = 1.0 / (1.0 + g_b * self.s_bene)
-        Sd = self.S / d[:, None]
-        C = self._org_sum(Sd)
-        t = self._org_sum(self.cell_n * self.cell_s / d)
+        C = self._org_sum(1.0 / d, self.S)
+        t = self._org_sum(1.0 / d, self.cell_n * self.cell_s)
         D = 1.0 + g_o * t
         CD = C / D[:, None]
         M = self.M0 - g_o * (C.T @ CD)
@@ -145,8 +154,8 @@ class _Profile:
         # derivatives of M and log det V in g_o and g_b
         dM_o = -(CD.T @ CD)
         dlog_o = (t / D).sum()
-        dC_b = -self._org_sum(self.S * (self.cell_s / d ** 2)[:, None])
-        dt_b = -self._org_sum(self.cell_n * self.cell_s ** 2 / d ** 2)
+        dC_b = -self._org_sum(self.cell_s / d ** 2, self.S)
+        dt_b = -self._org_sum(self.cell_s / d ** 2, self.cell_n * self.cell_s)
         cross = dC_b.T @ CD
         dM_b = -self._bene_sum(inv_level ** 2) - g_o * (cross + cross.T - (CD * (g_o * dt_b)[:, None]).T @ CD)
         dlog_b = self.cell_n @ (self.cell_s / d) + g_o * (dt_b / D).sum()
@@ -187,7 +196,7 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
     y, X = model_matrices(formula, data)
     d = data.loc[X.index, [c for c in (org, bene, weights) if c]]
     g = nesting(d, org, bene, weights)
-    prof = _Profile(X.to_numpy(float), y.to_numpy(float).ravel(), g.w, g.bene_idx, g.org_of_bene)
+    prof = _Profile(X.to_numpy(float), y.to_numpy(float)[:, 0], g.w, g.bene_idx, g.org_of_bene)
     progress = FitProgress(log, f"nested LMM ({len(d):,} rows, {len(g.bene_codes):,} beneficiaries, "
                                 f"{len(g.org_codes):,} organizations)")
     free = 1 if g.one_level else 2  # (g_o) or (g_o, g_b)
