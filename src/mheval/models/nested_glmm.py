@@ -40,6 +40,7 @@ values from benchmarks/r/glmer_reference.R).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,7 +49,10 @@ import patsy
 from scipy import optimize, special, stats
 
 from mheval.models.nesting import model_matrices, nesting
+from mheval.models.progress import FitProgress
 from mheval.models.wald import wald_table
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,6 +91,7 @@ class _Laplace:
         self.bene, self.oob = bene_idx, org_of_bene
         self.nb, self.no = len(org_of_bene), org_of_bene.max() + 1
         self.org = org_of_bene[bene_idx]
+        self.sign = 2 * y - 1  # +1 for events, -1 for non-events
         self.u = np.zeros(self.no)  # warm start of the conditional modes
         self.v = np.zeros(self.nb)
 
@@ -105,8 +110,9 @@ class _Laplace:
 
     def _state(self, so, sb, u, v, xb):
         eta = xb + so * u[self.org] + sb * v[self.bene]
-        mu = special.expit(eta)
-        h = -np.sum(self.w * (self.y * eta - np.logaddexp(0.0, eta))) + 0.5 * (u @ u + v @ v)
+        p_obs = special.expit(self.sign * eta)  # probability of the observed outcome
+        mu = self.y - self.sign * (1.0 - p_obs)
+        h = -(self.w @ np.log(np.maximum(p_obs, 1e-300))) + 0.5 * (u @ u + v @ v)
         return eta, mu, h
 
     def modes(self, so, sb, beta, tol=1e-9, maxit=60):
@@ -251,9 +257,13 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
         th[free] = x[:len(free)]
         return th, x[len(free):]
 
+    progress = FitProgress(log, f"nested GLMM ({len(d):,} rows, {len(bene_codes):,} beneficiaries, "
+                                f"{len(org_codes):,} organizations)")
+
     def fg(x):
         th, beta = split(x)
         dev, grad, _ = lap.deviance_and_gradient(abs(th[0]), abs(th[1]), beta)
+        progress.update(dev)
         grad[:2] *= np.sign(th) + (th == 0)  # the deviance is even in each s
         return dev, np.concatenate([grad[free], grad[2:]])
 
@@ -300,6 +310,7 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
         converged = bool(g @ np.linalg.solve(H, g) < 1e-6)
     except np.linalg.LinAlgError:
         converged = False
+    progress.done(dev, converged)
     return NestedGLMMResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
         variance_components={"org": theta[0] ** 2, "bene": theta[1] ** 2}, llf=-dev / 2, n_obs=len(d),

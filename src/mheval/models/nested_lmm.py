@@ -3,15 +3,20 @@
 Why it exists: Equation 1 needs organization and beneficiary random intercepts, observation
 (precision) weights and REML on about 900,000 beneficiary-years. statsmodels' MixedLM takes no
 observation weights and is far too slow with nested variance components (its issues #9097 and
-#2452); lme4 is R. This engine exploits the block structure: with V = W^-1 + g_b Z_b Z_b' + g_o Z_o Z_o'
-(in units of the residual variance), every quantity a' V^-1 b is a sum over rows, then over
-beneficiaries (Sherman-Morrison) and over organizations (Woodbury), with no n x n matrix and no
-Python loop over beneficiaries. The fixed effects and residual variance are profiled out and the
-criterion is optimized over the two standard-deviation ratios theta = sqrt(g), as lme4 does. Each
-evaluation costs O(B p^2) for B beneficiaries after one O(n p^2) pass.
+#2452); lme4 is R. This engine works from the model's structure: with V = W^-1 + g_b Z_b Z_b' +
+g_o Z_o Z_o' (in units of the residual variance), every quantity a' V^-1 b is a sum over rows, then
+over beneficiaries (Sherman-Morrison) and over organizations (Woodbury), with no n x n matrix and no
+Python loop over beneficiaries. One pass over the rows builds the sufficient statistics (see
+``_Profile``); the fixed effects and residual variance are profiled out, as in lme4, and the
+profiled REML/ML criterion is minimized over the variance ratios g = theta^2 >= 0 with its analytic
+gradient. Each evaluation costs at most O(B p^2) for B beneficiaries, and much less when the
+beneficiaries' total weights take few distinct values, whatever the number of rows. A variance at
+zero is an active bound of that search (lme4's bobyqa stops on the bound theta = 0 the same way)
+rather than a flat direction to crawl along.
 
 It reproduces lme4's ``lmer(y ~ ... + (1|org) + (1|bene), weights = w, REML = TRUE)`` (tested in
-tests/test_nested_lmm.py against values from benchmarks/r/lmer_reference.R, and against
+tests/test_nested_lmm.py against values from benchmarks/r/lmer_reference.R and, at the boundary,
+benchmarks/r/lmer_boundary_reference.R, and against
 statsmodels MixedLM on unweighted data).
 """
 
