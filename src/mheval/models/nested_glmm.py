@@ -115,37 +115,46 @@ class _Laplace:
         h = -(self.w @ np.log(np.maximum(p_obs, 1e-300))) + 0.5 * (u @ u + v @ v)
         return eta, mu, h
 
+    def _newton_parts(self, mu, so, sb):
+        """IRLS weights W, working residuals w (y - mu), the arrowhead sums and the residual sums
+        per beneficiary and organization at the current modes."""
+        W = self.w * mu * (1 - mu)
+        wr = self.w * (self.y - mu)
+        R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
+        return W, wr, self._sums(W, so, sb), R_b, np.bincount(self.oob, weights=R_b, minlength=self.no)
+
     def modes(self, so, sb, beta, tol=1e-9, maxit=60):
         """Conditional modes by Newton (penalized IRLS) with step halving, warm-started from the
-        previous evaluation's modes; returns (u, v, eta, mu, h) with h half the penalized deviance."""
+        previous evaluation's modes, until the next Newton step is below ``tol``; returns (u, v, mu,
+        h, parts) with h half the penalized deviance and parts :meth:`_newton_parts` at the modes."""
         xb = self.X @ beta
         u, v = self.u.copy(), self.v.copy()
-        eta, mu, h = self._state(so, sb, u, v, xb)
+        _, mu, h = self._state(so, sb, u, v, xb)
         for _ in range(maxit):
-            wr = self.w * (self.y - mu)
-            sums = self._sums(self.w * mu * (1 - mu), so, sb)
-            R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
-            R_o = np.bincount(self.oob, weights=R_b, minlength=self.no)
+            parts = self._newton_parts(mu, so, sb)
+            _, _, sums, R_b, R_o = parts
             du, dv = self._solve(sums, so * R_o - u, sb * R_b - v)
+            if max(np.abs(du).max(initial=0), np.abs(dv).max(initial=0)) < tol:
+                break
             step = 1.0
             for _ in range(40):
                 un, vn = u + step * du, v + step * dv
-                eta_n, mu_n, h_n = self._state(so, sb, un, vn, xb)
+                _, mu_n, h_n = self._state(so, sb, un, vn, xb)
                 if h_n <= h + 1e-12 * abs(h):
                     break
                 step /= 2
-            u, v, eta, mu, h = un, vn, eta_n, mu_n, h_n
-            if step * max(np.abs(du).max(initial=0), np.abs(dv).max(initial=0)) < tol:
+            u, v, mu, h = un, vn, mu_n, h_n
+            if step * max(np.abs(du).max(initial=0), np.abs(dv).max(initial=0)) < tol:  # stalled
+                parts = self._newton_parts(mu, so, sb)
                 break
+        else:
+            parts = self._newton_parts(mu, so, sb)
         self.u, self.v = u, v
-        return u, v, eta, mu, h
+        return u, v, mu, h, parts
 
     def deviance_and_gradient(self, so, sb, beta):
         """Laplace deviance, its gradient in (s_o, s_b, beta) and (W, sums) at the modes."""
-        u, v, _, mu, h = self.modes(so, sb, beta)
-        W = self.w * mu * (1 - mu)
-        wr = self.w * (self.y - mu)
-        sums = self._sums(W, so, sb)
+        u, v, mu, h, (W, wr, sums, R_b, R_o) = self.modes(so, sb, beta)
         s_b, d_b, c_b, S_o = sums
         dev = 2 * h + np.log(d_b).sum() + np.log(S_o).sum()
         # entries of H^-1 per beneficiary: (org, org), (bene, org), (bene, bene)
@@ -159,8 +168,6 @@ class _Laplace:
         C_o = np.bincount(self.oob, weights=C_b, minlength=self.no)
         k_o, k_b = self._solve(sums, so * C_o, sb * C_b)  # H^-1 d log det H / du
         gk = so * k_o[self.org] + sb * k_b[self.bene]
-        R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
-        R_o = np.bincount(self.oob, weights=R_b, minlength=self.no)
         e = -2 * wr + c - gk * W  # total derivative of dev with respect to eta_i
         g_beta = self.X.T @ e
         g_so = e @ u[self.org] + 2 * s_b @ m_o + k_o @ R_o
