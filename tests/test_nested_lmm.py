@@ -119,3 +119,20 @@ def test_zero_organization_variance_matches_lmer(reml):
     # (ours: 1e-12; the criteria differ by 2e-12): its variances are determined to about 2e-7
     assert np.allclose([vc["bene"], vc["residual"]], ref["vc"][["bene", "residual"]], rtol=1e-6)
     assert fit.llf == pytest.approx(ref["loglik"].iloc[0], abs=1e-7)
+
+
+def test_fit_progress_is_logged(caplog, monkeypatch):
+    """Each criterion evaluation is counted; a fit running longer than the interval logs its
+    progress (here an interval of 0 s) and its end."""
+    import logging
+
+    from mheval.models import progress
+
+    monkeypatch.setattr(progress.FitProgress.__init__, "__defaults__", (0.0,))
+    d = pd.read_csv(DATA)
+    with caplog.at_level(logging.INFO, logger="mheval.models.nested_lmm"):
+        fit = fit_nested_lmm(d, "y ~ x + mh", org="org", bene="bene", weights="w")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("evaluations" in m and "best criterion" in m for m in messages)
+    done = [m for m in messages if "done after" in m]
+    assert len(done) == 1 and f"criterion {-2 * fit.llf:.10g}" in done[0] and "converged True" in done[0]
