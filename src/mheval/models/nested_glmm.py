@@ -48,7 +48,7 @@ import pandas as pd
 import patsy
 from scipy import optimize, special, stats
 
-from mheval.models.nesting import model_matrices, nesting
+from mheval.models.nesting import model_matrices, nesting, one_blas_thread
 from mheval.models.progress import FitProgress
 from mheval.models.wald import wald_table
 
@@ -226,6 +226,7 @@ def _glm_start(X, y, w, iters=25):
     return beta
 
 
+@one_blas_thread
 def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None = None,
                     weights: str | None = None, start: dict | None = None) -> NestedGLMMResult:
     """Fit logit P(y = 1) = X beta + organization intercept [+ beneficiary intercept] by Laplace.

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from mheval.models.nesting import model_matrices, nesting
+from mheval.models.nesting import model_matrices, nesting, one_blas_thread
 from mheval.models.progress import FitProgress
 from mheval.models.wald import wald_table
 
@@ -174,6 +174,7 @@ class _Profile:
         return crit, beta, r / dof, XVX, grad
 
 
+@one_blas_thread
 def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None, weights: str | None = None,
                    reml: bool = True) -> NestedLMMResult:
     """Fit y = X beta + organization intercept + beneficiary intercept + error.
