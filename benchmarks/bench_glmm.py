@@ -172,13 +172,15 @@ def _reset_peak() -> None:
         pass
 
 
-def scale(path: str, no_r: bool, r_fraction: float, timeout: float) -> dict:
+def scale(path: str, no_r: bool, r_fraction: float, timeout: float, previous: dict | None = None) -> dict:
+    """The scale-1.0 fit and marginal effects; with ``no_r``, the subsample is refitted by mheval only
+    and glmer's record on it is carried over from ``previous`` (an earlier run's "scale" part)."""
     d = scale_data(path)
     memory = {"rss_gib_with_data_loaded": _rss_gib("VmRSS")}
     _reset_peak()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     fit = fit_nested_glmm(d, SCALE_FORMULA, org="ORG_ID", bene="BENE_ID")
-    fit_seconds = time.perf_counter() - t
+    fit_seconds, fit_cpu = time.perf_counter() - t, time.process_time() - c
     memory["peak_rss_gib_during_fit"] = _rss_gib("VmHWM")
     _reset_peak()
     t = time.perf_counter()
@@ -187,10 +189,11 @@ def scale(path: str, no_r: bool, r_fraction: float, timeout: float) -> dict:
     memory["peak_rss_gib_during_ame"] = _rss_gib("VmHWM")
     out = {"rows": len(d), "beneficiaries": fit.n_groups["bene"], "organizations": fit.n_groups["org"],
            "outcome_rate": float(d["any_hosp"].mean()), "formula": SCALE_FORMULA,
-           "mheval": summarize_fit(fit, fit_seconds), "ame_seconds": round(ame_seconds, 2),
+           "mheval": summarize_fit(fit, fit_seconds, fit_cpu), "ame_seconds": round(ame_seconds, 2),
            "ame_pp": ame.round(4).reset_index().astype({"YEAR": str}).to_dict(orient="records"),
            "peak_rss_gib_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2), **memory}
-    if not no_r:
+    old = (previous or {}).get("subsample")
+    if not no_r or (old and old.get("fraction_of_organizations") == r_fraction):
         rng = np.random.default_rng(1)
         orgs = d["ORG_ID"].unique()
         keep = rng.choice(orgs, max(2, round(r_fraction * len(orgs))), replace=False)
@@ -198,8 +201,8 @@ def scale(path: str, no_r: bool, r_fraction: float, timeout: float) -> dict:
         t = time.perf_counter()
         sub_fit = fit_nested_glmm(sub, SCALE_FORMULA, org="ORG_ID", bene="BENE_ID")
         sub_seconds = time.perf_counter() - t
-        r = run_glmer(sub, SCALE_FORMULA, "subsample", timeout)
-        out["subsample"] = {"fraction_of_organizations": r_fraction, "rows": len(sub),
+        r = old["glmer"] if no_r else run_glmer(sub, SCALE_FORMULA, "subsample", timeout)
+        out["subsample"] = {"glmer_from_an_earlier_run": no_r,"fraction_of_organizations": r_fraction, "rows": len(sub),
                             "beneficiaries": sub_fit.n_groups["bene"], "organizations": sub_fit.n_groups["org"],
                             "mheval_seconds": round(sub_seconds, 2), "glmer": r}
         for tag in ("tight", "default"):
@@ -272,7 +275,9 @@ def markdown(res: dict) -> str:
             lines += [(f"glmer at full scale would take well over 20 minutes here, so it was tried on a random "
                        f"{sub['fraction_of_organizations']:.0%} of organizations ({sub['rows']:,} rows, "
                        f"{sub['beneficiaries']:,} beneficiaries, {sub['organizations']} organizations): mheval "
-                       f"{sub['mheval_seconds']} s; {_glmer_times(sub['glmer'])}."), ""] + _agreement_table(sub)
+                       f"{sub['mheval_seconds']} s; {_glmer_times(sub['glmer'])}"
+                       + (" (glmer: an earlier run of this script on the same subsample)."
+                          if sub.get("glmer_from_an_earlier_run") else ".")), ""] + _agreement_table(sub)
         lines += ["Average marginal effect of MH (percentage points; 90% intervals):", "",
                   "| YEAR | AME (pp) | SE | 90% CI | control % | intervention % |", "|---|---|---|---|---|---|"]
         for row in s["ame_pp"]:
@@ -297,7 +302,7 @@ def main() -> None:
         res["moderate"] = moderate(args.no_r, args.r_timeout)
         print(json.dumps(res["moderate"], indent=1, default=float), flush=True)
     if not args.skip_scale:
-        res["scale"] = scale(args.by, args.no_r, args.r_fraction, args.r_timeout)
+        res["scale"] = scale(args.by, args.no_r, args.r_fraction, args.r_timeout, res.get("scale"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2, default=float) + "\n")
     (RESULTS / "glmm.md").write_text(markdown(res))
