@@ -221,7 +221,8 @@ def _glmer_times(g: dict) -> str:
     def one(tag):
         t, c = g.get(f"{tag}_fit_seconds"), g.get(f"{tag}_fit_cpu_seconds")
         if t is None:
-            return f"did not finish in {g.get(f'{tag}_timed_out_after_seconds')} s"
+            limit = g.get(f"{tag}_timed_out_after_seconds")
+            return f"did not finish in {limit} s" if limit else "not run"
         return f"{t} s" + (f" ({c} CPU s)" if c is not None else "")
     return f"glmer default settings {one('default')}; glmer tight tolerances {one('tight')}"
 
