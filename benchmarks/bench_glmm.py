@@ -157,7 +157,8 @@ def moderate(no_r: bool, timeout: float) -> dict:
                 out[f"agreement_vs_glmer_{tag}"] = agreement(fit, r[tag])
         for tag in ("default", "tight"):
             if f"{tag}_fit_seconds" in r:
-                out[f"speed_ratio_glmer_{tag}_over_mheval"] = round(r[f"{tag}_fit_seconds"] / out["mheval"]["seconds"], 1)
+                out[f"speed_ratio_glmer_{tag}_over_mheval"] = round(
+                    r[f"{tag}_fit_seconds"] / out["mheval"]["seconds"], 1)
                 out[f"cpu_speed_ratio_glmer_{tag}_over_mheval"] = round(
                     r[f"{tag}_fit_cpu_seconds"] / out["mheval"]["cpu_seconds"], 1)
     return out

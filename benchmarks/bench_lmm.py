@@ -11,10 +11,11 @@ Cases (REML, precision weights, organization and beneficiary random intercepts):
 - sim390k_boundary: the same with no organization effect (true organization variance 0).
 
 Timing: fit_nested_lmm (formula to result) and lmer with its default settings (fit only, after R
-has read the data), elapsed and CPU time (the machine is shared: CPU time is the steadier measure). Agreement: against lmer refitted from its default estimate with a tight optimizer
-tolerance (bobyqa, rhoend 1e-12): lmer's default stops earlier on the flat organization direction.
-Where the two differ, mheval's REML criterion and its gradient at lmer's estimate say which is closer
-to the optimum (mheval_criterion_at_lmer_estimate).
+has read the data), elapsed and CPU time (the machine is shared: CPU time is the steadier measure).
+Agreement: against lmer refitted from its default estimate with a tight optimizer tolerance (bobyqa,
+rhoend 1e-12): lmer's default stops earlier on the flat organization direction. Where the two
+differ, mheval's REML criterion and its gradient at lmer's estimate say which is closer to the
+optimum (mheval_criterion_at_lmer_estimate).
 
 Usage: python benchmarks/bench_lmm.py [--by benchmarks/work/beneficiary_year.parquet] [--no-r] [--cases ...]
 Needs bench_pipeline.py's beneficiary-year file for the scale-1.0 cases; R with lme4 for the side-by-side
@@ -166,7 +167,8 @@ def criterion_at(d: pd.DataFrame, formula: str, variance_components: list[float]
 def criterion_check(d: pd.DataFrame, formula: str, case: dict) -> dict:
     """mheval's criterion at lmer's estimate minus at its own, and the gradients at both."""
     at_lmer = criterion_at(d, formula, case["lmer"]["vc"])
-    at_mheval = criterion_at(d, formula, [case["mheval"]["variance_components"][k] for k in ("org", "bene", "residual")])
+    vc = case["mheval"]["variance_components"]
+    at_mheval = criterion_at(d, formula, [vc[k] for k in ("org", "bene", "residual")])
     return {"excess_over_mheval_estimate": at_lmer["criterion"] - at_mheval["criterion"],
             "gradient_at_lmer_estimate": at_lmer["gradient"], "gradient_at_mheval_estimate": at_mheval["gradient"]}
 
