@@ -13,6 +13,7 @@
     effects; glmer on a subsample of organizations (--r-fraction) when the full fit would be too slow.
 
 Usage: python benchmarks/bench_glmm.py [--no-r] [--skip-moderate] [--skip-scale] [--r-fraction 0.1]
+       [--glmer-settings default tight]
 Writes benchmarks/results/glmm.json and benchmarks/results/glmm.md.
 """
 
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_lmm import prepare
+from bench_lmm import prepare, trial_layout
 
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
@@ -45,9 +46,11 @@ library(lme4)
 d <- read.csv("{csv}")
 d$YEAR <- factor(d$YEAR)
 form <- {formula} + (1 | ORG_ID) + (1 | BENE_ID)
-t0 <- proc.time()[["elapsed"]]
+t0 <- proc.time()
 f <- glmer(form, data = d, family = binomial, nAGQ = 1{control})
-cat("{tag} seconds", sprintf("%.2f", proc.time()[["elapsed"]] - t0), "\n")
+el <- proc.time() - t0
+cat("{tag} seconds", sprintf("%.2f", el[["elapsed"]]), "\n")
+cat("{tag} cpu_seconds", sprintf("%.2f", el[["user.self"]] + el[["sys.self"]]), "\n")
 vc <- as.data.frame(VarCorr(f))
 cat("{tag} fixef", sprintf("%.10g", fixef(f)), "\n")
 cat("{tag} names", names(fixef(f)), "\n")
@@ -65,11 +68,7 @@ TIGHT = (', control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12, '
 def simulate(seed: int = 7, n_org: int = 100, n_bene: int = 12_500, years: int = 4) -> pd.DataFrame:
     """Cluster-randomized binary outcome: organization and beneficiary intercepts (SD 0.4 and 0.9)."""
     rng = np.random.default_rng(seed)
-    org_of = rng.integers(0, n_org, n_bene)
-    mh_org = rng.permutation(np.arange(n_org) % 2)
-    bene = np.repeat(np.arange(n_bene), years)
-    org = org_of[bene]
-    year = np.tile(np.arange(1, years + 1), n_bene)
+    mh_org, bene, org, year = trial_layout(rng, n_org, n_bene, years)
     x = rng.normal(size=(len(bene), 4)) * [1, 1, 0, 0] + (rng.random((len(bene), 4)) < 0.3) * [0, 0, 1, 1]
     effect = np.array([0.0, 0.1, 0.2, 0.3, 0.3])[year]
     eta = (-1.5 + 0.05 * year + effect * mh_org[org] + x @ [0.4, -0.2, 0.3, 0.5]
@@ -90,6 +89,9 @@ def scale_data(path: str) -> pd.DataFrame:
     return d[~np.isnan(keep["hosp_all"].to_numpy())].reset_index(drop=True)
 
 
+GLMER_SETTINGS = ("default", "tight")
+
+
 def run_glmer(d: pd.DataFrame, formula: str, name: str, timeout: float) -> dict:
     """glmer with default settings ("default") and with tight tolerances ("tight"), each in its own
     Rscript with a time limit; a fit that runs out of time is reported as such."""
@@ -97,19 +99,21 @@ def run_glmer(d: pd.DataFrame, formula: str, name: str, timeout: float) -> dict:
     d.to_csv(csv, index=False)
     res = {}
     for tag, control in (("default", ""), ("tight", TIGHT)):
+        if tag not in GLMER_SETTINGS:
+            continue
         script = WORK / f"glmm_{name}_{tag}.R"
         script.write_text(R_SCRIPT.replace("{csv}", str(csv)).replace("{formula}", formula.replace("C(YEAR)", "YEAR"))
                           .replace("{control}", control).replace("{tag}", tag))
         try:
-            out = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, check=True,
+            out = subprocess.run(["nice", "Rscript", str(script)], capture_output=True, text=True, check=True,
                                  timeout=timeout).stdout
         except subprocess.TimeoutExpired:
             res[f"{tag}_timed_out_after_seconds"] = timeout
             continue
         for ln in out.splitlines():
             parts = ln.split()
-            if len(parts) >= 3 and parts[1] == "seconds":
-                res[f"{tag}_fit_seconds"] = float(parts[2])
+            if len(parts) >= 3 and parts[1] in ("seconds", "cpu_seconds"):
+                res[f"{tag}_fit_{parts[1]}"] = float(parts[2])
             elif len(parts) >= 3:
                 res.setdefault(tag, {})[parts[1]] = parts[2:] if parts[1] == "names" else [float(v) for v in parts[2:]]
     return res
@@ -132,26 +136,31 @@ def agreement(fit, r: dict) -> dict:
             "loglik_diff": float(fit.llf - r["loglik"][0])}
 
 
-def summarize_fit(fit, seconds) -> dict:
-    return {"seconds": round(seconds, 2), "converged": fit.converged, "llf": fit.llf,
+def summarize_fit(fit, seconds, cpu_seconds=None) -> dict:
+    return {"seconds": round(seconds, 2), "cpu_seconds": cpu_seconds and round(cpu_seconds, 2),
+            "converged": fit.converged, "llf": fit.llf,
             "variance_components": fit.variance_components,
             "params": fit.params.round(8).to_dict(), "se": fit.bse.round(8).to_dict()}
 
 
 def moderate(no_r: bool, timeout: float) -> dict:
     d = simulate()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     fit = fit_nested_glmm(d, SIM_FORMULA, org="ORG_ID", bene="BENE_ID")
     out = {"rows": len(d), "beneficiaries": fit.n_groups["bene"], "organizations": fit.n_groups["org"],
-           "mheval": summarize_fit(fit, time.perf_counter() - t)}
+           "mheval": summarize_fit(fit, time.perf_counter() - t, time.process_time() - c)}
     if not no_r:
         r = run_glmer(d, SIM_FORMULA, "moderate", timeout)
         out["glmer"] = r
         for tag in ("tight", "default"):
             if tag in r:
                 out[f"agreement_vs_glmer_{tag}"] = agreement(fit, r[tag])
-        if "default" in r:
-            out["speed_ratio_glmer_default_over_mheval"] = round(r["default_fit_seconds"] / out["mheval"]["seconds"], 1)
+        for tag in ("default", "tight"):
+            if f"{tag}_fit_seconds" in r:
+                out[f"speed_ratio_glmer_{tag}_over_mheval"] = round(
+                    r[f"{tag}_fit_seconds"] / out["mheval"]["seconds"], 1)
+                out[f"cpu_speed_ratio_glmer_{tag}_over_mheval"] = round(
+                    r[f"{tag}_fit_cpu_seconds"] / out["mheval"]["cpu_seconds"], 1)
     return out
 
 
@@ -170,13 +179,15 @@ def _reset_peak() -> None:
         pass
 
 
-def scale(path: str, no_r: bool, r_fraction: float, timeout: float) -> dict:
+def scale(path: str, no_r: bool, r_fraction: float, timeout: float, previous: dict | None = None) -> dict:
+    """The scale-1.0 fit and marginal effects; with ``no_r``, the subsample is refitted by mheval only
+    and glmer's record on it is carried over from ``previous`` (an earlier run's "scale" part)."""
     d = scale_data(path)
     memory = {"rss_gib_with_data_loaded": _rss_gib("VmRSS")}
     _reset_peak()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     fit = fit_nested_glmm(d, SCALE_FORMULA, org="ORG_ID", bene="BENE_ID")
-    fit_seconds = time.perf_counter() - t
+    fit_seconds, fit_cpu = time.perf_counter() - t, time.process_time() - c
     memory["peak_rss_gib_during_fit"] = _rss_gib("VmHWM")
     _reset_peak()
     t = time.perf_counter()
@@ -185,10 +196,11 @@ def scale(path: str, no_r: bool, r_fraction: float, timeout: float) -> dict:
     memory["peak_rss_gib_during_ame"] = _rss_gib("VmHWM")
     out = {"rows": len(d), "beneficiaries": fit.n_groups["bene"], "organizations": fit.n_groups["org"],
            "outcome_rate": float(d["any_hosp"].mean()), "formula": SCALE_FORMULA,
-           "mheval": summarize_fit(fit, fit_seconds), "ame_seconds": round(ame_seconds, 2),
+           "mheval": summarize_fit(fit, fit_seconds, fit_cpu), "ame_seconds": round(ame_seconds, 2),
            "ame_pp": ame.round(4).reset_index().astype({"YEAR": str}).to_dict(orient="records"),
            "peak_rss_gib_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2), **memory}
-    if not no_r:
+    old = (previous or {}).get("subsample")
+    if not no_r or (old and old.get("fraction_of_organizations") == r_fraction):
         rng = np.random.default_rng(1)
         orgs = d["ORG_ID"].unique()
         keep = rng.choice(orgs, max(2, round(r_fraction * len(orgs))), replace=False)
@@ -196,8 +208,8 @@ def scale(path: str, no_r: bool, r_fraction: float, timeout: float) -> dict:
         t = time.perf_counter()
         sub_fit = fit_nested_glmm(sub, SCALE_FORMULA, org="ORG_ID", bene="BENE_ID")
         sub_seconds = time.perf_counter() - t
-        r = run_glmer(sub, SCALE_FORMULA, "subsample", timeout)
-        out["subsample"] = {"fraction_of_organizations": r_fraction, "rows": len(sub),
+        r = old["glmer"] if no_r else run_glmer(sub, SCALE_FORMULA, "subsample", timeout)
+        out["subsample"] = {"glmer_from_an_earlier_run": no_r,"fraction_of_organizations": r_fraction, "rows": len(sub),
                             "beneficiaries": sub_fit.n_groups["bene"], "organizations": sub_fit.n_groups["org"],
                             "mheval_seconds": round(sub_seconds, 2), "glmer": r}
         for tag in ("tight", "default"):
@@ -208,8 +220,11 @@ def scale(path: str, no_r: bool, r_fraction: float, timeout: float) -> dict:
 
 def _glmer_times(g: dict) -> str:
     def one(tag):
-        t = g.get(f"{tag}_fit_seconds")
-        return f"{t} s" if t is not None else f"did not finish in {g.get(f'{tag}_timed_out_after_seconds')} s"
+        t, c = g.get(f"{tag}_fit_seconds"), g.get(f"{tag}_fit_cpu_seconds")
+        if t is None:
+            limit = g.get(f"{tag}_timed_out_after_seconds")
+            return f"did not finish in {limit} s" if limit else "not run"
+        return f"{t} s" + (f" ({c} CPU s)" if c is not None else "")
     return f"glmer default settings {one('default')}; glmer tight tolerances {one('tight')}"
 
 
@@ -239,9 +254,16 @@ def markdown(res: dict) -> str:
     m = res.get("moderate")
     if m:
         lines += [(f"## (a) Simulated: {m['rows']:,} rows, {m['beneficiaries']:,} beneficiaries, "
-                   f"{m['organizations']} organizations"), "", f"- mheval: {m['mheval']['seconds']} s"]
+                   f"{m['organizations']} organizations"), "",
+                  f"- mheval: {m['mheval']['seconds']} s" + (f" ({m['mheval']['cpu_seconds']} CPU s)"
+                                                            if m["mheval"].get("cpu_seconds") else "")]
         if "glmer" in m:
-            lines += [f"- {_glmer_times(m['glmer'])}", ""] + _agreement_table(m)
+            lines += [f"- {_glmer_times(m['glmer'])}"]
+            for tag in ("tight", "default"):
+                if f"speed_ratio_glmer_{tag}_over_mheval" in m:
+                    lines.append(f"- glmer {tag} / mheval: {m[f'speed_ratio_glmer_{tag}_over_mheval']} elapsed, "
+                                 f"{m.get(f'cpu_speed_ratio_glmer_{tag}_over_mheval', '-')} CPU time")
+            lines += [""] + _agreement_table(m)
         lines.append("")
     s = res.get("scale")
     if s:
@@ -261,7 +283,9 @@ def markdown(res: dict) -> str:
             lines += [(f"glmer at full scale would take well over 20 minutes here, so it was tried on a random "
                        f"{sub['fraction_of_organizations']:.0%} of organizations ({sub['rows']:,} rows, "
                        f"{sub['beneficiaries']:,} beneficiaries, {sub['organizations']} organizations): mheval "
-                       f"{sub['mheval_seconds']} s; {_glmer_times(sub['glmer'])}."), ""] + _agreement_table(sub)
+                       f"{sub['mheval_seconds']} s; {_glmer_times(sub['glmer'])}"
+                       + (" (glmer: an earlier run of this script on the same subsample)."
+                          if sub.get("glmer_from_an_earlier_run") else ".")), ""] + _agreement_table(sub)
         lines += ["Average marginal effect of MH (percentage points; 90% intervals):", "",
                   "| YEAR | AME (pp) | SE | 90% CI | control % | intervention % |", "|---|---|---|---|---|---|"]
         for row in s["ame_pp"]:
@@ -279,14 +303,18 @@ def main() -> None:
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--r-fraction", type=float, default=0.1, help="share of organizations for glmer at scale 1.0")
     ap.add_argument("--r-timeout", type=float, default=1800, help="time limit (s) of each glmer fit")
+    ap.add_argument("--glmer-settings", nargs="+", default=["default", "tight"], choices=["default", "tight"],
+                    help="which glmer fits to run (default settings: about 5 CPU-minutes at 50,000 rows)")
     args = ap.parse_args()
+    global GLMER_SETTINGS
+    GLMER_SETTINGS = tuple(args.glmer_settings)
     out = RESULTS / "glmm.json"
     res = json.loads(out.read_text()) if out.exists() else {}  # parts not rerun are kept
     if not args.skip_moderate:
         res["moderate"] = moderate(args.no_r, args.r_timeout)
         print(json.dumps(res["moderate"], indent=1, default=float), flush=True)
     if not args.skip_scale:
-        res["scale"] = scale(args.by, args.no_r, args.r_fraction, args.r_timeout)
+        res["scale"] = scale(args.by, args.no_r, args.r_fraction, args.r_timeout, res.get("scale"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2, default=float) + "\n")
     (RESULTS / "glmm.md").write_text(markdown(res))

@@ -232,3 +232,21 @@ def test_boolean_outcome_expression_is_accepted():
     a = fit_nested_glmm(d, "I(y > 0) ~ mh + x", org="org")
     b = fit_nested_glmm(d, "y ~ mh + x", org="org")
     assert np.allclose(a.params, b.params)
+
+
+def test_zero_organization_variance_matches_glmer():
+    """Binary outcome simulated with no organization effect (true variance 0): glmer (tight) ends on
+    the boundary (theta_org < 1e-7); so does this fit, with glmer's estimates and standard errors."""
+    d = pd.read_csv(DATA / "lmm_boundary.csv")
+    ref = pd.read_csv(DATA / "glmm_boundary_reference.csv", comment="#", keep_default_na=False)
+    ref = ref.assign(term=ref["term"].replace("(Intercept)", "Intercept"))
+    ref = {q: g.set_index("term")["value"].astype(float) for q, g in ref.groupby("quantity")}
+    fit = fit_nested_glmm(d, "yb ~ x + mh + year", org="org", bene="bene")
+    names = fit.params.index
+    assert fit.converged
+    assert fit.variance_components["org"] < 1e-12
+    assert np.allclose(fit.params, ref["fixef"][names], rtol=1e-5)
+    assert np.allclose(fit.bse, ref["se"][names], rtol=1e-4)  # glmer's finite-difference Hessian
+    assert np.allclose(np.sqrt(np.diag(fit.cov_params("conditional"))), ref["se_conditional"][names], rtol=1e-5)
+    assert fit.variance_components["bene"] == pytest.approx(ref["vc"]["bene"], rel=1e-5)
+    assert fit.llf == pytest.approx(ref["loglik"].iloc[0], abs=1e-6)

@@ -40,6 +40,7 @@ values from benchmarks/r/glmer_reference.R).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,8 +48,11 @@ import pandas as pd
 import patsy
 from scipy import optimize, special, stats
 
-from mheval.models.nesting import nesting
+from mheval.models.nesting import model_matrices, nesting, one_blas_thread
+from mheval.models.progress import FitProgress
 from mheval.models.wald import wald_table
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,6 +91,7 @@ class _Laplace:
         self.bene, self.oob = bene_idx, org_of_bene
         self.nb, self.no = len(org_of_bene), org_of_bene.max() + 1
         self.org = org_of_bene[bene_idx]
+        self.sign = 2 * y - 1  # +1 for events, -1 for non-events
         self.u = np.zeros(self.no)  # warm start of the conditional modes
         self.v = np.zeros(self.nb)
 
@@ -105,41 +110,51 @@ class _Laplace:
 
     def _state(self, so, sb, u, v, xb):
         eta = xb + so * u[self.org] + sb * v[self.bene]
-        mu = special.expit(eta)
-        h = -np.sum(self.w * (self.y * eta - np.logaddexp(0.0, eta))) + 0.5 * (u @ u + v @ v)
+        p_obs = special.expit(self.sign * eta)  # probability of the observed outcome
+        mu = self.y - self.sign * (1.0 - p_obs)
+        h = -(self.w @ np.log(np.maximum(p_obs, 1e-300))) + 0.5 * (u @ u + v @ v)
         return eta, mu, h
+
+    def _newton_parts(self, mu, so, sb):
+        """IRLS weights W, working residuals w (y - mu), the arrowhead sums and the residual sums
+        per beneficiary and organization at the current modes."""
+        W = self.w * mu * (1 - mu)
+        wr = self.w * (self.y - mu)
+        R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
+        return W, wr, self._sums(W, so, sb), R_b, np.bincount(self.oob, weights=R_b, minlength=self.no)
 
     def modes(self, so, sb, beta, tol=1e-9, maxit=60):
         """Conditional modes by Newton (penalized IRLS) with step halving, warm-started from the
-        previous evaluation's modes; returns (u, v, eta, mu, h) with h half the penalized deviance."""
+        previous evaluation's modes, until the next Newton step is below ``tol``; returns (u, v, mu,
+        h, parts) with h half the penalized deviance and parts :meth:`_newton_parts` at the modes."""
         xb = self.X @ beta
         u, v = self.u.copy(), self.v.copy()
-        eta, mu, h = self._state(so, sb, u, v, xb)
+        _, mu, h = self._state(so, sb, u, v, xb)
         for _ in range(maxit):
-            wr = self.w * (self.y - mu)
-            sums = self._sums(self.w * mu * (1 - mu), so, sb)
-            R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
-            R_o = np.bincount(self.oob, weights=R_b, minlength=self.no)
+            parts = self._newton_parts(mu, so, sb)
+            _, _, sums, R_b, R_o = parts
             du, dv = self._solve(sums, so * R_o - u, sb * R_b - v)
+            if max(np.abs(du).max(initial=0), np.abs(dv).max(initial=0)) < tol:
+                break
             step = 1.0
             for _ in range(40):
                 un, vn = u + step * du, v + step * dv
-                eta_n, mu_n, h_n = self._state(so, sb, un, vn, xb)
+                _, mu_n, h_n = self._state(so, sb, un, vn, xb)
                 if h_n <= h + 1e-12 * abs(h):
                     break
                 step /= 2
-            u, v, eta, mu, h = un, vn, eta_n, mu_n, h_n
-            if step * max(np.abs(du).max(initial=0), np.abs(dv).max(initial=0)) < tol:
+            u, v, mu, h = un, vn, mu_n, h_n
+            if step * max(np.abs(du).max(initial=0), np.abs(dv).max(initial=0)) < tol:  # stalled
+                parts = self._newton_parts(mu, so, sb)
                 break
+        else:
+            parts = self._newton_parts(mu, so, sb)
         self.u, self.v = u, v
-        return u, v, eta, mu, h
+        return u, v, mu, h, parts
 
     def deviance_and_gradient(self, so, sb, beta):
         """Laplace deviance, its gradient in (s_o, s_b, beta) and (W, sums) at the modes."""
-        u, v, _, mu, h = self.modes(so, sb, beta)
-        W = self.w * mu * (1 - mu)
-        wr = self.w * (self.y - mu)
-        sums = self._sums(W, so, sb)
+        u, v, mu, h, (W, wr, sums, R_b, R_o) = self.modes(so, sb, beta)
         s_b, d_b, c_b, S_o = sums
         dev = 2 * h + np.log(d_b).sum() + np.log(S_o).sum()
         # entries of H^-1 per beneficiary: (org, org), (bene, org), (bene, bene)
@@ -153,8 +168,6 @@ class _Laplace:
         C_o = np.bincount(self.oob, weights=C_b, minlength=self.no)
         k_o, k_b = self._solve(sums, so * C_o, sb * C_b)  # H^-1 d log det H / du
         gk = so * k_o[self.org] + sb * k_b[self.bene]
-        R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
-        R_o = np.bincount(self.oob, weights=R_b, minlength=self.no)
         e = -2 * wr + c - gk * W  # total derivative of dev with respect to eta_i
         g_beta = self.X.T @ e
         g_so = e @ u[self.org] + 2 * s_b @ m_o + k_o @ R_o
@@ -213,6 +226,7 @@ def _glm_start(X, y, w, iters=25):
     return beta
 
 
+@one_blas_thread
 def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None = None,
                     weights: str | None = None, start: dict | None = None) -> NestedGLMMResult:
     """Fit logit P(y = 1) = X beta + organization intercept [+ beneficiary intercept] by Laplace.
@@ -233,9 +247,9 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
     errors, variance components (variances of the random intercepts) and glmer's logLik.
     Rows with missing values in the model's columns are dropped (patsy's default).
     """
-    y_df, X_df = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
+    y_df, X_df = model_matrices(formula, data)
     y = _outcome(y_df)
-    d = data.loc[X_df.index]
+    d = data.loc[X_df.index, [c for c in (org, bene, weights) if c]]
     X = np.ascontiguousarray(X_df.to_numpy(float))
     if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:
         raise ValueError("the fixed-effects design is rank deficient; drop collinear terms")
@@ -251,9 +265,13 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
         th[free] = x[:len(free)]
         return th, x[len(free):]
 
+    progress = FitProgress(log, f"nested GLMM ({len(d):,} rows, {len(bene_codes):,} beneficiaries, "
+                                f"{len(org_codes):,} organizations)")
+
     def fg(x):
         th, beta = split(x)
         dev, grad, _ = lap.deviance_and_gradient(abs(th[0]), abs(th[1]), beta)
+        progress.update(dev)
         grad[:2] *= np.sign(th) + (th == 0)  # the deviance is even in each s
         return dev, np.concatenate([grad[free], grad[2:]])
 
@@ -300,6 +318,7 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
         converged = bool(g @ np.linalg.solve(H, g) < 1e-6)
     except np.linalg.LinAlgError:
         converged = False
+    progress.done(dev, converged)
     return NestedGLMMResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
         variance_components={"org": theta[0] ** 2, "bene": theta[1] ** 2}, llf=-dev / 2, n_obs=len(d),
@@ -336,7 +355,7 @@ def _mean_probability(X, beta, sigma, n_nodes):
 
 
 def _analysis_sample(result, data):
-    _, X = patsy.dmatrices(result.spec["formula"], data, return_type="dataframe", NA_action="drop")
+    _, X = model_matrices(result.spec["formula"], data)
     return data.loc[X.index]
 
 

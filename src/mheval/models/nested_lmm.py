@@ -3,29 +3,37 @@
 Why it exists: Equation 1 needs organization and beneficiary random intercepts, observation
 (precision) weights and REML on about 900,000 beneficiary-years. statsmodels' MixedLM takes no
 observation weights and is far too slow with nested variance components (its issues #9097 and
-#2452); lme4 is R. This engine exploits the block structure: with V = W^-1 + g_b Z_b Z_b' + g_o Z_o Z_o'
-(in units of the residual variance), every quantity a' V^-1 b is a sum over rows, then over
-beneficiaries (Sherman-Morrison) and over organizations (Woodbury), with no n x n matrix and no
-Python loop over beneficiaries. The fixed effects and residual variance are profiled out and the
-criterion is optimized over the two standard-deviation ratios theta = sqrt(g), as lme4 does. Each
-evaluation costs O(B p^2) for B beneficiaries after one O(n p^2) pass.
+#2452); lme4 is R. This engine works from the model's structure: with V = W^-1 + g_b Z_b Z_b' +
+g_o Z_o Z_o' (in units of the residual variance), every quantity a' V^-1 b is a sum over rows, then
+over beneficiaries (Sherman-Morrison) and over organizations (Woodbury), with no n x n matrix and no
+Python loop over beneficiaries. One pass over the rows builds the sufficient statistics (see
+``_Profile``); the fixed effects and residual variance are profiled out, as in lme4, and the
+profiled REML/ML criterion is minimized over the variance ratios g = theta^2 >= 0 with its analytic
+gradient. Each evaluation costs at most O(B p^2) for B beneficiaries, and much less when the
+beneficiaries' total weights take few distinct values, whatever the number of rows. A variance at
+zero is an active bound of that search (lme4's bobyqa stops on the bound theta = 0 the same way)
+rather than a flat direction to crawl along.
 
 It reproduces lme4's ``lmer(y ~ ... + (1|org) + (1|bene), weights = w, REML = TRUE)`` (tested in
-tests/test_nested_lmm.py against values from benchmarks/r/lmer_reference.R, and against
+tests/test_nested_lmm.py against values from benchmarks/r/lmer_reference.R and, at the boundary,
+benchmarks/r/lmer_boundary_reference.R, and against
 statsmodels MixedLM on unweighted data).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import patsy
-from scipy import optimize
+from scipy import sparse
 
-from mheval.models.nesting import nesting
+from mheval.models.nesting import model_matrices, nesting, one_blas_thread
+from mheval.models.progress import FitProgress
 from mheval.models.wald import wald_table
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,46 +64,121 @@ class NestedLMMResult:
         return wald_table(self.params, self.bse, alpha, df=self.df)
 
 
-class _Blocks:
-    """Row, beneficiary and organization sums that do not depend on the variance ratios."""
+def _group_sum(idx, n_groups, rows):
+    """Per group: the sum of the rows (a 2-D array) of its members, as one sparse product."""
+    n = len(idx)
+    return sparse.csr_matrix((np.ones(n), (idx, np.arange(n))), shape=(n_groups, n)) @ rows
+
+
+class _Profile:
+    """The profiled REML/ML criterion of the nested model and its gradient, from sufficient statistics.
+
+    One pass over the rows builds M0 = sum_i w_i z_i z_i' (z = (x, y)), per-beneficiary sums
+    a_b = sum_i w_i z_i and s_b = sum_i w_i. Beneficiaries with the same organization and the same
+    s_b enter the criterion identically except through a_b, so they are pooled exactly into cells
+    (per cell: count, s, sum of a_b), and sum_b a_b a_b' f(s_b) is kept per distinct value of s_b
+    (G_k) when those are few (share-of-year weights), else computed from the a_b (one product).
+    For g = (g_o, g_b) (variance ratios to the residual variance), with d_b = 1 + g_b s_b,
+    C_o = sum_{b in o} a_b / d_b, t_o = sum_{b in o} s_b / d_b and D_o = 1 + g_o t_o,
+
+        M(g) = (x, y)' V^-1 (x, y) = M0 - g_b sum_b a_b a_b' / d_b - g_o sum_o C_o C_o' / D_o,
+        log det V = -sum log w + sum_b log d_b + sum_o log D_o,
+
+    and the profiled criterion (-2 log-likelihood with beta and sigma^2 concentrated out) is
+    log det V + dof (1 + log(2 pi r / dof)) [+ log det X'V^-1 X for REML], r = y'V^-1 y - b'X'V^-1 y.
+    The gradient in g differentiates these sums directly. Cost per evaluation: O(K p^2 + cells p)
+    with K distinct s_b values (O(B p^2) at worst), independent of the number of rows."""
 
     def __init__(self, X, y, w, bene_idx, org_of_bene):
         self.n, self.p = X.shape
-        self.w = w
-        self.bene = bene_idx
-        self.org_of_bene = org_of_bene
-        nb, no = bene_idx.max() + 1, org_of_bene.max() + 1
-        self.nb, self.no = nb, no
-        Xy = np.column_stack([X, y])
-        wXy = w[:, None] * Xy
-        self.M = Xy.T @ wXy  # sum_i w_i z_i z_i'
-        self.A = np.zeros((nb, self.p + 1))  # per-beneficiary sums of w z
-        np.add.at(self.A, bene_idx, wXy)
-        self.s = np.bincount(bene_idx, weights=w, minlength=nb)  # per-beneficiary sum of weights
+        k = self.p + 1
+        Z = np.empty((self.n, k))
+        Z[:, :-1], Z[:, -1] = X, y
+        wZ = w[:, None] * Z
+        self.M0 = Z.T @ wZ
+        del Z
+        nb, self.no = len(org_of_bene), int(org_of_bene.max()) + 1
+        A = _group_sum(bene_idx, nb, wZ)
+        del wZ
+        s = np.bincount(bene_idx, weights=w, minlength=nb)
         self.logw = np.log(w).sum()
+        s_levels, level = np.unique(s, return_inverse=True)
+        K = len(s_levels)
+        cell_codes, cell = np.unique(org_of_bene.astype(np.int64) * K + level, return_inverse=True)
+        self.cell_org = (cell_codes // K).astype(np.intp)  # sorted: cells of one organization are adjacent
+        self.cell_s = s_levels[cell_codes % K]
+        self.cell_n = np.bincount(cell, minlength=len(cell_codes)).astype(float)
+        self.S = _group_sum(cell, len(cell_codes), A)
+        # organization x cell incidence (CSR, one entry per cell, in cell order): organization sums of
+        # cell values weighted by f are one sparse product (E with data f) @ S
+        self._E = (np.arange(len(cell_codes)), np.searchsorted(self.cell_org, np.arange(self.no + 1)))
+        if K * k <= nb:  # few distinct s_b: sum_b a_b a_b' per level
+            order = np.argsort(level, kind="stable")
+            edges = np.searchsorted(level[order], np.arange(K + 1))
+            A = A[order]
+            self.G = np.empty((K, k, k))
+            for j in range(K):
+                a = A[edges[j]:edges[j + 1]]
+                self.G[j] = a.T @ a
+            self.s_bene, self.A = s_levels, None
+        else:
+            self.G, self.s_bene, self.A = None, s, A
+        self.n_cells, self.n_levels = len(cell_codes), K
 
-    def criterion(self, theta, reml: bool):
-        g_o, g_b = theta[0] ** 2, theta[1] ** 2
-        db = 1.0 + g_b * self.s
-        Ab = self.A / db[:, None]
-        M = self.M - g_b * (self.A.T @ Ab)
-        C = np.zeros((self.no, self.p + 1))
-        np.add.at(C, self.org_of_bene, Ab)
-        t = np.bincount(self.org_of_bene, weights=self.s / db, minlength=self.no)
-        do = 1.0 + g_o * t
-        M = M - g_o * (C.T @ (C / do[:, None]))
-        logdet_v = -self.logw + np.log(db).sum() + np.log(do).sum()
-        XVX, XVy, yVy = M[:-1, :-1], M[:-1, -1], M[-1, -1]
+    def _bene_sum(self, f):
+        """sum_b a_b a_b' f_b, f given per level (G) or per beneficiary (A)."""
+        return np.tensordot(f, self.G, axes=1) if self.G is not None else self.A.T @ (self.A * f[:, None])
+
+    def _org_sum(self, f, values):
+        """Per organization: sum over its cells of f_c * values_c (values: the cell sums S or a vector)."""
+        indices, indptr = self._E
+        return sparse.csr_matrix((f, indices, indptr), shape=(self.no, len(f))) @ values
+
+    def criterion(self, g, reml: bool, gradient: bool = False):
+        """(criterion, beta, sigma^2, X'V^-1X[, gradient in g]) at variance ratios g = (g_o, g_b)."""
+        g_o, g_b = float(g[0]), float(g[1])
+        p = self.p
+        d = 1.0 + g_b * self.cell_s
+        inv_level = 1.0 / (1.0 + g_b * self.s_bene)
+        C = self._org_sum(1.0 / d, self.S)
+        t = self._org_sum(1.0 / d, self.cell_n * self.cell_s)
+        D = 1.0 + g_o * t
+        CD = C / D[:, None]
+        M = self.M0 - g_o * (C.T @ CD)
+        if g_b:
+            M -= g_b * self._bene_sum(inv_level)
+        logdet_v = -self.logw + self.cell_n @ np.log(d) + np.log(D).sum()
+        XVX, XVy = M[:p, :p], M[:p, p]
         L = np.linalg.cholesky(XVX)
         beta = np.linalg.solve(XVX, XVy)
-        r = yVy - XVy @ beta
-        dof = self.n - self.p if reml else self.n
+        r = M[p, p] - XVy @ beta
+        if not r > 0:
+            raise np.linalg.LinAlgError("non-positive residual sum of squares")
+        dof = self.n - p if reml else self.n
         crit = logdet_v + dof * (1 + np.log(2 * np.pi * r / dof))
         if reml:
             crit += 2 * np.log(np.diag(L)).sum()
-        return crit, beta, r / dof, XVX
+        if not gradient:
+            return crit, beta, r / dof, XVX
+        # derivatives of M and log det V in g_o and g_b
+        dM_o = -(CD.T @ CD)
+        dlog_o = (t / D).sum()
+        dC_b = -self._org_sum(self.cell_s / d ** 2, self.S)
+        dt_b = -self._org_sum(self.cell_s / d ** 2, self.cell_n * self.cell_s)
+        cross = dC_b.T @ CD
+        dM_b = -self._bene_sum(inv_level ** 2) - g_o * (cross + cross.T - (CD * (g_o * dt_b)[:, None]).T @ CD)
+        dlog_b = self.cell_n @ (self.cell_s / d) + g_o * (dt_b / D).sum()
+        v = np.append(-beta, 1.0)
+        Linv = np.linalg.inv(L)
+        grad = np.empty(2)
+        for j, (dM, dlog) in enumerate(((dM_o, dlog_o), (dM_b, dlog_b))):
+            grad[j] = dlog + dof * (v @ dM @ v) / r
+            if reml:
+                grad[j] += np.sum((Linv @ dM[:p, :p]) * Linv)  # tr(XVX^-1 dXVX)
+        return crit, beta, r / dof, XVX, grad
 
 
+@one_blas_thread
 def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None, weights: str | None = None,
                    reml: bool = True, cov_type: str = "model") -> NestedLMMResult:
     """Fit y = X beta + organization intercept + beneficiary intercept + error.
@@ -118,51 +201,103 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
 
     Rows with missing values in the model's columns are dropped (patsy's default); their number is
     the difference between ``len(data)`` and ``n_obs``.
+
+    The variance ratios are estimated on [0, inf) with the analytic gradient of the profiled
+    criterion (L-BFGS-B, then projected Newton steps): a variance at zero is an active bound, where
+    the search stops as lme4's does, instead of a flat direction to crawl along. ``converged`` means
+    the bound constraints hold with a non-negative gradient and the Newton decrement of the free
+    ratios is below 1e-10 (in units of the criterion, -2 log-likelihood).
     """
     if cov_type not in ("model", "CR2"):
         raise ValueError(f"cov_type must be 'model' or 'CR2'; got {cov_type!r}")
-    y, X = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
-    rows = X.index
-    d = data.loc[rows]
+    y, X = model_matrices(formula, data)
+    d = data.loc[X.index, [c for c in (org, bene, weights) if c]]
     g = nesting(d, org, bene, weights)
-    w, one_level, bene_codes, bene_idx, org_codes, org_of_bene = (g.w, g.one_level, g.bene_codes, g.bene_idx,
-                                                                  g.org_codes, g.org_of_bene)
-    blocks = _Blocks(X.to_numpy(float), y.to_numpy(float).ravel(), w, bene_idx, org_of_bene)
+    prof = _Profile(X.to_numpy(float), y.to_numpy(float)[:, 0], g.w, g.bene_idx, g.org_of_bene)
+    progress = FitProgress(log, f"nested LMM ({len(d):,} rows, {len(g.bene_codes):,} beneficiaries, "
+                                f"{len(g.org_codes):,} organizations)")
+    free = 1 if g.one_level else 2  # (g_o) or (g_o, g_b)
 
-    def f(theta):
-        if one_level:
-            theta = np.array([theta[0], 0.0])
+    def fg(x):
+        ratios = np.append(x, 0.0) if g.one_level else x
         try:
-            value = blocks.criterion(theta, reml)[0]
+            crit, *_, grad = prof.criterion(ratios, reml, gradient=True)
         except np.linalg.LinAlgError:  # numerically singular far from the optimum (huge ratios)
-            return 1e300
-        return value if np.isfinite(value) else 1e300
+            return 1e300, np.zeros(free)
+        progress.update(crit)
+        return (crit, grad[:free]) if np.isfinite(crit) else (1e300, np.zeros(free))
 
-    best = None
-    starts = ([0.5], [0.1], [1.0]) if one_level else ([0.5, 0.5], [0.1, 1.0], [1.0, 0.1])
-    for start in starts:
-        res = optimize.minimize(f, start, method="L-BFGS-B", bounds=[(0, None)] * len(start),
-                                options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 500})
-        if best is None or res.fun < best.fun:
-            best = res
-    # polish: the criterion is flat in the organization ratio when that variance is small, so
-    # finish with a derivative-free search at tight tolerance (bounded at zero by |theta|)
-    polish = optimize.minimize(lambda t: f(np.abs(t)), best.x, method="Nelder-Mead",
-                               options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 2000})
-    theta = np.abs(polish.x) if polish.fun <= best.fun else best.x
-    if one_level:
-        theta = np.array([theta[0], 0.0])
-    crit, beta, sigma2, XVX = blocks.criterion(theta, reml)
+    x, crit, converged = _bounded_minimize(fg, np.full(free, 0.25))
+    ratios = np.append(x, 0.0) if g.one_level else x
+    progress.done(crit, converged)
+    crit, beta, sigma2, XVX = prof.criterion(ratios, reml)
     cov = sigma2 * np.linalg.inv(XVX)
     names = list(X.columns)
     cov_df = pd.DataFrame(cov, index=names, columns=names)
     res = NestedLMMResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
-        variance_components={"org": sigma2 * theta[0] ** 2, "bene": sigma2 * theta[1] ** 2, "residual": sigma2},
+        variance_components={"org": sigma2 * ratios[0], "bene": sigma2 * ratios[1], "residual": sigma2},
         llf=-crit / 2, reml=reml, n_obs=len(d),
-        n_groups={"org": len(org_codes), "bene": 0 if one_level else len(bene_codes)},
-        converged=bool(best.success), _cov=cov_df, theta=theta)
+        n_groups={"org": len(g.org_codes), "bene": 0 if g.one_level else len(g.bene_codes)},
+        converged=converged, _cov=cov_df, theta=np.sqrt(ratios))
     if cov_type == "CR2":
         from mheval.models.cluster_robust import with_cr2
         res = with_cr2(res, X.to_numpy(float), y.to_numpy(float).ravel(), g)
     return res
+
+
+def _bounded_minimize(fg, x0, tol=1e-10, maxiter=200):
+    """Minimize fg (value, gradient) over x >= 0 by projected Newton steps: the Hessian of the free
+    coordinates (those above zero or pushed inward by the gradient) from forward differences of the
+    analytic gradient, a scaled gradient step where it is not positive definite, and backtracking
+    along the projected path. Returns (x, value, converged): converged when every coordinate at zero
+    has a non-negative gradient and the Newton decrement of the free ones is below ``tol``."""
+    x = np.asarray(x0, float)
+    f, gr = fg(x)
+    converged = False
+    for _ in range(maxiter):
+        active = (x <= 0) & (gr >= 0)
+        if active.all():
+            converged = True
+            break
+        idx = np.flatnonzero(~active)
+        H = np.empty((len(idx), len(idx)))
+        for a, j in enumerate(idx):
+            h = 1e-6 * max(x[j], 1e-2)
+            e = np.zeros(len(x))
+            e[j] = h
+            H[:, a] = (fg(x + e)[1] - gr)[idx] / h
+        H = (H + H.T) / 2
+        try:
+            step = np.linalg.solve(H, gr[idx])
+            if not gr[idx] @ step > 0 or np.linalg.eigvalsh(H).min() <= 0:
+                raise np.linalg.LinAlgError
+        except np.linalg.LinAlgError:  # not positive definite: gradient step scaled by the curvature
+            step = gr[idx] / np.maximum(np.abs(np.diag(H)), 1e-12 * np.abs(gr[idx]).max())
+        decrement = gr[idx] @ step / 2
+        if decrement < tol:  # one last full step, then stop
+            xn = x.copy()
+            xn[idx] = np.maximum(x[idx] - step, 0.0)
+            fn, gn = fg(xn)
+            if fn <= f:
+                x, f = xn, fn
+            converged = True
+            break
+        # at most a tenfold change of a ratio per step (the criterion is far from quadratic at large ratios)
+        t = min(1.0, float(np.min(np.where(step < 0, (10 * np.maximum(x[idx], 0.1)) / -step, np.inf))))
+        for _ in range(60):
+            xn = x.copy()
+            xn[idx] = np.maximum(x[idx] - t * step, 0.0)
+            fn, gn = fg(xn)
+            if fn <= f:
+                break
+            t /= 2
+        else:  # no decrease along the path: at the precision of the criterion if the decrement is tiny
+            converged = bool(decrement < 1e-6)
+            break
+        moved = np.abs(xn - x).max()
+        x, f, gr = xn, fn, gn
+        if moved <= 1e-13 * (1 + np.abs(x).max()):
+            converged = bool(((x > 0) | (gr >= 0)).all())
+            break
+    return x, f, converged
