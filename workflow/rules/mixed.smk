@@ -11,6 +11,10 @@ rule fit_mixed:
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
+        cov_type=config["models"].get("lmm_cov_type", "CR2"),
+        n_perm=config["models"].get("randomization_permutations", 0),
+        seed=config["models"].get("randomization_seed", 0),
+        strata_column=config["models"].get("randomization_strata_column", "RAND_STRATUM"),
     log:
         "results/logs/fit_mixed_{outcome}_{population}.log",
     script:
@@ -45,6 +49,7 @@ rule fit_mixed_predicted_risk:
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
+        cov_type=config["models"].get("lmm_cov_type", "CR2"),
     log:
         "results/logs/fit_mixed_risk_pct_{population}.log",
     script:

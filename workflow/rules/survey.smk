@@ -10,6 +10,7 @@ rule fit_survey:
     params:
         data_dir=DATA_DIR,
         alpha=config["models"]["alpha"],
+        cov_type=config["models"].get("lmm_cov_type", "CR2"),
     log:
         "results/logs/fit_survey.log",
     script:

@@ -11,7 +11,7 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    result = survey_impacts(sm.params.data_dir, alpha=sm.params.alpha)
+    result = survey_impacts(sm.params.data_dir, alpha=sm.params.alpha, cov_type=sm.params.cov_type)
     write_json(result, sm.output.json)
     write_table(pd.DataFrame(result["items"]).drop(columns=["variance_components", "model"]),
                 Path(sm.output.table).with_suffix(""), digits=4, caption="Provider-survey impacts (Equation 3)")
