@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -133,7 +134,8 @@ def main() -> None:
     L += [f"| {r['model']} | {r['n']} | {r['clusters']} | {r['p']} | {r['at_lme4_estimates_se']:.1e} | "
           f"{r['at_lme4_estimates_df']:.1e} | {r['at_lme4_estimates_contrast_df']:.1e} | {r['end_to_end_se']:.1e} | "
           f"{r['end_to_end_df']:.1e} |" for r in res["clubsandwich"]]
-    L += ["", "## Seconds (shared machine; see the command above)", "",
+    load = os.getloadavg()[0]
+    L += ["", f"## Seconds (shared 2-core machine, load average {load:.1f} at the end of the run)", "",
           "| computation | rows | largest organization | p | form | largest subspace | seconds |", "|---|---|---|---|---|---|---|"]
     L += [f"| {r['what']} | {r['rows']} | {r['largest_org'] or ''} | {r['p']} | {r['form']} | {r['max_subspace'] or ''} | "
           f"{r['seconds']} |" for r in res["timing"]]
