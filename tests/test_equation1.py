@@ -7,8 +7,14 @@ import pytest
 from mheval.models.equation1 import equation1_impact
 
 
-def test_office_visit_effect_recovered(by, trial):
-    r = equation1_impact(by, "office_mh", "high_medium")
+@pytest.fixture(scope="module")
+def office_model(by):
+    """Equation 1 for office visits with the model-based variance (shared by two tests)."""
+    return equation1_impact(by, "office_mh", "high_medium")
+
+
+def test_office_visit_effect_recovered(office_model, trial):
+    r = office_model
     a = r["average"]
     true_pct = 100 * (trial[1]["true_effects"]["office_visit_ratio"] - 1)  # +5%
     assert a["lower"] < a["impact"] < a["upper"]
@@ -57,10 +63,10 @@ def test_equation3_survey_impacts_cover_the_truth(trial):
     assert pct["lower"] > 10  # a 30-point effect is clearly detected
 
 
-def test_cr2_impacts_keep_the_model_based_ones_and_add_a_randomization_p(by):
+def test_cr2_impacts_keep_the_model_based_ones_and_add_a_randomization_p(by, office_model):
     from scipy import stats
 
-    model = equation1_impact(by, "office_mh", "high_medium")
+    model = office_model
     r = equation1_impact(by, "office_mh", "high_medium", cov_type="CR2", n_perm=5, seed=1)
     assert r["cov_type"] == "CR2"
     for row, m in zip([r["average"], *r["by_year"]], [model["average"], *model["by_year"]]):
