@@ -156,12 +156,15 @@ def test_structured_computation_equals_dense_formulas(weights, form):
 
 
 def test_auto_switches_to_whitened_when_the_subspace_is_large():
-    X, resid, org, bene, w = _design("many")
+    X, resid, org, bene, w = _design("few")
+    assert cr2(X, resid, org, w=w, bene=bene, g_org=0.3, g_bene=0.8).form == "symmetric"
     res = cr2(X, resid, org, w=w, bene=bene, g_org=0.3, g_bene=0.8, max_dim=12)
     assert res.form == "whitened"
     np.testing.assert_allclose(res.vcov, cr2(X, resid, org, w=w, bene=bene, g_org=0.3, g_bene=0.8, form="whitened").vcov)
     with pytest.raises(ValueError, match="whitened"):
         cr2(X, resid, org, w=w, bene=bene, g_org=0.3, g_bene=0.8, form="symmetric", max_dim=12)
+    X, resid, org, bene, w = _design("many")  # many distinct weights: whitened without trying
+    assert cr2(X, resid, org, w=w, bene=bene, g_org=0.3, g_bene=0.8).form == "whitened"
 
 
 def test_bad_cov_type():

@@ -7,8 +7,14 @@ import pytest
 from mheval.models.equation1 import equation1_impact
 
 
-def test_office_visit_effect_recovered(by, trial):
-    r = equation1_impact(by, "office_mh", "high_medium")
+@pytest.fixture(scope="module")
+def office_model(by):
+    """Equation 1 for office visits with the model-based variance (shared by two tests)."""
+    return equation1_impact(by, "office_mh", "high_medium")
+
+
+def test_office_visit_effect_recovered(office_model, trial):
+    r = office_model
     a = r["average"]
     true_pct = 100 * (trial[1]["true_effects"]["office_visit_ratio"] - 1)  # +5%
     assert a["lower"] < a["impact"] < a["upper"]
@@ -44,6 +50,10 @@ def test_equation3_survey_impacts_cover_the_truth(trial):
 
     r = survey_impacts(trial[0])
     assert 0.6 < r["response"]["response_rate"] < 0.8  # the world's 72%
+    cr2 = survey_impacts(trial[0], cov_type="CR2")  # same impacts, CR2 SE with Satterthwaite df
+    for m, c in zip(r["items"], cr2["items"]):
+        assert c["impact"] == pytest.approx(m["impact"]) and c["se_model"] == pytest.approx(m["se"])
+        assert 1 < c["df"] < c["n_organizations"] and c["lower"] < c["impact"] < c["upper"]
     truth = {"PCT_RISK_ASSESSED": 30.0, "SMOKING_CESSATION_INHOUSE": 0.10, "CARE_MANAGER": 0.15, "EHR_RISK_TOOL": 0.25}
     for item in r["items"]:
         t = truth[item["item"]]
@@ -51,3 +61,21 @@ def test_equation3_survey_impacts_cover_the_truth(trial):
         assert abs(item["impact"] - t) < 3 * item["se"], item["item"]
     pct = next(i for i in r["items"] if i["item"] == "PCT_RISK_ASSESSED")
     assert pct["lower"] > 10  # a 30-point effect is clearly detected
+
+
+def test_cr2_impacts_keep_the_model_based_ones_and_add_a_randomization_p(by, office_model):
+    from scipy import stats
+
+    model = office_model
+    r = equation1_impact(by, "office_mh", "high_medium", cov_type="CR2", n_perm=5, seed=1)
+    assert r["cov_type"] == "CR2"
+    for row, m in zip([r["average"], *r["by_year"]], [model["average"], *model["by_year"]]):
+        assert row["impact"] == pytest.approx(m["impact"])
+        assert row["se_model"] == pytest.approx(m["se"], rel=1e-6)  # the uncorrected SE is kept
+        assert 1 < row["df"] < r["n_organizations"]
+        q = stats.t.ppf(1 - r["alpha"] / 2, row["df"])
+        assert row["upper"] == pytest.approx(row["impact"] + q * row["se"])
+    rt = r["randomization"]
+    assert rt["n_perm"] == 5 and rt["n_valid"] + rt["n_failed"] == 5
+    assert rt["statistic"] == pytest.approx(r["average"]["impact"], rel=1e-6)  # GLS at the fitted variances
+    assert r["average"]["p_randomization"] == rt["p"] and 1 / 6 <= rt["p"] <= 1

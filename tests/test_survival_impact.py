@@ -38,7 +38,7 @@ def test_bias_corrected_marginal_variance_beside_the_uncorrected(tte):
     uncorrected sandwich kept for comparison; the frailty fit converged, so it is estimable."""
     from scipy import stats
 
-    r = survival_impact(tte, "event", "high_medium", cox_cov_type="md")
+    r = survival_impact(tte, "event", "high_medium", cox_cov_type="md", n_perm=9, seed=2)
     m, u = r["marginal"], r["marginal_uncorrected"]
     assert m["cov_type"] == "md" and m["df"] == r["n_organizations"] - 2 and u["df"] is None
     assert m["log_hr"] == u["log_hr"] and m["se"] != u["se"]
@@ -46,3 +46,6 @@ def test_bias_corrected_marginal_variance_beside_the_uncorrected(tte):
     assert m["upper"] == pytest.approx(np.exp(m["log_hr"] + q * m["se"]))
     assert r["estimable"] and r["reason"] is None and r["converged"]
     assert isinstance(r["theta_at_boundary"], bool)
+    rt = r["randomization"]  # statistic: the marginal log HR, refitted for each re-randomization
+    assert rt["statistic"] == pytest.approx(m["log_hr"], rel=1e-6) and rt["n_valid"] + rt["n_failed"] == 9
+    assert r["p_randomization"] == rt["p"] and 0.1 <= rt["p"] <= 1

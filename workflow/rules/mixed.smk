@@ -12,6 +12,10 @@ rule fit_mixed:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
+        cov_type=config["models"].get("lmm_cov_type", "CR2"),
+        n_perm=config["models"].get("randomization_permutations", 0),
+        seed=config["models"].get("randomization_seed", 0),
+        strata_column=config["models"].get("randomization_strata_column", "RAND_STRATUM"),
     log:
         "results/logs/fit_mixed_{outcome}_{population}.log",
     script:
@@ -48,6 +52,7 @@ rule fit_mixed_predicted_risk:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
+        cov_type=config["models"].get("lmm_cov_type", "CR2"),
     log:
         "results/logs/fit_mixed_risk_pct_{population}.log",
     script:

@@ -14,6 +14,7 @@ rule fit_survey:
         data_dir=DATA_DIR,
         alpha=config["models"]["alpha"],
         unavailable=AVAILABILITY_TEXT.get("survey", ""),
+        cov_type=config["models"].get("lmm_cov_type", "CR2"),
     log:
         "results/logs/fit_survey.log",
     script:

@@ -4,9 +4,17 @@ import pandas as pd
 from mheval.io import run_step, write_json
 from mheval.models.equation1 import equation1_impact
 from mheval.models.estimability import Limits
+from mheval.models.randomization_test import organization_strata
 
 sm = snakemake  # noqa: F821
 
-run_step(lambda: write_json(equation1_impact(pd.read_parquet(sm.input.by), sm.wildcards.outcome, sm.wildcards.population,
-                                             alpha=sm.params.alpha, size_percent=sm.params.size,
-                                             limits=Limits.from_config(sm.params.limits)), sm.output.json), sm.log[0])
+
+def main():
+    by = pd.read_parquet(sm.input.by)
+    p = sm.params
+    write_json(equation1_impact(by, sm.wildcards.outcome, sm.wildcards.population, alpha=p.alpha, size_percent=p.size,
+                                cov_type=p.cov_type, n_perm=p.n_perm, strata=organization_strata(by, "ORG_ID", p.strata_column),
+                                seed=p.seed, limits=Limits.from_config(p.limits)), sm.output.json)
+
+
+run_step(main, sm.log[0])

@@ -214,8 +214,9 @@ def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, form: str = "au
     W_j A_j = L_j'^-1 (I - H_j)^-1/2 L_j^-1 with L_j L_j' = Theta_j and H_j the whitened cluster
     hat block: also exactly unbiased under the working model, O(n_j p^2), but not clubSandwich's
     choice of root), or "auto": symmetric unless some organization's invariant subspace exceeds
-    ``max_dim`` (default 12 p + 12; happens when precision weights take many distinct values),
-    then whitened for every organization. The result's ``form`` says which was used.
+    ``max_dim`` (default 12 p + 12), then whitened for every organization; precision weights
+    with more than 3 distinct values go straight to whitened (their subspace would approach
+    n_j). The result's ``form`` says which was used.
     """
     if form not in ("auto", "symmetric", "whitened"):
         raise ValueError(f"form must be auto, symmetric or whitened; got {form!r}")
@@ -223,6 +224,8 @@ def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, form: str = "au
     resid = np.asarray(resid, float)
     p = X.shape[1]
     groups, g_b = _org_groups(org, w, bene, g_bene)
+    if form == "auto" and w is not None and np.unique(np.asarray(w, float)).size > 3:
+        form = "whitened"  # many distinct weights: the exact subspace would approach n_j (see above)
     if form != "whitened":
         cap = max_dim if max_dim is not None else (None if form == "symmetric" else 12 * p + 12)
         try:

@@ -44,28 +44,37 @@ MODEL = "Equation 1: nested LMM, REML, precision weights"
 
 
 def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
-                     size_percent: float = 5.0, limits: Limits | None = None) -> dict:
+                     size_percent: float = 5.0, cov_type: str = "model", n_perm: int = 0, strata=None,
+                     seed: int = 0, limits: Limits | None = None) -> dict:
     """Fit Equation 1 and return the impacts as a JSON-ready dict (see module docstring), or a
-    not-estimable result (:mod:`mheval.models.estimability`) with its reason."""
-    return estimate_or_note(lambda: _equation1(by, outcome, population, alpha, size_percent, limits),
+    not-estimable result (:mod:`mheval.models.estimability`) with its reason.
+
+    ``cov_type``: "model" (model-based SEs, normal reference) or "CR2" (cluster-robust by
+    organization with Satterthwaite df per contrast, :mod:`mheval.models.cluster_robust`); with
+    CR2 every impact row also keeps the model-based ``se_model`` and ``p_model``. ``n_perm`` > 0
+    adds a randomization test of the average impact (organizations re-randomized within
+    ``strata``: None, or a Series of randomization strata indexed by ORG_ID; the statistic is the
+    average impact by GLS at the fitted variance components) as ``p_randomization`` of the
+    average row and "randomization" (:func:`mheval.models.randomization_test.randomization_test`).
+    """
+    return estimate_or_note(lambda: _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm,
+                                               strata, seed, limits),
                             outcome=outcome, population=population, model=MODEL, alpha=alpha,
                             size_percent=size_percent)
 
 
-def _equation1(by, outcome, population, alpha, size_percent, limits) -> dict:
+def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, strata, seed, limits) -> dict:
     d = model_frame(by, outcome, population)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
     covs = [c for c in model_covariates(d, population) if d[c].nunique() > 1]
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
-    fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
+    fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type)
     names = list(fit.params.index)
-    cov = fit.cov_params().to_numpy()
     beta = fit.params.to_numpy()
     years = sorted(d["YEAR"].unique())
     # regression-adjusted control means by year: predictions with MH = 0 averaged over that year's rows
     design = patsy.dmatrix(formula.split("~", 1)[1], d.assign(MH=0), return_type="dataframe")
     design = design[names]
-    z = stats.norm.ppf(1 - alpha / 2)
     rows, contrast, py = [], np.zeros(len(names)), []
     for t in years:
         term = f"C(YEAR)[{t}]:MH"
@@ -75,30 +84,60 @@ def _equation1(by, outcome, population, alpha, size_percent, limits) -> dict:
         py.append(w)
         contrast += w * c
         control_mean = float(design[d["YEAR"] == t].to_numpy().mean(axis=0) @ beta)
-        rows.append(_impact_row(f"year {t}", c, beta, cov, control_mean, z, size_percent))
+        rows.append(_impact_row(f"year {t}", c, fit, control_mean, alpha, size_percent))
     contrast /= sum(py)
     control_avg = float(np.average([r["control_mean"] for r in rows], weights=py))
-    average = _impact_row("average", contrast, beta, cov, control_avg, z, size_percent)
-    return {
+    average = _impact_row("average", contrast, fit, control_avg, alpha, size_percent)
+    out = {
         "outcome": outcome, "population": population, "model": MODEL,
-        "alpha": alpha, "size_percent": size_percent, "n_obs": fit.n_obs, "n_beneficiaries": fit.n_groups["bene"],
+        "alpha": alpha, "size_percent": size_percent, "cov_type": fit.cov_type, "n_obs": fit.n_obs,
+        "n_beneficiaries": fit.n_groups["bene"],
         "n_organizations": fit.n_groups["org"], "converged": fit.converged, "llf": fit.llf,
         "variance_components": fit.variance_components, "average": average, "by_year": rows,
         "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
+    if n_perm > 0:
+        from mheval.models.cluster_robust import fixed_variance_gls
+        from mheval.models.randomization_test import randomization_test
+
+        rhs = formula.split("~", 1)[1]
+        g_o, g_b = fit.theta[0] ** 2, fit.theta[1] ** 2
+
+        def average_impact(x: pd.DataFrame) -> float:
+            X = patsy.dmatrix(rhs, x, return_type="dataframe")[names].to_numpy()
+            return float(contrast @ fixed_variance_gls(X, x[outcome], x["ORG_ID"], w=x["WEIGHT"], bene=x["BENE_ID"],
+                                                        g_org=g_o, g_bene=g_b))
+        out["randomization"] = randomization_test(average_impact, d, "MH", "ORG_ID", strata=strata, n_perm=n_perm,
+                                                  seed=seed)
+        average["p_randomization"] = out["randomization"]["p"]
+    return out
 
 
-def _impact_row(label, c, beta, cov, control_mean, z, size_percent) -> dict:
-    est = float(c @ beta)
-    se = float(np.sqrt(c @ cov @ c))
+def _impact_row(label, c, fit, control_mean, alpha, size_percent) -> dict:
+    """One impact c'beta: estimate, SE and df of the fit's cov_type (t(df) with CR2, else normal)
+    with interval, p-value and flat-prior probabilities; with CR2 also the model-based SE and p.
+    A zero or non-finite SE is not estimable (:func:`check_standard_error`)."""
+    est = float(c @ fit.params.to_numpy())
+    if fit.cov_type == "CR2":
+        var, df = fit.robust.contrast(c)
+        ref = stats.t(df)
+    else:
+        var, df, ref = float(c @ fit.cov_params().to_numpy() @ c), None, stats.norm
+    se = float(np.sqrt(var)) if var >= 0 else float("nan")
     check_standard_error(se, f"the impact in {label}")
+    z = ref.ppf(1 - alpha / 2)
     threshold = -abs(size_percent) / 100 * abs(control_mean)
-    return {"period": label, "impact": est, "se": se, "lower": est - z * se, "upper": est + z * se,
-            "p": float(2 * stats.norm.sf(abs(est / se))), "control_mean": control_mean,
-            "intervention_mean": control_mean + est,
-            "impact_percent": 100 * est / control_mean if control_mean else float("nan"),
-            "prob_below_0": float(stats.norm.cdf(-est / se)),
-            "prob_reduction_at_least_size": float(stats.norm.cdf((threshold - est) / se))}
+    row = {"period": label, "impact": est, "se": se, "df": df, "lower": est - z * se, "upper": est + z * se,
+           "p": float(2 * ref.sf(abs(est / se))), "control_mean": control_mean,
+           "intervention_mean": control_mean + est,
+           "impact_percent": 100 * est / control_mean if control_mean else float("nan"),
+           "prob_below_0": float(ref.cdf(-est / se)),
+           "prob_reduction_at_least_size": float(ref.cdf((threshold - est) / se))}
+    if fit.cov_type == "CR2":
+        # model-based covariance sigma^2 (X' V^-1 X)^-1 = sigma^2 M of the CR2 computation
+        se_model = float(np.sqrt(c @ fit.robust.M @ c * fit.variance_components["residual"]))
+        row |= {"se_model": se_model, "p_model": float(2 * stats.norm.sf(abs(est / se_model)))}
+    return row
 
 
 def predicted_risk_frame(visits: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:

@@ -54,31 +54,39 @@ def nonresponse_weights(frame: pd.DataFrame, survey: pd.DataFrame) -> tuple[pd.D
 
 
 def equation3_impact(survey: pd.DataFrame, weights: pd.DataFrame, item: str, alpha: float = 0.10,
-                     limits=None) -> dict:
+                     cov_type: str = "model", limits=None) -> dict:
     """Fit Equation 3 for one survey ``item`` and return the impact (delta) as a JSON-ready dict, or
-    a not-estimable result (:mod:`mheval.models.estimability`) with its reason."""
-    return estimate_or_note(lambda: _equation3(survey, weights, item, alpha, limits), item=item, alpha=alpha)
+    a not-estimable result (:mod:`mheval.models.estimability`) with its reason. ``cov_type`` "CR2":
+    cluster-robust SE by organization with its Satterthwaite df (t reference;
+    :mod:`mheval.models.cluster_robust`), the model-based ``se_model`` and ``p_model`` kept."""
+    return estimate_or_note(lambda: _equation3(survey, weights, item, alpha, cov_type, limits), item=item, alpha=alpha)
 
 
-def _equation3(survey, weights, item, alpha, limits) -> dict:
+def _equation3(survey, weights, item, alpha, cov_type, limits) -> dict:
     d = survey[survey["ITEM"] == item].merge(weights[weights["RESPONDED"] == 1], on=["ORG_ID", "WAVE"])
     d = d.dropna(subset=["VALUE"])
     check_estimable(d["VALUE"], d["MH"], d["ORG_ID"], "continuous", limits)
     covs = [c for c in ORG_COVARIATES if d[c].nunique() > 1]
     fit = fit_nested_lmm(d, "VALUE ~ 0 + C(WAVE) + MH + " + " + ".join(covs), org="ORG_ID", bene=None,
-                         weights="NR_WEIGHT")
-    z = stats.norm.ppf(1 - alpha / 2)
+                         weights="NR_WEIGHT", cov_type=cov_type)
     b, se = float(fit.params["MH"]), float(fit.bse["MH"])
     check_standard_error(se)
+    df = None if fit.df is None else float(fit.df["MH"])
+    ref = stats.norm if df is None else stats.t(df)
+    z = ref.ppf(1 - alpha / 2)
     control = d.loc[d["MH"] == 0, "VALUE"]
-    return {"item": item, "model": "Equation 3: organization intercept, nonresponse-weighted, REML", "alpha": alpha,
-            "n_responses": fit.n_obs, "n_organizations": fit.n_groups["org"], "impact": b, "se": se,
-            "lower": b - z * se, "upper": b + z * se, "p": float(2 * stats.norm.sf(abs(b / se))),
-            "control_mean_unadjusted": float(np.average(control, weights=d.loc[d["MH"] == 0, "NR_WEIGHT"])),
-            "variance_components": fit.variance_components}
+    out = {"item": item, "model": "Equation 3: organization intercept, nonresponse-weighted, REML", "alpha": alpha,
+           "cov_type": cov_type, "n_responses": fit.n_obs, "n_organizations": fit.n_groups["org"], "impact": b,
+           "se": se, "df": df, "lower": b - z * se, "upper": b + z * se, "p": float(2 * ref.sf(abs(b / se))),
+           "control_mean_unadjusted": float(np.average(control, weights=d.loc[d["MH"] == 0, "NR_WEIGHT"])),
+           "variance_components": fit.variance_components}
+    if fit.bse_model is not None:
+        se_m = float(fit.bse_model["MH"])
+        out |= {"se_model": se_m, "p_model": float(2 * stats.norm.sf(abs(b / se_m)))}
+    return out
 
 
-def survey_impacts(data_dir, alpha: float = 0.10) -> dict:
+def survey_impacts(data_dir, alpha: float = 0.10, cov_type: str = "model") -> dict:
     """Equation 3 for every survey item: the frame is the organizations that enrolled anyone."""
     from mheval.contract.read import read_input
 
@@ -87,5 +95,5 @@ def survey_impacts(data_dir, alpha: float = 0.10) -> dict:
     frame = organization_covariates(orgs[orgs["ORG_ID"].isin(enrolling)])
     survey = read_input(data_dir, "survey")
     weights, summary = nonresponse_weights(frame, survey)
-    items = [equation3_impact(survey, weights, item, alpha) for item in sorted(survey["ITEM"].unique())]
+    items = [equation3_impact(survey, weights, item, alpha, cov_type) for item in sorted(survey["ITEM"].unique())]
     return {"response": summary, "items": items}

@@ -83,3 +83,15 @@ def randomization_test(fit_fn: Callable[[pd.DataFrame], float], data: pd.DataFra
     return {"statistic": observed, "p": (1 + extreme) / (1 + n_valid), "n_perm": n_perm, "n_valid": n_valid,
             "n_failed": failed, "n_strata": len(groups),
             "n_strata_permutable": int(sum(len(np.unique(base[i])) > 1 for i in groups)), "seed": seed}
+
+
+def organization_strata(data: pd.DataFrame, org_col: str, column: str) -> pd.Series | None:
+    """Randomization strata per organization from an organization-level ``column`` of an analysis
+    file (None when the file has no such column: the test then permutes over all organizations,
+    which its "n_strata" of 1 records). Raises if the column varies within an organization."""
+    if column not in data.columns:
+        return None
+    g = data.groupby(org_col, sort=True)[column]
+    if (g.nunique(dropna=False) > 1).any():
+        raise ValueError(f"randomization stratum column '{column}' varies within organizations")
+    return g.first()

@@ -61,7 +61,8 @@ _NAN_EFFECT = {k: float("nan") for k in ("log_hr", "se", "hr", "lower", "upper",
 
 
 def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
-                    ph_alpha: float = 0.05, cox_cov_type: str = "robust", limits=None) -> dict:
+                    ph_alpha: float = 0.05, cox_cov_type: str = "robust", n_perm: int = 0, strata=None,
+                    seed: int = 0, limits=None) -> dict:
     """Fit Equation 4 for ``outcome`` ("event" or "death") in ``population``.
 
     Returns a JSON-ready dict: the frailty model's hazard ratio of intervention vs control with its
@@ -83,12 +84,19 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
 
     An outcome without enough events or organizations in an arm, or a fit with a zero or non-finite
     standard error, gives a not-estimable result (:mod:`mheval.models.estimability`) instead.
+
+    ``n_perm`` > 0 adds a randomization test (organizations re-randomized within ``strata``: None,
+    or a Series of randomization strata indexed by ORG_ID) as "p_randomization" and
+    "randomization" (:func:`mheval.models.randomization_test.randomization_test`); its statistic
+    is the marginal Cox log hazard ratio (refitted for each permutation; the frailty model's theta
+    search would cost many times more).
     """
-    return estimate_or_note(lambda: _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, limits),
+    return estimate_or_note(lambda: _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, strata,
+                                              seed, limits),
                             outcome=outcome, outcome_label=OUTCOMES[outcome][2], population=population, alpha=alpha)
 
 
-def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, limits) -> dict:
+def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, strata, seed, limits) -> dict:
     duration, event, label = OUTCOMES[outcome]
     x, cov = survival_frame(tte, outcome, population)
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
@@ -122,6 +130,7 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, limits) -
                      "cov_type": mg.cov_type, **_effect(float(mg.params["MH"]), float(mg.bse["MH"]), alpha, mg.df)},
         "marginal_uncorrected": {"model": "marginal Cox, Efron ties, cluster-robust (sandwich) SE, normal reference",
                                  "cov_type": "robust", **_effect(float(mg.params["MH"]), float(mg.bse_robust["MH"]), alpha)},
+        "p_randomization": None, "randomization": None,
         "crude": crude_rates(x, duration, event),
         "ph_test": {"alpha": ph_alpha, "rejects": ph_rejects, "treatment": ph.loc["MH"].to_dict(),
                     "global": ph.loc["GLOBAL"].to_dict(), "terms": ph.reset_index(names="term").to_dict(orient="records")},
@@ -129,6 +138,19 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, limits) -
         "coefficients": fr.summary(alpha).reset_index(names="term").to_dict(orient="records"),
         "coefficients_marginal": mg.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
+    if n_perm > 0:
+        from mheval.models.cox_engine import fit_cox
+        from mheval.models.randomization_test import randomization_test
+
+        T, E, init = x[duration].to_numpy(), x[event].to_numpy(), mg.params[cov].to_numpy()
+
+        def log_hr(d: pd.DataFrame) -> float:
+            f = fit_cox(T, E, d[cov].to_numpy(float), init=init)
+            if not f.converged:
+                raise RuntimeError("Cox fit did not converge")
+            return float(f.params[0])
+        rt = randomization_test(log_hr, x, "MH", "ORG_ID", strata=strata, n_perm=n_perm, seed=seed)
+        out["randomization"], out["p_randomization"] = rt, rt["p"]
     return out
 
 
