@@ -35,6 +35,7 @@ rule fit_binary:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
+        average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_binary_{outcome}_{population}.log",
     script:
