@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mheval.models.binary_impact import binary_columns, binary_impact
 
@@ -27,3 +28,6 @@ def test_medication_change_impact_is_recovered(by):
     assert abs(year1["intervention_mean"] - year1["control_mean"] - year1["impact"]) < 1e-9
     assert [row["period"] for row in r["by_year"]] == [f"year {t}" for t in range(1, len(r["by_year"]) + 1)]
     assert r["n_organizations"] > 20 and r["converged"]
+    # the average over years is the design's simple mean of the yearly marginal effects
+    assert r["average_weighting"] == "simple"
+    assert r["average"]["impact"] == pytest.approx(np.mean([row["impact"] for row in r["by_year"]]), rel=1e-10)

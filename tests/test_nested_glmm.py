@@ -166,6 +166,33 @@ def test_ame_delta_method_se_matches_numerical_gradient(nested_fit, scale):
     assert np.allclose(t["upper"] - t["estimate"], 1.6448536 * t["se"], rtol=1e-6)
 
 
+def test_group_weighted_overall_is_the_mean_of_the_yearly_effects_with_its_joint_se(nested_fit):
+    """group_weights: equal weights give the simple mean of the yearly AMEs, its SE from a numerical
+    gradient of that mean with the joint covariance; weights equal to the rows per year give back
+    the pooled average over rows."""
+    d, fit = nested_fit
+    years = sorted(d["year"].unique())
+    t = marginal_effect(fit, d, treatment="mh", by="year", group_weights={y: 1.0 for y in years})
+    yearly = t.loc[years]
+    assert t.loc["overall", "estimate"] == pytest.approx(yearly["estimate"].mean(), rel=1e-12)
+    assert t.loc["overall", "control"] == pytest.approx(yearly["control"].mean(), rel=1e-12)
+    beta, V = fit.params, fit.cov_params().to_numpy()
+    g = np.zeros(len(beta))
+    for j in range(len(beta)):
+        step = np.zeros(len(beta))
+        step[j] = 1e-6
+        up = marginal_effect(dataclasses.replace(fit, params=beta + step), d, "mh", by="year").loc[years]
+        down = marginal_effect(dataclasses.replace(fit, params=beta - step), d, "mh", by="year").loc[years]
+        g[j] = (up["estimate"].mean() - down["estimate"].mean()) / 2e-6
+    assert t.loc["overall", "se"] == pytest.approx(np.sqrt(g @ V @ g), rel=1e-5)
+    pooled = marginal_effect(fit, d, treatment="mh", by="year")
+    rows = marginal_effect(fit, d, treatment="mh", by="year", group_weights=d["year"].value_counts().to_dict())
+    assert rows.loc["overall", ["estimate", "se", "control"]].to_numpy() == pytest.approx(
+        pooled.loc["overall", ["estimate", "se", "control"]].to_numpy(), rel=1e-10)
+    with pytest.raises(ValueError, match="no weight for level"):
+        marginal_effect(fit, d, treatment="mh", by="year", group_weights={years[0]: 1.0})
+
+
 def _trial(seed, n_org=40, n_bene=600, effect=0.5):
     rng = np.random.default_rng(seed)
     org_of = rng.integers(0, n_org, n_bene)

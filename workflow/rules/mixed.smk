@@ -14,6 +14,7 @@ rule fit_mixed:
         limits=LIMITS,
         cov_type=config["models"].get("lmm_cov_type", "CR2"),
         n_perm=config["models"].get("randomization_permutations", 0),
+        average=config["models"].get("average_weighting", "simple"),
         seed=config["models"].get("randomization_seed", 0),
         strata_column=config["models"].get("randomization_strata_column", "RAND_STRATUM"),
     log:
@@ -34,6 +35,7 @@ rule fit_binary:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
+        average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_binary_{outcome}_{population}.log",
     script:
@@ -53,6 +55,7 @@ rule fit_mixed_predicted_risk:
         size=config["models"]["size_percent"],
         limits=LIMITS,
         cov_type=config["models"].get("lmm_cov_type", "CR2"),
+        average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_mixed_risk_pct_{population}.log",
     script:

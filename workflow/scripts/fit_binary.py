@@ -10,4 +10,5 @@ sm = snakemake  # noqa: F821
 
 run_step(lambda: write_json(binary_impact(pd.read_parquet(sm.input.by), sm.wildcards.outcome, sm.wildcards.population,
                                           alpha=sm.params.alpha, size_percent=sm.params.size,
-                                          limits=Limits.from_config(sm.params.limits)), sm.output.json), sm.log[0])
+                                          limits=Limits.from_config(sm.params.limits), average=sm.params.average),
+                            sm.output.json), sm.log[0])

@@ -4,8 +4,12 @@ logit P(y_ipt = 1) = sum_tau 1(t = tau)(alpha_tau + delta_tau MH_p) + beta x_i +
 + gamma_p + lambda_i, with organization and beneficiary random intercepts, fitted by Laplace
 (:func:`mheval.models.nested_glmm.fit_nested_glmm`, as lme4's glmer) on follow-up years 1-5. The
 impacts are average marginal effects in percentage points (population-averaged over the random
-intercepts; delta-method intervals), by follow-up year and overall, with the flat-prior Bayesian
-reading of Equation 1.
+intercepts; delta-method intervals), by follow-up year and on average, with the flat-prior Bayesian
+reading of Equation 1. The average over follow-up years is the design report's simple mean of the
+yearly effects by default (``average="simple"``, config ``models.average_weighting``; see
+:mod:`mheval.models.equation1`), or the years weighted by their beneficiary-years (sum of
+``WEIGHT``) with ``average="beneficiary_years"``; its delta-method SE uses the same combination of
+the yearly gradients with the joint covariance of the coefficients.
 
 Outcomes (Table IV.1 of the design report), from the beneficiary-year file:
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats
 
-from mheval.models.equation1 import model_covariates, model_frame
+from mheval.models.equation1 import check_average_weighting, model_covariates, model_frame
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
@@ -47,29 +51,35 @@ MODEL = ("Equation 1, binary: multilevel logistic (Laplace), organization and be
 
 
 def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
-                  size_percent: float = 5.0, limits: Limits | None = None) -> dict:
+                  size_percent: float = 5.0, limits: Limits | None = None, average: str = "simple") -> dict:
     """Fit the multilevel logistic Equation 1 for ``outcome`` in ``population``; JSON-ready dict with
-    the average marginal effect (percentage points) overall ("average") and by follow-up year, or a
-    not-estimable result (:mod:`mheval.models.estimability`) with its reason."""
+    the average marginal effect (percentage points) by follow-up year and their average over years
+    ("average": ``average`` "simple" or "beneficiary_years", recorded as ``average_weighting``), or
+    a not-estimable result (:mod:`mheval.models.estimability`) with its reason."""
     if outcome not in BINARY_OUTCOMES:
         raise ValueError(f"unknown binary outcome '{outcome}'; expected one of {sorted(BINARY_OUTCOMES)}")
-    return estimate_or_note(lambda: _binary(by, outcome, population, alpha, size_percent, limits),
+    check_average_weighting(average)
+    return estimate_or_note(lambda: _binary(by, outcome, population, alpha, size_percent, limits, average),
                             outcome=outcome, outcome_label=BINARY_OUTCOMES[outcome], population=population,
-                            model=MODEL, alpha=alpha, size_percent=size_percent)
+                            model=MODEL, alpha=alpha, size_percent=size_percent, average_weighting=average)
 
 
-def _binary(by, outcome, population, alpha, size_percent, limits) -> dict:
+def _binary(by, outcome, population, alpha, size_percent, limits, weighting) -> dict:
     d = model_frame(binary_columns(by), outcome, population)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
     covs = [c for c in model_covariates(d, population) + ["WEIGHT"] if d[c].nunique() > 1]
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID")
-    ame = marginal_effect(fit, d, treatment="MH", by="YEAR", alpha=alpha)
+    years = sorted(d["YEAR"].unique())
+    weights = ({t: 1.0 for t in years} if weighting == "simple"
+               else {t: float(d.loc[d["YEAR"] == t, "WEIGHT"].sum()) for t in years})
+    ame = marginal_effect(fit, d, treatment="MH", by="YEAR", alpha=alpha, group_weights=weights)
     rows = [ame_row(f"year {g}" if g != "overall" else "average", r, size_percent) for g, r in ame.iterrows()]
     return {
         "outcome": outcome, "outcome_label": BINARY_OUTCOMES[outcome], "population": population,
         "model": MODEL,
-        "alpha": alpha, "size_percent": size_percent, "n_obs": fit.n_obs,
+        "alpha": alpha, "size_percent": size_percent, "n_obs": fit.n_obs, "average_weighting": weighting,
+        "year_weights": {f"year {t}": w / sum(weights.values()) for t, w in weights.items()},
         "n_beneficiaries": fit.n_groups["bene"], "n_organizations": fit.n_groups["org"],
         "converged": fit.converged, "llf": fit.llf, "variance_components": fit.variance_components,
         "average": rows[-1], "by_year": rows[:-1],

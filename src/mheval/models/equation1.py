@@ -3,10 +3,18 @@
 y_ipt = sum_tau 1(t = tau)(alpha_tau + delta_tau MH_p) + beta x_i + phi y_i0 + theta z_p + gamma_p + lambda_i + e_ipt,
 fitted by :func:`mheval.models.nested_lmm.fit_nested_lmm` on follow-up years 1-5 with the share of
 the year observed as precision weight and REML. Reported: each year's impact delta_t and their
-average (weighted by the beneficiary-years observed in each year), standard errors, (1 - alpha)
-intervals, p-values, regression-adjusted control and intervention means, the impact in percent
-of the control mean, and the flat-prior Bayesian reading (P(impact < 0) and P(reduction of at
-least ``size`` percent of the control mean)).
+average, standard errors, (1 - alpha) intervals, p-values, regression-adjusted control and
+intervention means, the impact in percent of the control mean, and the flat-prior Bayesian reading
+(P(impact < 0) and P(reduction of at least ``size`` percent of the control mean)).
+
+The average is, by default, the design report's (section V.A): "We can also compute average
+impacts across the follow up years (delta-bar = 1/T sum_{tau=1}^{T} delta_tau)", the simple mean
+of the T yearly impacts (``average="simple"``; config ``models.average_weighting``). The option
+``average="beneficiary_years"`` weights each year's impact by that year's beneficiary-years (the
+sum of ``WEIGHT``, the share of the year observed). Either way the average is the contrast c'beta
+with c_t = w_t / sum(w) on the yearly terms ``C(YEAR)[t]:MH`` (w_t = 1 for the simple mean), so
+its SE is sqrt(c' V c) from the joint covariance V of the yearly coefficients (model-based, or CR2
+with its Satterthwaite df); the average control mean uses the same weights.
 """
 
 from __future__ import annotations
@@ -41,11 +49,20 @@ def model_covariates(d: pd.DataFrame, population: str) -> list[str]:
 
 
 MODEL = "Equation 1: nested LMM, REML, precision weights"
+AVERAGE_WEIGHTINGS = ("simple", "beneficiary_years")
+
+
+def check_average_weighting(average: str) -> str:
+    """``average`` if it is one of :data:`AVERAGE_WEIGHTINGS`, else one clear ValueError."""
+    if average not in AVERAGE_WEIGHTINGS:
+        raise ValueError(f"average weighting '{average}' is not one of {list(AVERAGE_WEIGHTINGS)} "
+                         "(config models.average_weighting)")
+    return average
 
 
 def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
                      size_percent: float = 5.0, cov_type: str = "model", n_perm: int = 0, strata=None,
-                     seed: int = 0, limits: Limits | None = None) -> dict:
+                     seed: int = 0, limits: Limits | None = None, average: str = "simple") -> dict:
     """Fit Equation 1 and return the impacts as a JSON-ready dict (see module docstring), or a
     not-estimable result (:mod:`mheval.models.estimability`) with its reason.
 
@@ -56,14 +73,18 @@ def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: flo
     ``strata``: None, or a Series of randomization strata indexed by ORG_ID; the statistic is the
     average impact by GLS at the fitted variance components) as ``p_randomization`` of the
     average row and "randomization" (:func:`mheval.models.randomization_test.randomization_test`).
+    ``average``: "simple" (the design's mean of the yearly impacts, default) or "beneficiary_years"
+    (years weighted by their beneficiary-years); recorded as ``average_weighting`` with the
+    ``year_weights`` used (see the module docstring).
     """
+    check_average_weighting(average)
     return estimate_or_note(lambda: _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm,
-                                               strata, seed, limits),
+                                               strata, seed, limits, average),
                             outcome=outcome, population=population, model=MODEL, alpha=alpha,
-                            size_percent=size_percent)
+                            size_percent=size_percent, average_weighting=average)
 
 
-def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, strata, seed, limits) -> dict:
+def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, strata, seed, limits, weighting) -> dict:
     d = model_frame(by, outcome, population)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
     covs = [c for c in model_covariates(d, population) if d[c].nunique() > 1]
@@ -80,17 +101,18 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
         term = f"C(YEAR)[{t}]:MH"
         c = np.zeros(len(names))
         c[names.index(term)] = 1.0
-        w = d.loc[d["YEAR"] == t, "WEIGHT"].sum()
+        w = 1.0 if weighting == "simple" else float(d.loc[d["YEAR"] == t, "WEIGHT"].sum())
         py.append(w)
         contrast += w * c
         control_mean = float(design[d["YEAR"] == t].to_numpy().mean(axis=0) @ beta)
         rows.append(_impact_row(f"year {t}", c, fit, control_mean, alpha, size_percent))
-    contrast /= sum(py)
+    contrast /= sum(py)  # weights summing to 1: 1/K on each of the K yearly terms for the simple mean
     control_avg = float(np.average([r["control_mean"] for r in rows], weights=py))
     average = _impact_row("average", contrast, fit, control_avg, alpha, size_percent)
     out = {
         "outcome": outcome, "population": population, "model": MODEL,
         "alpha": alpha, "size_percent": size_percent, "cov_type": fit.cov_type, "n_obs": fit.n_obs,
+        "average_weighting": weighting, "year_weights": {f"year {t}": w / sum(py) for t, w in zip(years, py)},
         "n_beneficiaries": fit.n_groups["bene"],
         "n_organizations": fit.n_groups["org"], "converged": fit.converged, "llf": fit.llf,
         "variance_components": fit.variance_components, "average": average, "by_year": rows,

@@ -382,7 +382,7 @@ def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False
 
 def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str = "MH", by: str | None = None,
                     scale: str = "population", alpha: float = 0.10, method: str = "delta", n_boot: int = 200,
-                    seed: int = 0, n_nodes: int = 30) -> pd.DataFrame:
+                    seed: int = 0, n_nodes: int = 30, group_weights: dict | None = None) -> pd.DataFrame:
     """Average marginal effect of ``treatment`` in percentage points, with (1 - alpha) intervals.
 
     For every row of the analysis sample (the rows of ``data`` the model was fitted on), the
@@ -401,6 +401,11 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         value), refitting the model ``n_boot`` times with ``seed``; se is the bootstrap standard
         deviation, the interval is the percentile interval and p is the normal p-value from that se.
 
+    group_weights : None (default): "overall" averages over every row (so each ``by`` level counts
+        by its rows). Else a weight for every ``by`` level: "overall" is sum_g w_g effect_g / sum w_g
+        (equal weights: the simple mean of the yearly effects), and its delta-method gradient,
+        bootstrap replicates and intervention and control means are the same combination.
+
     Returns one row per group (index: the ``by`` levels, then "overall") with estimate, se, lower,
     upper (percentage points), p, intervention and control (mean predicted probabilities, percent)
     and n (rows).
@@ -415,6 +420,11 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
     groups = [(g, (d[by] == g).to_numpy()) for g in sorted(d[by].unique())] if by else []
     groups.append(("overall", np.ones(len(d), bool)))
     point = _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=(method == "delta"))
+    wn = _group_weights(group_weights, [g for g, _ in groups[:-1]]) if group_weights is not None else None
+    if wn is not None:
+        parts = [point[g] for g, _ in groups[:-1]]
+        point["overall"] = tuple(sum(w * p[k] for w, p in zip(wn, parts)) if parts[0][k] is not None else None
+                                 for k in range(4))
     z = stats.norm.ppf(1 - alpha / 2)
     est = np.array([point[g][0] for g, _ in groups])
     if method == "delta":
@@ -423,6 +433,8 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         lower, upper = est - z * se, est + z * se
     else:
         reps = _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed)
+        if wn is not None:
+            reps[:, -1] = reps[:, :-1] @ wn
         se = reps.std(axis=0, ddof=1)
         lower, upper = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
     table = pd.DataFrame({"estimate": est, "se": se, "lower": lower, "upper": upper}, index=[g for g, _ in groups]) * 100
@@ -432,6 +444,20 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
     table["n"] = [int(m.sum()) for _, m in groups]
     table.index.name = by or "group"
     return table
+
+
+def _group_weights(weights: dict, levels: list) -> np.ndarray:
+    """The ``by`` levels' weights normalized to sum 1; one clear error for a level without a
+    weight or a weight that is negative or not finite."""
+    if not levels:
+        raise ValueError("group_weights needs 'by'")
+    missing = [g for g in levels if g not in weights]
+    if missing:
+        raise ValueError(f"group_weights has no weight for level(s) {missing[:5]} (of {len(levels)})")
+    w = np.array([float(weights[g]) for g in levels])
+    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise ValueError(f"group_weights must be finite, non-negative and not all zero: {dict(zip(levels, w))}")
+    return w / w.sum()
 
 
 def _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed):

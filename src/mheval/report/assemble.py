@@ -34,6 +34,11 @@ METHODS = (
 )
 
 
+# how the average impact over follow-up years is formed (config models.average_weighting)
+AVERAGE_TEXT = {"simple": "the simple mean of the yearly impacts, the design report's 1/T times their sum",
+                "beneficiary_years": "the yearly impacts weighted by each year's beneficiary-years"}
+
+
 def small(n: int, min_cell: int = 11) -> str:
     """A count as text, or 'fewer than min_cell' when it is from 1 to min_cell - 1."""
     return f"fewer than {min_cell}" if 0 < n < min_cell else f"{n:,}"
@@ -107,8 +112,10 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
                     + [(f"Cumulative incidence, unadjusted ({Path(p).stem.split('_')[-1]})", p)
                        for p in figures["incidence"]]},
         {"heading": "Impacts on spending and service use (Equation 1)",
-         "text": "Average impact over follow-up years from a mixed model with organization and beneficiary random "
-                 "intercepts, weighted by the share of each year observed; means are regression-adjusted.\n\n"
+         "text": "Average impact over follow-up years ("
+                 f"{AVERAGE_TEXT[config['models'].get('average_weighting', 'simple')]}) "
+                 "from a mixed model with organization and beneficiary random intercepts, each beneficiary-year "
+                 "weighted by the share of the year observed; means are regression-adjusted.\n\n"
                  "Read as a Bayesian posterior under a flat prior:\n\n" + _readings(tables.get("readings")),
          "tables": [("Impacts, intervention vs control (90% CI)", pd.read_csv(tables["impacts"]))],
          "figures": [("Impact by follow-up year", figures["by_year"])]

@@ -11,7 +11,8 @@ differ by subgroup level (evaluation design report, sections V.A, V.B and V.C):
 
   The impact in level k is the average of delta_tk over follow-up years weighted by the
   beneficiary-years observed in level k and year t (as :func:`mheval.models.equation1.equation1_impact`
-  averages the overall delta_t). ``by_year=False`` fits one impact per level instead
+  with ``average="beneficiary_years"``; its default, the design's simple mean of the yearly
+  impacts, is not yet applied to the subgroup levels). ``by_year=False`` fits one impact per level instead
   (``... + MH:1(k)``, the brief's simpler form).
 - :func:`cox_by_subgroup`: Equation 4's covariates in a marginal Cox model (Efron ties,
   cluster-robust sandwich errors by organization; :func:`mheval.models.cox_engine.fit_cox`) with
