@@ -31,6 +31,11 @@ def _typed(node):
 
 
 config.update(_typed(config))
+# every key checked against the schema (closed at every level): a misspelt key stops the run here,
+# named with its full path; validate() then sets the schema's defaults
+from mheval.config import check_config
+
+check_config(config, workflow.source_path("config/schema.yaml"))
 validate(config, "config/schema.yaml")
 
 report: "workflow/report/workflow.rst"

@@ -77,8 +77,9 @@ def test_arms_randomized_within_strata(trial):
 
 
 def _digest(directory):
+    """SHA-256 of every file under ``directory`` (truth.json and the .mheval-synthetic marker included)."""
     h = {}
-    for f in sorted(directory.rglob("*.parquet")):
+    for f in sorted(p for p in directory.rglob("*") if p.is_file()):
         h[str(f.relative_to(directory))] = hashlib.sha256(f.read_bytes()).hexdigest()
     return h
 
@@ -87,9 +88,9 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     ta = generate_trial(a, scale=0.004, seed=5)
     tb = generate_trial(b, scale=0.004, seed=5)
+    assert {"truth.json", ".mheval-synthetic", "registry/organizations.parquet"} <= set(_digest(a))
     assert _digest(a) == _digest(b)
-    strip = lambda t: {k: v for k, v in t.items() if k != "generation_seconds"}  # noqa: E731
-    assert json.dumps(strip(ta), sort_keys=True, default=str) == json.dumps(strip(tb), sort_keys=True, default=str)
+    assert json.dumps(ta, sort_keys=True, default=str) == json.dumps(tb, sort_keys=True, default=str)
     c = tmp_path / "c"
     generate_trial(c, scale=0.004, seed=6)
     assert _digest(a) != _digest(c)

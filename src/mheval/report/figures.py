@@ -15,10 +15,18 @@ POP_LABELS = {"high": "High risk", "medium": "Medium risk", "high_medium": "High
 SOURCE = "Source: mheval analysis of registry, Medicare enrollment and claims"
 
 
+# Byte-identical figures from the same inputs: SVG element ids (clip paths) are hashed with a fixed
+# salt rather than a random one, and no file carries the time it was written (SVG: no date;
+# PNG: matplotlib writes no tIME chunk, and no Software text, which names matplotlib's version)
+SVG_HASHSALT = "mheval"
+METADATA = {".svg": {"Date": None}, ".png": {"Software": None}}
+
+
 def _save(fig, paths) -> None:
-    for p in paths:
-        Path(p).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(p, dpi=150, bbox_inches="tight", metadata={"Date": None} if str(p).endswith(".svg") else None)
+    with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        for p in paths:
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(p, dpi=150, bbox_inches="tight", metadata=METADATA.get(Path(p).suffix.lower()))
     plt.close(fig)
 
 
