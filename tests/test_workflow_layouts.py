@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +35,10 @@ def _data(layout: str, d: Path) -> str:
 
 
 def test_replacing_an_original_file_restages(desynpuf_files, tmp_path):
-    wd = copy_workflow(tmp_path)
+    # a copy: the mtimes moved below must not reach the module's shared files (a later run on them
+    # would find inputs newer than its outputs)
+    desynpuf_files = Path(shutil.copytree(desynpuf_files, tmp_path / "files"))
+    wd = copy_workflow(tmp_path / "wf")
     proc = _snakemake(wd, "--config", _data("desynpuf", desynpuf_files), "--", "results/inputs")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (wd / "results/inputs/provenance.json").exists() and (wd / "results/inputs/claims/pde").is_dir()
