@@ -260,3 +260,23 @@ def test_subgroup_table_and_forest_of_skipped_fits(tmp_path):
                                             "note": "not estimable: no events: the outcome is 0 for everyone"}]
     plot_subgroup_forest(t, [tmp_path / "f.png"], "title", "x")
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_a_covariate_separating_the_events_is_not_estimable_not_a_crash():
+    """Monotone likelihood (every event in one level of a covariate: the coefficient runs to infinity),
+    as at scale 0.004 in the medium-risk population: the marginal Cox model raises NotEstimable (which
+    estimate_or_note, around every driver, turns into a not-estimable result), not a RuntimeError."""
+    import warnings
+
+    from mheval.models.estimability import NotEstimable
+    from mheval.models.marginal_cox import fit_marginal_cox
+
+    rng = np.random.default_rng(1)
+    n = 200
+    d = pd.DataFrame({"T": rng.exponential(1, n), "MH": rng.integers(0, 2, n), "x": rng.integers(0, 2, n),
+                      "ORG": rng.integers(0, 20, n)})
+    d["E"] = ((d["x"] == 1) & (rng.random(n) < 0.5)).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(NotEstimable, match="did not converge"):
+            fit_marginal_cox(d, "T", "E", ["MH", "x"], "ORG", treatment="MH")

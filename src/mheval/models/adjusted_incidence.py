@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.models.cox_engine import breslow_cumhaz, fit_cox
+from mheval.models.estimability import NotEstimable
 
 ARMS = {1: "intervention", 0: "control"}
 
@@ -71,7 +72,7 @@ def _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=None, init=No
     if len(use):
         fit = fit_cox(T, E, X[:, use], ties=ties, weights=weights, init=None if init is None else init[use])
         if not fit.converged or not np.all(np.isfinite(fit.params)):
-            raise RuntimeError("Cox model did not converge")
+            raise NotEstimable("the Cox model did not converge (monotone likelihood: a covariate or the arm may separate the events)")
         beta[use] = fit.params
     ut, H = breslow_cumhaz(T, E, X, beta, weights=weights, ties=baseline)
     Ht = np.r_[0.0, H][np.searchsorted(ut, times, side="right")]

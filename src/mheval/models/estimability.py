@@ -38,8 +38,11 @@ import pandas as pd
 ARMS = {1: "intervention", 0: "control"}
 
 
-class NotEstimable(Exception):
-    """An estimate that cannot be made; ``reason`` says why in words (for tables and the report)."""
+class NotEstimable(RuntimeError):
+    """An estimate that cannot be made; ``reason`` says why in words (for tables and the report).
+
+    A RuntimeError, so that code which treats a failed fit as a failed replicate (bootstrap,
+    permutations) keeps doing so."""
 
     def __init__(self, reason: str):
         super().__init__(reason)

@@ -17,6 +17,7 @@ from scipy import stats
 
 from mheval.models.cox_engine import fit_cox
 from mheval.models.cox_small_sample import COV_TYPES, bias_corrected_cov
+from mheval.models.estimability import NotEstimable
 
 
 @dataclass
@@ -77,7 +78,7 @@ def fit_marginal_cox(data: pd.DataFrame, duration: str, event: str, covariates: 
         raise ValueError(f"missing values in model columns {bad}")
     fit = fit_cox(df[duration].to_numpy(), df[event].to_numpy(), df[cols].to_numpy(), cluster=df[cluster].to_numpy())
     if not fit.converged:
-        raise RuntimeError(f"Cox model did not converge in {fit.n_iter} iterations")
+        raise NotEstimable("the Cox model did not converge (monotone likelihood: a covariate or the arm may separate the events)")
     G = int(df[cluster].nunique())
     robust = pd.Series(np.sqrt(np.diag(fit.robust_cov)), index=cols)
     bse, dof = robust, None

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from mheval.models.cox_engine import _loglik_grad_hess, _RiskSets, fit_cox
+from mheval.models.estimability import NotEstimable
 
 
 def _km_left(time, event, entry=None) -> np.ndarray:
@@ -153,7 +154,7 @@ def fit_by_follow_up_year(tte: pd.DataFrame, duration: str, event: str, covariat
     X = np.c_[Z, cov.to_numpy(float)[r]]
     fit = fit_cox(sp["stop"], sp["event"], X, cluster=tte[cluster].to_numpy()[r], ties=ties, start=sp["start"])
     if not fit.converged:
-        raise RuntimeError("Cox model by follow-up year did not converge")
+        raise NotEstimable("the Cox model by follow-up year did not converge")
     b = fit.params[:n_years]
     se = np.sqrt(np.diag(fit.robust_cov))[:n_years]
     z = stats.norm.ppf(1 - alpha / 2)

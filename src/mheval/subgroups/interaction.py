@@ -356,7 +356,7 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     X = pd.concat([pd.DataFrame(cols), x[covs]], axis=1)
     fit = fit_cox(df[duration].to_numpy(), ev, X.to_numpy(float), cluster=df["ORG_ID"].to_numpy())
     if not fit.converged:
-        raise RuntimeError(f"Cox model by '{col}' did not converge in {fit.n_iter} iterations")
+        raise NotEstimable(f"the Cox model by '{col}' did not converge")
     est = fit.params[:K]
     cov = fit.robust_cov[:K, :K]
     se = np.sqrt(np.diag(cov))
@@ -391,6 +391,6 @@ def cox_size_interaction(tte: pd.DataFrame, outcome: str, population: str, size_
     X = np.column_stack([df["MH"].to_numpy(float), lc, df["MH"].to_numpy(float) * lc, x[covs].to_numpy(float)])
     fit = fit_cox(df[duration].to_numpy(), df[event].to_numpy(), X, cluster=df["ORG_ID"].to_numpy())
     if not fit.converged:
-        raise RuntimeError(f"Cox size-interaction model did not converge in {fit.n_iter} iterations")
+        raise NotEstimable("the Cox size-interaction model did not converge")
     return _interaction_dict(float(fit.params[2]), float(np.sqrt(fit.robust_cov[2, 2])), alpha, centre,
                              "Cox + MH x centred log organization size (log hazard ratio scale)")
