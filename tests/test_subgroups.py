@@ -97,16 +97,19 @@ def test_small_levels_merge_or_error():
     assert list(out["SG_AGE"][:3]) == ["<60+60-64", "<60+60-64", "65-74"]
     _, kept = assign_subgroups(d, {**strict, "small_levels": "keep"})
     assert list(kept["small"]) == [True, True, False, False]
-    # merging down to one level is an error: no contrast is left
-    with pytest.raises(SubgroupTooSmallError, match="single level"):
-        assign_subgroups(d, {**strict, "age": {"cuts": [65, 75]}, "min_beneficiaries": 4})
+    # merging down to one level leaves no contrast: the dimension is not estimable (no column, no
+    # levels, the reason recorded), not a crash of the whole subgroup step
+    out, counts = assign_subgroups(d, {**strict, "age": {"cuts": [65, 75]}, "min_beneficiaries": 4})
+    assert "SG_AGE" not in out and counts.empty
+    assert "single level" in out.attrs["not_estimable"]["age"] and not any(ch.isdigit() for ch in
+                                                                        out.attrs["not_estimable"]["age"])
     # race: "other" (3) merges with the next-smallest unordered level, black (3)
     out, counts = assign_subgroups(d, {"enabled": ["race"], "min_beneficiaries": 4, "min_organizations_per_arm": 1})
     assert set(counts["level"]) == {"white", "black+other"}
     assert counts.set_index("level").loc["black+other", "merged_from"] == "black+other"
     assert counts["n_beneficiaries"].sum() == 12
-    with pytest.raises(SubgroupTooSmallError, match="single level"):
-        assign_subgroups(d, {"enabled": ["rural"], "min_beneficiaries": 1, "min_organizations_per_arm": 2})
+    out, _ = assign_subgroups(d, {"enabled": ["rural"], "min_beneficiaries": 1, "min_organizations_per_arm": 2})
+    assert set(out.attrs["not_estimable"]) == {"rural"} and "SG_RURAL" not in out
     with pytest.raises(ValueError, match="unknown subgroup dimensions"):
         assign_subgroups(d, {"enabled": ["shoe_size"]})
 

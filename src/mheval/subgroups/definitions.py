@@ -82,6 +82,15 @@ class SubgroupTooSmallError(ValueError):
     """A subgroup level has too few beneficiaries or organizations for an impact estimate."""
 
 
+class SubgroupSingleLevel(SubgroupTooSmallError):
+    """Merging a dimension's small levels would leave a single level: the dimension has no contrast.
+    :func:`assign_subgroups` records it as not estimable (``frame.attrs["not_estimable"]``) rather
+    than stopping the run."""
+
+    reason = ("a level has fewer beneficiaries or organizations per arm than subgroups.definitions requires, "
+              "and merging the small levels would leave a single level: no contrast")
+
+
 def column_name(dimension: str) -> str:
     """Name of the column that :func:`assign_subgroups` writes for ``dimension``."""
     return f"SG_{dimension.upper()}"
@@ -251,7 +260,7 @@ def _resolve_small(frame, dim, lab, order, s):
         if policy == "error":
             raise SubgroupTooSmallError(msg + "; set small_levels: merge, or change the cuts")
         if len(order) <= 2:
-            raise SubgroupTooSmallError(msg + "; merging would leave a single level, so no contrast is possible")
+            raise SubgroupSingleLevel(msg + "; merging would leave a single level, so no contrast is possible")
         i = order.index(worst)
         if dim in ORDERED:
             nbrs = [order[j] for j in (i - 1, i + 1) if 0 <= j < len(order)]
@@ -282,20 +291,26 @@ def assign_subgroups(frame: pd.DataFrame, spec: dict | None = None) -> tuple[pd.
     dimension, column, level, order, n_beneficiaries, n_organizations, n_beneficiaries_intervention,
     n_beneficiaries_control, n_organizations_intervention, n_organizations_control, small,
     merged_from (original labels joined by "+"), rule (the resolved cut, e.g. the median date).
+    A dimension whose small levels would merge into a single level gets no column and is listed
+    with its reason in ``frame.attrs["not_estimable"]`` ({dimension: reason}).
     """
     s = merge_spec(spec)
     need = {"BENE_ID", "ORG_ID", "MH"} - set(frame.columns)
     if need:
         raise KeyError(f"assign_subgroups needs columns {sorted(need)}")
     out = frame.copy()
-    rows = []
+    rows, not_estimable = [], {}
     for dim in s["enabled"]:
         ds = {**{k: s[k] for k in ("min_beneficiaries", "min_organizations_per_arm", "small_levels")}, **s.get(dim, {})}
         lab, order, info = _raw_levels(out, dim, ds)
         if lab.isna().any():
             n = int(lab.isna().sum())
             raise ValueError(f"subgroup '{dim}': {n} rows have no level (missing input values)")
-        lab, order, merged, counts, small = _resolve_small(out, dim, lab, order, ds)
+        try:
+            lab, order, merged, counts, small = _resolve_small(out, dim, lab, order, ds)
+        except SubgroupSingleLevel as e:
+            not_estimable[dim] = e.reason
+            continue
         col = column_name(dim)
         out[col] = pd.Categorical(lab.to_numpy(), categories=order)
         for i, level in enumerate(order):
@@ -304,6 +319,7 @@ def assign_subgroups(frame: pd.DataFrame, spec: dict | None = None) -> tuple[pd.
                          "small": level in small,
                          "merged_from": "+".join(merged[level]) if len(merged[level]) > 1 else "",
                          "rule": ", ".join(f"{k}={v}" for k, v in info.items())})
+    out.attrs["not_estimable"] = not_estimable
     return out, pd.DataFrame(rows)
 
 

@@ -74,6 +74,7 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     eq1_outcomes = cfg.get("equation1_outcomes", DEFAULT_RUN["equation1_outcomes"]) if by is not None else []
     surv_outcomes = cfg.get("survival_outcomes", DEFAULT_RUN["survival_outcomes"])
     tte_sg, counts = assign_subgroups(tte, spec)
+    no_contrast = dict(tte_sg.attrs.get("not_estimable", {}))  # dimensions left with a single level
     sg_cols = [c for c in tte_sg.columns if c.startswith("SG_")]
     by_sg = None
     if by is not None:
@@ -89,6 +90,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                 try:
                     if overall[(model, outcome)]:
                         raise NotEstimable(overall[(model, outcome)])
+                    if dim in no_contrast:
+                        raise NotEstimable(no_contrast[dim])
                     if model == "equation1":
                         imp = equation1_by_subgroup(by_sg, outcome, population, dim, alpha=alpha,
                                                     by_year=cfg.get("equation1_by_year", True))
