@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from mheval.models.covariates import POPULATIONS, adjustment_covariates
-from mheval.models.estimability import NotEstimable, check_estimable, check_standard_error, estimate_or_note
+from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.frailty_cox import fit_frailty_cox
 from mheval.models.marginal_cox import crude_rates, fit_marginal_cox
 from mheval.models.ph_test import fit_by_follow_up_year, schoenfeld_test
@@ -112,8 +112,15 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
     if ph_rejects:
         try:
             by_year = fit_by_follow_up_year(x, duration, event, x[cov], treatment="MH", alpha=alpha).to_dict(orient="records")
+            floor = (limits or Limits()).min_events_per_arm
             for y in by_year:
-                check_standard_error(y["se"], f"the log hazard ratio in follow-up year {int(y['year'])}")
+                if min(y["events_treated"], y["events_control"]) < floor:
+                    # an arm with (almost) no events in the year: its hazard ratio runs off to 0 or infinity
+                    y.update({k: float("nan") for k in ("log_hr", "se", "hr", "lower", "upper", "p")},
+                             note="not estimable: fewer events in an arm in this follow-up year than "
+                                  "models.min_events_per_arm")
+                else:
+                    check_standard_error(y["se"], f"the log hazard ratio in follow-up year {int(y['year'])}")
         except (NotEstimable, np.linalg.LinAlgError) as e:
             by_year, by_year_note = [], f"not estimable: {getattr(e, 'reason', 'singular information matrix')}"
     out = {

@@ -41,7 +41,7 @@ def hazard_ratio_table(results: list[dict]) -> pd.DataFrame:
         for arm in ("intervention", "control"):
             c = r["crude"][arm]
             row[f"n_events_{arm}"] = c["events"]
-            row[f"person_years_{arm}"] = round(c["person_years"])
+            row[f"person_years_{arm}"] = c["person_years"]  # unrounded: the rate beside it is computed from it
             row[f"rate_per_1000py_{arm}"] = c["rate_per_1000py"]
         pct = int(round(100 * (1 - r["alpha"])))
         row["hazard_ratio"] = r["hr"]
@@ -219,7 +219,7 @@ def by_year_table(results: list[dict]) -> pd.DataFrame:
         for y in r.get("by_year", []):
             rows.append({"outcome": r["outcome_label"], "population": POPULATION_LABELS.get(r["population"], r["population"]),
                          "follow_up_year": int(y["year"]), "hazard_ratio": y["hr"], f"ci{pct}_lower": y["lower"],
-                         f"ci{pct}_upper": y["upper"], "p_value": y["p"]})
+                         f"ci{pct}_upper": y["upper"], "p_value": y["p"], "note": y.get("note", "")})
     if not rows:
         return pd.DataFrame({"note": ["The proportional-hazards test rejected for no outcome and population; "
                                       "no hazard ratios by follow-up year are reported."]})
