@@ -280,3 +280,20 @@ def test_a_covariate_separating_the_events_is_not_estimable_not_a_crash():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(NotEstimable, match="did not converge"):
             fit_marginal_cox(d, "T", "E", ["MH", "x"], "ORG", treatment="MH")
+
+
+def test_exactly_collinear_covariates_are_dropped_before_the_fit():
+    """Files without dual status make the unknown-dual flag equal to another indicator (here a
+    missing-baseline flag): the second of two identical columns, and a sum of year terms, are dropped
+    (the design would be rank deficient); a merely correlated column is kept."""
+    from mheval.models.covariates import independent_covariates
+
+    rng = np.random.default_rng(2)
+    n = 400
+    d = pd.DataFrame({"YEAR": rng.integers(1, 4, n), "MH": rng.integers(0, 2, n), "a": rng.normal(size=n)})
+    d["flag"] = (rng.random(n) < 0.3).astype(float)
+    d["same_flag"] = d["flag"]
+    d["year_sum"] = 2.0 * (d["YEAR"] == 1) + (d["YEAR"] == 2)  # a combination of the year terms
+    d["near"] = d["a"] + 1e-3 * rng.normal(size=n)
+    kept, dropped = independent_covariates(d, ["a", "flag", "same_flag", "year_sum", "near"])
+    assert kept == ["a", "flag", "near"] and dropped == ["same_flag", "year_sum"]

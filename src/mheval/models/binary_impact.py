@@ -26,6 +26,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats
 
+from mheval.models.covariates import independent_covariates
 from mheval.models.equation1 import check_average_weighting, model_covariates, model_frame
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
@@ -68,6 +69,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting) -> 
     d = model_frame(binary_columns(by), outcome, population)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
     covs = [c for c in model_covariates(d, population) + ["WEIGHT"] if d[c].nunique() > 1]
+    covs, collinear = independent_covariates(d, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID")
     years = sorted(d["YEAR"].unique())
@@ -83,6 +85,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting) -> 
         "n_beneficiaries": fit.n_groups["bene"], "n_organizations": fit.n_groups["org"],
         "converged": fit.converged, "llf": fit.llf, "variance_components": fit.variance_components,
         "average": rows[-1], "by_year": rows[:-1],
+        "dropped_collinear_covariates": collinear,
         "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
 

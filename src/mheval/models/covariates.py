@@ -33,3 +33,35 @@ def adjustment_covariates(df: pd.DataFrame, population: str) -> pd.DataFrame:
     if "ORG_N_ENROLLED" in df.columns:
         x["LOG_ORG_SIZE"] = np.log(df["ORG_N_ENROLLED"])
     return x
+
+
+def independent_covariates(d: pd.DataFrame, covs: list[str], year: str = "YEAR", treatment: str = "MH",
+                           tol: float = 1e-9) -> tuple[list[str], list[str]]:
+    """Split ``covs`` into (kept, dropped): a covariate is dropped when it is a linear combination of
+    the year and year x treatment terms of Equations 1-2 and the covariates kept before it (greedy,
+    in order; e.g. an unknown-dual indicator equal to a missing-baseline flag in files without dual
+    status). Exact collinearity only: the squared residual of a column (scaled to unit length) on
+    those before it must be below ``tol``. Works on the p x p Gram matrix (one pass over the rows)."""
+    yrs = d[year].to_numpy()
+    trt = d[treatment].to_numpy(float)
+    levels = np.unique(yrs)
+    base = [(yrs == t).astype(float) for t in levels] + [((yrs == t) * trt) for t in levels]
+    X = np.column_stack(base + [d[c].to_numpy(float) for c in covs])
+    norms = np.sqrt((X * X).sum(axis=0))
+    X = X / np.where(norms > 0, norms, 1.0)
+    G = X.T @ X
+    keep = [j for j in range(len(base)) if norms[j] > 0]
+    kept, dropped = [], []
+    for k, c in enumerate(covs, start=len(base)):
+        if norms[k] > 0:
+            g = G[np.ix_(keep, [k])]
+            coef = np.linalg.lstsq(G[np.ix_(keep, keep)], g, rcond=None)[0]
+            resid = float(G[k, k] - (g.T @ coef)[0, 0])
+        else:
+            resid = 0.0
+        if resid > tol:
+            keep.append(k)
+            kept.append(c)
+        else:
+            dropped.append(c)
+    return kept, dropped

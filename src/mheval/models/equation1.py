@@ -24,7 +24,7 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from mheval.models.covariates import POPULATIONS, adjustment_covariates
+from mheval.models.covariates import POPULATIONS, adjustment_covariates, independent_covariates
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_lmm import fit_nested_lmm
 
@@ -88,6 +88,7 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
     d = model_frame(by, outcome, population)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
     covs = [c for c in model_covariates(d, population) if d[c].nunique() > 1]
+    covs, collinear = independent_covariates(d, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type)
     names = list(fit.params.index)
@@ -116,6 +117,7 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
         "n_beneficiaries": fit.n_groups["bene"],
         "n_organizations": fit.n_groups["org"], "converged": fit.converged, "llf": fit.llf,
         "variance_components": fit.variance_components, "average": average, "by_year": rows,
+        "dropped_collinear_covariates": collinear,
         "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
     if n_perm > 0:
