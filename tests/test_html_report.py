@@ -130,14 +130,17 @@ def test_write_table_four_files_and_deterministic(tmp_path, table):
     assert "\r" not in csv
     assert pd.read_csv(paths[0]).shape == (3, 4)
 
+    # the human formats are labelled and formatted (raw names stay in the CSV); "—" marks a suppressed cell
     md = paths[1].read_text()
-    assert "| outcome | n | impact | p_value |" in md
+    assert "| Outcome | Beneficiaries | Impact | p-value |" in md
     assert "|:---|---:|---:|---:|" in md
+    assert "| Heart attack | 1,520 | -0.123 | 0.031 |" in md
     assert "| Death & all | 0 | 0.000 | 1.000 |" in md
+    assert "| Stroke <b> | — | 0.500 | — |" in md and "— Not shown: suppressed" in md
 
     tex = paths[2].read_text()
     assert "\\begin{tabular}{lrrr}" in tex and "\\toprule" in tex
-    assert "Death \\& all" in tex and "p\\_value" in tex and "90\\% CI" in tex
+    assert "Death \\& all" in tex and "p-value" in tex and "90\\% CI" in tex
 
     page = paths[3].read_text()
     assert "Stroke &lt;b&gt;" in page and "http" not in page

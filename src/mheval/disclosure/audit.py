@@ -49,6 +49,10 @@ _PROSE_COUNT = re.compile(r"(?<![\w.,-])(\d[\d,]*)(?![\d.,]\d|\w)\s+(?:" + _COUN
 _THRESHOLD = re.compile(r"(?:than|least|most|minimum|min|maximum|max|below|above|under|over)\s*$", re.I)
 _FLOW_BOX = re.compile(r"Intervention\s+(\S+)\s+\|\s+Control\s+(\S+)\s+\|\s+Total\s+(\S+)")
 _DATA_URI = re.compile(r"data:[A-Za-z0-9.+/-]+;base64,[A-Za-z0-9+/=\s]*")
+KEY_ATTRIBUTE = "data-mheval"  # a rendering's key (mheval.report.tables): which raw columns each cell shows
+_MD_KEY = re.compile(r"<!--\s*mheval-table:\s*(\{.*\})\s*-->")
+_TEX_KEY = re.compile(r"%\s*mheval-table:\s*(\{.*\})")
+_TEX_MULTICOLUMN = re.compile(r"\\multicolumn\{(\d+)\}\{[^}]*\}\{(.*)\}")
 TABLE_SUFFIXES = (".csv", ".md", ".tex", ".html", ".htm")
 READ_SUFFIXES = TABLE_SUFFIXES + (".svg", ".ipynb", ".txt", ".json")
 
@@ -103,23 +107,33 @@ class AuditResult:
 
 
 class _HTMLReader(HTMLParser):
-    """Tables (caption, header, rows) and the text outside them."""
+    """Tables (caption, header, rows, key) and the text outside them. Header rows (in ``<thead>``)
+    are joined into one header, a cell spanning ``colspan`` columns counted once per column."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.tables, self.text = [], []
         self._table = self._row = self._cell = None
         self._skip = 0
+        self._span = 1
+        self._head = False
 
     def handle_starttag(self, tag, attrs):
+        attrs_d = dict(attrs)
         if tag in ("style", "script"):
             self._skip += 1
         elif tag == "table":
-            self._table = {"caption": "", "rows": []}
+            self._table = {"caption": "", "rows": [], "head": [], "key": attrs_d.get(KEY_ATTRIBUTE)}
+        elif tag == "thead" and self._table is not None:
+            self._head = True
         elif tag == "tr" and self._table is not None:
             self._row = []
         elif tag in ("td", "th") and self._row is not None:
             self._cell = []
+            try:
+                self._span = max(1, int(attrs_d.get("colspan") or 1))
+            except ValueError:
+                self._span = 1
         elif tag == "caption" and self._table is not None:
             self._cell = []
         for name, value in attrs:
@@ -129,17 +143,21 @@ class _HTMLReader(HTMLParser):
     def handle_endtag(self, tag):
         if tag in ("style", "script"):
             self._skip -= 1
+        elif tag == "thead":
+            self._head = False
         elif tag in ("td", "th") and self._row is not None and self._cell is not None:
-            self._row.append("".join(self._cell).strip())
-            self._cell = None
+            self._row += ["".join(self._cell).strip()] * self._span
+            self._cell, self._span = None, 1
         elif tag == "caption" and self._table is not None and self._cell is not None:
             self._table["caption"] = "".join(self._cell).strip()
             self.text.append(self._table["caption"])
             self._cell = None
         elif tag == "tr" and self._table is not None and self._row is not None:
-            self._table["rows"].append(self._row)
+            self._table["head" if self._head else "rows"].append(self._row)
             self._row = None
         elif tag == "table" and self._table is not None:
+            if self._table["head"]:
+                self._table["rows"] = [_joined_header(self._table["head"])] + self._table["rows"]
             self.tables.append(self._table)
             self._table = None
 
@@ -152,6 +170,13 @@ class _HTMLReader(HTMLParser):
             self.text.append(data)
 
 
+def _joined_header(rows: list[list[str]]) -> list[str]:
+    """Header rows as one row: "Intervention / Events" for a two-level header."""
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    return [" / ".join(p for p in parts if p) for parts in zip(*rows)]
+
+
 def _frame(rows: list[list[str]]) -> pd.DataFrame | None:
     if len(rows) < 1 or not rows[0]:
         return None
@@ -159,15 +184,26 @@ def _frame(rows: list[list[str]]) -> pd.DataFrame | None:
     return pd.DataFrame([r[:len(header)] for r in body], columns=header, dtype=object)
 
 
+def _keyed(frame: pd.DataFrame | None, key: str | None) -> pd.DataFrame | None:
+    """Attach a rendering's key (which raw columns each displayed column shows: see
+    :mod:`mheval.report.tables`) to its frame, in ``attrs["key"]``."""
+    if frame is not None and key:
+        try:
+            frame.attrs["key"] = json.loads(key)
+        except json.JSONDecodeError:
+            frame.attrs["key"] = {"invalid": key}
+    return frame
+
+
 def _html(text: str):
     reader = _HTMLReader()
     reader.feed(_DATA_URI.sub("data:", text))
-    tables = [(t["caption"], _frame(t["rows"])) for t in reader.tables]
+    tables = [(t["caption"], _keyed(_frame(t["rows"]), t["key"])) for t in reader.tables]
     return [(c, f) for c, f in tables if f is not None], "\n".join(reader.text)
 
 
 def _markdown(text: str):
-    tables, prose, block = [], [], []
+    tables, prose, block, key = [], [], [], None
 
     def cells(line):
         parts = re.split(r"(?<!\\)\|", line.strip())[1:-1]
@@ -179,10 +215,14 @@ def _markdown(text: str):
             continue
         if block:
             rows = [cells(b) for b in block if not re.fullmatch(r"\|[\s:|-]+\|", b.strip())]
-            f = _frame(rows)
+            f = _keyed(_frame(rows), key)
             if f is not None:
                 tables.append(("", f))
-            block = []
+            block, key = [], None
+        m = _MD_KEY.fullmatch(line.strip())
+        if m:
+            key = m.group(1)
+            continue
         prose.append(line)
     return tables, "\n".join(prose)
 
@@ -196,23 +236,34 @@ def _latex(text: str):
         line = line.strip().removesuffix("\\\\").strip()
         out = []
         for part in re.split(r"(?<!\\)&", line):
+            part = part.strip()
+            m = _TEX_MULTICOLUMN.fullmatch(part)
+            span, part = (int(m.group(1)), m.group(2)) if m else (1, part)
             for a, b in _TEX_UNESCAPE:
                 part = part.replace(a, b)
-            out.append(part.strip())
+            out += [part.strip()] * span
         return out
 
-    tables, prose, rows, inside = [], [], [], False
+    tables, prose, rows, head, inside, key = [], [], [], [], False, None
     for line in text.splitlines():
         s = line.strip()
         if s.startswith("\\begin{tabular}"):
-            inside, rows = True, []
+            inside, rows, head = True, [], []
         elif s.startswith("\\end{tabular}"):
             inside = False
-            f = _frame(rows)
+            rows = ([_joined_header(head)] if len(head) > 1 else head) + rows  # lines above \midrule: one header
+            f = _keyed(_frame(rows), key)
+            key = None
             if f is not None:
                 tables.append(("", f))
-        elif inside and s not in ("\\toprule", "\\midrule", "\\bottomrule"):
+        elif inside and s == "\\midrule" and not head:
+            head, rows = rows, []
+        elif inside and (s in ("\\toprule", "\\midrule", "\\bottomrule") or s.startswith("\\cmidrule")):
+            continue
+        elif inside:
             rows.append(cells(s))
+        elif _TEX_KEY.fullmatch(s):
+            key = _TEX_KEY.fullmatch(s).group(1)
         elif not inside:
             prose.append(re.sub(r"\\[a-z]+(\[[^]]*\])?", " ", s).replace("{", " ").replace("}", " "))
     return tables, "\n".join(prose)
@@ -266,6 +317,58 @@ def read_published(path) -> tuple[list[tuple[str, pd.DataFrame]], str]:
 
 
 # --------------------------------------------------------------------------- audit
+
+_TOKEN = re.compile(r"(?P<bound>[<>]\s*)?(?<![\w.])(?P<num>-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?!\w)"
+                    r"|(?P<dash>\u2014)")
+
+
+def _cell_numbers(text: str) -> list[str] | None:
+    """The numbers a formatted cell shows, in order ("" for "—" and for a bound like "<0.001", which
+    shows no exact value); None when the cell is not made of numbers only (a label, a note)."""
+    text = str(text).strip()
+    tokens = list(_TOKEN.finditer(text))
+    rest = _TOKEN.sub("", text).replace("(", "").replace(")", "").replace(",", "").replace("%", "").strip()
+    if not tokens or rest:
+        return None
+    return ["" if m["dash"] or m["bound"] else m["num"].replace(",", "") for m in tokens]
+
+
+def _unformat(where: str, df: pd.DataFrame, base: pd.DataFrame | None, problems: list[str]) -> pd.DataFrame | None:
+    """A formatted rendering (with its key, see :mod:`mheval.report.tables`) read back into the raw
+    columns it shows: each displayed cell's numbers go, in order, to the raw columns the key names;
+    raw columns and rows it does not show are blank, text cells are kept as text."""
+    key = df.attrs.get("key") or {}
+    columns, rows = key.get("columns"), key.get("rows")
+    if not isinstance(columns, list) or len(columns) != df.shape[1]:
+        problems.append(f"{where}: its table key does not match its {df.shape[1]} columns")
+        return None
+    names = list(base.columns) if base is not None else list(dict.fromkeys(c for cs in columns for c in cs))
+    n = len(base) if base is not None else (max(rows) + 1 if rows else len(df))
+    rows = rows if rows is not None else list(range(len(df)))
+    if len(rows) != len(df) or any(not 0 <= r < n for r in rows):
+        problems.append(f"{where}: its table key names rows the table does not have")
+        return None
+    out = pd.DataFrame("", index=range(n), columns=names, dtype=object)
+    for j, sources in enumerate(columns):
+        missing = [c for c in sources if c not in out.columns]
+        if missing:
+            problems.append(f"{where}: column {j + 1} shows {missing}, not a column of the table")
+            continue
+        for i, r in enumerate(rows):
+            cell = str(df.iat[i, j]).strip()
+            numbers = _cell_numbers(cell)
+            if numbers is None or not cell:
+                if len(sources) == 1:
+                    out.at[r, sources[0]] = cell
+                elif cell:
+                    problems.append(f"{where}: row {i + 1}, column {j + 1}: cannot be read as {len(sources)} numbers")
+            elif len(numbers) == len(sources):
+                for c, v in zip(sources, numbers):
+                    out.at[r, c] = v
+            else:
+                problems.append(f"{where}: row {i + 1}, column {j + 1}: shows {len(numbers)} numbers for "
+                                f"{len(sources)} columns")
+    return out
 
 
 def _merge(name: str, versions: list[tuple[str, pd.DataFrame]], problems: list[str]) -> pd.DataFrame:
@@ -358,19 +461,29 @@ def audit(paths: Iterable, rule: Rule = Rule()) -> AuditResult:
     versions: dict[str, list[tuple[str, pd.DataFrame]]] = {}
     loose: list[tuple[str, pd.DataFrame]] = []
     flow_boxes: list[tuple[str, list[tuple[str, str, str]]]] = []
+    keyed: list[tuple[str, str, pd.DataFrame]] = []
     for f in files:
         tables, text = read_published(f)
         _scan_text(str(f), text, problems, rule.min_cell, counts=f.suffix.lower() != ".json")
         for i, (caption, df) in enumerate(tables):
             _scan_table(str(f), df, problems, rule.min_cell)
             _scan_text(f"{f} (table caption)", caption, problems, rule.min_cell)
-            if f.suffix.lower() in TABLE_SUFFIXES and len(tables) == 1 and f.name != "report.html":
+            alone = f.suffix.lower() in TABLE_SUFFIXES and len(tables) == 1 and f.name != "report.html"
+            if "key" in df.attrs:  # a formatted rendering: read back into its table's raw columns below
+                name = f.stem if alone else str(df.attrs["key"].get("table", f.stem))  # a table file: its stem
+                keyed.append((name, f"{f}#table{i + 1}" if len(tables) > 1 else str(f), df))
+            elif alone:
                 versions.setdefault(f.stem, []).append((str(f), df.reset_index(drop=True)))
             else:
                 loose.append((f"{f}#table{i + 1}", df.reset_index(drop=True)))
         boxes = _FLOW_BOX.findall(text)
         if boxes:
             flow_boxes.append((str(f), boxes))
+    for name, where, df in keyed:
+        base = versions.get(name, [(None, None)])[0][1]
+        raw = _unformat(where, df, base, problems)
+        if raw is not None:
+            versions.setdefault(name, []).append((where, raw))
     for where, df in loose:  # report tables: one more format of the table with the same columns
         match = [n for n, v in versions.items() if list(v[0][1].columns) == list(df.columns) and len(v[0][1]) == len(df)]
         versions.setdefault(match[0] if match else where, []).append((where, df))

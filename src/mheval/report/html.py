@@ -122,40 +122,55 @@ def write_table(
     digits: int = 3,
     index: bool | None = None,
     caption: str | None = None,
+    display=None,
+    config: Mapping | None = None,
 ) -> list[Path]:
     """Write one table as CSV, Markdown, LaTeX and HTML, byte-deterministically.
 
-    All four files hold the same text cells (see :func:`format_table`). Markdown
-    is a pipe table; LaTeX is a ``booktabs`` tabular (add ``\\usepackage{booktabs}``),
-    wrapped in a ``table`` float when a caption is given; HTML is a small complete
-    page with inline CSS. Protect the table first (:func:`mheval.disclosure.protect`).
+    The CSV keeps the raw column names and numbers (see :func:`format_table`): it is the
+    machine-readable copy, read back by the disclosure audit. Markdown, LaTeX (``booktabs``, in a
+    ``table`` float) and HTML (a small complete page with inline CSS) are the formatted renderings
+    of one display definition (:class:`mheval.report.tables.Display`): labels, estimates with their
+    intervals in one cell, decimals per measure, "—" for suppressed cells and notes under the table.
+    Protect the table first (:func:`mheval.disclosure.protect`).
 
     Parameters
     ----------
     df : pandas.DataFrame
         Table to write.
     stem : str or path
-        Output path without suffix; parent directories are created.
+        Output path without suffix; parent directories are created. Its name is the table's name.
     digits : int, default 3
-        Decimals for non-integral numbers.
+        Decimals for non-integral numbers in the CSV.
     index : bool, optional
         As in :func:`format_table`.
     caption : str, optional
-        Caption for the LaTeX, HTML and Markdown versions.
+        Caption of the formatted renderings (default: the display's).
+    display : Display, optional
+        The display definition; default :func:`mheval.report.tables.results_display` for the
+        table's name.
+    config : dict, optional
+        The run's config, for the default display's notes (interval level, cell-size rule, source).
 
     Returns
     -------
     list of pathlib.Path
         The ``.csv``, ``.md``, ``.tex`` and ``.html`` files written, in that order.
     """
+    from mheval.report.tables import render_html, render_latex, render_markdown, results_display
+
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     table = format_table(df, digits=digits, index=index)
+    raw = df.reset_index() if (index if index is not None else not (
+        isinstance(df.index, pd.RangeIndex) and all(n is None for n in df.index.names))) else df.reset_index(drop=True)
+    raw.columns = list(table.columns)
+    display = display or results_display(stem.name, raw, config, caption=caption)
     texts = {
         ".csv": table.to_csv(index=False, lineterminator="\n"),
-        ".md": _markdown(table, caption),
-        ".tex": _latex(table, caption),
-        ".html": _html_page(caption or stem.name, _html_table(table, caption)),
+        ".md": render_markdown(raw, display),
+        ".tex": render_latex(raw, display),
+        ".html": _html_page(display.caption or stem.name, render_html(raw, display)),
     }
     paths = []
     for suffix, text in texts.items():
@@ -163,42 +178,6 @@ def write_table(
         path.write_bytes(text.encode("utf-8"))
         paths.append(path)
     return paths
-
-
-def _markdown(table: pd.DataFrame, caption: str | None) -> str:
-    def cell(text):
-        return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-    numeric = set(table.attrs.get("numeric", []))
-    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
-    rule = "|" + "|".join("---:" if c in numeric else ":---" for c in table.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    lead = [f"**{cell(caption)}**", ""] if caption else []
-    return "\n".join(lead + [header, rule] + body) + "\n"
-
-
-_LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-}  # fmt: skip
-
-
-def _latex_escape(text) -> str:
-    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in str(text))
-
-
-def _latex(table: pd.DataFrame, caption: str | None) -> str:
-    numeric = set(table.attrs.get("numeric", []))
-    spec = "".join("r" if c in numeric else "l" for c in table.columns)
-    lines = [f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
-    lines.append(" & ".join(_latex_escape(c) for c in table.columns) + " \\\\")
-    lines.append("\\midrule")
-    lines += [" & ".join(_latex_escape(v) for v in row) + " \\\\" for row in table.itertuples(index=False)]
-    lines += ["\\bottomrule", "\\end{tabular}"]
-    if caption:
-        lines = ["\\begin{table}[htbp]", "\\centering", f"\\caption{{{_latex_escape(caption)}}}"] + lines
-        lines.append("\\end{table}")
-    return "\n".join(lines) + "\n"
 
 
 def _html_table(table: pd.DataFrame, caption: str | None = None) -> str:
