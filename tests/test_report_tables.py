@@ -93,3 +93,32 @@ def test_a_report_table_with_a_key_is_one_more_format_of_its_table(tmp_path, hr)
     (tmp_path / "report.html").write_text(page)
     problems = audit([tmp_path], RULE).problems
     assert any("report.html" in p and "row 2, column 'hazard_ratio': differs" in p for p in problems), problems
+
+
+def test_spending_per_beneficiary_month_is_the_annual_impact_over_12():
+    from mheval.report.impact_tables import spending_per_beneficiary_month
+
+    impacts = pd.DataFrame({
+        "outcome": ["Part A and B spending per year, USD", "Hospitalizations per year"],
+        "population": ["High risk", "High risk"], "control_mean": [12000.0, 0.3], "intervention_mean": [11976.0, 0.29],
+        "impact": [-21.96, -0.01], "ci90_lower": [-120.0, -0.02], "ci90_upper": [60.0, 0.0],
+        "impact_percent": [-0.183, -3.3], "p_value": [0.7, 0.2], "prob_any_reduction": [0.64, 0.9], "note": ["", ""]})
+    out = spending_per_beneficiary_month(impacts)
+    assert out["outcome"].tolist() == ["Part A and B spending"]  # only spending rows
+    assert out.loc[0, "impact_pbpm"] == pytest.approx(-1.83) and out.loc[0, "ci90_lower_pbpm"] == pytest.approx(-10.0)
+    assert out.loc[0, "control_mean_pbpm"] == pytest.approx(1000.0) and out.loc[0, "impact_percent"] == -0.183
+    row = display_table(out, results_display("impacts_pbpm", out)).iloc[0]
+    assert row["Impact (90% CI)"] == "-1.83 (-10.00, 5.00)" and row["Control mean"] == "1,000.00"
+    # a table that has its own PBPM columns is used as it is
+    impacts["impact_pbpm"] = [-1.5, 0.0]
+    assert spending_per_beneficiary_month(impacts).loc[0, "impact_pbpm"] == -1.5
+
+
+def test_report_text_comes_from_config(config):
+    from mheval.report.assemble import methods_text
+
+    cfg = {**config, "cohort": {**config["cohort"], "age_min": 45, "age_max": 84, "risk_medium": 0.2},
+           "models": {**config["models"], "alpha": 0.05}, "report": {**config["report"], "min_cell": 16}}
+    text = methods_text(cfg)
+    assert "aged 45-84" in text and "at least 20 percent" in text and "Intervals are 95 percent" in text
+    assert "no count from 1 to 15" in text and "40-79" not in text and "90 percent" not in text

@@ -13,8 +13,7 @@ sm = snakemake  # noqa: F821
 
 def main():
     tables = [pd.read_csv(p) for p in sm.input.tables]
-    write_table(adjusted_incidence_table(tables, sm.params.alpha), Path(sm.output.table).with_suffix(""),
-                caption="Adjusted cumulative incidence by follow-up year (percent; difference in percentage points)")
+    write_table(adjusted_incidence_table(tables, sm.params.alpha), Path(sm.output.table).with_suffix(""))
     curves = pd.concat([pd.read_csv(p) for p in sm.input.curves], ignore_index=True)
     for outcome in dict.fromkeys(Path(f).stem.removeprefix("adjusted_incidence_") for f in sm.output.figures):
         paths = [f for f in sm.output.figures if Path(f).stem == f"adjusted_incidence_{outcome}"]

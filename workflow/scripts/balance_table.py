@@ -16,7 +16,7 @@ def main():
     table = balance_for_populations(pd.read_parquet(sm.input.cohort), pd.read_parquet(sm.input.by))
     published = protect({"balance": table}, Rule.from_config(sm.params.report), published={"cohort_flow": pd.read_csv(sm.input.flow)})
     write_table(published.tables["balance"], Path(sm.output.balance).with_suffix(""), digits=4,
-                caption="Baseline balance by arm")
+                config={"report": sm.params.report})
     write_json(published.summary_records(), sm.output.disclosure)
 
 

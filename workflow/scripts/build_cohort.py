@@ -16,7 +16,7 @@ def main():
     write_parquet(people, sm.output.enrollees)
     write_parquet(people[people["EXCLUSION"] == ""].reset_index(drop=True), sm.output.cohort)
     published = publishable_flow(flow, Rule.from_config(cfg))
-    write_table(published.tables["cohort_flow"], Path(sm.output.flow).with_suffix(""), caption="Cohort flow")
+    write_table(published.tables["cohort_flow"], Path(sm.output.flow).with_suffix(""), config=cfg)
     write_json(published.summary_records(), sm.output.disclosure)
     write_json(qc, sm.output.qc)
 

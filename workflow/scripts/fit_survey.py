@@ -24,7 +24,7 @@ def main():
         table["note"] = ["" if not isinstance(r, str) or not r else f"not estimable: {r}" for r in reason]
     published = protect({"survey_impacts": table}, Rule.from_config(sm.params.report))
     write_table(published.tables["survey_impacts"], Path(sm.output.table).with_suffix(""), digits=4,
-                caption="Provider-survey impacts (Equation 3)")
+                config={"report": sm.params.report})
     write_json(published.summary_records(), sm.output.disclosure)
 
 

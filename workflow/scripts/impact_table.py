@@ -12,8 +12,7 @@ def main():
     results = [read_json(p) for p in sm.input]
     results += left_out_results(sm.params.left_out, sm.params.populations, alpha=results[0]["alpha"],
                                 size_percent=results[0]["size_percent"])
-    write_table(continuous_impact_table(results), Path(sm.output.csv).with_suffix(""),
-                caption="Impacts on means and rates (Equations 1 and 2), intervention vs control")
+    write_table(continuous_impact_table(results), Path(sm.output.csv).with_suffix(""))
     Path(sm.output.readings).write_text("".join(f"- {s}\n" for s in bayesian_readings(results)))
 
 

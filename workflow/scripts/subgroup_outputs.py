@@ -19,10 +19,8 @@ def main():
                         published={"cohort_flow": pd.read_csv(sm.input.flow)})
     table = published.tables["subgroups"]
     write_json(published.summary_records(), sm.output.disclosure)
-    write_table(table, Path(sm.output.table).with_suffix(""),
-                caption="Subgroup impacts: unpooled (interaction models) and partially pooled (Bayesian)")
-    write_table(subgroup_tests_table(results), Path(sm.output.tests[0]).with_suffix(""),
-                caption="Subgroup tests: heterogeneity across levels and the organization size x impact interaction")
+    write_table(table, Path(sm.output.table).with_suffix(""), config={"report": sm.params.report})
+    write_table(subgroup_tests_table(results), Path(sm.output.tests[0]).with_suffix(""), config={"report": sm.params.report})
     pct = int(round(100 * (1 - sm.params.alpha)))
     names = {"unpooled": "estimate", f"unpooled_ci{pct}_lower": "lower", f"unpooled_ci{pct}_upper": "upper",
              "pooled": "pooled_mean", f"pooled_cri{pct}_lower": "pooled_lower", f"pooled_cri{pct}_upper": "pooled_upper"}

@@ -11,10 +11,8 @@ sm = snakemake  # noqa: F821
 def main():
     results = [read_json(p) for p in sm.input]
     results += left_out_results(sm.params.left_out, sm.params.populations, alpha=results[0]["alpha"])
-    write_table(ph_test_table(results), Path(sm.output.ph).with_suffix(""),
-                caption="Proportional-hazards tests (scaled Schoenfeld residuals)")
-    write_table(by_year_table(results), Path(sm.output.by_year[0]).with_suffix(""),
-                caption="Hazard ratio by follow-up year (episode splitting)")
+    write_table(ph_test_table(results), Path(sm.output.ph).with_suffix(""))
+    write_table(by_year_table(results), Path(sm.output.by_year[0]).with_suffix(""))
 
 
 run_step(main, sm.log[0])

@@ -9,29 +9,40 @@ import yaml
 
 from mheval.io import read_json
 from mheval.report.html import build_html_report, software_versions
+from mheval.report.tables import Display, results_display
 
-METHODS = (
-    "Organizations were randomized; beneficiaries are analyzed by intent to treat from their first "
-    "registry enrollment. The analysis population is beneficiaries aged 40-79 at enrollment with a "
-    "complete baseline risk assessment, in Medicare fee-for-service Parts A and B, without ESRD or "
-    "hospice, with no heart attack or stroke in claims since the lookback start, and with a 10-year "
-    "ASCVD risk (2013 ACC/AHA pooled cohort equations) of at least 15 percent.\n\n"
-    "Time-to-event impacts (Equation 4) are hazard ratios of intervention vs control from a Cox model with "
-    "a shared gamma frailty per organization (the unit of randomization), adjusted for beneficiary and "
-    "organization characteristics at enrollment; the marginal Cox model with standard errors clustered by "
-    "organization is the sensitivity analysis. Proportional hazards are checked with scaled Schoenfeld "
-    "residuals. Adjusted cumulative incidence is standardized over the analysis sample with bands from a "
-    "cluster bootstrap over organizations; the unadjusted curves are Kaplan-Meier estimates.\n\n"
-    "Spending, service use and predicted risk (Equation 1) come from mixed models with organization and "
-    "beneficiary random intercepts by follow-up year; binary yearly outcomes from the multilevel logistic "
-    "analogue, reported as average marginal effects in percentage points; the event within a fixed window "
-    "from Equation 2 (one observation per beneficiary, organization intercept). Organization survey "
-    "outcomes follow Equation 3.\n\n"
-    "Intervals are 90 percent; the probability of a reduction reads each estimate as a posterior under a "
-    "flat prior. Subgroup impacts are partially pooled with a Bayesian hierarchical model.\n\n"
-    "Published tables and figures follow CMS's cell-size policy: no count from 1 to 10 is shown, "
-    "nor anything from which one could be derived."
-)
+def methods_text(config: dict) -> str:
+    """The "Methods in brief" text, every threshold from ``config`` (ages from ``cohort.age_min`` and
+    ``age_max``, the risk cut-offs from ``cohort.risk_medium`` and ``risk_high``, the interval level
+    from ``models.alpha``, the cell-size rule from ``report.min_cell``)."""
+    cohort, models = config["cohort"], config["models"]
+    pct = int(round(100 * (1 - float(models["alpha"]))))
+    min_cell = int(config["report"]["min_cell"])
+    return (
+        "Organizations were randomized; beneficiaries are analyzed by intent to treat from their first "
+        f"registry enrollment. The analysis population is beneficiaries aged {cohort['age_min']}-{cohort['age_max']} "
+        "at enrollment with a complete baseline risk assessment, in Medicare fee-for-service Parts A and B, "
+        "without ESRD or hospice, with no heart attack or stroke in claims since the lookback start "
+        f"({config['study']['claims_lookback_start']}), and with a 10-year ASCVD risk (2013 ACC/AHA pooled cohort "
+        f"equations) of at least {100 * float(cohort['risk_medium']):g} percent (high risk: "
+        f"{100 * float(cohort['risk_high']):g} percent or more; medium risk: the rest).\n\n"
+        "Time-to-event impacts (Equation 4) are hazard ratios of intervention vs control from a Cox model with "
+        "a shared gamma frailty per organization (the unit of randomization), adjusted for beneficiary and "
+        "organization characteristics at enrollment; the marginal Cox model with standard errors clustered by "
+        "organization is the sensitivity analysis. Proportional hazards are checked with scaled Schoenfeld "
+        "residuals. Adjusted cumulative incidence is standardized over the analysis sample with bands from a "
+        "cluster bootstrap over organizations; the unadjusted curves are Kaplan-Meier estimates.\n\n"
+        "Spending, service use and predicted risk (Equation 1) come from mixed models with organization and "
+        "beneficiary random intercepts by follow-up year; binary yearly outcomes from the multilevel logistic "
+        "analogue, reported as average marginal effects in percentage points; the event within a fixed window "
+        "from Equation 2 (one observation per beneficiary, organization intercept). Organization survey "
+        "outcomes follow Equation 3.\n\n"
+        f"Intervals are {pct} percent (models.alpha = {float(models['alpha']):g}); the probability of a reduction "
+        "reads each estimate as a posterior under a flat prior. Subgroup impacts are partially pooled with a "
+        "Bayesian hierarchical model.\n\n"
+        f"Published tables and figures follow CMS's cell-size policy: no count from 1 to {min_cell - 1} is shown, "
+        "nor anything from which one could be derived; such cells are shown as \u2014."
+    )
 
 
 # how the average impact over follow-up years is formed (config models.average_weighting)
@@ -44,9 +55,39 @@ def small(n: int, min_cell: int = 11) -> str:
     return f"fewer than {min_cell}" if 0 < n < min_cell else f"{n:,}"
 
 
-def _optional_tables(tables: dict, keys: list[tuple[str, str]]) -> list[tuple[str, pd.DataFrame]]:
-    """(caption, table) for each key present in ``tables``."""
-    return [(caption, pd.read_csv(tables[k])) for k, caption in keys if tables.get(k)]
+def _table(tables: dict, key: str, name: str, config: dict) -> tuple:
+    """The table file ``tables[key]`` (a CSV) with its display definition, for the report."""
+    df = pd.read_csv(tables[key])
+    return df, results_display(name, df, config)
+
+
+GLANCE_TEXT = ("The trial's primary results in the layout of its published Table 3: for each outcome and "
+               "population, events, person-years and the crude rate per 1,000 person-years in each arm, and the "
+               "hazard ratio of intervention vs control with its interval; then the spending impacts per "
+               "beneficiary per month. Details, sensitivity analyses and the other outcomes follow.")
+
+
+def glance_tables(hr: pd.DataFrame, impacts: pd.DataFrame, config: dict) -> list[tuple]:
+    """The "Results at a glance" tables: the hazard-ratio table's Table 3 columns (events,
+    person-years and rate per arm; hazard ratio with its interval; the note) as one more rendering
+    of ``hazard_ratios``, and the spending impacts per beneficiary per month
+    (:func:`mheval.report.impact_tables.spending_per_beneficiary_month`)."""
+    from mheval.report.impact_tables import spending_per_beneficiary_month
+
+    pct = int(round(100 * (1 - float(config["models"]["alpha"]))))
+    full = results_display("hazard_ratios", hr, config)
+    keep = [c for c in full.columns if c.sources[0] in ("outcome", "population", "note", "hazard_ratio")
+            or c.sources[0].startswith(("n_events_", "person_years_", "rate_per_1000py_"))]
+    glance = Display(full.name, f"Table 3 layout: events, rates and hazard ratios by outcome ({pct}% CI)", keep,
+                     [n for n in full.notes if not n.startswith("Marginal Cox")], full.row_decimals,
+                     full.not_applicable, full.min_cell)
+    pbpm = spending_per_beneficiary_month(impacts)
+    spend = results_display("impacts_pbpm", pbpm, config,
+                            caption=f"Spending impacts per beneficiary per month, USD ({pct}% CI)")
+    spend.notes = [f"Per beneficiary per month: the annual means and impacts of the impact table divided by 12 "
+                   "(the same models; the percent impact and probabilities are unchanged). Impact: intervention "
+                   "minus control, regression-adjusted; a negative impact is a saving."]
+    return [(hr, glance), (pbpm, spend)]
 
 
 def _readings(path) -> str:
@@ -91,22 +132,21 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
     )
     data_text += "".join("\n" + line for line in _availability_lines(availability, left_out, notes))
     hr = pd.read_csv(tables["hr"])
+    impacts = pd.read_csv(tables["impacts"])
     sections = [
-        {"heading": "Methods in brief", "text": METHODS},
+        {"heading": "Results at a glance", "text": GLANCE_TEXT, "tables": glance_tables(hr, impacts, config)},
+        {"heading": "Methods in brief", "text": methods_text(config)},
         {"heading": "Data", "text": data_text},
-        {"heading": "Cohort", "tables": [("Cohort flow by arm", pd.read_csv(tables["flow"]))],
+        {"heading": "Cohort", "tables": [_table(tables, "flow", "cohort_flow", config)],
          "figures": [("Cohort flow", figures["flow"])]},
-        {"heading": "Baseline balance", "tables": [("Intervention vs control at enrollment", pd.read_csv(tables["balance"]))]},
+        {"heading": "Baseline balance", "tables": [_table(tables, "balance", "balance", config)]},
         {"heading": "Impacts on heart attacks, strokes and deaths",
          "text": "Hazard ratios from the Cox model with a shared gamma frailty per organization (conditional on the "
                  "organization); the marginal Cox model with cluster-robust standard errors is the sensitivity "
                  "analysis (population-averaged). Crude rates are per 1,000 person-years.",
-         "tables": [("Hazard ratios, intervention vs control (90% CI)", hr)]
-                   + _optional_tables(tables, [("ph", "Proportional-hazards tests (scaled Schoenfeld residuals)"),
-                                               ("by_year_hr", "Hazard ratio by follow-up year"),
-                                               ("adjusted", "Adjusted cumulative incidence by follow-up year "
-                                                            "(percent; difference in percentage points; 90% "
-                                                            "cluster-bootstrap intervals)")]),
+         "tables": [(hr, results_display("hazard_ratios", hr, config))]
+                   + [_table(tables, k, n, config) for k, n in (("ph", "ph_tests"), ("by_year_hr", "hazard_ratios_by_year"),
+                                                               ("adjusted", "adjusted_incidence")) if tables.get(k)],
          "figures": [(f"Adjusted cumulative incidence ({Path(p).stem.split('_')[-1]})", p)
                      for p in figures.get("adjusted", [])]
                     + [(f"Cumulative incidence, unadjusted ({Path(p).stem.split('_')[-1]})", p)
@@ -117,7 +157,7 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
                  "from a mixed model with organization and beneficiary random intercepts, each beneficiary-year "
                  "weighted by the share of the year observed; means are regression-adjusted.\n\n"
                  "Read as a Bayesian posterior under a flat prior:\n\n" + _readings(tables.get("readings")),
-         "tables": [("Impacts, intervention vs control (90% CI)", pd.read_csv(tables["impacts"]))],
+         "tables": [(impacts, results_display("impacts", impacts, config))],
          "figures": [("Impact by follow-up year", figures["by_year"])]
                     + ([("Probability of a reduction at least as large as each size", figures["probability"])]
                        if figures.get("probability") else [])},
@@ -125,16 +165,15 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
          "text": "Impacts within subgroups from interaction models, unpooled and partially pooled by a Bayesian "
                  "hierarchical model (each level's impact drawn from a common normal distribution whose mean and "
                  "spread are estimated). Pooling pulls noisy levels toward the overall impact.",
-         "tables": _optional_tables(tables, [("subgroups", "Subgroup impacts (90% intervals)"),
-                                             ("subgroup_tests", "Heterogeneity and organization size x impact "
-                                                                "interaction tests")]),
+         "tables": [_table(tables, k, n, config) for k, n in (("subgroups", "subgroups"),
+                                                             ("subgroup_tests", "subgroup_tests")) if tables.get(k)],
          "figures": [(f"Subgroup impacts ({Path(p).stem.removeprefix('subgroups_')})", p)
                      for p in figures.get("subgroups", [])]},
         {"heading": "Impacts on organizations' care delivery (Equation 3)",
          "text": "Provider-survey items of organizations that enrolled beneficiaries, by survey wave, with an "
                  "organization random intercept and nonresponse weights from a response model on organization "
                  "characteristics.",
-         "tables": [("Survey impacts, intervention vs control (90% CI)", pd.read_csv(tables["survey"]))]},
+         "tables": [_table(tables, "survey", "survey_impacts", config)]},
     ]
     if disclosure:
         from mheval.disclosure import Rule, suppression_note

@@ -29,7 +29,7 @@ DEFAULT_PACKAGES = (
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 _LONG_TEXT = 80
 _CSS = """
-body { font-family: Helvetica, Arial, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em;
+body { font-family: Helvetica, Arial, sans-serif; max-width: 64em; margin: 2em auto; padding: 0 1em;
        color: #222; line-height: 1.45; }
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
 h2 { border-bottom: 1px solid #bbb; margin-top: 2em; }
@@ -37,12 +37,34 @@ nav ol { padding-left: 1.5em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
 caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: .3em; }
 th, td { border-bottom: 1px solid #ddd; padding: .25em .6em; }
-thead th { border-bottom: 2px solid #444; text-align: left; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+thead th { border-bottom: 2px solid #444; text-align: left; vertical-align: bottom; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.table-block { margin: 1em 0 1.8em; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+.table-wrap table { margin: 0; font-size: .85em; }
+table.results thead tr:first-child:not(:last-child) th { text-align: center; border-bottom: 1px solid #888; }
+table.results thead th { font-weight: 600; }
+p.table-note { font-size: .8em; color: #444; margin: .25em 0; }
 figure { margin: 1.5em 0; }
 figure img { max-width: 100%; height: auto; }
 figcaption { font-size: .9em; color: #444; }
 pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .85em; }
+@media print {
+  @page { size: A4 landscape; margin: 12mm; }
+  body { max-width: none; margin: 0; padding: 0; font-size: 10pt; line-height: 1.3; }
+  nav { break-after: page; }
+  section { break-before: page; }
+  h2 { margin-top: 0; break-after: avoid; }
+  .table-wrap { overflow: visible; }
+  .table-wrap table, table { font-size: 8pt; }
+  th, td { padding: .15em .4em; }
+  thead { display: table-header-group; }
+  tr, figure, .table-note { break-inside: avoid; }
+  caption { break-after: avoid; }
+  figure img { max-height: 160mm; }
+  pre { white-space: pre-wrap; overflow-wrap: anywhere; overflow: visible; font-size: 7pt; }
+  a { color: inherit; text-decoration: none; }
+}
 """.strip()
 
 
@@ -217,7 +239,9 @@ def build_html_report(title: str, sections: Sequence[Mapping], *, metadata: Mapp
     sections : sequence of dict
         Each with ``"heading"`` (str) and optionally ``"text"`` (plain text;
         paragraphs separated by blank lines; HTML-escaped), ``"tables"`` (list of
-        DataFrame or ``(caption, DataFrame)``, formatted with :func:`format_table`)
+        DataFrame or ``(caption, DataFrame)``, formatted with :func:`format_table`, or
+        ``(DataFrame, Display[, rows])`` rendered by its display definition, see
+        :mod:`mheval.report.tables`)
         and ``"figures"`` (list of image path or ``(caption, path)``; PNG, JPEG or
         SVG). Tables must already be suppressed.
     metadata : dict, optional
@@ -247,8 +271,7 @@ def build_html_report(title: str, sections: Sequence[Mapping], *, metadata: Mapp
         parts.append(f'<section id="section-{i}">\n<h2>{esc(str(section.get("heading", "")))}</h2>')
         parts += _paragraphs(section.get("text", ""))
         for item in section.get("tables", []) or []:
-            caption, df = item if isinstance(item, tuple) else (None, item)
-            parts.append(_html_table(format_table(df), caption))
+            parts.append(_report_table(item))
         for item in section.get("figures", []) or []:
             caption, path = item if isinstance(item, tuple) else (None, item)
             parts.append(_figure(Path(path), caption))
@@ -258,6 +281,18 @@ def build_html_report(title: str, sections: Sequence[Mapping], *, metadata: Mapp
         parts.append(_provenance(metadata))
         parts.append("</section>")
     return _html_page(title, "\n".join(parts))
+
+
+def _report_table(item) -> str:
+    """One report table: a DataFrame or ``(caption, DataFrame)`` as plain text cells, or
+    ``(DataFrame, Display)`` / ``(DataFrame, Display, rows)`` formatted by its display definition
+    (:func:`mheval.report.tables.render_html`: caption, notes, sideways scrolling in its own box)."""
+    from mheval.report.tables import Display, render_html
+
+    if isinstance(item, tuple) and len(item) >= 2 and isinstance(item[1], Display):
+        return render_html(item[0], item[1], rows=item[2] if len(item) > 2 else None)
+    caption, df = item if isinstance(item, tuple) else (None, item)
+    return f'<div class="table-wrap">\n{_html_table(format_table(df), caption)}\n</div>'
 
 
 def _paragraphs(text) -> list[str]:

@@ -301,3 +301,27 @@ def subgroup_tests_table(results: list[dict]) -> pd.DataFrame:
                          "size_interaction_per_doubling": size.get("coef_per_doubling", np.nan),
                          "size_interaction_p": size.get("p", np.nan)})
     return pd.DataFrame(rows)
+
+
+def spending_per_beneficiary_month(impacts: pd.DataFrame) -> pd.DataFrame:
+    """The spending rows of the impact table (:func:`continuous_impact_table`, read back from its CSV)
+    per beneficiary per month (PBPM), the trial's published unit: the table's own ``*_pbpm``
+    columns when it has them, otherwise the annual means, impact and interval divided by 12 (the
+    percent impact and the probabilities are the same in either unit). Columns: outcome,
+    population, control_mean_pbpm, intervention_mean_pbpm, impact_pbpm with its interval, and the
+    percent, p-value, probability and note columns as in the impact table."""
+    rows = impacts[impacts["outcome"].astype(str).str.contains("spending", case=False)].reset_index(drop=True)
+    ci = [c for c in rows.columns if str(c).startswith("ci") and str(c).endswith(("_lower", "_upper"))]
+    annual = ["control_mean", "intervention_mean", "impact"] + ci
+    out = rows[["outcome", "population"]].copy()
+    out["outcome"] = out["outcome"].str.replace(r" per year(, USD)?$", "", regex=True)
+    for c in annual:
+        given = f"{c}_pbpm"
+        if given in rows:
+            out[given] = rows[given]
+        elif c in rows:
+            out[given] = rows[c] / 12
+    for c in rows.columns:
+        if c in ("impact_percent", "p_value", "note") or str(c).startswith("prob_"):
+            out[c] = rows[c]
+    return out

@@ -53,7 +53,7 @@ COLUMN_LABELS = {
     "heterogeneity_chisq": "Heterogeneity chi-square", "heterogeneity_df": "Heterogeneity df",
     "size_interaction_per_doubling": "Size x impact, per doubling", "size_interaction_p": "Size x impact p-value",
     "item": "Survey item", "wave": "Wave", "n_organizations": "Organizations", "estimate": "Estimate",
-    "impact_pbpm": "Impact per beneficiary per month", "step": "Step code",
+    "impact_pbpm": "Impact per beneficiary per month", "mean_pbpm": "Mean", "step": "Step code",
 }
 # labels of codes shown in cells
 VALUE_LABELS = {
@@ -167,8 +167,11 @@ class Display:
         two_level = any(v > 1 for v in per_arm.values())
         for col in cols:
             top, sub = col.header
+            full = labels.get(col.sources[0]) or COLUMN_LABELS.get(col.sources[0])
+            if full and len(col.sources) > 1:
+                full += sub[sub.rindex(" ("):]
             if not two_level:
-                col.header = ("", labels.get(col.sources[0]) or
+                col.header = ("", full or
                               (f"{top} {sub[0].lower() + sub[1:]}" if top and sub and sub != top else (sub or top)))
             elif top and per_arm[top] == 1 and sub in ("", top):
                 col.header = ("", top)
@@ -480,6 +483,8 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
         spec["caption"] = f"Subgroup impacts, unpooled and partially pooled ({pct}% intervals)"
         spec["notes"] = ["Hazard-ratio rows are Cox outcomes; impact rows are in the outcome's units. Partially "
                          "pooled: posterior of a Bayesian hierarchical model (credible interval, CrI)."]
+    elif name == "impacts_pbpm":
+        spec["labels"] = {"impact_pbpm": "Impact"}
     elif name == "subgroup_tests":
         spec["caption"] = "Heterogeneity and organization size x impact interaction tests"
     d = Display.infer(df, name, caption=caption or spec.get("caption", label(name)), notes=spec["notes"],
