@@ -39,7 +39,7 @@ KEY = "mheval-table"
 COLUMN_LABELS = {
     "outcome": "Outcome", "population": "Population", "note": "Note", "label": "Step", "variable": "Characteristic",
     "statistic": "Statistic", "n_events": "Events", "person_years": "Person-years",
-    "rate_per_1000py": "Rate per 1,000 person-years", "hazard_ratio": "Hazard ratio",
+    "rate_per_1000py": "Rate per 1,000 person-years", "hazard_ratio": "Hazard ratio", "p": "p-value",
     "hazard_ratio_marginal": "Marginal Cox hazard ratio", "p_value": "p-value",
     "prob_reduction": "Probability of a reduction", "prob_any_reduction": "Probability of any reduction",
     "frailty_variance": "Frailty variance", "frailty_variance_at_boundary": "Frailty variance at zero",
@@ -125,14 +125,16 @@ class Display:
     @classmethod
     def infer(cls, df: pd.DataFrame, name: str, *, caption: str = "", notes: Sequence[str] = (),
               hide: Sequence[str] = (), labels: Mapping[str, str] | None = None, kinds: Mapping[str, str] | None = None,
-              row_decimals: Callable | None = None, not_applicable: Callable | None = None) -> Display:
+              row_decimals: Callable | None = None, not_applicable: Callable | None = None, pct: int = 90) -> Display:
         """A display definition from a raw table's columns alone.
 
         An interval (``ci90_lower``/``ci90_upper``, ``X_ci90_lower``, ``ci90_lower_marginal``,
         ``X_cri90_lower``) joins its estimate (``X``, or the column before it) in one cell; columns
         of an arm (``n_events_intervention``, ``intervention_ci90_lower``) get the arm as the top
         header when some arm has two or more displayed columns. ``hide`` lists raw columns not
-        shown to people (they stay in the CSV), ``labels`` and ``kinds`` override per raw column."""
+        shown to people (they stay in the CSV), ``labels`` and ``kinds`` override per raw column
+        (kind ``code``: cells are codes shown by :func:`label`); ``pct`` is the level of intervals
+        in columns named just ``lower`` and ``upper``."""
         labels, kinds = dict(labels or {}), dict(kinds or {})
         names = [str(c) for c in df.columns if str(c) not in hide]
         used, groups = set(), []
@@ -145,6 +147,13 @@ class Display:
             if est in names and upper in names and est not in used:
                 groups.append((est, c, upper, int(m["pct"]), bool(m["cr"])))
                 used |= {c, upper}
+        if "lower" in names and "upper" in names and names.index("lower") > 0 and "lower" not in used:
+            before = names[:names.index("lower")]
+            named = [c for c in before if c in ("impact", "estimate", "hazard_ratio", "hr", "coef")]
+            est = named[-1] if named else before[-1]
+            if est not in used and est != "upper":
+                groups.append((est, "lower", "upper", pct, False))
+                used |= {"lower", "upper"}
         by_est = {g[0]: g for g in groups}
         cols = []
         for c in names:
@@ -206,7 +215,7 @@ def _kind(c: str, col: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(col) or (col.dtype == object and set(col.dropna().astype(str)) <= {"True", "False"}
                                             and col.notna().any()):
         return "bool"
-    if not pd.api.types.is_numeric_dtype(col):
+    if not pd.api.types.is_numeric_dtype(col) or c in ("note", "label", "outcome", "population") or col.isna().all():
         return "text"
     if is_count_column(c) or c.endswith("_df") or c in ("follow_up_year", "year", "wave"):
         return "count"
@@ -216,7 +225,7 @@ def _kind(c: str, col: pd.Series) -> str:
         return "rate"
     if c.startswith("hazard_ratio"):
         return "ratio"
-    if c == "p_value" or c.endswith("_p"):
+    if c in ("p", "p_value") or c.endswith("_p") or c.startswith("p_"):
         return "p"
     if c.startswith("prob_"):
         return "prob"
@@ -247,6 +256,8 @@ def _cell(value, kind: str, decimals: int) -> str | None:
         return VALUE_LABELS.get(str(value), str(value))
     if kind == "text":
         return VALUE_LABELS.get(str(value), str(value))
+    if kind == "code":
+        return label(str(value).lower() if str(value).isupper() else value)
     x = float(value)
     if math.isinf(x):
         return "Inf" if x > 0 else "-Inf"
@@ -275,7 +286,7 @@ def display_table(df: pd.DataFrame, display: Display) -> pd.DataFrame:
             for s in col.sources:
                 text = _cell(row[s], col.kind, dec)
                 if text is None:
-                    blank = skip or col.kind in ("text", "bool") or (
+                    blank = skip or col.kind in ("text", "bool", "code") or (
                         display.not_applicable is not None and display.not_applicable(row, s))
                     text = None if blank else DASH
                 parts.append(text)
@@ -294,7 +305,7 @@ def display_table(df: pd.DataFrame, display: Display) -> pd.DataFrame:
 
 
 def _numeric(display: Display) -> list[bool]:
-    return [c.kind not in ("text", "bool") for c in display.columns]
+    return [c.kind not in ("text", "bool", "code") for c in display.columns]
 
 
 def _notes(display: Display, table: pd.DataFrame) -> list[str]:
@@ -394,7 +405,8 @@ def measure_decimals(text: str, magnitude: float = 0.0) -> int:
 
 def _row_measure(row) -> int:
     label_text = str(row.get("outcome", row.get("variable", "")))
-    values = [row.get(c) for c in ("control_mean", "intervention_mean", "control", "intervention")]
+    values = [row.get(c) for c in ("control_mean", "intervention_mean", "control", "intervention", "impact",
+                                   "unpooled", "pooled")]
     mags = [abs(float(v)) for v in values if isinstance(v, (int, float)) and not pd.isna(v)]
     if str(row.get("scale", "")) == "hazard ratio":
         return 2
@@ -467,8 +479,17 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
                          "criterion that excludes them.", source]
     elif name == "survey_impacts":
         spec["caption"] = f"Impacts on organizations' care delivery, provider survey (Equation 3, {pct}% CI)"
+        cov = sorted(set(df["cov_type"].dropna().astype(str))) if "cov_type" in df else []
         spec["notes"] = ["Organizations that enrolled beneficiaries, by survey wave; organization random intercept "
-                         "and nonresponse weights from a response model on organization characteristics.", source]
+                         "and nonresponse weights from a response model on organization characteristics. "
+                         f"Intervals and p-values from cluster-robust standard errors ({', '.join(cov) or 'CR2'}) "
+                         "with the degrees of freedom shown; model-based standard error and p-value for comparison.",
+                         source]
+        spec["hide"] = ("alpha", "cov_type")
+        spec["kinds"] = {"item": "code", "df": "stat"}
+        spec["labels"] = {"se": "Standard error", "df": "Degrees of freedom", "control_mean_unadjusted":
+                          "Control mean (unadjusted)", "se_model": "Model-based standard error",
+                          "p_model": "Model-based p-value", "n_responses": "Responses"}
     elif name == "ph_tests":
         spec["caption"] = "Proportional-hazards tests (scaled Schoenfeld residuals)"
         spec["labels"] = {"level": "Test level"}
@@ -481,14 +502,16 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
         spec["kinds"] = {c: "percent2" for c in df.columns if str(c).startswith(("intervention", "control", "difference"))}
     elif name == "subgroups":
         spec["caption"] = f"Subgroup impacts, unpooled and partially pooled ({pct}% intervals)"
+        spec["kinds"] = {"dimension": "code"}
         spec["notes"] = ["Hazard-ratio rows are Cox outcomes; impact rows are in the outcome's units. Partially "
                          "pooled: posterior of a Bayesian hierarchical model (credible interval, CrI)."]
     elif name == "impacts_pbpm":
         spec["labels"] = {"impact_pbpm": "Impact"}
     elif name == "subgroup_tests":
         spec["caption"] = "Heterogeneity and organization size x impact interaction tests"
+        spec["kinds"] = {"dimension": "code"}
     d = Display.infer(df, name, caption=caption or spec.get("caption", label(name)), notes=spec["notes"],
                       hide=spec["hide"], labels=spec["labels"], kinds=spec["kinds"], row_decimals=_row_measure,
-                      not_applicable=spec["not_applicable"])
+                      not_applicable=spec["not_applicable"], pct=pct)
     d.min_cell = _disclosure_note(cfg)
     return d
