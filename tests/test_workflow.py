@@ -76,7 +76,7 @@ def test_outputs_exist_with_sane_values(finished):
     assert "data:image/png;base64" in html and "Hazard ratios" in html
     assert "Subgroup impacts" in html and "percent probability that the model reduced" in html
     assert not re.search(r"(src|href)=\"https?://", html)
-    assert "Disclosure control" in html and "are suppressed (left blank)" in html  # how many cells, and why
+    assert "Disclosure control" in html and "are suppressed (left blank; — in the formatted tables)" in html  # how many cells, and why
     assert (r / "qc" / "publication_check.txt").read_text().startswith("publication audit passed")
     # identifiers stay in results/analysis
     assert "BENE_ID" not in html and not re.search(r"\bB\d{10}\b", html)

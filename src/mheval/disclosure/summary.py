@@ -24,7 +24,8 @@ def suppression_note(summaries: Iterable[Mapping], rule: Rule = Rule()) -> str:
     return (
         f"CMS's cell-size rule: no published cell shows a count from 1 to {rule.min_cell - 1}, nor anything "
         f"from which one can be derived. Of the {tot['cells']:,} count and count-derived cells of the "
-        f"{', '.join(r['table'] for r in rows) or 'protected'} tables, {hidden:,}{share} are suppressed (left blank): "
+        f"{', '.join(r['table'] for r in rows) or 'protected'} tables, {hidden:,}{share} are suppressed (left blank; "
+        f"\u2014 in the formatted tables): "
         f"{tot['primary']:,} counts from 1 to {rule.min_cell - 1}; {tot['derived']:,} rates, percents, means or "
         f"differences computed from a suppressed count or over fewer than {rule.min_cell} beneficiaries; and "
         f"{tot['complementary']:,} complementary cell(s), hidden so that no suppressed count, and no unpublished "

@@ -79,7 +79,7 @@ def glance_tables(hr: pd.DataFrame, impacts: pd.DataFrame, config: dict) -> list
     keep = [c for c in full.columns if c.sources[0] in ("outcome", "population", "note", "hazard_ratio")
             or c.sources[0].startswith(("n_events_", "person_years_", "rate_per_1000py_"))]
     glance = Display(full.name, f"Table 3 layout: events, rates and hazard ratios by outcome ({pct}% CI)", keep,
-                     [n for n in full.notes if not n.startswith("Marginal Cox")], full.row_decimals,
+                     [n for n in full.notes if not n.startswith(("Marginal Cox", "Frailty"))], full.row_decimals,
                      full.not_applicable, full.min_cell)
     pbpm = spending_per_beneficiary_month(impacts)
     spend = results_display("impacts_pbpm", pbpm, config,

@@ -43,6 +43,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 .table-wrap { overflow-x: auto; max-width: 100%; }
 .table-wrap table { margin: 0; font-size: .85em; }
 table.results thead tr:first-child:not(:last-child) th { text-align: center; border-bottom: 1px solid #888; }
+table.results thead tr:first-child:not(:last-child) th:empty { border-bottom: none; }
 table.results thead th { font-weight: 600; }
 p.table-note { font-size: .8em; color: #444; margin: .25em 0; }
 figure { margin: 1.5em 0; }

@@ -60,7 +60,7 @@ VALUE_LABELS = {
     "high": "High risk", "medium": "Medium risk", "high_medium": "High or medium risk",
     "High + medium risk": "High or medium risk", "intervention": "Intervention", "control": "Control",
     "difference": "Difference", "total": "Total", "count": "n", "percent": "%", "mean": "Mean",
-    "sex": "Sex", "risk": "Risk stratum", "org_size": "Organization size", "age": "Age group",
+    "impact": "Impact", "sex": "Sex", "risk": "Risk stratum", "org_size": "Organization size", "age": "Age group",
     "dual": "Dual eligibility", "race": "Race", "hazard ratio": "Hazard ratio", "True": "yes", "False": "no",
 }
 
@@ -330,6 +330,10 @@ def render_html(df: pd.DataFrame, display: Display, *, rows: Sequence[int] | Non
     attrs = f'class="results" data-mheval="{html.escape(json.dumps(display.key(rows)), quote=True)}"'
     body = styler.to_html(table_attributes=attrs, caption=html.escape(display.caption) if display.caption else None)
     body = re.sub(r'<style type="text/css">\s*</style>\s*', "", body)
+    last = 1 if display.two_level else 0
+    for j, n in enumerate(numeric):  # numeric columns' bottom header cells align right, like their numbers
+        if n:
+            body = body.replace(f'class="col_heading level{last} col{j}"', f'class="col_heading level{last} col{j} num"')
     notes = "".join(f"<p class=\"table-note\">{html.escape(n)}</p>\n" for n in _notes(display, table))
     return f'<div class="table-block">\n<div class="table-wrap">\n{body.strip()}\n</div>\n{notes}</div>'
 
@@ -442,8 +446,8 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
             f"Hazard ratio: Cox model with a shared gamma frailty per organization (the unit of randomization), "
             f"adjusted for beneficiary and organization characteristics at enrollment; {pct}% Wald interval "
             f"(models.alpha = {alpha:g}); two-sided p-value; probability of a reduction = P(HR < 1) under a flat "
-            "prior. Frailty variance at zero: the estimate is on its boundary (the model is then the ordinary Cox "
-            "model).",
+            "prior.",
+            "Frailty variance at zero: the estimate is on its boundary (the model is then the ordinary Cox model).",
             "Marginal Cox hazard ratio: Cox model with standard errors clustered by organization "
             "(population-averaged), the sensitivity analysis.", source]
         spec["labels"] = {"prob_reduction": "Probability HR < 1"}
