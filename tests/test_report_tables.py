@@ -122,3 +122,20 @@ def test_report_text_comes_from_config(config):
     text = methods_text(cfg)
     assert "aged 45-84" in text and "at least 20 percent" in text and "Intervals are 95 percent" in text
     assert "no count from 1 to 15" in text and "40-79" not in text and "90 percent" not in text
+
+
+def test_snakemake_captions_take_their_numbers_from_config(config):
+    """workflow/report/*.rst are Jinja templates over snakemake.config (as Snakemake's report renders them)."""
+    import types
+    from pathlib import Path
+
+    import jinja2
+
+    cfg = {**config, "models": {**config["models"], "alpha": 0.05}, "report": {**config["report"], "min_cell": 16}}
+    texts = {f.name: jinja2.Environment().from_string(f.read_text()).render(snakemake=types.SimpleNamespace(config=cfg))
+             for f in sorted((Path(__file__).resolve().parents[1] / "workflow" / "report").glob("*.rst"))}
+    assert not [n for n, t in texts.items() if "90%" in t or "90 percent" in t]
+    assert "95% confidence intervals" in texts["hazard_ratios.rst"] and "from 1 to\n15" in texts["hazard_ratios.rst"]
+    hr = " ".join(texts["hazard_ratios.rst"].split())
+    assert "shared gamma frailty per organization" in hr and "marginal Cox model" in hr and "sensitivity" in hr
+    assert "counts from 1 to 15 suppressed" in texts["cohort_flow.rst"]
