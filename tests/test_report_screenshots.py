@@ -36,9 +36,9 @@ def test_screenshots_and_print_of_a_small_report(tmp_path):
                  "tables": [(wide, Display.infer(wide, "hazard_ratios", caption="Hazard ratios"))]} for i in (1, 2, 3)]
     html = tmp_path / "report.html"
     html.write_text(build_html_report("Small report", sections))
-    written = shots.screenshots(html, tmp_path / "shots", full_page=False, widths={"narrow": 800})
+    written = shots.screenshots(html, tmp_path / "shots", full_page=False, widths={"narrow": 800}, keep_pdf=True)
     names = [Path(p).name for p, _ in written["files"]]
-    assert {"report_narrow.png", "report.pdf"} <= set(names)
+    assert {"report_narrow.png", "report.pdf"} <= set(names)  # keep_pdf
     assert _png_size(tmp_path / "shots" / "report_narrow.png") == (800, 1000)
     # the print stylesheet: the contents, then each of the three sections on a page of its own
     assert written["pages"] >= 4

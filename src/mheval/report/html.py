@@ -38,7 +38,9 @@ table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
 caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: .3em; }
 th, td { border-bottom: 1px solid #ddd; padding: .25em .6em; }
 thead th { border-bottom: 2px solid #444; text-align: left; vertical-align: bottom; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
+table.results td:not(.num) { min-width: 7em; }
 .table-block { margin: 1em 0 1.8em; }
 .table-wrap { overflow-x: auto; max-width: 100%; }
 .table-wrap table { margin: 0; font-size: .85em; }

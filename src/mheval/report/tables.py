@@ -418,8 +418,8 @@ def _row_measure(row) -> int:
         return 0
     if str(row.get("statistic", "")) == "percent":
         return 1
-    if str(row.get("statistic", "")) == "mean":
-        return 0 if "USD" in label_text else 1
+    if str(row.get("statistic", "")) == "mean":  # dollars whole; small means (visits per year) 2 decimals
+        return 0 if "USD" in label_text else (2 if mags and max(mags) < 10 else 1)
     return measure_decimals(label_text, max(mags) if mags else 0.0)
 
 
