@@ -33,6 +33,8 @@ rule cumulative_incidence_figure:
         png=report("results/figures/cumulative_incidence_{outcome}.png",
                    caption="../report/cumulative_incidence.rst", category="Impacts"),
         svg="results/figures/cumulative_incidence_{outcome}.svg",
+    params:
+        alpha=config["models"]["alpha"],
     log:
         "results/logs/cumulative_incidence_{outcome}.log",
     script:

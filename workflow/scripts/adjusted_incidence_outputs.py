@@ -23,7 +23,7 @@ def main():
                             if t["outcome"].iloc[0] == outcome and "note" in t})
             plot_not_estimable(paths, f"{outcome_label(outcome)}: adjusted cumulative incidence", notes)
         else:
-            plot_adjusted_incidence(d, paths, outcome_label(outcome))
+            plot_adjusted_incidence(d, paths, outcome_label(outcome), level=int(round(100 * (1 - sm.params.alpha))))
 
 
 run_step(main, sm.log[0])

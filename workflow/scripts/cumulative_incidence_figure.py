@@ -9,7 +9,7 @@ sm = snakemake  # noqa: F821
 
 def main():
     curves = pd.concat([pd.read_csv(p) for p in sm.input], ignore_index=True)
-    plot_cumulative_incidence(curves, [sm.output.png, sm.output.svg])
+    plot_cumulative_incidence(curves, [sm.output.png, sm.output.svg], level=int(round(100 * (1 - sm.params.alpha))))
 
 
 run_step(main, sm.log[0])

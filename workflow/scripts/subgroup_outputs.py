@@ -34,7 +34,7 @@ def main():
             plot_subgroup_forest(sub, paths, f"{sub['outcome'].iloc[0]}: subgroup impacts, "
                                  f"{POPULATION_LABELS.get(population, population)}",
                                  "Hazard ratio, intervention vs control" if cox else "Impact, intervention minus control",
-                                 null=1.0 if cox else 0.0, log_x=cox)
+                                 null=1.0 if cox else 0.0, log_x=cox, level=pct)
 
 
 run_step(main, sm.log[0])

@@ -30,8 +30,9 @@ def _save(fig, paths) -> None:
     plt.close(fig)
 
 
-def plot_cumulative_incidence(curves: pd.DataFrame, paths) -> None:
-    """Cumulative incidence (percent) by arm, one panel per population, with pointwise bands."""
+def plot_cumulative_incidence(curves: pd.DataFrame, paths, level: int = 90) -> None:
+    """Cumulative incidence (percent) by arm, one panel per population, with pointwise ``level``
+    percent bands (``models.alpha``)."""
     pops = list(dict.fromkeys(curves["population"]))
     fig, axes = plt.subplots(1, len(pops), figsize=(5.2 * len(pops), 4.2), sharey=True, squeeze=False)
     for ax, pop in zip(axes[0], pops):
@@ -45,7 +46,7 @@ def plot_cumulative_incidence(curves: pd.DataFrame, paths) -> None:
     axes[0][0].set_ylabel("Cumulative incidence, percent")
     axes[0][0].legend(frameon=False)
     label = curves["outcome_label"].iloc[0]
-    fig.suptitle(f"{label}: cumulative incidence by arm (Kaplan-Meier, unadjusted; 90% pointwise bands)")
+    fig.suptitle(f"{label}: cumulative incidence by arm (Kaplan-Meier, unadjusted; {level}% pointwise bands)")
     fig.text(0.01, -0.02, SOURCE, fontsize=8, color="#555")
     _save(fig, paths)
 
@@ -126,9 +127,9 @@ def plot_impacts_by_year(results: list[dict], paths, labels: dict | None = None)
     _save(fig, paths)
 
 
-def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str) -> None:
-    """Adjusted (directly standardized) cumulative incidence by arm with 90% cluster-bootstrap
-    bands, one panel per population, and the difference in percentage points below.
+def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str, level: int = 90) -> None:
+    """Adjusted (directly standardized) cumulative incidence by arm with ``level`` percent
+    cluster-bootstrap bands, one panel per population, and the difference in percentage points below.
 
     ``curves``: columns population, arm ("intervention", "control", "difference"), years,
     estimate, lower, upper (percent for the arms; the difference in percentage points)."""
@@ -153,16 +154,16 @@ def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str) -> None:
     axes[0][0].set_ylabel("Cumulative incidence, percent")
     axes[1][0].set_ylabel("Difference, pp")
     axes[0][0].legend(frameon=False)
-    fig.suptitle(f"{title}: adjusted cumulative incidence by arm (standardized; 90% cluster-bootstrap bands)")
+    fig.suptitle(f"{title}: adjusted cumulative incidence by arm (standardized; {level}% cluster-bootstrap bands)")
     fig.tight_layout()
     fig.text(0.01, -0.02, SOURCE, fontsize=8, color="#555")
     _save(fig, paths)
 
 
 def plot_subgroup_forest(table: pd.DataFrame, paths, title: str, xlabel: str, null: float = 0.0,
-                         log_x: bool = False) -> None:
+                         log_x: bool = False, level: int = 90) -> None:
     """Subgroup impacts, unpooled (interaction model) and partially pooled (Bayesian hierarchical
-    model), with 90% intervals, one row per subgroup level.
+    model), with ``level`` percent intervals, one row per subgroup level.
 
     ``table``: columns dimension, level, estimate, lower, upper (unpooled) and pooled_mean,
     pooled_lower, pooled_upper. ``log_x``: logarithmic axis (hazard ratios). Not-estimable rows (a
@@ -192,7 +193,7 @@ def plot_subgroup_forest(table: pd.DataFrame, paths, title: str, xlabel: str, nu
     ax.legend(frameon=False, fontsize=8, loc="lower right")
     ax.set_title(title, fontsize=10, loc="left")
     fig.tight_layout()
-    fig.text(0.01, -0.01, SOURCE + ". 90% intervals.", fontsize=7.5, color="#555")
+    fig.text(0.01, -0.01, SOURCE + f". {level}% intervals.", fontsize=7.5, color="#555")
     _save(fig, paths)
 
 
