@@ -139,3 +139,14 @@ def test_snakemake_captions_take_their_numbers_from_config(config):
     hr = " ".join(texts["hazard_ratios.rst"].split())
     assert "shared gamma frailty per organization" in hr and "marginal Cox model" in hr and "sensitivity" in hr
     assert "counts from 1 to 15 suppressed" in texts["cohort_flow.rst"]
+
+
+def test_numbers_in_object_columns_are_formatted_as_numbers():
+    """A protected table can hold its numbers in object columns (suppressed cells as <NA>)."""
+    t = pd.DataFrame({"population": ["high", "high"], "variable": ["Age, years", "Male"], "statistic": ["mean", "percent"],
+                      "intervention": pd.Series([74.338784, pd.NA], dtype=object),
+                      "control": pd.Series([73.93, 69.40298], dtype=object), "std_difference": [0.1121, -0.0021]})
+    d = results_display("balance", t)
+    shown = display_table(t, d)
+    assert shown["Intervention"].tolist() == ["74.3", "—"] and shown["Control"].tolist() == ["73.9", "69.4"]
+    assert [c.kind for c in d.columns][3:] == ["measure", "measure", "std"]

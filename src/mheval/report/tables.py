@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["COLUMN_LABELS", "VALUE_LABELS", "Display", "display_table", "label", "measure_decimals", "render_html",
@@ -136,6 +137,7 @@ class Display:
         (kind ``code``: cells are codes shown by :func:`label`); ``pct`` is the level of intervals
         in columns named just ``lower`` and ``upper``."""
         labels, kinds = dict(labels or {}), dict(kinds or {})
+        df = _numbers(df)
         names = [str(c) for c in df.columns if str(c) not in hide]
         used, groups = set(), []
         for i, c in enumerate(names):
@@ -196,6 +198,18 @@ class Display:
         if rows is not None:
             out["rows"] = [int(r) for r in rows]
         return out
+
+
+def _numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding only numbers (and missing values), as a protected table's can, as floats."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            vals = out[c].dropna()
+            if len(vals) and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                                 for v in vals):
+                out[c] = pd.to_numeric(out[c].astype(object).where(out[c].notna(), np.nan))
+    return out
 
 
 def _arm(c: str) -> tuple[str, str]:
@@ -273,7 +287,7 @@ def display_table(df: pd.DataFrame, display: Display) -> pd.DataFrame:
     A blank raw number is "—" (suppressed) unless the row is not estimable (its note starts with
     "not estimable") or ``display.not_applicable`` says so; an estimate with its interval is
     "e (lo, hi)", with "—" for any blank part."""
-    frame = df.reset_index(drop=True)
+    frame = _numbers(df.reset_index(drop=True))
     out = {}
     for j, col in enumerate(display.columns):
         cells = []
