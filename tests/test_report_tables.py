@@ -150,3 +150,12 @@ def test_numbers_in_object_columns_are_formatted_as_numbers():
     shown = display_table(t, d)
     assert shown["Intervention"].tolist() == ["74.3", "—"] and shown["Control"].tolist() == ["73.9", "69.4"]
     assert [c.kind for c in d.columns][3:] == ["measure", "measure", "std"]
+
+
+def test_report_tables_scroll_in_their_own_box_and_the_page_prints(hr):
+    from mheval.report import build_html_report
+
+    page = build_html_report("r", [{"heading": "Impacts", "tables": [(hr, results_display("hazard_ratios", hr))]}])
+    assert '<div class="table-wrap">' in page and ".table-wrap { overflow-x: auto;" in page
+    assert "@media print" in page and "section { break-before: page; }" in page
+    assert 'data-mheval="{&quot;table&quot;: &quot;hazard_ratios&quot;' in page  # the audit's key

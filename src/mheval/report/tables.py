@@ -518,6 +518,8 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
         spec["caption"] = (f"Adjusted cumulative incidence by follow-up year, percent; difference in percentage "
                            f"points ({pct}% cluster-bootstrap intervals)")
         spec["kinds"] = {c: "percent2" for c in df.columns if str(c).startswith(("intervention", "control", "difference"))}
+        spec["labels"] = {"intervention": "Intervention, percent", "control": "Control, percent",
+                          "difference": "Difference, percentage points"}
     elif name == "subgroups":
         spec["caption"] = f"Subgroup impacts, unpooled and partially pooled ({pct}% intervals)"
         spec["kinds"] = {"dimension": "code"}
