@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.models.estimability import is_estimable
+from mheval.report.bayesian_reading import probability_phrase  # noqa: F401 (re-exported)
 
 POPULATION_LABELS = {"high": "High risk", "medium": "Medium risk", "high_medium": "High + medium risk"}
 
@@ -125,39 +126,12 @@ OUTCOME_NOUNS = {
 }
 
 
-def bayesian_readings(results: list[dict]) -> list[str]:
-    """The flat-prior Bayesian reading of each average Equation 1 impact as a sentence, e.g.
-    "High risk: a 75 percent probability that the model reduced CVD-related spending by 5 percent
-    or more (an 89 percent probability of any reduction)."
+def bayesian_readings(results: list[dict], directions: dict | None = None, default_direction: str = "decrease") -> list[str]:
+    """The flat-prior Bayesian reading of each Equation 1 impact, average and by year, in the
+    outcome's desired direction (:func:`mheval.report.bayesian_reading.bayesian_readings`)."""
+    from mheval.report import bayesian_reading
 
-    Under a flat prior the posterior of an impact is approximately normal(estimate, SE), so the
-    probabilities are the ones stored in the result files (``prob_reduction_at_least_size`` and
-    ``prob_below_0``)."""
-    out = []
-    for r in results:
-        noun = OUTCOME_NOUNS.get(r["outcome"], r["outcome"])
-        pop = POPULATION_LABELS.get(r["population"], r["population"])
-        if not is_estimable(r):
-            out.append(f"{pop}: the impact on {noun} is not estimable ({r['reason']}).")
-            continue
-        a = r["average"]
-        out.append(f"{pop}: {probability_phrase(a['prob_reduction_at_least_size'])} that the model reduced {noun} "
-                   f"by {r['size_percent']:g} percent or more ({probability_phrase(a['prob_below_0'])} of any "
-                   "reduction).")
-    return out
-
-
-def probability_phrase(p: float) -> str:
-    """'a 75 percent probability', 'an 8 percent probability'; never a certain 0 or 100 from
-    rounding ('less than a 1 percent probability', 'more than a 99 percent probability')."""
-    v = 100 * p
-    if 0 < v < 0.5:
-        return "less than a 1 percent probability"
-    if 99.5 <= v < 100:
-        return "more than a 99 percent probability"
-    t = f"{v:.0f}"
-    article = "an" if t == "8" or t in ("11", "18") or (len(t) == 2 and t[0] == "8") else "a"
-    return f"{article} {t} percent probability"
+    return bayesian_reading.bayesian_readings(results, OUTCOME_NOUNS, POPULATION_LABELS, directions, default_direction)
 
 
 def probability_of_size_curves(mixed: list[dict], survival: list[dict], sizes=None) -> pd.DataFrame:
