@@ -1,9 +1,11 @@
-# Equation 3: provider-survey outcomes of organizations, nonresponse-weighted.
+# Equation 3: provider-survey outcomes of organizations, one impact per wave, nonresponse weights
+# (every randomized organization in the response model) as sampling weights, CR2 SEs.
 
 rule fit_survey:
     input:
-        contract_inputs("organizations", "alignment", "survey"),
+        contract_inputs("organizations", "survey"),
         validation=VALIDATED,
+        cohort="results/analysis/cohort.parquet",
     output:
         json="results/models/survey/equation3.json",
         table=report("results/tables/survey_impacts.csv", caption="../report/survey_impacts.rst", category="Impacts"),
@@ -14,7 +16,6 @@ rule fit_survey:
         data_dir=DATA_DIR,
         alpha=config["models"]["alpha"],
         unavailable=AVAILABILITY_TEXT.get("survey", ""),
-        cov_type=config["models"].get("lmm_cov_type", "CR2"),
     log:
         "results/logs/fit_survey.log",
     script:

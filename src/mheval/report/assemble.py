@@ -131,9 +131,11 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
          "figures": [(f"Subgroup impacts ({Path(p).stem.removeprefix('subgroups_')})", p)
                      for p in figures.get("subgroups", [])]},
         {"heading": "Impacts on organizations' care delivery (Equation 3)",
-         "text": "Provider-survey items of organizations that enrolled beneficiaries, by survey wave, with an "
-                 "organization random intercept and nonresponse weights from a response model on organization "
-                 "characteristics.",
+         "text": "Provider-survey items, one impact per survey wave. Nonresponse weights come from a logistic "
+                 "response model per wave over every randomized organization (arm and organization "
+                 "characteristics) and are used as sampling weights: weighted least squares with organization "
+                 "characteristics and organization averages of beneficiary covariates, CR2 cluster-robust "
+                 "standard errors with Satterthwaite degrees of freedom.",
          "tables": [("Survey impacts, intervention vs control (90% CI)", pd.read_csv(tables["survey"]))]},
     ]
     if disclosure:
