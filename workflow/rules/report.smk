@@ -1,9 +1,11 @@
 # Impact tables, figures, the HTML report and the publication audit (mheval.disclosure).
 
 PUBLISHED_TABLES = ["cohort_flow", "balance", "hazard_ratios", "impacts", "survey_impacts", "ph_tests", "prior_sensitivity",
+                    "implementation",
                     "hazard_ratios_by_year", "adjusted_incidence", "subgroups", "subgroup_tests"]
 DISCLOSURE_SUMMARIES = expand("results/qc/disclosure/{table}.json",
-                              table=["cohort_flow", "balance", "hazard_ratios", "survey_impacts", "subgroups"])
+                              table=["cohort_flow", "balance", "hazard_ratios", "survey_impacts", "subgroups",
+                                     "implementation"])
 
 
 rule hazard_ratio_table:

@@ -129,7 +129,7 @@ def prior_sensitivity_table(mixed: list[dict], survival: list[dict], priors: dic
     rows = []
 
     def base(r, scale):
-        return {"outcome": nouns.get(r["outcome"], r["outcome"]),
+        return {"outcome": nouns.get(r["outcome"], r.get("outcome_label", r["outcome"])),
                 "population": population_labels.get(r["population"], r["population"]), "scale": scale}
 
     for kind, results in (("impact", mixed), ("hazard ratio", survival)):
