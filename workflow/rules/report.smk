@@ -60,6 +60,8 @@ rule html_report:
         adjusted_figs=expand("results/figures/adjusted_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
         subgroups="results/tables/subgroups.csv",
         subgroup_tests="results/tables/subgroup_tests.csv",
+        prior_sensitivity="results/tables/prior_sensitivity.csv",
+        implementation="results/tables/implementation.csv",
         subgroup_figs=expand("results/figures/subgroups_{outcome}_{population}.png", outcome=SUBGROUP_OUTCOMES,
                              population=config["subgroups"]["populations"]),
         disclosure=DISCLOSURE_SUMMARIES,

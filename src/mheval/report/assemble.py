@@ -117,7 +117,9 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
                  "from a mixed model with organization and beneficiary random intercepts, each beneficiary-year "
                  "weighted by the share of the year observed; means are regression-adjusted.\n\n"
                  "Read as a Bayesian posterior under a flat prior:\n\n" + _readings(tables.get("readings")),
-         "tables": [("Impacts, intervention vs control (90% CI)", pd.read_csv(tables["impacts"]))],
+         "tables": [("Impacts, intervention vs control (90% CI)", pd.read_csv(tables["impacts"]))]
+                   + _optional_tables(tables, [("prior_sensitivity", "Prior sensitivity of the primary outcomes "
+                                                "(flat, skeptical and evidence-based normal priors)")]),
          "figures": [("Impact by follow-up year", figures["by_year"])]
                     + ([("Probability of a reduction at least as large as each size", figures["probability"])]
                        if figures.get("probability") else [])},
@@ -137,6 +139,14 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
                  "characteristics and organization averages of beneficiary covariates, CR2 cluster-robust "
                  "standard errors with Satterthwaite degrees of freedom.",
          "tables": [("Survey impacts, intervention vs control (90% CI)", pd.read_csv(tables["survey"]))]},
+        {"heading": "Implementation analyses (non-randomized comparisons)",
+         "text": "NON-RANDOMIZED COMPARISONS: intervention organizations split by the care-management payment tier "
+                 "they reached or by a survey implementation measure, each group compared with all control "
+                 "organizations. The groups formed after randomization, so their differences are descriptive, "
+                 "not causal. The spending row nets the intervention arm's model payments per beneficiary per "
+                 "month out of the randomized spending impact.",
+         "tables": _optional_tables(tables, [("implementation", "Implementation analyses (non-randomized) and "
+                                                                  "spending net of model payments, PBPM")])},
     ]
     if disclosure:
         from mheval.disclosure import Rule, suppression_note
