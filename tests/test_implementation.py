@@ -79,3 +79,20 @@ def test_net_spending_pbpm_by_hand():
     assert r["spending_impact_pbpm"] == pytest.approx(10.0)
     assert r["impact"] == pytest.approx(10.0 + 140.0 / months)
     assert (r["lower"], r["upper"]) == pytest.approx((10 / 12 + 140 / months, 230 / 12 + 140 / months))
+
+
+def test_unavailable_payments_and_survey_make_their_rows_not_estimable(tmp_path):
+    from mheval.models.implementation import implementation_rows
+
+    (tmp_path / "registry").mkdir()
+    ORGS.to_parquet(tmp_path / "registry" / "organizations.parquet", index=False)
+    spend = {"outcome": "spend_ab", "population": "high", "alpha": 0.1, "estimable": True,
+             "average": {"impact": 1.0, "se": 1.0, "lower": 0.0, "upper": 2.0, "p": 0.5}}
+    rows = implementation_rows(tmp_path, pd.DataFrame(), pd.DataFrame(), [spend],
+                               {"outcomes": ["spend_ab"], "populations": ["high"], "survey_items": ["TOOL"]},
+                               unavailable={"payments": "not in the layout", "survey": "an empty file"})
+    t = implementation_table(rows)
+    assert list(t["measure"]) == ["payment tier reached", "survey: TOOL", "spending net of model payments"]
+    assert list(t["note"]) == ["not estimable: needs the CMS payments, unavailable (not in the layout)",
+                               "not estimable: needs the provider survey, unavailable (an empty file)",
+                               "not estimable: needs the CMS payments, unavailable (not in the layout)"]
