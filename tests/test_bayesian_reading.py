@@ -80,3 +80,18 @@ def test_prior_sensitivity_table_by_hand():
     assert hr["posterior_mean"] == pytest.approx(np.exp(-0.05))
     assert hr["prob_improvement"] == pytest.approx(stats.norm.cdf(0.05 / (0.05 / np.sqrt(2))))
     assert hr["prob_improvement_5pct"] == pytest.approx(stats.norm.cdf((np.log(0.95) + 0.05) / (0.05 / np.sqrt(2))))
+
+
+def test_impact_table_probabilities_follow_the_direction():
+    from mheval.report.impact_tables import continuous_impact_table
+
+    a = {"impact": 0.3, "se": 0.2, "control_mean": 4.0, "intervention_mean": 4.3, "lower": 0.0, "upper": 0.6,
+         "impact_percent": 7.5, "p": 0.13, "prob_below_0": stats.norm.cdf(-1.5),
+         "prob_reduction_at_least_size": stats.norm.cdf(-2.5)}
+    rs = [{"outcome": o, "population": "high", "alpha": 0.1, "size_percent": 5, "average": a}
+          for o in ("office_mh", "hosp_all")]
+    t = continuous_impact_table(rs)
+    assert list(t["desired_direction"]) == ["increase", "decrease"]
+    # office visits: P(impact > 0) = Phi(1.5); hospitalizations, the same estimate: P(impact < 0) = Phi(-1.5)
+    assert t["prob_any_improvement"].tolist() == pytest.approx([stats.norm.cdf(1.5), stats.norm.cdf(-1.5)])
+    assert t["prob_improvement_5pct"].tolist() == pytest.approx([stats.norm.cdf(0.5), stats.norm.cdf(-2.5)])

@@ -15,10 +15,10 @@ def main():
     results = [read_json(p) for p in sm.input if p not in set(sm.input.primary_survival)]
     results += left_out_results(sm.params.left_out, sm.params.populations, alpha=results[0]["alpha"],
                                 size_percent=results[0]["size_percent"])
-    write_table(continuous_impact_table(results), Path(sm.output.csv).with_suffix(""),
-                caption="Impacts on means and rates (Equations 1 and 2), intervention vs control")
     reading = sm.params.reading
     directions, default = reading.get("directions"), reading.get("default_direction", "decrease")
+    write_table(continuous_impact_table(results, directions, default), Path(sm.output.csv).with_suffix(""),
+                caption="Impacts on means and rates (Equations 1 and 2), intervention vs control")
     Path(sm.output.readings).write_text("".join(f"- {s}\n" for s in bayesian_readings(results, directions, default)))
     primary = set(reading.get("primary_outcomes", []))
     table = prior_sensitivity_table([r for r in results if r["outcome"] in primary], primary_survival,

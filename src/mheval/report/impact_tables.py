@@ -92,11 +92,15 @@ def outcome_label(outcome: str) -> str:
     return OUTCOME_LABELS.get(outcome) or (OUTCOMES[outcome][2] if outcome in OUTCOMES else outcome)
 
 
-def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
+def continuous_impact_table(results: list[dict], directions: dict | None = None,
+                            default_direction: str = "decrease") -> pd.DataFrame:
     """One row per outcome and population from Equation 1 results: control mean, intervention
-    regression-adjusted mean, average impact with its interval, percent, p-value, probability of
-    any reduction and of a reduction of at least the configured size. A not-estimable result is
-    a row with empty cells and the reason in ``note``."""
+    regression-adjusted mean, average impact with its interval, percent, p-value, the outcome's
+    desired direction and the probability of any improvement and of an improvement of at least
+    the configured size in that direction (:mod:`mheval.report.bayesian_reading`). A
+    not-estimable result is a row with empty cells and the reason in ``note``."""
+    from mheval.report.bayesian_reading import improvement_probabilities, outcome_direction
+
     rows = []
     for r in results:
         label = {"outcome": OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
@@ -108,8 +112,11 @@ def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
         pct = int(round(100 * (1 - r["alpha"])))
         rows.append({**label, "control_mean": a["control_mean"], "intervention_mean": a["intervention_mean"],
                      "impact": a["impact"], f"ci{pct}_lower": a["lower"], f"ci{pct}_upper": a["upper"],
-                     "impact_percent": a["impact_percent"], "p_value": a["p"], "prob_any_reduction": a["prob_below_0"],
-                     f"prob_reduction_{r['size_percent']:g}pct": a["prob_reduction_at_least_size"], "note": ""})
+                     "impact_percent": a["impact_percent"], "p_value": a["p"]})
+        direction = outcome_direction(r["outcome"], directions, default_direction)
+        p_size, p_any = improvement_probabilities(a, direction, r["size_percent"])
+        rows[-1] |= {"desired_direction": direction, "prob_any_improvement": p_any,
+                     f"prob_improvement_{r['size_percent']:g}pct": p_size, "note": ""}
     out = pd.DataFrame(rows)
     return out[[c for c in out.columns if c != "note"] + ["note"]]
 
