@@ -126,7 +126,8 @@ def test_schema_declares_the_library_keys():
 
 
 def test_labelled_sections_are_the_expected_ones():
-    assert sorted(LABELLED) == [("subgroups", "bayes", "directions"), ("subgroups", "definitions", "race", "groups")]
+    assert sorted(LABELLED) == [("models", "reading", "directions"), ("models", "reading", "priors"),
+                                ("subgroups", "bayes", "directions"), ("subgroups", "definitions", "race", "groups")]
 
 
 @pytest.mark.parametrize("section", SECTIONS, ids=lambda s: ".".join(s) or "top")

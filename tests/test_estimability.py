@@ -224,7 +224,8 @@ def test_tables_render_not_estimable_rows():
     assert t.loc[0, "impact"] == pytest.approx(ok["average"]["impact"])
     sentences = bayesian_readings([ok, zero])
     assert "percent probability" in sentences[0]
-    assert sentences[1] == ("High risk: the impact on hospitalizations is not estimable "
+    assert len(sentences) == 2 + len(ok["by_year"])  # the average, each year, then the not-estimable one
+    assert sentences[-1] == ("High risk: the impact on hospitalizations is not estimable "
                             "(no events: the outcome is 0 for every observation).")
     hr = hazard_ratio_table([surv] + left_out_results({"death": "needs something, unavailable"}, ["high"], alpha=0.1))
     assert list(hr["note"]) == ["not estimable: no events: the outcome is 0 for everyone",

@@ -10,15 +10,18 @@ from mheval.report.impact_tables import bayesian_readings, probability_phrase
     (0.75, "a 75 percent probability"), (0.08, "an 8 percent probability"), (0.11, "an 11 percent probability"),
     (0.18, "an 18 percent probability"), (0.83, "an 83 percent probability"), (0.81, "an 81 percent probability"),
     (0.018, "a 2 percent probability"), (0.002, "less than a 1 percent probability"),
-    (0.998, "more than a 99 percent probability"), (0.0, "a 0 percent probability"), (1.0, "a 100 percent probability"),
+    (0.998, "more than a 99 percent probability"), (0.0, "less than a 1 percent probability"),
+    (1.0, "more than a 99 percent probability"), (0.995, "more than a 99 percent probability"),
+    (0.005, "a 1 percent probability"),
 ])
 def test_probability_phrase(p, text):
     assert probability_phrase(p) == text
 
 
 def test_bayesian_reading_sentence():
+    # P(impact <= -25) = Phi((-25 + 46.4) / 31.45) = 0.752, P(impact <= 0) = Phi(46.4 / 31.45) = 0.930
     r = {"outcome": "spend_cvd", "population": "high", "size_percent": 5,
-         "average": {"prob_reduction_at_least_size": 0.752, "prob_below_0": 0.93}}
+         "average": {"impact": -46.4, "se": 31.45, "control_mean": 500.0}}
     assert bayesian_readings([r]) == ["High risk: a 75 percent probability that the model reduced CVD-related spending "
                                       "by 5 percent or more (a 93 percent probability of any reduction)."]
 

@@ -22,7 +22,7 @@ FILES = ["data={source: files, dir: data}"]
 # the rules that read input files; each case says which of them must rerun (reading the file, or
 # downstream of one that does), and the others must not
 READERS = {"build_cohort", "build_time_to_event", "build_predicted_risk", "extract_claims", "extract_fills",
-           "build_beneficiary_year", "fit_survey"}
+           "build_beneficiary_year", "fit_survey", "fit_implementation"}
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -73,15 +73,18 @@ def _replaced(path: Path):
 
 
 @pytest.mark.parametrize("path, fingerprint, readers", [
-    ("cms/survey.parquet", "input_fingerprint", {"fit_survey"}),
-    ("cms/payments.parquet", "input_fingerprint", {"build_beneficiary_year"}),
-    # the cohort's readers rerun after it
+    # the survey and payments are read by Equation 3 and the implementation analyses
+    ("cms/survey.parquet", "input_fingerprint", {"fit_survey", "fit_implementation"}),
+    ("cms/payments.parquet", "input_fingerprint", {"build_beneficiary_year", "fit_implementation"}),
+    # the cohort's readers rerun after it (Equation 3 takes its covariate averages from the cohort)
     ("registry/demographics.parquet", "input_fingerprint",
-     {"build_cohort", "build_time_to_event", "build_predicted_risk", "build_beneficiary_year"}),
+     {"build_cohort", "build_time_to_event", "build_predicted_risk", "build_beneficiary_year", "fit_survey",
+      "fit_implementation"}),
     ("medicare/mbsf/mbsf_2018.parquet", "input_fingerprint_yearly",
-     {"build_cohort", "build_time_to_event", "build_predicted_risk", "build_beneficiary_year"}),
+     {"build_cohort", "build_time_to_event", "build_predicted_risk", "build_beneficiary_year", "fit_survey",
+      "fit_implementation"}),
     ("claims/outpatient_revenue/outpatient_revenue_2019.parquet", "input_fingerprint_yearly",
-     {"extract_claims", "build_beneficiary_year"}),
+     {"extract_claims", "build_beneficiary_year", "fit_implementation"}),
 ])
 def test_a_replaced_input_reruns_exactly_its_readers(done, path, fingerprint, readers):
     with _replaced(done / "data" / path):
@@ -90,5 +93,6 @@ def test_a_replaced_input_reruns_exactly_its_readers(done, path, fingerprint, re
     assert {r for r in READERS if plan[r]} == readers
     if "extract_claims" in readers:
         assert plan["extract_claims"] == 1  # that year's outpatient extraction only
-    if path.startswith("cms/survey"):  # nothing reads the survey but Equation 3 and the report
-        assert set(plan) == {fingerprint, "validate_inputs", "fit_survey", "html_report", "publication_check", "all"}
+    if path.startswith("cms/survey"):  # nothing reads the survey but Equation 3, the implementation analyses and the report
+        assert set(plan) == {fingerprint, "validate_inputs", "fit_survey", "fit_implementation", "html_report",
+                             "publication_check", "all"}

@@ -24,3 +24,19 @@ def test_a_tiny_trial_runs_to_the_report(workflow_copy):
         # each row is an estimate or says why not (a blank is a suppressed cell only with its reason)
         assert (noted | t[estimate].notna()).all(), t
     assert "not estimable" in (r / "report.html").read_text()
+    # Equation 3: one row per survey item and wave, each an estimate or its reason
+    sv = pd.read_csv(r / "tables" / "survey_impacts.csv")
+    assert sv.groupby("item")["wave"].nunique().min() == 3
+    assert (sv["note"].fillna("").str.startswith("not estimable: ") | sv["impact"].notna()).all(), sv
+    # implementation analyses: every group comparison says it is non-randomized; net spending rows
+    imp = pd.read_csv(r / "tables" / "implementation.csv")
+    groups = imp[imp["measure"] != "spending net of model payments"]
+    assert set(groups["measure"]) >= {"payment tier reached", "survey: EHR_RISK_TOOL"}
+    assert groups["design"].str.startswith("non-randomized comparison").all()
+    assert (imp["measure"] == "spending net of model payments").any()
+    # Bayesian reading: never certain, office visits read in their direction; the prior-sensitivity table
+    readings = (r / "tables" / "impacts_bayesian_reading.md").read_text()
+    assert "100 percent" not in readings and " 0 percent probability" not in readings
+    assert "increased office visits" in readings or "impact on office visits" in readings
+    ps = pd.read_csv(r / "tables" / "prior_sensitivity.csv")
+    assert set(ps["prior"]) == {"flat", "skeptical", "evidence"}

@@ -71,15 +71,23 @@ rule impact_table:
                outcome=config["models"].get("binary_outcomes", []), population=POPULATIONS),
         expand("results/models/survival/event_within_window_{population}.json",
                population=POPULATIONS if "event_within_window" not in LEFT_OUT else []),
+        # hazard ratios of the primary time-to-event outcomes, for the prior-sensitivity table
+        primary_survival=expand("results/models/survival/{outcome}_{population}.json",
+                                outcome=[o for o in config["models"].get("reading", {}).get("primary_outcomes", [])
+                                         if o in SURVIVAL_OUTCOMES], population=SURVIVAL_POPULATIONS),
     output:
         csv=report("results/tables/impacts.csv", caption="../report/impacts.rst", category="Impacts"),
         md="results/tables/impacts.md",
         tex="results/tables/impacts.tex",
         html="results/tables/impacts.html",
         readings="results/tables/impacts_bayesian_reading.md",
+        prior_sensitivity=report("results/tables/prior_sensitivity.csv", caption="../report/prior_sensitivity.rst",
+                                 category="Impacts"),
+        prior_sensitivity_other=multiext("results/tables/prior_sensitivity", ".md", ".tex", ".html"),
     params:
         left_out={o: r for o, r in LEFT_OUT.items() if o not in SURVIVAL_LEFT_OUT_KEYS},
         populations=POPULATIONS,
+        reading=config["models"].get("reading", {}),
     log:
         "results/logs/impact_table.log",
     script:

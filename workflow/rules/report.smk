@@ -1,9 +1,11 @@
 # Impact tables, figures, the HTML report and the publication audit (mheval.disclosure).
 
-PUBLISHED_TABLES = ["cohort_flow", "balance", "hazard_ratios", "impacts", "survey_impacts", "ph_tests",
+PUBLISHED_TABLES = ["cohort_flow", "balance", "hazard_ratios", "impacts", "survey_impacts", "ph_tests", "prior_sensitivity",
+                    "implementation",
                     "hazard_ratios_by_year", "adjusted_incidence", "subgroups", "subgroup_tests"]
 DISCLOSURE_SUMMARIES = expand("results/qc/disclosure/{table}.json",
-                              table=["cohort_flow", "balance", "hazard_ratios", "survey_impacts", "subgroups"])
+                              table=["cohort_flow", "balance", "hazard_ratios", "survey_impacts", "subgroups",
+                                     "implementation"])
 
 
 rule hazard_ratio_table:
@@ -60,6 +62,8 @@ rule html_report:
         adjusted_figs=expand("results/figures/adjusted_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
         subgroups="results/tables/subgroups.csv",
         subgroup_tests="results/tables/subgroup_tests.csv",
+        prior_sensitivity="results/tables/prior_sensitivity.csv",
+        implementation="results/tables/implementation.csv",
         subgroup_figs=expand("results/figures/subgroups_{outcome}_{population}.png", outcome=SUBGROUP_OUTCOMES,
                              population=config["subgroups"]["populations"]),
         disclosure=DISCLOSURE_SUMMARIES,

@@ -1,4 +1,4 @@
-"""Equation 3 for every provider-survey item (or, without the survey, a table that says so), protected."""
+"""Equation 3 for every provider-survey item and wave (or, without the survey, a table that says so), protected."""
 from pathlib import Path
 
 import pandas as pd
@@ -17,9 +17,11 @@ def main():
         write_json({"estimable": False, "reason": reason, "items": []}, sm.output.json)
         table = pd.DataFrame({"item": ["all survey items"], "note": [f"not estimable: {reason}"]})
     else:
-        result = survey_impacts(sm.params.data_dir, alpha=sm.params.alpha, cov_type=sm.params.cov_type)
+        result = survey_impacts(sm.params.data_dir, pd.read_parquet(sm.input.cohort), alpha=sm.params.alpha)
         write_json(result, sm.output.json)
-        table = pd.DataFrame(result["items"]).drop(columns=["variance_components", "model", "estimable"], errors="ignore")
+        table = pd.DataFrame(result["items"]).drop(
+            columns=["model", "estimable", "covariates", "dropped_collinear_covariates", "params", "bse", "cov"],
+            errors="ignore")
         reason = table.pop("reason") if "reason" in table else pd.Series("", index=table.index)
         table["note"] = ["" if not isinstance(r, str) or not r else f"not estimable: {r}" for r in reason]
     published = protect({"survey_impacts": table}, Rule.from_config(sm.params.report))

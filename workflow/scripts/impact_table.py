@@ -3,17 +3,29 @@ from pathlib import Path
 
 from mheval.io import read_json, run_step
 from mheval.report import write_table
-from mheval.report.impact_tables import bayesian_readings, continuous_impact_table, left_out_results
+from mheval.report.bayesian_reading import prior_sensitivity_table
+from mheval.report.impact_tables import (OUTCOME_NOUNS, POPULATION_LABELS, bayesian_readings, continuous_impact_table,
+                                         left_out_results)
 
 sm = snakemake  # noqa: F821
 
 
 def main():
-    results = [read_json(p) for p in sm.input]
+    primary_survival = [read_json(p) for p in sm.input.primary_survival]
+    results = [read_json(p) for p in sm.input if p not in set(sm.input.primary_survival)]
     results += left_out_results(sm.params.left_out, sm.params.populations, alpha=results[0]["alpha"],
                                 size_percent=results[0]["size_percent"])
-    write_table(continuous_impact_table(results), Path(sm.output.csv).with_suffix(""))
-    Path(sm.output.readings).write_text("".join(f"- {s}\n" for s in bayesian_readings(results)))
+    reading = sm.params.reading
+    directions, default = reading.get("directions"), reading.get("default_direction", "decrease")
+    write_table(continuous_impact_table(results, directions, default), Path(sm.output.csv).with_suffix(""))
+    Path(sm.output.readings).write_text("".join(f"- {s}\n" for s in bayesian_readings(results, directions, default)))
+    primary = set(reading.get("primary_outcomes", []))
+    table = prior_sensitivity_table([r for r in results if r["outcome"] in primary], primary_survival,
+                                    reading.get("priors", {"flat": None}), cred=reading.get("cred", 0.90),
+                                    nouns=OUTCOME_NOUNS, population_labels=POPULATION_LABELS, directions=directions,
+                                    default_direction=default)
+    write_table(table, Path(sm.output.prior_sensitivity).with_suffix(""),
+                caption="Prior sensitivity of the primary outcomes (normal-normal conjugate posterior)")
 
 
 run_step(main, sm.log[0])

@@ -332,3 +332,68 @@ def fixed_variance_gls(X, y, org, w=None, bene=None, g_org=0.0, g_bene=0.0) -> n
         XtX += Z[:, :p].T @ Z[:, :p]
         Xty += Z[:, :p].T @ Z[:, p]
     return np.linalg.solve(XtX, Xty)
+
+
+@dataclass
+class WeightedLSRobust:
+    """Weighted least squares with sampling weights and its CR2 covariance (clubSandwich's
+    ``vcovCR(lm(y ~ X, weights = w), cluster, type = "CR2")``): ``params``, ``vcov`` (p x p) and
+    :meth:`contrast` for the Satterthwaite df of c'beta."""
+
+    params: np.ndarray
+    vcov: np.ndarray
+    Q: np.ndarray  # J x n x p: Q[j] @ c = u_j of the contrast c (see contrast)
+    n_clusters: int
+
+    def contrast(self, c) -> tuple[float, float]:
+        """(variance, Bell-McCaffrey Satterthwaite df) of c'beta: c'Vc = sum_j (u_j' y)^2 with
+        u_j = (I - H)' S_j' A_j W_j X_j M c, and under the working model (target identity)
+        df = (tr P)^2 / ||P||_F^2 with P = U'U, U = [u_1 ... u_J]."""
+        c = np.asarray(c, float)
+        U = self.Q @ c  # J x n
+        P = U @ U.T
+        return float(c @ self.vcov @ c), float(np.trace(P) ** 2 / np.sum(P * P))
+
+
+def cr2_weighted_ls(X, y, cluster, w) -> WeightedLSRobust:
+    """WLS point estimates with sampling weights ``w`` (design-based: the weights are not
+    precision weights) and CR2 covariance clustered on ``cluster``, as clubSandwich computes it
+    for an ``lm`` with weights (``inverse_var = FALSE``, target variance the identity):
+
+        W = diag(w / mean(w)), M = (X'WX)^-1, H = X M X'W,
+        G_j = I - H_jj - H_jj' + X_j M (sum_k X_k'W_k W_k X_k) M X_j',  A_j = G_j^-1/2,
+        V = M [sum_j X_j'W_j A_j r_j r_j' A_j W_j X_j] M.
+
+    Dense (n x n): meant for organization-level data (Equation 3: one row per organization and
+    wave), a few thousand rows at most. Checked against clubSandwich in tests/test_equation3.py."""
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    w = np.asarray(w, float)
+    if (w <= 0).any():
+        raise ValueError("cr2_weighted_ls: sampling weights must be positive (drop zero-weight rows first)")
+    w = w / w.mean()
+    n, p = X.shape
+    XW = X * w[:, None]
+    M = np.linalg.inv(X.T @ XW)
+    M = (M + M.T) / 2
+    beta = M @ (XW.T @ y)
+    r = y - X @ beta
+    H = X @ M @ XW.T  # n x n
+    Omega = M @ (XW.T @ XW) @ M
+    _, idx = np.unique(np.asarray(cluster), return_inverse=True)
+    J = int(idx.max()) + 1
+    IH = np.eye(n) - H
+    Q = np.zeros((J, n, p))
+    meat = np.zeros((p, p))
+    for j in range(J):
+        rows = np.flatnonzero(idx == j)
+        Xj = X[rows]
+        Hj = H[np.ix_(rows, rows)]
+        G = np.eye(len(rows)) - Hj - Hj.T + Xj @ Omega @ Xj.T
+        A = _sym_power(G, -0.5, _EIG_TOL)
+        B = A @ XW[rows] @ M  # n_j x p: score rows of cluster j times M
+        e = B.T @ r[rows]
+        meat += np.outer(e, e)
+        Q[j] = IH[rows].T @ B  # u_j for c: (I - H)' S_j' B c
+    # M is folded into B: meat = sum_j (M X_j'W_j A_j r_j)(M X_j'W_j A_j r_j)' is already V
+    return WeightedLSRobust(params=beta, vcov=(meat + meat.T) / 2, Q=Q, n_clusters=J)

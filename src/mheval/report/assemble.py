@@ -157,7 +157,9 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
                  "from a mixed model with organization and beneficiary random intercepts, each beneficiary-year "
                  "weighted by the share of the year observed; means are regression-adjusted.\n\n"
                  "Read as a Bayesian posterior under a flat prior:\n\n" + _readings(tables.get("readings")),
-         "tables": [(impacts, results_display("impacts", impacts, config))],
+         "tables": [(impacts, results_display("impacts", impacts, config))]
+                   + [_table(tables, k, n, config) for k, n in (("prior_sensitivity", "prior_sensitivity"),)
+                      if tables.get(k)],
          "figures": [("Impact by follow-up year", figures["by_year"])]
                     + ([("Probability of a reduction at least as large as each size", figures["probability"])]
                        if figures.get("probability") else [])},
@@ -170,10 +172,20 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
          "figures": [(f"Subgroup impacts ({Path(p).stem.removeprefix('subgroups_')})", p)
                      for p in figures.get("subgroups", [])]},
         {"heading": "Impacts on organizations' care delivery (Equation 3)",
-         "text": "Provider-survey items of organizations that enrolled beneficiaries, by survey wave, with an "
-                 "organization random intercept and nonresponse weights from a response model on organization "
-                 "characteristics.",
+         "text": "Provider-survey items, one impact per survey wave. Nonresponse weights come from a logistic "
+                 "response model per wave over every randomized organization (arm and organization "
+                 "characteristics) and are used as sampling weights: weighted least squares with organization "
+                 "characteristics and organization averages of beneficiary covariates, CR2 cluster-robust "
+                 "standard errors with Satterthwaite degrees of freedom.",
          "tables": [_table(tables, "survey", "survey_impacts", config)]},
+        {"heading": "Implementation analyses (non-randomized comparisons)",
+         "text": "NON-RANDOMIZED COMPARISONS: intervention organizations split by the care-management payment tier "
+                 "they reached or by a survey implementation measure, each group compared with all control "
+                 "organizations. The groups formed after randomization, so their differences are descriptive, "
+                 "not causal. The spending row nets the intervention arm's model payments per beneficiary per "
+                 "month out of the randomized spending impact.",
+         "tables": [_table(tables, k, n, config) for k, n in (("implementation", "implementation"),)
+                    if tables.get(k)]},
     ]
     if disclosure:
         from mheval.disclosure import Rule, suppression_note

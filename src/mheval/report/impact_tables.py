@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.models.estimability import is_estimable
+from mheval.report.bayesian_reading import probability_phrase  # noqa: F401 (re-exported)
 
 POPULATION_LABELS = {"high": "High risk", "medium": "Medium risk", "high_medium": "High + medium risk"}
 
@@ -91,11 +92,15 @@ def outcome_label(outcome: str) -> str:
     return OUTCOME_LABELS.get(outcome) or (OUTCOMES[outcome][2] if outcome in OUTCOMES else outcome)
 
 
-def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
+def continuous_impact_table(results: list[dict], directions: dict | None = None,
+                            default_direction: str = "decrease") -> pd.DataFrame:
     """One row per outcome and population from Equation 1 results: control mean, intervention
-    regression-adjusted mean, average impact with its interval, percent, p-value, probability of
-    any reduction and of a reduction of at least the configured size. A not-estimable result is
-    a row with empty cells and the reason in ``note``."""
+    regression-adjusted mean, average impact with its interval, percent, p-value, the outcome's
+    desired direction and the probability of any improvement and of an improvement of at least
+    the configured size in that direction (:mod:`mheval.report.bayesian_reading`). A
+    not-estimable result is a row with empty cells and the reason in ``note``."""
+    from mheval.report.bayesian_reading import improvement_probabilities, outcome_direction
+
     rows = []
     for r in results:
         label = {"outcome": OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
@@ -107,8 +112,11 @@ def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
         pct = int(round(100 * (1 - r["alpha"])))
         rows.append({**label, "control_mean": a["control_mean"], "intervention_mean": a["intervention_mean"],
                      "impact": a["impact"], f"ci{pct}_lower": a["lower"], f"ci{pct}_upper": a["upper"],
-                     "impact_percent": a["impact_percent"], "p_value": a["p"], "prob_any_reduction": a["prob_below_0"],
-                     f"prob_reduction_{r['size_percent']:g}pct": a["prob_reduction_at_least_size"], "note": ""})
+                     "impact_percent": a["impact_percent"], "p_value": a["p"]})
+        direction = outcome_direction(r["outcome"], directions, default_direction)
+        p_size, p_any = improvement_probabilities(a, direction, r["size_percent"])
+        rows[-1] |= {"desired_direction": direction, "prob_any_improvement": p_any,
+                     f"prob_improvement_{r['size_percent']:g}pct": p_size, "note": ""}
     out = pd.DataFrame(rows)
     return out[[c for c in out.columns if c != "note"] + ["note"]]
 
@@ -125,39 +133,12 @@ OUTCOME_NOUNS = {
 }
 
 
-def bayesian_readings(results: list[dict]) -> list[str]:
-    """The flat-prior Bayesian reading of each average Equation 1 impact as a sentence, e.g.
-    "High risk: a 75 percent probability that the model reduced CVD-related spending by 5 percent
-    or more (an 89 percent probability of any reduction)."
+def bayesian_readings(results: list[dict], directions: dict | None = None, default_direction: str = "decrease") -> list[str]:
+    """The flat-prior Bayesian reading of each Equation 1 impact, average and by year, in the
+    outcome's desired direction (:func:`mheval.report.bayesian_reading.bayesian_readings`)."""
+    from mheval.report import bayesian_reading
 
-    Under a flat prior the posterior of an impact is approximately normal(estimate, SE), so the
-    probabilities are the ones stored in the result files (``prob_reduction_at_least_size`` and
-    ``prob_below_0``)."""
-    out = []
-    for r in results:
-        noun = OUTCOME_NOUNS.get(r["outcome"], r["outcome"])
-        pop = POPULATION_LABELS.get(r["population"], r["population"])
-        if not is_estimable(r):
-            out.append(f"{pop}: the impact on {noun} is not estimable ({r['reason']}).")
-            continue
-        a = r["average"]
-        out.append(f"{pop}: {probability_phrase(a['prob_reduction_at_least_size'])} that the model reduced {noun} "
-                   f"by {r['size_percent']:g} percent or more ({probability_phrase(a['prob_below_0'])} of any "
-                   "reduction).")
-    return out
-
-
-def probability_phrase(p: float) -> str:
-    """'a 75 percent probability', 'an 8 percent probability'; never a certain 0 or 100 from
-    rounding ('less than a 1 percent probability', 'more than a 99 percent probability')."""
-    v = 100 * p
-    if 0 < v < 0.5:
-        return "less than a 1 percent probability"
-    if 99.5 <= v < 100:
-        return "more than a 99 percent probability"
-    t = f"{v:.0f}"
-    article = "an" if t == "8" or t in ("11", "18") or (len(t) == 2 and t[0] == "8") else "a"
-    return f"{article} {t} percent probability"
+    return bayesian_reading.bayesian_readings(results, OUTCOME_NOUNS, POPULATION_LABELS, directions, default_direction)
 
 
 def probability_of_size_curves(mixed: list[dict], survival: list[dict], sizes=None) -> pd.DataFrame:
