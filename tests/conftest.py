@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def config() -> dict:
     """The shipped config, with the code list path made absolute."""
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    for key in ("codes", "ed_revenue_centers", "office_visit_hcpcs", "drugs"):
+    for key in ("codes", "ed_revenue_centers", "office_visit_hcpcs", "drugs", "cv_death_codes"):
         cfg["outcomes"][key] = str(ROOT / cfg["outcomes"][key])
     return cfg
 

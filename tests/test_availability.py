@@ -34,7 +34,7 @@ def test_declared_unavailable(config):
 def test_layout_lacks(config):
     assert LAYOUT_LACKS["contract"] == () and LAYOUT_LACKS["ccw"] == ()
     a = available_inputs(_cfg(config, layout="desynpuf"))
-    assert unavailable_inputs(a) == ["snf", "hha", "hospice", "outpatient_revenue"]
+    assert unavailable_inputs(a) == ["snf", "hha", "hospice", "outpatient_revenue", "ndi"]
     assert a["hha"].reason == "not in the desynpuf layout"
     assert a["carrier_line"].available  # wide carrier lines become a line file in the adapter
 

@@ -211,6 +211,7 @@ def test_the_generator_writes_the_desynpuf_layout(desynpuf_round_trip):
     assert "DE1_0_2017_Beneficiary_Summary_File_Sample_1.csv" in files
     assert any(n.endswith("_Carrier_Claims_Sample_1B.csv") for n in files)
     assert not (desynpuf_round_trip[0] / "claims").exists()  # no contract claims: only DE-SynPUF files
+    assert not (desynpuf_round_trip[0] / "ndi").exists()  # DE-SynPUF has no cause of death
 
 
 def test_desynpuf_round_trip_gives_back_the_analysis_data(trial, desynpuf_round_trip):
@@ -244,6 +245,7 @@ def test_ccw_round_trip_gives_back_every_contract_file(trial, tmp_path, fmt):
 
     write_layout(trial, "ccw", tmp_path / "ccw", fmt=fmt)
     assert (tmp_path / "ccw" / f"mbsf_abcd_summary_2017.{fmt}").exists()
+    assert (tmp_path / "ccw" / "ndi" / "cause_of_death.parquet").exists()  # the NDI file, in the contract's form
     stage_inputs("ccw", tmp_path / "ccw", tmp_path / "staged", {})
     for s in FILES:
         want = read_input(trial, s.name) if s.name != "survey" or (trial / "cms/survey.parquet").exists() else None

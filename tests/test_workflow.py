@@ -53,7 +53,7 @@ def test_outputs_exist_with_sane_values(finished):
     flow = pd.read_csv(r / "tables" / "cohort_flow.csv")
     assert flow.loc[flow["step"] == "analyzed", "n_total"].iloc[0] > 1000
     hr = pd.read_csv(r / "tables" / "hazard_ratios.csv")
-    assert len(hr) == 6  # event and death x high, medium, high + medium
+    assert len(hr) == 9  # event, event or CV death, and death x high, medium, high + medium
     assert hr["hazard_ratio"].between(0.3, 3).all()
     assert (hr["ci90_lower"] < hr["hazard_ratio"]).all() and (hr["hazard_ratio"] < hr["ci90_upper"]).all()
     fit = json.loads((r / "models" / "survival" / "event_high_medium.json").read_text())

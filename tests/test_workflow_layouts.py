@@ -71,7 +71,7 @@ def test_ccw_layout_runs_end_to_end(tmp_path):
     flow = pd.read_csv(wd / "results" / "tables" / "cohort_flow.csv")
     assert flow.loc[flow["step"] == "analyzed", "n_total"].iloc[0] == truth["n_analyzed"]
     hr = pd.read_csv(wd / "results" / "tables" / "hazard_ratios.csv")
-    assert len(hr) == 6 and hr["hazard_ratio"].between(0.3, 3).all()
+    assert len(hr) == 9 and hr["hazard_ratio"].between(0.3, 3).all()  # the CCW layout has the NDI: the composite too
     assert "Hazard ratios" in (wd / "results" / "report.html").read_text()
     assert not list(files.rglob("results"))  # data.dir is only read
 
@@ -93,3 +93,6 @@ def test_desynpuf_layout_runs_end_to_end(desynpuf_files, tmp_path):
     assert impacts.filter(like="Office visits", axis=0)["note"].str.contains("not estimable").all()
     hr = pd.read_csv(wd / "results" / "tables" / "hazard_ratios.csv")
     assert hr["hazard_ratio"].notna().any()  # inpatient claims and deaths are there: hazard ratios estimated
+    # DE-SynPUF has no cause of death: the composite with CV death is not estimable, with the reason
+    composite = hr[hr["outcome"].str.endswith("coronary or cerebrovascular death")]
+    assert len(composite) == 3 and composite["note"].str.contains("needs the National Death Index").all()

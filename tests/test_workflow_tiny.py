@@ -4,6 +4,8 @@ it must end in the report with not-estimable rows and a passing publication audi
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -40,3 +42,16 @@ def test_a_tiny_trial_runs_to_the_report(workflow_copy):
     assert "increased office visits" in readings or "impact on office visits" in readings
     ps = pd.read_csv(r / "tables" / "prior_sensitivity.csv")
     assert set(ps["prior"]) == {"flat", "skeptical", "evidence"}
+    # the composite with coronary or cerebrovascular death (National Death Index) has its own rows,
+    # one per survival population, each an estimate or not estimable with the reason
+    hr = pd.read_csv(r / "tables" / "hazard_ratios.csv")
+    composite = hr[hr["outcome"] == "First heart attack, stroke or TIA, or coronary or cerebrovascular death"]
+    assert sorted(composite["population"]) == ["High + medium risk", "High risk", "Medium risk"], hr
+    first = hr[hr["outcome"] == "First heart attack, stroke or TIA"].set_index("population")
+    for _, row in composite.iterrows():  # never fewer events than the first event alone, where both are shown
+        for arm in ("intervention", "control"):
+            both = row[f"n_events_{arm}"], first.loc[row["population"], f"n_events_{arm}"]
+            assert pd.isna(both[0]) or pd.isna(both[1]) or both[0] >= both[1]
+    assert (r / "figures" / "cumulative_incidence_event_cvdeath.png").exists()
+    validation = json.loads((r / "qc" / "validation_report.json").read_text())
+    assert sum(validation["mess"]["ndi_link"].values()) > 0

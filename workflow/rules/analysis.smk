@@ -2,14 +2,16 @@
 
 rule build_time_to_event:
     input:
-        contract_inputs("mbsf", *config["outcomes"]["event_claim_types"]),
+        contract_inputs("mbsf", *config["outcomes"]["event_claim_types"], *(["ndi"] if available("ndi") else [])),
         cohort="results/analysis/cohort.parquet",
         codes=config["outcomes"]["codes"],
+        cv_death_codes=config["outcomes"].get("cv_death_codes", "config/codes/cv_death_icd10.csv"),
     output:
         tte="results/analysis/time_to_event.parquet",
     params:
         data_dir=DATA_DIR,
         cfg=cfg_subset("claims", "study", "outcomes"),
+        cause_of_death=available("ndi"),
     log:
         "results/logs/build_time_to_event.log",
     script:

@@ -31,7 +31,9 @@ AVAILABILITY = available_inputs(config, RAW_DIR, find_files=_find_files())
 _restricted, LEFT_OUT, DATA_NOTES = restrict_config(config, AVAILABILITY)
 config.update(_restricted)
 UNAVAILABLE = unavailable_inputs(AVAILABILITY)
-SURVIVAL_LEFT_OUT_KEYS = ("event", "death", "survey")
+SURVIVAL_LEFT_OUT_KEYS = ("event", "event_cvdeath", "death", "survey")
+# the time-to-event outcomes (mheval.models.survival_impact.OUTCOMES) whose left-out rows the survival tables show
+SURVIVAL_KEYS = ("event", "event_cvdeath", "death")
 AVAILABILITY_TEXT = {n: a.reason for n, a in AVAILABILITY.items() if not a.available}
 SURVIVAL_OUTCOMES = config["models"]["survival_outcomes"]
 POPULATIONS = config["models"]["populations"]

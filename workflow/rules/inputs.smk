@@ -30,6 +30,7 @@ rule validate_inputs:
         # DE-SynPUF's NPIs are scrambled by CMS (most fail the check digit): never checked there
         check_npi=config["data"].get("check_npi", True) and LAYOUT != "desynpuf",
         processing_lag_days=config["claims"].get("processing_lag_days", 30),
+        death_date_tolerance_days=config["outcomes"].get("death_date_tolerance_days", 7),
         source=config["data"]["source"],
         unavailable=UNAVAILABLE,
     log:

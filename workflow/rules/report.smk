@@ -20,7 +20,7 @@ rule hazard_ratio_table:
         disclosure="results/qc/disclosure/hazard_ratios.json",
     params:
         report=config["report"],
-        left_out={o: r for o, r in LEFT_OUT.items() if o in ("event", "death")},
+        left_out={o: r for o, r in LEFT_OUT.items() if o in SURVIVAL_KEYS},
         populations=SURVIVAL_POPULATIONS,
     log:
         "results/logs/hazard_ratio_table.log",
@@ -129,7 +129,7 @@ rule survival_checks_tables:
         ph_other=multiext("results/tables/ph_tests", ".md", ".tex", ".html"),
         by_year=multiext("results/tables/hazard_ratios_by_year", ".csv", ".md", ".tex", ".html"),
     params:
-        left_out={o: r for o, r in LEFT_OUT.items() if o in ("event", "death")},
+        left_out={o: r for o, r in LEFT_OUT.items() if o in SURVIVAL_KEYS},
         populations=SURVIVAL_POPULATIONS,
     log:
         "results/logs/survival_checks_tables.log",

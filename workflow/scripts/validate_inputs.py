@@ -12,7 +12,8 @@ def main():
     try:
         report = validate_inputs(sm.params.data_dir, plausible={k: tuple(v) for k, v in sm.params.plausible.items()},
                                  check_npi=sm.params.check_npi, processing_lag_days=sm.params.processing_lag_days,
-                                 unavailable=tuple(sm.params.unavailable))
+                                 unavailable=tuple(sm.params.unavailable),
+                                 death_date_tolerance_days=sm.params.death_date_tolerance_days)
     except InputValidationError as err:  # files staged from another layout: name the originals
         raise in_original_names(err, sm.params.data_dir) from None
     write_report(report, sm.output.report)

@@ -36,6 +36,8 @@ office_mh                            carrier lines (HCPCS and performing NPI per
 med_statin, med_antihypertensive     Part D events and the NDC reference
 event (first MI, stroke or TIA),     inpatient; searched in the available ``outcomes.event_claim_types``
 event_within_window                  (a configured type that is unavailable is left out and noted)
+event_cvdeath (the same, or a         inpatient and the National Death Index cause of death (``ndi``)
+coronary or cerebrovascular death)
 death, risk_pct                      nothing optional (MBSF; registry)
 survey (Equation 3)                  the provider survey
 ===================================  ================================================================
@@ -50,14 +52,14 @@ from pathlib import Path
 from mheval.contract.layouts.desynpuf import LACKS as DESYNPUF_LACKS
 
 CLAIM_TYPES = ("inpatient", "outpatient", "carrier", "snf", "hha", "hospice")
-OPTIONAL_INPUTS = CLAIM_TYPES + ("outpatient_revenue", "carrier_line", "pde", "ndc", "payments", "survey")
+OPTIONAL_INPUTS = CLAIM_TYPES + ("outpatient_revenue", "carrier_line", "pde", "ndc", "payments", "survey", "ndi")
 REQUIRED_INPUTS = ("organizations", "providers", "demographics", "alignment", "visits", "clinical", "mbsf")
 
 NAMES = {"inpatient": "inpatient claims", "outpatient": "outpatient claims", "carrier": "carrier claims",
          "snf": "SNF claims", "hha": "home health claims", "hospice": "hospice claims",
          "outpatient_revenue": "outpatient revenue-center lines", "carrier_line": "carrier lines",
          "pde": "Part D events", "ndc": "the NDC drug reference", "payments": "CMS model payments",
-         "survey": "the provider survey"}
+         "survey": "the provider survey", "ndi": "the National Death Index cause of death"}
 
 # inputs a layout does not have (DE-SynPUF: /work/shared/desynpuf-layout.md). Carrier lines are
 # available in DE-SynPUF: its carrier claims carry 13 lines across the row, which the layout
@@ -93,6 +95,7 @@ OUTCOME_NEEDS: dict[str, tuple[str, ...]] = {
     "med_antihypertensive": ("pde", "ndc"),
     "event": ("inpatient",),
     "event_within_window": ("inpatient",),
+    "event_cvdeath": ("inpatient", "ndi"),
     "death": (),
     "risk_pct": (),
     "survey": ("survey",),

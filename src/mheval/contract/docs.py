@@ -5,7 +5,8 @@ from __future__ import annotations
 from mheval.contract.spec import FILES, FileSpec
 
 GROUP_TITLES = {"registry": "Registry (the trial's data registry)", "medicare": "Medicare enrollment",
-                "claims": "Medicare claims", "reference": "Reference files", "cms": "CMS model files"}
+                "claims": "Medicare claims", "reference": "Reference files", "cms": "CMS model files",
+                "ndi": "Cause of death (National Death Index)"}
 
 INTRO = """# Input data contract
 
@@ -38,12 +39,20 @@ Errors (the run stops):
   registry enrollment date; no death date (MBSF) before the registry enrollment date or before the
   birth date; no claim (CLM_FROM_DT; Part D SRVC_DT) before the beneficiary's birth date;
 - every claim's BENE_ID is a registry beneficiary; every claim line's CLM_ID is in its base claims;
-- claim dates are ordered: CLM_FROM_DT <= CLM_THRU_DT <= NCH_WKLY_PROC_DT.
+- claim dates are ordered: CLM_FROM_DT <= CLM_THRU_DT <= NCH_WKLY_PROC_DT;
+- every NDI record's BENE_ID is a registry beneficiary, and no NDI death date is before the birth date.
 
 Documented mess (handled by a rule and counted in results/qc/validation_report.json):
 - a beneficiary enrolled again later at another organization: the first enrollment counts (intent to treat);
 - a registry clinical value outside its plausible range (config `validation.plausible`): set to missing;
-- exact duplicate claim lines: one copy is kept.
+- exact duplicate claim lines: one copy is kept;
+- National Death Index records against the MBSF death dates (`mheval.contract.ndi`, counted under
+  `ndi_link` by class). The MBSF date always ends follow-up; the NDI gives the underlying cause. Dates
+  equal (`agree`) or at most `outcomes.death_date_tolerance_days` (default 7) apart
+  (`within_tolerance`): the NDI cause is used with the MBSF date. Further apart (`date_mismatch`) or no
+  NDI record for an MBSF death (`no_ndi_record`): a death of unknown cause, never a coronary or
+  cerebrovascular death (the composite outcome censors it). A death in the NDI only
+  (`no_enrollment_death`): not a death for the analysis. Each class with a count is also a warning.
 
 ## Real-data rules
 

@@ -18,6 +18,7 @@ TIN_PATTERN = r"^[0-9]{9}$"
 HCPCS_PATTERN = r"^[0-9A-Z][0-9]{3}[0-9A-Z]$"
 REV_PATTERN = r"^[0-9]{4}$"
 NDC_PATTERN = r"^[0-9]{11}$"
+UCOD_PATTERN = r"^[A-Z][0-9][0-9A-Z][0-9A-Z]?$"  # ICD-10 cause of death: 3 or 4 characters, no dot
 BUYIN_CODES = ["0", "1", "2", "3", "A", "B", "C"]
 HMO_CODES = ["0", "1", "2", "4", "A", "B", "C"]
 DX_PREFIX = "ICD_DGNS_CD"  # diagnosis positions ICD_DGNS_CD1..N: any number may be present
@@ -284,6 +285,19 @@ FILES: tuple[FileSpec, ...] = (
                  Col("STATIN_INTENSITY", "string", "ACC/AHA statin intensity (informational)", required=False, nullable=True,
                      allowed=("low", "moderate", "high", "")),
              )),
+    # ---------------------------------------------------------------- NDI --------------
+    FileSpec("ndi", "ndi/cause_of_death", "ndi",
+             "Cause of death from the National Death Index (NCHS), linked to the beneficiaries: one row per "
+             "death the NDI matched (CMS's CCW delivers NDI-linked files keyed by BENE_ID). The death date "
+             "that ends follow-up is always the enrollment file's (MBSF BENE_DEATH_DT); the NDI gives the "
+             "underlying cause, used when its death date agrees with the MBSF's within "
+             "outcomes.death_date_tolerance_days (the link rule, counted in the validation report).",
+             ("BENE_ID",), (
+                 Col("BENE_ID", "string", "beneficiary (must be a registry beneficiary)"),
+                 Col("NDI_DEATH_DT", "date", "date of death on the death certificate (NDI)"),
+                 Col("UCOD", "string", "underlying cause of death, ICD-10 (WHO, as NCHS codes "
+                     "mortality), no decimal point, e.g. I219", pattern=UCOD_PATTERN),
+             ), required=False),
     # ---------------------------------------------------------------- CMS --------------
     FileSpec("payments", "cms/payments", "cms",
              "CMS model payments by organization, half-year period and payment type.",

@@ -19,9 +19,10 @@ import pandera.pandas as pa
 
 from mheval.contract.errors import InputError, InputValidationError
 from mheval.contract.read import DUCK_TYPES, columns_of, input_files, read_input, register_input
+from mheval.contract.ndi import DEFAULT_DEATH_DATE_TOLERANCE_DAYS, link_counts, link_ndi
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, FILES, NPI_PATTERN, Col, FileSpec, npi_valid
 
-PANDAS_GROUPS = ("registry", "cms", "reference")
+PANDAS_GROUPS = ("registry", "cms", "reference", "ndi")
 MESS_RULES = {
     "realigned_later": "beneficiary enrolled again later at another organization: the first "
                        "enrollment counts (intent to treat)",
@@ -33,6 +34,11 @@ MESS_RULES = {
                                "CLM_THRU_DT + claims.processing_lag_days (by input)",
     "esrd_from_esrd_ind_months": "MBSF beneficiary-months without MDCR_STATUS_CODE: ESRD from the yearly ESRD_IND",
     "dual_unknown_months": "MBSF beneficiary-months with unknown dual status (99, empty or absent): kept missing",
+    "ndi_link": "National Death Index records against the MBSF death dates, by link class "
+                "(mheval.contract.ndi): agree and within_tolerance (dates at most "
+                "outcomes.death_date_tolerance_days apart) use the NDI cause with the MBSF date; date_mismatch "
+                "and no_ndi_record are deaths of unknown cause; no_enrollment_death (dead in the NDI only) is not a "
+                "death for the analysis",
 }
 NPI_RULE = "fails the NPI check digit (Luhn over 80840 + the NPI, CMS's NPI standard; config data.check_npi)"
 PLAUSIBLE = {"total_cholesterol": (50, 600), "hdl": (5, 200), "ldl": (10, 500), "systolic_bp": (60, 300),
@@ -302,7 +308,8 @@ def _ref(problems, where, col, values: pd.Series, known: pd.Series | set, what: 
 def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
                     plausible: dict | None = None, check_npi: bool = True,
                     processing_lag_days: int = DEFAULT_PROCESSING_LAG_DAYS,
-                    provenance: Mapping | None = None, unavailable: tuple[str, ...] = ()) -> dict:
+                    provenance: Mapping | None = None, unavailable: tuple[str, ...] = (),
+                    death_date_tolerance_days: int = DEFAULT_DEATH_DATE_TOLERANCE_DAYS) -> dict:
     """Check every input file under ``data_dir`` against the contract.
 
     Returns a report (dict: per-file row counts, the counted mess and ``warnings`` in words) when
@@ -317,7 +324,9 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
     (see :meth:`InputError.with_provenance`). Optional inputs
     (:data:`mheval.contract.availability.OPTIONAL_INPUTS`) named in ``unavailable``, or whose
     files have no rows, are unavailable: not checked, and listed in the report's "unavailable";
-    an empty required file is an error.
+    an empty required file is an error. ``death_date_tolerance_days`` (config
+    ``outcomes.death_date_tolerance_days``): the National Death Index link rule
+    (:func:`mheval.contract.ndi.link_ndi`), whose classes are counted under ``mess["ndi_link"]``.
     """
     from mheval.contract.availability import OPTIONAL_INPUTS, files_are_empty
 
@@ -356,12 +365,14 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
                                 f"{str(err).splitlines()[0]})")]
         problems += found
     if not problems:
-        mess = _cross_file(con, data_dir, frames, problems, plausible or PLAUSIBLE, set(unavailable) | set(skipped))
+        mess = _cross_file(con, data_dir, frames, problems, plausible or PLAUSIBLE, set(unavailable) | set(skipped),
+                           death_date_tolerance_days)
     if problems:
         raise InputValidationError([p.with_provenance(provenance) for p in problems])
     mess.update(_totals(file_mess))
     return {"data_dir": str(data_dir), "rows": rows, "mess": mess, "mess_rules": MESS_RULES,
-            "by_file": file_mess, "warnings": _warnings(mess, processing_lag_days), "unavailable": skipped}
+            "by_file": file_mess, "warnings": _warnings(mess, processing_lag_days, death_date_tolerance_days),
+            "unavailable": skipped}
 
 
 def _totals(file_mess: dict[str, dict]) -> dict:
@@ -373,7 +384,7 @@ def _totals(file_mess: dict[str, dict]) -> dict:
     return out
 
 
-def _warnings(mess: dict, lag: int) -> list[str]:
+def _warnings(mess: dict, lag: int, tolerance: int = DEFAULT_DEATH_DATE_TOLERANCE_DAYS) -> list[str]:
     """Sentences for the QC report about documented real-data handling that applied."""
     out = []
     for name, k in mess.get("processing_date_imputed", {}).items():
@@ -391,11 +402,25 @@ def _warnings(mess: dict, lag: int) -> list[str]:
     if k:
         out.append(f"mbsf: {k:,} beneficiary-months have an unknown dual status (DUAL_STUS_CD 99, empty or "
                    f"absent); it stays unknown (missing), never 'not dual'")
+    link_words = {
+        "within_tolerance": f"deaths have an NDI date 1 to {tolerance} days from the MBSF date; the MBSF date is "
+                            f"used with the NDI cause",
+        "date_mismatch": f"deaths have an NDI date more than {tolerance} days from the MBSF date "
+                         f"(outcomes.death_date_tolerance_days); their cause is not used (unknown cause)",
+        "no_enrollment_death": "NDI deaths have no death date in the MBSF; not deaths for the analysis, their cause "
+                               "is not used",
+        "no_ndi_record": "MBSF deaths have no NDI record; deaths of unknown cause (never coronary or "
+                         "cerebrovascular deaths)"}
+    for key, words in link_words.items():
+        k = mess.get("ndi_link", {}).get(key, 0)
+        if k:
+            out.append(f"ndi: {k:,} {words}")
     return out
 
 
 def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[InputError],
-                plausible: dict, unavailable: set = frozenset()) -> dict:
+                plausible: dict, unavailable: set = frozenset(),
+                death_date_tolerance_days: int = DEFAULT_DEATH_DATE_TOLERANCE_DAYS) -> dict:
     """Referential integrity and cross-file rules; returns the counts of documented mess."""
     path = lambda name: str(input_files(data_dir, name)[0])
     orgs, align, demo = f["organizations"], f["alignment"], f["demographics"]
@@ -484,7 +509,19 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
     for ind, (lo, hi) in plausible.items():
         v = clin.loc[clin["INDICATOR"] == ind, "VALUE"]
         implausible += int(((v < lo) | (v > hi)).sum())
-    return {"realigned_later": realigned, "implausible_clinical": implausible, "duplicate_claim_lines": dups}
+    out = {"realigned_later": realigned, "implausible_clinical": implausible, "duplicate_claim_lines": dups}
+    if "ndi" in f:
+        ndi = f["ndi"]
+        _ref(problems, path("ndi"), "BENE_ID", ndi["BENE_ID"], demo["BENE_ID"], "beneficiaries in demographics")
+        early = ndi[["BENE_ID", "NDI_DEATH_DT"]].merge(demo[["BENE_ID", "BIRTH_DT"]], on="BENE_ID")
+        early = early[early["NDI_DEATH_DT"] < early["BIRTH_DT"]]
+        if len(early):
+            problems.append(InputError(path("ndi"), "NDI_DEATH_DT", len(early),
+                                       _date_examples(early, "NDI_DEATH_DT", "BIRTH_DT"),
+                                       "death date before the beneficiary's birth date (BIRTH_DT in demographics)"))
+        deaths = con.execute(f"SELECT BENE_ID, max(BENE_DEATH_DT) AS DEATH_DT FROM {m} GROUP BY BENE_ID").df()
+        out["ndi_link"] = link_counts(link_ndi(ndi, deaths, death_date_tolerance_days))
+    return out
 
 
 def _date_examples(df: pd.DataFrame, date_col: str, other_col: str) -> list[str]:

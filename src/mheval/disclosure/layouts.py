@@ -114,7 +114,8 @@ def balance(name: str, df: pd.DataFrame) -> Layout:
 def hazard_ratios(name: str, df: pd.DataFrame) -> Layout:
     """Hazard ratios (columns outcome, population, n_events_{arm}, person_years_{arm},
     rate_per_1000py_{arm}): rate = 1000 * events / person-years; events and person-years of high +
-    medium risk are the sums of high and medium (an implicit medium row when it is not shown)."""
+    medium risk are the sums of high and medium (an implicit medium row when it is not shown); the
+    composite's events are the first events' plus the CV deaths before an event (unshown)."""
     lay = Layout()
     outcomes = set()
     for r, row in df.reset_index(drop=True).iterrows():
@@ -135,7 +136,27 @@ def hazard_ratios(name: str, df: pd.DataFrame) -> Layout:
                             f"{name}: {out}: {{population}} events, {arm}")
             if f"person_years_{arm}" in df.columns:
                 _population_sum(lay, lambda p, out=out, arm=arm: f"py:{out}:{p}:{arm}", "", amount=True)
+    _composite_relations(lay, name, outcomes)
     return lay
+
+
+def _composite_relations(lay: Layout, name: str, outcomes: set[str]) -> None:
+    """The composite (first event or coronary or cerebrovascular death) has exactly the first
+    event's events plus the CV deaths without an event before them (same observation, see
+    :mod:`mheval.analysis.time_to_event`): shown side by side, their difference is that unshown
+    count, which must not be 1 to 10 either."""
+    from mheval.models.survival_impact import OUTCOMES
+
+    event, composite = OUTCOMES["event"][2], OUTCOMES["event_cvdeath"][2]
+    if not {event, composite} <= outcomes:
+        return
+    for arm in ARMS:
+        key = lambda p, arm=arm: f"cv_deaths_before_event:{p}:{arm}"  # noqa: E731
+        _population_sum(lay, key, f"{name}: CV deaths before an event, {{population}}, {arm}")
+        for p in ("high", "medium", "high_medium"):
+            lay.relations.append(Relation.total(f"events:{composite}:{p}:{arm}", [f"events:{event}:{p}:{arm}", key(p)],
+                                                f"{name}: {p}: composite events = first events + CV deaths before "
+                                                f"an event ({arm})"))
 
 
 SUBGROUP_ESTIMATES = ("unpooled", "pooled", "prob_reduction", "prob_beyond_size")

@@ -23,6 +23,9 @@ from mheval.models.marginal_cox import crude_rates, fit_marginal_cox
 from mheval.models.ph_test import fit_by_follow_up_year, schoenfeld_test
 
 OUTCOMES = {"event": ("T_EVENT", "EVENT", "First heart attack, stroke or TIA"),
+            # the composite's observation ends when the event outcome's does: same time, T_EVENT
+            "event_cvdeath": ("T_EVENT", "EVENT_CVDEATH",
+                              "First heart attack, stroke or TIA, or coronary or cerebrovascular death"),
             "death": ("T_DEATH", "DEATH", "All-cause death")}
 
 
@@ -63,7 +66,8 @@ _NAN_EFFECT = {k: float("nan") for k in ("log_hr", "se", "hr", "lower", "upper",
 def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
                     ph_alpha: float = 0.05, cox_cov_type: str = "robust", n_perm: int = 0, strata=None,
                     seed: int = 0, limits=None) -> dict:
-    """Fit Equation 4 for ``outcome`` ("event" or "death") in ``population``.
+    """Fit Equation 4 for ``outcome`` (a key of :data:`OUTCOMES`: "event", "event_cvdeath" or
+    "death") in ``population``.
 
     Returns a JSON-ready dict: the frailty model's hazard ratio of intervention vs control with its
     (1 - alpha) interval, p-value and the Bayesian reading under a flat prior (probability HR < 1)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.synth import claims as CL
+from mheval.synth.death_causes import causes_of_death, composite_truth
 from mheval.synth.drugs import change_times, drug_reference, part_d_events
 from mheval.synth.medicare import make_mbsf
 from mheval.synth.ownership import synthetic_output_dir
@@ -23,7 +24,8 @@ from mheval.synth.timeline import make_timelines, observation_end
 from mheval.synth.writer import YearlyWriter, write_parquet
 
 log = logging.getLogger(__name__)
-STREAMS = ["orgs", "benes", "timeline", "meds", "registry", "mbsf", "payments", "survey", "providers"]
+# append only: spawned seeds go by position, so earlier streams keep theirs
+STREAMS = ["orgs", "benes", "timeline", "meds", "registry", "mbsf", "payments", "survey", "providers", "ndi"]
 CLAIM_TYPE_CODE = {"inpatient": 1, "snf": 2, "hha": 3, "hospice": 4, "outpatient": 5, "carrier": 6, "pde": 7}
 
 
@@ -106,7 +108,11 @@ def _write_trial(out: Path, params: dict) -> dict:
     survey, survey_truth = provider_survey(rng["survey"], orgs, params)
     files["survey"] = write_parquet(survey, out / "cms" / "survey.parquet")
 
-    truth = _truth(params, orgs, bene, claims_out["followup_spend"])
+    # ---- National Death Index: underlying cause of each death ----------------------------
+    ndi, causes = causes_of_death(rng["ndi"], bene, params)
+    files["ndi"] = write_parquet(ndi, out / "ndi" / "cause_of_death.parquet")
+
+    truth = _truth(params, orgs, bene, claims_out["followup_spend"], causes)
     truth.update({
         "files": files,
         "n_claims": claims_out["n_claims"],
@@ -191,7 +197,7 @@ def _json_default(o):
     raise TypeError(type(o))
 
 
-def _truth(params, orgs, bene, total_spend) -> dict:
+def _truth(params, orgs, bene, total_spend, causes: dict) -> dict:
     """Counts, true parameters and realized control-group rates of the simulated world."""
     planted = bene["planted"].to_numpy()
     arm = np.where(bene["mh"].to_numpy() == 1, "intervention", "control")
@@ -208,6 +214,9 @@ def _truth(params, orgs, bene, total_spend) -> dict:
     # death is observed in the enrollment file whatever the coverage; follow to death or study end
     d_end = np.where(death_obs, death, np.datetime64(params["study_end"]))
     t_death = ((d_end - enroll).astype(int) + 1) / 365.25
+    # the composite: the first event, or a CV death before any event (deaths of other causes censor)
+    cv_first = causes["cv_death"] & ~observed_event & death_obs & (death <= end)
+    composite = observed_event | cv_first
     rates = {}
     for s in ("high", "medium"):
         for a in ("intervention", "control"):
@@ -216,6 +225,7 @@ def _truth(params, orgs, bene, total_spend) -> dict:
                 "n": int(m.sum()),
                 "event_per_1000py": round(1000 * observed_event[m].sum() / t_event[m].sum(), 3),
                 "death_per_1000py": round(1000 * death_obs[m].sum() / t_death[m].sum(), 3),
+                "event_cvdeath_per_1000py": round(1000 * composite[m].sum() / t_event[m].sum(), 3),
                 "person_years_event": round(float(t_event[m].sum()), 1),
             }
     # spending per beneficiary per month in follow-up, control vs intervention, analyzed only
@@ -251,5 +261,16 @@ def _truth(params, orgs, bene, total_spend) -> dict:
         "spending": spending,
         "n_first_events_observed": {a: int((analyzed & observed_event & (arm == a)).sum()) for a in ("intervention", "control")},
         "n_deaths": {a: int((analyzed & death_obs & (arm == a)).sum()) for a in ("intervention", "control")},
+        "cause_of_death": {
+            **composite_truth(bene, params, analyzed),
+            "n_cv_deaths": {a: int((analyzed & causes["cv_death"] & (arm == a)).sum()) for a in ("intervention", "control")},
+            "n_cv_deaths_before_event": {a: int((analyzed & cv_first & (arm == a)).sum()) for a in ("intervention", "control")},
+            "n_composite_events": {a: int((analyzed & composite & (arm == a)).sum()) for a in ("intervention", "control")},
+            "cv_share_of_deaths": round(float(causes["cv_death"][analyzed & death_obs].mean()), 4)
+            if (analyzed & death_obs).any() else None,
+            # every registry beneficiary's death: the planted NDI link mess
+            "n_deaths_all": int(death_obs.sum()), "ndi_unmatched": causes["n_unmatched"],
+            "ndi_date_within_tolerance": causes["n_within_tolerance"], "ndi_date_mismatch": causes["n_mismatch"],
+        },
         "median_follow_up_years": round(float(np.median(years[analyzed])), 2),
     }

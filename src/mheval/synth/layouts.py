@@ -3,7 +3,8 @@
 The inverse of the adapters in :mod:`mheval.contract.layouts`, so that they are tested round trip:
 contract -> layout files -> adapter -> contract gives back the same analysis data, up to what the
 layout cannot hold (documented in docs/data_contract.md and :data:`DESYNPUF_LOSSES`). The registry,
-payments, survey and NDC reference are copied in the contract's form, as every layout keeps them.
+payments, survey, NDC reference and NDI cause of death are copied in the contract's form, as every
+layout keeps them (DE-SynPUF has no NDI file).
 Dates are not shifted: DE-SynPUF-layout files of the synthetic trial hold its 2007-2022 dates (and
 its ICD-10 codes after 2015-10-01) under the DE-SynPUF names and columns, the file names carrying
 the years they span (e.g. ``DE1_0_2016_to_2022_Inpatient_Claims_Sample_1.csv``).
@@ -15,6 +16,7 @@ import shutil
 from pathlib import Path
 
 
+from mheval.contract.layouts.desynpuf import LACKS as DESYNPUF_LACKS
 from mheval.contract.layouts.engine import connect, contract_form_files
 from mheval.contract.read import input_files
 
@@ -24,6 +26,7 @@ CCW_NAMES = {"mbsf": "mbsf_abcd_summary", "inpatient": "inpatient_claims", "outp
              "pde": "pde"}
 DESYNPUF_LOSSES = [
     "no outpatient revenue-center lines, SNF, home health or hospice claims (DE-SynPUF has none)",
+    "no National Death Index cause of death (the NDI file is not written)",
     "monthly enrollment becomes yearly month counts (the adapter puts them at the end of the year)",
     "no dual status, monthly Medicare status, processing date, Part D paid date, brand/generic code, "
     "discharge status or place of service; state buy-in codes (A, C) become 1 and 3",
@@ -48,7 +51,10 @@ def write_layout(contract_dir: str | Path, layout: str, out_dir: str | Path, fmt
         written = []
     else:
         raise ValueError(f"unknown layout '{layout}'")
-    for files in contract_form_files(contract_dir).values():
+    lacks = set(DESYNPUF_LACKS) if layout == "desynpuf" else set()
+    for name, files in contract_form_files(contract_dir).items():
+        if name in lacks:  # DE-SynPUF has no cause of death: the NDI file is not written
+            continue
         for f in files:
             dest = out / Path(f).relative_to(contract_dir)
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,19 @@ DEFAULTS: dict[str, Any] = {
         "recurrent_cvd_admission": 100.0,  # after a first event
     },
     "event_type_probs": {"mi": 0.40, "stroke": 0.40, "tia": 0.20},
+    # ---- causes of death (National Death Index; mheval.synth.death_causes) ---------------
+    # coronary or cerebrovascular share of deaths: with no prior event, calibrated to the published
+    # composite (20.3 vs 17.0 per 1,000 person-years in control: about 3.3 CV deaths without a prior
+    # event among about 27 deaths); higher within a year of a first MI, stroke or TIA, and later
+    "cv_death": {
+        "share_no_event": 0.12,
+        "share_within_year_of_event": 0.50,
+        "share_later_after_event": 0.30,
+        # NDI link mess (shares of deaths): no NDI record; NDI date 1-3 days off; 30-200 days off
+        "ndi_unmatched": 0.02,
+        "ndi_date_within_tolerance": 0.01,
+        "ndi_date_mismatch": 0.003,
+    },
     "event_risk_exponent": 0.75,  # hazard proportional to risk**exponent within a stratum
     # gamma frailty variance of organizations: sized so that at scale 1.0 the 90% interval of the
     # hazard ratio is about as wide as published (benchmarks/results/pipeline_scale1.json)

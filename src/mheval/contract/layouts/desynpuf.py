@@ -39,6 +39,7 @@ LACKS = {
     "snf": "DE-SynPUF has no skilled nursing facility claims",
     "hha": "DE-SynPUF has no home health claims",
     "hospice": "DE-SynPUF has no hospice claims",
+    "ndi": "DE-SynPUF has no cause of death (no National Death Index link)",
 }
 _CLAIM = {
     "BENE_ID": ("DESYNPUF_ID", ""),

@@ -23,9 +23,10 @@ read at all (a date that is not a date, a number that is not a number) is report
 itself, with the original file, column, number of rows and examples. Every original file is a
 declared input of `stage_inputs`, so replacing one reruns what depends on it.
 
-In every layout the registry, the CMS payments, the survey and the NDC reference keep the
-contract's form and paths under `data.dir` (`registry/*.parquet`, `cms/*.parquet`,
-`reference/ndc.parquet`, or CSV). Write the synthetic trial in a layout with
+In every layout the registry, the CMS payments, the survey, the NDC reference and the National
+Death Index cause of death keep the contract's form and paths under `data.dir` (`registry/*.parquet`,
+`cms/*.parquet`, `reference/ndc.parquet`, `ndi/cause_of_death.parquet`, or CSV); CMS's CCW delivers
+NDI-linked data keyed by `BENE_ID`, to be written in that form. Write the synthetic trial in a layout with
 `python -m mheval.synth --scale 0.02 --out DIR --layout {contract,ccw,desynpuf}`.
 """
 

@@ -25,7 +25,7 @@ FILE_COL = "filename"  # DuckDB's column holding each row's source file
 # date formats CMS writes: YYYYMMDD (CCW flat files, DE-SynPUF), ISO, SAS DATE9 (01JAN2017), and
 # Parquet timestamps read as text
 CMS_DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%d%b%Y", "%Y-%m-%d %H:%M:%S")
-CONTRACT_FORM_GROUPS = ("registry", "reference", "cms")
+CONTRACT_FORM_GROUPS = ("registry", "reference", "cms", "ndi")
 KIND_WORDS = {"date": "is not a date", "number": "is not a number", "integer": "is not a whole number"}
 
 
@@ -143,13 +143,13 @@ def _quote(path: str | Path) -> str:
 
 
 def contract_form_files(data_dir: str | Path) -> dict[str, list[Path]]:
-    """The registry, reference and CMS files under ``data_dir``, which keep the contract's form in
-    every layout: {input name: files}."""
+    """The registry, reference, CMS and National Death Index files under ``data_dir``, which keep the
+    contract's form in every layout: {input name: files}."""
     return {s.name: input_files(data_dir, s.name) for s in FILES if s.group in CONTRACT_FORM_GROUPS}
 
 
 def copy_contract_form(data_dir: str | Path, staged_dir: str | Path, prov: Provenance) -> None:
-    """Copy the registry, reference and CMS files (contract form) into ``staged_dir`` unchanged."""
+    """Copy the registry, reference, CMS and NDI files (contract form) into ``staged_dir`` unchanged."""
     for name, files in contract_form_files(data_dir).items():
         for f in files:
             rel = Path(f).relative_to(data_dir).as_posix()
@@ -177,5 +177,5 @@ def run_jobs(jobs: Iterable[Callable[[], list[InputError]]], problems: list[Inpu
 
 def clear_staged(staged_dir: str | Path) -> None:
     """Empty the staged directory's contract subdirectories (the adapter's own output only)."""
-    for sub in ("registry", "medicare", "claims", "reference", "cms"):
+    for sub in ("registry", "medicare", "claims", "reference", "cms", "ndi"):
         shutil.rmtree(Path(staged_dir) / sub, ignore_errors=True)
