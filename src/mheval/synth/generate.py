@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mheval.progress import LoopProgress
 from mheval.synth import claims as CL
 from mheval.synth.drugs import change_times, drug_reference, part_d_events
 from mheval.synth.medicare import make_mbsf
@@ -77,6 +78,7 @@ def _write_trial(out: Path, params: dict) -> dict:
     bene["ORG_ID"] = orgs["ORG_ID"].to_numpy()[bene["org"].to_numpy()]
     med_change = change_times(rng["meds"], bene, params)
     files: dict[str, int] = {}
+    log.info("%d organizations and %d beneficiaries drawn", len(orgs), len(bene))
 
     # ---- registry ----------------------------------------------------------------------
     reg = out / "registry"
@@ -89,11 +91,13 @@ def _write_trial(out: Path, params: dict) -> dict:
     visits, clinical, reg_truth = visits_and_clinical(rng["registry"], bene, params, med_change)
     files["visits"] = write_parquet(visits, reg / "visits.parquet")
     files["clinical"] = write_parquet(clinical, reg / "clinical.parquet")
+    log.info("registry written (%d visits)", len(visits))
 
     # ---- Medicare enrollment ---------------------------------------------------------------
     study_end_year = int(params["study_end"][:4])
     for year, part in make_mbsf(rng["mbsf"], bene, 2016, study_end_year):
         files[f"mbsf_{year}"] = write_parquet(part, out / "medicare" / "mbsf" / f"mbsf_{year}.parquet")
+    log.info("Medicare enrollment written")
 
     # ---- claims, in batches of beneficiaries (bounded memory) -----------------------------
     claims_out = _simulate_claims(params, bene, roster, med_change, out)
@@ -140,6 +144,8 @@ def _simulate_claims(params: dict, bene: pd.DataFrame, roster: ProviderRoster, m
         next_id[kind] += n
         return CLAIM_TYPE_CODE[kind] * 10 ** 12 + np.arange(first + 1, first + n + 1, dtype="int64")
 
+    batches = LoopProgress(log, f"claims of {len(bene):,} beneficiaries, batches of {BATCH:,}",
+                           total=-(-len(bene) // BATCH))
     for k, lo in enumerate(range(0, len(bene), BATCH)):
         b = bene.iloc[lo:lo + BATCH].reset_index(drop=True)
         hi = lo + len(b)
@@ -171,6 +177,8 @@ def _simulate_claims(params: dict, bene: pd.DataFrame, roster: ProviderRoster, m
             spend[lo:hi] += _followup_spend(tab, w["enroll"], end)
             n_claims[name] += len(tab["bene"])
         n_claims["pde"] += len(pde["bene"])
+        batches.step()
+    batches.done()
     return {"files": writer.close(), "n_claims": n_claims, "followup_spend": spend,
             "n_duplicate_carrier_lines": int(n_dup), "inpatient_billing": n_split}
 
