@@ -17,14 +17,15 @@ from mheval.synth.medicare import make_mbsf
 from mheval.synth.ownership import synthetic_output_dir
 from mheval.synth.params import resolve_params
 from mheval.synth.payments import model_payments, provider_survey
-from mheval.synth.population import make_beneficiaries, make_organizations
+from mheval.synth.population import make_beneficiaries, make_organizations, organization_effects
 from mheval.synth.providers import ProviderRoster
 from mheval.synth.registry import alignment, demographics, visits_and_clinical
-from mheval.synth.timeline import make_timelines, observation_end
+from mheval.synth.timeline import event_hazard_ratios, make_timelines, observation_end
 from mheval.synth.writer import YearlyWriter, write_parquet
 
 log = logging.getLogger(__name__)
-STREAMS = ["orgs", "benes", "timeline", "meds", "registry", "mbsf", "payments", "survey", "providers"]
+STREAMS = ["orgs", "benes", "timeline", "meds", "registry", "mbsf", "payments", "survey", "providers",
+           "org_effects"]  # append only: earlier streams keep their seeds
 CLAIM_TYPE_CODE = {"inpatient": 1, "snf": 2, "hha": 3, "hospice": 4, "outpatient": 5, "carrier": 6, "pde": 7}
 
 
@@ -71,7 +72,10 @@ def _write_trial(out: Path, params: dict) -> dict:
 
     orgs = make_organizations(rng["orgs"], params)
     bene = make_beneficiaries(rng["benes"], params, orgs)
-    bene = make_timelines(rng["timeline"], params, bene, orgs)
+    org_fx = organization_effects(rng["org_effects"], orgs, params)
+    # practice patterns: every beneficiary's utilization scaled by the organization's multiplier
+    bene["health"] = bene["health"].to_numpy() * org_fx["UTIL_MULT"].to_numpy()[bene["org"].to_numpy()]
+    bene = make_timelines(rng["timeline"], params, bene, orgs, event_size_mult=org_fx["EVENT_SIZE_MULT"].to_numpy())
     r = rng["benes"]
     bene["statin0"] = r.random(len(bene)) < params["p_statin_baseline"]
     bene["aspirin0"] = r.random(len(bene)) < params["p_aspirin_baseline"]
@@ -111,6 +115,7 @@ def _write_trial(out: Path, params: dict) -> dict:
     files["survey"] = write_parquet(survey, out / "cms" / "survey.parquet")
 
     truth = _truth(params, orgs, bene, claims_out["followup_spend"])
+    truth["organization_effects"] = _org_effects_truth(org_fx, orgs, bene, params)
     truth.update({
         "files": files,
         "n_claims": claims_out["n_claims"],
@@ -189,6 +194,21 @@ def _followup_spend(tab: dict, enroll: np.ndarray, end: np.ndarray) -> np.ndarra
     d = np.asarray(tab["CLM_FROM_DT"])
     keep = (d >= enroll[idx]) & (d <= end[idx])
     return np.bincount(idx[keep], weights=np.asarray(tab["CLM_PMT_AMT"])[keep], minlength=len(enroll))
+
+
+def _org_effects_truth(org_fx: pd.DataFrame, orgs: pd.DataFrame, bene: pd.DataFrame, params: dict) -> dict:
+    """What truth.json says of the organization effects: the parameters, the realized SD of the log
+    utilization multiplier and its correlation with log size over enrolling organizations, and the
+    hazard ratio of the first event each risk stratum got."""
+    active = orgs["size_weight"].to_numpy() > 0
+    log_mult = np.log(org_fx["UTIL_MULT"].to_numpy()[active])
+    z = org_fx["SIZE_Z"].to_numpy()[active]
+    corr = float(np.corrcoef(log_mult, z)[0, 1]) if active.sum() > 2 and z.std() > 0 and log_mult.std() > 0 else 0.0
+    return {"utilization_sigma": params["org_utilization_sigma"],
+            "size_outcome_correlation": params["org_size_outcome_correlation"],
+            "realized_sd_log_utilization": round(float(log_mult.std()), 4),
+            "realized_corr_log_utilization_log_size": round(corr, 4),
+            "hr_event_by_stratum": event_hazard_ratios(params["effects"])}
 
 
 def _json_default(o):
