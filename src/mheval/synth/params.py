@@ -81,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
     # by organization and Equation 1's organization variance is not zero. Sized so that at scale 1.0
     # the 90% interval of the Part A and B spending impact is about as wide as published (about
     # +-$18.8 per beneficiary per month; docs/synthetic_trial.md "Organizations")
-    "org_utilization_sigma": 0.08,
+    "org_utilization_sigma": 0.14,
     # informative cluster size: correlation between an organization's log size and its log
     # utilization multiplier and log event frailty (0: size says nothing about outcomes)
     "org_size_outcome_correlation": 0.0,
