@@ -126,7 +126,7 @@ def test_fit_progress_is_logged(caplog, monkeypatch):
     progress (here an interval of 0 s) and its end."""
     import logging
 
-    from mheval.models import progress
+    from mheval import progress
 
     monkeypatch.setattr(progress.FitProgress.__init__, "__defaults__", (0.0,))
     d = pd.read_csv(DATA)

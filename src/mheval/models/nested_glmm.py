@@ -49,7 +49,7 @@ import patsy
 from scipy import optimize, special, stats
 
 from mheval.models.nesting import model_matrices, nesting, one_blas_thread
-from mheval.models.progress import FitProgress
+from mheval.progress import FitProgress
 from mheval.models.wald import wald_table
 
 log = logging.getLogger(__name__)

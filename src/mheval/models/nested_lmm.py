@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import sparse
 
 from mheval.models.nesting import model_matrices, nesting, one_blas_thread
-from mheval.models.progress import FitProgress
+from mheval.progress import FitProgress
 from mheval.models.wald import wald_table
 
 log = logging.getLogger(__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="input layout to write (docs/data_contract.md); read it with data.layout")
     ap.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format of the ccw layout")
     args = ap.parse_args(argv)
+    # progress (stages, claim batches) to standard error, as in a workflow step's log
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     t0 = time.perf_counter()
     if args.layout == "contract":
         truth = generate_trial(args.out, scale=args.scale, seed=args.seed, overrides=_parse_set(args.set))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mheval.progress import LoopProgress
 from mheval.synth import claims as CL
 from mheval.synth.death_causes import causes_of_death, composite_truth
 from mheval.synth.drugs import change_times, drug_reference, part_d_events
@@ -17,15 +18,16 @@ from mheval.synth.medicare import make_mbsf
 from mheval.synth.ownership import synthetic_output_dir
 from mheval.synth.params import resolve_params
 from mheval.synth.payments import model_payments, provider_survey
-from mheval.synth.population import make_beneficiaries, make_organizations
+from mheval.synth.population import make_beneficiaries, make_organizations, organization_effects
 from mheval.synth.providers import ProviderRoster
 from mheval.synth.registry import alignment, demographics, visits_and_clinical
-from mheval.synth.timeline import make_timelines, observation_end
+from mheval.synth.timeline import event_hazard_ratios, make_timelines, observation_end
 from mheval.synth.writer import YearlyWriter, write_parquet
 
 log = logging.getLogger(__name__)
 # append only: spawned seeds go by position, so earlier streams keep theirs
-STREAMS = ["orgs", "benes", "timeline", "meds", "registry", "mbsf", "payments", "survey", "providers", "ndi"]
+STREAMS = ["orgs", "benes", "timeline", "meds", "registry", "mbsf", "payments", "survey", "providers", "ndi",
+           "org_effects"]
 CLAIM_TYPE_CODE = {"inpatient": 1, "snf": 2, "hha": 3, "hospice": 4, "outpatient": 5, "carrier": 6, "pde": 7}
 
 
@@ -72,13 +74,17 @@ def _write_trial(out: Path, params: dict) -> dict:
 
     orgs = make_organizations(rng["orgs"], params)
     bene = make_beneficiaries(rng["benes"], params, orgs)
-    bene = make_timelines(rng["timeline"], params, bene, orgs)
+    org_fx = organization_effects(rng["org_effects"], orgs, params)
+    # practice patterns: every beneficiary's utilization scaled by the organization's multiplier
+    bene["health"] = bene["health"].to_numpy() * org_fx["UTIL_MULT"].to_numpy()[bene["org"].to_numpy()]
+    bene = make_timelines(rng["timeline"], params, bene, orgs, event_size_mult=org_fx["EVENT_SIZE_MULT"].to_numpy())
     r = rng["benes"]
     bene["statin0"] = r.random(len(bene)) < params["p_statin_baseline"]
     bene["aspirin0"] = r.random(len(bene)) < params["p_aspirin_baseline"]
     bene["ORG_ID"] = orgs["ORG_ID"].to_numpy()[bene["org"].to_numpy()]
     med_change = change_times(rng["meds"], bene, params)
     files: dict[str, int] = {}
+    log.info("%d organizations and %d beneficiaries drawn", len(orgs), len(bene))
 
     # ---- registry ----------------------------------------------------------------------
     reg = out / "registry"
@@ -91,11 +97,13 @@ def _write_trial(out: Path, params: dict) -> dict:
     visits, clinical, reg_truth = visits_and_clinical(rng["registry"], bene, params, med_change)
     files["visits"] = write_parquet(visits, reg / "visits.parquet")
     files["clinical"] = write_parquet(clinical, reg / "clinical.parquet")
+    log.info("registry written (%d visits)", len(visits))
 
     # ---- Medicare enrollment ---------------------------------------------------------------
     study_end_year = int(params["study_end"][:4])
     for year, part in make_mbsf(rng["mbsf"], bene, 2016, study_end_year):
         files[f"mbsf_{year}"] = write_parquet(part, out / "medicare" / "mbsf" / f"mbsf_{year}.parquet")
+    log.info("Medicare enrollment written")
 
     # ---- claims, in batches of beneficiaries (bounded memory) -----------------------------
     claims_out = _simulate_claims(params, bene, roster, med_change, out)
@@ -113,6 +121,7 @@ def _write_trial(out: Path, params: dict) -> dict:
     files["ndi"] = write_parquet(ndi, out / "ndi" / "cause_of_death.parquet")
 
     truth = _truth(params, orgs, bene, claims_out["followup_spend"], causes)
+    truth["organization_effects"] = _org_effects_truth(org_fx, orgs, bene, params)
     truth.update({
         "files": files,
         "n_claims": claims_out["n_claims"],
@@ -146,6 +155,8 @@ def _simulate_claims(params: dict, bene: pd.DataFrame, roster: ProviderRoster, m
         next_id[kind] += n
         return CLAIM_TYPE_CODE[kind] * 10 ** 12 + np.arange(first + 1, first + n + 1, dtype="int64")
 
+    batches = LoopProgress(log, f"claims of {len(bene):,} beneficiaries, batches of {BATCH:,}",
+                           total=-(-len(bene) // BATCH))
     for k, lo in enumerate(range(0, len(bene), BATCH)):
         b = bene.iloc[lo:lo + BATCH].reset_index(drop=True)
         hi = lo + len(b)
@@ -177,6 +188,8 @@ def _simulate_claims(params: dict, bene: pd.DataFrame, roster: ProviderRoster, m
             spend[lo:hi] += _followup_spend(tab, w["enroll"], end)
             n_claims[name] += len(tab["bene"])
         n_claims["pde"] += len(pde["bene"])
+        batches.step()
+    batches.done()
     return {"files": writer.close(), "n_claims": n_claims, "followup_spend": spend,
             "n_duplicate_carrier_lines": int(n_dup), "inpatient_billing": n_split}
 
@@ -187,6 +200,21 @@ def _followup_spend(tab: dict, enroll: np.ndarray, end: np.ndarray) -> np.ndarra
     d = np.asarray(tab["CLM_FROM_DT"])
     keep = (d >= enroll[idx]) & (d <= end[idx])
     return np.bincount(idx[keep], weights=np.asarray(tab["CLM_PMT_AMT"])[keep], minlength=len(enroll))
+
+
+def _org_effects_truth(org_fx: pd.DataFrame, orgs: pd.DataFrame, bene: pd.DataFrame, params: dict) -> dict:
+    """What truth.json says of the organization effects: the parameters, the realized SD of the log
+    utilization multiplier and its correlation with log size over enrolling organizations, and the
+    hazard ratio of the first event each risk stratum got."""
+    active = orgs["size_weight"].to_numpy() > 0
+    log_mult = np.log(org_fx["UTIL_MULT"].to_numpy()[active])
+    z = org_fx["SIZE_Z"].to_numpy()[active]
+    corr = float(np.corrcoef(log_mult, z)[0, 1]) if active.sum() > 2 and z.std() > 0 and log_mult.std() > 0 else 0.0
+    return {"utilization_sigma": params["org_utilization_sigma"],
+            "size_outcome_correlation": params["org_size_outcome_correlation"],
+            "realized_sd_log_utilization": round(float(log_mult.std()), 4),
+            "realized_corr_log_utilization_log_size": round(corr, 4),
+            "hr_event_by_stratum": event_hazard_ratios(params["effects"])}
 
 
 def _json_default(o):

@@ -89,6 +89,15 @@ DEFAULTS: dict[str, Any] = {
     "frailty_var_event": 0.005,
     "frailty_var_death": 0.002,
     "health_sigma": 0.8,  # lognormal health-status multiplier on utilization
+    # organization-level lognormal multiplier (mean 1) on every beneficiary's utilization (the health
+    # multiplier): practice patterns differ between organizations, so spending and utilization vary
+    # by organization and Equation 1's organization variance is not zero. Sized so that at scale 1.0
+    # the 90% interval of the Part A and B spending impact is about as wide as published (about
+    # +-$18.8 per beneficiary per month; docs/synthetic_trial.md "Organizations")
+    "org_utilization_sigma": 0.14,
+    # informative cluster size: correlation between an organization's log size and its log
+    # utilization multiplier and log event frailty (0: size says nothing about outcomes)
+    "org_size_outcome_correlation": 0.0,
     # ---- utilization per FFS person-year and payment (mean USD) --------------------------
     "utilization": {
         "inpatient": [0.26, 17000.0],
@@ -116,6 +125,9 @@ DEFAULTS: dict[str, Any] = {
     "effects": {
         "hr_event": 0.96,
         "hr_death": 0.96,
+        # subgroup-specific hazard ratios of the first event by risk stratum (null: hr_event for all);
+        # truth.json records the hazard ratio each stratum got
+        "hr_event_by_stratum": {"high": None, "medium": None},
         "spending_ratio": 1.0,  # no effect on total spending
         "hospitalization_ratio": 1.038,
         "ed_ratio": 1.029,

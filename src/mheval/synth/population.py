@@ -182,3 +182,35 @@ def make_beneficiaries(rng: np.random.Generator, params: dict, orgs: pd.DataFram
     bene["BENE_ID"] = np.char.add("B", np.char.zfill(
         (rng.choice(10 ** 9, size=n, replace=False) + 10 ** 9).astype(str), 10))
     return bene
+
+
+def organization_effects(rng: np.random.Generator, orgs: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """Organization-level effects on utilization and on the event hazard, one row per organization.
+
+    ``UTIL_MULT``: a lognormal multiplier with mean 1 and log-scale SD ``org_utilization_sigma``
+    applied to the health multiplier of every beneficiary of the organization (so to all their
+    claims' counts). ``SIZE_Z``: the organization's standardized log size among enrolling
+    organizations (0 for the others). With ``org_size_outcome_correlation`` rho, the multiplier's
+    normal score is rho x SIZE_Z + sqrt(1 - rho^2) x an independent normal, so larger organizations
+    have higher (rho > 0) or lower utilization: an informative cluster size. ``EVENT_SIZE_MULT``:
+    exp(rho x 0.1 x SIZE_Z), normalized to mean 1 over beneficiaries' organizations' weights, the
+    same size dependence on the event hazard (small: 10% per SD of log size at rho = 1).
+    Drawn from its own stream, so every other draw of the trial is unchanged.
+    """
+    size = orgs["size_weight"].to_numpy()
+    active = size > 0
+    z_size = np.zeros(len(orgs))
+    logs = np.log(size[active])
+    if active.sum() > 1 and logs.std() > 0:
+        z_size[active] = (logs - logs.mean()) / logs.std()
+    rho = float(params["org_size_outcome_correlation"])
+    if not -1.0 <= rho <= 1.0:
+        raise ValueError(f"org_size_outcome_correlation must be in [-1, 1], got {rho}")
+    sigma = float(params["org_utilization_sigma"])
+    z = rho * z_size + np.sqrt(1.0 - rho ** 2) * rng.standard_normal(len(orgs))
+    util = np.exp(sigma * z - sigma ** 2 / 2)
+    w = size / size.sum() if size.sum() > 0 else np.full(len(orgs), 1.0 / len(orgs))
+    ev = np.exp(rho * 0.1 * z_size)
+    ev = ev / float((w * ev).sum())
+    return pd.DataFrame({"ORG_ID": orgs["ORG_ID"].to_numpy(), "UTIL_MULT": util, "SIZE_Z": z_size,
+                         "EVENT_SIZE_MULT": ev})

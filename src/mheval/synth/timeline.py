@@ -24,8 +24,15 @@ def _days(years: np.ndarray) -> np.ndarray:
     return np.floor(years * YEAR_DAYS).astype("int64")
 
 
+def event_hazard_ratios(effects: dict) -> dict[str, float]:
+    """The true hazard ratio of the first event in each risk stratum (high, medium): the stratum's
+    entry of ``effects["hr_event_by_stratum"]`` where given, else ``effects["hr_event"]``."""
+    by = effects.get("hr_event_by_stratum") or {}
+    return {s: float(by[s]) if by.get(s) is not None else float(effects["hr_event"]) for s in ("high", "medium")}
+
+
 def make_timelines(rng: np.random.Generator, params: dict, bene: pd.DataFrame,
-                   orgs: pd.DataFrame) -> pd.DataFrame:
+                   orgs: pd.DataFrame, event_size_mult: np.ndarray | None = None) -> pd.DataFrame:
     """Add the latent history of each beneficiary to ``bene`` (returns a new frame).
 
     Columns added (dates as datetime64[D], NaT when the event does not happen by study end):
@@ -33,6 +40,9 @@ def make_timelines(rng: np.random.Generator, params: dict, bene: pd.DataFrame,
     Medicare Advantage), ``part_b`` (False for Part A only), ``ma_before_dt`` (MA spell covering
     enrollment, planted), ``esrd_dt``, ``hospice_dt``, ``event_dt``, ``event_type``, ``death_dt``,
     ``prior_event_dt`` (planted prior MI/stroke), and the true hazards ``h_event``, ``h_death``.
+    The event hazard of an intervention beneficiary is multiplied by its stratum's hazard ratio
+    (:func:`event_hazard_ratios`); ``event_size_mult`` (one per organization, mean 1) multiplies
+    the event hazard too (informative cluster size; :func:`mheval.synth.population.organization_effects`).
     """
     b = bene.copy()
     n = len(b)
@@ -77,7 +87,11 @@ def make_timelines(rng: np.random.Generator, params: dict, bene: pd.DataFrame,
         h_death[m] = rates[f"death_{s}"] / 1000 * age_rel / np.exp(0.075 * (age[ref] - age[ref].mean())).mean()
     u_event = gamma_frailty(rng, len(orgs), params["frailty_var_event"])[b["org"].to_numpy()]
     u_death = gamma_frailty(rng, len(orgs), params["frailty_var_death"])[b["org"].to_numpy()]
-    h_event = h_event * u_event * np.where(mh == 1, eff["hr_event"], 1.0)
+    hr_event = event_hazard_ratios(eff)
+    hr_by_bene = np.select([stratum == "high", stratum == "medium"], [hr_event["high"], hr_event["medium"]],
+                           eff["hr_event"])
+    size_mult = 1.0 if event_size_mult is None else np.asarray(event_size_mult)[b["org"].to_numpy()]
+    h_event = h_event * u_event * size_mult * np.where(mh == 1, hr_by_bene, 1.0)
     h_death = h_death * u_death * np.where(mh == 1, eff["hr_death"], 1.0)
     b["h_event"], b["h_death"] = h_event, h_death
     b["u_event"], b["u_death"] = u_event, u_death
