@@ -35,28 +35,31 @@ DIAGNOSIS_COLUMN = re.compile(r"^(PRNCPAL_DGNS_CD|ICD_DGNS_CD[1-9][0-9]?)$")
 
 
 def claim_event_sql(codes: pd.DataFrame, dx_columns: list[str], icd10_start: str,
-                    date_expr: str = "CLM_FROM_DT") -> tuple[str, dict]:
+                    date_expr: str = "CLM_FROM_DT", prefix: str = "event") -> tuple[str, dict]:
     """SQL for the event (mi, stroke, tia or NULL) a claim carries, and the values it takes as parameters.
 
     The first of ``dx_columns`` (in order, principal first) whose code matches a pattern of the
     code list ``codes`` decides. ICD-10 patterns apply to claims dated (``date_expr``) on or after
     ``icd10_start``, ICD-9 patterns before it. Patterns, event names and the date reach DuckDB as
-    named parameters (``$event_pattern_<i>``, ``$event_name_<i>``, ``$icd10_start``), never as SQL
+    named parameters (``$event_pattern_<i>``, ``$event_name_<i>``, ``$icd10_start``; ``prefix``
+    replaces ``event`` so that two code lists can apply in one query), never as SQL
     text; the diagnosis columns are identifiers and must be contract diagnosis columns
     (PRNCPAL_DGNS_CD, ICD_DGNS_CD<n>), else ValueError. Returns (sql, params).
     """
     bad = [c for c in dx_columns if not DIAGNOSIS_COLUMN.match(c)]
     if bad or not dx_columns:
         raise ValueError(f"not diagnosis columns of the contract: {bad or dx_columns}")
+    if not re.fullmatch(r"[a-z_]+", prefix):
+        raise ValueError(f"parameter prefix must be lowercase letters and underscores, not {prefix!r}")
     params = {"icd10_start": str(icd10_start)}
     for i, (_, r) in enumerate(codes.iterrows()):
-        params[f"event_pattern_{i}"] = r["pattern"]
-        params[f"event_name_{i}"] = r["event"]
+        params[f"{prefix}_pattern_{i}"] = r["pattern"]
+        params[f"{prefix}_name_{i}"] = r["event"]
     eras = [">=" if system == "icd10" else "<" for system in codes["code_system"]]
 
     def case(col: str) -> str:
-        whens = [f'WHEN {date_expr} {op} CAST($icd10_start AS DATE) AND regexp_matches("{col}", $event_pattern_{i}) '
-                 f"THEN CAST($event_name_{i} AS VARCHAR)" for i, op in enumerate(eras)]
+        whens = [f'WHEN {date_expr} {op} CAST($icd10_start AS DATE) AND regexp_matches("{col}", ${prefix}_pattern_{i}) '
+                 f"THEN CAST(${prefix}_name_{i} AS VARCHAR)" for i, op in enumerate(eras)]
         return "CASE " + " ".join(whens) + " END"
 
     if codes.empty:
