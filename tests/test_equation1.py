@@ -23,8 +23,14 @@ def test_office_visit_effect_recovered(office_model, trial):
     assert len(r["by_year"]) == 5 and r["n_organizations"] >= 30 and r["converged"]
 
 
-def test_no_effect_on_total_spending_is_not_rejected_too_often(by):
-    r = equation1_impact(by, "spend_ab", "high_medium")
+@pytest.fixture(scope="module")
+def spending_model(by):
+    """Equation 1 for Part A and B spending (shared by two tests)."""
+    return equation1_impact(by, "spend_ab", "high_medium")
+
+
+def test_no_effect_on_total_spending_is_not_rejected_too_often(spending_model):
+    r = spending_model
     a = r["average"]
     # the true effect is 0: the 90% interval covers it in most trials; |z| < 3 guards a gross bias
     assert abs(a["impact"] / a["se"]) < 3
@@ -79,3 +85,24 @@ def test_cr2_impacts_keep_the_model_based_ones_and_add_a_randomization_p(by, off
     assert rt["n_perm"] == 5 and rt["n_valid"] + rt["n_failed"] == 5
     assert rt["statistic"] == pytest.approx(r["average"]["impact"], rel=1e-6)  # GLS at the fitted variances
     assert r["average"]["p_randomization"] == rt["p"] and 1 / 6 <= rt["p"] <= 1
+
+
+def test_spending_per_beneficiary_month_is_the_annual_impact_over_12(spending_model, trial):
+    from mheval.models.equation1 import per_beneficiary_month
+
+    r = spending_model
+    m = per_beneficiary_month(r)
+    assert m["outcome"] == "spend_ab_pbpm" and "coefficients" not in m
+    for annual, monthly in zip([r["average"], *r["by_year"]], [m["average"], *m["by_year"]]):
+        for k in ("impact", "se", "lower", "upper", "control_mean", "intervention_mean"):
+            assert monthly[k] == pytest.approx(annual[k] / 12), k
+        # the interval is the annual one scaled: same p-value, percent and probabilities
+        for k in ("p", "impact_percent", "prob_below_0", "prob_reduction_at_least_size", "period"):
+            assert monthly[k] == annual[k], k
+    assert r["average"]["impact"] != 0
+    # the control mean per month is the world's control spending per beneficiary per month
+    assert m["average"]["control_mean"] == pytest.approx(trial[1]["spending"]["total_ab_pbpm_control"], rel=0.05)
+    # a not-estimable result stays not estimable, renamed
+    gone = per_beneficiary_month({"outcome": "spend_cvd", "population": "high", "estimable": False, "reason": "x"})
+    assert gone == {"outcome": "spend_cvd_pbpm", "population": "high", "estimable": False, "reason": "x",
+                    "unit": "USD per beneficiary per month (annual Equation 1 impact / 12)"}

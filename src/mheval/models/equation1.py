@@ -164,6 +164,37 @@ def _impact_row(label, c, fit, control_mean, alpha, size_percent) -> dict:
     return row
 
 
+SPENDING_OUTCOMES = ("spend_ab", "spend_ab_mh", "spend_cvd")
+DOLLAR_FIELDS = ("impact", "se", "se_model", "lower", "upper", "control_mean", "intervention_mean")
+
+
+def per_beneficiary_month(result: dict) -> dict:
+    """An Equation 1 spending result (USD per beneficiary-year, :data:`SPENDING_OUTCOMES`) in the
+    published unit, USD per beneficiary per month: the annual impacts divided by 12.
+
+    Every dollar field (:data:`DOLLAR_FIELDS`: impact, SEs, interval bounds, control and intervention
+    means) of the average and of each year is divided by 12; the interval is the annual interval
+    scaled (a linear map of the same estimate), so percent, p-values, df and the Bayesian
+    probabilities are unchanged. The outcome becomes ``<outcome>_pbpm``; the annual-scale
+    coefficients and variance components are left out. A not-estimable result keeps its reason.
+    """
+    skip = ("coefficients", "variance_components", "randomization")
+    out = {k: v for k, v in result.items() if k not in skip}
+    out["outcome"] = f"{result['outcome']}_pbpm"
+    out["unit"] = "USD per beneficiary per month (annual Equation 1 impact / 12)"
+    if "outcome_label" in out:
+        out.pop("outcome_label")
+
+    def monthly(row: dict) -> dict:
+        return {k: (v / 12 if k in DOLLAR_FIELDS and v is not None else v) for k, v in row.items()}
+
+    if "average" in result:
+        out["average"] = monthly(result["average"])
+    if "by_year" in result:
+        out["by_year"] = [monthly(r) for r in result["by_year"]]
+    return out
+
+
 def predicted_risk_frame(visits: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
     """Shape the predicted-risk visits (results/analysis/predicted_risk.parquet) for Equation 1:
     outcome ``risk_pct`` (10-year risk in percentage points) by follow-up year, baseline risk as
