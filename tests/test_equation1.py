@@ -37,13 +37,20 @@ def test_no_effect_on_total_spending_is_not_rejected_too_often(spending_model):
     assert 0 <= a["prob_below_0"] <= 1 and a["prob_reduction_at_least_size"] <= a["prob_below_0"]
 
 
-def test_predicted_risk_falls_in_high_risk_intervention(trial, cohort, config):
+@pytest.fixture(scope="module")
+def visits(trial, cohort, config):
+    """The registry visits of the analyzed (predicted_risk.parquet) and the analyzed cohort."""
     from mheval.analysis import build_predicted_risk
-    from mheval.models.equation1 import predicted_risk_frame
 
     people = cohort[0]
     analyzed = people[people["EXCLUSION"] == ""].reset_index(drop=True)
-    visits, _ = build_predicted_risk(trial[0], analyzed, config)
+    return build_predicted_risk(trial[0], analyzed, config)[0], analyzed
+
+
+def test_predicted_risk_falls_in_high_risk_intervention(visits, trial):
+    from mheval.models.equation1 import predicted_risk_frame
+
+    visits, analyzed = visits
     r = equation1_impact(predicted_risk_frame(visits, analyzed), "risk_pct", "high")
     y1 = next(row for row in r["by_year"] if row["period"] == "year 1")
     true_pp = 100 * trial[1]["registry"]["risk_change"]["high_year1"]  # about -1.5 points
@@ -106,3 +113,24 @@ def test_spending_per_beneficiary_month_is_the_annual_impact_over_12(spending_mo
     gone = per_beneficiary_month({"outcome": "spend_cvd", "population": "high", "estimable": False, "reason": "x"})
     assert gone == {"outcome": "spend_cvd_pbpm", "population": "high", "estimable": False, "reason": "x",
                     "unit": "USD per beneficiary per month (annual Equation 1 impact / 12)"}
+
+
+@pytest.mark.parametrize("outcome, truth", [("sbp", "sbp_change_high"), ("ldl", "tc_change_high")])
+def test_systolic_bp_and_ldl_changes_recover_the_true_effect(visits, trial, outcome, truth):
+    """The world lowers systolic BP (3 mmHg) and total cholesterol (8 mg/dL, hence LDL = TC - HDL -
+    noise by as much) at every follow-up visit of high-risk intervention beneficiaries."""
+    from mheval.models.equation1 import clinical_frame
+
+    visits, analyzed = visits
+    d = clinical_frame(visits, analyzed, outcome)
+    assert set(d["YEAR"]) <= {1, 2, 3, 4, 5} and d.groupby(["BENE_ID", "YEAR"]).size().eq(1).all()
+    r = equation1_impact(d, outcome, "high")
+    a, true = r["average"], trial[1]["true_effects"][truth]
+    assert a["impact"] == pytest.approx(true, abs=3 * a["se"])
+    assert a["upper"] < 0  # clearly detected at this scale
+    if outcome == "sbp":
+        # the impact on the change from baseline is the impact on the level: the baseline is a covariate
+        change = d.assign(sbp_change=d["sbp"] - d["sbp_y0"], sbp_change_y0=d["sbp_y0"])
+        assert d["sbp_y0"].notna().all()
+        c = equation1_impact(change, "sbp_change", "high")["average"]
+        assert c["impact"] == pytest.approx(a["impact"], rel=1e-4) and c["se"] == pytest.approx(a["se"], rel=1e-3)

@@ -85,6 +85,8 @@ OUTCOME_LABELS = {
     "med_statin": "Statin initiation or intensification in the year, percent (impact in pp)",
     "med_antihypertensive": "Antihypertensive initiation or added class in the year, percent (impact in pp)",
     "event_within_window": "First heart attack, stroke or TIA within the fixed window, percent (impact in pp)",
+    "sbp": "Systolic blood pressure at follow-up visits, mmHg (impact: adjusted change from baseline)",
+    "ldl": "LDL cholesterol at follow-up visits, mg/dL (impact: adjusted change from baseline)",
 }
 
 
@@ -93,7 +95,16 @@ def outcome_label(outcome: str) -> str:
     (labels of :data:`mheval.models.survival_impact.OUTCOMES`)."""
     from mheval.models.survival_impact import OUTCOMES
 
-    return OUTCOME_LABELS.get(outcome) or (OUTCOMES[outcome][2] if outcome in OUTCOMES else outcome)
+    from mheval.models.equation2 import medication_outcome_label
+
+    if outcome in OUTCOME_LABELS:
+        return OUTCOME_LABELS[outcome]
+    if outcome.startswith("med_") and outcome.count("_") == 2:
+        try:
+            return f"{medication_outcome_label(outcome)}, percent (impact in pp)"
+        except ValueError:
+            return outcome
+    return OUTCOMES[outcome][2] if outcome in OUTCOMES else outcome
 
 
 def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
@@ -103,7 +114,7 @@ def continuous_impact_table(results: list[dict]) -> pd.DataFrame:
     a row with empty cells and the reason in ``note``."""
     rows = []
     for r in results:
-        label = {"outcome": OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
+        label = {"outcome": outcome_label(r["outcome"]),
                  "population": POPULATION_LABELS.get(r["population"], r["population"])}
         if not is_estimable(r):
             rows.append({**label, "note": not_estimable_note(r)})
@@ -132,6 +143,7 @@ OUTCOME_NOUNS = {
     "any_hosp": "the share with any hospitalization", "med_statin": "statin initiation or intensification",
     "med_antihypertensive": "antihypertensive initiation or intensification",
     "event_within_window": "first heart attacks, strokes and TIAs within the fixed window",
+    "sbp": "systolic blood pressure", "ldl": "LDL cholesterol",
 }
 
 
