@@ -89,6 +89,13 @@ def test_outcome_names():
         "Statin or antihypertensive initiation or intensification within 3 years of enrollment"
     with pytest.raises(ValueError, match="med_<any|statin|antihypertensive>_<months>m"):
         parse_medication_outcome("med_aspirin_6m")
+    from mheval.report.impact_tables import bayesian_readings, outcome_label
+
+    assert outcome_label("med_statin_6m") == \
+        "Statin initiation or intensification within 6 months of enrollment, percent (impact in pp)"
+    r = {"outcome": "med_any_6m", "population": "high", "estimable": False, "reason": "no events"}
+    assert bayesian_readings([r]) == ["High risk: the impact on statin or antihypertensive initiation or "
+                                      "intensification within 6 months of enrollment is not estimable (no events)."]
 
 
 def test_six_month_starts_recover_the_true_effect(trial, tte, config):

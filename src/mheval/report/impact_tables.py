@@ -147,6 +147,21 @@ OUTCOME_NOUNS = {
 }
 
 
+def outcome_noun(outcome: str) -> str:
+    """The noun phrase of an outcome for sentences (:data:`OUTCOME_NOUNS`; a medication window
+    outcome ``med_<drug>_<months>m`` from its label, e.g. "statin initiation or intensification
+    within 6 months of enrollment")."""
+    from mheval.models.equation2 import medication_outcome_label
+
+    if outcome in OUTCOME_NOUNS:
+        return OUTCOME_NOUNS[outcome]
+    try:
+        label = medication_outcome_label(outcome)
+    except ValueError:
+        return outcome
+    return label[0].lower() + label[1:]
+
+
 def bayesian_readings(results: list[dict]) -> list[str]:
     """The flat-prior Bayesian reading of each average Equation 1 impact as a sentence, e.g.
     "High risk: a 75 percent probability that the model reduced CVD-related spending by 5 percent
@@ -157,7 +172,7 @@ def bayesian_readings(results: list[dict]) -> list[str]:
     ``prob_below_0``)."""
     out = []
     for r in results:
-        noun = OUTCOME_NOUNS.get(r["outcome"], r["outcome"])
+        noun = outcome_noun(r["outcome"])
         pop = POPULATION_LABELS.get(r["population"], r["population"])
         if not is_estimable(r):
             out.append(f"{pop}: the impact on {noun} is not estimable ({r['reason']}).")
