@@ -124,9 +124,9 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     ``outcomes.event_positions``), ED (outpatient claims with an emergency-department revenue
     center) and OTHER_CVD (inpatient and outpatient claims: the category of other cardiovascular
     disease, e.g. heart_failure, of the code list ``outcomes.other_cvd_codes`` found in the positions
-    ``outcomes.other_cvd_positions``, principal by default; null otherwise). ``office_visits`` (carrier only) has one row per distinct E&M office line: BENE_ID,
-    CLM_ID, VISIT_DT, PROC_DT, NPI; exact duplicate lines count once (documented rule). A missing
-    year file gives empty frames.
+    ``outcomes.other_cvd_positions``, principal by default; null otherwise). ``office_visits``
+    (carrier only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI;
+    exact duplicate lines count once (documented rule). A missing year file gives empty frames.
     """
     con = con or duckdb.connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
