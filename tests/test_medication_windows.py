@@ -116,3 +116,11 @@ def test_six_month_starts_recover_the_true_effect(trial, tte, config):
     true_pp = 100 * (np.exp(-0.5) - np.exp(-0.5 * trial[1]["true_effects"]["med_change_ratio"]))
     assert a["impact"] == pytest.approx(true_pp, abs=3 * a["se"])
     assert a["lower"] > 0 and r["counts"]["included"] == r["n_obs"]
+
+
+def test_no_changes_is_not_estimable(tte):
+    none = pd.DataFrame({"BENE_ID": pd.Series(dtype=object), "CHANGE_DT": pd.Series(dtype="datetime64[ns]"),
+                         "DRUG": pd.Series(dtype=object)})
+    r = medication_window_impact(tte, none, "med_statin_6m", "high")
+    assert r["estimable"] is False and r["reason"].startswith("no events"), r
+    assert r["outcome_label"] == "Statin initiation or intensification within 6 months of enrollment"
