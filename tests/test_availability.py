@@ -142,3 +142,15 @@ def test_empty_registry_file_is_still_named(tiny, tmp_path):
     visits.to_parquet(d / "registry/visits.parquet", index=False)
     with pytest.raises(InputValidationError, match="visits.parquet"):
         validate_inputs(d)
+
+
+def test_medication_windows_need_part_d_and_clinical_outcomes_only_the_registry(config):
+    cfg = _cfg(config, unavailable=["pde", "snf"])
+    a = available_inputs(cfg)
+    run, left_out, _ = restrict_config(cfg, a)
+    assert run["models"]["medication_window_outcomes"] == []
+    assert left_out["med_any_6m"] == "needs Part D events, the NDC drug reference, unavailable"
+    assert run["models"]["clinical_outcomes"] == config["models"]["clinical_outcomes"] == ["sbp", "ldl"]
+    # CVD spending sums every claim type in the 90 days after the event: no SNF claims, no outcome
+    assert left_out["spend_cvd"] == "needs SNF claims, unavailable"
+    assert "hosp_cvd" in run["models"]["continuous_outcomes"]

@@ -132,8 +132,11 @@ def test_partial_year_after_death_and_runout_cutoff(hand):
     assert r["WEIGHT"] == pytest.approx(w)
     # ED TIA 700 + ED 500 + clinic 200 + stay 9,000 (the late-processed 15,000 stay is excluded)
     assert r["spend_ab"] == pytest.approx((700 + 500 + 200 + 9000) / w)
-    assert r["spend_cvd"] == pytest.approx(700 / w)
+    # CVD spending: the TIA ED visit (2017-08-01) and every claim starting in the 90 days after it
+    # (ED 2017-09-01, clinic 2017-09-20, stay 2017-10-01 = day 61)
+    assert r["spend_cvd"] == pytest.approx((700 + 500 + 200 + 9000) / w)
     assert r["ed_all"] == pytest.approx(2 / w) and r["ed_cvd"] == pytest.approx(1 / w)
+    assert r["ed_cvd_event"] == pytest.approx(1 / w)
     assert r["hosp_cvd"] == 0
     assert np.isnan(hand[0].loc[("B2", 2), "spend_ab"])  # not observed after death
     assert hand[0].loc[("B2", 2), "WEIGHT"] == 0

@@ -23,21 +23,34 @@ def test_office_visit_effect_recovered(office_model, trial):
     assert len(r["by_year"]) == 5 and r["n_organizations"] >= 30 and r["converged"]
 
 
-def test_no_effect_on_total_spending_is_not_rejected_too_often(by):
-    r = equation1_impact(by, "spend_ab", "high_medium")
+@pytest.fixture(scope="module")
+def spending_model(by):
+    """Equation 1 for Part A and B spending (shared by two tests)."""
+    return equation1_impact(by, "spend_ab", "high_medium")
+
+
+def test_no_effect_on_total_spending_is_not_rejected_too_often(spending_model):
+    r = spending_model
     a = r["average"]
     # the true effect is 0: the 90% interval covers it in most trials; |z| < 3 guards a gross bias
     assert abs(a["impact"] / a["se"]) < 3
     assert 0 <= a["prob_below_0"] <= 1 and a["prob_reduction_at_least_size"] <= a["prob_below_0"]
 
 
-def test_predicted_risk_falls_in_high_risk_intervention(trial, cohort, config):
+@pytest.fixture(scope="module")
+def visits(trial, cohort, config):
+    """The registry visits of the analyzed (predicted_risk.parquet) and the analyzed cohort."""
     from mheval.analysis import build_predicted_risk
-    from mheval.models.equation1 import predicted_risk_frame
 
     people = cohort[0]
     analyzed = people[people["EXCLUSION"] == ""].reset_index(drop=True)
-    visits, _ = build_predicted_risk(trial[0], analyzed, config)
+    return build_predicted_risk(trial[0], analyzed, config)[0], analyzed
+
+
+def test_predicted_risk_falls_in_high_risk_intervention(visits, trial):
+    from mheval.models.equation1 import predicted_risk_frame
+
+    visits, analyzed = visits
     r = equation1_impact(predicted_risk_frame(visits, analyzed), "risk_pct", "high")
     y1 = next(row for row in r["by_year"] if row["period"] == "year 1")
     true_pp = 100 * trial[1]["registry"]["risk_change"]["high_year1"]  # about -1.5 points
@@ -81,3 +94,45 @@ def test_cr2_impacts_keep_the_model_based_ones_and_add_a_randomization_p(by, off
     assert rt["n_perm"] == 5 and rt["n_valid"] + rt["n_failed"] == 5
     assert rt["statistic"] == pytest.approx(r["average"]["impact"], rel=1e-6)  # GLS at the fitted variances
     assert r["average"]["p_randomization"] == rt["p"] and 1 / 6 <= rt["p"] <= 1
+
+
+def test_spending_per_beneficiary_month_is_the_annual_impact_over_12(spending_model, trial):
+    from mheval.models.equation1 import per_beneficiary_month
+
+    r = spending_model
+    m = per_beneficiary_month(r)
+    assert m["outcome"] == "spend_ab_pbpm" and "coefficients" not in m
+    for annual, monthly in zip([r["average"], *r["by_year"]], [m["average"], *m["by_year"]]):
+        for k in ("impact", "se", "lower", "upper", "control_mean", "intervention_mean"):
+            assert monthly[k] == pytest.approx(annual[k] / 12), k
+        # the interval is the annual one scaled: same p-value, percent and probabilities
+        for k in ("p", "impact_percent", "prob_below_0", "prob_reduction_at_least_size", "period"):
+            assert monthly[k] == annual[k], k
+    assert r["average"]["impact"] != 0
+    # the control mean per month is the world's control spending per beneficiary per month
+    assert m["average"]["control_mean"] == pytest.approx(trial[1]["spending"]["total_ab_pbpm_control"], rel=0.05)
+    # a not-estimable result stays not estimable, renamed
+    gone = per_beneficiary_month({"outcome": "spend_cvd", "population": "high", "estimable": False, "reason": "x"})
+    assert gone == {"outcome": "spend_cvd_pbpm", "population": "high", "estimable": False, "reason": "x",
+                    "unit": "USD per beneficiary per month (annual Equation 1 impact / 12)"}
+
+
+@pytest.mark.parametrize("outcome, truth", [("sbp", "sbp_change_high"), ("ldl", "tc_change_high")])
+def test_systolic_bp_and_ldl_changes_recover_the_true_effect(visits, trial, outcome, truth):
+    """The world lowers systolic BP (3 mmHg) and total cholesterol (8 mg/dL, hence LDL = TC - HDL -
+    noise by as much) at every follow-up visit of high-risk intervention beneficiaries."""
+    from mheval.models.equation1 import clinical_frame
+
+    visits, analyzed = visits
+    d = clinical_frame(visits, analyzed, outcome)
+    assert set(d["YEAR"]) <= {1, 2, 3, 4, 5} and d.groupby(["BENE_ID", "YEAR"]).size().eq(1).all()
+    r = equation1_impact(d, outcome, "high")
+    a, true = r["average"], trial[1]["true_effects"][truth]
+    assert a["impact"] == pytest.approx(true, abs=3 * a["se"])
+    assert a["upper"] < 0  # clearly detected at this scale
+    if outcome == "sbp":
+        # the impact on the change from baseline is the impact on the level: the baseline is a covariate
+        change = d.assign(sbp_change=d["sbp"] - d["sbp_y0"], sbp_change_y0=d["sbp_y0"])
+        assert d["sbp_y0"].notna().all()
+        c = equation1_impact(change, "sbp_change", "high")["average"]
+        assert c["impact"] == pytest.approx(a["impact"], rel=1e-4) and c["se"] == pytest.approx(a["se"], rel=1e-3)

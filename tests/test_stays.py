@@ -41,6 +41,22 @@ CLAIMS = [
 BENES = ["B1", "B2", "B3", "B4", "B5", "B6"]
 
 
+def write_ffs_mbsf(d, benes, years):
+    """Contract MBSF files under ``d``: every beneficiary alive and in FFS Parts A and B every month."""
+    rows = []
+    for b in benes:
+        for y in years:
+            r = {"BENE_ID": b, "BENE_ENROLLMT_REF_YR": y, "BENE_DEATH_DT": pd.NaT}
+            for m in range(1, 13):
+                r.update({f"MDCR_ENTLMT_BUYIN_IND_{m:02d}": "3", f"HMO_IND_{m:02d}": "0", f"PTD_CNTRCT_ID_{m:02d}": "0",
+                          f"DUAL_STUS_CD_{m:02d}": "00", f"MDCR_STATUS_CODE_{m:02d}": "10"})
+            rows.append(r)
+    mbsf = pd.DataFrame(rows)
+    (d / "medicare/mbsf").mkdir(parents=True, exist_ok=True)
+    for y in years:
+        mbsf[mbsf["BENE_ENROLLMT_REF_YR"] == y].to_parquet(d / f"medicare/mbsf/mbsf_{y}.parquet", index=False)
+
+
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory, config):
     """The claims written as a contract inpatient file, extracted as the workflow does."""
@@ -54,18 +70,7 @@ def extracted(tmp_path_factory, config):
     ip["ICD_DGNS_CD1"] = None
     (d / "claims/inpatient").mkdir(parents=True)
     ip.to_parquet(d / "claims/inpatient/inpatient_2018.parquet", index=False)
-    rows = []
-    for b in BENES:  # in FFS Parts A and B every month of 2017-2019
-        for y in (2017, 2018, 2019):
-            r = {"BENE_ID": b, "BENE_ENROLLMT_REF_YR": y, "BENE_DEATH_DT": pd.NaT}
-            for m in range(1, 13):
-                r.update({f"MDCR_ENTLMT_BUYIN_IND_{m:02d}": "3", f"HMO_IND_{m:02d}": "0", f"PTD_CNTRCT_ID_{m:02d}": "0",
-                          f"DUAL_STUS_CD_{m:02d}": "00", f"MDCR_STATUS_CODE_{m:02d}": "10"})
-            rows.append(r)
-    mbsf = pd.DataFrame(rows)
-    (d / "medicare/mbsf").mkdir(parents=True)
-    for y in (2017, 2018, 2019):
-        mbsf[mbsf["BENE_ENROLLMT_REF_YR"] == y].to_parquet(d / f"medicare/mbsf/mbsf_{y}.parquet", index=False)
+    write_ffs_mbsf(d, BENES, (2017, 2018, 2019))
     claims, _ = extract_claims(d, "inpatient", 2018, load_event_codes(config["outcomes"]["codes"]), config)
     return d, claims
 
@@ -115,9 +120,10 @@ def test_beneficiary_year_counts_stays_and_sums_every_claim(extracted, config):
     assert y1["hosp_cvd"].to_dict() == {"B1": 0, "B2": 1, "B3": 1, "B4": 1, "B5": 0, "B6": 0}
     assert y1["spend_ab"].to_dict() == pytest.approx(
         {"B1": 60000.0, "B2": 12000.0, "B3": 35000.0, "B4": 24000.0, "B5": 4000.0, "B6": 5000.0})
-    # every claim of a CVD stay is CVD spending (the B3 transfer's aftercare claim too)
+    # every claim of a CVD stay is CVD spending (the B3 transfer's aftercare claim too), and so is
+    # every claim starting in the 90 days after its discharge (B4's two later stays, 3 and 7 days on)
     assert y1["spend_cvd"].to_dict() == pytest.approx(
-        {"B1": 0.0, "B2": 12000.0, "B3": 35000.0, "B4": 11000.0, "B5": 0.0, "B6": 0.0})
+        {"B1": 0.0, "B2": 12000.0, "B3": 35000.0, "B4": 24000.0, "B5": 0.0, "B6": 0.0})
 
 
 def test_extraction_without_admission_dates_still_combines_by_dates(extracted, config):

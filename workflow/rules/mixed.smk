@@ -62,6 +62,47 @@ rule fit_mixed_predicted_risk:
         "../scripts/fit_mixed_predicted_risk.py"
 
 
+rule fit_mixed_clinical:
+    input:
+        risk="results/analysis/predicted_risk.parquet",
+        cohort="results/analysis/cohort.parquet",
+    output:
+        json="results/models/mixed/{outcome}_{population}.json",
+    wildcard_constraints:
+        outcome=one_of(config["models"].get("clinical_outcomes", [])),
+        population="high|medium|high_medium",
+    params:
+        alpha=config["models"]["alpha"],
+        size=config["models"]["size_percent"],
+        limits=LIMITS,
+        cov_type=config["models"].get("lmm_cov_type", "CR2"),
+        average=config["models"].get("average_weighting", "simple"),
+    log:
+        "results/logs/fit_mixed_clinical_{outcome}_{population}.log",
+    script:
+        "../scripts/fit_mixed_clinical.py"
+
+
+rule fit_medication_window:
+    input:
+        tte="results/analysis/time_to_event.parquet",
+        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
+    output:
+        json="results/models/mixed/{outcome}_{population}.json",
+    wildcard_constraints:
+        outcome=one_of(config["models"].get("medication_window_outcomes", [])),
+        population="high|medium|high_medium",
+    params:
+        runout=config["claims"]["runout_date"],
+        alpha=config["models"]["alpha"],
+        size=config["models"]["size_percent"],
+        limits=LIMITS,
+    log:
+        "results/logs/fit_medication_window_{outcome}_{population}.log",
+    script:
+        "../scripts/fit_medication_window.py"
+
+
 rule impact_table:
     input:
         expand("results/models/mixed/{outcome}_{population}.json",
@@ -69,6 +110,10 @@ rule impact_table:
         expand("results/models/mixed/risk_pct_{population}.json", population=POPULATIONS),
         expand("results/models/mixed/{outcome}_{population}.json",
                outcome=config["models"].get("binary_outcomes", []), population=POPULATIONS),
+        expand("results/models/mixed/{outcome}_{population}.json",
+               outcome=config["models"].get("clinical_outcomes", []), population=POPULATIONS),
+        expand("results/models/mixed/{outcome}_{population}.json",
+               outcome=config["models"].get("medication_window_outcomes", []), population=POPULATIONS),
         expand("results/models/survival/event_within_window_{population}.json",
                population=POPULATIONS if "event_within_window" not in LEFT_OUT else []),
         # hazard ratios of the primary time-to-event outcomes, for the prior-sensitivity table

@@ -7,6 +7,7 @@ rule extract_claims:
         lambda wc: claims_inputs(wc.claim_type, wc.year),
         validation=VALIDATED,
         codes=config["outcomes"]["codes"],
+        other_cvd_codes=config["outcomes"].get("other_cvd_codes", []),
     output:
         claims="results/outcomes/claims/{claim_type}_{year}.parquet",
         office="results/outcomes/office/{claim_type}_{year}.parquet",

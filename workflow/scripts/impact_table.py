@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from mheval.io import read_json, run_step
+from mheval.models.equation1 import SPENDING_OUTCOMES, per_beneficiary_month
 from mheval.report import write_table
 from mheval.report.bayesian_reading import prior_sensitivity_table
 from mheval.report.impact_tables import (OUTCOME_NOUNS, POPULATION_LABELS, bayesian_readings, continuous_impact_table,
@@ -17,7 +18,9 @@ def main():
                                 size_percent=results[0]["size_percent"])
     reading = sm.params.reading
     directions, default = reading.get("directions"), reading.get("default_direction", "decrease")
-    write_table(continuous_impact_table(results, directions, default), Path(sm.output.csv).with_suffix(""))
+    # spending also per beneficiary per month, the published unit (table rows only: same probabilities)
+    monthly = [per_beneficiary_month(r) for r in results if r["outcome"] in SPENDING_OUTCOMES]
+    write_table(continuous_impact_table(results + monthly, directions, default), Path(sm.output.csv).with_suffix(""))
     Path(sm.output.readings).write_text("".join(f"- {s}\n" for s in bayesian_readings(results, directions, default)))
     primary = set(reading.get("primary_outcomes", []))
     table = prior_sensitivity_table([r for r in results if r["outcome"] in primary], primary_survival,

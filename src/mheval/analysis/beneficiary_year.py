@@ -12,13 +12,20 @@ Outcomes (evaluation design report, Table IV.1):
 - ``spend_ab``: Medicare Part A and B payments (inpatient, outpatient, carrier, SNF, home health, hospice);
 - ``spend_ab_mh``: the same plus CMS model payments allocated to the beneficiary
   (:func:`allocate_model_payments`);
-- ``spend_cvd``: MI/stroke/TIA hospitalizations, SNF and home-health claims starting within
-  ``outcomes.post_acute_days`` of their discharge, and outpatient ED visits for MI/stroke/TIA;
-- ``hosp_all``, ``hosp_cvd``: hospital stays (inpatient claims combined into stays by
-  :mod:`mheval.outcomes.stays`: interim bills, overlapping claims and transfers count once), all
-  and for MI/stroke/TIA (any claim of the stay), in the year the stay's first claim starts;
-- ``ed_all``, ``ed_cvd``: outpatient ED visits (not followed by an admission that day or the next),
-  all and for MI/stroke/TIA;
+- ``spend_cvd``: CVD-event spending as published (the event plus 90 days of follow-up care): every
+  Part A and B claim (inpatient, outpatient, carrier, SNF, home health, hospice) starting from the
+  first day of an MI/stroke/TIA hospital stay or outpatient ED visit through
+  ``outcomes.cvd_spending_window_days`` days after its last day (the discharge; the ED visit's through
+  date): day 0 is the last day, days 1 to N are included, day N + 1 is not; a claim in overlapping
+  windows counts once, in the year it starts;
+- ``hosp_all``, ``hosp_cvd``, ``hosp_cvd_event``: hospital stays (inpatient claims combined into
+  stays by :mod:`mheval.outcomes.stays`: interim bills, overlapping claims and transfers count
+  once), all, for any cardiovascular disease (MI/stroke/TIA in the positions of
+  ``outcomes.event_positions``, or other cardiovascular disease of ``outcomes.other_cvd_codes`` in
+  the positions of ``outcomes.other_cvd_positions``; any claim of the stay) and for MI/stroke/TIA
+  only, in the year the stay's first claim starts;
+- ``ed_all``, ``ed_cvd``, ``ed_cvd_event``: outpatient ED visits (not followed by an admission that
+  day or the next), all, for any cardiovascular disease, and for MI/stroke/TIA only;
 - ``office_mh``: office E&M visits with an NPI participating with the beneficiary's organization
   on the visit date (registry providers file);
 - ``med_statin``, ``med_antihypertensive`` (0/1 per year, not annualized; Part D enrollees at
@@ -42,7 +49,8 @@ from mheval.outcomes.extract import EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL
 from mheval.outcomes.stays import register_stay_claims
 
 YEAR = 365.25
-OUTCOMES = ["spend_ab", "spend_ab_mh", "spend_cvd", "hosp_all", "hosp_cvd", "ed_all", "ed_cvd", "office_mh"]
+OUTCOMES = ["spend_ab", "spend_ab_mh", "spend_cvd", "hosp_all", "hosp_cvd", "hosp_cvd_event", "ed_all", "ed_cvd",
+            "ed_cvd_event", "office_mh"]
 MAX_YEAR = 5
 
 
@@ -155,7 +163,7 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
         without them the medication outcomes are missing.
     payments : the CMS payments input; without it ``spend_ab_mh`` equals ``spend_ab``.
     data_dir : inputs (for MBSF enrollment in the baseline year).
-    cfg : config (uses ``claims.runout_date`` and ``outcomes.post_acute_days``).
+    cfg : config (uses ``claims.runout_date`` and ``outcomes.cvd_spending_window_days``).
     """
     runout = pd.Timestamp(cfg["claims"]["runout_date"])
     win = year_windows(tte)
@@ -171,7 +179,7 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
     con.register("win", win[["BENE_ID", "YEAR", "START", "END", "OBS_END"]])
     _register(con, "claims_in", claims, EMPTY_CLAIMS_SQL)
     _register(con, "office_in", office, EMPTY_OFFICE_SQL)
-    sums = _claim_sums(con, runout, int(cfg["outcomes"]["post_acute_days"]))
+    sums = _claim_sums(con, runout, int(cfg["outcomes"]["cvd_spending_window_days"]))
     if payments is not None and len(payments):
         alloc = allocate_model_payments(payments, tte, cfg.get("cohort", {}).get("risk_high", 0.30))
         paid = _assign(alloc, win, "PAY_DT").groupby(["BENE_ID", "YEAR"])["AMOUNT"].sum().rename("_paid")
@@ -234,60 +242,69 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, source, empty_sql: str)
         con.read_parquet([str(p) for p in source], union_by_name=True).create_view(name, replace=True)
 
 
-def _claim_sums(con: duckdb.DuckDBPyConnection, runout: pd.Timestamp, post_days: int) -> pd.DataFrame:
+def _claim_sums(con: duckdb.DuckDBPyConnection, runout: pd.Timestamp, window_days: int) -> pd.DataFrame:
     """Per beneficiary-year sums of the claim outcomes, all in DuckDB (bounded memory).
 
     Claims count if processed on or before the runout and starting in the observed part of a
     year. Hospitalizations are hospital stays (:mod:`mheval.outcomes.stays`: interim bills,
     overlapping claims and transfers combined), counted in the year their first claim starts; a
-    stay is CVD if any of its claims is. Spending sums every claim; the claims of a CVD stay are
-    CVD spending. An outpatient ED visit followed by an admission that day or the next belongs
-    with the stay; SNF and home health starting within ``post_days`` of a CVD stay's discharge
-    are CVD spending.
+    stay is CVD if any of its claims is. Spending sums every claim. CVD spending: every claim (any
+    type) starting from the first day of an MI/stroke/TIA stay or outpatient ED visit through
+    ``window_days`` days after its last day, once. An outpatient ED visit followed by an admission
+    that day or the next belongs with the stay (not an ED visit; its claim still opens a CVD
+    spending window when it carries an MI/stroke/TIA code).
     """
-    # extraction outputs written before ADMSN_DT was extracted: stays from dates alone
-    has_admsn = "ADMSN_DT" in [r[0] for r in con.execute("DESCRIBE claims_in").fetchall()]
-    admsn = "CAST(c.ADMSN_DT AS DATE)" if has_admsn else "CAST(NULL AS DATE)"
+    # extraction outputs written before ADMSN_DT or OTHER_CVD were extracted: stays from dates
+    # alone, no other cardiovascular disease
+    present = [r[0] for r in con.execute("DESCRIBE claims_in").fetchall()]
+    admsn = "CAST(c.ADMSN_DT AS DATE)" if "ADMSN_DT" in present else "CAST(NULL AS DATE)"
+    other = "CAST(c.OTHER_CVD AS VARCHAR)" if "OTHER_CVD" in present else "CAST(NULL AS VARCHAR)"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE c AS
         SELECT c.BENE_ID, CAST(c.CLM_ID AS VARCHAR) AS CLM_ID, c.CLAIM_TYPE, CAST(c.FROM_DT AS DATE) AS FROM_DT,
                CAST(c.THRU_DT AS DATE) AS THRU_DT, {admsn} AS ADMSN_DT, c.PMT, c.CVD_EVENT,
-               CAST(c.ED AS BOOLEAN) AS ED
+               CAST(c.ED AS BOOLEAN) AS ED, {other} AS OTHER_CVD
         FROM claims_in c SEMI JOIN (SELECT DISTINCT BENE_ID FROM win) USING (BENE_ID)
         WHERE CAST(c.PROC_DT AS DATE) <= $runout""", {"runout": runout.date()})
     con.execute("CREATE OR REPLACE TEMP VIEW inpatient_claims AS SELECT * FROM c WHERE CLAIM_TYPE = 'inpatient'")
     register_stay_claims(con)
     con.execute("CREATE OR REPLACE TEMP TABLE stay_map AS SELECT * FROM stay_claims")
     return con.execute("""
-        WITH stays AS (SELECT DISTINCT BENE_ID, STAY_NUM, STAY_FROM_DT, STAY_THRU_DT, STAY_CVD FROM stay_map),
+        WITH stays AS (SELECT DISTINCT BENE_ID, STAY_NUM, STAY_FROM_DT, STAY_THRU_DT, STAY_CVD, STAY_ANY_CVD FROM stay_map),
         adm AS (SELECT DISTINCT BENE_ID, STAY_FROM_DT AS D FROM stays
                 UNION SELECT DISTINCT BENE_ID, STAY_FROM_DT - 1 FROM stays),
-        pac AS (SELECT DISTINCT p.CLM_ID, p.CLAIM_TYPE FROM c p JOIN stays s ON p.BENE_ID = s.BENE_ID AND s.STAY_CVD
-                AND p.CLAIM_TYPE IN ('snf', 'hha') AND p.FROM_DT BETWEEN s.STAY_THRU_DT AND s.STAY_THRU_DT + $post_days),
+        anchors AS (SELECT BENE_ID, STAY_FROM_DT AS A_START, STAY_THRU_DT AS A_END FROM stays WHERE STAY_CVD
+                    UNION ALL
+                    SELECT BENE_ID, FROM_DT, greatest(THRU_DT, FROM_DT) FROM c
+                    WHERE CLAIM_TYPE = 'outpatient' AND ED AND CVD_EVENT IS NOT NULL),
+        window_claims AS (SELECT DISTINCT p.CLM_ID, p.CLAIM_TYPE FROM c p JOIN anchors a ON p.BENE_ID = a.BENE_ID
+                AND p.FROM_DT BETWEEN a.A_START AND a.A_END + $window_days),
         flagged AS (
             SELECT c.*, (c.ED AND c.CLAIM_TYPE = 'outpatient' AND a.BENE_ID IS NULL) AS ED_VISIT,
-                   (pac.CLM_ID IS NOT NULL) AS POST_ACUTE, coalesce(m.STAY_CVD, FALSE) AS IN_CVD_STAY
+                   (wc.CLM_ID IS NOT NULL) AS IN_CVD_WINDOW, coalesce(m.STAY_CVD, FALSE) AS IN_CVD_STAY
             FROM c LEFT JOIN adm a ON a.BENE_ID = c.BENE_ID AND a.D = c.FROM_DT
-            LEFT JOIN pac ON pac.CLM_ID = c.CLM_ID AND pac.CLAIM_TYPE = c.CLAIM_TYPE
+            LEFT JOIN window_claims wc ON wc.CLM_ID = c.CLM_ID AND wc.CLAIM_TYPE = c.CLAIM_TYPE
             LEFT JOIN stay_map m ON c.CLAIM_TYPE = 'inpatient' AND m.BENE_ID = c.BENE_ID AND m.CLM_ID = c.CLM_ID),
         spend AS (
             SELECT w.BENE_ID, w.YEAR, sum(f.PMT) AS spend_ab, sum(f.PMT) AS spend_ab_mh,
-                sum(CASE WHEN f.IN_CVD_STAY OR f.POST_ACUTE OR (f.ED_VISIT AND f.CVD_EVENT IS NOT NULL)
-                         THEN f.PMT ELSE 0 END) AS spend_cvd,
+                sum(CASE WHEN f.IN_CVD_STAY OR f.IN_CVD_WINDOW THEN f.PMT ELSE 0 END) AS spend_cvd,
                 count(*) FILTER (WHERE f.ED_VISIT) AS ed_all,
-                count(*) FILTER (WHERE f.ED_VISIT AND f.CVD_EVENT IS NOT NULL) AS ed_cvd
+                count(*) FILTER (WHERE f.ED_VISIT AND (f.CVD_EVENT IS NOT NULL OR f.OTHER_CVD IS NOT NULL)) AS ed_cvd,
+                count(*) FILTER (WHERE f.ED_VISIT AND f.CVD_EVENT IS NOT NULL) AS ed_cvd_event
             FROM flagged f JOIN win w ON f.BENE_ID = w.BENE_ID
               AND f.FROM_DT BETWEEN CAST(w.START AS DATE) AND CAST(w.END AS DATE)
               AND (w.YEAR = 0 OR f.FROM_DT <= CAST(w.OBS_END AS DATE))
             GROUP BY ALL),
         hosp AS (
-            SELECT w.BENE_ID, w.YEAR, count(*) AS hosp_all, count(*) FILTER (WHERE s.STAY_CVD) AS hosp_cvd
+            SELECT w.BENE_ID, w.YEAR, count(*) AS hosp_all, count(*) FILTER (WHERE s.STAY_ANY_CVD) AS hosp_cvd,
+                   count(*) FILTER (WHERE s.STAY_CVD) AS hosp_cvd_event
             FROM stays s JOIN win w ON s.BENE_ID = w.BENE_ID
               AND s.STAY_FROM_DT BETWEEN CAST(w.START AS DATE) AND CAST(w.END AS DATE)
               AND (w.YEAR = 0 OR s.STAY_FROM_DT <= CAST(w.OBS_END AS DATE))
             GROUP BY ALL)
         SELECT BENE_ID, YEAR, coalesce(spend.spend_ab, 0) AS spend_ab, coalesce(spend.spend_ab_mh, 0) AS spend_ab_mh,
                coalesce(spend.spend_cvd, 0) AS spend_cvd, coalesce(hosp.hosp_all, 0) AS hosp_all,
-               coalesce(hosp.hosp_cvd, 0) AS hosp_cvd, coalesce(spend.ed_all, 0) AS ed_all,
-               coalesce(spend.ed_cvd, 0) AS ed_cvd
+               coalesce(hosp.hosp_cvd, 0) AS hosp_cvd, coalesce(hosp.hosp_cvd_event, 0) AS hosp_cvd_event,
+               coalesce(spend.ed_all, 0) AS ed_all, coalesce(spend.ed_cvd, 0) AS ed_cvd,
+               coalesce(spend.ed_cvd_event, 0) AS ed_cvd_event
         FROM spend FULL OUTER JOIN hosp USING (BENE_ID, YEAR)""",
-                       {"post_days": int(post_days)}).df().set_index(["BENE_ID", "YEAR"]).astype(float)
+                       {"window_days": int(window_days)}).df().set_index(["BENE_ID", "YEAR"]).astype(float)

@@ -22,7 +22,9 @@ def build_predicted_risk(data_dir: str | Path, cohort: pd.DataFrame, cfg: dict) 
     """One row per registry visit of an analyzed beneficiary, with the recomputed risk.
 
     Columns: BENE_ID, ORG_ID, MH, STRATUM, VISIT_ID, VISIT_DT, VISIT_TYPE, YEARS (since
-    enrollment), FU_YEAR (nearest whole follow-up year), RISK, REPORTED_RISK, BASELINE_RISK.
+    enrollment), FU_YEAR (nearest whole follow-up year), RISK, REPORTED_RISK, BASELINE_RISK, and the
+    visit's measured ``systolic_bp`` and ``ldl`` (implausible values missing; the clinical outcomes
+    of :func:`mheval.models.equation1.clinical_frame`).
     Returns (frame, qc) where qc counts reported-score disagreements beyond
     ``cohort.reported_risk_tolerance`` and visits with incomplete indicators.
     """
@@ -44,5 +46,8 @@ def build_predicted_risk(data_dir: str | Path, cohort: pd.DataFrame, cfg: dict) 
           "reported_vs_computed": reported_risk_check(wide["REPORTED_RISK"], wide["RISK"],
                                                       co.get("reported_risk_tolerance", 0.01))}
     cols = ["BENE_ID", "ORG_ID", "MH", "STRATUM", "VISIT_ID", "VISIT_DT", "VISIT_TYPE", "YEARS", "FU_YEAR",
-            "RISK", "REPORTED_RISK", "BASELINE_RISK"]
+            "RISK", "REPORTED_RISK", "BASELINE_RISK", "systolic_bp", "ldl"]
+    for c in ("systolic_bp", "ldl"):  # a registry without the indicator: missing
+        if c not in wide:
+            wide[c] = np.nan
     return wide[cols].sort_values(["BENE_ID", "VISIT_DT", "VISIT_ID"]).reset_index(drop=True), qc

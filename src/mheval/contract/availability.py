@@ -26,14 +26,18 @@ spend_ab (Part A and B spending)     all six claim types: inpatient, outpatient,
                                      health, hospice (a total without a claim type is not the
                                      outcome, and is not estimated)
 spend_ab_mh                          the same and the CMS payments file
-spend_cvd                            inpatient, outpatient revenue-center lines (CVD ED visits), SNF
-                                     and home health (post-acute spending after a CVD stay)
-hosp_all, hosp_cvd, any_hosp         inpatient
-ed_all, ed_cvd                       outpatient revenue-center lines (ED revenue centers) and
+spend_cvd                            all six claim types (the event plus every Part A and B claim
+                                     of the following 90 days) and outpatient revenue-center lines
+                                     (the CVD ED visits that open a window)
+hosp_all, hosp_cvd, hosp_cvd_event,  inpatient
+any_hosp
+ed_all, ed_cvd, ed_cvd_event         outpatient revenue-center lines (ED revenue centers) and
                                      inpatient (an ED visit followed by an admission is part of the
                                      stay)
 office_mh                            carrier lines (HCPCS and performing NPI per line)
-med_statin, med_antihypertensive     Part D events and the NDC reference
+med_statin, med_antihypertensive,    Part D events and the NDC reference
+med_<drug>_<window>
+sbp, ldl                             nothing optional (registry)
 event (first MI, stroke or TIA),     inpatient; searched in the available ``outcomes.event_claim_types``
 event_within_window                  (a configured type that is unavailable is left out and noted)
 event_cvdeath (the same, or a         inpatient and the National Death Index cause of death (``ndi``)
@@ -84,12 +88,14 @@ ALL_CLAIMS = CLAIM_TYPES
 OUTCOME_NEEDS: dict[str, tuple[str, ...]] = {
     "spend_ab": ALL_CLAIMS,
     "spend_ab_mh": ALL_CLAIMS + ("payments",),
-    "spend_cvd": ("inpatient", "outpatient", "outpatient_revenue", "snf", "hha"),
+    "spend_cvd": ALL_CLAIMS + ("outpatient_revenue",),
     "hosp_all": ("inpatient",),
     "hosp_cvd": ("inpatient",),
+    "hosp_cvd_event": ("inpatient",),
     "any_hosp": ("inpatient",),
     "ed_all": ("inpatient", "outpatient", "outpatient_revenue"),
     "ed_cvd": ("inpatient", "outpatient", "outpatient_revenue"),
+    "ed_cvd_event": ("inpatient", "outpatient", "outpatient_revenue"),
     "office_mh": ("carrier", "carrier_line"),
     "med_statin": ("pde", "ndc"),
     "med_antihypertensive": ("pde", "ndc"),
@@ -98,6 +104,8 @@ OUTCOME_NEEDS: dict[str, tuple[str, ...]] = {
     "event_cvdeath": ("inpatient", "ndi"),
     "death": (),
     "risk_pct": (),
+    "sbp": (),
+    "ldl": (),
     "survey": ("survey",),
 }
 
@@ -184,10 +192,19 @@ def unavailable_inputs(availability: dict[str, Availability]) -> list[str]:
     return [n for n in OPTIONAL_INPUTS if not availability[n].available]
 
 
+def outcome_needs(outcome: str) -> tuple[str, ...]:
+    """The optional inputs ``outcome`` needs (:data:`OUTCOME_NEEDS`); a medication window outcome
+    ``med_<drug>_<window>`` (config ``models.medication_window_outcomes``) needs what
+    ``med_statin`` needs."""
+    if outcome not in OUTCOME_NEEDS and outcome.startswith("med_"):
+        return OUTCOME_NEEDS["med_statin"]
+    return OUTCOME_NEEDS.get(outcome, ())
+
+
 def outcome_reason(outcome: str, availability: dict[str, Availability]) -> str:
     """Why ``outcome`` cannot be estimated for want of inputs ("" when it can), e.g. "needs SNF
     claims, home health claims, hospice claims, unavailable"."""
-    missing = [n for n in OUTCOME_NEEDS.get(outcome, ()) if not availability[n].available]
+    missing = [n for n in outcome_needs(outcome) if not availability[n].available]
     if not missing:
         return ""
     return "needs " + ", ".join(NAMES[n] for n in missing) + ", unavailable"
@@ -198,7 +215,7 @@ def restrict_config(config: dict, availability: dict[str, Availability]) -> tupl
 
     Returns ``(config, left_out, notes)``: a copy of ``config`` without the outcomes that need an
     unavailable input (``models.continuous_outcomes``, ``binary_outcomes``, ``survival_outcomes``,
-    the subgroup outcome lists), with ``outcomes.event_claim_types`` and
+    ``medication_window_outcomes``, ``clinical_outcomes``, the subgroup outcome lists), with ``outcomes.event_claim_types`` and
     ``cohort.prior_event_claim_types`` restricted to available claim types and ``data.unavailable``
     set to every unavailable input; ``left_out`` maps each configured outcome left out to its
     reason; ``notes`` are sentences for the report's data section.
@@ -207,6 +224,7 @@ def restrict_config(config: dict, availability: dict[str, Availability]) -> tupl
     left_out: dict[str, str] = {}
     m, sg = cfg["models"], cfg.get("subgroups", {})
     lists = [(m, "continuous_outcomes"), (m, "binary_outcomes"), (m, "survival_outcomes"),
+             (m, "medication_window_outcomes"), (m, "clinical_outcomes"),
              (sg, "equation1_outcomes"), (sg, "survival_outcomes")]
     for section, key in lists:
         kept = []

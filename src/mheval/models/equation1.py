@@ -164,18 +164,79 @@ def _impact_row(label, c, fit, control_mean, alpha, size_percent) -> dict:
     return row
 
 
-def predicted_risk_frame(visits: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
-    """Shape the predicted-risk visits (results/analysis/predicted_risk.parquet) for Equation 1:
-    outcome ``risk_pct`` (10-year risk in percentage points) by follow-up year, baseline risk as
-    ``risk_pct_y0``, weight 1 per visit, and the cohort's covariates."""
-    v = visits[visits["FU_YEAR"] > 0].dropna(subset=["RISK"])
+SPENDING_OUTCOMES = ("spend_ab", "spend_ab_mh", "spend_cvd")
+DOLLAR_FIELDS = ("impact", "se", "se_model", "lower", "upper", "control_mean", "intervention_mean")
+
+
+def per_beneficiary_month(result: dict) -> dict:
+    """An Equation 1 spending result (USD per beneficiary-year, :data:`SPENDING_OUTCOMES`) in the
+    published unit, USD per beneficiary per month: the annual impacts divided by 12.
+
+    Every dollar field (:data:`DOLLAR_FIELDS`: impact, SEs, interval bounds, control and intervention
+    means) of the average and of each year is divided by 12; the interval is the annual interval
+    scaled (a linear map of the same estimate), so percent, p-values, df and the Bayesian
+    probabilities are unchanged. The outcome becomes ``<outcome>_pbpm``; the annual-scale
+    coefficients and variance components are left out. A not-estimable result keeps its reason.
+    """
+    skip = ("coefficients", "variance_components", "randomization")
+    out = {k: v for k, v in result.items() if k not in skip}
+    out["outcome"] = f"{result['outcome']}_pbpm"
+    out["unit"] = "USD per beneficiary per month (annual Equation 1 impact / 12)"
+    if "outcome_label" in out:
+        out.pop("outcome_label")
+
+    def monthly(row: dict) -> dict:
+        return {k: (v / 12 if k in DOLLAR_FIELDS and v is not None else v) for k, v in row.items()}
+
+    if "average" in result:
+        out["average"] = monthly(result["average"])
+    if "by_year" in result:
+        out["by_year"] = [monthly(r) for r in result["by_year"]]
+    return out
+
+
+# registry measurements at follow-up visits analyzed by Equation 1: outcome -> (visit column, unit)
+CLINICAL_OUTCOMES = {"sbp": ("systolic_bp", "mmHg"), "ldl": ("ldl", "mg/dL")}
+
+
+def visit_outcome_frame(visits: pd.DataFrame, cohort: pd.DataFrame, outcome: str, value: str, baseline: str,
+                        scale: float = 1.0) -> pd.DataFrame:
+    """Shape a per-visit measurement (results/analysis/predicted_risk.parquet) for Equation 1.
+
+    One row per beneficiary and follow-up year (``FU_YEAR`` > 0, the year's first visit with
+    ``value`` measured): ``outcome`` = ``scale`` x the visit's ``value``, its baseline
+    ``<outcome>_y0`` = ``scale`` x the cohort's ``baseline`` column (the enrollment value; the phi
+    y_i0 term), weight 1 per visit, and the cohort's covariates. With the baseline as a covariate,
+    the impact on the level at follow-up equals the impact on the change from baseline (the
+    baseline's coefficient absorbs the difference).
+    """
+    v = visits[visits["FU_YEAR"] > 0].dropna(subset=[value])
     v = v.sort_values(["BENE_ID", "FU_YEAR", "VISIT_DT"]).drop_duplicates(["BENE_ID", "FU_YEAR"])
     cols = ["BENE_ID", "AGE", "SEX", "RACE", "DUAL", "RISK", "smoking", "diabetes", "antihypertensive", "RURAL",
             "HEALTH_SYSTEM", "ORG_TYPE"]
-    d = v[["BENE_ID", "ORG_ID", "MH", "STRATUM", "FU_YEAR", "RISK", "BASELINE_RISK"]].rename(
-        columns={"FU_YEAR": "YEAR", "RISK": "VISIT_RISK"}).merge(cohort[cols], on="BENE_ID", how="left")
-    d["risk_pct"] = 100 * d.pop("VISIT_RISK")
-    d["risk_pct_y0"] = 100 * d.pop("BASELINE_RISK")
+    d = v[["BENE_ID", "ORG_ID", "MH", "STRATUM", "FU_YEAR", value]].rename(
+        columns={"FU_YEAR": "YEAR", value: "_VALUE"}).merge(cohort[cols], on="BENE_ID", how="left")
+    d[outcome] = scale * d.pop("_VALUE")
+    d[f"{outcome}_y0"] = scale * d["BENE_ID"].map(cohort.set_index("BENE_ID")[baseline])
     d["WEIGHT"] = 1.0
     d["ORG_N_ENROLLED"] = d["ORG_ID"].map(cohort.groupby("ORG_ID").size())
     return d
+
+
+def predicted_risk_frame(visits: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame:
+    """Shape the predicted-risk visits (results/analysis/predicted_risk.parquet) for Equation 1:
+    outcome ``risk_pct`` (10-year risk in percentage points) by follow-up year, baseline risk
+    (the cohort's ``RISK``) as ``risk_pct_y0``, weight 1 per visit, and the cohort's covariates
+    (:func:`visit_outcome_frame`)."""
+    return visit_outcome_frame(visits, cohort, "risk_pct", "RISK", "RISK", scale=100.0)
+
+
+def clinical_frame(visits: pd.DataFrame, cohort: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """Shape a registry measurement of :data:`CLINICAL_OUTCOMES` (``sbp``: systolic blood pressure,
+    mmHg; ``ldl``: LDL cholesterol, mg/dL) at follow-up visits for Equation 1, with its enrollment
+    value as the baseline (:func:`visit_outcome_frame`; implausible values are missing, as in the
+    cohort)."""
+    if outcome not in CLINICAL_OUTCOMES:
+        raise ValueError(f"unknown clinical outcome '{outcome}'; expected one of {sorted(CLINICAL_OUTCOMES)}")
+    column = CLINICAL_OUTCOMES[outcome][0]
+    return visit_outcome_frame(visits, cohort, outcome, column, column)

@@ -3,7 +3,9 @@
 y_ip = alpha + delta MH_p + beta x_i + theta z_p + gamma_p + e_ip, with an organization random
 intercept gamma_p. Used for the fixed-window supplement of the time-to-event impacts (issue 6,
 item 5): whether the beneficiary had a first heart attack, stroke or TIA within two years of
-enrollment, among beneficiaries whose two years are observable. The binary outcome is fitted as a
+enrollment, among beneficiaries whose two years are observable; and for the medication windows
+(issue 14): whether a Part D enrollee started or intensified a statin, an antihypertensive or
+either within 6 months (or 3 years) of enrollment (:func:`medication_window_impact`). The binary outcome is fitted as a
 multilevel logistic regression (:func:`mheval.models.nested_glmm.fit_nested_glmm`, Laplace, as
 lme4's glmer) and the impact is the average marginal effect in percentage points.
 """
@@ -55,25 +57,131 @@ def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, 
 
 
 def _fixed_window(tte, population, years, alpha, size_percent, limits) -> dict:
-    from mheval.models.binary_impact import ame_row
-    from mheval.models.estimability import check_estimable
-    from mheval.models.covariates import POPULATIONS, adjustment_covariates
-    from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
+    from mheval.models.covariates import POPULATIONS
 
     pop = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     frame, counts = fixed_window_frame(pop, years)
-    check_estimable(frame["WITHIN"], frame["MH"], frame["ORG_ID"], "binary", limits)
-    cov = adjustment_covariates(frame, population)
-    cov = cov[[c for c in cov.columns if cov[c].nunique() > 1]]
-    d = frame[["ORG_ID", "MH", "WITHIN"]].join(cov)
-    formula = "WITHIN ~ 1 + MH + " + " + ".join(cov.columns)
-    fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
-    r = marginal_effect(fit, d, treatment="MH", alpha=alpha).loc["overall"]
-    average = ame_row(f"within {years:g} years", r, size_percent)
     return {"outcome": "event_within_window", "outcome_label": f"First heart attack, stroke or TIA within {years:g} years",
             "population": population, "window_years": years, "alpha": alpha, "size_percent": size_percent,
-            "model": "Equation 2: multilevel logistic (Laplace), organization intercept; average marginal effect in "
-                     "percentage points, population-averaged, delta method",
-            "counts": counts, "n_obs": fit.n_obs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
-            "variance_components": fit.variance_components, "average": average, "by_year": [],
+            "counts": counts, **equation2_binary(frame, "WITHIN", population, f"within {years:g} years", alpha,
+                                                 size_percent, limits)}
+
+
+MODEL = ("Equation 2: multilevel logistic (Laplace), organization intercept; average marginal effect in "
+         "percentage points, population-averaged, delta method")
+
+
+def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period: str, alpha: float = 0.10,
+                     size_percent: float = 5.0, limits=None) -> dict:
+    """Fit Equation 2 for the 0/1 column ``outcome`` of ``frame`` (one row per beneficiary of
+    ``population``, with the cohort's covariates, ``ORG_ID`` and ``MH``): multilevel logistic
+    regression with an organization random intercept and the Equation 4 covariates; the impact is the
+    average marginal effect in percentage points (population-averaged, delta method), labelled
+    ``period``. Returns the model fields of a result ("model", "n_obs", "n_organizations",
+    "converged", "variance_components", "average", "by_year": [], "coefficients"); raises
+    :class:`mheval.models.estimability.NotEstimable` below the limits."""
+    from mheval.models.binary_impact import ame_row
+    from mheval.models.covariates import adjustment_covariates
+    from mheval.models.estimability import check_estimable
+    from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
+
+    check_estimable(frame[outcome], frame["MH"], frame["ORG_ID"], "binary", limits)
+    cov = adjustment_covariates(frame, population)
+    cov = cov[[c for c in cov.columns if cov[c].nunique() > 1]]
+    d = frame[["ORG_ID", "MH", outcome]].join(cov)
+    formula = f"{outcome} ~ 1 + MH + " + " + ".join(cov.columns)
+    fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
+    r = marginal_effect(fit, d, treatment="MH", alpha=alpha).loc["overall"]
+    return {"model": MODEL, "n_obs": fit.n_obs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
+            "variance_components": fit.variance_components, "average": ame_row(period, r, size_percent), "by_year": [],
             "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records")}
+
+
+MEDICATION_DRUGS = {"statin": ("statin",), "antihypertensive": ("antihypertensive",),
+                    "any": ("statin", "antihypertensive")}
+DRUG_WORDS = {"statin": "Statin", "antihypertensive": "Antihypertensive", "any": "Statin or antihypertensive"}
+
+
+def parse_medication_outcome(outcome: str) -> tuple[str, int]:
+    """``med_<drug>_<months>m`` -> (drug, months); drug one of :data:`MEDICATION_DRUGS`."""
+    import re
+
+    m = re.fullmatch(r"med_(any|statin|antihypertensive)_([0-9]+)m", outcome)
+    if not m or int(m.group(2)) < 1:
+        raise ValueError(f"medication window outcome '{outcome}' is not med_<any|statin|antihypertensive>_<months>m")
+    return m.group(1), int(m.group(2))
+
+
+def medication_outcome_label(outcome: str) -> str:
+    """'Statin or antihypertensive initiation or intensification within 6 months of enrollment'."""
+    drug, months = parse_medication_outcome(outcome)
+    span = f"{months // 12} years" if months % 12 == 0 and months >= 24 else f"{months} months"
+    return f"{DRUG_WORDS[drug]} initiation or intensification within {span} of enrollment"
+
+
+def medication_window_frame(tte: pd.DataFrame, changes: pd.DataFrame, drug: str, months: int) -> tuple[pd.DataFrame, dict]:
+    """Part D enrollees whose first ``months`` after enrollment are observable, with ``WITHIN``: 1
+    if a ``drug`` initiation or intensification happened in them.
+
+    ``changes`` are the dated initiations and intensifications
+    (:func:`mheval.analysis.beneficiary_year.medication_changes`: BENE_ID, CHANGE_DT, DRUG);
+    ``drug`` is "statin", "antihypertensive" or "any" (either). The window runs from the enrollment
+    date (day 0) for round(months / 12 x 365.25) days (6 months: days 0-182). One row per
+    beneficiary enrolled in Part D at enrollment (``PART_D``; the others are excluded and counted).
+    Observable: a change in the window while observed (alive and in FFS: before the earliest of
+    ``DEATH_DT``, ``FFS_END_DT``, ``FU_END_DT``), or observation through the window's last day, or
+    death within the window without a change first (the outcome is then known to be 0). Excluded
+    and counted: observation ending in the window for loss of FFS coverage or the end of follow-up.
+    Returns the frame and the counts {"eligible", "not_part_d", "included",
+    "excluded_loss_of_ffs", "excluded_end_of_follow_up"}.
+    """
+    days = int(round(months / 12 * 365.25))
+    part_d = tte["PART_D"].fillna(0).astype(bool) if "PART_D" in tte.columns else pd.Series(False, index=tte.index)
+    t = tte.loc[part_d].copy()
+    enroll = pd.to_datetime(t["ENROLL_DT"])
+    last = enroll + pd.Timedelta(days=days - 1)
+    ends = t[["DEATH_DT", "FFS_END_DT", "FU_END_DT"]].apply(pd.to_datetime)
+    obs_end = ends.min(axis=1)
+    ch = changes[changes["DRUG"].isin(MEDICATION_DRUGS[drug])]
+    ch = t[["BENE_ID"]].assign(ENROLL=enroll.to_numpy()).merge(ch[["BENE_ID", "CHANGE_DT"]], on="BENE_ID")
+    ch = ch[pd.to_datetime(ch["CHANGE_DT"]) >= ch["ENROLL"]]
+    first = t["BENE_ID"].map(ch.groupby("BENE_ID")["CHANGE_DT"].min())
+    first = pd.to_datetime(first)
+    within = (first <= last) & (first <= obs_end)
+    died = ends["DEATH_DT"].notna() & (ends["DEATH_DT"] <= obs_end) & (ends["DEATH_DT"] <= last)
+    keep = within | (obs_end >= last) | died
+    ffs_end = ends["FFS_END_DT"].notna() & (ends["FFS_END_DT"] <= ends["FU_END_DT"])
+    counts = {"eligible": len(tte), "not_part_d": int((~part_d).sum()), "included": int(keep.sum()),
+              "excluded_loss_of_ffs": int((~keep & ffs_end).sum()),
+              "excluded_end_of_follow_up": int((~keep & ~ffs_end).sum())}
+    if counts["not_part_d"] + counts["included"] + counts["excluded_loss_of_ffs"] + counts["excluded_end_of_follow_up"] \
+            != counts["eligible"]:
+        raise AssertionError(f"medication window exclusions do not add up: {counts}")
+    out = t.loc[keep].copy()
+    out["WITHIN"] = within[keep].astype(int)
+    return out.reset_index(drop=True), counts
+
+
+def medication_window_impact(tte: pd.DataFrame, changes: pd.DataFrame, outcome: str, population: str,
+                             alpha: float = 0.10, size_percent: float = 5.0, limits=None) -> dict:
+    """Equation 2 for a medication window outcome ``med_<drug>_<months>m`` (drug: statin,
+    antihypertensive or any) in ``population``: :func:`medication_window_frame` fitted by
+    :func:`equation2_binary` (average marginal effect in percentage points). Returns a JSON-ready
+    dict shaped like the Equation 1 results ("average"), with the frame's counts; or a
+    not-estimable result (:mod:`mheval.models.estimability`)."""
+    from mheval.models.estimability import estimate_or_note
+
+    drug, months = parse_medication_outcome(outcome)
+    label = medication_outcome_label(outcome)
+
+    def fit() -> dict:
+        from mheval.models.covariates import POPULATIONS
+
+        pop = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
+        frame, counts = medication_window_frame(pop, changes, drug, months)
+        return {"outcome": outcome, "outcome_label": label, "population": population, "window_months": months,
+                "alpha": alpha, "size_percent": size_percent, "counts": counts,
+                **equation2_binary(frame, "WITHIN", population, f"within {months} months", alpha, size_percent, limits)}
+
+    return estimate_or_note(fit, outcome=outcome, outcome_label=label, population=population, window_months=months,
+                            alpha=alpha, size_percent=size_percent)

@@ -35,25 +35,28 @@ DIAGNOSIS_COLUMN = re.compile(r"^(PRNCPAL_DGNS_CD|ICD_DGNS_CD[1-9][0-9]?)$")
 
 
 def claim_event_sql(codes: pd.DataFrame, dx_columns: list[str], icd10_start: str,
-                    date_expr: str = "CLM_FROM_DT") -> tuple[str, dict]:
+                    date_expr: str = "CLM_FROM_DT", prefix: str = "event") -> tuple[str, dict]:
     """SQL for the event (mi, stroke, tia or NULL) a claim carries, and the values it takes as parameters.
 
     The first of ``dx_columns`` (in order, principal first) whose code matches a pattern of the
     code list ``codes`` decides; within a column, the first matching pattern in the list's order.
     ICD-10 patterns apply to claims dated (``date_expr``) on or after ``icd10_start``, ICD-9
     patterns before it. Patterns, event names and the date reach DuckDB as named parameters
-    (``$icd10_start``, ``$<era>_any``, ``$<era>_pattern_<i>``, ``$<era>_event_<i>``), never as SQL
-    text; the diagnosis columns are identifiers and must be contract diagnosis columns
-    (PRNCPAL_DGNS_CD, ICD_DGNS_CD<n>), else ValueError. Returns (sql, params).
+    (``$icd10_start``, ``$<prefix>_<era>_any``, ``$<prefix>_<era>_pattern_<i>``,
+    ``$<prefix>_<era>_event_<i>``; ``prefix`` (default "event") lets two code lists apply in one
+    query), never as SQL text; the diagnosis columns are identifiers and must be contract diagnosis
+    columns (PRNCPAL_DGNS_CD, ICD_DGNS_CD<n>), else ValueError. Returns (sql, params).
 
     For speed, each era's patterns are evaluated as few regular expressions as keep that order:
-    one alternation ``$<era>_any`` of all of them first (most diagnosis codes match none, and
-    then nothing else is evaluated), then one alternation per run of consecutive patterns of one
-    event (the list's order decides between events exactly as pattern by pattern would).
+    one alternation ``$<prefix>_<era>_any`` of all of them first (most diagnosis codes match none,
+    and then nothing else is evaluated), then one alternation per run of consecutive patterns of
+    one event (the list's order decides between events exactly as pattern by pattern would).
     """
     bad = [c for c in dx_columns if not DIAGNOSIS_COLUMN.match(c)]
     if bad or not dx_columns:
         raise ValueError(f"not diagnosis columns of the contract: {bad or dx_columns}")
+    if not re.fullmatch(r"[a-z_]+", prefix):
+        raise ValueError(f"parameter prefix must be lowercase letters and underscores, not {prefix!r}")
     if codes.empty:
         return "CAST(NULL AS VARCHAR)", {}
     params: dict = {"icd10_start": str(icd10_start)}
@@ -68,18 +71,18 @@ def claim_event_sql(codes: pd.DataFrame, dx_columns: list[str], icd10_start: str
                 runs[-1][1].append(pattern)
             else:
                 runs.append((event, [pattern]))
-        params[f"{era}_any"] = "|".join(f"(?:{p})" for p in rows["pattern"])
+        params[f"{prefix}_{era}_any"] = "|".join(f"(?:{p})" for p in rows["pattern"])
         for i, (event, patterns) in enumerate(runs):
-            params[f"{era}_pattern_{i}"] = "|".join(f"(?:{p})" for p in patterns)
-            params[f"{era}_event_{i}"] = event
+            params[f"{prefix}_{era}_pattern_{i}"] = "|".join(f"(?:{p})" for p in patterns)
+            params[f"{prefix}_{era}_event_{i}"] = event
         eras[era] = len(runs)
 
     def era_case(col: str, era: str) -> str:
         if era not in eras:
             return "NULL"
-        whens = " ".join(f'WHEN regexp_matches("{col}", ${era}_pattern_{i}) THEN CAST(${era}_event_{i} AS VARCHAR)'
-                         for i in range(eras[era]))
-        return f'CASE WHEN regexp_matches("{col}", ${era}_any) THEN CASE {whens} END END'
+        whens = " ".join(f'WHEN regexp_matches("{col}", ${prefix}_{era}_pattern_{i}) '
+                         f"THEN CAST(${prefix}_{era}_event_{i} AS VARCHAR)" for i in range(eras[era]))
+        return f'CASE WHEN regexp_matches("{col}", ${prefix}_{era}_any) THEN CASE {whens} END END'
 
     def case(col: str) -> str:
         return (f"CASE WHEN {date_expr} >= CAST($icd10_start AS DATE) THEN {era_case(col, 'icd10')} "

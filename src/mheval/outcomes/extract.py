@@ -17,7 +17,7 @@ import pandas as pd
 
 from mheval.contract.read import columns_of, register_input
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, spec
-from mheval.outcomes.codes import claim_event_sql
+from mheval.outcomes.codes import claim_event_sql, load_event_codes
 from mheval.outcomes.events import diagnosis_columns
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ def _year_file(data_dir: Path, name: str, year: int) -> str:
 EMPTY_CLAIMS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, CAST(NULL AS VARCHAR) AS CLAIM_TYPE, "
                     "CAST(NULL AS DATE) AS FROM_DT, CAST(NULL AS DATE) AS THRU_DT, CAST(NULL AS DATE) AS ADMSN_DT, "
                     "CAST(NULL AS DATE) AS PROC_DT, CAST(NULL AS DOUBLE) AS PMT, CAST(NULL AS VARCHAR) AS CVD_EVENT, "
-                    "CAST(NULL AS BOOLEAN) AS ED WHERE FALSE")
+                    "CAST(NULL AS BOOLEAN) AS ED, CAST(NULL AS VARCHAR) AS OTHER_CVD WHERE FALSE")
+# claim types whose claims are searched for other cardiovascular disease (hospital stays, ED visits)
+OTHER_CVD_CLAIM_TYPES = ("inpatient", "outpatient")
 EMPTY_OFFICE_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, CAST(NULL AS DATE) AS VISIT_DT, "
                     "CAST(NULL AS DATE) AS PROC_DT, CAST(NULL AS VARCHAR) AS NPI WHERE FALSE")
 
@@ -74,6 +76,12 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     if claim_type in oc["event_claim_types"]:
         cvd, params = claim_event_sql(codes, diagnosis_columns([Path(path)], oc["event_positions"]),
                                       oc.get("icd10_start", "2015-10-01"))
+    other = "CAST(NULL AS VARCHAR)"
+    if claim_type in OTHER_CVD_CLAIM_TYPES and oc.get("other_cvd_codes"):
+        other, other_params = claim_event_sql(load_event_codes(oc["other_cvd_codes"]),
+                                              diagnosis_columns([Path(path)], oc.get("other_cvd_positions", "principal")),
+                                              oc.get("icd10_start", "2015-10-01"), prefix="other")
+        params.update(other_params)
     params["claim_type"] = claim_type
     src = register_input(con, claim_type, [Path(path)], view="claims_src",
                          processing_lag_days=cfg.get("claims", {}).get("processing_lag_days",
@@ -92,7 +100,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
         SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, CAST($claim_type AS VARCHAR) AS CLAIM_TYPE,
                CAST(CLM_FROM_DT AS DATE) AS FROM_DT, CAST(CLM_THRU_DT AS DATE) AS THRU_DT, {admsn} AS ADMSN_DT,
                CAST(NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST(CLM_PMT_AMT AS DOUBLE) AS PMT,
-               {cvd} AS CVD_EVENT, {ed} AS ED
+               {cvd} AS CVD_EVENT, {ed} AS ED, {other} AS OTHER_CVD
         FROM {src}"""
     office = EMPTY_OFFICE_SQL
     lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" and "carrier_line" not in unavailable else ""
@@ -117,10 +125,12 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     CLAIM_TYPE, FROM_DT, THRU_DT, ADMSN_DT (CLM_ADMSN_DT where the file has it, for combining
     inpatient claims into stays: :mod:`mheval.outcomes.stays`), PROC_DT (NCH_WKLY_PROC_DT), PMT
     (CLM_PMT_AMT), CVD_EVENT (mi, stroke, tia or null, from the diagnosis positions set by
-    ``outcomes.event_positions``) and ED (outpatient claims with an emergency-department revenue
-    center). ``office_visits`` (carrier only) has one row per distinct E&M office line: BENE_ID,
-    CLM_ID, VISIT_DT, PROC_DT, NPI; exact duplicate lines count once (documented rule). A missing
-    year file gives empty frames.
+    ``outcomes.event_positions``), ED (outpatient claims with an emergency-department revenue
+    center) and OTHER_CVD (inpatient and outpatient claims: the category of other cardiovascular
+    disease, e.g. heart_failure, of the code list ``outcomes.other_cvd_codes`` found in the positions
+    ``outcomes.other_cvd_positions``, principal by default; null otherwise). ``office_visits``
+    (carrier only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI;
+    exact duplicate lines count once (documented rule). A missing year file gives empty frames.
     """
     con = con or duckdb.connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)

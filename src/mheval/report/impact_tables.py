@@ -71,16 +71,23 @@ OUTCOME_LABELS = {
     "spend_ab": "Part A and B spending per year, USD",
     "spend_ab_mh": "Part A and B spending with model payments per year, USD",
     "spend_cvd": "CVD-related spending per year, USD",
+    "spend_ab_pbpm": "Part A and B spending per beneficiary per month, USD",
+    "spend_ab_mh_pbpm": "Part A and B spending with model payments per beneficiary per month, USD",
+    "spend_cvd_pbpm": "CVD-event spending (event and 90 days after) per beneficiary per month, USD",
+    "hosp_cvd_event": "Heart attack, stroke or TIA hospitalizations per year",
+    "ed_cvd_event": "Heart attack, stroke or TIA outpatient ED visits per year",
     "hosp_all": "Hospitalizations per year",
-    "hosp_cvd": "CVD hospitalizations per year",
+    "hosp_cvd": "CVD hospitalizations (heart attack, stroke, TIA, other CVD) per year",
     "ed_all": "Outpatient ED visits per year",
-    "ed_cvd": "CVD outpatient ED visits per year",
+    "ed_cvd": "CVD outpatient ED visits (heart attack, stroke, TIA, other CVD) per year",
     "office_mh": "Office visits with participating providers per year",
     "risk_pct": "Predicted 10-year ASCVD risk at follow-up visits, percentage points",
     "any_hosp": "Any hospitalization in the year, percent (impact in percentage points)",
     "med_statin": "Statin initiation or intensification in the year, percent (impact in pp)",
     "med_antihypertensive": "Antihypertensive initiation or added class in the year, percent (impact in pp)",
     "event_within_window": "First heart attack, stroke or TIA within the fixed window, percent (impact in pp)",
+    "sbp": "Systolic blood pressure at follow-up visits, mmHg (impact: adjusted change from baseline)",
+    "ldl": "LDL cholesterol at follow-up visits, mg/dL (impact: adjusted change from baseline)",
 }
 
 
@@ -89,7 +96,16 @@ def outcome_label(outcome: str) -> str:
     (labels of :data:`mheval.models.survival_impact.OUTCOMES`)."""
     from mheval.models.survival_impact import OUTCOMES
 
-    return OUTCOME_LABELS.get(outcome) or (OUTCOMES[outcome][2] if outcome in OUTCOMES else outcome)
+    from mheval.models.equation2 import medication_outcome_label
+
+    if outcome in OUTCOME_LABELS:
+        return OUTCOME_LABELS[outcome]
+    if outcome.startswith("med_") and outcome.count("_") == 2:
+        try:
+            return f"{medication_outcome_label(outcome)}, percent (impact in pp)"
+        except ValueError:
+            return outcome
+    return OUTCOMES[outcome][2] if outcome in OUTCOMES else outcome
 
 
 def continuous_impact_table(results: list[dict], directions: dict | None = None,
@@ -103,7 +119,7 @@ def continuous_impact_table(results: list[dict], directions: dict | None = None,
 
     rows = []
     for r in results:
-        label = {"outcome": OUTCOME_LABELS.get(r["outcome"], r["outcome"]),
+        label = {"outcome": outcome_label(r["outcome"]),
                  "population": POPULATION_LABELS.get(r["population"], r["population"])}
         if not is_estimable(r):
             rows.append({**label, "note": not_estimable_note(r)})
@@ -125,12 +141,33 @@ def continuous_impact_table(results: list[dict], directions: dict | None = None,
 OUTCOME_NOUNS = {
     "spend_ab": "Part A and B spending", "spend_ab_mh": "Part A and B spending including model payments",
     "spend_cvd": "CVD-related spending", "hosp_all": "hospitalizations", "hosp_cvd": "CVD hospitalizations",
+    "spend_ab_pbpm": "Part A and B spending per beneficiary per month",
+    "spend_ab_mh_pbpm": "Part A and B spending including model payments per beneficiary per month",
+    "spend_cvd_pbpm": "CVD-related spending per beneficiary per month",
+    "hosp_cvd_event": "heart attack, stroke and TIA hospitalizations",
+    "ed_cvd_event": "heart attack, stroke and TIA outpatient ED visits",
     "ed_all": "outpatient ED visits", "ed_cvd": "CVD outpatient ED visits",
     "office_mh": "office visits with participating providers", "risk_pct": "predicted 10-year ASCVD risk",
     "any_hosp": "the share with any hospitalization", "med_statin": "statin initiation or intensification",
     "med_antihypertensive": "antihypertensive initiation or intensification",
     "event_within_window": "first heart attacks, strokes and TIAs within the fixed window",
+    "sbp": "systolic blood pressure", "ldl": "LDL cholesterol",
 }
+
+
+def outcome_noun(outcome: str) -> str:
+    """The noun phrase of an outcome for sentences (:data:`OUTCOME_NOUNS`; a medication window
+    outcome ``med_<drug>_<months>m`` from its label, e.g. "statin initiation or intensification
+    within 6 months of enrollment")."""
+    from mheval.models.equation2 import medication_outcome_label
+
+    if outcome in OUTCOME_NOUNS:
+        return OUTCOME_NOUNS[outcome]
+    try:
+        label = medication_outcome_label(outcome)
+    except ValueError:
+        return outcome
+    return label[0].lower() + label[1:]
 
 
 def bayesian_readings(results: list[dict], directions: dict | None = None, default_direction: str = "decrease") -> list[str]:
@@ -138,7 +175,8 @@ def bayesian_readings(results: list[dict], directions: dict | None = None, defau
     outcome's desired direction (:func:`mheval.report.bayesian_reading.bayesian_readings`)."""
     from mheval.report import bayesian_reading
 
-    return bayesian_reading.bayesian_readings(results, OUTCOME_NOUNS, POPULATION_LABELS, directions, default_direction)
+    nouns = {r["outcome"]: outcome_noun(r["outcome"]) for r in results}
+    return bayesian_reading.bayesian_readings(results, nouns, POPULATION_LABELS, directions, default_direction)
 
 
 def probability_of_size_curves(mixed: list[dict], survival: list[dict], sizes=None) -> pd.DataFrame:
