@@ -156,11 +156,13 @@ def test_bootstrap_is_reproducible_with_a_seed_and_a_replicate_is_the_resampled_
 
 def test_years_without_enough_at_risk_or_events_are_not_estimable():
     d, X, _ = _trial(5, n_org=20, n=1500)  # censoring uniform on 3-4.5 years: nobody at risk at 5
-    res = competing_cumulative_incidence(d, "T", "status", X, years=(0.02, 1, 2, 5), n_boot=0, min_at_risk=11,
+    res = competing_cumulative_incidence(d, "T", "status", X, years=(0.02, 1, 2, 4.48, 5), n_boot=0, min_at_risk=11,
                                          min_events=11)
     t = res.table
     y5 = t[t["year"] == 5]
-    assert y5["estimate"].isna().all() and y5["note"].str.contains("fewer than 11 beneficiaries at risk").all()
+    assert y5["estimate"].isna().all() and (y5["note"] == "not estimable: no beneficiary is followed this long").all()
+    late = t[t["year"] == 4.48]  # a few still at risk (9 and 5)
+    assert late["estimate"].isna().all() and late["note"].str.contains("fewer than 11 beneficiaries at risk").all()
     early = t[t["year"] == 0.02]  # a week: fewer than 11 events in an arm
     assert early["estimate"].isna().all() and early["note"].str.contains("fewer than 11 events").all()
     assert t.loc[t["year"].isin([1, 2]), "estimate"].notna().all() and (t.loc[t["year"].isin([1, 2]), "note"] == "").all()
@@ -171,3 +173,21 @@ def test_years_without_enough_at_risk_or_events_are_not_estimable():
         for a in (0, 1):
             e = ((T <= y) & (st == 1) & (mh == a)).sum()
             assert e == 0 or e >= 11
+
+
+def test_without_competing_events_it_is_one_minus_kaplan_meier():
+    """All-cause death has no competing event: the cause-2 model has no events and no hazard, and the
+    unadjusted estimate is 1 - Kaplan-Meier."""
+    d, X, _ = _trial(6, n_org=20, n=1500)
+    d["status"] = (d["status"] > 0).astype(int)  # death of any cause: one cause
+    res = competing_cumulative_incidence(d, "T", "status", X, years=(1, 2, 3), n_boot=5, seed=1)
+    assert res.n_competing == 0 and res.n_boot_failed == 0
+    assert res.coefficients["competing_death"] == {"x": 0.0}
+    for a, arm in ((1, "intervention"), (0, "control")):
+        s = d[d["MH"] == a]
+        T, E = s["T"].to_numpy(), s["status"].to_numpy()
+        ut = np.unique(T[E == 1])
+        km = np.cumprod([1 - E[T == t].sum() / (T >= t).sum() for t in ut])
+        expect = 100 * (1 - np.r_[1.0, km][np.searchsorted(ut, [1, 2, 3], side="right")])
+        got = res.table[(res.table["method"] == "unadjusted") & (res.table["arm"] == arm)]["estimate"]
+        assert np.allclose(got, expect, rtol=1e-12)

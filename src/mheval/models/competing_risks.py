@@ -95,12 +95,21 @@ def _stratified_fit(T, E, X, strata, weights, init, ties="efron"):
     start = strata * width
     p = X.shape[1]
     beta = np.zeros(p)
-    if p:
-        fit = fit_cox(T + start, E, X, weights=weights, start=start, init=init, ties=ties)
+    if not E.any():  # a cause without events (all-cause death has no competing event): no hazard
+        return beta, {}
+    # a column constant in the sample (e.g. in a bootstrap replicate) is not identified: coefficient 0
+    use = np.flatnonzero(X.max(axis=0) > X.min(axis=0)) if p else np.zeros(0, int)
+    if len(use):
+        try:
+            fit = fit_cox(T + start, E, X[:, use], weights=weights, start=start,
+                          init=None if init is None else np.asarray(init)[use], ties=ties)
+        except np.linalg.LinAlgError:
+            raise NotEstimable("a cause-specific Cox model has a singular information matrix (too few events of a "
+                               "cause for its covariates)") from None
         if not fit.converged or not np.all(np.isfinite(fit.params)):
             raise NotEstimable("a cause-specific Cox model did not converge (monotone likelihood: a covariate may "
                                "separate the events)")
-        beta = fit.params
+        beta[use] = fit.params
     ut, H = breslow_cumhaz(T + start, E, X if p else np.zeros((len(T), 1)), beta if p else np.zeros(1),
                            weights=weights, start=start)
     dH = np.diff(np.r_[0.0, H])
@@ -231,10 +240,11 @@ def competing_cumulative_incidence(tte: pd.DataFrame, duration: str, status: str
 
     at_risk = np.array([[(T[trt == a] >= t).sum() for t in times] for a in arms])
     events = np.array([[((T[trt == a] <= t) & (st[trt == a] == 1)).sum() for t in times] for a in arms])
-    reason = np.where((at_risk < min_at_risk).any(axis=0),
+    reason = np.where((at_risk == 0).all(axis=0), "not estimable: no beneficiary is followed this long",
+                      np.where((at_risk < min_at_risk).any(axis=0),
                       f"not estimable: fewer than {min_at_risk} beneficiaries at risk in an arm (report.min_cell)",
                       np.where((events < min_events).any(axis=0),
-                               f"not estimable: fewer than {min_events} events by then in an arm (report.min_cell)", ""))
+                               f"not estimable: fewer than {min_events} events by then in an arm (report.min_cell)", "")))
     ok = reason == ""
     # the curves start at 0 and show a time once every arm has enough at risk and no small event count
     curve_ok = (at_risk >= min_at_risk).all(axis=0) & ((events == 0) | (events >= min_events)).all(axis=0)
