@@ -1,4 +1,5 @@
-"""Adjusted cumulative incidence: the table (four formats) and one figure per outcome."""
+"""Cumulative incidence (death a competing risk; 1 - S as sensitivity): the table (four formats) and one
+figure per outcome."""
 from pathlib import Path
 
 import pandas as pd
@@ -6,7 +7,7 @@ import pandas as pd
 from mheval.io import run_step
 from mheval.report import write_table
 from mheval.report.figures import plot_adjusted_incidence, plot_not_estimable
-from mheval.report.impact_tables import adjusted_incidence_table, outcome_label
+from mheval.report.impact_tables import INCIDENCE_NOTE, adjusted_incidence_table, outcome_label
 
 sm = snakemake  # noqa: F821
 
@@ -14,7 +15,8 @@ sm = snakemake  # noqa: F821
 def main():
     tables = [pd.read_csv(p) for p in sm.input.tables]
     write_table(adjusted_incidence_table(tables, sm.params.alpha), Path(sm.output.table).with_suffix(""),
-                caption="Adjusted cumulative incidence by follow-up year (percent; difference in percentage points)")
+                caption="Cumulative incidence by follow-up year (percent; difference in percentage points). "
+                + INCIDENCE_NOTE)
     curves = pd.concat([pd.read_csv(p) for p in sm.input.curves], ignore_index=True)
     for outcome in dict.fromkeys(Path(f).stem.removeprefix("adjusted_incidence_") for f in sm.output.figures):
         paths = [f for f in sm.output.figures if Path(f).stem == f"adjusted_incidence_{outcome}"]

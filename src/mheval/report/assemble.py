@@ -9,6 +9,7 @@ import yaml
 
 from mheval.io import read_json
 from mheval.report.html import build_html_report, software_versions
+from mheval.report.impact_tables import INCIDENCE_NOTE
 
 METHODS = (
     "Organizations were randomized; beneficiaries are analyzed by intent to treat from their first "
@@ -20,8 +21,11 @@ METHODS = (
     "a shared gamma frailty per organization (the unit of randomization), adjusted for beneficiary and "
     "organization characteristics at enrollment; the marginal Cox model with standard errors clustered by "
     "organization is the sensitivity analysis. Proportional hazards are checked with scaled Schoenfeld "
-    "residuals. Adjusted cumulative incidence is standardized over the analysis sample with bands from a "
-    "cluster bootstrap over organizations; the unadjusted curves are Kaplan-Meier estimates.\n\n"
+    "residuals. Cumulative incidence treats death without the event as a competing risk (Aalen-Johansen): "
+    "unadjusted by arm, and standardized over the analysis sample from cause-specific Cox models for the "
+    "event and for death without it, with bands from a cluster bootstrap over organizations; 1 - S, which "
+    "treats those deaths as censored, is a labelled sensitivity analysis only, as are the unadjusted "
+    "Kaplan-Meier curves.\n\n"
     "Spending, service use and predicted risk (Equation 1) come from mixed models with organization and "
     "beneficiary random intercepts by follow-up year; binary yearly outcomes from the multilevel logistic "
     "analogue, reported as average marginal effects in percentage points; the event within a fixed window "
@@ -94,8 +98,12 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
     sections = [
         {"heading": "Methods in brief", "text": METHODS},
         {"heading": "Data", "text": data_text},
-        {"heading": "Cohort", "tables": [("Cohort flow by arm", pd.read_csv(tables["flow"]))],
-         "figures": [("Cohort flow", figures["flow"])]},
+        {"heading": "Cohort", "tables": [("Cohort flow by arm", pd.read_csv(tables["flow"]))]
+                                         + _optional_tables(tables, [("org_flow", "Organization flow by arm (organizations "
+                                                                                  "that withdrew are analyzed by intent "
+                                                                                  "to treat)")]),
+         "figures": [("Cohort flow", figures["flow"])]
+                    + ([("Organization flow", figures["org_flow"])] if figures.get("org_flow") else [])},
         {"heading": "Baseline balance", "tables": [("Intervention vs control at enrollment", pd.read_csv(tables["balance"]))]},
         {"heading": "Impacts on heart attacks, strokes and deaths",
          "text": "Hazard ratios from the Cox model with a shared gamma frailty per organization (conditional on the "
@@ -104,12 +112,13 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
          "tables": [("Hazard ratios, intervention vs control (90% CI)", hr)]
                    + _optional_tables(tables, [("ph", "Proportional-hazards tests (scaled Schoenfeld residuals)"),
                                                ("by_year_hr", "Hazard ratio by follow-up year"),
-                                               ("adjusted", "Adjusted cumulative incidence by follow-up year "
-                                                            "(percent; difference in percentage points; 90% "
-                                                            "cluster-bootstrap intervals)")]),
-         "figures": [(f"Adjusted cumulative incidence ({Path(p).stem.split('_')[-1]})", p)
+                                               ("adjusted", "Cumulative incidence by follow-up year, death a "
+                                                            "competing risk (percent; difference in percentage "
+                                                            "points; 90% cluster-bootstrap intervals). "
+                                                            + INCIDENCE_NOTE)]),
+         "figures": [(f"Cumulative incidence, death a competing risk ({Path(p).stem.split('_')[-1]})", p)
                      for p in figures.get("adjusted", [])]
-                    + [(f"Cumulative incidence, unadjusted ({Path(p).stem.split('_')[-1]})", p)
+                    + [(f"Sensitivity: 1 - Kaplan-Meier, deaths censored ({Path(p).stem.split('_')[-1]})", p)
                        for p in figures["incidence"]]},
         {"heading": "Impacts on spending and service use (Equation 1)",
          "text": "Average impact over follow-up years ("
