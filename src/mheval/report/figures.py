@@ -185,8 +185,8 @@ def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str) -> None:
     fig.suptitle(f"{title}: cumulative incidence by arm, death a competing risk (Aalen-Johansen; "
                  "90% cluster-bootstrap bands)")
     fig.tight_layout()
-    fig.text(0.01, -0.02, SOURCE + ". Times at which an arm has from 1 to 10 events, or fewer than 11 at risk, "
-             "are not drawn (CMS cell-size policy).", fontsize=8, color="#555")
+    fig.text(0.01, -0.02, SOURCE + ". Times at which an arm has some but fewer than 11 events, or fewer than 11 "
+             "beneficiaries at risk, are not drawn (CMS cell-size policy).", fontsize=8, color="#555")
     _save(fig, paths)
 
 
