@@ -191,3 +191,20 @@ def test_without_competing_events_it_is_one_minus_kaplan_meier():
         expect = 100 * (1 - np.r_[1.0, km][np.searchsorted(ut, [1, 2, 3], side="right")])
         got = res.table[(res.table["method"] == "unadjusted") & (res.table["arm"] == arm)]["estimate"]
         assert np.allclose(got, expect, rtol=1e-12)
+
+
+def test_incidence_table_labels_the_methods_and_keeps_the_reasons():
+    from mheval.report.impact_tables import adjusted_incidence_table
+
+    d, X, _ = _trial(7, n_org=20, n=1500)
+    res = competing_cumulative_incidence(d, "T", "status", X, years=(1, 5), n_boot=0)
+    one = res.table[res.table["method"] == "standardized"].assign(method="one_minus_s")  # stands in for 1 - S
+    t = pd.concat([res.table, one]).assign(outcome="event", population="high")
+    out = adjusted_incidence_table([t])
+    assert list(out["method"]) == ["standardized"] * 2 + ["unadjusted"] * 2 + ["one_minus_s"] * 2
+    assert out.loc[out["method"] == "one_minus_s", "method_label"].str.startswith("Sensitivity: 1 - S").all()
+    assert out.loc[out["method"] == "standardized", "method_label"].str.contains("death a competing risk").all()
+    assert (out.loc[out["follow_up_year"] == 5, "note"] == "not estimable: no beneficiary is followed this long").all()
+    assert out.loc[out["follow_up_year"] == 1, "difference"].notna().all()
+    death = adjusted_incidence_table([t.assign(outcome="death")])
+    assert death["method_label"].str.contains("no competing risk|arm as a covariate").all()

@@ -118,14 +118,19 @@ def _stratified_fit(T, E, X, strata, weights, init, ties="efron"):
 
 
 def standardized_competing_incidence(time, status, X, arm, times, weights=None, init=None, ties: str = "efron",
-                                     chunk: int = 4000):
+                                     chunk: int = 4000, diagnostics: dict | None = None):
     """Standardized cumulative incidence of cause 1 under each arm (rows: arm 1, arm 0; columns:
     ``times``) from the two cause-specific Cox models stratified by arm (see the module docstring),
     averaged over every row (weighted by ``weights``). Returns (incidence, (beta_1, beta_2)).
 
     ``X``: n x p adjustment covariates without the arm (p may be 0); ``arm``: 0/1;
     ``init``: optional starting coefficients (beta_1, beta_2); ``ties``: of the Cox fits ("efron",
-    as R's default, or "breslow", under which frequency weights and copied rows coincide exactly)."""
+    as R's default, or "breslow", under which frequency weights and copied rows coincide exactly).
+
+    A factor 1 - r_1,i dA_1 - r_2,i dA_2 of the product below 0 (one beneficiary's predicted hazard
+    larger than the whole risk set's: only where very few remain at risk) is set to 0, that
+    beneficiary's event-free probability; the earliest such time goes to ``diagnostics["capped_from"]``
+    when a dict is given (R's product would leave [0, 1] there)."""
     T, st, arm = np.asarray(time, float), np.asarray(status, int), np.asarray(arm, int)
     X = np.asarray(X, float).reshape(len(T), -1)
     if weights is not None:
@@ -152,8 +157,12 @@ def standardized_competing_incidence(time, status, X, arm, times, weights=None, 
         for lo in range(0, len(T), chunk):
             r1, r2, wc = r[0][lo:lo + chunk, None], r[1][lo:lo + chunk, None], w[lo:lo + chunk]
             q = 1 - r1 * dA[0] - r2 * dA[1]
-            if np.any(q < 0):
-                raise NotEstimable("a predicted hazard increment exceeds 1 (too few at risk at an event time)")
+            low = np.flatnonzero((q < 0).any(axis=0))
+            if len(low):  # a beneficiary's predicted hazards exceed the whole risk set's: event-free probability 0
+                first = float(ut[low[0]])
+                if diagnostics is not None:
+                    diagnostics["capped_from"] = min(diagnostics.get("capped_from", np.inf), first)
+                q = np.maximum(q, 0.0)
             S_prev = np.c_[np.ones((len(q), 1)), np.cumprod(q, axis=1)[:, :-1]]
             m1 += wc @ (S_prev * r1)
         inc = np.cumsum(m1 / w.sum() * dA[0])
@@ -220,9 +229,11 @@ def competing_cumulative_incidence(tte: pd.DataFrame, duration: str, status: str
     def both(weights=None, init=None):
         un = np.array([aalen_johansen(T[trt == a], st[trt == a], times,
                                       None if weights is None else weights[trt == a])[0] for a in arms])
-        std, betas = standardized_competing_incidence(T, st, X, trt, times, weights=weights, init=init)
+        std, betas = standardized_competing_incidence(T, st, X, trt, times, weights=weights, init=init,
+                                                      diagnostics=diag if weights is None else None)
         return {"standardized": std, "unadjusted": un}, betas
 
+    diag: dict = {}
     est, betas = both()
     counts, notes = cluster_bootstrap_counts(org, trt, n_boot, seed)
     boot = {m: np.full((n_boot, len(arms), len(times)), np.nan) for m in METHODS}
@@ -246,6 +257,9 @@ def competing_cumulative_incidence(tte: pd.DataFrame, duration: str, status: str
                       np.where((events < min_events).any(axis=0),
                                f"not estimable: fewer than {min_events} events by then in an arm (report.min_cell)", "")))
     ok = reason == ""
+    if "capped_from" in diag and np.any(ok & (times >= diag["capped_from"])):
+        notes.append(f"from {diag['capped_from']:.3f} years a beneficiary's predicted hazard exceeded its risk set's "
+                     "(few at risk): the event-free probability was set to 0 there")
     # the curves start at 0 and show a time once every arm has enough at risk and no small event count
     curve_ok = (at_risk >= min_at_risk).all(axis=0) & ((events == 0) | (events >= min_events)).all(axis=0)
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]

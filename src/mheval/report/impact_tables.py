@@ -240,7 +240,9 @@ INCIDENCE_NOTE = ("Cumulative incidence counts a death without the event as endi
 def incidence_method_label(method: str, outcome: str) -> str:
     """The label of a cumulative-incidence method (:data:`INCIDENCE_METHODS`) for ``outcome``: for
     all-cause death, which has no competing risk, the competing-risk methods say so."""
-    if outcome == "death" and method != "one_minus_s":
+    if outcome == "death":
+        if method == "one_minus_s":
+            return "Sensitivity: 1 - S, standardized (Cox model with the arm as a covariate)"
         return INCIDENCE_METHODS[method].split(" (")[0] + " (all-cause death: no competing risk)"
     return INCIDENCE_METHODS.get(method, method)
 
