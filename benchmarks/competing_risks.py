@@ -18,6 +18,7 @@ import argparse
 import json
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -147,7 +148,7 @@ def main():
     (out / "competing_risks.json").write_text(json.dumps({"machine": platform.platform(), "rows": rows,
                                                           "synthetic_vs_published": pub}, indent=2))
     lines = ["# Cumulative incidence with death as a competing risk vs R", "",
-             "`python benchmarks/competing_risks.py" + (f" --tte {args.tte}" if args.tte else "") + "`; R "
+             "`python benchmarks/competing_risks.py " + " ".join(sys.argv[1:]) + "`; R "
              "survival 3.5.3, cmprsk 2.2.11 (benchmarks/r/competing_risks_reference.R). Largest absolute "
              f"difference in cumulative incidence (probability scale) at t = {TIMES} years, both arms, both "
              "causes (Aalen-Johansen) or the event (standardized); coefficients of the two cause-specific "
@@ -171,7 +172,8 @@ def main():
                   f"First heart attack, stroke or TIA, high + medium risk, synthetic trial at scale 1.0 "
                   f"({pub['n']:,} beneficiaries, {pub['events']:,} events, {pub['competing_deaths']:,} deaths without "
                   f"an event), percent; no bootstrap. One estimate (both methods) took {pub['seconds']:.0f} s, one "
-                  f"bootstrap replicate {pub['replicate_seconds']:.0f} s.", "",
+                  f"bootstrap replicate {pub['replicate_seconds']:.0f} s (on the shared machine, loaded by other jobs: "
+                  "rough).", "",
                   "| method | year | intervention | control | difference |", "|---|---|---|---|---|"]
         fmt = (lambda v: "not estimable" if v is None else f"{v:.2f}")
         for key, row in pub["table"].items():
