@@ -6,7 +6,9 @@ S(t | x, MH) = exp(-H0(t) exp(x'beta + MH b)). The adjusted cumulative incidence
 average over the analysis sample of 1 - S(t | x_i, MH = arm), with every subject set to that arm
 (the same covariate mix in both arms); the difference is intervention minus control, in percentage
 points. This is R's ``survfit(coxph(...), newdata = sample with MH set, ctype = 1)`` averaged over
-the rows. Note 1 - S is the cause-specific quantity: competing deaths are treated as censoring.
+the rows. Note 1 - S is the cause-specific quantity: competing deaths are treated as censoring, which
+overstates the incidence; it is kept as the labelled sensitivity analysis only. The primary estimate
+treats death as a competing risk (:mod:`mheval.models.competing_risks`).
 
 Uncertainty: percentile bands from a cluster bootstrap over organizations, resampled with
 replacement within arm (the arms are randomized by organization). A replicate is a vector of
