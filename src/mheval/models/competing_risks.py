@@ -154,17 +154,20 @@ def standardized_competing_incidence(time, status, X, arm, times, weights=None, 
                 t_k, d_k = base[k][a]
                 dA[k, np.searchsorted(ut, t_k)] = d_k
         m1 = np.zeros(len(ut))  # mean over subjects of S_i(t_{j-1}) r_1,i
-        for lo in range(0, len(T), chunk):
-            r1, r2, wc = r[0][lo:lo + chunk, None], r[1][lo:lo + chunk, None], w[lo:lo + chunk]
-            q = 1 - r1 * dA[0] - r2 * dA[1]
-            low = np.flatnonzero((q < 0).any(axis=0))
-            if len(low):  # a beneficiary's predicted hazards exceed the whole risk set's: event-free probability 0
-                first = float(ut[low[0]])
+        for lo in range(0, len(T) if len(ut) else 0, chunk):
+            r1, r2, wc = r[0][lo:lo + chunk], r[1][lo:lo + chunk], w[lo:lo + chunk]
+            q = np.multiply.outer(r1, -dA[0])  # 1 - r1 dA1 - r2 dA2, built in place (n x J is the cost)
+            q -= np.multiply.outer(r2, dA[1])
+            q += 1.0
+            if len(ut) and q.min() < 0:  # a beneficiary's predicted hazards exceed the risk set's: event-free probability 0
+                first = float(ut[np.flatnonzero((q < 0).any(axis=0))[0]])
                 if diagnostics is not None:
                     diagnostics["capped_from"] = min(diagnostics.get("capped_from", np.inf), first)
-                q = np.maximum(q, 0.0)
-            S_prev = np.c_[np.ones((len(q), 1)), np.cumprod(q, axis=1)[:, :-1]]
-            m1 += wc @ (S_prev * r1)
+                np.maximum(q, 0.0, out=q)
+            np.cumprod(q, axis=1, out=q)  # S_i(t_j)
+            wr = wc * r1
+            m1[0] += wr.sum()
+            m1[1:] += wr @ q[:, :-1]  # S_i(t_{j-1})
         inc = np.cumsum(m1 / w.sum() * dA[0])
         out[a_i] = np.r_[0.0, inc][np.searchsorted(ut, times, side="right")]
     return out, tuple(betas)
