@@ -25,7 +25,32 @@ def test_a_tiny_trial_runs_to_the_report(workflow_copy):
         noted = t["note"].fillna("").str.startswith("not estimable: ")
         # each row is an estimate or says why not (a blank is a suppressed cell only with its reason)
         assert (noted | t[estimate].notna()).all(), t
-    assert "not estimable" in (r / "report.html").read_text()
+    html = (r / "report.html").read_text()
+    assert "not estimable" in html
+    # cumulative incidence: death a competing risk (Aalen-Johansen, standardized and unadjusted), 1 - S as a
+    # labelled sensitivity; years 1-5, each an estimate or not estimable with its reason (year 5: no one at risk)
+    ci = pd.read_csv(r / "tables" / "adjusted_incidence.csv")
+    assert set(ci["method"]) == {"standardized", "unadjusted", "one_minus_s"}
+    assert ci.loc[ci["method"] == "one_minus_s", "method_label"].str.startswith("Sensitivity: 1 - S").all()
+    assert sorted(set(ci["follow_up_year"])) == [1, 2, 3, 4, 5]
+    noted = ci["note"].fillna("").str.startswith("not estimable: ")
+    assert (noted | ci["difference"].notna()).all(), ci
+    assert noted[ci["follow_up_year"] == 5].all()
+    assert "death without the event as a competing risk" in html and "1 - S" in html
+    # the organization flow by arm, protected like every table, next to the cohort flow
+    org = pd.read_csv(r / "tables" / "organization_flow.csv")
+    assert list(org["step"]) == ["randomized", "withdrawn", "enrolling", "analyzed"]
+    shown = org[["n_intervention", "n_control", "n_total"]].stack().dropna()
+    assert ((shown == 0) | (shown >= 11)).all()
+    truth = json.loads((wd / "resources" / "synthetic" / "truth.json").read_text())
+    o = org.set_index("step")
+    expect = {("randomized", "n_total"): truth["n_orgs_randomized"], ("enrolling", "n_total"): truth["n_orgs_enrolling"],
+              ("analyzed", "n_total"): truth["n_orgs_analyzed"],
+              **{("enrolling", f"n_{a}"): n for a, n in truth["n_orgs_by_arm"].items()}}
+    for (step, col), n in expect.items():  # each count shown is the generator's
+        assert pd.isna(o.loc[step, col]) or o.loc[step, col] == n, (step, col)
+    assert html.index("Organization flow by arm") > html.index("Cohort flow by arm")  # captions (report/tables.py)
+    assert (r / "figures" / "organization_flow.svg").exists()
     # Equation 3: one row per survey item and wave, each an estimate or its reason
     sv = pd.read_csv(r / "tables" / "survey_impacts.csv")
     assert sv.groupby("item")["wave"].nunique().min() == 3

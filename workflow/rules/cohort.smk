@@ -49,3 +49,26 @@ rule balance_table:
         "results/logs/balance_table.log",
     script:
         "../scripts/balance_table.py"
+
+
+rule organization_flow:
+    # organizations by arm: randomized, withdrawn, enrolling, analyzed (suppressed as every table)
+    input:
+        contract_inputs("organizations"),
+        enrollees="results/analysis/enrollees.parquet",
+        validation=VALIDATED,
+    output:
+        table=report("results/tables/organization_flow.csv", caption="../report/organization_flow.rst",
+                     category="Cohort"),
+        other=multiext("results/tables/organization_flow", ".md", ".tex", ".html"),
+        disclosure="results/qc/disclosure/organization_flow.json",
+        png=report("results/figures/organization_flow.png", caption="../report/organization_flow.rst",
+                   category="Cohort"),
+        svg="results/figures/organization_flow.svg",
+    params:
+        data_dir=DATA_DIR,
+        report=config["report"],
+    log:
+        "results/logs/organization_flow.log",
+    script:
+        "../scripts/organization_flow.py"

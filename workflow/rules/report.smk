@@ -1,11 +1,11 @@
 # Impact tables, figures, the HTML report and the publication audit (mheval.disclosure).
 
-PUBLISHED_TABLES = ["cohort_flow", "balance", "hazard_ratios", "impacts", "survey_impacts", "ph_tests", "prior_sensitivity",
-                    "implementation",
+PUBLISHED_TABLES = ["cohort_flow", "organization_flow", "balance", "hazard_ratios", "impacts", "survey_impacts", "ph_tests",
+                    "prior_sensitivity", "implementation",
                     "hazard_ratios_by_year", "adjusted_incidence", "subgroups", "subgroup_tests"]
 DISCLOSURE_SUMMARIES = expand("results/qc/disclosure/{table}.json",
-                              table=["cohort_flow", "balance", "hazard_ratios", "survey_impacts", "subgroups",
-                                     "implementation"])
+                              table=["cohort_flow", "organization_flow", "balance", "hazard_ratios", "survey_impacts",
+                                     "subgroups", "implementation"])
 
 
 rule hazard_ratio_table:
@@ -52,6 +52,8 @@ rule html_report:
         readings="results/tables/impacts_bayesian_reading.md",
         survey="results/tables/survey_impacts.csv",
         flow_fig="results/figures/cohort_flow.png",
+        org_flow="results/tables/organization_flow.csv",
+        org_flow_fig="results/figures/organization_flow.png",
         year_fig="results/figures/impacts_by_year.png",
         prob_fig="results/figures/probability_of_size.png",
         ci_figs=expand("results/figures/cumulative_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
@@ -86,7 +88,8 @@ rule publication_check:
         tables=expand("results/tables/{table}.{ext}", table=PUBLISHED_TABLES, ext=["csv", "md", "tex", "html"]),
         readings="results/tables/impacts_bayesian_reading.md",
         report="results/report.html",
-        figures=["results/figures/cohort_flow.svg", "results/figures/impacts_by_year.svg",
+        figures=["results/figures/cohort_flow.svg", "results/figures/organization_flow.svg",
+                 "results/figures/impacts_by_year.svg",
                  "results/figures/probability_of_size.svg"]
                 + expand("results/figures/{kind}_{outcome}.svg", kind=["cumulative_incidence", "adjusted_incidence"],
                          outcome=SURVIVAL_OUTCOMES)

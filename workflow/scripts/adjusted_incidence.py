@@ -1,38 +1,50 @@
-"""Adjusted cumulative incidence by arm for one outcome and population, with cluster-bootstrap bands
-(or, when the outcome is not estimable, its years marked so with the reason)."""
+"""Cumulative incidence by arm for one outcome and population, death a competing risk (Aalen-Johansen,
+standardized and unadjusted), and 1 - S (deaths censored) as the sensitivity, with cluster-bootstrap
+bands (or, when the outcome is not estimable, its years marked so with the reason)."""
+import numpy as np
 import pandas as pd
 
 from mheval.io import run_step, write_json
 from mheval.models.estimability import Limits, NotEstimable
-from mheval.models.survival_impact import adjusted_incidence
+from mheval.models.survival_impact import adjusted_incidence, competing_incidence
 
 sm = snakemake  # noqa: F821
+METHODS = ("standardized", "unadjusted", "one_minus_s")
 
 
 def main():
     outcome, population = sm.wildcards.outcome, sm.wildcards.population
+    p = sm.params
+    tte = pd.read_parquet(sm.input.tte)
+    kw = dict(years=p.years, n_boot=p.n_boot, alpha=p.alpha, seed=p.seed, limits=Limits.from_config(p.limits))
     try:
-        res = adjusted_incidence(pd.read_parquet(sm.input.tte), outcome, population,
-                                 years=sm.params.years, n_boot=sm.params.n_boot, alpha=sm.params.alpha,
-                                 seed=sm.params.seed, min_at_risk=sm.params.min_cell,
-                                 limits=Limits.from_config(sm.params.limits))
+        cr = competing_incidence(tte, outcome, population, min_cell=p.min_cell, **kw)
+        s = adjusted_incidence(tte, outcome, population, min_at_risk=p.min_cell, **kw)
     except NotEstimable as e:
-        rows = [{"year": y, "arm": a, "estimate": float("nan"), "lower": float("nan"), "upper": float("nan"),
-                 "note": f"not estimable: {e.reason}"} for y in sm.params.years for a in ("intervention", "control", "difference")]
+        rows = [{"year": y, "method": m, "arm": a, "estimate": np.nan, "lower": np.nan, "upper": np.nan,
+                 "note": f"not estimable: {e.reason}"}
+                for m in METHODS for y in p.years for a in ("intervention", "control", "difference")]
         pd.DataFrame(rows).assign(outcome=outcome, population=population).to_csv(sm.output.table, index=False)
-        pd.DataFrame(columns=["years", "arm", "estimate", "lower", "upper", "outcome", "population"]).to_csv(
+        pd.DataFrame(columns=["years", "method", "arm", "estimate", "lower", "upper", "outcome", "population"]).to_csv(
             sm.output.curves, index=False)
         write_json({"outcome": outcome, "population": population, "estimable": False, "reason": e.reason},
                    sm.output.json)
         return
-    res.table.assign(outcome=outcome, population=population).to_csv(
-        sm.output.table, index=False, float_format="%.6f")
-    res.curves.assign(outcome=outcome, population=population).to_csv(
-        sm.output.curves, index=False, float_format="%.6f")
-    write_json({"outcome": outcome, "population": population, "log_hr": res.log_hr,
-                "covariates": res.covariates, "n": res.n, "n_events": res.n_events,
-                "n_organizations": res.n_organizations, "n_boot": res.n_boot, "n_boot_failed": res.n_boot_failed,
-                "alpha": res.alpha, "notes": res.notes, "estimable": True}, sm.output.json)
+    # the sensitivity is shown for the same years as the primary estimate, with its reasons
+    notes = cr.table[cr.table["method"] == "standardized"].set_index(["year", "arm"])["note"]
+    one = s.table.assign(method="one_minus_s")
+    one["note"] = [notes.get((y, a), "") for y, a in zip(one["year"], one["arm"])]
+    one.loc[one["note"] != "", ["estimate", "lower", "upper"]] = np.nan
+    table = pd.concat([cr.table, one[cr.table.columns]], ignore_index=True)
+    table.assign(outcome=outcome, population=population).to_csv(sm.output.table, index=False, float_format="%.6f")
+    cr.curves.assign(outcome=outcome, population=population).to_csv(sm.output.curves, index=False, float_format="%.6f")
+    write_json({"outcome": outcome, "population": population, "estimable": True,
+                "competing_risk": {"coefficients": cr.coefficients, "covariates": cr.covariates, "n": cr.n,
+                                   "n_events": cr.n_events, "n_competing_deaths": cr.n_competing,
+                                   "n_organizations": cr.n_organizations, "n_boot": cr.n_boot,
+                                   "n_boot_failed": cr.n_boot_failed, "alpha": cr.alpha, "notes": cr.notes},
+                "one_minus_s": {"log_hr": s.log_hr, "covariates": s.covariates, "n_boot": s.n_boot,
+                                "n_boot_failed": s.n_boot_failed, "notes": s.notes}}, sm.output.json)
 
 
 run_step(main, sm.log[0])

@@ -1,4 +1,5 @@
-"""Adjusted cumulative incidence: the table (four formats) and one figure per outcome."""
+"""Cumulative incidence (death a competing risk; 1 - S as sensitivity): the table (four formats) and one
+figure per outcome."""
 from pathlib import Path
 
 import pandas as pd

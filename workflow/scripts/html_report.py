@@ -8,14 +8,14 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    html = assemble_report(tables={"flow": sm.input.flow, "balance": sm.input.balance, "hr": sm.input.hr, "impacts": sm.input.impacts,
+    html = assemble_report(tables={"flow": sm.input.flow, "org_flow": sm.input.org_flow, "balance": sm.input.balance, "hr": sm.input.hr, "impacts": sm.input.impacts,
                                    "readings": sm.input.readings,
                                    "survey": sm.input.survey, "ph": sm.input.ph, "by_year_hr": sm.input.by_year_hr,
                                    "adjusted": sm.input.adjusted, "subgroups": sm.input.subgroups,
                                    "subgroup_tests": sm.input.subgroup_tests,
                                    "prior_sensitivity": sm.input.prior_sensitivity,
                                    "implementation": sm.input.implementation},
-                           figures={"flow": sm.input.flow_fig, "incidence": list(sm.input.ci_figs),
+                           figures={"flow": sm.input.flow_fig, "org_flow": sm.input.org_flow_fig, "incidence": list(sm.input.ci_figs),
                                     "by_year": sm.input.year_fig, "probability": sm.input.prob_fig,
                                     "adjusted": list(sm.input.adjusted_figs),
                                     "subgroups": list(sm.input.subgroup_figs)},

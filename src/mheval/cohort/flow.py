@@ -37,3 +37,45 @@ def flow_table(people: pd.DataFrame, order: list[str], labels: dict[str, str]) -
     if not (strata == bottom).all():
         raise AssertionError("cohort flow does not add up: high + medium != analyzed")
     return table
+
+
+ORGANIZATION_STEPS = {
+    "randomized": "Organizations randomized",
+    "withdrawn": "  Withdrew from the model (at any time; analyzed by intent to treat)",
+    "enrolling": "Enrolled at least one beneficiary in the registry",
+    "analyzed": "  With at least one analyzed beneficiary",
+}
+
+
+def organization_flow(organizations: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
+    """Organizations by randomized arm: randomized, withdrawn, enrolling at least one beneficiary,
+    analyzed (at least one analyzed beneficiary). Columns step, label, intervention, control, total.
+
+    ``organizations``: the registry's organization file (ORG_ID, ARM and, when present,
+    WITHDRAWAL_DT; without it the withdrawn row is left out); ``people``: every registry enrollee
+    with ORG_ID and EXCLUSION ("" if analyzed), as :func:`mheval.cohort.build_cohort` returns.
+    Withdrawn and enrolling are both parts of randomized (an organization may enroll and withdraw
+    later), analyzed is part of enrolling; the function checks it. An enrollee's organization
+    missing from the organization file is an error (named with examples), not dropped."""
+    orgs = organizations.drop_duplicates("ORG_ID")
+    if len(orgs) != len(organizations):
+        raise ValueError(f"registry/organizations: ORG_ID repeated in {len(organizations) - len(orgs)} rows")
+    unknown = sorted(set(people["ORG_ID"]) - set(orgs["ORG_ID"]))
+    if unknown:
+        raise ValueError(f"registry/alignment: ORG_ID of {len(unknown)} enrolling organizations not in "
+                         f"registry/organizations, e.g. {unknown[:5]}")
+    masks = {"randomized": pd.Series(True, index=orgs.index)}
+    if "WITHDRAWAL_DT" in orgs.columns:
+        masks["withdrawn"] = orgs["WITHDRAWAL_DT"].notna()
+    masks["enrolling"] = orgs["ORG_ID"].isin(people["ORG_ID"])
+    masks["analyzed"] = orgs["ORG_ID"].isin(people.loc[people["EXCLUSION"] == "", "ORG_ID"])
+    rows = [{"step": step, "label": ORGANIZATION_STEPS[step],
+             **{a: int((m & (orgs["ARM"] == a)).sum()) for a in ARMS}, "total": int(m.sum())}
+            for step, m in masks.items()]
+    table = pd.DataFrame(rows)
+    n = table.set_index("step")[list(ARMS) + ["total"]]
+    if not ((n.loc["analyzed"] <= n.loc["enrolling"]) & (n.loc["enrolling"] <= n.loc["randomized"])).all():
+        raise AssertionError("organization flow does not nest: analyzed <= enrolling <= randomized")
+    if not (n[list(ARMS)].sum(axis=1) == n["total"]).all():
+        raise AssertionError("organization flow: an organization's arm is neither intervention nor control")
+    return table

@@ -30,12 +30,14 @@ BALANCE_VARIABLES = {
 }
 
 
-def publishable_flow(flow: pd.DataFrame, rule: Rule = Rule()) -> ProtectedTables:
-    """The flow table (``cohort_flow``) with counts renamed n_*, protected by
-    :func:`mheval.disclosure.protect` over its relations (arms sum to the total; enrolled =
-    exclusions + analyzed; analyzed = high + medium)."""
+def publishable_flow(flow: pd.DataFrame, rule: Rule = Rule(), name: str = "cohort_flow") -> ProtectedTables:
+    """A flow table with counts renamed n_*, protected by :func:`mheval.disclosure.protect` over
+    its relations: ``cohort_flow`` (beneficiaries; arms sum to the total; enrolled = exclusions +
+    analyzed; analyzed = high + medium) or ``organization_flow`` (organizations, from
+    :func:`mheval.cohort.flow.organization_flow`; randomized = withdrawn + the rest = enrolling +
+    the rest; enrolling = analyzed + the rest)."""
     t = flow.rename(columns={"intervention": "n_intervention", "control": "n_control", "total": "n_total"})
-    return protect({"cohort_flow": t}, rule)
+    return protect({name: t}, rule)
 
 
 BASELINE_OUTCOMES = {

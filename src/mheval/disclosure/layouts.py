@@ -60,6 +60,35 @@ def cohort_flow(name: str, df: pd.DataFrame) -> Layout:
     return lay
 
 
+# the parts of the organization flow: each shown step and the implicit complement that makes up its whole
+ORGANIZATION_PARTS = {"withdrawn": ("randomized", "not_withdrawn"), "enrolling": ("randomized", "enrolled_none"),
+                      "analyzed": ("enrolling", "none_analyzed")}
+
+
+def organization_flow(name: str, df: pd.DataFrame) -> Layout:
+    """Organization flow (columns step, label, n_intervention, n_control, n_total; steps randomized,
+    withdrawn, enrolling, analyzed): each row's arms sum to its total; per column, randomized =
+    withdrawn + not withdrawn = enrolling + enrolled none, and enrolling = analyzed + none analyzed
+    (the complements are implicit counts: a small one is protected like a shown cell)."""
+    lay = Layout()
+    steps = [str(s).strip() for s in df["step"]]
+    for r, step in enumerate(steps):
+        for arm in ARMS + ("total",):
+            lay.count(f"orgflow:{step}:{arm}", Cell(name, r, f"n_{arm}"), f"organizations {step}, {arm}")
+        lay.relations.append(Relation.total(f"orgflow:{step}:total", [f"orgflow:{step}:{a}" for a in ARMS],
+                                            f"{name}: {step}: intervention + control = total"))
+    for step, (whole, rest) in ORGANIZATION_PARTS.items():
+        if step not in steps or whole not in steps:
+            continue
+        for arm in ARMS + ("total",):
+            lay.count(f"orgflow:{rest}:{arm}", label=f"organizations {rest.replace('_', ' ')}, {arm}")
+            lay.relations.append(Relation.total(f"orgflow:{whole}:{arm}", [f"orgflow:{step}:{arm}", f"orgflow:{rest}:{arm}"],
+                                                f"{name}: {whole} = {step} + {rest.replace('_', ' ')} ({arm})"))
+        lay.relations.append(Relation.total(f"orgflow:{rest}:total", [f"orgflow:{rest}:{a}" for a in ARMS],
+                                            f"{name}: {rest}: intervention + control = total"))
+    return lay
+
+
 def _population_sum(lay: Layout, key: Callable[[str], str], label: str, amount: bool = False) -> None:
     """Declare the implicit medium-risk quantity and high + medium = high_medium."""
     for p in ("high", "medium", "high_medium"):
@@ -200,6 +229,7 @@ def generic(name: str, df: pd.DataFrame) -> Layout:
 
 DECLARATIONS: dict[str, Callable[[str, pd.DataFrame], Layout]] = {
     "cohort_flow": cohort_flow,
+    "organization_flow": organization_flow,
     "balance": balance,
     "hazard_ratios": hazard_ratios,
     "subgroups": subgroups,

@@ -6,7 +6,9 @@
   cluster-robust), as R's coxph
 - :func:`schoenfeld_test`, :func:`fit_by_follow_up_year`: proportional hazards (cox.zph) and the
   hazard ratio by follow-up year (episode splitting)
-- :func:`adjusted_cumulative_incidence`: standardized cumulative incidence with cluster-bootstrap bands
+- :func:`adjusted_cumulative_incidence`: standardized 1 - S (deaths censored; the sensitivity) with cluster-bootstrap bands
+- :func:`competing_cumulative_incidence`, :func:`aalen_johansen`: cumulative incidence with death as a
+  competing risk (Aalen-Johansen; standardized from cause-specific Cox models) with cluster-bootstrap bands
 - :func:`survival_impact`, :func:`crude_rates`: Equation 4 for one outcome in one population
 - :func:`fit_nested_lmm`: linear mixed model with nested organization and beneficiary intercepts,
   precision weights and REML, as lme4's lmer (Equation 1)
@@ -15,6 +17,7 @@
 """
 
 from mheval.models.adjusted_incidence import adjusted_cumulative_incidence
+from mheval.models.competing_risks import aalen_johansen, competing_cumulative_incidence
 from mheval.models.cox_engine import CoxFit, fit_cox
 from mheval.models.frailty_cox import FrailtyCoxResult, fit_frailty_cox
 from mheval.models.marginal_cox import CoxResult, crude_rates, fit_marginal_cox
@@ -30,6 +33,8 @@ __all__ = [
     "NestedGLMMResult",
     "NestedLMMResult",
     "adjusted_cumulative_incidence",
+    "aalen_johansen",
+    "competing_cumulative_incidence",
     "crude_rates",
     "design_matrix",
     "fit_by_follow_up_year",

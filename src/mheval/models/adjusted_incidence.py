@@ -6,7 +6,9 @@ S(t | x, MH) = exp(-H0(t) exp(x'beta + MH b)). The adjusted cumulative incidence
 average over the analysis sample of 1 - S(t | x_i, MH = arm), with every subject set to that arm
 (the same covariate mix in both arms); the difference is intervention minus control, in percentage
 points. This is R's ``survfit(coxph(...), newdata = sample with MH set, ctype = 1)`` averaged over
-the rows. Note 1 - S is the cause-specific quantity: competing deaths are treated as censoring.
+the rows. Note 1 - S is the cause-specific quantity: competing deaths are treated as censoring, which
+overstates the incidence; it is kept as the labelled sensitivity analysis only. The primary estimate
+treats death as a competing risk (:mod:`mheval.models.competing_risks`).
 
 Uncertainty: percentile bands from a cluster bootstrap over organizations, resampled with
 replacement within arm (the arms are randomized by organization). A replicate is a vector of
@@ -46,6 +48,30 @@ class AdjustedIncidence:
     n_boot_failed: int
     alpha: float
     notes: list[str] = field(default_factory=list)
+
+
+def cluster_bootstrap_counts(org: np.ndarray, trt: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """The cluster bootstrap's replicates: organizations resampled with replacement within arm.
+
+    ``org``: each subject's organization as codes 0..G-1; ``trt``: each subject's arm (0/1).
+    Returns an ``n_boot`` x G matrix of how many times each organization is drawn (a subject's
+    frequency weight in replicate b is ``counts[b, org]``) and notes (an organization holding both
+    arms is resampled within one of them). The same ``seed`` gives the same replicates."""
+    G = int(org.max()) + 1 if len(org) else 0
+    counts = np.zeros((n_boot, G))
+    notes = []
+    if n_boot <= 0:
+        return counts, notes
+    rng = np.random.default_rng(seed)
+    org_arm = np.zeros(G, int)
+    org_arm[org] = trt
+    arms = sorted(np.unique(trt).tolist(), reverse=True)
+    if len(arms) == 2 and np.any(np.bincount(org, weights=trt, minlength=G) % np.bincount(org, minlength=G)):
+        notes.append("some organizations hold both arms: each resampled within one of its arms")
+    for a in arms:  # resample organizations with replacement within arm
+        idx = np.flatnonzero(org_arm == a)
+        counts[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=n_boot)
+    return counts, notes
 
 
 def _standardized(H: np.ndarray, eta: np.ndarray, w: np.ndarray | None, chunk: int = 20000) -> np.ndarray:
@@ -133,19 +159,10 @@ def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, 
 
     est, beta = _curves(T, E, X, arm_col, arms, times, ties, baseline)
 
-    notes = []
     boot = np.full((n_boot, len(arms), len(times)), np.nan)
     failed = 0
+    counts, notes = cluster_bootstrap_counts(org, trt, n_boot, seed)
     if n_boot > 0:
-        rng = np.random.default_rng(seed)
-        org_arm = np.zeros(len(org_codes), int)
-        org_arm[org] = trt
-        if len(arms) == 2 and np.any(np.bincount(org, weights=trt, minlength=len(org_codes)) % np.bincount(org)):
-            notes.append("some organizations hold both arms: each resampled within one of its arms")
-        counts = np.zeros((n_boot, len(org_codes)))
-        for a in arms:  # resample organizations with replacement within arm
-            idx = np.flatnonzero(org_arm == a)
-            counts[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=n_boot)
         for b in range(n_boot):
             try:
                 boot[b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=counts[b, org], init=beta)[0]

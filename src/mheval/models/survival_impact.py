@@ -179,3 +179,24 @@ def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(
     return adjusted_cumulative_incidence(x, duration, event, x[[c for c in cov if c != "MH"]], treatment="MH",
                                          cluster="ORG_ID", years=tuple(years), n_boot=n_boot, alpha=alpha, seed=seed,
                                          min_at_risk=min_at_risk)
+
+
+def competing_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
+                        alpha: float = 0.10, seed: int = 0, min_cell: int = 11, limits=None):
+    """Cumulative incidence of ``outcome`` by arm in ``population`` with death (without the outcome,
+    at the end of its follow-up) as a competing risk: Aalen-Johansen unadjusted, and standardized over
+    the population from cause-specific Cox models with the Equation 4 covariates, with
+    cluster-bootstrap bands (:func:`mheval.models.competing_risks.competing_cumulative_incidence`).
+    For all-cause death there is no competing event (the estimate is 1 - Kaplan-Meier). A year with
+    fewer than ``min_cell`` at risk or events in an arm is not estimable. Raises
+    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable."""
+    from mheval.models.competing_risks import competing_cumulative_incidence, competing_status
+
+    duration, event, _ = OUTCOMES[outcome]
+    x, cov = survival_frame(tte, outcome, population)
+    check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
+    df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
+    x["STATUS"] = competing_status(x[event], df["DEATH"], x[duration], df["T_DEATH"])
+    return competing_cumulative_incidence(x, duration, "STATUS", x[[c for c in cov if c != "MH"]], treatment="MH",
+                                          cluster="ORG_ID", years=tuple(years), n_boot=n_boot, alpha=alpha, seed=seed,
+                                          min_at_risk=min_cell, min_events=min_cell)

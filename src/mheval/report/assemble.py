@@ -34,8 +34,11 @@ def methods_text(config: dict) -> str:
         "a shared gamma frailty per organization (the unit of randomization), adjusted for beneficiary and "
         "organization characteristics at enrollment; the marginal Cox model with standard errors clustered by "
         "organization is the sensitivity analysis. Proportional hazards are checked with scaled Schoenfeld "
-        "residuals. Adjusted cumulative incidence is standardized over the analysis sample with bands from a "
-        "cluster bootstrap over organizations; the unadjusted curves are Kaplan-Meier estimates.\n\n"
+        "residuals. Cumulative incidence treats death without the event as a competing risk (Aalen-Johansen): "
+        "unadjusted by arm, and standardized over the analysis sample from cause-specific Cox models for the "
+        "event and for death without it, with bands from a cluster bootstrap over organizations; 1 - S, which "
+        "treats those deaths as censored, is a labelled sensitivity analysis only, as are the unadjusted "
+        "Kaplan-Meier curves.\n\n"
         "Spending, service use and predicted risk (Equation 1) come from mixed models with organization and "
         "beneficiary random intercepts by follow-up year; binary yearly outcomes from the multilevel logistic "
         "analogue, reported as average marginal effects in percentage points; the event within a fixed window "
@@ -141,8 +144,11 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
         {"heading": "Results at a glance", "text": GLANCE_TEXT, "tables": glance_tables(hr, impacts, config)},
         {"heading": "Methods in brief", "text": methods_text(config)},
         {"heading": "Data", "text": data_text},
-        {"heading": "Cohort", "tables": [_table(tables, "flow", "cohort_flow", config)],
-         "figures": [("Cohort flow", figures["flow"])]},
+        {"heading": "Cohort", "tables": [_table(tables, "flow", "cohort_flow", config)]
+                                        + [_table(tables, k, n, config) for k, n in (("org_flow", "organization_flow"),)
+                                           if tables.get(k)],
+         "figures": [("Cohort flow", figures["flow"])]
+                    + ([("Organization flow", figures["org_flow"])] if figures.get("org_flow") else [])},
         {"heading": "Baseline balance", "tables": [_table(tables, "balance", "balance", config)]},
         {"heading": "Impacts on heart attacks, strokes and deaths",
          "text": "Hazard ratios from the Cox model with a shared gamma frailty per organization (conditional on the "
@@ -151,9 +157,9 @@ def assemble_report(tables: dict, figures: dict, validation: str, config: dict, 
          "tables": [(hr, results_display("hazard_ratios", hr, config))]
                    + [_table(tables, k, n, config) for k, n in (("ph", "ph_tests"), ("by_year_hr", "hazard_ratios_by_year"),
                                                                ("adjusted", "adjusted_incidence")) if tables.get(k)],
-         "figures": [(f"Adjusted cumulative incidence ({Path(p).stem.split('_')[-1]})", p)
+         "figures": [(f"Cumulative incidence, death a competing risk ({Path(p).stem.split('_')[-1]})", p)
                      for p in figures.get("adjusted", [])]
-                    + [(f"Cumulative incidence, unadjusted ({Path(p).stem.split('_')[-1]})", p)
+                    + [(f"Sensitivity: 1 - Kaplan-Meier, deaths censored ({Path(p).stem.split('_')[-1]})", p)
                        for p in figures["incidence"]]},
         {"heading": "Impacts on spending and service use (Equation 1)",
          "text": "Average impact over follow-up years ("

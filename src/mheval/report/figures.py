@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 ARM_COLORS = {"intervention": "#1b6ca8", "control": "#d95f02"}
@@ -31,8 +32,9 @@ def _save(fig, paths) -> None:
 
 
 def plot_cumulative_incidence(curves: pd.DataFrame, paths, level: int = 90) -> None:
-    """Cumulative incidence (percent) by arm, one panel per population, with pointwise ``level``
-    percent bands (``models.alpha``)."""
+    """1 - Kaplan-Meier (percent) by arm, one panel per population, with pointwise ``level`` percent
+    bands (``models.alpha``): for an outcome with a competing risk (death without the event) a
+    sensitivity analysis, as it treats those deaths as censored."""
     pops = list(dict.fromkeys(curves["population"]))
     fig, axes = plt.subplots(1, len(pops), figsize=(5.2 * len(pops), 4.2), sharey=True, squeeze=False)
     for ax, pop in zip(axes[0], pops):
@@ -46,13 +48,18 @@ def plot_cumulative_incidence(curves: pd.DataFrame, paths, level: int = 90) -> N
     axes[0][0].set_ylabel("Cumulative incidence, percent")
     axes[0][0].legend(frameon=False)
     label = curves["outcome_label"].iloc[0]
-    fig.suptitle(f"{label}: cumulative incidence by arm (Kaplan-Meier, unadjusted; {level}% pointwise bands)")
+    how = ("no competing risk" if "outcome" in curves and curves["outcome"].iloc[0] == "death"
+           else "sensitivity: a death without the event censored")
+    fig.suptitle(f"{label}: 1 - Kaplan-Meier by arm, unadjusted ({how}; {level}% pointwise bands)")
     fig.text(0.01, -0.02, SOURCE, fontsize=8, color="#555")
     _save(fig, paths)
 
 
-def plot_cohort_flow(flow: pd.DataFrame, paths) -> None:
-    """The cohort flow as a diagram: enrolled, exclusions by reason, analyzed, by arm."""
+def plot_cohort_flow(flow: pd.DataFrame, paths,
+                     title: str = "Cohort flow: registry enrollees to the analysis population") -> None:
+    """A flow table as a diagram, by arm: the cohort flow (enrolled, exclusions by reason, analyzed)
+    or the organization flow (randomized, withdrawn, enrolling, analyzed); a step whose label starts
+    with spaces is drawn indented under the one before."""
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(flow) + 0.6))
     ax.axis("off")
 
@@ -62,7 +69,7 @@ def plot_cohort_flow(flow: pd.DataFrame, paths) -> None:
     y = len(flow)
     for _, r in flow.iterrows():
         step = r["step"]
-        indent = 0.08 if step.startswith("excluded:") or step.startswith("analyzed:") else 0.0
+        indent = 0.08 if step.startswith(("excluded:", "analyzed:")) or r["label"].startswith("  ") else 0.0
         box = "round,pad=0.3"
         color = "#fbe3d3" if step.startswith("excluded:") else "#dbe9f6"
         text = f"{r['label'].strip()}\nIntervention {fmt(r['n_intervention'])}  |  Control {fmt(r['n_control'])}  |  Total {fmt(r['n_total'])}"
@@ -71,7 +78,7 @@ def plot_cohort_flow(flow: pd.DataFrame, paths) -> None:
         y -= 1
     ax.set_ylim(0.4, len(flow) + 0.6)
     ax.set_xlim(0, 1)
-    ax.set_title("Cohort flow: registry enrollees to the analysis population", loc="left")
+    ax.set_title(title, loc="left")
     fig.text(0.01, 0.01, SOURCE + ". Counts from 1 to 10 are suppressed (CMS cell-size policy).", fontsize=7.5, color="#555")
     _save(fig, paths)
 
@@ -127,23 +134,44 @@ def plot_impacts_by_year(results: list[dict], paths, labels: dict | None = None)
     _save(fig, paths)
 
 
-def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str, level: int = 90) -> None:
-    """Adjusted (directly standardized) cumulative incidence by arm with ``level`` percent
-    cluster-bootstrap bands, one panel per population, and the difference in percentage points below.
+def _with_gaps(g: pd.DataFrame, step: float = 0.1) -> pd.DataFrame:
+    """The rows of a curve with a blank row wherever consecutive times are more than ``step`` apart
+    (times left out, e.g. for small counts), so that the line breaks there instead of bridging them."""
+    g = g.sort_values("years")
+    gap = np.flatnonzero(np.diff(g["years"].to_numpy()) > step)
+    if not len(gap):
+        return g
+    blanks = pd.DataFrame({"years": g["years"].to_numpy()[gap] + step / 2})
+    return pd.concat([g, blanks], ignore_index=True).sort_values("years", kind="stable")
 
-    ``curves``: columns population, arm ("intervention", "control", "difference"), years,
-    estimate, lower, upper (percent for the arms; the difference in percentage points)."""
+
+def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str, level: int = 90) -> None:
+    """Cumulative incidence by arm, death a competing risk: the standardized (Aalen-Johansen from
+    cause-specific Cox models) curves with ``level`` percent cluster-bootstrap bands and the unadjusted
+    Aalen-Johansen curves dashed, one panel per population, and the standardized difference in
+    percentage points below; times left out of a curve (small counts) are a gap in it.
+
+    ``curves``: columns population, method ("standardized", "unadjusted"; absent: standardized
+    only), arm ("intervention", "control", "difference"), years, estimate, lower, upper (percent for
+    the arms; the difference in percentage points)."""
+    if "method" not in curves.columns:
+        curves = curves.assign(method="standardized")
     pops = list(dict.fromkeys(curves["population"]))
     fig, axes = plt.subplots(2, len(pops), figsize=(5.2 * len(pops), 6.4), sharex=True, squeeze=False,
                              gridspec_kw={"height_ratios": [2.2, 1]})
     for k, pop in enumerate(pops):
-        d = curves[curves["population"] == pop]
+        d = curves[(curves["population"] == pop) & (curves["method"] == "standardized")]
+        u = curves[(curves["population"] == pop) & (curves["method"] == "unadjusted")]
         ax, axd = axes[0][k], axes[1][k]
         for arm in ("intervention", "control"):
-            g = d[d["arm"] == arm]
-            ax.plot(g["years"], g["estimate"], color=ARM_COLORS[arm], label=arm.capitalize())
+            g = _with_gaps(d[d["arm"] == arm])
+            ax.plot(g["years"], g["estimate"], color=ARM_COLORS[arm], label=f"{arm.capitalize()}, standardized")
             ax.fill_between(g["years"], g["lower"], g["upper"], color=ARM_COLORS[arm], alpha=0.15)
-        g = d[d["arm"] == "difference"]
+            g = _with_gaps(u[u["arm"] == arm])
+            if len(g):
+                ax.plot(g["years"], g["estimate"], color=ARM_COLORS[arm], ls="--", lw=0.9,
+                        label=f"{arm.capitalize()}, unadjusted")
+        g = _with_gaps(d[d["arm"] == "difference"])
         axd.plot(g["years"], g["estimate"], color="#333")
         axd.fill_between(g["years"], g["lower"], g["upper"], color="#333", alpha=0.15)
         axd.axhline(0, color="#555", lw=0.8)
@@ -153,10 +181,12 @@ def plot_adjusted_incidence(curves: pd.DataFrame, paths, title: str, level: int 
             a.grid(alpha=0.3)
     axes[0][0].set_ylabel("Cumulative incidence, percent")
     axes[1][0].set_ylabel("Difference, pp")
-    axes[0][0].legend(frameon=False)
-    fig.suptitle(f"{title}: adjusted cumulative incidence by arm (standardized; {level}% cluster-bootstrap bands)")
+    axes[0][0].legend(frameon=False, fontsize=8)
+    fig.suptitle(f"{title}: cumulative incidence by arm, death a competing risk (Aalen-Johansen; "
+                 f"{level}% cluster-bootstrap bands)")
     fig.tight_layout()
-    fig.text(0.01, -0.02, SOURCE, fontsize=8, color="#555")
+    fig.text(0.01, -0.02, SOURCE + ". Times at which an arm has some but fewer than 11 events, or fewer than 11 "
+             "beneficiaries at risk, are not drawn (CMS cell-size policy).", fontsize=8, color="#555")
     _save(fig, paths)
 
 

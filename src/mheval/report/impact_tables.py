@@ -245,27 +245,55 @@ def by_year_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+INCIDENCE_METHODS = {
+    "standardized": "Aalen-Johansen, standardized (cause-specific Cox models; death a competing risk)",
+    "unadjusted": "Aalen-Johansen, unadjusted (death a competing risk)",
+    "one_minus_s": "Sensitivity: 1 - S, standardized (Cox model; deaths censored)",
+}
+INCIDENCE_NOTE = ("Cumulative incidence counts a death without the event as ending the chance of an event "
+                  "(death a competing risk, Aalen-Johansen); 1 - S, which treats those deaths as censored and "
+                  "overstates the incidence, is shown only as a sensitivity analysis. All-cause death has no "
+                  "competing risk (its Aalen-Johansen estimate is 1 - Kaplan-Meier).")
+
+
+def incidence_method_label(method: str, outcome: str) -> str:
+    """The label of a cumulative-incidence method (:data:`INCIDENCE_METHODS`) for ``outcome``: for
+    all-cause death, which has no competing risk, the competing-risk methods say so."""
+    if outcome == "death":
+        if method == "one_minus_s":
+            return "Sensitivity: 1 - S, standardized (Cox model with the arm as a covariate)"
+        return INCIDENCE_METHODS[method].split(" (")[0] + " (all-cause death: no competing risk)"
+    return INCIDENCE_METHODS.get(method, method)
+
+
 def adjusted_incidence_table(tables: list[pd.DataFrame], alpha: float = 0.10) -> pd.DataFrame:
-    """Adjusted cumulative incidence (percent) by follow-up year: intervention, control and the
-    difference (percentage points) with (1 - alpha) cluster-bootstrap intervals, one row per outcome,
-    population and year. ``tables`` are the per-fit tables (columns year, arm, estimate, lower, upper,
-    outcome, population); a year with too few beneficiaries at risk is shown as not estimable."""
+    """Cumulative incidence (percent) by follow-up year: intervention, control and the difference
+    (percentage points) with (1 - alpha) cluster-bootstrap intervals, one row per outcome,
+    population, method and year. ``tables`` are the per-fit tables (columns year, method, arm,
+    estimate, lower, upper, note, outcome, population; method "standardized" and "unadjusted":
+    Aalen-Johansen with death a competing risk, "one_minus_s": 1 - S with deaths censored, the
+    sensitivity; a table without ``method`` is 1 - S). A year with too few at risk or events is not
+    estimable, with the reason in ``note``. Columns ``method`` (machine) and ``method_label``."""
     pct = int(round(100 * (1 - alpha)))
     rows = []
     for t in tables:
-        for year, g in t.groupby("year", sort=True):
-            a = g.set_index("arm")
-            row = {"outcome": outcome_label(t["outcome"].iloc[0]),
-                   "population": POPULATION_LABELS.get(t["population"].iloc[0], t["population"].iloc[0]),
-                   "follow_up_year": int(year)}
-            for arm in ("intervention", "control", "difference"):
-                row[f"{arm}"] = a.loc[arm, "estimate"]
-                row[f"{arm}_ci{pct}_lower"] = a.loc[arm, "lower"]
-                row[f"{arm}_ci{pct}_upper"] = a.loc[arm, "upper"]
-            given = a.loc["difference", "note"] if "note" in a.columns else np.nan
-            row["note"] = (given if isinstance(given, str) and given else
-                           "" if np.isfinite(a.loc["difference", "estimate"]) else "not estimable: too few at risk")
-            rows.append(row)
+        t = t if "method" in t.columns else t.assign(method="one_minus_s")
+        outcome = t["outcome"].iloc[0]
+        for method in [m for m in INCIDENCE_METHODS if m in set(t["method"])]:
+            for year, g in t[t["method"] == method].groupby("year", sort=True):
+                a = g.set_index("arm")
+                row = {"outcome": outcome_label(outcome),
+                       "population": POPULATION_LABELS.get(t["population"].iloc[0], t["population"].iloc[0]),
+                       "method": method, "method_label": incidence_method_label(method, outcome),
+                       "follow_up_year": int(year)}
+                for arm in ("intervention", "control", "difference"):
+                    row[f"{arm}"] = a.loc[arm, "estimate"]
+                    row[f"{arm}_ci{pct}_lower"] = a.loc[arm, "lower"]
+                    row[f"{arm}_ci{pct}_upper"] = a.loc[arm, "upper"]
+                given = a.loc["difference", "note"] if "note" in a.columns else np.nan
+                row["note"] = (given if isinstance(given, str) and given else
+                               "" if np.isfinite(a.loc["difference", "estimate"]) else "not estimable: too few at risk")
+                rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -495,6 +495,12 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
         spec["labels"] = {"n_intervention": "Intervention", "n_control": "Control", "n_total": "Total"}
         spec["notes"] = ["Exclusions are applied in the order shown; each beneficiary is counted at the first "
                          "criterion that excludes them.", source]
+    elif name == "organization_flow":
+        spec["caption"] = "Organization flow by arm: randomized, withdrawn, enrolling and analyzed organizations"
+        spec["hide"] = ("step",)
+        spec["labels"] = {"n_intervention": "Intervention", "n_control": "Control", "n_total": "Total"}
+        spec["notes"] = ["Organizations that withdrew are analyzed by intent to treat with the beneficiaries they "
+                         "enrolled.", source]
     elif name == "survey_impacts":
         spec["caption"] = f"Impacts on organizations' care delivery, provider survey (Equation 3, {pct}% CI)"
         cov = sorted(set(df["cov_type"].dropna().astype(str))) if "cov_type" in df else []
@@ -515,8 +521,11 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
     elif name.startswith("hazard_ratios_by_year") or name == "by_year_hr":
         spec["caption"] = f"Hazard ratio by follow-up year ({pct}% CI)"
     elif name == "adjusted_incidence":
-        spec["caption"] = (f"Adjusted cumulative incidence by follow-up year, percent; difference in percentage "
+        from mheval.report.impact_tables import INCIDENCE_NOTE
+
+        spec["caption"] = (f"Cumulative incidence by follow-up year, percent; difference in percentage "
                            f"points ({pct}% cluster-bootstrap intervals)")
+        spec["notes"] = [INCIDENCE_NOTE]
         spec["kinds"] = {c: "percent2" for c in df.columns if str(c).startswith(("intervention", "control", "difference"))}
         spec["labels"] = {"intervention": "Intervention, percent", "control": "Control, percent",
                           "difference": "Difference, percentage points"}
