@@ -30,3 +30,24 @@ rule build_predicted_risk:
         "results/logs/build_predicted_risk.log",
     script:
         "../scripts/build_predicted_risk.py"
+
+
+# one row per beneficiary and follow-up year: the claims outcomes (outcomes.smk) joined to the
+# analysis population
+rule build_beneficiary_year:
+    input:
+        tte="results/analysis/time_to_event.parquet",
+        claims=expand("results/outcomes/claims/{claim_type}_{year}.parquet", claim_type=CLAIM_TYPES, year=CLAIM_YEARS),
+        office=expand("results/outcomes/office/carrier_{year}.parquet", year=CLAIM_YEARS) if available("carrier") else [],
+        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
+        raw=contract_inputs("mbsf", "providers", "payments"),
+    output:
+        by="results/analysis/beneficiary_year.parquet",
+    params:
+        data_dir=DATA_DIR,
+        payments=available("payments"),
+        cfg=cfg_subset("claims", "outcomes", "cohort"),
+    log:
+        "results/logs/build_beneficiary_year.log",
+    script:
+        "../scripts/build_beneficiary_year.py"

@@ -23,25 +23,6 @@ rule extract_claims:
         "../scripts/extract_claims.py"
 
 
-rule build_beneficiary_year:
-    input:
-        tte="results/analysis/time_to_event.parquet",
-        claims=expand("results/outcomes/claims/{claim_type}_{year}.parquet", claim_type=CLAIM_TYPES, year=CLAIM_YEARS),
-        office=expand("results/outcomes/office/carrier_{year}.parquet", year=CLAIM_YEARS) if available("carrier") else [],
-        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
-        raw=contract_inputs("mbsf", "providers", "payments"),
-    output:
-        by="results/analysis/beneficiary_year.parquet",
-    params:
-        data_dir=DATA_DIR,
-        payments=available("payments"),
-        cfg=cfg_subset("claims", "outcomes", "cohort"),
-    log:
-        "results/logs/build_beneficiary_year.log",
-    script:
-        "../scripts/build_beneficiary_year.py"
-
-
 rule extract_fills:
     input:
         lambda wc: contract_inputs("pde", year=wc.year) + contract_inputs("ndc"),
