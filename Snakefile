@@ -8,33 +8,12 @@ min_version("8.0")
 configfile: "config/config.yaml"
 
 
-def _typed(node):
-    """Nested --config values arrive as text (Snakemake parses them with YAML's BaseLoader):
-    read numbers and booleans as such, and keep dates as ISO text, as the schema expects."""
-    import datetime
+# nested --config values arrive as text: numbers and booleans read as such, dates kept as ISO text
+from mheval.config import check_config, typed_values
 
-    import yaml
-
-    if isinstance(node, dict):
-        return {k: _typed(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_typed(v) for v in node]
-    if isinstance(node, str):
-        try:
-            value = yaml.safe_load(node)
-        except yaml.YAMLError:
-            return node
-        if isinstance(value, (bool, int, float)):
-            return value
-        return value.isoformat() if isinstance(value, datetime.date) else node
-    return node.isoformat() if isinstance(node, datetime.date) else node
-
-
-config.update(_typed(config))
+config.update(typed_values(config))
 # every key checked against the schema (closed at every level): a misspelt key stops the run here,
 # named with its full path; validate() then sets the schema's defaults
-from mheval.config import check_config
-
 check_config(config, workflow.source_path("config/schema.yaml"))
 validate(config, "config/schema.yaml")
 
