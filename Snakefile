@@ -34,15 +34,5 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        "results/qc/validation_report.json",
-        "results/analysis/predicted_risk.parquet",
-        "results/analysis/beneficiary_year.parquet",
-        "results/tables/cohort_flow.csv",
-        "results/tables/balance.csv",
-        "results/figures/cohort_flow.png",
-        "results/tables/hazard_ratios.csv",
-        "results/tables/impacts.csv",
-        "results/tables/survey_impacts.csv",
-        expand("results/figures/cumulative_incidence_{outcome}.png", outcome=config["models"]["survival_outcomes"]),
-        "results/report.html",
-        "results/qc/publication_check.txt",
+        final_outputs,
+    default_target: True

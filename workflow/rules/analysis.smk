@@ -8,10 +8,12 @@ rule build_time_to_event:
     output:
         tte="results/analysis/time_to_event.parquet",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         cfg=cfg_subset("claims", "study", "outcomes"),
     log:
         "results/logs/build_time_to_event.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/build_time_to_event.py"
 
@@ -24,10 +26,12 @@ rule build_predicted_risk:
         risk="results/analysis/predicted_risk.parquet",
         qc="results/qc/predicted_risk_qc.json",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         cfg=cfg_subset("cohort"),
     log:
         "results/logs/build_predicted_risk.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/build_predicted_risk.py"
 
@@ -44,10 +48,12 @@ rule build_beneficiary_year:
     output:
         by="results/analysis/beneficiary_year.parquet",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         payments=available("payments"),
         cfg=cfg_subset("claims", "outcomes", "cohort"),
     log:
         "results/logs/build_beneficiary_year.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/build_beneficiary_year.py"

@@ -14,10 +14,12 @@ rule build_cohort:
         qc="results/qc/cohort_qc.json",
         disclosure="results/qc/disclosure/cohort_flow.json",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         cfg=cfg_subset("cohort", "study", "outcomes", "report", "data"),
     log:
         "results/logs/build_cohort.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/build_cohort.py"
 
@@ -30,6 +32,8 @@ rule cohort_flow_figure:
         svg="results/figures/cohort_flow.svg",
     log:
         "results/logs/cohort_flow_figure.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/cohort_flow_figure.py"
 
@@ -47,5 +51,7 @@ rule balance_table:
         report=config["report"],
     log:
         "results/logs/balance_table.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/balance_table.py"

@@ -142,3 +142,44 @@ def one_of(names):
     import re
 
     return "|".join(re.escape(str(n)) for n in names) or "(?!)"
+
+
+# Every wildcard's values, once for the whole workflow. A rule narrows `outcome` (which outcomes it
+# fits: fit_mixed and fit_binary write the same file pattern) or `kind` (yearly contract files or not).
+wildcard_constraints:
+    population=one_of(["high", "medium", "high_medium"]),
+    year=r"\d{4}",
+    claim_type=one_of(CLAIM_TYPES),
+
+
+def final_outputs(wildcards):
+    """The default target's inputs (all): the validation report, the analysis files, the published tables and
+    figures, the report and its publication audit (each rule's own inputs bring in the rest)."""
+    return [
+        "results/qc/validation_report.json",
+        "results/analysis/predicted_risk.parquet",
+        "results/analysis/beneficiary_year.parquet",
+        "results/tables/cohort_flow.csv",
+        "results/tables/balance.csv",
+        "results/figures/cohort_flow.png",
+        "results/tables/hazard_ratios.csv",
+        "results/tables/impacts.csv",
+        "results/tables/survey_impacts.csv",
+        *expand("results/figures/cumulative_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
+        "results/report.html",
+        "results/qc/publication_check.txt",
+    ]
+
+
+def data_dir(wildcards):
+    """The contract's data directory (data.dir, or the staged copy of another layout), as a rule's
+    params: a function, since the inputs under it are not all declared one by one (the synthetic
+    trial's files are tracked through truth.json). The workflow needs a filesystem shared by every
+    node (the default of a Snakemake cluster run)."""
+    return DATA_DIR
+
+
+# The conda environment of every job under --use-conda, the one environment.yml (or the pinned
+# environment.lock.yml) creates, named so there (the library is installed in it, which a per-rule
+# environment file could not do for an unpublished package). Without --use-conda, the active one.
+CONDA_ENV = "mheval"

@@ -14,6 +14,8 @@ if LAYOUT != "contract":
             processing_lag_days=config["claims"].get("processing_lag_days", 30),
         log:
             "results/logs/stage_inputs.log",
+        conda:
+            CONDA_ENV
         script:
             "../scripts/stage_inputs.py"
 
@@ -25,7 +27,7 @@ rule validate_inputs:
     output:
         report="results/qc/validation_report.json",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         plausible=config["cohort"]["plausible"],
         # DE-SynPUF's NPIs are scrambled by CMS (most fail the check digit): never checked there
         check_npi=config["data"].get("check_npi", True) and LAYOUT != "desynpuf",
@@ -34,6 +36,8 @@ rule validate_inputs:
         unavailable=UNAVAILABLE,
     log:
         "results/logs/validate_inputs.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/validate_inputs.py"
 
@@ -52,6 +56,8 @@ if FILE_SOURCE:
             "results/qc/inputs/{kind}.txt",
         wildcard_constraints:
             kind="|".join(k for k, s in CONTRACT.items() if not s.yearly),
+        conda:
+            CONDA_ENV
         shell:
             "ls -lnL {input:q} > {output:q}"
 
@@ -62,4 +68,3 @@ if FILE_SOURCE:
             "results/qc/inputs/{kind}_{year}.txt",
         wildcard_constraints:
             kind="|".join(k for k, s in CONTRACT.items() if s.yearly),
-            year=r"\d{4}",

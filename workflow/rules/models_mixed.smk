@@ -7,7 +7,6 @@ rule fit_mixed:
         json="results/models/mixed/{outcome}_{population}.json",
     wildcard_constraints:
         outcome=one_of(config["models"]["continuous_outcomes"]),
-        population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
@@ -19,6 +18,8 @@ rule fit_mixed:
         strata_column=config["models"].get("randomization_strata_column", "RAND_STRATUM"),
     log:
         "results/logs/fit_mixed_{outcome}_{population}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/fit_mixed.py"
 
@@ -30,7 +31,6 @@ rule fit_binary:
         json="results/models/mixed/{outcome}_{population}.json",
     wildcard_constraints:
         outcome=one_of(config["models"].get("binary_outcomes", [])),
-        population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
@@ -38,6 +38,8 @@ rule fit_binary:
         average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_binary_{outcome}_{population}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/fit_binary.py"
 
@@ -48,8 +50,6 @@ rule fit_mixed_predicted_risk:
         cohort="results/analysis/cohort.parquet",
     output:
         json="results/models/mixed/risk_pct_{population}.json",
-    wildcard_constraints:
-        population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
@@ -58,6 +58,8 @@ rule fit_mixed_predicted_risk:
         average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_mixed_risk_pct_{population}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/fit_mixed_predicted_risk.py"
 
@@ -82,6 +84,8 @@ rule impact_table:
         populations=POPULATIONS,
     log:
         "results/logs/impact_table.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/impact_table.py"
 
@@ -97,5 +101,7 @@ rule impacts_by_year_figure:
         svg="results/figures/impacts_by_year.svg",
     log:
         "results/logs/impacts_by_year_figure.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/impacts_by_year_figure.py"

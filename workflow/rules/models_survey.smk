@@ -11,11 +11,13 @@ rule fit_survey:
         disclosure="results/qc/disclosure/survey_impacts.json",
     params:
         report=config["report"],
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         alpha=config["models"]["alpha"],
         unavailable=AVAILABILITY_TEXT.get("survey", ""),
         cov_type=config["models"].get("lmm_cov_type", "CR2"),
     log:
         "results/logs/fit_survey.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/fit_survey.py"

@@ -10,15 +10,14 @@ rule extract_claims:
     output:
         claims="results/outcomes/claims/{claim_type}_{year}.parquet",
         office="results/outcomes/office/{claim_type}_{year}.parquet",
-    wildcard_constraints:
-        claim_type=one_of(CLAIM_TYPES),
-        year=r"\d{4}",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         # the processing lag of the claims section only: a new runout does not rerun extraction
         cfg=dict(cfg_subset("outcomes", "data"), claims={"processing_lag_days": config["claims"].get("processing_lag_days", 30)}),
     log:
         "results/logs/extract_claims/{claim_type}_{year}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/extract_claims.py"
 
@@ -30,11 +29,11 @@ rule extract_fills:
         drugs=config["outcomes"]["drugs"],
     output:
         fills="results/outcomes/fills/pde_{year}.parquet",
-    wildcard_constraints:
-        year=r"\d{4}",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
     log:
         "results/logs/extract_fills/pde_{year}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/extract_fills.py"

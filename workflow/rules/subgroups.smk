@@ -18,6 +18,8 @@ rule fit_subgroups:
         limits=LIMITS,
     log:
         "results/logs/fit_subgroups_{outcome}.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/fit_subgroups.py"
 
@@ -39,5 +41,7 @@ rule subgroup_outputs:
         report=config["report"],
     log:
         "results/logs/subgroup_outputs.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/subgroup_outputs.py"

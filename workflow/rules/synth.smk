@@ -7,8 +7,10 @@ if config["data"]["source"] == "synthetic":
             truth=f"{RAW_DIR}/truth.json",
         params:
             synthetic=config["synthetic"],
-            out_dir=RAW_DIR,
+            out_dir=lambda wildcards, output: str(Path(output.truth).parent),
         log:
             "results/logs/simulate_trial.log",
+        conda:
+            CONDA_ENV
         script:
             "../scripts/simulate_trial.py"
