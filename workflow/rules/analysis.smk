@@ -12,6 +12,10 @@ rule build_time_to_event:
         cfg=cfg_subset("claims", "study", "outcomes"),
     log:
         "results/logs/build_time_to_event.log",
+    threads: rule_threads("build_time_to_event")
+    resources:
+        mem_mb=rule_mem_mb("build_time_to_event"),
+        runtime=rule_runtime("build_time_to_event"),
     conda:
         CONDA_ENV
     script:
@@ -30,6 +34,10 @@ rule build_predicted_risk:
         cfg=cfg_subset("cohort"),
     log:
         "results/logs/build_predicted_risk.log",
+    threads: rule_threads("build_predicted_risk")
+    resources:
+        mem_mb=rule_mem_mb("build_predicted_risk"),
+        runtime=rule_runtime("build_predicted_risk"),
     conda:
         CONDA_ENV
     script:
@@ -53,6 +61,10 @@ rule build_beneficiary_year:
         cfg=cfg_subset("claims", "outcomes", "cohort"),
     log:
         "results/logs/build_beneficiary_year.log",
+    threads: rule_threads("build_beneficiary_year")
+    resources:
+        mem_mb=rule_mem_mb("build_beneficiary_year"),
+        runtime=rule_runtime("build_beneficiary_year"),
     conda:
         CONDA_ENV
     script:

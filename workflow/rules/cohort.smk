@@ -18,6 +18,10 @@ rule build_cohort:
         cfg=cfg_subset("cohort", "study", "outcomes", "report", "data"),
     log:
         "results/logs/build_cohort.log",
+    threads: rule_threads("build_cohort")
+    resources:
+        mem_mb=rule_mem_mb("build_cohort"),
+        runtime=rule_runtime("build_cohort"),
     conda:
         CONDA_ENV
     script:

@@ -36,6 +36,10 @@ rule validate_inputs:
         unavailable=UNAVAILABLE,
     log:
         "results/logs/validate_inputs.log",
+    threads: rule_threads("validate_inputs")
+    resources:
+        mem_mb=rule_mem_mb("validate_inputs"),
+        runtime=rule_runtime("validate_inputs"),
     conda:
         CONDA_ENV
     script:

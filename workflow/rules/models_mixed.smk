@@ -18,6 +18,10 @@ rule fit_mixed:
         strata_column=config["models"].get("randomization_strata_column", "RAND_STRATUM"),
     log:
         "results/logs/fit_mixed_{outcome}_{population}.log",
+    threads: rule_threads("fit_mixed")
+    resources:
+        mem_mb=rule_mem_mb("fit_mixed"),
+        runtime=rule_runtime("fit_mixed"),
     conda:
         CONDA_ENV
     script:
@@ -38,6 +42,10 @@ rule fit_binary:
         average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_binary_{outcome}_{population}.log",
+    threads: rule_threads("fit_binary")
+    resources:
+        mem_mb=rule_mem_mb("fit_binary"),
+        runtime=rule_runtime("fit_binary"),
     conda:
         CONDA_ENV
     script:
@@ -58,6 +66,10 @@ rule fit_mixed_predicted_risk:
         average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_mixed_risk_pct_{population}.log",
+    threads: rule_threads("fit_mixed_predicted_risk")
+    resources:
+        mem_mb=rule_mem_mb("fit_mixed_predicted_risk"),
+        runtime=rule_runtime("fit_mixed_predicted_risk"),
     conda:
         CONDA_ENV
     script:

@@ -17,6 +17,10 @@ rule fit_survey:
         cov_type=config["models"].get("lmm_cov_type", "CR2"),
     log:
         "results/logs/fit_survey.log",
+    threads: rule_threads("fit_survey")
+    resources:
+        mem_mb=rule_mem_mb("fit_survey"),
+        runtime=rule_runtime("fit_survey"),
     conda:
         CONDA_ENV
     script:

@@ -20,6 +20,10 @@ rule fit_survival:
         strata_column=config["models"].get("randomization_strata_column", "RAND_STRATUM"),
     log:
         "results/logs/fit_survival_{outcome}_{population}.log",
+    threads: rule_threads("fit_survival")
+    resources:
+        mem_mb=rule_mem_mb("fit_survival"),
+        runtime=rule_runtime("fit_survival"),
     conda:
         CONDA_ENV
     script:
@@ -38,6 +42,10 @@ rule fit_fixed_window:
         limits=LIMITS,
     log:
         "results/logs/fit_fixed_window_{population}.log",
+    threads: rule_threads("fit_fixed_window")
+    resources:
+        mem_mb=rule_mem_mb("fit_fixed_window"),
+        runtime=rule_runtime("fit_fixed_window"),
     conda:
         CONDA_ENV
     script:
@@ -62,6 +70,10 @@ rule adjusted_incidence:
         limits=LIMITS,
     log:
         "results/logs/adjusted_incidence_{outcome}_{population}.log",
+    threads: rule_threads("adjusted_incidence")
+    resources:
+        mem_mb=rule_mem_mb("adjusted_incidence"),
+        runtime=rule_runtime("adjusted_incidence"),
     conda:
         CONDA_ENV
     script:

@@ -16,6 +16,10 @@ rule extract_claims:
         cfg=dict(cfg_subset("outcomes", "data"), claims={"processing_lag_days": config["claims"].get("processing_lag_days", 30)}),
     log:
         "results/logs/extract_claims/{claim_type}_{year}.log",
+    threads: rule_threads("extract_claims")
+    resources:
+        mem_mb=rule_mem_mb("extract_claims"),
+        runtime=rule_runtime("extract_claims"),
     conda:
         CONDA_ENV
     script:
@@ -33,6 +37,10 @@ rule extract_fills:
         data_dir=data_dir,
     log:
         "results/logs/extract_fills/pde_{year}.log",
+    threads: rule_threads("extract_fills")
+    resources:
+        mem_mb=rule_mem_mb("extract_fills"),
+        runtime=rule_runtime("extract_fills"),
     conda:
         CONDA_ENV
     script:

@@ -10,6 +10,10 @@ if config["data"]["source"] == "synthetic":
             out_dir=lambda wildcards, output: str(Path(output.truth).parent),
         log:
             "results/logs/simulate_trial.log",
+        threads: rule_threads("simulate_trial")
+        resources:
+            mem_mb=rule_mem_mb("simulate_trial"),
+            runtime=rule_runtime("simulate_trial"),
         conda:
             CONDA_ENV
         script:
