@@ -42,11 +42,3 @@ def test_conda_lock_python_is_the_locked_python():
     assert len(pythons) == 1 and re.fullmatch(r"python=3\.11\.\d+", pythons[0]), pythons
     # the pip lock is compiled for that minor version (.ci/lock: --python-version 3.11)
     assert "--python-version 3.11" in (ROOT / ".ci" / "lock").read_text()
-
-
-def test_rules_name_the_environment_the_environment_files_create():
-    # every rule's `conda: CONDA_ENV` (workflow/rules/common.smk) is a named environment: the one both files create
-    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
-    name = re.search(r'^CONDA_ENV = "([^"]+)"', common, re.M).group(1)
-    for f in ("environment.yml", "environment.lock.yml"):
-        assert yaml.safe_load((ROOT / f).read_text())["name"] == name, f

@@ -16,8 +16,6 @@ rule build_time_to_event:
     resources:
         mem_mb=rule_mem_mb("build_time_to_event"),
         runtime=rule_runtime("build_time_to_event"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/build_time_to_event.py"
 
@@ -38,8 +36,6 @@ rule build_predicted_risk:
     resources:
         mem_mb=rule_mem_mb("build_predicted_risk"),
         runtime=rule_runtime("build_predicted_risk"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/build_predicted_risk.py"
 
@@ -65,7 +61,5 @@ rule build_beneficiary_year:
     resources:
         mem_mb=rule_mem_mb("build_beneficiary_year"),
         runtime=rule_runtime("build_beneficiary_year"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/build_beneficiary_year.py"

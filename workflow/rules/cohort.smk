@@ -22,8 +22,6 @@ rule build_cohort:
     resources:
         mem_mb=rule_mem_mb("build_cohort"),
         runtime=rule_runtime("build_cohort"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/build_cohort.py"
 
@@ -36,8 +34,6 @@ rule cohort_flow_figure:
         svg="results/figures/cohort_flow.svg",
     log:
         "results/logs/cohort_flow_figure.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/cohort_flow_figure.py"
 
@@ -55,7 +51,5 @@ rule balance_table:
         report=config["report"],
     log:
         "results/logs/balance_table.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/balance_table.py"

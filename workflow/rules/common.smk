@@ -179,10 +179,12 @@ def data_dir(wildcards):
     return DATA_DIR
 
 
-# The conda environment of every job under --use-conda, the one environment.yml (or the pinned
-# environment.lock.yml) creates, named so there (the library is installed in it, which a per-rule
-# environment file could not do for an unpublished package). Without --use-conda, the active one.
-CONDA_ENV = "mheval"
+# No rule names a conda environment (the one finding `snakemake --lint` is allowed, in
+# tests/test_workflow_lint.py): every rule runs the mheval library, installed in the environment
+# that runs Snakemake (README: requirements-lock.txt or environment.lock.yml); a per-rule environment
+# file would have to install this unpublished package into each, and naming the existing environment
+# (`conda: "mheval"`) makes Snakemake call `conda env export` after every job even without
+# --use-conda, which stops every run on a machine without conda (tried: WorkflowError).
 
 
 # ---- threads and resources of the heavy rules ------------------------------------------------------

@@ -14,8 +14,6 @@ if LAYOUT != "contract":
             processing_lag_days=config["claims"].get("processing_lag_days", 30),
         log:
             "results/logs/stage_inputs.log",
-        conda:
-            CONDA_ENV
         script:
             "../scripts/stage_inputs.py"
 
@@ -40,8 +38,6 @@ rule validate_inputs:
     resources:
         mem_mb=rule_mem_mb("validate_inputs"),
         runtime=rule_runtime("validate_inputs"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/validate_inputs.py"
 
@@ -60,8 +56,6 @@ if FILE_SOURCE:
             "results/qc/inputs/{kind}.txt",
         wildcard_constraints:
             kind="|".join(k for k, s in CONTRACT.items() if not s.yearly),
-        conda:
-            CONDA_ENV
         shell:
             "ls -lnL {input:q} > {output:q}"
 

@@ -22,8 +22,6 @@ rule fit_mixed:
     resources:
         mem_mb=rule_mem_mb("fit_mixed"),
         runtime=rule_runtime("fit_mixed"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fit_mixed.py"
 
@@ -46,8 +44,6 @@ rule fit_binary:
     resources:
         mem_mb=rule_mem_mb("fit_binary"),
         runtime=rule_runtime("fit_binary"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fit_binary.py"
 
@@ -70,8 +66,6 @@ rule fit_mixed_predicted_risk:
     resources:
         mem_mb=rule_mem_mb("fit_mixed_predicted_risk"),
         runtime=rule_runtime("fit_mixed_predicted_risk"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fit_mixed_predicted_risk.py"
 
@@ -96,8 +90,6 @@ rule impact_table:
         populations=POPULATIONS,
     log:
         "results/logs/impact_table.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/impact_table.py"
 
@@ -113,7 +105,5 @@ rule impacts_by_year_figure:
         svg="results/figures/impacts_by_year.svg",
     log:
         "results/logs/impacts_by_year_figure.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/impacts_by_year_figure.py"

@@ -21,7 +21,5 @@ rule fit_survey:
     resources:
         mem_mb=rule_mem_mb("fit_survey"),
         runtime=rule_runtime("fit_survey"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fit_survey.py"

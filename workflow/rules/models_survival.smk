@@ -24,8 +24,6 @@ rule fit_survival:
     resources:
         mem_mb=rule_mem_mb("fit_survival"),
         runtime=rule_runtime("fit_survival"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fit_survival.py"
 
@@ -46,8 +44,6 @@ rule fit_fixed_window:
     resources:
         mem_mb=rule_mem_mb("fit_fixed_window"),
         runtime=rule_runtime("fit_fixed_window"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fit_fixed_window.py"
 
@@ -74,7 +70,5 @@ rule adjusted_incidence:
     resources:
         mem_mb=rule_mem_mb("adjusted_incidence"),
         runtime=rule_runtime("adjusted_incidence"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/adjusted_incidence.py"

@@ -20,8 +20,6 @@ rule extract_claims:
     resources:
         mem_mb=rule_mem_mb("extract_claims"),
         runtime=rule_runtime("extract_claims"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/extract_claims.py"
 
@@ -41,7 +39,5 @@ rule extract_fills:
     resources:
         mem_mb=rule_mem_mb("extract_fills"),
         runtime=rule_runtime("extract_fills"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/extract_fills.py"

@@ -22,8 +22,6 @@ rule hazard_ratio_table:
         populations=SURVIVAL_POPULATIONS,
     log:
         "results/logs/hazard_ratio_table.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/hazard_ratio_table.py"
 
@@ -37,8 +35,6 @@ rule cumulative_incidence_figure:
         svg="results/figures/cumulative_incidence_{outcome}.svg",
     log:
         "results/logs/cumulative_incidence_{outcome}.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/cumulative_incidence_figure.py"
 
@@ -74,8 +70,6 @@ rule html_report:
         notes=DATA_NOTES,
     log:
         "results/logs/html_report.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/html_report.py"
 
@@ -98,8 +92,6 @@ rule publication_check:
         report=config["report"],
     log:
         "results/logs/publication_check.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/publication_check.py"
 
@@ -118,8 +110,6 @@ rule probability_of_size_figure:
         svg="results/figures/probability_of_size.svg",
     log:
         "results/logs/probability_of_size_figure.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/probability_of_size_figure.py"
 
@@ -137,8 +127,6 @@ rule survival_checks_tables:
         populations=SURVIVAL_POPULATIONS,
     log:
         "results/logs/survival_checks_tables.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/survival_checks_tables.py"
 
@@ -159,7 +147,5 @@ rule adjusted_incidence_outputs:
         alpha=config["models"]["alpha"],
     log:
         "results/logs/adjusted_incidence_outputs.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/adjusted_incidence_outputs.py"

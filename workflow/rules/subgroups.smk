@@ -22,8 +22,6 @@ rule fit_subgroups:
     resources:
         mem_mb=rule_mem_mb("fit_subgroups"),
         runtime=rule_runtime("fit_subgroups"),
-    conda:
-        CONDA_ENV
     script:
         "../scripts/fit_subgroups.py"
 
@@ -45,7 +43,5 @@ rule subgroup_outputs:
         report=config["report"],
     log:
         "results/logs/subgroup_outputs.log",
-    conda:
-        CONDA_ENV
     script:
         "../scripts/subgroup_outputs.py"

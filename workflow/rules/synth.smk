@@ -14,7 +14,5 @@ if config["data"]["source"] == "synthetic":
         resources:
             mem_mb=rule_mem_mb("simulate_trial"),
             runtime=rule_runtime("simulate_trial"),
-        conda:
-            CONDA_ENV
         script:
             "../scripts/simulate_trial.py"
