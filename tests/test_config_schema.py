@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from mheval.config import ConfigError, check_config
+from mheval.config import ConfigError, check_config, typed_values
 from mheval.subgroups.bayes import DEFAULT_BAYES
 from mheval.subgroups.definitions import DEFAULT_SPEC
 from mheval.synth.params import DEFAULTS
@@ -165,3 +165,12 @@ def test_snakemake_stops_on_a_misspelt_key(workflow_copy, override, name):
     assert proc.returncode != 0
     assert f"config key {name} is not allowed (misspelt?)" in proc.stderr + proc.stdout
     assert not (wd / "results").exists()
+
+
+def test_command_line_values_are_typed_as_the_schema_expects():
+    # what Snakemake hands over for --config "synthetic={scale: 0.004}" "claims={runout_date: 2022-06-30}"
+    raw = {"synthetic": {"scale": "0.004", "seed": "7", "n": ["1", "x"]}, "claims": {"runout_date": "2022-06-30"},
+           "flag": "true", "name": "high_medium", "bad": "{a: [", "kept": 3}
+    assert typed_values(raw) == {"synthetic": {"scale": 0.004, "seed": 7, "n": [1, "x"]},
+                                 "claims": {"runout_date": "2022-06-30"}, "flag": True, "name": "high_medium",
+                                 "bad": "{a: [", "kept": 3}

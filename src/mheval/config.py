@@ -46,3 +46,27 @@ def check_config(config: dict, schema: str | Path | dict) -> None:
             problems.append(f"config {where}: {err.message}")
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in the config (config/schema.yaml):\n- " + "\n- ".join(problems))
+
+
+def typed_values(node):
+    """``node`` with text that YAML reads as a number or a boolean turned into one, and dates as ISO text.
+
+    Nested ``--config`` values reach the Snakefile as text (Snakemake parses them with YAML's
+    BaseLoader): ``synthetic={scale: 0.004}`` gives ``"0.004"``. The schema expects numbers and
+    booleans, and dates as ISO text (``2022-06-30``), which is what this returns; other text is kept.
+    """
+    import datetime
+
+    if isinstance(node, dict):
+        return {k: typed_values(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [typed_values(v) for v in node]
+    if isinstance(node, str):
+        try:
+            value = yaml.safe_load(node)
+        except yaml.YAMLError:
+            return node
+        if isinstance(value, (bool, int, float)):
+            return value
+        return value.isoformat() if isinstance(value, datetime.date) else node
+    return node.isoformat() if isinstance(node, datetime.date) else node

@@ -9,11 +9,15 @@ rule build_time_to_event:
     output:
         tte="results/analysis/time_to_event.parquet",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         cfg=cfg_subset("claims", "study", "outcomes"),
         cause_of_death=available("ndi"),
     log:
         "results/logs/build_time_to_event.log",
+    threads: rule_threads("build_time_to_event")
+    resources:
+        mem_mb=rule_mem_mb("build_time_to_event"),
+        runtime=rule_runtime("build_time_to_event"),
     script:
         "../scripts/build_time_to_event.py"
 
@@ -26,9 +30,38 @@ rule build_predicted_risk:
         risk="results/analysis/predicted_risk.parquet",
         qc="results/qc/predicted_risk_qc.json",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         cfg=cfg_subset("cohort"),
     log:
         "results/logs/build_predicted_risk.log",
+    threads: rule_threads("build_predicted_risk")
+    resources:
+        mem_mb=rule_mem_mb("build_predicted_risk"),
+        runtime=rule_runtime("build_predicted_risk"),
     script:
         "../scripts/build_predicted_risk.py"
+
+
+# one row per beneficiary and follow-up year: the claims outcomes (outcomes.smk) joined to the
+# analysis population
+rule build_beneficiary_year:
+    input:
+        tte="results/analysis/time_to_event.parquet",
+        claims=expand("results/outcomes/claims/{claim_type}_{year}.parquet", claim_type=CLAIM_TYPES, year=CLAIM_YEARS),
+        office=expand("results/outcomes/office/carrier_{year}.parquet", year=CLAIM_YEARS) if available("carrier") else [],
+        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
+        raw=contract_inputs("mbsf", "providers", "payments"),
+    output:
+        by="results/analysis/beneficiary_year.parquet",
+    params:
+        data_dir=data_dir,
+        payments=available("payments"),
+        cfg=cfg_subset("claims", "outcomes", "cohort"),
+    log:
+        "results/logs/build_beneficiary_year.log",
+    threads: rule_threads("build_beneficiary_year")
+    resources:
+        mem_mb=rule_mem_mb("build_beneficiary_year"),
+        runtime=rule_runtime("build_beneficiary_year"),
+    script:
+        "../scripts/build_beneficiary_year.py"

@@ -14,10 +14,14 @@ rule build_cohort:
         qc="results/qc/cohort_qc.json",
         disclosure="results/qc/disclosure/cohort_flow.json",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         cfg=cfg_subset("cohort", "study", "outcomes", "report", "data"),
     log:
         "results/logs/build_cohort.log",
+    threads: rule_threads("build_cohort")
+    resources:
+        mem_mb=rule_mem_mb("build_cohort"),
+        runtime=rule_runtime("build_cohort"),
     script:
         "../scripts/build_cohort.py"
 

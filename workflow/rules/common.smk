@@ -144,3 +144,116 @@ def one_of(names):
     import re
 
     return "|".join(re.escape(str(n)) for n in names) or "(?!)"
+
+
+# Every wildcard's values, once for the whole workflow. A rule narrows `outcome` (which outcomes it
+# fits: fit_mixed and fit_binary write the same file pattern) or `kind` (yearly contract files or not).
+wildcard_constraints:
+    population=one_of(["high", "medium", "high_medium"]),
+    year=r"\d{4}",
+    claim_type=one_of(CLAIM_TYPES),
+
+
+def final_outputs(wildcards):
+    """The default target's inputs (all): the validation report, the analysis files, the published tables and
+    figures, the report and its publication audit (each rule's own inputs bring in the rest)."""
+    return [
+        "results/qc/validation_report.json",
+        "results/analysis/predicted_risk.parquet",
+        "results/analysis/beneficiary_year.parquet",
+        "results/tables/cohort_flow.csv",
+        "results/tables/balance.csv",
+        "results/figures/cohort_flow.png",
+        "results/tables/hazard_ratios.csv",
+        "results/tables/impacts.csv",
+        "results/tables/survey_impacts.csv",
+        *expand("results/figures/cumulative_incidence_{outcome}.png", outcome=SURVIVAL_OUTCOMES),
+        "results/report.html",
+        "results/qc/publication_check.txt",
+    ]
+
+
+def data_dir(wildcards):
+    """The contract's data directory (data.dir, or the staged copy of another layout), as a rule's
+    params: a function, since the inputs under it are not all declared one by one (the synthetic
+    trial's files are tracked through truth.json). The workflow needs a filesystem shared by every
+    node (the default of a Snakemake cluster run)."""
+    return DATA_DIR
+
+
+# No rule names a conda environment (the one finding `snakemake --lint` is allowed, in
+# tests/test_workflow_lint.py): every rule runs the mheval library, installed in the environment
+# that runs Snakemake (README: requirements-lock.txt or environment.lock.yml); a per-rule environment
+# file would have to install this unpublished package into each, and naming the existing environment
+# (`conda: "mheval"`) makes Snakemake call `conda env export` after every job even without
+# --use-conda, which stops every run on a machine without conda (tried: WorkflowError).
+
+
+# ---- threads and resources of the heavy rules ------------------------------------------------------
+# From measurements (benchmarks/results/rule_resources.md): each rule's peak memory (its largest job)
+# at scale 0.05 (benchmarks/rule_resources.py) and at scale 1.0, the published trial's size, where it
+# was measured (the generator: benchmarks/results/synth_scale1.json), otherwise the straight line
+# through Python's own footprint (BASE_MB) and the scale-0.05 peak, but at most the largest process of
+# the whole scale-1.0 run (5.3 GB); the longest job's minutes at scale 1.0 (a run on 2 cores:
+# benchmarks/results/pipeline_scale1.json and issue 16's table; rules outside that table took less than
+# its smallest entry, 64 s). A run's requests interpolate between the two scales, add half again to
+# the memory, triple the time (shared or slower nodes) and double both on a retry.
+# The trial's size is synthetic.scale; for your own files (data.source: files) it is taken as 1.0,
+# the published trial: for a larger one, raise them with --set-resources RULE:mem_mb=MB.
+# Threads: one per job. The model fits pin BLAS to one thread (mheval.models.nesting); DuckDB, which
+# the extraction steps use, takes every core it sees (a job on a node of its own sees only its own).
+RESOURCE_SCALE = config["synthetic"]["scale"] if config["data"]["source"] == "synthetic" else 1.0
+BASE_MB = 200
+SCALE1_CAP_MB = 5300
+# no job asks for less time than this (minutes): on the shared 2-CPU machine the slowest job at scale
+# 0.05, fit_subgroups, took 20 min (start-up and sampling under a load of 20)
+RUNTIME_FLOOR = 30
+# rule: (threads, peak MB at scale 0.05, peak MB at scale 1.0 or None, longest minutes at scale 1.0)
+RULE_RESOURCES = {
+    "simulate_trial": (1, 917, 3236, 2.5),
+    "validate_inputs": (1, 557, None, 1.1),
+    "build_cohort": (1, 299, None, 0.3),
+    "build_time_to_event": (1, 352, None, 0.2),
+    "build_predicted_risk": (1, 292, None, 1.1),
+    "extract_claims": (1, 257, None, 0.2),
+    "extract_fills": (1, 299, None, 0.2),
+    "build_beneficiary_year": (1, 459, None, 0.8),
+    "fit_mixed": (1, 410, None, 9.4),
+    "fit_binary": (1, 440, None, 0.7),
+    "fit_mixed_predicted_risk": (1, 307, None, 0.8),
+    "fit_survival": (1, 302, None, 1.1),
+    "fit_fixed_window": (1, 278, None, 1.1),
+    "adjusted_incidence": (1, 277, None, 0.7),
+    "fit_survey": (1, 285, None, 1.1),
+    "fit_subgroups": (1, 803, None, 7.3),
+}
+
+
+def rule_threads(name):
+    """The threads rule ``name`` declares (RULE_RESOURCES)."""
+    return RULE_RESOURCES[name][0]
+
+
+def rule_peak_mb(name, scale):
+    """Rule ``name``'s expected peak memory (MB) at trial size ``scale``: the line through its peaks at
+    scales 0.05 and 1.0 (the measured one, else the line from BASE_MB, capped), never below BASE_MB."""
+    _, at_005, at_1, _ = RULE_RESOURCES[name]
+    if at_1 is None:
+        at_1 = min(BASE_MB + (at_005 - BASE_MB) / 0.05, SCALE1_CAP_MB)
+    return max(BASE_MB, at_005 + (at_1 - at_005) * (scale - 0.05) / 0.95)
+
+
+def rule_mem_mb(name):
+    """Rule ``name``'s memory request (MB) in this run, as a function of the attempt."""
+    import math
+
+    need = 1.5 * rule_peak_mb(name, RESOURCE_SCALE)
+    return lambda wildcards, attempt: int(math.ceil(need * attempt / 100) * 100)
+
+
+def rule_runtime(name):
+    """Rule ``name``'s run-time request (minutes) in this run, as a function of the attempt."""
+    import math
+
+    minutes = RULE_RESOURCES[name][3]
+    return lambda wildcards, attempt: max(RUNTIME_FLOOR, math.ceil(3 * minutes * RESOURCE_SCALE)) * attempt

@@ -11,36 +11,18 @@ rule extract_claims:
     output:
         claims="results/outcomes/claims/{claim_type}_{year}.parquet",
         office="results/outcomes/office/{claim_type}_{year}.parquet",
-    wildcard_constraints:
-        claim_type=one_of(CLAIM_TYPES),
-        year=r"\d{4}",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         # the processing lag of the claims section only: a new runout does not rerun extraction
         cfg=dict(cfg_subset("outcomes", "data"), claims={"processing_lag_days": config["claims"].get("processing_lag_days", 30)}),
     log:
         "results/logs/extract_claims/{claim_type}_{year}.log",
+    threads: rule_threads("extract_claims")
+    resources:
+        mem_mb=rule_mem_mb("extract_claims"),
+        runtime=rule_runtime("extract_claims"),
     script:
         "../scripts/extract_claims.py"
-
-
-rule build_beneficiary_year:
-    input:
-        tte="results/analysis/time_to_event.parquet",
-        claims=expand("results/outcomes/claims/{claim_type}_{year}.parquet", claim_type=CLAIM_TYPES, year=CLAIM_YEARS),
-        office=expand("results/outcomes/office/carrier_{year}.parquet", year=CLAIM_YEARS) if available("carrier") else [],
-        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
-        raw=contract_inputs("mbsf", "providers", "payments"),
-    output:
-        by="results/analysis/beneficiary_year.parquet",
-    params:
-        data_dir=DATA_DIR,
-        payments=available("payments"),
-        cfg=cfg_subset("claims", "outcomes", "cohort"),
-    log:
-        "results/logs/build_beneficiary_year.log",
-    script:
-        "../scripts/build_beneficiary_year.py"
 
 
 rule extract_fills:
@@ -50,11 +32,13 @@ rule extract_fills:
         drugs=config["outcomes"]["drugs"],
     output:
         fills="results/outcomes/fills/pde_{year}.parquet",
-    wildcard_constraints:
-        year=r"\d{4}",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
     log:
         "results/logs/extract_fills/pde_{year}.log",
+    threads: rule_threads("extract_fills")
+    resources:
+        mem_mb=rule_mem_mb("extract_fills"),
+        runtime=rule_runtime("extract_fills"),
     script:
         "../scripts/extract_fills.py"

@@ -18,6 +18,10 @@ rule fit_subgroups:
         limits=LIMITS,
     log:
         "results/logs/fit_subgroups_{outcome}.log",
+    threads: rule_threads("fit_subgroups")
+    resources:
+        mem_mb=rule_mem_mb("fit_subgroups"),
+        runtime=rule_runtime("fit_subgroups"),
     script:
         "../scripts/fit_subgroups.py"
 

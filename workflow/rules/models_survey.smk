@@ -13,11 +13,15 @@ rule fit_survey:
         disclosure="results/qc/disclosure/survey_impacts.json",
     params:
         report=config["report"],
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         alpha=config["models"]["alpha"],
         unavailable=AVAILABILITY_TEXT.get("survey", ""),
     log:
         "results/logs/fit_survey.log",
+    threads: rule_threads("fit_survey")
+    resources:
+        mem_mb=rule_mem_mb("fit_survey"),
+        runtime=rule_runtime("fit_survey"),
     script:
         "../scripts/fit_survey.py"
 

@@ -7,7 +7,6 @@ rule fit_mixed:
         json="results/models/mixed/{outcome}_{population}.json",
     wildcard_constraints:
         outcome=one_of(config["models"]["continuous_outcomes"]),
-        population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
@@ -19,6 +18,10 @@ rule fit_mixed:
         strata_column=config["models"].get("randomization_strata_column", "RAND_STRATUM"),
     log:
         "results/logs/fit_mixed_{outcome}_{population}.log",
+    threads: rule_threads("fit_mixed")
+    resources:
+        mem_mb=rule_mem_mb("fit_mixed"),
+        runtime=rule_runtime("fit_mixed"),
     script:
         "../scripts/fit_mixed.py"
 
@@ -30,7 +33,6 @@ rule fit_binary:
         json="results/models/mixed/{outcome}_{population}.json",
     wildcard_constraints:
         outcome=one_of(config["models"].get("binary_outcomes", [])),
-        population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
@@ -38,6 +40,10 @@ rule fit_binary:
         average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_binary_{outcome}_{population}.log",
+    threads: rule_threads("fit_binary")
+    resources:
+        mem_mb=rule_mem_mb("fit_binary"),
+        runtime=rule_runtime("fit_binary"),
     script:
         "../scripts/fit_binary.py"
 
@@ -48,8 +54,6 @@ rule fit_mixed_predicted_risk:
         cohort="results/analysis/cohort.parquet",
     output:
         json="results/models/mixed/risk_pct_{population}.json",
-    wildcard_constraints:
-        population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
@@ -58,6 +62,10 @@ rule fit_mixed_predicted_risk:
         average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_mixed_risk_pct_{population}.log",
+    threads: rule_threads("fit_mixed_predicted_risk")
+    resources:
+        mem_mb=rule_mem_mb("fit_mixed_predicted_risk"),
+        runtime=rule_runtime("fit_mixed_predicted_risk"),
     script:
         "../scripts/fit_mixed_predicted_risk.py"
 

@@ -9,7 +9,6 @@ rule fit_survival:
         curve="results/models/survival/{outcome}_{population}_curve.csv",
     wildcard_constraints:
         outcome=one_of(SURVIVAL_OUTCOMES),
-        population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
         ph_alpha=config["models"]["ph_alpha"],
@@ -21,6 +20,10 @@ rule fit_survival:
         strata_column=config["models"].get("randomization_strata_column", "RAND_STRATUM"),
     log:
         "results/logs/fit_survival_{outcome}_{population}.log",
+    threads: rule_threads("fit_survival")
+    resources:
+        mem_mb=rule_mem_mb("fit_survival"),
+        runtime=rule_runtime("fit_survival"),
     script:
         "../scripts/fit_survival.py"
 
@@ -30,8 +33,6 @@ rule fit_fixed_window:
         tte="results/analysis/time_to_event.parquet",
     output:
         json="results/models/survival/event_within_window_{population}.json",
-    wildcard_constraints:
-        population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
@@ -39,6 +40,10 @@ rule fit_fixed_window:
         limits=LIMITS,
     log:
         "results/logs/fit_fixed_window_{population}.log",
+    threads: rule_threads("fit_fixed_window")
+    resources:
+        mem_mb=rule_mem_mb("fit_fixed_window"),
+        runtime=rule_runtime("fit_fixed_window"),
     script:
         "../scripts/fit_fixed_window.py"
 
@@ -52,7 +57,6 @@ rule adjusted_incidence:
         json="results/models/survival/{outcome}_{population}_adjusted_incidence.json",
     wildcard_constraints:
         outcome=one_of(SURVIVAL_OUTCOMES),
-        population="high|medium|high_medium",
     params:
         alpha=config["models"]["alpha"],
         years=config["models"]["incidence_years"],
@@ -62,5 +66,9 @@ rule adjusted_incidence:
         limits=LIMITS,
     log:
         "results/logs/adjusted_incidence_{outcome}_{population}.log",
+    threads: rule_threads("adjusted_incidence")
+    resources:
+        mem_mb=rule_mem_mb("adjusted_incidence"),
+        runtime=rule_runtime("adjusted_incidence"),
     script:
         "../scripts/adjusted_incidence.py"

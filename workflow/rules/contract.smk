@@ -25,7 +25,7 @@ rule validate_inputs:
     output:
         report="results/qc/validation_report.json",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         plausible=config["cohort"]["plausible"],
         # DE-SynPUF's NPIs are scrambled by CMS (most fail the check digit): never checked there
         check_npi=config["data"].get("check_npi", True) and LAYOUT != "desynpuf",
@@ -35,6 +35,10 @@ rule validate_inputs:
         unavailable=UNAVAILABLE,
     log:
         "results/logs/validate_inputs.log",
+    threads: rule_threads("validate_inputs")
+    resources:
+        mem_mb=rule_mem_mb("validate_inputs"),
+        runtime=rule_runtime("validate_inputs"),
     script:
         "../scripts/validate_inputs.py"
 
@@ -63,4 +67,3 @@ if FILE_SOURCE:
             "results/qc/inputs/{kind}_{year}.txt",
         wildcard_constraints:
             kind="|".join(k for k, s in CONTRACT.items() if s.yearly),
-            year=r"\d{4}",
