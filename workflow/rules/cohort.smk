@@ -70,7 +70,7 @@ rule organization_flow:
                    category="Cohort"),
         svg="results/figures/organization_flow.svg",
     params:
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         report=config["report"],
     log:
         "results/logs/organization_flow.log",

@@ -87,6 +87,10 @@ rule fit_mixed_clinical:
         average=config["models"].get("average_weighting", "simple"),
     log:
         "results/logs/fit_mixed_clinical_{outcome}_{population}.log",
+    threads: rule_threads("fit_mixed_clinical")
+    resources:
+        mem_mb=rule_mem_mb("fit_mixed_clinical"),
+        runtime=rule_runtime("fit_mixed_clinical"),
     script:
         "../scripts/fit_mixed_clinical.py"
 
@@ -107,6 +111,10 @@ rule fit_medication_window:
         limits=LIMITS,
     log:
         "results/logs/fit_medication_window_{outcome}_{population}.log",
+    threads: rule_threads("fit_medication_window")
+    resources:
+        mem_mb=rule_mem_mb("fit_medication_window"),
+        runtime=rule_runtime("fit_medication_window"),
     script:
         "../scripts/fit_medication_window.py"
 

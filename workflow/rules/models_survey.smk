@@ -47,7 +47,7 @@ rule fit_implementation:
         disclosure="results/qc/disclosure/implementation.json",
     params:
         report=config["report"],
-        data_dir=DATA_DIR,
+        data_dir=data_dir,
         cfg=IMPLEMENTATION,
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
@@ -58,5 +58,9 @@ rule fit_implementation:
         unavailable={k: AVAILABILITY_TEXT[k] for k in ("payments", "survey") if k in AVAILABILITY_TEXT},
     log:
         "results/logs/fit_implementation.log",
+    threads: rule_threads("fit_implementation")
+    resources:
+        mem_mb=rule_mem_mb("fit_implementation"),
+        runtime=rule_runtime("fit_implementation"),
     script:
         "../scripts/fit_implementation.py"
