@@ -68,7 +68,7 @@ def _schema_at(path) -> tuple[dict, bool]:
 # sections of the config whose keys are names of things (outcomes, the user's labels), not settings
 LABELLED = [p for p in {p[:-1] for p in _config_paths(CONFIG) if len(p) > 1} if _schema_at(p)[0]
             .get("additionalProperties") is not False]
-SECTIONS = sorted({p[:-1] for p in _config_paths(CONFIG) if len(p) > 1} - set(LABELLED) | {()}, key=len)
+SECTIONS = sorted({p[:-1] for p in _config_paths(CONFIG) if len(p) > 1} - set(LABELLED) | {()}, key=lambda s: (len(s), s))
 
 
 def test_schema_is_2020_12_and_the_shipped_config_follows_it():

@@ -226,9 +226,9 @@ RULE_RESOURCES = {
     "adjusted_incidence": (1, 277, None, 0.7),
     "fit_survey": (1, 285, None, 1.1),
     "fit_subgroups": (1, 803, None, 7.3),
-    # rules added after the measurement, sized by the rule they resemble (not measured): a nested LMM on
+    # added after the measurement and sized, not measured, from the step each resembles; a nested LMM on
     # the visit file (fit_mixed_predicted_risk), one logistic fit per beneficiary (fit_fixed_window),
-    # one Equation 1 fit per implementation group (about six of fit_mixed's), the competing-risk bootstrap
+    # one Equation 1 fit per implementation group (about six of fit_mixed's)
     "fit_mixed_clinical": (1, 307, None, 0.8),
     "fit_medication_window": (1, 278, None, 1.1),
     "fit_implementation": (1, 410, None, 6 * 9.4),
