@@ -24,3 +24,18 @@ def test_a_tiny_trial_runs_to_the_report(workflow_copy):
         # each row is an estimate or says why not (a blank is a suppressed cell only with its reason)
         assert (noted | t[estimate].notna()).all(), t
     assert "not estimable" in (r / "report.html").read_text()
+    # one covariate specification, fixed before randomization, in every fitted model
+    from test_covariates import assert_no_post_randomization_terms
+
+    n_terms = assert_no_post_randomization_terms(r / "models", config_covariates(wd))
+    assert n_terms > 0
+    for name in ("beneficiary_year", "time_to_event"):
+        f = pd.read_parquet(r / "analysis" / f"{name}.parquet")
+        assert f["RAND_STRATUM"].notna().all() and "ORG_N_ENROLLED" not in f.columns
+        assert (f.groupby("ORG_ID")["RAND_STRATUM"].nunique() == 1).all()
+
+
+def config_covariates(wd) -> dict:
+    import yaml
+
+    return yaml.safe_load((wd / "config" / "config.yaml").read_text())["models"]["covariates"]

@@ -9,6 +9,7 @@ rule fit_mixed:
         outcome=one_of(config["models"]["continuous_outcomes"]),
         population="high|medium|high_medium",
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
@@ -32,6 +33,7 @@ rule fit_binary:
         outcome=one_of(config["models"].get("binary_outcomes", [])),
         population="high|medium|high_medium",
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
@@ -51,6 +53,7 @@ rule fit_mixed_predicted_risk:
     wildcard_constraints:
         population="high|medium|high_medium",
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,

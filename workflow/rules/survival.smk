@@ -11,6 +11,7 @@ rule fit_survival:
         outcome=one_of(SURVIVAL_OUTCOMES),
         population="high|medium|high_medium",
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         ph_alpha=config["models"]["ph_alpha"],
         min_cell=config["report"]["min_cell"],
@@ -33,6 +34,7 @@ rule fit_fixed_window:
     wildcard_constraints:
         population="high|medium|high_medium",
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         years=config["models"]["fixed_window_years"],
@@ -54,6 +56,7 @@ rule adjusted_incidence:
         outcome=one_of(SURVIVAL_OUTCOMES),
         population="high|medium|high_medium",
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         years=config["models"]["incidence_years"],
         n_boot=config["models"]["bootstrap_replicates"],

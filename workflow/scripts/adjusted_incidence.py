@@ -15,7 +15,7 @@ def main():
         res = adjusted_incidence(pd.read_parquet(sm.input.tte), outcome, population,
                                  years=sm.params.years, n_boot=sm.params.n_boot, alpha=sm.params.alpha,
                                  seed=sm.params.seed, min_at_risk=sm.params.min_cell,
-                                 limits=Limits.from_config(sm.params.limits))
+                                 limits=Limits.from_config(sm.params.limits), covariates=sm.params.covariates)
     except NotEstimable as e:
         rows = [{"year": y, "arm": a, "estimate": float("nan"), "lower": float("nan"), "upper": float("nan"),
                  "note": f"not estimable: {e.reason}"} for y in sm.params.years for a in ("intervention", "control", "difference")]

@@ -17,7 +17,8 @@ def main():
         write_json({"estimable": False, "reason": reason, "items": []}, sm.output.json)
         table = pd.DataFrame({"item": ["all survey items"], "note": [f"not estimable: {reason}"]})
     else:
-        result = survey_impacts(sm.params.data_dir, alpha=sm.params.alpha, cov_type=sm.params.cov_type)
+        result = survey_impacts(sm.params.data_dir, alpha=sm.params.alpha, cov_type=sm.params.cov_type,
+                                covariates=sm.params.covariates)
         write_json(result, sm.output.json)
         table = pd.DataFrame(result["items"]).drop(columns=["variance_components", "model", "estimable"], errors="ignore")
         reason = table.pop("reason") if "reason" in table else pd.Series("", index=table.index)

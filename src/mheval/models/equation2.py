@@ -40,33 +40,39 @@ def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFr
 
 
 def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, alpha: float = 0.10,
-                        size_percent: float = 5.0, limits=None) -> dict:
+                        size_percent: float = 5.0, limits=None, covariates: dict | None = None) -> dict:
     """Equation 2 for the event within ``years`` of enrollment in ``population``: multilevel
     logistic regression with an organization random intercept and the Equation 4 covariates; the
     impact is the average marginal effect in percentage points (population-averaged, delta method).
     Returns a JSON-ready dict shaped like the Equation 1 results ("average"), with the counts of
-    :func:`fixed_window_frame`; or a not-estimable result (:mod:`mheval.models.estimability`)."""
+    :func:`fixed_window_frame`; or a not-estimable result (:mod:`mheval.models.estimability`).
+    ``covariates``: the covariate specification (config ``models.covariates``; None: the default)."""
     from mheval.models.estimability import estimate_or_note
 
-    return estimate_or_note(lambda: _fixed_window(tte, population, years, alpha, size_percent, limits),
+    return estimate_or_note(lambda: _fixed_window(tte, population, years, alpha, size_percent, limits, covariates),
                             outcome="event_within_window",
                             outcome_label=f"First heart attack, stroke or TIA within {years:g} years",
                             population=population, window_years=years, alpha=alpha, size_percent=size_percent)
 
 
-def _fixed_window(tte, population, years, alpha, size_percent, limits) -> dict:
+def _fixed_window(tte, population, years, alpha, size_percent, limits, covariates=None) -> dict:
     from mheval.models.binary_impact import ame_row
+    from mheval.models.covariates import (
+        POPULATIONS,
+        adjustment_covariates,
+        check_no_post_randomization,
+        independent_covariates,
+    )
     from mheval.models.estimability import check_estimable
-    from mheval.models.covariates import POPULATIONS, adjustment_covariates
     from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
     pop = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     frame, counts = fixed_window_frame(pop, years)
     check_estimable(frame["WITHIN"], frame["MH"], frame["ORG_ID"], "binary", limits)
-    cov = adjustment_covariates(frame, population)
-    cov = cov[[c for c in cov.columns if cov[c].nunique() > 1]]
+    cov = adjustment_covariates(frame, population, covariates)
     d = frame[["ORG_ID", "MH", "WITHIN"]].join(cov)
-    formula = "WITHIN ~ 1 + MH + " + " + ".join(cov.columns)
+    covs, collinear = independent_covariates(d, [c for c in cov.columns if cov[c].nunique() > 1], year=None)
+    formula = "WITHIN ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
     r = marginal_effect(fit, d, treatment="MH", alpha=alpha).loc["overall"]
     average = ame_row(f"within {years:g} years", r, size_percent)
@@ -76,4 +82,5 @@ def _fixed_window(tte, population, years, alpha, size_percent, limits) -> dict:
                      "percentage points, population-averaged, delta method",
             "counts": counts, "n_obs": fit.n_obs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
             "variance_components": fit.variance_components, "average": average, "by_year": [],
+            "dropped_collinear_covariates": collinear,
             "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records")}

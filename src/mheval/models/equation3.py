@@ -3,7 +3,11 @@
 y_pt = sum_tau 1(t = tau) alpha_tau + delta MH_p + theta z_p + gamma_p + e_pt, in calendar time
 (survey waves), with an organization random intercept across waves and nonresponse weights: the
 inverse of each organization's probability of responding to the wave, from a logistic response
-model on organization characteristics, normalized to mean 1 among respondents of the wave.
+model on organization characteristics (``ORG_COVARIATES``), normalized to mean 1 among respondents
+of the wave. z_p in the impact model is the organization part of the one covariate specification
+(config ``models.covariates``, :mod:`mheval.models.covariates`: randomization stratum, region, log
+self-reported FFS size, type, rural, health-system, other CMS models), those collinear with the
+waves, the arm and the covariates before them dropped.
 """
 
 from __future__ import annotations
@@ -13,20 +17,34 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from mheval.models.covariates import (
+    adjustment_covariates,
+    check_no_post_randomization,
+    check_spec,
+    independent_covariates,
+)
 from mheval.models.estimability import check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_lmm import fit_nested_lmm
 
 ORG_COVARIATES = ["LOG_PRACTITIONERS", "HEALTH_SYSTEM", "RURAL", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY"]
 
 
-def organization_covariates(orgs: pd.DataFrame) -> pd.DataFrame:
-    """z_p for the survey models: log practitioners, health-system owned, rural, organization type."""
+def organization_covariates(orgs: pd.DataFrame, covariates: dict | None = None) -> pd.DataFrame:
+    """Organization covariates for the survey models: the response model's ``ORG_COVARIATES`` (log
+    practitioners, health-system owned, rural, organization type) and z_p of the covariate
+    specification (``covariates``, config ``models.covariates``; the registry file's STRATUM is the
+    randomization stratum), listed in ``attrs["z"]``."""
     z = pd.DataFrame({"ORG_ID": orgs["ORG_ID"], "MH": (orgs["ARM"] == "intervention").astype(float)})
     z["LOG_PRACTITIONERS"] = np.log(orgs["N_PRACTITIONERS"].astype(float))
     z["HEALTH_SYSTEM"] = orgs["HEALTH_SYSTEM"].astype(float)
     z["RURAL"] = orgs["RURAL"].astype(float)
     z["TYPE_CARDIOLOGY"] = (orgs["ORG_TYPE"] == "cardiology").astype(float)
     z["TYPE_MULTISPECIALTY"] = (orgs["ORG_TYPE"] == "multispecialty").astype(float)
+    spec = check_spec(covariates)
+    zp = adjustment_covariates(orgs.rename(columns={"STRATUM": "RAND_STRATUM"}), "high",
+                               {"beneficiary": [], "organization": spec.get("organization", [])})
+    z = pd.concat([z, zp[[c for c in zp.columns if c not in z.columns]]], axis=1)
+    z.attrs["z"] = check_no_post_randomization(list(zp.columns))
     return z
 
 
@@ -54,20 +72,25 @@ def nonresponse_weights(frame: pd.DataFrame, survey: pd.DataFrame) -> tuple[pd.D
 
 
 def equation3_impact(survey: pd.DataFrame, weights: pd.DataFrame, item: str, alpha: float = 0.10,
-                     cov_type: str = "model", limits=None) -> dict:
+                     cov_type: str = "model", limits=None, z: list[str] | None = None) -> dict:
     """Fit Equation 3 for one survey ``item`` and return the impact (delta) as a JSON-ready dict, or
     a not-estimable result (:mod:`mheval.models.estimability`) with its reason. ``cov_type`` "CR2":
     cluster-robust SE by organization with its Satterthwaite df (t reference;
-    :mod:`mheval.models.cluster_robust`), the model-based ``se_model`` and ``p_model`` kept."""
-    return estimate_or_note(lambda: _equation3(survey, weights, item, alpha, cov_type, limits), item=item, alpha=alpha)
+    :mod:`mheval.models.cluster_robust`), the model-based ``se_model`` and ``p_model`` kept. ``z``:
+    the organization covariates (columns of ``weights``; default ``ORG_COVARIATES``)."""
+    return estimate_or_note(lambda: _equation3(survey, weights, item, alpha, cov_type, limits, z), item=item,
+                            alpha=alpha)
 
 
-def _equation3(survey, weights, item, alpha, cov_type, limits) -> dict:
+def _equation3(survey, weights, item, alpha, cov_type, limits, z=None) -> dict:
     d = survey[survey["ITEM"] == item].merge(weights[weights["RESPONDED"] == 1], on=["ORG_ID", "WAVE"])
     d = d.dropna(subset=["VALUE"])
     check_estimable(d["VALUE"], d["MH"], d["ORG_ID"], "continuous", limits)
-    covs = [c for c in ORG_COVARIATES if d[c].nunique() > 1]
-    fit = fit_nested_lmm(d, "VALUE ~ 0 + C(WAVE) + MH + " + " + ".join(covs), org="ORG_ID", bene=None,
+    covs = [c for c in (ORG_COVARIATES if z is None else z) if d[c].nunique() > 1]
+    waves = d["WAVE"].to_numpy()
+    base = [(waves == w).astype(float) for w in np.unique(waves)] + [d["MH"].to_numpy(float)]
+    covs, collinear = independent_covariates(d, covs, base=base)
+    fit = fit_nested_lmm(d, "VALUE ~ 0 + C(WAVE) + MH" + "".join(f" + {c}" for c in covs), org="ORG_ID", bene=None,
                          weights="NR_WEIGHT", cov_type=cov_type)
     b, se = float(fit.params["MH"]), float(fit.bse["MH"])
     check_standard_error(se)
@@ -79,21 +102,23 @@ def _equation3(survey, weights, item, alpha, cov_type, limits) -> dict:
            "cov_type": cov_type, "n_responses": fit.n_obs, "n_organizations": fit.n_groups["org"], "impact": b,
            "se": se, "df": df, "lower": b - z * se, "upper": b + z * se, "p": float(2 * ref.sf(abs(b / se))),
            "control_mean_unadjusted": float(np.average(control, weights=d.loc[d["MH"] == 0, "NR_WEIGHT"])),
-           "variance_components": fit.variance_components}
+           "variance_components": fit.variance_components, "dropped_collinear_covariates": collinear}
     if fit.bse_model is not None:
         se_m = float(fit.bse_model["MH"])
         out |= {"se_model": se_m, "p_model": float(2 * stats.norm.sf(abs(b / se_m)))}
     return out
 
 
-def survey_impacts(data_dir, alpha: float = 0.10, cov_type: str = "model") -> dict:
-    """Equation 3 for every survey item: the frame is the organizations that enrolled anyone."""
+def survey_impacts(data_dir, alpha: float = 0.10, cov_type: str = "model", covariates: dict | None = None) -> dict:
+    """Equation 3 for every survey item: the frame is the organizations that enrolled anyone; z_p
+    from the covariate specification ``covariates`` (config ``models.covariates``)."""
     from mheval.contract.read import read_input
 
     orgs = read_input(data_dir, "organizations")
     enrolling = set(read_input(data_dir, "alignment", columns=["ORG_ID"])["ORG_ID"])
-    frame = organization_covariates(orgs[orgs["ORG_ID"].isin(enrolling)])
+    frame = organization_covariates(orgs[orgs["ORG_ID"].isin(enrolling)], covariates)
+    z = frame.attrs["z"]
     survey = read_input(data_dir, "survey")
     weights, summary = nonresponse_weights(frame, survey)
-    items = [equation3_impact(survey, weights, item, alpha, cov_type) for item in sorted(survey["ITEM"].unique())]
+    items = [equation3_impact(survey, weights, item, alpha, cov_type, z=z) for item in sorted(survey["ITEM"].unique())]
     return {"response": summary, "items": items}
