@@ -153,3 +153,18 @@ def assert_no_post_randomization_terms(models_dir: Path, spec: dict) -> int:
                 design = term in ("MH", "Intercept") or term.startswith(("C(YEAR)", "C(WAVE)"))
                 assert design or term in allowed or term.startswith("RAND_"), (f.name, term)
     return n
+
+
+def test_cox_leaves_out_indicators_without_events_on_one_side_and_needs_enough_organizations():
+    from mheval.models.estimability import NotEstimable
+    from mheval.models.survival_impact import check_clusters_for_covariates, event_free_indicators
+
+    x = pd.DataFrame({"tiny_stratum": [1, 1, 0, 0, 0, 0], "all_events": [0, 0, 1, 0, 1, 1],
+                      "ok": [1, 0, 0, 1, 0, 1], "age": [60.0, 61, 62, 63, 64, 65]})
+    event = [0, 0, 1, 0, 1, 1]
+    # tiny_stratum: no event among its 1s; all_events: every event among its 1s (none among its 0s)
+    assert event_free_indicators(x, event) == ["tiny_stratum", "all_events"]
+    check_clusters_for_covariates(["a", "b", "c", "d"], ["MH"], "md")  # 4 > 1 + 2
+    check_clusters_for_covariates(["a", "b", "c"], ["MH", "AGE10"], "robust")  # no correction, no floor
+    with pytest.raises(NotEstimable, match="3 organizations for 2 terms"):
+        check_clusters_for_covariates(["a", "b", "c"], ["MH", "AGE10"], "md")

@@ -40,17 +40,43 @@ def design_matrix(df: pd.DataFrame, population: str, covariates: dict | None = N
     return x, list(x.columns)
 
 
+def event_free_indicators(x: pd.DataFrame, event) -> list[str]:
+    """The 0/1 columns of ``x`` with no event among the rows where they are 1 (or 0): their Cox
+    coefficient runs off to infinity (monotone likelihood), e.g. the indicator of a randomization
+    stratum with a handful of beneficiaries in the population. They carry no information on the
+    hazard and are left out of the fit (as collinear covariates are)."""
+    e = np.asarray(event, float)
+    out = []
+    for c in x.columns:
+        v = x[c].to_numpy(float)
+        if np.isin(v, (0.0, 1.0)).all() and (e[v == 1].sum() == 0 or e[v == 0].sum() == 0):
+            out.append(c)
+    return out
+
+
+def check_clusters_for_covariates(org, cov: list[str], cov_type: str) -> None:
+    """Not estimable (:class:`~mheval.models.estimability.NotEstimable`) when a bias-corrected
+    sandwich (``cov_type`` not "robust") has no more organizations than covariates + 2: its
+    t(G - 2) reference and corrections need G > p + 2 (a tiny trial under the full covariate
+    specification)."""
+    G = int(pd.Series(org).nunique())
+    if cov_type != "robust" and G <= 2 + len(cov):
+        raise NotEstimable(f"{G} organizations for {len(cov)} terms (arm and covariates): the bias-corrected "
+                           f"sandwich ({cov_type}) needs more organizations than terms + 2")
+
+
 def survival_frame(tte: pd.DataFrame, outcome: str, population: str,
                    covariates: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The population's rows with duration, event, ORG_ID, MH and the adjustment covariates (those
-    with variation and not a linear combination of the ones before them and MH:
-    :func:`mheval.models.covariates.independent_covariates`). Returns the frame and the covariate
-    names (MH first)."""
+    with variation, not a linear combination of the ones before them and MH
+    (:func:`mheval.models.covariates.independent_covariates`), and not an indicator without events
+    on one side (:func:`event_free_indicators`)). Returns the frame and the covariate names (MH first)."""
     duration, event, _ = OUTCOMES[outcome]
     df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     x, cov = design_matrix(df, population, covariates)
     varying = [c for c in cov if c != "MH" and x[c].nunique() > 1]
-    cov = ["MH"] + check_no_post_randomization(independent_covariates(x, varying, year=None)[0])
+    kept = check_no_post_randomization(independent_covariates(x, varying, year=None)[0])
+    cov = ["MH"] + [c for c in kept if c not in event_free_indicators(x[kept], df[OUTCOMES[outcome][1]])]
     x = x[cov].copy()
     x[duration], x[event], x["ORG_ID"] = df[duration].to_numpy(), df[event].to_numpy(), df["ORG_ID"].to_numpy()
     return x, cov
@@ -112,6 +138,7 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
     duration, event, label = OUTCOMES[outcome]
     x, cov = survival_frame(tte, outcome, population, covariates)
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
+    check_clusters_for_covariates(x["ORG_ID"], cov, cox_cov_type)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fr = fit_frailty_cox(x, duration, event, cov, "ORG_ID")

@@ -389,6 +389,9 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     est = fit.params[:K]
     if cov_type == "robust":
         cov = fit.robust_cov[:K, :K]
+    elif df["ORG_ID"].nunique() <= 2 + X.shape[1]:
+        raise SubgroupNotEstimableError(f"{df['ORG_ID'].nunique()} organizations for {X.shape[1]} terms: the "
+                                        f"bias-corrected sandwich ({cov_type}) needs more organizations than terms + 2")
     else:
         from mheval.models.cox_small_sample import bias_corrected_cov
 
