@@ -87,6 +87,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
         by_sg = by.drop(columns=[c for c in sg_cols if c in by.columns]).merge(tte_sg[["BENE_ID"] + sg_cols],
                                                                                on="BENE_ID", how="left")
     rows, tests, diags, skipped, files = [], [], [], [], []
+    if idata_dir is not None:  # exists even when every fit is skipped (a declared output)
+        Path(idata_dir).mkdir(parents=True, exist_ok=True)
     jobs = [("equation1", o) for o in eq1_outcomes] + [("cox", o) for o in surv_outcomes]
     for population in populations:
         overall = {job: _overall_reason(by_sg if job[0] == "equation1" else tte_sg, *job, population, limits,
