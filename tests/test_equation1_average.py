@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mheval.models.covariates import independent_covariates
 from mheval.models.equation1 import equation1_impact, model_covariates, model_frame
 from mheval.models.nested_lmm import fit_nested_lmm
 
@@ -39,7 +40,25 @@ def small_trial(seed: int = 3, n_org: int = 30, n_bene: int = 20) -> pd.DataFram
                      + TRUE_EFFECTS[t] * mh + rng.normal(0, 1.0) / np.sqrt(w))
                 rows.append(org | {"BENE_ID": f"O{o}B{b}", "YEAR": t, "WEIGHT": w, "STRATUM": "high"} | bene
                             | {"y": y, "y_y0": y0})
-    return pd.DataFrame(rows)
+    return with_baseline_covariates(pd.DataFrame(rows), seed)
+
+
+def with_baseline_covariates(d: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The rest of the covariate specification (models.covariates), unrelated to the outcome and
+    drawn from their own random stream (so the outcome draws above are unchanged): enrollment
+    date, Part D, HCC score per beneficiary; randomization stratum, region, self-reported FFS size
+    and other CMS models per organization."""
+    rng = np.random.default_rng(seed + 1000)
+    benes, orgs = d["BENE_ID"].unique(), d["ORG_ID"].unique()
+    b = pd.DataFrame({"BENE_ID": benes, "ENROLL_DT": pd.Timestamp("2017-01-01")
+                      + pd.to_timedelta(rng.integers(0, 730, len(benes)), unit="D"),
+                      "PART_D": (rng.random(len(benes)) < 0.7).astype(float), "HCC_SCORE": rng.gamma(2.0, 0.5, len(benes))})
+    region = rng.choice(["Northeast", "Midwest", "South", "West"], len(orgs))
+    size = rng.integers(500, 20000, len(orgs))
+    o = pd.DataFrame({"ORG_ID": orgs, "REGION": region, "SELF_REPORTED_FFS_BENES": size,
+                      "RAND_STRATUM": [f"{r}_{'large' if s >= 5000 else 'small'}" for r, s in zip(region, size)],
+                      "OTHER_CMS_MODELS": rng.choice(["", "MSSP", "CPC+"], len(orgs))})
+    return d.merge(b, on="BENE_ID", how="left").merge(o, on="ORG_ID", how="left")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +70,7 @@ def data():
 def refit(data):
     """The same Equation 1 fitted directly: coefficients and their model-based covariance."""
     d = model_frame(data, "y", "high")
-    covs = [c for c in model_covariates(d, "high") if d[c].nunique() > 1]
+    covs = independent_covariates(d, [c for c in model_covariates(d, "high") if d[c].nunique() > 1])[0]
     fit = fit_nested_lmm(d, "y ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs), org="ORG_ID", bene="BENE_ID",
                          weights="WEIGHT", reml=True)
     return d, fit
@@ -103,7 +122,7 @@ def test_beneficiary_year_average_weights_years_by_their_beneficiary_years(data,
 
 def test_cr2_average_se_is_the_cr2_variance_of_the_simple_mean_contrast(data):
     d = model_frame(data, "y", "high")
-    covs = [c for c in model_covariates(d, "high") if d[c].nunique() > 1]
+    covs = independent_covariates(d, [c for c in model_covariates(d, "high") if d[c].nunique() > 1])[0]
     fit = fit_nested_lmm(d, "y ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs), org="ORG_ID", bene="BENE_ID",
                          weights="WEIGHT", reml=True, cov_type="CR2")
     r = equation1_impact(data, "y", "high", cov_type="CR2")

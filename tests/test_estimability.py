@@ -33,6 +33,9 @@ def _people(orgs_per_arm: int = 4, per_org: int = 12, seed: int = 0) -> pd.DataF
     p["RURAL"] = p["ORG_ID"].map(org_rural)
     p["HEALTH_SYSTEM"] = 1 - p["RURAL"]
     p["ORG_TYPE"] = "primary_care"
+    # the rest of models.covariates, constant here (dropped by the fits): the tests are about estimability
+    p = p.assign(ENROLL_DT=pd.Timestamp("2017-06-01"), PART_D=1.0, HCC_SCORE=1.0, RAND_STRATUM="all", REGION="South",
+                 SELF_REPORTED_FFS_BENES=1000, OTHER_CMS_MODELS="")
     return p
 
 

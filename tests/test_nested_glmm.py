@@ -277,3 +277,45 @@ def test_zero_organization_variance_matches_glmer():
     assert np.allclose(np.sqrt(np.diag(fit.cov_params("conditional"))), ref["se_conditional"][names], rtol=1e-5)
     assert fit.variance_components["bene"] == pytest.approx(ref["vc"]["bene"], rel=1e-5)
     assert fit.llf == pytest.approx(ref["loglik"].iloc[0], abs=1e-6)
+
+
+# R 4.2.2, lme4 1.1.31: Rscript benchmarks/r/glmer_cloglog_reference.R (partial years of exposure,
+# glmer(binomial(link = "cloglog"), offset = log(exposure)))
+CLOGLOG_CASES = {"cloglog_nested": {"bene": "bene"}, "cloglog_org": {}}
+
+
+@pytest.mark.parametrize("case", list(CLOGLOG_CASES))
+def test_cloglog_with_log_exposure_offset_matches_glmer(case):
+    d = pd.read_csv(DATA / "glmm_cloglog.csv").assign(LOG_EXPOSURE=lambda x: np.log(x["exposure"]))
+    fit = fit_nested_glmm(d, "y ~ x1 + mh + year", org="org", link="cloglog", offset="LOG_EXPOSURE",
+                          **CLOGLOG_CASES[case])
+    ref = {q: g.set_index("term")["value"].astype(float) for q, g in
+           pd.read_csv(DATA / "glmm_cloglog_reference.csv", keep_default_na=False, skipinitialspace=True)
+           .query("case == @case").assign(term=lambda r: r["term"].replace({"(Intercept)": "Intercept"}))
+           .groupby("quantity")}
+    names = fit.params.index
+    assert fit.converged
+    assert np.allclose(fit.params, ref["fixef"][names], rtol=1e-4)
+    assert np.allclose(fit.bse, ref["se"][names], rtol=1e-4)
+    assert np.allclose(np.sqrt(np.diag(fit.cov_params("conditional"))), ref["se_conditional"][names], rtol=1e-4)
+    assert fit.variance_components["org"] == pytest.approx(ref["vc"]["org"], rel=1e-4)
+    assert fit.variance_components["bene"] == pytest.approx(ref["vc"]["bene"], rel=1e-4, abs=1e-12)
+    assert fit.llf == pytest.approx(ref["loglik"].iloc[0], abs=1e-4)
+
+
+def test_cloglog_marginal_effect_for_a_full_year_of_exposure():
+    """With exposure=1 every row is predicted at offset 0: conditional on the intercepts, the effect
+    is the mean of (1 - exp(-exp(x1'b))) - (1 - exp(-exp(x0'b))), by hand; at the rows' own partial
+    years the probabilities (and so the effect's size) are smaller."""
+    d = pd.read_csv(DATA / "glmm_cloglog.csv").assign(LOG_EXPOSURE=lambda x: np.log(x["exposure"]))
+    fit = fit_nested_glmm(d, "y ~ x1 + mh + year", org="org", link="cloglog", offset="LOG_EXPOSURE")
+    b = fit.params
+    eta0 = b["Intercept"] + b["x1"] * d["x1"] + b["year"] * d["year"]
+    p1, p0 = 1 - np.exp(-np.exp(eta0 + b["mh"])), 1 - np.exp(-np.exp(eta0))
+    full = marginal_effect(fit, d, treatment="mh", scale="conditional", exposure=1.0).loc["overall"]
+    assert full["estimate"] == pytest.approx(100 * (p1 - p0).mean(), rel=1e-10)
+    assert full["control"] == pytest.approx(100 * p0.mean(), rel=1e-10)
+    own = marginal_effect(fit, d, treatment="mh", scale="conditional").loc["overall"]
+    e = d["exposure"]
+    assert own["control"] == pytest.approx(100 * (1 - np.exp(-e * np.exp(eta0))).mean(), rel=1e-10)
+    assert own["control"] < full["control"]

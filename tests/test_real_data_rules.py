@@ -222,7 +222,9 @@ def test_unknown_dual_status_stays_unknown(tmp_path):
     x = adjustment_covariates(pd.DataFrame({"AGE": 70.0, "SEX": "male", "RACE": "white", "DUAL": [1.0, 0.0, np.nan],
                                             "RISK": 0.2, "smoking": 0, "diabetes": 0, "antihypertensive": 0,
                                             "STRATUM": "high", "RURAL": False, "HEALTH_SYSTEM": False,
-                                            "ORG_TYPE": "primary_care"}), "high")
+                                            "ORG_TYPE": "primary_care"}), "high",
+                               {"beneficiary": ["age", "sex", "race", "dual", "cvd_risk_factors"],
+                                "organization": ["rural", "health_system", "org_type"]})
     assert x["DUAL"].tolist() == [1.0, 0.0, 0.0] and x["DUAL_UNKNOWN"].tolist() == [0.0, 0.0, 1.0]
 
 

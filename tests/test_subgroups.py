@@ -39,12 +39,14 @@ def _tiny() -> pd.DataFrame:
                                      "2017-06-01", "2017-07-01", "2017-08-01", "2018-01-01", "2018-02-01",
                                      "2018-03-01", "2018-12-31"])
     d["RISK"] = [0.4, 0.2, 0.3, 0.2, 0.2, 0.5, 0.3, 0.2, 0.3, 0.2, 0.2, 0.25]
+    # self-reported Medicare FFS beneficiaries (registry organization file): 1,000 x the enrollees here
+    d["SELF_REPORTED_FFS_BENES"] = d["ORG_ID"].map(lambda o: 1000 * orgs[o][1])
     return d
 
 
 def test_assignment_by_hand():
     d = _tiny()
-    spec = {**LOOSE, "age": {"cuts": [65, 75]}, "org_size": {"method": "terciles"},
+    spec = {**LOOSE, "age": {"cuts": [65, 75]}, "org_size": {"method": "terciles"}, "ceiling": {"column": "RISK"},
             "race": {"groups": {"white": ["white"], "black": ["black"]}, "other_label": "other"}}
     out, counts = assign_subgroups(d, spec)
     assert list(out["SG_RISK"]) == list(d["STRATUM"])
@@ -56,7 +58,7 @@ def test_assignment_by_hand():
                                     "white", "black", "white"]
     # median of the 12 enrollment dates: between 2017-06-01 and 2017-07-01 -> 2017-06-16
     assert list(out["SG_ENROLLMENT"]) == ["early"] * 6 + ["late"] * 6
-    # organization sizes 1, 2, 3 in each arm: terciles of organizations put size 1, 2, 3 in small, medium, large
+    # self-reported sizes 1,000, 2,000, 3,000 in each arm: terciles of organizations put them in small, medium, large
     size = {"O1": "small", "O4": "small", "O2": "medium", "O5": "medium", "O3": "large", "O6": "large"}
     assert list(out["SG_ORG_SIZE"]) == list(d["ORG_ID"].map(size))
     # organization mean risk: O1 .4, O2 .25, O3 .3, O4 .3, O5 .25, O6 .217; median over organizations .275
@@ -74,14 +76,25 @@ def test_assignment_by_hand():
     assert c.loc[("enrollment", "early"), "rule"] == "cut=2017-06-16"
     # a fixed cut date and organization-size cuts
     out2, _ = assign_subgroups(d, {**LOOSE, "enabled": ["enrollment", "org_size"], "enrollment": {"cut": "2018-01-01"},
-                                   "org_size": {"method": "cuts", "cuts": [3], "labels": ["small", "large"]}})
+                                   "org_size": {"method": "cuts", "cuts": [3000], "labels": ["small", "large"]}})
     assert (out2["SG_ENROLLMENT"] == "late").sum() == 4
     assert list(out2["SG_ORG_SIZE"]) == list(d["ORG_ID"].map(lambda o: "large" if o in ("O3", "O6") else "small"))
-    # a beneficiary-year frame gets the same labels (organization size counts distinct beneficiaries)
+    # a beneficiary-year frame gets the same labels (organizations and beneficiaries counted once)
     by = pd.concat([d, d]).reset_index(drop=True)
-    out3, counts3 = assign_subgroups(by, {**LOOSE, "enabled": ["org_size", "ceiling"]})
+    out3, counts3 = assign_subgroups(by, {**LOOSE, "enabled": ["org_size", "ceiling"], "ceiling": {"column": "RISK"}})
     assert list(out3["SG_ORG_SIZE"][:12]) == list(out["SG_ORG_SIZE"])
     assert counts3["n_beneficiaries"].sum() == 24  # 12 per dimension
+    # size is the self-reported number, not the number enrolled: reversing it reverses the labels
+    rev = d.assign(SELF_REPORTED_FFS_BENES=4000 - d["SELF_REPORTED_FFS_BENES"])
+    out4, _ = assign_subgroups(rev, {**LOOSE, "enabled": ["org_size"]})
+    assert list(out4["SG_ORG_SIZE"]) == list(d["ORG_ID"].map({**size, "O1": "large", "O4": "large", "O3": "small",
+                                                               "O6": "small"}))
+    # default ceiling: the organization's mean baseline modifiable share of risk: O1 .1, O2 .495, O3 .567,
+    # O4 .5, O5 .5, O6 .333; median over organizations .4975
+    out5, _ = assign_subgroups(d, {**LOOSE, "enabled": ["ceiling"]})
+    assert list(out5["SG_CEILING"]) == ["far" if o in {"O3", "O4", "O5"} else "near" for o in d["ORG_ID"]]
+    with pytest.raises(ValueError, match="not a baseline measure"):
+        assign_subgroups(d, {**LOOSE, "enabled": ["ceiling"], "ceiling": {"column": "spend_ab"}})
 
 
 def test_small_levels_merge_or_error():
@@ -173,6 +186,30 @@ def test_run_subgroup_analysis_pools_cox_levels(tte, tmp_path):
     assert ((0 <= t["prob_beyond_size"]) & (t["prob_beyond_size"] <= t["prob_below_0"])).all()
     assert out["tests"][0]["size_interaction"] is not None
     assert out["diagnostics"][0]["divergences"] == 0 and len(out["idata_files"]) == 1
+
+
+def test_pooling_with_the_full_covariance_matches_the_closed_form():
+    """Correlated level estimates (as one interaction model gives): the multivariate normal
+    likelihood with fixed tau against its closed form; the closed form with a diagonal covariance
+    is the independent one, and the correlation moves the posterior."""
+    y = np.array([0.30, -0.10, 0.05])
+    se = np.array([0.10, 0.20, 0.15])
+    corr = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, 0.5], [0.3, 0.5, 1.0]])
+    cov = corr * np.outer(se, se)
+    tau = 0.1
+    diag = closed_form_posterior(y, se, tau, mu_mean=0.0, mu_sd=1e3, cov=np.diag(se ** 2))
+    indep = closed_form_posterior(y, se, tau, mu_mean=0.0, mu_sd=1e3)
+    assert np.allclose(diag.to_numpy(), indep.to_numpy(), rtol=1e-10)
+    cf = closed_form_posterior(y, se, tau, mu_mean=0.0, mu_sd=1e3, cov=cov)
+    assert np.abs(cf["post_mean"] - indep["post_mean"]).max() > 0.01
+    r = pool_subgroups(y, se, labels=list("abc"), tau=tau, prior_params={"mu_mean": 0.0, "mu_sd": 1e3}, cov=cov,
+                       draws=1500, tune=800, chains=2, seed=1)
+    ess = r.diagnostics["min_ess_bulk"]
+    mcse = cf["post_sd"].to_numpy() / np.sqrt(ess)
+    assert np.all(np.abs(r.table["post_mean"].to_numpy() - cf["post_mean"].to_numpy()) < 4 * mcse + 1e-3)
+    assert np.allclose(r.table["post_sd"], cf["post_sd"], rtol=0.06)
+    with pytest.raises(ValueError, match="squared standard errors"):
+        pool_subgroups(y, 2 * se, cov=cov, tau=tau, draws=10, tune=10)
 
 
 def test_pooling_with_fixed_tau_matches_the_closed_form(tmp_path):

@@ -80,6 +80,15 @@ def test_a_tiny_trial_runs_to_the_report(workflow_copy):
     assert (r / "figures" / "cumulative_incidence_event_cvdeath.png").exists()
     validation = json.loads((r / "qc" / "validation_report.json").read_text())
     assert sum(validation["mess"]["ndi_link"].values()) > 0
+    # one covariate specification, fixed before randomization, in every fitted model
+    from test_covariates import assert_no_post_randomization_terms
+
+    n_terms = assert_no_post_randomization_terms(r / "models", config_covariates(wd))
+    assert n_terms > 0
+    for name in ("beneficiary_year", "time_to_event"):
+        f = pd.read_parquet(r / "analysis" / f"{name}.parquet")
+        assert f["RAND_STRATUM"].notna().all() and "ORG_N_ENROLLED" not in f.columns
+        assert (f.groupby("ORG_ID")["RAND_STRATUM"].nunique() == 1).all()
     _assert_issue_14_rows(pd.read_csv(r / "tables" / "impacts.csv"), wd)
 
 
@@ -105,3 +114,9 @@ def _assert_issue_14_rows(t: pd.DataFrame, wd):
             assert (m.loc[shown.index[shown], col] - a.loc[shown, col] / 12).abs().le(
                 0.006 * a.loc[shown, col].abs() / 12 + 0.001).all(), (annual, col)
         assert (m["note"].fillna("") == a["note"].fillna("")).all()
+
+
+def config_covariates(wd) -> dict:
+    import yaml
+
+    return yaml.safe_load((wd / "config" / "config.yaml").read_text())["models"]["covariates"]

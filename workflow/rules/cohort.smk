@@ -3,7 +3,10 @@
 rule build_cohort:
     input:
         contract_inputs("organizations", "alignment", "demographics", "visits", "clinical", "mbsf", "hospice",
-                        *config["cohort"]["prior_event_claim_types"]),
+                        *config["cohort"]["prior_event_claim_types"],
+                        *[t for t in config["models"]["covariates"].get("hcc_claim_types", ["inpatient", "outpatient",
+                                                                                           "carrier"])
+                          if t not in UNAVAILABLE]),
         validation=VALIDATED,
         codes=config["outcomes"]["codes"],
     output:
@@ -16,6 +19,7 @@ rule build_cohort:
     params:
         data_dir=data_dir,
         cfg=cfg_subset("cohort", "study", "outcomes", "report", "data"),
+        covariates=config["models"]["covariates"],  # the health-status (CMS-HCC) settings
     log:
         "results/logs/build_cohort.log",
     threads: rule_threads("build_cohort")

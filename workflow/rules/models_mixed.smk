@@ -8,6 +8,7 @@ rule fit_mixed:
     wildcard_constraints:
         outcome=one_of(config["models"]["continuous_outcomes"]),
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
@@ -34,6 +35,7 @@ rule fit_binary:
     wildcard_constraints:
         outcome=one_of(config["models"].get("binary_outcomes", [])),
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
@@ -55,6 +57,7 @@ rule fit_mixed_predicted_risk:
     output:
         json="results/models/mixed/risk_pct_{population}.json",
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
@@ -80,6 +83,7 @@ rule fit_mixed_clinical:
         outcome=one_of(config["models"].get("clinical_outcomes", [])),
         population="high|medium|high_medium",
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
@@ -105,6 +109,7 @@ rule fit_medication_window:
         outcome=one_of(config["models"].get("medication_window_outcomes", [])),
         population="high|medium|high_medium",
     params:
+        covariates=config["models"].get("covariates"),
         runout=config["claims"]["runout_date"],
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],

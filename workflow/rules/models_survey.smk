@@ -12,6 +12,7 @@ rule fit_survey:
         other=multiext("results/tables/survey_impacts", ".md", ".tex", ".html"),
         disclosure="results/qc/disclosure/survey_impacts.json",
     params:
+        covariates=config["models"].get("covariates"),
         report=config["report"],
         data_dir=data_dir,
         alpha=config["models"]["alpha"],

@@ -10,6 +10,7 @@ rule fit_survival:
     wildcard_constraints:
         outcome=one_of(SURVIVAL_OUTCOMES),
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         ph_alpha=config["models"]["ph_alpha"],
         min_cell=config["report"]["min_cell"],
@@ -34,6 +35,7 @@ rule fit_fixed_window:
     output:
         json="results/models/survival/event_within_window_{population}.json",
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         years=config["models"]["fixed_window_years"],
@@ -58,6 +60,7 @@ rule adjusted_incidence:
     wildcard_constraints:
         outcome=one_of(SURVIVAL_OUTCOMES),
     params:
+        covariates=config["models"].get("covariates"),
         alpha=config["models"]["alpha"],
         years=config["models"]["incidence_years"],
         n_boot=config["models"]["bootstrap_replicates"],

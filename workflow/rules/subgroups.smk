@@ -13,6 +13,10 @@ rule fit_subgroups:
     wildcard_constraints:
         outcome=one_of(SUBGROUP_OUTCOMES),
     params:
+        covariates=config["models"].get("covariates"),
+        average=config["models"].get("average_weighting", "simple"),
+        lmm_cov_type=config["models"].get("lmm_cov_type", "CR2"),
+        cox_cov_type=config["models"].get("cox_cov_type", "md"),
         cfg=config["subgroups"],
         alpha=config["models"]["alpha"],
         limits=LIMITS,

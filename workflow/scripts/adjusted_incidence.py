@@ -16,7 +16,8 @@ def main():
     outcome, population = sm.wildcards.outcome, sm.wildcards.population
     p = sm.params
     tte = pd.read_parquet(sm.input.tte)
-    kw = dict(years=p.years, n_boot=p.n_boot, alpha=p.alpha, seed=p.seed, limits=Limits.from_config(p.limits))
+    kw = dict(years=p.years, n_boot=p.n_boot, alpha=p.alpha, seed=p.seed, limits=Limits.from_config(p.limits),
+              covariates=p.covariates)
     try:
         cr = competing_incidence(tte, outcome, population, min_cell=p.min_cell, **kw)
         s = adjusted_incidence(tte, outcome, population, min_at_risk=p.min_cell, **kw)

@@ -11,7 +11,7 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    cfg = sm.params.cfg
+    cfg = {**sm.params.cfg, "models": {"covariates": sm.params.covariates}}
     people, flow, qc = build_cohort(sm.params.data_dir, cfg)
     write_parquet(people, sm.output.enrollees)
     write_parquet(people[people["EXCLUSION"] == ""].reset_index(drop=True), sm.output.cohort)

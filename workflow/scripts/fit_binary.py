@@ -10,5 +10,6 @@ sm = snakemake  # noqa: F821
 
 run_step(lambda: write_json(binary_impact(pd.read_parquet(sm.input.by), sm.wildcards.outcome, sm.wildcards.population,
                                           alpha=sm.params.alpha, size_percent=sm.params.size,
-                                          limits=Limits.from_config(sm.params.limits), average=sm.params.average),
+                                          limits=Limits.from_config(sm.params.limits), average=sm.params.average,
+                                          covariates=sm.params.covariates),
                             sm.output.json), sm.log[0])

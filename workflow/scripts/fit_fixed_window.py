@@ -10,4 +10,5 @@ sm = snakemake  # noqa: F821
 run_step(lambda: write_json(fixed_window_impact(pd.read_parquet(sm.input.tte), sm.wildcards.population,
                                                 years=sm.params.years, alpha=sm.params.alpha,
                                                 size_percent=sm.params.size,
-                                                limits=Limits.from_config(sm.params.limits)), sm.output.json), sm.log[0])
+                                                limits=Limits.from_config(sm.params.limits),
+                                                covariates=sm.params.covariates), sm.output.json), sm.log[0])

@@ -15,7 +15,7 @@ def main():
     changes = medication_changes(fills, pd.Timestamp(sm.params.runout))
     write_json(medication_window_impact(pd.read_parquet(sm.input.tte), changes, sm.wildcards.outcome,
                                         sm.wildcards.population, alpha=sm.params.alpha, size_percent=sm.params.size,
-                                        limits=Limits.from_config(sm.params.limits)), sm.output.json)
+                                        limits=Limits.from_config(sm.params.limits), covariates=sm.params.covariates), sm.output.json)
 
 
 run_step(main, sm.log[0])

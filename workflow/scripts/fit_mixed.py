@@ -14,7 +14,7 @@ def main():
     p = sm.params
     write_json(equation1_impact(by, sm.wildcards.outcome, sm.wildcards.population, alpha=p.alpha, size_percent=p.size,
                                 cov_type=p.cov_type, n_perm=p.n_perm, strata=organization_strata(by, "ORG_ID", p.strata_column),
-                                seed=p.seed, limits=Limits.from_config(p.limits), average=p.average), sm.output.json)
+                                seed=p.seed, limits=Limits.from_config(p.limits), average=p.average, covariates=p.covariates), sm.output.json)
 
 
 run_step(main, sm.log[0])

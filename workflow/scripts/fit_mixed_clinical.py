@@ -13,7 +13,8 @@ def main():
     d = clinical_frame(pd.read_parquet(sm.input.risk), pd.read_parquet(sm.input.cohort), outcome)
     write_json(equation1_impact(d, outcome, sm.wildcards.population, alpha=sm.params.alpha,
                                 size_percent=sm.params.size, cov_type=sm.params.cov_type,
-                                limits=Limits.from_config(sm.params.limits), average=sm.params.average), sm.output.json)
+                                limits=Limits.from_config(sm.params.limits), average=sm.params.average,
+                                covariates=sm.params.covariates), sm.output.json)
 
 
 run_step(main, sm.log[0])

@@ -12,7 +12,8 @@ def main():
     d = predicted_risk_frame(pd.read_parquet(sm.input.risk), pd.read_parquet(sm.input.cohort))
     write_json(equation1_impact(d, "risk_pct", sm.wildcards.population, alpha=sm.params.alpha,
                                 size_percent=sm.params.size, cov_type=sm.params.cov_type,
-                                limits=Limits.from_config(sm.params.limits), average=sm.params.average), sm.output.json)
+                                limits=Limits.from_config(sm.params.limits), average=sm.params.average,
+                                covariates=sm.params.covariates), sm.output.json)
 
 
 run_step(main, sm.log[0])

@@ -18,7 +18,9 @@ def main():
     tte = pd.read_parquet(sm.input.tte)
     by = None if survival else pd.read_parquet(sm.input.by)
     res = run_subgroup_analysis(tte, by, cfg, cfg["populations"], alpha=sm.params.alpha, idata_dir=sm.output.idata,
-                                limits=Limits.from_config(sm.params.limits))
+                                limits=Limits.from_config(sm.params.limits), covariates=sm.params.covariates,
+                                average=sm.params.average, lmm_cov_type=sm.params.lmm_cov_type,
+                                cox_cov_type=sm.params.cox_cov_type)
     write_json({"outcome": outcome, "alpha": sm.params.alpha, "impacts": res["impacts"].to_dict(orient="records"),
                 "counts": res["counts"].to_dict(orient="records"), "tests": res["tests"],
                 "diagnostics": res["diagnostics"], "skipped": res["skipped"], "idata_files": res["idata_files"]},

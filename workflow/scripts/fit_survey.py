@@ -17,7 +17,8 @@ def main():
         write_json({"estimable": False, "reason": reason, "items": []}, sm.output.json)
         table = pd.DataFrame({"item": ["all survey items"], "note": [f"not estimable: {reason}"]})
     else:
-        result = survey_impacts(sm.params.data_dir, pd.read_parquet(sm.input.cohort), alpha=sm.params.alpha)
+        result = survey_impacts(sm.params.data_dir, pd.read_parquet(sm.input.cohort), alpha=sm.params.alpha,
+                                covariates=sm.params.covariates)
         write_json(result, sm.output.json)
         table = pd.DataFrame(result["items"]).drop(
             columns=["model", "estimable", "covariates", "dropped_collinear_covariates", "params", "bse", "cov"],

@@ -16,7 +16,7 @@ def main():
     p = sm.params
     write_json(survival_impact(tte, outcome, population, alpha=p.alpha, ph_alpha=p.ph_alpha, cox_cov_type=p.cox_cov_type,
                                n_perm=p.n_perm, strata=organization_strata(tte, "ORG_ID", p.strata_column), seed=p.seed,
-                               limits=Limits.from_config(p.limits)), sm.output.json)
+                               limits=Limits.from_config(p.limits), covariates=p.covariates), sm.output.json)
     cumulative_incidence_by_arm(tte, outcome, population, alpha=p.alpha, min_cell=sm.params.min_cell).to_csv(
         sm.output.curve, index=False, float_format="%.6f")
 

@@ -221,12 +221,11 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
     # beneficiary (x_i) and organization (z_p) covariates, and baseline (year 0) outcomes
     cov = ["BENE_ID", "ORG_ID", "MH", "ARM", "STRATUM", "RISK", "MODIFIABLE_SHARE", "ENROLL_DT", "AGE", "SEX",
            "RACE", "DUAL", "PART_D", "smoking", "diabetes", "antihypertensive", "statin", "REGION", "RURAL",
-           "ORG_TYPE", "HEALTH_SYSTEM", "N_PRACTITIONERS", "OTHER_CMS_MODELS"]
+           "ORG_TYPE", "HEALTH_SYSTEM", "N_PRACTITIONERS", "OTHER_CMS_MODELS", "SELF_REPORTED_FFS_BENES",
+           "RAND_STRATUM", "HCC_SCORE"]
     out = out.merge(tte[[c for c in cov if c in tte.columns]], on="BENE_ID", how="left")
     y0 = out.loc[out["YEAR"] == 0, ["BENE_ID"] + OUTCOMES].rename(columns={c: f"{c}_y0" for c in OUTCOMES})
     out = out.merge(y0, on="BENE_ID", how="left")
-    org_size = tte.groupby("ORG_ID").size().rename("ORG_N_ENROLLED")
-    out = out.merge(org_size, left_on="ORG_ID", right_index=True, how="left")
     return out.sort_values(["BENE_ID", "YEAR"]).reset_index(drop=True)
 
 

@@ -81,8 +81,11 @@ def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.Data
     first, n_realigned = first_enrollment(read_input(data_dir, "alignment"))
     demo = read_input(data_dir, "demographics")
     people = first.merge(demo, on="BENE_ID", how="left", validate="one_to_one")
-    org_cols = ["ORG_ID", "ARM", "REGION", "RURAL", "ORG_TYPE", "HEALTH_SYSTEM", "N_PRACTITIONERS", "OTHER_CMS_MODELS"]
-    people = people.merge(orgs[org_cols], on="ORG_ID", how="left", validate="many_to_one")
+    org_cols = ["ORG_ID", "ARM", "REGION", "RURAL", "ORG_TYPE", "HEALTH_SYSTEM", "N_PRACTITIONERS", "OTHER_CMS_MODELS",
+                "SELF_REPORTED_FFS_BENES", "STRATUM"]
+    # the organization file's STRATUM is the randomization stratum; STRATUM below is the risk stratum
+    people = people.merge(orgs[org_cols].rename(columns={"STRATUM": "RAND_STRATUM"}), on="ORG_ID", how="left",
+                          validate="many_to_one")
     people["AGE"] = _age_years(people["BIRTH_DT"], people["ENROLL_DT"])
     plausible = {k: tuple(v) for k, v in co.get("plausible", {}).items()}
     base, n_implausible = baseline_indicators(read_input(data_dir, "visits"), read_input(data_dir, "clinical"), plausible)
@@ -119,7 +122,18 @@ def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.Data
         excl[m] = reason
     people["EXCLUSION"] = excl
     people["MH"] = (people["ARM"] == "intervention").astype(int)
-    qc = {"realigned_later_dropped": n_realigned, "implausible_values_set_missing": n_implausible,
+    # health status: CMS-HCC score from baseline-year diagnoses, for the analyzed beneficiaries
+    from mheval.cohort.health_status import HCC_CLAIM_TYPES, baseline_diagnoses, hcc_scores
+
+    mc = cfg.get("models", {}).get("covariates", {})
+    analyzed = people[people["EXCLUSION"] == ""]
+    unavailable = set(cfg.get("data", {}).get("unavailable") or ())
+    dx, n_icd9 = baseline_diagnoses(con, data_dir, analyzed,
+                                    [t for t in mc.get("hcc_claim_types", HCC_CLAIM_TYPES) if t not in unavailable],
+                                    cfg.get("outcomes", {}).get("icd10_start", "2015-10-01"))
+    people["HCC_SCORE"] = hcc_scores(analyzed, dx, mc.get("hcc_version", "22")).reindex(people.index)
+    qc = {"hcc_icd9_claims": n_icd9, "hcc_beneficiaries_with_baseline_diagnoses": int(dx["BENE_ID"].nunique()),
+          "realigned_later_dropped": n_realigned, "implausible_values_set_missing": n_implausible,
           "dual_status_unknown": {"enrollees": int(people["DUAL"].isna().sum()),
                                   "analyzed": int((people["DUAL"].isna() & (people["EXCLUSION"] == "")).sum())},
           "reported_risk_disagreements": _risk_disagreements(people, cfg)}

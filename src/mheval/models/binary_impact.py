@@ -1,11 +1,22 @@
-"""Equation 1 for repeated binary outcomes: multilevel logistic regression and average marginal effects.
+"""Equation 1 for repeated binary outcomes: multilevel binomial regression and average marginal effects.
 
-logit P(y_ipt = 1) = sum_tau 1(t = tau)(alpha_tau + delta_tau MH_p) + beta x_i + phi y_i0 + theta z_p
-+ gamma_p + lambda_i, with organization and beneficiary random intercepts, fitted by Laplace
-(:func:`mheval.models.nested_glmm.fit_nested_glmm`, as lme4's glmer) on follow-up years 1-5. The
-impacts are average marginal effects in percentage points (population-averaged over the random
-intercepts; delta-method intervals), by follow-up year and on average, with the flat-prior Bayesian
-reading of Equation 1. The average over follow-up years is the design report's simple mean of the
+cloglog P(y_ipt = 1) = log(e_ipt) + sum_tau 1(t = tau)(alpha_tau + delta_tau MH_p) + beta x_i
++ phi y_i0 + theta z_p + gamma_p + lambda_i, with organization and beneficiary random intercepts,
+fitted by Laplace (:func:`mheval.models.nested_glmm.fit_nested_glmm`, as lme4's
+``glmer(binomial(link = "cloglog"), offset = log(exposure))``) on follow-up years 1-5.
+
+Partial years. A beneficiary observed for a share e_ipt of the year (``WEIGHT``: alive and in FFS
+Parts A and B; driven by deaths, so measured after randomization) has fewer chances of a stay or a
+fill. The exposure is handled in the model, not as a covariate: with the complementary log-log
+link and offset log(e), P(y = 1) = 1 - exp(-e exp(eta)), the probability of at least one event
+at the constant yearly rate exp(eta) over e years (the grouped-time proportional-hazards model).
+The coefficients are log rate ratios, and the year's probability for a full year is
+1 - exp(-exp(eta)).
+
+The impacts are average marginal effects in percentage points for a full year of exposure
+(every row predicted at e = 1; population-averaged over the random intercepts; delta-method
+intervals), by follow-up year and on average, with the flat-prior Bayesian reading of Equation 1.
+The average over follow-up years is the design report's simple mean of the
 yearly effects by default (``average="simple"``, config ``models.average_weighting``; see
 :mod:`mheval.models.equation1`), or the years weighted by their beneficiary-years (sum of
 ``WEIGHT``) with ``average="beneficiary_years"``; its delta-method SE uses the same combination of
@@ -17,8 +28,9 @@ Outcomes (Table IV.1 of the design report), from the beneficiary-year file:
 - ``med_statin``, ``med_antihypertensive``: statin initiation or intensification; antihypertensive
   initiation or added class (Part D enrollees only).
 
-The share of the year observed enters as a covariate (``WEIGHT``): a logistic model has no
-precision weights, and a part year has fewer chances of a stay or a fill.
+The design report names mixed logistic regression for binary outcomes; it does not say how part
+years enter. The cloglog with an exposure offset is the documented choice here
+(docs/covariates.md); a logit has no exposure term that keeps the effect's meaning over a part year.
 """
 
 from __future__ import annotations
@@ -26,7 +38,9 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats
 
-from mheval.models.covariates import independent_covariates
+import numpy as np
+
+from mheval.models.covariates import check_no_post_randomization, independent_covariates
 from mheval.models.equation1 import check_average_weighting, model_covariates, model_frame
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
@@ -47,39 +61,44 @@ def binary_columns(by: pd.DataFrame) -> pd.DataFrame:
     return b
 
 
-MODEL = ("Equation 1, binary: multilevel logistic (Laplace), organization and beneficiary intercepts; "
-         "average marginal effects in percentage points, population-averaged, delta method")
+MODEL = ("Equation 1, binary: multilevel complementary log-log (Laplace) with a log-exposure offset, organization "
+         "and beneficiary intercepts; average marginal effects in percentage points for a full year of exposure, "
+         "population-averaged, delta method")
 
 
 def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
-                  size_percent: float = 5.0, limits: Limits | None = None, average: str = "simple") -> dict:
-    """Fit the multilevel logistic Equation 1 for ``outcome`` in ``population``; JSON-ready dict with
-    the average marginal effect (percentage points) by follow-up year and their average over years
-    ("average": ``average`` "simple" or "beneficiary_years", recorded as ``average_weighting``), or
-    a not-estimable result (:mod:`mheval.models.estimability`) with its reason."""
+                  size_percent: float = 5.0, limits: Limits | None = None, average: str = "simple",
+                  covariates: dict | None = None) -> dict:
+    """Fit the multilevel cloglog Equation 1 with a log-exposure offset for ``outcome`` in
+    ``population`` (module docstring); JSON-ready dict with the average marginal effect (percentage
+    points, for a full year of exposure) by follow-up year and their average over years ("average":
+    ``average`` "simple" or "beneficiary_years", recorded as ``average_weighting``), or a
+    not-estimable result (:mod:`mheval.models.estimability`) with its reason. ``covariates``: the
+    covariate specification (config ``models.covariates``; None: the default)."""
     if outcome not in BINARY_OUTCOMES:
         raise ValueError(f"unknown binary outcome '{outcome}'; expected one of {sorted(BINARY_OUTCOMES)}")
     check_average_weighting(average)
-    return estimate_or_note(lambda: _binary(by, outcome, population, alpha, size_percent, limits, average),
+    return estimate_or_note(lambda: _binary(by, outcome, population, alpha, size_percent, limits, average, covariates),
                             outcome=outcome, outcome_label=BINARY_OUTCOMES[outcome], population=population,
                             model=MODEL, alpha=alpha, size_percent=size_percent, average_weighting=average)
 
 
-def _binary(by, outcome, population, alpha, size_percent, limits, weighting) -> dict:
-    d = model_frame(binary_columns(by), outcome, population)
+def _binary(by, outcome, population, alpha, size_percent, limits, weighting, covariates=None) -> dict:
+    d = model_frame(binary_columns(by), outcome, population, covariates)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
-    covs = [c for c in model_covariates(d, population) + ["WEIGHT"] if d[c].nunique() > 1]
+    covs = [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1]
     covs, collinear = independent_covariates(d, covs)
-    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
-    fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID")
+    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
+    d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])  # model_frame keeps WEIGHT > 0
+    fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID", link="cloglog", offset="_LOG_EXPOSURE")
     years = sorted(d["YEAR"].unique())
     weights = ({t: 1.0 for t in years} if weighting == "simple"
                else {t: float(d.loc[d["YEAR"] == t, "WEIGHT"].sum()) for t in years})
-    ame = marginal_effect(fit, d, treatment="MH", by="YEAR", alpha=alpha, group_weights=weights)
+    ame = marginal_effect(fit, d, treatment="MH", by="YEAR", alpha=alpha, group_weights=weights, exposure=1.0)
     rows = [ame_row(f"year {g}" if g != "overall" else "average", r, size_percent) for g, r in ame.iterrows()]
     return {
         "outcome": outcome, "outcome_label": BINARY_OUTCOMES[outcome], "population": population,
-        "model": MODEL,
+        "model": MODEL, "link": "cloglog", "offset": "log(share of the year observed)", "effects_at_exposure": 1.0,
         "alpha": alpha, "size_percent": size_percent, "n_obs": fit.n_obs, "average_weighting": weighting,
         "year_weights": {f"year {t}": w / sum(weights.values()) for t, w in weights.items()},
         "n_beneficiaries": fit.n_groups["bene"], "n_organizations": fit.n_groups["org"],

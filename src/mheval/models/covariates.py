@@ -1,58 +1,168 @@
-"""The adjustment covariates shared by every impact model (beneficiary x_i and organization z_p)."""
+"""The adjustment covariates shared by every impact model (beneficiary x_i and organization z_p).
+
+One specification, fixed before randomization (config ``models.covariates``; documented in
+docs/covariates.md in the design report's terms): the beneficiary covariates x_i of Equation 1
+(date of enrollment, demographics, Medicare and Medicaid enrollment status, CVD risk factors at
+baseline, health status as a CMS-HCC risk score from baseline-year diagnoses, and the baseline
+outcome y_i0 where the outcome has one) and the organization covariates z_p (randomization
+stratum, region, log self-reported Medicare FFS size, organization type, rural, health-system
+ownership, other CMS models). Every one is known at the beneficiary's enrollment from the registry
+application or pre-enrollment data; no variable measured after randomization enters a model
+(:data:`FORBIDDEN_TERMS` lists the ones that once did and must not again).
+"""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
 
 POPULATIONS = {"high": ("high",), "medium": ("medium",), "high_medium": ("high", "medium")}
 
+#: The default specification; config/config.yaml ``models.covariates`` holds the same lists
+#: (tests/test_covariates.py checks they agree).
+DEFAULT_COVARIATES = {
+    "beneficiary": ["enrollment_date", "age", "sex", "race", "dual", "part_d", "cvd_risk_factors", "high_risk",
+                    "health_status", "baseline_outcome"],
+    "organization": ["randomization_stratum", "region", "log_ffs_size", "org_type", "rural", "health_system",
+                     "other_cms_models"],
+}
 
-def adjustment_covariates(df: pd.DataFrame, population: str) -> pd.DataFrame:
-    """Covariates measured at enrollment, as numeric columns: age (per 10 years from 70), male,
-    Black, dual status (with an indicator of unknown status), log baseline risk, smoking, diabetes, treated blood pressure, high risk (in
-    pooled populations), rural, health-system owned, organization type, and the log number of the
-    organization's analyzed beneficiaries when the frame carries it (``ORG_N_ENROLLED``)."""
+#: Model terms measured after randomization (or driven by follow-up), which no model may use:
+#: the organization's number of analyzed enrollees (recruitment differs by arm), the share of the
+#: year observed (driven by deaths and loss of coverage), the row weight and any exposure term.
+FORBIDDEN_TERMS = ("LOG_ORG_SIZE", "ORG_N_ENROLLED", "WEIGHT", "EXPOSURE", "LOG_EXPOSURE", "T_EVENT", "T_DEATH",
+                   "EVENT", "DEATH", "OBS_END", "FFS_END_DT", "DEATH_DT")
+
+ENROLL_ORIGIN = pd.Timestamp("2017-01-01")
+REGIONS = ("Northeast", "Midwest", "South", "West")  # the contract's allowed values; Northeast the reference
+
+
+#: The input columns each covariate is built from.
+NEEDS = {
+    "enrollment_date": ["ENROLL_DT"], "age": ["AGE"], "sex": ["SEX"], "race": ["RACE"], "dual": ["DUAL"],
+    "part_d": ["PART_D"], "cvd_risk_factors": ["RISK", "smoking", "diabetes", "antihypertensive"],
+    "high_risk": ["STRATUM"], "health_status": ["HCC_SCORE"], "baseline_outcome": [],
+    "randomization_stratum": ["RAND_STRATUM"], "region": ["REGION"], "log_ffs_size": ["SELF_REPORTED_FFS_BENES"],
+    "org_type": ["ORG_TYPE"], "rural": ["RURAL"], "health_system": ["HEALTH_SYSTEM"],
+    "other_cms_models": ["OTHER_CMS_MODELS"],
+}
+
+
+def _add(x: pd.DataFrame, d: pd.DataFrame, name: str, population: str) -> None:
+    """Add covariate ``name``'s term column(s) to ``x`` (docs/covariates.md)."""
+    if name == "enrollment_date":  # years since 2017-01-01
+        x["ENROLL_YEARS"] = (pd.to_datetime(d["ENROLL_DT"]) - ENROLL_ORIGIN).dt.days / 365.25
+    elif name == "age":
+        x["AGE10"] = (d["AGE"] - 70) / 10
+    elif name == "sex":
+        x["MALE"] = (d["SEX"] == "male").astype(float)
+    elif name == "race":
+        x["BLACK"] = (d["RACE"] == "black").astype(float)
+    elif name in ("dual", "part_d"):
+        col = name.upper()
+        v = d[col].astype(float)
+        x[col] = v.fillna(0.0)  # unknown status: its own indicator (dropped when constant)
+        x[f"{col}_UNKNOWN"] = v.isna().astype(float)
+    elif name == "cvd_risk_factors":
+        x["LOG_RISK"] = np.log(d["RISK"])
+        x["SMOKER"] = (d["smoking"] > 0).astype(float)
+        x["DIABETES"] = (d["diabetes"] > 0).astype(float)
+        x["BP_TREATED"] = (d["antihypertensive"] > 0).astype(float)
+    elif name == "high_risk":
+        if len(POPULATIONS[population]) > 1:
+            x["HIGH_RISK"] = (d["STRATUM"] == "high").astype(float)
+    elif name == "health_status":
+        x["HCC_SCORE"] = d["HCC_SCORE"].astype(float)
+    elif name == "randomization_stratum":
+        s = d["RAND_STRATUM"].astype(str)
+        levels = sorted(s.unique())[1:]  # the first level (sorted) is the reference
+        names = [f"RAND_{re.sub(r'[^0-9A-Za-z_]', '_', lev)}" for lev in levels]
+        if len(set(names)) < len(names):  # two levels that differ only in punctuation
+            names = [f"RAND_{i + 1}" for i in range(len(levels))]
+        for nm, lev in zip(names, levels):
+            x[nm] = (s == lev).astype(float)
+    elif name == "region":
+        for r in REGIONS[1:]:
+            x[f"REGION_{r.upper()}"] = (d["REGION"] == r).astype(float)
+    elif name == "log_ffs_size":
+        x["LOG_FFS_SIZE"] = np.log1p(d["SELF_REPORTED_FFS_BENES"].astype(float))
+    elif name == "org_type":
+        for t in ("cardiology", "multispecialty"):
+            x[f"TYPE_{t.upper()}"] = (d["ORG_TYPE"] == t).astype(float)
+    elif name in ("rural", "health_system"):
+        x[name.upper()] = d[name.upper()].astype(float)
+    elif name == "other_cms_models":
+        x["OTHER_CMS"] = (d["OTHER_CMS_MODELS"].fillna("").astype(str).str.strip() != "").astype(float)
+    # baseline_outcome: Y0 and Y0_MISSING are added by the model frames (Equation 1)
+
+
+def check_spec(spec: dict | None) -> dict:
+    """``spec`` (or :data:`DEFAULT_COVARIATES` when None) after checking every name is known; one
+    clear ValueError naming the unknown ones."""
+    spec = DEFAULT_COVARIATES if spec is None else spec
+    unknown = [n for part in ("beneficiary", "organization") for n in spec.get(part, []) if n not in NEEDS]
+    extra = sorted(set(spec) - {"beneficiary", "organization", "hcc_version", "hcc_claim_types"})
+    if unknown or extra:
+        raise ValueError(f"config models.covariates: unknown covariate(s) {unknown + extra}; known: {sorted(NEEDS)}")
+    return spec
+
+
+def adjustment_covariates(df: pd.DataFrame, population: str, spec: dict | None = None) -> pd.DataFrame:
+    """The numeric covariate columns of ``spec`` (config ``models.covariates``; default
+    :data:`DEFAULT_COVARIATES`) for the rows of ``df``: the beneficiary covariates, then the
+    organization covariates, in the spec's order (see docs/covariates.md for each term). A column
+    the spec needs and ``df`` lacks is one clear ValueError. Unknown dual or Part D status has its
+    own indicator; the randomization stratum enters as indicators of its levels (first level the
+    reference); high risk only in pooled populations."""
+    spec = check_spec(spec)
+    names = list(spec.get("beneficiary", [])) + list(spec.get("organization", []))
+    missing = sorted({c for n in names for c in NEEDS[n] if c not in df.columns})
+    if missing:
+        raise ValueError(f"the analysis file lacks column(s) {missing} that config models.covariates needs "
+                         f"({len(df)} rows; rebuild the analysis files)")
     x = pd.DataFrame(index=df.index)
-    x["AGE10"] = (df["AGE"] - 70) / 10
-    x["MALE"] = (df["SEX"] == "male").astype(float)
-    x["BLACK"] = (df["RACE"] == "black").astype(float)
-    dual = df["DUAL"].astype(float)
-    x["DUAL"] = dual.fillna(0.0)  # unknown dual status: its own indicator (dropped when constant)
-    x["DUAL_UNKNOWN"] = dual.isna().astype(float)
-    x["LOG_RISK"] = np.log(df["RISK"])
-    x["SMOKER"] = (df["smoking"] > 0).astype(float)
-    x["DIABETES"] = (df["diabetes"] > 0).astype(float)
-    x["BP_TREATED"] = (df["antihypertensive"] > 0).astype(float)
-    if len(POPULATIONS[population]) > 1:
-        x["HIGH_RISK"] = (df["STRATUM"] == "high").astype(float)
-    x["RURAL"] = df["RURAL"].astype(float)
-    x["HEALTH_SYSTEM"] = df["HEALTH_SYSTEM"].astype(float)
-    for t in ("cardiology", "multispecialty"):
-        x[f"TYPE_{t.upper()}"] = (df["ORG_TYPE"] == t).astype(float)
-    if "ORG_N_ENROLLED" in df.columns:
-        x["LOG_ORG_SIZE"] = np.log(df["ORG_N_ENROLLED"])
+    for n in names:
+        _add(x, df, n, population)
     return x
 
 
-def independent_covariates(d: pd.DataFrame, covs: list[str], year: str = "YEAR", treatment: str = "MH",
-                           tol: float = 1e-9) -> tuple[list[str], list[str]]:
+def check_no_post_randomization(terms) -> list[str]:
+    """``terms`` (model term names) if none is in :data:`FORBIDDEN_TERMS`, else a ValueError
+    naming the offending ones."""
+    bad = [t for t in terms if any(str(t) == f or str(t).startswith(f + "[") for f in FORBIDDEN_TERMS)]
+    if bad:
+        raise ValueError(f"post-randomization variable(s) {bad} in a model's design")
+    return list(terms)
+
+
+def independent_covariates(d: pd.DataFrame, covs: list[str], year: str | None = "YEAR", treatment: str = "MH",
+                           tol: float = 1e-9, base: list[np.ndarray] | None = None) -> tuple[list[str], list[str]]:
     """Split ``covs`` into (kept, dropped): a covariate is dropped when it is a linear combination of
-    the year and year x treatment terms of Equations 1-2 and the covariates kept before it (greedy,
-    in order; e.g. an unknown-dual indicator equal to a missing-baseline flag in files without dual
-    status). Exact collinearity only: the squared residual of a column (scaled to unit length) on
-    those before it must be below ``tol``. Works on the p x p Gram matrix (one pass over the rows)."""
-    yrs = d[year].to_numpy()
-    trt = d[treatment].to_numpy(float)
-    levels = np.unique(yrs)
-    base = [(yrs == t).astype(float) for t in levels] + [((yrs == t) * trt) for t in levels]
-    X = np.column_stack(base + [d[c].to_numpy(float) for c in covs])
+    the base terms and the covariates kept before it (greedy, in order; e.g. an unknown-dual
+    indicator equal to a missing-baseline flag in files without dual status, or region indicators
+    implied by the randomization strata). The base terms are ``base`` (columns) if given, else the
+    year and year x treatment indicators of Equations 1-2 (``year`` a column), or an intercept and
+    the treatment (``year=None``). Exact collinearity only: the squared residual of a column
+    (scaled to unit length) on those before it must be below ``tol``. Works on the p x p Gram
+    matrix (one pass over the rows)."""
+    if base is None:
+        trt = d[treatment].to_numpy(float)
+        if year is None:
+            base = [np.ones(len(d)), trt]
+        else:
+            yrs = d[year].to_numpy()
+            levels = np.unique(yrs)
+            base = [(yrs == t).astype(float) for t in levels] + [((yrs == t) * trt) for t in levels]
+    X = np.column_stack(list(base) + [d[c].to_numpy(float) for c in covs])
     norms = np.sqrt((X * X).sum(axis=0))
     X = X / np.where(norms > 0, norms, 1.0)
     G = X.T @ X
-    keep = [j for j in range(len(base)) if norms[j] > 0]
+    nb = len(base)
+    keep = [j for j in range(nb) if norms[j] > 0]
     kept, dropped = [], []
-    for k, c in enumerate(covs, start=len(base)):
+    for k, c in enumerate(covs, start=nb):
         if norms[k] > 0:
             g = G[np.ix_(keep, [k])]
             coef = np.linalg.lstsq(G[np.ix_(keep, keep)], g, rcond=None)[0]

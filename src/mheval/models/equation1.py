@@ -24,17 +24,24 @@ import pandas as pd
 import patsy
 from scipy import stats
 
-from mheval.models.covariates import POPULATIONS, adjustment_covariates, independent_covariates
+from mheval.models.covariates import (
+    POPULATIONS,
+    adjustment_covariates,
+    check_no_post_randomization,
+    check_spec,
+    independent_covariates,
+)
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_lmm import fit_nested_lmm
 
 
-def model_frame(by: pd.DataFrame, outcome: str, population: str) -> pd.DataFrame:
-    """Follow-up rows (years 1-5, weight > 0) of ``population`` with Equation 1's covariates."""
+def model_frame(by: pd.DataFrame, outcome: str, population: str, covariates: dict | None = None) -> pd.DataFrame:
+    """Follow-up rows (years 1-5, weight > 0) of ``population`` with Equation 1's covariates
+    (``covariates``: config ``models.covariates``, default :data:`mheval.models.covariates.DEFAULT_COVARIATES`)."""
     d = by[(by["YEAR"] > 0) & (by["WEIGHT"] > 0) & by["STRATUM"].isin(POPULATIONS[population])].copy()
     d = d[d[outcome].notna()]
     d = d.reset_index(drop=True)
-    cov = adjustment_covariates(d, population)
+    cov = adjustment_covariates(d, population, covariates)
     d = d.drop(columns=list(cov.columns), errors="ignore").join(cov)
     base = f"{outcome}_y0"
     d["Y0"] = d[base].fillna(d[base].mean())  # missing baseline (no FFS months): the mean
@@ -42,10 +49,13 @@ def model_frame(by: pd.DataFrame, outcome: str, population: str) -> pd.DataFrame
     return d
 
 
-def model_covariates(d: pd.DataFrame, population: str) -> list[str]:
-    """The covariates of Equation 1 in a :func:`model_frame`: the adjustment covariates, the
-    baseline outcome ``Y0`` and its missing flag (every one, varying or not)."""
-    return list(adjustment_covariates(d.head(1), population).columns) + ["Y0", "Y0_MISSING"]
+def model_covariates(d: pd.DataFrame, population: str, covariates: dict | None = None) -> list[str]:
+    """The covariates of Equation 1 in a :func:`model_frame`: the adjustment covariates of the
+    specification and, when it lists ``baseline_outcome``, the baseline outcome ``Y0`` and its
+    missing flag (every one, varying or not)."""
+    spec = check_spec(covariates)
+    y0 = ["Y0", "Y0_MISSING"] if "baseline_outcome" in spec.get("beneficiary", []) else []
+    return check_no_post_randomization(list(adjustment_covariates(d, population, spec).columns) + y0)
 
 
 MODEL = "Equation 1: nested LMM, REML, precision weights"
@@ -62,7 +72,8 @@ def check_average_weighting(average: str) -> str:
 
 def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
                      size_percent: float = 5.0, cov_type: str = "model", n_perm: int = 0, strata=None,
-                     seed: int = 0, limits: Limits | None = None, average: str = "simple") -> dict:
+                     seed: int = 0, limits: Limits | None = None, average: str = "simple",
+                     covariates: dict | None = None) -> dict:
     """Fit Equation 1 and return the impacts as a JSON-ready dict (see module docstring), or a
     not-estimable result (:mod:`mheval.models.estimability`) with its reason.
 
@@ -75,21 +86,23 @@ def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: flo
     average row and "randomization" (:func:`mheval.models.randomization_test.randomization_test`).
     ``average``: "simple" (the design's mean of the yearly impacts, default) or "beneficiary_years"
     (years weighted by their beneficiary-years); recorded as ``average_weighting`` with the
-    ``year_weights`` used (see the module docstring).
+    ``year_weights`` used (see the module docstring). ``covariates``: the covariate specification
+    (config ``models.covariates``; None: :data:`mheval.models.covariates.DEFAULT_COVARIATES`).
     """
     check_average_weighting(average)
     return estimate_or_note(lambda: _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm,
-                                               strata, seed, limits, average),
+                                               strata, seed, limits, average, covariates),
                             outcome=outcome, population=population, model=MODEL, alpha=alpha,
                             size_percent=size_percent, average_weighting=average)
 
 
-def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, strata, seed, limits, weighting) -> dict:
-    d = model_frame(by, outcome, population)
+def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, strata, seed, limits, weighting,
+               covariates=None) -> dict:
+    d = model_frame(by, outcome, population, covariates)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
-    covs = [c for c in model_covariates(d, population) if d[c].nunique() > 1]
+    covs = [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1]
     covs, collinear = independent_covariates(d, covs)
-    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs)
+    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type)
     names = list(fit.params.index)
     beta = fit.params.to_numpy()
@@ -212,14 +225,15 @@ def visit_outcome_frame(visits: pd.DataFrame, cohort: pd.DataFrame, outcome: str
     """
     v = visits[visits["FU_YEAR"] > 0].dropna(subset=[value])
     v = v.sort_values(["BENE_ID", "FU_YEAR", "VISIT_DT"]).drop_duplicates(["BENE_ID", "FU_YEAR"])
-    cols = ["BENE_ID", "AGE", "SEX", "RACE", "DUAL", "RISK", "smoking", "diabetes", "antihypertensive", "RURAL",
-            "HEALTH_SYSTEM", "ORG_TYPE"]
+    cols = ["BENE_ID", "AGE", "SEX", "RACE", "DUAL", "PART_D", "RISK", "smoking", "diabetes", "antihypertensive",
+            "ENROLL_DT", "HCC_SCORE", "RURAL", "HEALTH_SYSTEM", "ORG_TYPE", "REGION", "RAND_STRATUM",
+            "SELF_REPORTED_FFS_BENES", "OTHER_CMS_MODELS"]
+    cols = [c for c in cols if c in cohort.columns]  # a column the specification needs and lacks: one clear error later
     d = v[["BENE_ID", "ORG_ID", "MH", "STRATUM", "FU_YEAR", value]].rename(
         columns={"FU_YEAR": "YEAR", value: "_VALUE"}).merge(cohort[cols], on="BENE_ID", how="left")
     d[outcome] = scale * d.pop("_VALUE")
     d[f"{outcome}_y0"] = scale * d["BENE_ID"].map(cohort.set_index("BENE_ID")[baseline])
     d["WEIGHT"] = 1.0
-    d["ORG_N_ENROLLED"] = d["ORG_ID"].map(cohort.groupby("ORG_ID").size())
     return d
 
 

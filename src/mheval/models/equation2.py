@@ -42,21 +42,22 @@ def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFr
 
 
 def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, alpha: float = 0.10,
-                        size_percent: float = 5.0, limits=None) -> dict:
+                        size_percent: float = 5.0, limits=None, covariates: dict | None = None) -> dict:
     """Equation 2 for the event within ``years`` of enrollment in ``population``: multilevel
     logistic regression with an organization random intercept and the Equation 4 covariates; the
     impact is the average marginal effect in percentage points (population-averaged, delta method).
     Returns a JSON-ready dict shaped like the Equation 1 results ("average"), with the counts of
-    :func:`fixed_window_frame`; or a not-estimable result (:mod:`mheval.models.estimability`)."""
+    :func:`fixed_window_frame`; or a not-estimable result (:mod:`mheval.models.estimability`).
+    ``covariates``: the covariate specification (config ``models.covariates``; None: the default)."""
     from mheval.models.estimability import estimate_or_note
 
-    return estimate_or_note(lambda: _fixed_window(tte, population, years, alpha, size_percent, limits),
+    return estimate_or_note(lambda: _fixed_window(tte, population, years, alpha, size_percent, limits, covariates),
                             outcome="event_within_window",
                             outcome_label=f"First heart attack, stroke or TIA within {years:g} years",
                             population=population, window_years=years, alpha=alpha, size_percent=size_percent)
 
 
-def _fixed_window(tte, population, years, alpha, size_percent, limits) -> dict:
+def _fixed_window(tte, population, years, alpha, size_percent, limits, covariates=None) -> dict:
     from mheval.models.covariates import POPULATIONS
 
     pop = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
@@ -64,7 +65,7 @@ def _fixed_window(tte, population, years, alpha, size_percent, limits) -> dict:
     return {"outcome": "event_within_window", "outcome_label": f"First heart attack, stroke or TIA within {years:g} years",
             "population": population, "window_years": years, "alpha": alpha, "size_percent": size_percent,
             "counts": counts, **equation2_binary(frame, "WITHIN", population, f"within {years:g} years", alpha,
-                                                 size_percent, limits)}
+                                                 size_percent, limits, covariates)}
 
 
 MODEL = ("Equation 2: multilevel logistic (Laplace), organization intercept; average marginal effect in "
@@ -72,28 +73,30 @@ MODEL = ("Equation 2: multilevel logistic (Laplace), organization intercept; ave
 
 
 def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period: str, alpha: float = 0.10,
-                     size_percent: float = 5.0, limits=None) -> dict:
+                     size_percent: float = 5.0, limits=None, covariates: dict | None = None) -> dict:
     """Fit Equation 2 for the 0/1 column ``outcome`` of ``frame`` (one row per beneficiary of
     ``population``, with the cohort's covariates, ``ORG_ID`` and ``MH``): multilevel logistic
-    regression with an organization random intercept and the Equation 4 covariates; the impact is the
+    regression with an organization random intercept and the covariate specification ``covariates``
+    (config ``models.covariates``; None: the default), collinear ones dropped; the impact is the
     average marginal effect in percentage points (population-averaged, delta method), labelled
     ``period``. Returns the model fields of a result ("model", "n_obs", "n_organizations",
     "converged", "variance_components", "average", "by_year": [], "coefficients"); raises
     :class:`mheval.models.estimability.NotEstimable` below the limits."""
     from mheval.models.binary_impact import ame_row
-    from mheval.models.covariates import adjustment_covariates
+    from mheval.models.covariates import adjustment_covariates, check_no_post_randomization, independent_covariates
     from mheval.models.estimability import check_estimable
     from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
     check_estimable(frame[outcome], frame["MH"], frame["ORG_ID"], "binary", limits)
-    cov = adjustment_covariates(frame, population)
-    cov = cov[[c for c in cov.columns if cov[c].nunique() > 1]]
+    cov = adjustment_covariates(frame, population, covariates)
     d = frame[["ORG_ID", "MH", outcome]].join(cov)
-    formula = f"{outcome} ~ 1 + MH + " + " + ".join(cov.columns)
+    covs, collinear = independent_covariates(d, [c for c in cov.columns if cov[c].nunique() > 1], year=None)
+    formula = f"{outcome} ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
     r = marginal_effect(fit, d, treatment="MH", alpha=alpha).loc["overall"]
     return {"model": MODEL, "n_obs": fit.n_obs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
             "variance_components": fit.variance_components, "average": ame_row(period, r, size_percent), "by_year": [],
+            "dropped_collinear_covariates": collinear,
             "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records")}
 
 
@@ -163,7 +166,8 @@ def medication_window_frame(tte: pd.DataFrame, changes: pd.DataFrame, drug: str,
 
 
 def medication_window_impact(tte: pd.DataFrame, changes: pd.DataFrame, outcome: str, population: str,
-                             alpha: float = 0.10, size_percent: float = 5.0, limits=None) -> dict:
+                             alpha: float = 0.10, size_percent: float = 5.0, limits=None,
+                             covariates: dict | None = None) -> dict:
     """Equation 2 for a medication window outcome ``med_<drug>_<months>m`` (drug: statin,
     antihypertensive or any) in ``population``: :func:`medication_window_frame` fitted by
     :func:`equation2_binary` (average marginal effect in percentage points). Returns a JSON-ready
@@ -181,7 +185,8 @@ def medication_window_impact(tte: pd.DataFrame, changes: pd.DataFrame, outcome: 
         frame, counts = medication_window_frame(pop, changes, drug, months)
         return {"outcome": outcome, "outcome_label": label, "population": population, "window_months": months,
                 "alpha": alpha, "size_percent": size_percent, "counts": counts,
-                **equation2_binary(frame, "WITHIN", population, f"within {months} months", alpha, size_percent, limits)}
+                **equation2_binary(frame, "WITHIN", population, f"within {months} months", alpha, size_percent, limits,
+                                   covariates)}
 
     return estimate_or_note(fit, outcome=outcome, outcome_label=label, population=population, window_months=months,
                             alpha=alpha, size_percent=size_percent)

@@ -7,14 +7,16 @@ calendar time (survey waves), estimated as designed:
   gamma_p has one observation per organization and drops out of each fit;
 - **x_p, organization-level averages of beneficiary covariates** (age, sex, race, dual status, log
   baseline risk, smoking, diabetes, treated blood pressure, high risk) over the organization's
-  analyzed beneficiaries, next to **z_p, organization characteristics** (log practitioners,
-  health-system owned, rural, organization type). An organization that enrolled no one (it can
+  analyzed beneficiaries, next to **z_p, the organization part of the one covariate
+  specification** (config ``models.covariates``, :mod:`mheval.models.covariates`: randomization
+  stratum, region, log self-reported FFS size, type, rural, health system, other CMS models). An organization that enrolled no one (it can
   still answer the survey) gets the mean of the organizations that did and an indicator
   ``NO_ENROLLEES`` (dropped when constant);
 - **nonresponse weights from every randomized organization**: the frame is the organizations file
   (every randomized organization, including those that enrolled no one or withdrew); per wave, a
   logistic response model on arm and z_p (known for the whole frame before randomization) gives
-  each organization's response probability p, and respondents get weight 1/p;
+  each organization's response probability p, and respondents get weight 1/p (the response model
+  keeps its own organization characteristics, ``ORG_COVARIATES``);
 - **design-based estimation**: the weights are sampling weights, not precision weights: weighted
   least squares point estimates with the CR2 cluster-robust covariance (clusters: organizations)
   and Bell-McCaffrey Satterthwaite degrees of freedom, as clubSandwich's ``vcovCR(lm(...,
@@ -35,7 +37,12 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from mheval.models.covariates import adjustment_covariates, independent_covariates
+from mheval.models.covariates import (
+    adjustment_covariates,
+    check_no_post_randomization,
+    check_spec,
+    independent_covariates,
+)
 from mheval.models.estimability import NotEstimable, check_estimable, check_standard_error, estimate_or_note
 
 ORG_COVARIATES = ["LOG_PRACTITIONERS", "HEALTH_SYSTEM", "RURAL", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY"]
@@ -44,14 +51,23 @@ MODEL = ("Equation 3 by wave: weighted least squares with nonresponse (sampling)
          "with Satterthwaite df")
 
 
-def organization_covariates(orgs: pd.DataFrame) -> pd.DataFrame:
-    """z_p for the survey models: log practitioners, health-system owned, rural, organization type."""
+def organization_covariates(orgs: pd.DataFrame, covariates: dict | None = None) -> pd.DataFrame:
+    """Organization columns of the survey models: the response model's :data:`ORG_COVARIATES` (log
+    practitioners, health-system owned, rural, organization type) and z_p of the covariate
+    specification (``covariates``, config ``models.covariates``; the registry file's STRATUM is the
+    randomization stratum), whose term names are listed in ``attrs["z"]``."""
+    orgs = orgs.reset_index(drop=True)
     z = pd.DataFrame({"ORG_ID": orgs["ORG_ID"].to_numpy(), "MH": (orgs["ARM"] == "intervention").astype(float).to_numpy()})
     z["LOG_PRACTITIONERS"] = np.log(orgs["N_PRACTITIONERS"].astype(float)).to_numpy()
     z["HEALTH_SYSTEM"] = orgs["HEALTH_SYSTEM"].astype(float).to_numpy()
     z["RURAL"] = orgs["RURAL"].astype(float).to_numpy()
     z["TYPE_CARDIOLOGY"] = (orgs["ORG_TYPE"] == "cardiology").astype(float).to_numpy()
     z["TYPE_MULTISPECIALTY"] = (orgs["ORG_TYPE"] == "multispecialty").astype(float).to_numpy()
+    spec = check_spec(covariates)
+    zp = adjustment_covariates(orgs.rename(columns={"STRATUM": "RAND_STRATUM"}), "high",
+                               {"beneficiary": [], "organization": spec.get("organization", [])})
+    z = pd.concat([z, zp[[c for c in zp.columns if c not in z.columns]]], axis=1)
+    z.attrs["z"] = check_no_post_randomization(list(zp.columns))
     return z
 
 
@@ -121,6 +137,7 @@ def nonresponse_weights(frame: pd.DataFrame, survey: pd.DataFrame) -> tuple[pd.D
                                         for m, a in ((1.0, "intervention"), (0.0, "control"))},
                "response_rate_by_wave": {f"wave {int(w)}": float(r) for w, r in grid.groupby("WAVE")["RESPONDED"].mean().items()},
                "models": models}
+    grid.attrs["z"] = frame.attrs.get("z", ORG_COVARIATES)  # z_p of the impact model (organization_covariates)
     return grid, summary
 
 
@@ -147,7 +164,8 @@ def _equation3(survey, weights, covariates, item, wave, alpha, limits) -> dict:
 
     d = equation3_frame(survey, weights, covariates, item, wave)
     check_estimable(d["VALUE"], d["MH"], d["ORG_ID"], "continuous", limits)
-    candidates = ORG_COVARIATES + [c for c in covariates.columns if c != "ORG_ID"]
+    z = weights.attrs.get("z", ORG_COVARIATES)
+    candidates = check_no_post_randomization(list(z) + [c for c in covariates.columns if c != "ORG_ID"])
     kept, dropped = independent_covariates(d.assign(YEAR=1), candidates)
     names = ["Intercept", "MH"] + kept
     n_org = int(d["ORG_ID"].nunique())
@@ -173,21 +191,23 @@ def _equation3(survey, weights, covariates, item, wave, alpha, limits) -> dict:
             "cov": {a: dict(zip(names, map(float, row))) for a, row in zip(names, fit.vcov)}}
 
 
-def survey_impacts(data_dir, cohort: pd.DataFrame, alpha: float = 0.10, limits=None) -> dict:
+def survey_impacts(data_dir, cohort: pd.DataFrame, alpha: float = 0.10, limits=None,
+                   covariates: dict | None = None) -> dict:
     """Equation 3 for every survey item and wave. The response frame is every randomized
     organization (the organizations file); ``cohort`` (results/analysis/cohort.parquet: the
-    analyzed beneficiaries with ORG_ID and baseline covariates) gives x_p."""
+    analyzed beneficiaries with ORG_ID and baseline covariates) gives x_p; z_p is the organization
+    part of ``covariates`` (config ``models.covariates``)."""
     from mheval.contract.read import read_input
 
     orgs = read_input(data_dir, "organizations")
-    frame = organization_covariates(orgs)
+    frame = organization_covariates(orgs, covariates)
     survey = read_input(data_dir, "survey")
     unknown = sorted(set(survey["ORG_ID"]) - set(frame["ORG_ID"]))
     if unknown:
         raise ValueError(f"survey: column ORG_ID: {len(unknown)} organizations not in the organizations file "
                          f"(the frame), e.g. {unknown[:5]}")
     weights, summary = nonresponse_weights(frame, survey)
-    covariates = beneficiary_averages(cohort, frame["ORG_ID"])
-    items = [equation3_impact(survey, weights, covariates, item, wave, alpha, limits)
+    averages = beneficiary_averages(cohort, frame["ORG_ID"])
+    items = [equation3_impact(survey, weights, averages, item, wave, alpha, limits)
              for item in sorted(survey["ITEM"].unique()) for wave in summary["waves"]]
     return {"response": summary, "items": items}

@@ -54,6 +54,73 @@ from mheval.models.wald import wald_table
 
 log = logging.getLogger(__name__)
 
+_EPS = np.finfo(float).eps
+
+
+class _Logit:
+    """The logit link (canonical: observed and expected information agree)."""
+
+    name = "logit"
+
+    @staticmethod
+    def mean(eta):
+        return special.expit(eta)
+
+    @staticmethod
+    def dmean(eta):
+        mu = special.expit(eta)
+        return mu * (1 - mu)
+
+    @staticmethod
+    def log_p_obs(eta, y, sign):
+        return np.log(np.maximum(special.expit(sign * eta), 1e-300))
+
+    @staticmethod
+    def parts(eta, y):
+        """(score d loglik / d eta, Fisher weight, its derivative in eta, observed information)."""
+        mu = special.expit(eta)
+        W = mu * (1 - mu)
+        return y - mu, W, W * (1 - 2 * mu), W
+
+
+class _CLogLog:
+    """The complementary log-log link, P(y = 1) = 1 - exp(-exp(eta)): with offset log(exposure),
+    the probability of at least one event in ``exposure`` years at the constant rate exp(x'beta)
+    (a Poisson process seen as 0/1). Not canonical: Fisher weights (dmu/deta)^2 / (mu (1 - mu))
+    in the Laplace determinant, as glmer's PIRLS; the observed information for the modes' implicit
+    derivatives."""
+
+    name = "cloglog"
+
+    @staticmethod
+    def mean(eta):
+        return np.clip(-np.expm1(-np.exp(eta)), _EPS, 1 - _EPS)
+
+    @staticmethod
+    def dmean(eta):
+        t = np.exp(np.minimum(eta, 700))
+        return t * np.exp(-t)
+
+    @staticmethod
+    def log_p_obs(eta, y, sign):
+        t = np.exp(np.minimum(eta, 700))
+        return np.where(y > 0, np.log(np.clip(-np.expm1(-t), 1e-300, None)), -t)
+
+    @staticmethod
+    def parts(eta, y):
+        t = np.exp(np.minimum(eta, 700))
+        q = np.exp(-t)  # 1 - mu
+        mu = np.clip(-np.expm1(-t), 1e-300, None)
+        score = np.where(y > 0, t * q / mu, -t)
+        W = t * t * q / mu
+        dW = W * (2 - t / mu)
+        # observed information -d2 loglik / d eta2: y = 0: t; y = 1: t q (t - mu) / mu^2, t - mu = t + expm1(-t)
+        obs = np.where(y > 0, t * q * (t + np.expm1(-t)) / (mu * mu), t)
+        return score, W, dW, obs
+
+
+LINKS = {"logit": _Logit, "cloglog": _CLogLog}
+
 
 @dataclass
 class NestedGLMMResult:
@@ -84,10 +151,12 @@ class NestedGLMMResult:
 
 
 class _Laplace:
-    """Laplace deviance of the nested logistic GLMM and its gradient in (s_o, s_b, beta)."""
+    """Laplace deviance of the nested binomial GLMM and its gradient in (s_o, s_b, beta)."""
 
-    def __init__(self, X, y, w, bene_idx, org_of_bene):
+    def __init__(self, X, y, w, bene_idx, org_of_bene, link=_Logit, offset=None):
         self.X, self.y, self.w = X, y, w
+        self.link = link
+        self.offset = np.zeros(len(y)) if offset is None else offset
         self.bene, self.oob = bene_idx, org_of_bene
         self.nb, self.no = len(org_of_bene), org_of_bene.max() + 1
         self.org = org_of_bene[bene_idx]
@@ -110,16 +179,15 @@ class _Laplace:
 
     def _state(self, so, sb, u, v, xb):
         eta = xb + so * u[self.org] + sb * v[self.bene]
-        p_obs = special.expit(self.sign * eta)  # probability of the observed outcome
-        mu = self.y - self.sign * (1.0 - p_obs)
-        h = -(self.w @ np.log(np.maximum(p_obs, 1e-300))) + 0.5 * (u @ u + v @ v)
-        return eta, mu, h
+        h = -(self.w @ self.link.log_p_obs(eta, self.y, self.sign)) + 0.5 * (u @ u + v @ v)
+        return eta, eta, h
 
-    def _newton_parts(self, mu, so, sb):
-        """IRLS weights W, working residuals w (y - mu), the arrowhead sums and the residual sums
-        per beneficiary and organization at the current modes."""
-        W = self.w * mu * (1 - mu)
-        wr = self.w * (self.y - mu)
+    def _newton_parts(self, eta, so, sb):
+        """IRLS (Fisher) weights W, weighted scores w dloglik/deta (w (y - mu) for the logit), the
+        arrowhead sums and the score sums per beneficiary and organization at the current modes."""
+        score, W, _, _ = self.link.parts(eta, self.y)
+        W = self.w * W
+        wr = self.w * score
         R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
         return W, wr, self._sums(W, so, sb), R_b, np.bincount(self.oob, weights=R_b, minlength=self.no)
 
@@ -127,7 +195,7 @@ class _Laplace:
         """Conditional modes by Newton (penalized IRLS) with step halving, warm-started from the
         previous evaluation's modes, until the next Newton step is below ``tol``; returns (u, v, mu,
         h, parts) with h half the penalized deviance and parts :meth:`_newton_parts` at the modes."""
-        xb = self.X @ beta
+        xb = self.X @ beta + self.offset
         u, v = self.u.copy(), self.v.copy()
         _, mu, h = self._state(so, sb, u, v, xb)
         for _ in range(maxit):
@@ -154,7 +222,10 @@ class _Laplace:
 
     def deviance_and_gradient(self, so, sb, beta):
         """Laplace deviance, its gradient in (s_o, s_b, beta) and (W, sums) at the modes."""
-        u, v, mu, h, (W, wr, sums, R_b, R_o) = self.modes(so, sb, beta)
+        u, v, eta, h, (W, wr, sums, R_b, R_o) = self.modes(so, sb, beta)
+        _, _, dW, obs = self.link.parts(eta, self.y)
+        W_obs = self.w * obs  # the Hessian of h in (u, v) is G' W_obs G + I (= H for the logit)
+        sums_obs = sums if self.link is _Logit else self._sums(W_obs, so, sb)
         s_b, d_b, c_b, S_o = sums
         dev = 2 * h + np.log(d_b).sum() + np.log(S_o).sum()
         # entries of H^-1 per beneficiary: (org, org), (bene, org), (bene, bene)
@@ -163,12 +234,12 @@ class _Laplace:
         hbb = 1.0 / d_b + (c_b / d_b) ** 2 * hoo
         lev = so * so * hoo + 2 * so * sb * hbo + sb * sb * hbb  # g_i' H^-1 g_i
         m_o, m_b = so * hoo + sb * hbo, so * hbo + sb * hbb  # (H^-1 g_i) at org(i), bene(i)
-        c = W * (1 - 2 * mu) * lev[self.bene]  # d log det H / d eta_i at fixed u
+        c = self.w * dW * lev[self.bene]  # d log det H / d eta_i at fixed u
         C_b = np.bincount(self.bene, weights=c, minlength=self.nb)
         C_o = np.bincount(self.oob, weights=C_b, minlength=self.no)
-        k_o, k_b = self._solve(sums, so * C_o, sb * C_b)  # H^-1 d log det H / du
+        k_o, k_b = self._solve(sums_obs, so * C_o, sb * C_b)  # (Hessian of h)^-1 d log det H / du
         gk = so * k_o[self.org] + sb * k_b[self.bene]
-        e = -2 * wr + c - gk * W  # total derivative of dev with respect to eta_i
+        e = -2 * wr + c - gk * W_obs  # total derivative of dev with respect to eta_i
         g_beta = self.X.T @ e
         g_so = e @ u[self.org] + 2 * s_b @ m_o + k_o @ R_o
         g_sb = e @ v[self.bene] + 2 * s_b @ m_b + k_b @ R_b
@@ -213,13 +284,16 @@ def _outcome(y: pd.DataFrame) -> np.ndarray:
     return values
 
 
-def _glm_start(X, y, w, iters=25):
-    """Plain weighted logistic regression by IRLS (starting values)."""
+def _glm_start(X, y, w, iters=25, link=_Logit, offset=0.0):
+    """Plain weighted binomial regression by Fisher scoring (starting values)."""
     beta = np.zeros(X.shape[1])
+    if link is not _Logit:  # start the cloglog at the mean rate
+        beta = np.linalg.lstsq(X, np.full(len(y), np.log(-np.log1p(-np.clip(np.average(y, weights=w), 1e-6, 0.999))))
+                               - offset, rcond=None)[0]
     for _ in range(iters):
-        mu = special.expit(X @ beta)
-        W = w * mu * (1 - mu)
-        step = np.linalg.solve(X.T @ (W[:, None] * X) + 1e-10 * np.eye(X.shape[1]), X.T @ (w * (y - mu)))
+        score, W, _, _ = link.parts(X @ beta + offset, y)
+        W = w * W
+        step = np.linalg.solve(X.T @ (W[:, None] * X) + 1e-10 * np.eye(X.shape[1]), X.T @ (w * score))
         beta = beta + step
         if np.abs(step).max() < 1e-10:
             break
@@ -228,8 +302,9 @@ def _glm_start(X, y, w, iters=25):
 
 @one_blas_thread
 def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None = None,
-                    weights: str | None = None, start: dict | None = None) -> NestedGLMMResult:
-    """Fit logit P(y = 1) = X beta + organization intercept [+ beneficiary intercept] by Laplace.
+                    weights: str | None = None, start: dict | None = None, link: str = "logit",
+                    offset: str | None = None) -> NestedGLMMResult:
+    """Fit g(P(y = 1)) = X beta [+ offset] + organization intercept [+ beneficiary intercept] by Laplace.
 
     Parameters
     ----------
@@ -242,21 +317,30 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
     weights : optional column of positive prior weights multiplying each row's log-likelihood
         (glmer's ``weights`` when they are integers; see the module docstring).
     start : optional {"theta": (s_o, s_b), "beta": array} starting values (used by the bootstrap).
+    link : "logit" (default) or "cloglog" (glmer's ``binomial(link = "cloglog")``; non-canonical:
+        Fisher weights in the Laplace determinant, as glmer).
+    offset : optional column added to the linear predictor with coefficient 1 (glmer's
+        ``offset =``), e.g. log(exposure) with the cloglog link: P(y = 1) = 1 - exp(-exposure
+        exp(x'beta)), a constant event rate over a partial year.
 
     Returns a :class:`NestedGLMMResult`: fixed effects on the log-odds scale, glmer's standard
     errors, variance components (variances of the random intercepts) and glmer's logLik.
     Rows with missing values in the model's columns are dropped (patsy's default).
     """
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {sorted(LINKS)}, not {link!r}")
+    lk = LINKS[link]
     y_df, X_df = model_matrices(formula, data)
     y = _outcome(y_df)
     d = data.loc[X_df.index, [c for c in (org, bene, weights) if c]]
+    off = _offset(data.loc[X_df.index], offset)
     X = np.ascontiguousarray(X_df.to_numpy(float))
     if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:
         raise ValueError("the fixed-effects design is rank deficient; drop collinear terms")
     g = nesting(d, org, bene, weights)
     w, one_level, bene_codes, bene_idx, org_codes, org_of_bene = (g.w, g.one_level, g.bene_codes, g.bene_idx,
                                                                   g.org_codes, g.org_of_bene)
-    lap = _Laplace(X, y, w, bene_idx.astype(np.intp), org_of_bene)
+    lap = _Laplace(X, y, w, bene_idx.astype(np.intp), org_of_bene, lk, off)
     p = X.shape[1]
     free = [0] if one_level else [0, 1]  # which of (s_o, s_b) are estimated
 
@@ -276,7 +360,7 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
         return dev, np.concatenate([grad[free], grad[2:]])
 
     if start is None:
-        x0 = np.concatenate([[0.5] * len(free), _glm_start(X, y, w)])
+        x0 = np.concatenate([[0.5] * len(free), _glm_start(X, y, w, link=lk, offset=off)])
     else:
         x0 = np.concatenate([np.asarray(start["theta"], float)[free], np.asarray(start["beta"], float)])
     res = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * len(free) + [(None, None)] * p,
@@ -325,7 +409,22 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
         n_groups={"org": len(org_codes), "bene": 0 if one_level else len(bene_codes)},
         converged=converged, _cov=pd.DataFrame(cov, index=names, columns=names),
         _cov_conditional=pd.DataFrame(cov_cond, index=names, columns=names), theta=theta,
-        spec={"formula": formula, "org": org, "bene": bene, "weights": weights, "design_info": X_df.design_info})
+        spec={"formula": formula, "org": org, "bene": bene, "weights": weights, "design_info": X_df.design_info,
+              "link": link, "offset": offset})
+
+
+def _offset(d: pd.DataFrame, offset: str | None) -> np.ndarray:
+    """The offset column as floats (zeros without one); missing or non-finite values: one clear error."""
+    if offset is None:
+        return np.zeros(len(d))
+    if offset not in d.columns:
+        raise ValueError(f"offset column '{offset}' is not in data")
+    o = d[offset].to_numpy(float)
+    bad = ~np.isfinite(o)
+    if bad.any():
+        raise ValueError(f"offset '{offset}' has {int(bad.sum())} missing or non-finite value(s) of {len(o)} "
+                         f"(e.g. rows {list(d.index[bad][:5])}); log(exposure) needs exposure > 0")
+    return o
 
 
 def _fd_hessian(fg, x):
@@ -340,17 +439,16 @@ def _fd_hessian(fg, x):
     return (H + H.T) / 2
 
 
-def _mean_probability(X, beta, sigma, n_nodes):
-    """E[expit(x'beta + sigma Z)], Z ~ N(0, 1), by Gauss-Hermite, and its derivative factor
-    E[mu (1 - mu)] (d/d beta = factor * x), per row."""
+def _mean_probability(X, beta, sigma, n_nodes, link=_Logit, offset=0.0):
+    """E[g^-1(x'beta + offset + sigma Z)], Z ~ N(0, 1), by Gauss-Hermite, and its derivative factor
+    E[dmu/deta] (d/d beta = factor * x), per row (logit: E[mu (1 - mu)])."""
     z, wz = np.polynomial.hermite_e.hermegauss(n_nodes) if sigma > 0 else (np.zeros(1), np.ones(1))
     wz = wz / wz.sum()
-    xb = X @ beta
+    xb = X @ beta + offset
     prob, slope = np.zeros(len(xb)), np.zeros(len(xb))
     for zk, wk in zip(z, wz):
-        mu = special.expit(xb + sigma * zk)
-        prob += wk * mu
-        slope += wk * mu * (1 - mu)
+        prob += wk * link.mean(xb + sigma * zk)
+        slope += wk * link.dmean(xb + sigma * zk)
     return prob, slope
 
 
@@ -359,9 +457,16 @@ def _analysis_sample(result, data):
     return data.loc[X.index]
 
 
-def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False):
-    """Per group: (effect, intervention mean, control mean[, gradient]) as proportions."""
+def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False, exposure=None):
+    """Per group: (effect, intervention mean, control mean[, gradient]) as proportions. With an
+    offset, the predictions use the rows' offsets, or log(``exposure``) for every row if given."""
     info = result.spec["design_info"]
+    link = LINKS[result.spec.get("link", "logit")]
+    off_col = result.spec.get("offset")
+    if exposure is not None:
+        offset = np.log(float(exposure))
+    else:
+        offset = _offset(d, off_col) if off_col else 0.0
     w = d[result.spec["weights"]].to_numpy(float) if result.spec["weights"] else np.ones(len(d))
     sigma = np.sqrt(sum(result.variance_components.values())) if scale == "population" else 0.0
     beta = result.params.to_numpy()
@@ -369,7 +474,7 @@ def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False
     parts = []
     for value in (1, 0):
         X = np.asarray(patsy.build_design_matrices([info], d.assign(**{treatment: value}))[0])
-        parts.append((X, *_mean_probability(X, beta, sigma, n_nodes)))
+        parts.append((X, *_mean_probability(X, beta, sigma, n_nodes, link, offset)))
     (X1, p1, s1), (X0, p0, s0) = parts
     for label, mask in groups:
         ww = w * mask
@@ -382,7 +487,8 @@ def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False
 
 def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str = "MH", by: str | None = None,
                     scale: str = "population", alpha: float = 0.10, method: str = "delta", n_boot: int = 200,
-                    seed: int = 0, n_nodes: int = 30, group_weights: dict | None = None) -> pd.DataFrame:
+                    seed: int = 0, n_nodes: int = 30, group_weights: dict | None = None,
+                    exposure: float | None = None) -> pd.DataFrame:
     """Average marginal effect of ``treatment`` in percentage points, with (1 - alpha) intervals.
 
     For every row of the analysis sample (the rows of ``data`` the model was fitted on), the
@@ -406,6 +512,10 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         (equal weights: the simple mean of the yearly effects), and its delta-method gradient,
         bootstrap replicates and intervention and control means are the same combination.
 
+    exposure : for a model with an offset (e.g. log exposure with the cloglog link), None predicts
+        at each row's own offset; a number predicts every row at offset log(``exposure``), e.g.
+        ``exposure=1``: the effect on the probability over a full year of exposure.
+
     Returns one row per group (index: the ``by`` levels, then "overall") with estimate, se, lower,
     upper (percentage points), p, intervention and control (mean predicted probabilities, percent)
     and n (rows).
@@ -419,7 +529,8 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         raise ValueError(f"treatment column '{treatment}' is not in data")
     groups = [(g, (d[by] == g).to_numpy()) for g in sorted(d[by].unique())] if by else []
     groups.append(("overall", np.ones(len(d), bool)))
-    point = _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=(method == "delta"))
+    point = _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=(method == "delta"),
+                       exposure=exposure)
     wn = _group_weights(group_weights, [g for g, _ in groups[:-1]]) if group_weights is not None else None
     if wn is not None:
         parts = [point[g] for g, _ in groups[:-1]]
@@ -432,7 +543,7 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         se = np.array([np.sqrt(point[g][3] @ V @ point[g][3]) for g, _ in groups])
         lower, upper = est - z * se, est + z * se
     else:
-        reps = _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed)
+        reps = _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed, exposure)
         if wn is not None:
             reps[:, -1] = reps[:, :-1] @ wn
         se = reps.std(axis=0, ddof=1)
@@ -460,7 +571,7 @@ def _group_weights(weights: dict, levels: list) -> np.ndarray:
     return w / w.sum()
 
 
-def _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed):
+def _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed, exposure=None):
     """Effects (proportions) of n_boot refits on organizations resampled within arm."""
     org, bene = result.spec["org"], result.spec["bene"]
     oidx = np.unique(d[org].to_numpy(), return_inverse=True)[1]
@@ -484,8 +595,8 @@ def _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed):
         if bene:
             db[bene] = new_org * (bidx.max() + 1) + bidx[rows]
         fit = fit_nested_glmm(db, result.spec["formula"], org=org, bene=bene, weights=result.spec["weights"],
-                              start=start)
+                              start=start, link=result.spec.get("link", "logit"), offset=result.spec.get("offset"))
         masks = [(g, m[rows]) for g, m in groups]
-        point = _ame_point(fit, db, treatment, masks, scale, n_nodes)
+        point = _ame_point(fit, db, treatment, masks, scale, n_nodes, exposure=exposure)
         reps[b] = [point[g][0] for g, _ in masks]
     return reps

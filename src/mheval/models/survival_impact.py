@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mheval.models.covariates import POPULATIONS, adjustment_covariates
+from mheval.models.covariates import (
+    POPULATIONS,
+    adjustment_covariates,
+    check_no_post_randomization,
+    independent_covariates,
+)
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.frailty_cox import fit_frailty_cox
 from mheval.models.marginal_cox import crude_rates, fit_marginal_cox
@@ -29,21 +34,52 @@ OUTCOMES = {"event": ("T_EVENT", "EVENT", "First heart attack, stroke or TIA"),
             "death": ("T_DEATH", "DEATH", "All-cause death")}
 
 
-def design_matrix(df: pd.DataFrame, population: str) -> tuple[pd.DataFrame, list[str]]:
-    """MH and the adjustment covariates (:func:`mheval.models.covariates.adjustment_covariates`).
-    Returns the frame and the covariate names."""
-    x = adjustment_covariates(df, population)
+def design_matrix(df: pd.DataFrame, population: str, covariates: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """MH and the adjustment covariates (:func:`mheval.models.covariates.adjustment_covariates`
+    of the specification ``covariates``, config ``models.covariates``). Returns the frame and the
+    covariate names."""
+    x = adjustment_covariates(df, population, covariates)
     x.insert(0, "MH", df["MH"].astype(int))
     return x, list(x.columns)
 
 
-def survival_frame(tte: pd.DataFrame, outcome: str, population: str) -> tuple[pd.DataFrame, list[str]]:
+def event_free_indicators(x: pd.DataFrame, event) -> list[str]:
+    """The 0/1 columns of ``x`` with no event among the rows where they are 1 (or 0): their Cox
+    coefficient runs off to infinity (monotone likelihood), e.g. the indicator of a randomization
+    stratum with a handful of beneficiaries in the population. They carry no information on the
+    hazard and are left out of the fit (as collinear covariates are)."""
+    e = np.asarray(event, float)
+    out = []
+    for c in x.columns:
+        v = x[c].to_numpy(float)
+        if np.isin(v, (0.0, 1.0)).all() and (e[v == 1].sum() == 0 or e[v == 0].sum() == 0):
+            out.append(c)
+    return out
+
+
+def check_clusters_for_covariates(org, cov: list[str], cov_type: str) -> None:
+    """Not estimable (:class:`~mheval.models.estimability.NotEstimable`) when a bias-corrected
+    sandwich (``cov_type`` not "robust") has no more organizations than covariates + 2: its
+    t(G - 2) reference and corrections need G > p + 2 (a tiny trial under the full covariate
+    specification)."""
+    G = int(pd.Series(org).nunique())
+    if cov_type != "robust" and G <= 2 + len(cov):
+        raise NotEstimable(f"{G} organizations for {len(cov)} terms (arm and covariates): the bias-corrected "
+                           f"sandwich ({cov_type}) needs more organizations than terms + 2")
+
+
+def survival_frame(tte: pd.DataFrame, outcome: str, population: str,
+                   covariates: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The population's rows with duration, event, ORG_ID, MH and the adjustment covariates (those
-    with variation). Returns the frame and the covariate names (MH first)."""
+    with variation, not a linear combination of the ones before them and MH
+    (:func:`mheval.models.covariates.independent_covariates`), and not an indicator without events
+    on one side (:func:`event_free_indicators`)). Returns the frame and the covariate names (MH first)."""
     duration, event, _ = OUTCOMES[outcome]
     df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
-    x, cov = design_matrix(df, population)
-    cov = [c for c in cov if c == "MH" or x[c].nunique() > 1]
+    x, cov = design_matrix(df, population, covariates)
+    varying = [c for c in cov if c != "MH" and x[c].nunique() > 1]
+    kept = check_no_post_randomization(independent_covariates(x, varying, year=None)[0])
+    cov = ["MH"] + [c for c in kept if c not in event_free_indicators(x[kept], df[OUTCOMES[outcome][1]])]
     x = x[cov].copy()
     x[duration], x[event], x["ORG_ID"] = df[duration].to_numpy(), df[event].to_numpy(), df["ORG_ID"].to_numpy()
     return x, cov
@@ -65,9 +101,10 @@ _NAN_EFFECT = {k: float("nan") for k in ("log_hr", "se", "hr", "lower", "upper",
 
 def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
                     ph_alpha: float = 0.05, cox_cov_type: str = "robust", n_perm: int = 0, strata=None,
-                    seed: int = 0, limits=None) -> dict:
+                    seed: int = 0, limits=None, covariates: dict | None = None) -> dict:
     """Fit Equation 4 for ``outcome`` (a key of :data:`OUTCOMES`: "event", "event_cvdeath" or
-    "death") in ``population``.
+    "death") in ``population`` with the covariate specification ``covariates`` (config
+    ``models.covariates``; None: the default).
 
     Returns a JSON-ready dict: the frailty model's hazard ratio of intervention vs control with its
     (1 - alpha) interval, p-value and the Bayesian reading under a flat prior (probability HR < 1)
@@ -93,17 +130,20 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
     or a Series of randomization strata indexed by ORG_ID) as "p_randomization" and
     "randomization" (:func:`mheval.models.randomization_test.randomization_test`); its statistic
     is the marginal Cox log hazard ratio (refitted for each permutation; the frailty model's theta
-    search would cost many times more).
+    search would cost many times more). ``covariates``: the covariate specification (config
+    ``models.covariates``; None: the default).
     """
     return estimate_or_note(lambda: _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, strata,
-                                              seed, limits),
+                                              seed, limits, covariates),
                             outcome=outcome, outcome_label=OUTCOMES[outcome][2], population=population, alpha=alpha)
 
 
-def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, strata, seed, limits) -> dict:
+def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, strata, seed, limits,
+              covariates=None) -> dict:
     duration, event, label = OUTCOMES[outcome]
-    x, cov = survival_frame(tte, outcome, population)
+    x, cov = survival_frame(tte, outcome, population, covariates)
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
+    check_clusters_for_covariates(x["ORG_ID"], cov, cox_cov_type)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fr = fit_frailty_cox(x, duration, event, cov, "ORG_ID")
@@ -166,7 +206,8 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
 
 
 def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
-                       alpha: float = 0.10, seed: int = 0, min_at_risk: int = 11, limits=None):
+                       alpha: float = 0.10, seed: int = 0, min_at_risk: int = 11, limits=None,
+                       covariates: dict | None = None):
     """Adjusted cumulative incidence of ``outcome`` by arm in ``population``, standardized over the
     population's sample with the Equation 4 covariates, with cluster-bootstrap bands
     (:func:`mheval.models.adjusted_incidence.adjusted_cumulative_incidence`). Raises
@@ -174,7 +215,7 @@ def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(
     from mheval.models.adjusted_incidence import adjusted_cumulative_incidence
 
     duration, event, _ = OUTCOMES[outcome]
-    x, cov = survival_frame(tte, outcome, population)
+    x, cov = survival_frame(tte, outcome, population, covariates)
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     return adjusted_cumulative_incidence(x, duration, event, x[[c for c in cov if c != "MH"]], treatment="MH",
                                          cluster="ORG_ID", years=tuple(years), n_boot=n_boot, alpha=alpha, seed=seed,
@@ -182,7 +223,8 @@ def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(
 
 
 def competing_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
-                        alpha: float = 0.10, seed: int = 0, min_cell: int = 11, limits=None):
+                        alpha: float = 0.10, seed: int = 0, min_cell: int = 11, limits=None,
+                        covariates: dict | None = None):
     """Cumulative incidence of ``outcome`` by arm in ``population`` with death (without the outcome,
     at the end of its follow-up) as a competing risk: Aalen-Johansen unadjusted, and standardized over
     the population from cause-specific Cox models with the Equation 4 covariates, with
@@ -193,7 +235,7 @@ def competing_incidence(tte: pd.DataFrame, outcome: str, population: str, years=
     from mheval.models.competing_risks import competing_cumulative_incidence, competing_status
 
     duration, event, _ = OUTCOMES[outcome]
-    x, cov = survival_frame(tte, outcome, population)
+    x, cov = survival_frame(tte, outcome, population, covariates)
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     x["STATUS"] = competing_status(x[event], df["DEATH"], x[duration], df["T_DEATH"])

@@ -10,7 +10,13 @@ The unpooled subgroup estimates y_k (standard errors se_k, from
 
 fitted with PyMC's NUTS on the marginal model y_k ~ Normal(mu, sqrt(tau^2 + se_k^2)), with theta
 integrated out; each posterior draw of theta is then drawn exactly from its normal conditional
-theta_k | mu, tau, y (precision 1/se_k^2 + 1/tau^2). With two or three levels per dimension tau is
+theta_k | mu, tau, y (precision 1/se_k^2 + 1/tau^2).
+
+The level estimates of one interaction model are correlated (they share the covariate
+coefficients and, in Cox models, the baseline hazard); with their full covariance V
+(``cov=``, :attr:`mheval.subgroups.interaction.SubgroupImpacts.cov`) the likelihood is the
+multivariate normal y ~ MvNormal(mu 1, tau^2 I + V) and theta | mu, tau, y ~ MvNormal(mu 1 +
+A (y - mu 1), tau^2 (I - A)) with A = tau^2 (tau^2 I + V)^-1 (V diagonal: the formulas above). With two or three levels per dimension tau is
 barely identified, and sampling theta directly (centred or non-centred) gave divergent transitions
 on the synthetic trial; the two-parameter marginal posterior has no funnel. Priors:
 
@@ -123,8 +129,9 @@ def resolve_prior(prior: str, prior_params: dict | None, tau: float | None = Non
     return out
 
 
-def build_model(estimates, ses, labels, prior: dict):
-    """The PyMC model (non-centred normal-normal) for the resolved ``prior``."""
+def build_model(estimates, ses, labels, prior: dict, cov=None):
+    """The PyMC model (marginal normal-normal, theta integrated out) for the resolved ``prior``;
+    with ``cov`` (K x K covariance of the estimates) a multivariate normal likelihood."""
     import pymc as pm
 
     with pm.Model(coords={"subgroup": list(labels)}) as model:
@@ -136,15 +143,21 @@ def build_model(estimates, ses, labels, prior: dict):
         else:
             tau = pm.HalfNormal("tau", sigma=prior["tau_sd"])
         s = np.asarray(ses, float)
-        pm.Normal("y", mu=mu, sigma=pm.math.sqrt(tau ** 2 + s ** 2), observed=np.asarray(estimates, float),
-                  dims="subgroup")
+        if cov is None:
+            pm.Normal("y", mu=mu, sigma=pm.math.sqrt(tau ** 2 + s ** 2), observed=np.asarray(estimates, float),
+                      dims="subgroup")
+        else:
+            k = len(s)
+            pm.MvNormal("y", mu=mu * np.ones(k), cov=tau ** 2 * np.eye(k) + np.asarray(cov, float),
+                        observed=np.asarray(estimates, float), dims="subgroup")
     return model
 
 
-def add_theta_draws(idata, estimates, ses, seed: int) -> None:
+def add_theta_draws(idata, estimates, ses, seed: int, cov=None) -> None:
     """Add ``theta`` (chain, draw, subgroup) to ``idata.posterior``: one exact draw from
     theta_k | mu, tau, y_k ~ Normal((y_k/se_k^2 + mu/tau^2) v_k, v_k), v_k = 1/(1/se_k^2 + 1/tau^2),
-    per posterior draw of (mu, tau) (theta_k = mu when tau = 0)."""
+    per posterior draw of (mu, tau) (theta_k = mu when tau = 0); with ``cov`` the multivariate
+    conditional of the module docstring."""
     import xarray as xr
 
     post = idata.posterior
@@ -152,6 +165,12 @@ def add_theta_draws(idata, estimates, ses, seed: int) -> None:
     tau = np.broadcast_to(np.asarray(post["tau"].to_numpy() if "tau" in post else idata.constant_data["tau"].to_numpy(),
                                      float), post["mu"].shape)[..., None]
     y, s2 = np.asarray(estimates, float), np.asarray(ses, float) ** 2
+    if cov is not None:
+        theta = _theta_mvn(mu[..., 0], tau[..., 0], y, np.asarray(cov, float), seed)
+        post["theta"] = xr.DataArray(theta, dims=("chain", "draw", "subgroup"),
+                                     coords={"chain": post["chain"], "draw": post["draw"],
+                                             "subgroup": idata.observed_data["y"].coords["subgroup"]})
+        return
     with np.errstate(divide="ignore", invalid="ignore"):
         prec = 1 / s2 + np.where(tau > 0, 1 / tau ** 2, np.inf)
         v = np.where(tau > 0, 1 / prec, 0.0)
@@ -162,6 +181,21 @@ def add_theta_draws(idata, estimates, ses, seed: int) -> None:
                                  coords={"chain": post["chain"], "draw": post["draw"],
                                          "subgroup": post.coords["subgroup"] if "subgroup" in post.coords
                                          else idata.observed_data["y"].coords["subgroup"]})
+
+
+def _theta_mvn(mu, tau, y, V, seed):
+    """Draws of theta | mu, tau, y ~ MvNormal(mu 1 + A (y - mu 1), tau^2 (I - A)), A = tau^2 (tau^2 I + V)^-1,
+    one per (chain, draw) of ``mu`` and ``tau``."""
+    k = len(y)
+    t2 = (np.asarray(tau, float) ** 2)[..., None, None]
+    eye = np.eye(k)
+    A = t2 * np.linalg.inv(t2 * eye + V)  # (chain, draw, k, k); V is positive definite
+    m = mu[..., None] + np.einsum("...ij,...j->...i", A, y - mu[..., None])
+    S = t2 * (eye - A)
+    S = (S + np.swapaxes(S, -1, -2)) / 2
+    w, Q = np.linalg.eigh(S)
+    z = np.random.default_rng(seed).standard_normal(m.shape)
+    return m + np.einsum("...ij,...j->...i", Q * np.sqrt(np.clip(w, 0, None))[..., None, :], z)
 
 
 def check_diagnostics(idata, var_names=("mu", "tau", "theta"), max_rhat: float = 1.01, min_ess: float = 400,
@@ -207,7 +241,7 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
                    target_accept: float = 0.9, cores: int = 1, cred: float = 0.90, size=None,
                    direction: str = "decrease", max_rhat: float = 1.01, min_ess: float = 400,
                    max_divergences: int = 0, retries: int = 1, retry_target_accept: float = 0.99,
-                   check: bool = True) -> PooledSubgroups:
+                   check: bool = True, cov=None) -> PooledSubgroups:
     """Partially pool subgroup estimates with the hierarchical normal-normal model (module docstring).
 
     Parameters
@@ -224,6 +258,8 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
     max_rhat, min_ess, max_divergences : diagnostic thresholds; ``retries`` reruns with doubled
         tuning and draws and ``retry_target_accept`` before :class:`PoolingDiagnosticsError` is raised.
     check : False skips the diagnostics gate (the values are still reported).
+    cov : optional full K x K covariance of the estimates (multivariate normal likelihood; module
+        docstring); its diagonal must be ``ses`` squared.
     """
     import pymc as pm
 
@@ -238,8 +274,15 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
     labels = [str(x) for x in (labels if labels is not None else range(len(y)))]
     if len(labels) != len(y) or len(set(labels)) != len(labels):
         raise ValueError("labels must be unique, one per estimate")
+    if cov is not None:
+        cov = np.asarray(cov, float)
+        if cov.shape != (len(y), len(y)) or not np.allclose(cov, cov.T) or not np.allclose(np.diag(cov), s ** 2):
+            raise ValueError(f"cov must be the symmetric {len(y)} x {len(y)} covariance of the estimates, "
+                             "with the squared standard errors on its diagonal")
+        if np.linalg.eigvalsh(cov).min() <= 0:
+            raise ValueError("cov of the subgroup estimates is not positive definite")
     pr = resolve_prior(prior, prior_params, tau)
-    model = build_model(y, s, labels, pr)
+    model = build_model(y, s, labels, pr, cov)
     attempts = []
     t, ta, nd = int(tune), float(target_accept), int(draws)
     logging.getLogger("pymc").setLevel(logging.ERROR)
@@ -248,7 +291,7 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
             idata = pm.sample(draws=nd, tune=t, chains=int(chains), cores=int(cores),
                               random_seed=int(seed) + attempt, target_accept=ta, progressbar=False,
                               compute_convergence_checks=False)
-        add_theta_draws(idata, y, s, int(seed) + attempt)
+        add_theta_draws(idata, y, s, int(seed) + attempt, cov)
         diag, fails = check_diagnostics(idata, max_rhat=max_rhat, min_ess=min_ess, max_divergences=max_divergences)
         attempts.append({"attempt": attempt + 1, "tune": t, "target_accept": ta, "draws": nd,
                          "chains": int(chains), "failures": fails,
@@ -303,14 +346,31 @@ def _summarize(idata, y, s, labels, pr, cred, size, direction, diag, attempts) -
                            direction=direction, attempts=attempts)
 
 
-def closed_form_posterior(estimates, ses, tau: float, mu_mean: float = 0.0, mu_sd: float = np.inf) -> pd.DataFrame:
+def closed_form_posterior(estimates, ses, tau: float, mu_mean: float = 0.0, mu_sd: float = np.inf,
+                          cov=None) -> pd.DataFrame:
     """Exact posterior mean and SD of each theta_k when tau is known and mu ~ Normal(mu_mean, mu_sd).
 
     mu | y ~ Normal(m, v) with precision 1/mu_sd^2 + sum_k w_k and w_k = 1/(se_k^2 + tau^2);
     theta_k | y has mean B_k m + (1 - B_k) y_k and variance se_k^2 (1 - B_k) + B_k^2 v with
-    B_k = se_k^2 / (se_k^2 + tau^2). ``mu_sd = inf`` is the flat prior.
+    B_k = se_k^2 / (se_k^2 + tau^2). ``mu_sd = inf`` is the flat prior. With ``cov`` (full
+    covariance V of the estimates), Sigma = tau^2 I + V: precision of mu 1/mu_sd^2 + 1'Sigma^-1 1,
+    m = v (mu_mean/mu_sd^2 + 1'Sigma^-1 y), theta | y has mean m 1 + A (y - m 1) and covariance
+    tau^2 (I - A) + (1 - A1)(1 - A1)' v, A = tau^2 Sigma^-1.
     """
     y = np.asarray(estimates, float)
+    if cov is not None:
+        V = np.asarray(cov, float)
+        k = len(y)
+        Si = np.linalg.inv(tau ** 2 * np.eye(k) + V)
+        one = np.ones(k)
+        prec0 = 0.0 if np.isinf(mu_sd) else 1.0 / mu_sd ** 2
+        v = 1.0 / (prec0 + one @ Si @ one)
+        m = v * (prec0 * mu_mean + one @ Si @ y)
+        A = tau ** 2 * Si
+        b = one - A @ one
+        mean = m * one + A @ (y - m * one)
+        C = tau ** 2 * (np.eye(k) - A) + np.outer(b, b) * v
+        return pd.DataFrame({"post_mean": mean, "post_sd": np.sqrt(np.diag(C)), "mu_mean": m, "mu_sd": np.sqrt(v)})
     s2 = np.asarray(ses, float) ** 2
     w = 1.0 / (s2 + tau ** 2)
     prec0 = 0.0 if np.isinf(mu_sd) else 1.0 / mu_sd ** 2
@@ -370,7 +430,9 @@ def pool_impacts(impacts, bayes_cfg: dict | None = None, seed: int | None = None
         direction = (cfg.get("directions") or {}).get(impacts.outcome, cfg.get("direction", "decrease"))
     s = cfg["sampler"]
     dg = cfg["diagnostics"]
+    cov = None if getattr(impacts, "cov", None) is None else impacts.cov.to_numpy(float)
     return pool_subgroups(tb["estimate"].to_numpy(), tb["se"].to_numpy(), labels=tb["level"].astype(str).tolist(),
+                          cov=cov,
                           prior=prior, prior_params=block, draws=s["draws"], tune=s["tune"], chains=s["chains"],
                           seed=s["seed"] if seed is None else seed, target_accept=s["target_accept"],
                           cores=s.get("cores", 1), cred=cfg["cred"], size=size, direction=direction,

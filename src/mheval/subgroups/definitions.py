@@ -14,16 +14,23 @@ race             RACE grouped by ``groups`` (label -> list of RACE codes); codes
                  go to ``other_label``
 enrollment       ENROLL_DT before ``cut`` ("early") vs on or after it ("late"); ``cut`` is
                  "median" (median enrollment date of the frame's beneficiaries) or a date
-org_size         beneficiaries of the organization in the frame (distinct BENE_ID): ``method``
+org_size         the organization's self-reported number of Medicare FFS beneficiaries (registry
+                 organization file, ``SELF_REPORTED_FFS_BENES``: reported in the application,
+                 before randomization; the number it went on to enroll is not used): ``method``
                  "terciles" (terciles of organizations, each organization counted once) or
                  "cuts" (``cuts`` list, left-closed); labels from smallest: ``labels``
                  (default "small", "medium", "large"), so small organizations form their
                  own group
 org_type         ORG_TYPE (primary_care, multispecialty, cardiology)
-ceiling          organization's baseline average of ``column`` (default RISK) above the median
-                 over organizations ("far" from the ceiling of optimal performance: more risk
-                 to remove) vs at or below it ("near"); ``median_over`` "organizations"
-                 (default) or "beneficiaries"
+ceiling          organization's average of a baseline measure ``column`` (default
+                 MODIFIABLE_SHARE: the share of 10-year CVD risk due to modifiable factors at
+                 enrollment) above the median over organizations ("far" from the ceiling of
+                 optimal CVD performance at baseline, design report V.C: more modifiable risk
+                 left to remove) vs at or below it ("near"); ``median_over`` "organizations"
+                 (default) or "beneficiaries". Only baseline columns are accepted
+                 (``BASELINE_COLUMNS``). Limit: the average is over the organization's analyzed
+                 beneficiaries' pre-enrollment values; no organization-level performance
+                 measure from before randomization is in the data contract
 rural            RURAL ("rural", "urban")
 health_system    HEALTH_SYSTEM ("health_system", "independent")
 ===============  ==========================================================================
@@ -72,7 +79,7 @@ DEFAULT_SPEC: dict = {
     "enrollment": {"cut": "median"},
     "org_size": {"method": "terciles", "cuts": None, "labels": ["small", "medium", "large"]},
     "org_type": {},
-    "ceiling": {"column": "RISK", "median_over": "organizations"},
+    "ceiling": {"column": "MODIFIABLE_SHARE", "median_over": "organizations"},
     "rural": {},
     "health_system": {},
 }
@@ -131,9 +138,21 @@ def _cut(x: pd.Series, cuts, labels) -> pd.Series:
     return out.where(x.notna())
 
 
+BASELINE_COLUMNS = ("MODIFIABLE_SHARE", "RISK", "HCC_SCORE", "statin", "antihypertensive", "smoking", "diabetes",
+                    "systolic_bp", "ldl", "total_cholesterol", "hdl")
+SIZE_COLUMN = "SELF_REPORTED_FFS_BENES"
+
+
 def _org_table(frame: pd.DataFrame) -> pd.DataFrame:
-    one = frame.drop_duplicates("BENE_ID")
-    return one.groupby("ORG_ID").agg(N=("BENE_ID", "size"))
+    """One row per organization with its size N: the self-reported Medicare FFS beneficiaries."""
+    if SIZE_COLUMN not in frame.columns:
+        raise ValueError(f"org_size needs the registry organization file's {SIZE_COLUMN} in the analysis file "
+                         f"({len(frame)} rows); rebuild the analysis files")
+    g = frame.groupby("ORG_ID")[SIZE_COLUMN]
+    varies = g.nunique() > 1
+    if varies.any():
+        raise ValueError(f"{SIZE_COLUMN} varies within organization(s) {list(varies.index[varies][:5])}")
+    return g.first().astype(float).rename("N").to_frame()
 
 
 def _raw_levels(frame: pd.DataFrame, dim: str, s: dict) -> tuple[pd.Series, list[str], dict]:
@@ -196,7 +215,9 @@ def _raw_levels(frame: pd.DataFrame, dim: str, s: dict) -> tuple[pd.Series, list
         lab = frame["ORG_TYPE"].astype(object)
         order = sorted(lab.dropna().unique())
     elif dim == "ceiling":
-        col = s.get("column", "RISK")
+        col = s.get("column", "MODIFIABLE_SHARE")
+        if col not in BASELINE_COLUMNS:
+            raise ValueError(f"ceiling column {col!r} is not a baseline measure; one of {list(BASELINE_COLUMNS)}")
         one = frame.drop_duplicates("BENE_ID")
         org_mean = one.groupby("ORG_ID")[col].mean()
         over = s.get("median_over", "organizations")
@@ -281,8 +302,9 @@ def assign_subgroups(frame: pd.DataFrame, spec: dict | None = None) -> tuple[pd.
     ----------
     frame : one row per beneficiary (or beneficiary-year) with BENE_ID, ORG_ID, MH and the
         columns the enabled dimensions read (STRATUM, MODIFIABLE_SHARE, SEX, AGE, RACE,
-        ENROLL_DT, ORG_TYPE, RISK, RURAL, HEALTH_SYSTEM). Pass the whole analysis sample:
-        organization size and the ceiling median are computed over the frame's beneficiaries.
+        ENROLL_DT, ORG_TYPE, SELF_REPORTED_FFS_BENES, the ceiling column, RURAL, HEALTH_SYSTEM). Pass
+        the whole analysis sample:
+        organization-size terciles and the ceiling median are computed over its organizations.
     spec : settings merged over :data:`DEFAULT_SPEC` (the ``subgroups.definitions`` config block).
 
     Returns

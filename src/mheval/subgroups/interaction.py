@@ -9,11 +9,12 @@ differ by subgroup level (evaluation design report, sections V.A, V.B and V.C):
 
       y ~ 0 + sum_{t,k} 1(t, k) (alpha_tk + delta_tk MH) + beta x + phi y0
 
-  The impact in level k is the average of delta_tk over follow-up years weighted by the
-  beneficiary-years observed in level k and year t (as :func:`mheval.models.equation1.equation1_impact`
-  with ``average="beneficiary_years"``; its default, the design's simple mean of the yearly
-  impacts, is not yet applied to the subgroup levels). ``by_year=False`` fits one impact per level instead
-  (``... + MH:1(k)``, the brief's simpler form).
+  The impact in level k is the average of delta_tk over follow-up years as in
+  :func:`mheval.models.equation1.equation1_impact` (config ``models.average_weighting``): by
+  default the design's simple mean of the level's yearly impacts, or with
+  ``average="beneficiary_years"`` the years weighted by the beneficiary-years observed in level k
+  and year t. ``by_year=False`` fits one impact per level instead (``... + MH:1(k)``, the brief's
+  simpler form).
 - :func:`cox_by_subgroup`: Equation 4's covariates in a marginal Cox model (Efron ties,
   cluster-robust sandwich errors by organization; :func:`mheval.models.cox_engine.fit_cox`) with
   level main effects and one MH x level indicator per level: the log hazard ratio per level.
@@ -27,9 +28,14 @@ test of the size x impact interaction (a continuous MH x centred log organizatio
 When a contrast cannot be estimated (a single level in the population, a level with no
 beneficiaries or, for Cox, no events in one arm) :class:`SubgroupNotEstimableError` is raised.
 
-Adjustment covariates that are constant within every level of the subgroup (e.g. MALE when
-subgrouping by sex) are collinear with the level terms and are dropped for that fit (listed in
-``dropped_covariates``).
+The adjustment covariates are the one specification of every model (config
+``models.covariates``, :mod:`mheval.models.covariates`). Those that are linear combinations of the
+level indicators and the covariates before them (e.g. MALE when subgrouping by sex, or
+organization-type indicators when two types are merged into one level) are dropped for that fit
+by :func:`mheval.models.covariates.independent_covariates` (listed in ``dropped_covariates``).
+Organization size for the size x impact test is the registry's self-reported number of Medicare
+FFS beneficiaries (``SELF_REPORTED_FFS_BENES``, known before randomization), never the number of
+analyzed enrollees.
 """
 
 from __future__ import annotations
@@ -40,9 +46,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mheval.models.covariates import POPULATIONS, adjustment_covariates
+from mheval.models.covariates import (
+    POPULATIONS,
+    adjustment_covariates,
+    check_no_post_randomization,
+    independent_covariates,
+)
 from mheval.models.cox_engine import fit_cox
-from mheval.models.equation1 import model_covariates, model_frame
+from mheval.models.equation1 import check_average_weighting, model_covariates, model_frame
 from mheval.models.estimability import NotEstimable
 from mheval.models.nested_lmm import fit_nested_lmm
 from mheval.models.survival_impact import OUTCOMES as SURVIVAL_OUTCOMES
@@ -138,27 +149,14 @@ def _counts(d: pd.DataFrame, col: str, levels: list) -> pd.DataFrame:
 
 
 def _usable_covariates(d: pd.DataFrame, covs: list[str], col: str) -> tuple[list[str], list[str]]:
-    """Covariates that vary overall and within at least one level, and are not linear combinations
-    of the level indicators and the covariates kept before them (e.g. organization-type dummies when
-    two types are merged into one level); the others are dropped and listed."""
-    keep, dropped = [], []
-    base = pd.get_dummies(d[col].astype(object)).to_numpy(float)
-    rank = np.linalg.matrix_rank(base)
-    for c in covs:
-        if d[c].nunique() <= 1:
-            continue
-        if (d.groupby(col, observed=True)[c].nunique() <= 1).all():
-            dropped.append(c)
-            continue
-        x = d[c].to_numpy(float)
-        trial = np.column_stack([base, (x - x.mean()) / x.std()])
-        new_rank = np.linalg.matrix_rank(trial)
-        if new_rank > rank:
-            keep.append(c)
-            base, rank = trial, new_rank
-        else:
-            dropped.append(c)
-    return keep, dropped
+    """Covariates that vary overall and are not linear combinations of the level indicators and
+    the covariates kept before them (:func:`mheval.models.covariates.independent_covariates`; e.g.
+    MALE by sex, organization-type dummies when two types are merged into one level); the others
+    are dropped and listed."""
+    varying = check_no_post_randomization([c for c in covs if d[c].nunique() > 1])
+    level = d[col].astype(object).to_numpy()
+    base = [(level == lv).astype(float) for lv in pd.unique(level)]
+    return independent_covariates(d, varying, base=base)
 
 
 def _level_table(counts: pd.DataFrame, est, se, alpha: float) -> pd.DataFrame:
@@ -179,15 +177,22 @@ def _check_arms(counts: pd.DataFrame, col: str):
 
 
 def _org_size(d: pd.DataFrame, size_column: str | None) -> pd.Series:
-    if size_column and size_column in d.columns:
-        return d[size_column].astype(float)
-    n = d.drop_duplicates("BENE_ID").groupby("ORG_ID").size()
-    return d["ORG_ID"].map(n).astype(float)
+    """Organization size before randomization (default the registry's self-reported Medicare FFS
+    beneficiaries); an absent column is one clear error, never a count of analyzed enrollees."""
+    size_column = size_column or SIZE_COLUMN
+    if size_column not in d.columns:
+        raise ValueError(f"organization size column '{size_column}' is not in the analysis file ({len(d)} rows); "
+                         "it comes from the registry organization file (rebuild the analysis files)")
+    return d[size_column].astype(float)
+
+
+SIZE_COLUMN = "SELF_REPORTED_FFS_BENES"
 
 
 def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
                           levels: list | None = None, by_year: bool = True,
-                          size_column: str = "ORG_N_ENROLLED") -> SubgroupImpacts:
+                          size_column: str = SIZE_COLUMN, average: str = "simple",
+                          covariates: dict | None = None, cov_type: str = "CR2") -> SubgroupImpacts:
     """Equation 1 with arm x subgroup-level impacts (see the module docstring).
 
     Parameters
@@ -199,15 +204,24 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     levels : level order (default: sorted labels); levels absent from the population are skipped.
     by_year : year x level impacts averaged over years (default) or one impact per level.
     size_column : organization size column for the size x impact test (used when the subgroup is
-        organization size); counted from the frame when absent.
+        organization size; default the self-reported Medicare FFS beneficiaries).
+    average : "simple" (the mean of each level's yearly impacts, the default) or
+        "beneficiary_years" (config ``models.average_weighting``).
+    covariates : the covariate specification (config ``models.covariates``; None: the default).
+    cov_type : covariance of the level estimates (and so their SEs and the pooling's likelihood):
+        "CR2" (cluster-robust by organization with the small-sample correction, config
+        ``models.lmm_cov_type``; default) or "model".
     """
+    check_average_weighting(average)
+    if cov_type not in ("CR2", "model"):
+        raise ValueError(f"cov_type must be 'CR2' or 'model', not {cov_type!r}")
     col = _subgroup_column(by, subgroup)
-    d = model_frame(by, outcome, population)
+    d = model_frame(by, outcome, population, covariates)
     d = d[d[col].notna()].reset_index(drop=True)
     levels = _levels(d, col, levels, f"population '{population}'")
     counts = _counts(d, col, levels)
     _check_arms(counts, col)
-    base_covs = model_covariates(d, population)
+    base_covs = model_covariates(d, population, covariates)
     covs, dropped = _usable_covariates(d, base_covs, col)
     years = sorted(d["YEAR"].unique())
     K = len(levels)
@@ -230,10 +244,10 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     cells = [c for c in cells if d[c].sum() > 0]
     mh_terms = [f"MH_L{k}" for k in range(K)] if not by_year else [v for v in effects.values() if d[v].sum() > 0]
     formula = f"{outcome} ~ 0 + " + " + ".join(cells + mh_terms + covs)
-    fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
+    fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type)
     names = list(fit.params.index)
     beta = fit.params.to_numpy()
-    V = fit.cov_params().to_numpy()
+    V = fit.robust.vcov if cov_type == "CR2" else fit.cov_params().to_numpy()
     Xfull = d[names].to_numpy(float)
     X0 = Xfull.copy()
     X0[:, [names.index(m) for m in mh_terms]] = 0.0  # everyone as control
@@ -249,7 +263,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
             r = rows_k & (d["YEAR"] == t).to_numpy()
             if not r.any():
                 continue
-            w = float(d.loc[r, "WEIGHT"].sum())
+            w = float(d.loc[r, "WEIGHT"].sum()) if average == "beneficiary_years" else 1.0
             if by_year:
                 if effects[(t, k)] not in names:  # no intervention rows in this year and level
                     continue
@@ -272,9 +286,11 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     overall_control = float(np.average(control, weights=[d.loc[code == k, "WEIGHT"].sum() for k in range(K)]))
     size = None
     if col == column_name("org_size"):
-        size = equation1_size_interaction(by, outcome, population, size_column=size_column, alpha=alpha)
+        size = equation1_size_interaction(by, outcome, population, size_column=size_column, alpha=alpha,
+                                          covariates=covariates)
     return SubgroupImpacts(model="Equation 1 x subgroup: nested LMM, REML, precision weights" +
-                           (", year x level impacts averaged" if by_year else ", one impact per level"),
+                           (", year x level impacts averaged" if by_year else ", one impact per level") +
+                           (", CR2 covariance by organization" if cov_type == "CR2" else ", model-based covariance"),
                            outcome=outcome, population=population, subgroup=col, table=table,
                            heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=fit.n_obs,
                            dropped_covariates=dropped, size_interaction=size, overall_control_mean=overall_control,
@@ -282,20 +298,26 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
 
 
 def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
-                               size_column: str = "ORG_N_ENROLLED", alpha: float = 0.10) -> dict:
-    """Equation 1 plus MH x (log organization size, centred): does the impact change with size?
+                               size_column: str = SIZE_COLUMN, alpha: float = 0.10,
+                               covariates: dict | None = None) -> dict:
+    """Equation 1 plus MH x (log(1 + organization size), centred): does the impact change with
+    size? Size: the self-reported Medicare FFS beneficiaries (before randomization).
 
     Returns the interaction coefficient (change in the average impact per unit of log size; also
     per doubling of size), its standard error, interval and p-value.
     """
-    d = model_frame(by, outcome, population)
+    d = model_frame(by, outcome, population, covariates)
     size = _org_size(d, size_column)
-    logs = np.log(size)
+    logs = np.log1p(size)
     centre = float(logs.mean())
     d["LOG_SIZE_C"] = logs - centre
     d["MH_X_LOG_SIZE"] = d["MH"] * d["LOG_SIZE_C"]
-    covs = [c for c in model_covariates(d, population) if d[c].nunique() > 1 and c != "LOG_ORG_SIZE"]
-    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + LOG_SIZE_C + MH_X_LOG_SIZE + " + " + ".join(covs)
+    yrs, trt = d["YEAR"].to_numpy(), d["MH"].to_numpy(float)
+    base = [(yrs == t) * w for t in np.unique(yrs) for w in (1.0, trt)] + [d["LOG_SIZE_C"].to_numpy(),
+                                                                          d["MH_X_LOG_SIZE"].to_numpy()]
+    covs = independent_covariates(d, [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1],
+                                  base=base)[0]  # LOG_FFS_SIZE is the size term itself
+    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + LOG_SIZE_C + MH_X_LOG_SIZE" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
     return _interaction_dict(float(fit.params["MH_X_LOG_SIZE"]), float(fit.bse["MH_X_LOG_SIZE"]), alpha, centre,
                              "Equation 1 + MH x centred log organization size")
@@ -308,15 +330,16 @@ def _interaction_dict(b, se, alpha, centre, model):
             "coef_per_doubling": b * np.log(2), "log_size_centre": centre}
 
 
-def _cox_frame(tte: pd.DataFrame, outcome: str, population: str):
+def _cox_frame(tte: pd.DataFrame, outcome: str, population: str, covariates: dict | None = None):
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {list(OUTCOMES)}, not {outcome!r}")
     df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
-    return df, adjustment_covariates(df, population)
+    return df, adjustment_covariates(df, population, covariates)
 
 
 def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
-                    levels: list | None = None, size_column: str | None = None) -> SubgroupImpacts:
+                    levels: list | None = None, size_column: str | None = None,
+                    covariates: dict | None = None, cov_type: str = "md") -> SubgroupImpacts:
     """Marginal Cox model with MH x subgroup-level indicators: log hazard ratio per level.
 
     Parameters
@@ -326,13 +349,19 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     population : "high", "medium" or "high_medium".
     subgroup : dimension name or column name.
     size_column : organization size for the size x impact test (organization-size subgroup only);
-        by default the number of the organization's beneficiaries in ``tte``.
+        by default the self-reported Medicare FFS beneficiaries.
+    covariates : the covariate specification (config ``models.covariates``; None: the default).
+    cov_type : covariance of the level log hazard ratios: "robust" (Lin-Wei sandwich) or a
+        bias-corrected sandwich "kc", "fg", "md" (default), "mbn" (config ``models.cox_cov_type``;
+        :func:`mheval.models.cox_small_sample.bias_corrected_cov`).
     """
+    if cov_type not in ("robust", "kc", "fg", "md", "mbn"):
+        raise ValueError(f"cov_type must be one of robust, kc, fg, md, mbn; not {cov_type!r}")
     col = _subgroup_column(tte, subgroup)
     duration, event = OUTCOMES[outcome]
     # organization size over the whole file, before the population restriction
     sizes = _org_size(tte, size_column)
-    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population)
+    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population, covariates)
     keep = df[col].notna().to_numpy()
     df, x = df[keep].reset_index(drop=True), x[keep].reset_index(drop=True)
     levels = _levels(df, col, levels, f"population '{population}'")
@@ -358,7 +387,16 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     if not fit.converged:
         raise NotEstimable(f"the Cox model by '{col}' did not converge")
     est = fit.params[:K]
-    cov = fit.robust_cov[:K, :K]
+    if cov_type == "robust":
+        cov = fit.robust_cov[:K, :K]
+    elif df["ORG_ID"].nunique() <= 2 + X.shape[1]:
+        raise SubgroupNotEstimableError(f"{df['ORG_ID'].nunique()} organizations for {X.shape[1]} terms: the "
+                                        f"bias-corrected sandwich ({cov_type}) needs more organizations than terms + 2")
+    else:
+        from mheval.models.cox_small_sample import bias_corrected_cov
+
+        cov = bias_corrected_cov(df[duration].to_numpy(), ev, X.to_numpy(float), df["ORG_ID"].to_numpy(), fit.params,
+                                 cov_type)[:K, :K]
     se = np.sqrt(np.diag(cov))
     z = stats.norm.ppf(1 - alpha / 2)
     table = _level_table(counts, est, se, alpha)
@@ -370,8 +408,9 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     table["hr_upper"] = np.exp(est + z * se)
     size = None
     if col == column_name("org_size"):
-        size = cox_size_interaction(tte, outcome, population, size_column=size_column, alpha=alpha)
-    return SubgroupImpacts(model="Cox x subgroup: Efron ties, cluster-robust SE by organization",
+        size = cox_size_interaction(tte, outcome, population, size_column=size_column, alpha=alpha,
+                                    covariates=covariates)
+    return SubgroupImpacts(model=f"Cox x subgroup: Efron ties, cluster-robust SE by organization ({cov_type})",
                            outcome=outcome, population=population, subgroup=col, table=table,
                            heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=len(df),
                            dropped_covariates=dropped, size_interaction=size,
@@ -379,15 +418,18 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
 
 
 def cox_size_interaction(tte: pd.DataFrame, outcome: str, population: str, size_column: str | None = None,
-                         alpha: float = 0.10) -> dict:
-    """Marginal Cox model with MH, centred log organization size and their product."""
+                         alpha: float = 0.10, covariates: dict | None = None) -> dict:
+    """Marginal Cox model with MH, centred log(1 + organization size) and their product (size:
+    the self-reported Medicare FFS beneficiaries by default)."""
     duration, event = OUTCOMES[outcome]
     sizes = _org_size(tte, size_column)
-    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population)
-    logs = np.log(df["__SIZE__"].to_numpy(float))
+    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population, covariates)
+    logs = np.log1p(df["__SIZE__"].to_numpy(float))
     centre = float(logs.mean())
     lc = logs - centre
-    covs = [c for c in x.columns if x[c].nunique() > 1 and c != "LOG_ORG_SIZE"]
+    mh = df["MH"].to_numpy(float)
+    covs = independent_covariates(x.assign(MH=mh), [c for c in x.columns if x[c].nunique() > 1],
+                                  base=[np.ones(len(df)), mh, lc, mh * lc])[0]
     X = np.column_stack([df["MH"].to_numpy(float), lc, df["MH"].to_numpy(float) * lc, x[covs].to_numpy(float)])
     fit = fit_cox(df[duration].to_numpy(), df[event].to_numpy(), X, cluster=df["ORG_ID"].to_numpy())
     if not fit.converged:

@@ -24,19 +24,20 @@ from mheval.subgroups.interaction import cox_by_subgroup, equation1_by_subgroup
 DEFAULT_RUN = {"equation1_outcomes": ["spend_ab", "hosp_all"], "survival_outcomes": ["event", "death"]}
 
 
-def _overall_reason(frame: pd.DataFrame, model: str, outcome: str, population: str, limits: Limits | None) -> str:
+def _overall_reason(frame: pd.DataFrame, model: str, outcome: str, population: str, limits: Limits | None,
+                    covariates: dict | None = None) -> str:
     """Why ``outcome`` is not estimable in the whole ``population`` ("" when it is): then no
     subgroup of it is (:func:`mheval.models.estimability.check_estimable`)."""
     try:
         if model == "equation1":
             from mheval.models.equation1 import model_frame
 
-            d = model_frame(frame, outcome, population)
+            d = model_frame(frame, outcome, population, covariates)
             check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
         else:
             from mheval.models.survival_impact import OUTCOMES, survival_frame
 
-            x, _ = survival_frame(frame, outcome, population)
+            x, _ = survival_frame(frame, outcome, population, covariates)
             check_estimable(x[OUTCOMES[outcome][1]], x["MH"], x["ORG_ID"], "events", limits)
     except NotEstimable as e:
         return e.reason
@@ -45,7 +46,8 @@ def _overall_reason(frame: pd.DataFrame, model: str, outcome: str, population: s
 
 def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict, populations: list[str],
                           alpha: float = 0.10, idata_dir: str | Path | None = None,
-                          limits: Limits | None = None) -> dict:
+                          limits: Limits | None = None, covariates: dict | None = None,
+                          average: str = "simple", lmm_cov_type: str = "CR2", cox_cov_type: str = "md") -> dict:
     """Run the subgroup analyses configured in ``cfg`` (the ``subgroups`` config block).
 
     Parameters
@@ -61,6 +63,10 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     limits : estimability thresholds of the whole population's outcome
         (:class:`~mheval.models.estimability.Limits`); a fit with a zero or non-finite standard
         error is not pooled. Either is listed in ``skipped`` with its reason.
+    covariates : the covariate specification of every model (config ``models.covariates``; None:
+        the default); average : the Equation 1 average over years (config ``models.average_weighting``).
+    lmm_cov_type, cox_cov_type : the covariance of the level estimates, which the pooling takes
+        whole (config ``models.lmm_cov_type``, ``models.cox_cov_type``: the small-sample corrected ones).
 
     Returns a dict: ``counts`` (subgroup level counts), ``impacts`` (per level: the unpooled
     columns of :class:`~mheval.subgroups.interaction.SubgroupImpacts` (estimate, se, lower, upper,
@@ -81,9 +87,12 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
         by_sg = by.drop(columns=[c for c in sg_cols if c in by.columns]).merge(tte_sg[["BENE_ID"] + sg_cols],
                                                                                on="BENE_ID", how="left")
     rows, tests, diags, skipped, files = [], [], [], [], []
+    if idata_dir is not None:  # exists even when every fit is skipped (a declared output)
+        Path(idata_dir).mkdir(parents=True, exist_ok=True)
     jobs = [("equation1", o) for o in eq1_outcomes] + [("cox", o) for o in surv_outcomes]
     for population in populations:
-        overall = {job: _overall_reason(by_sg if job[0] == "equation1" else tte_sg, *job, population, limits)
+        overall = {job: _overall_reason(by_sg if job[0] == "equation1" else tte_sg, *job, population, limits,
+                                   covariates)
                    for job in jobs}
         for dim in spec["enabled"]:
             for model, outcome in jobs:
@@ -94,9 +103,11 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                         raise NotEstimable(no_contrast[dim])
                     if model == "equation1":
                         imp = equation1_by_subgroup(by_sg, outcome, population, dim, alpha=alpha,
-                                                    by_year=cfg.get("equation1_by_year", True))
+                                                    by_year=cfg.get("equation1_by_year", True), average=average,
+                                                    covariates=covariates, cov_type=lmm_cov_type)
                     else:
-                        imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha)
+                        imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha, covariates=covariates,
+                                              cov_type=cox_cov_type)
                     check_standard_error(imp.table["se"].to_numpy(), "a subgroup level's impact")
                 except (NotEstimable, np.linalg.LinAlgError) as e:
                     skipped.append({"model": model, "outcome": outcome, "population": population,
