@@ -30,7 +30,7 @@ def main():
     res.curves.assign(outcome=outcome, population=population).to_csv(
         sm.output.curves, index=False, float_format="%.6f")
     write_json({"outcome": outcome, "population": population, "log_hr": res.log_hr,
-                "covariates": res.covariates, "n": res.n, "n_events": res.n_events,
+                "covariates": res.covariates, "n": res.nobs, "n_events": res.n_events,
                 "n_organizations": res.n_organizations, "n_boot": res.n_boot, "n_boot_failed": res.n_boot_failed,
                 "alpha": res.alpha, "notes": res.notes, "estimable": True}, sm.output.json)
 

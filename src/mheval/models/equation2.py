@@ -68,12 +68,12 @@ def _fixed_window(tte, population, years, alpha, size_percent, limits) -> dict:
     d = frame[["ORG_ID", "MH", "WITHIN"]].join(cov)
     formula = "WITHIN ~ 1 + MH + " + " + ".join(cov.columns)
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
-    r = marginal_effect(fit, d, treatment="MH", alpha=alpha).loc["overall"]
+    r = marginal_effect(fit, d, treatment="MH").summary(alpha).loc["overall"]
     average = ame_row(f"within {years:g} years", r, size_percent)
     return {"outcome": "event_within_window", "outcome_label": f"First heart attack, stroke or TIA within {years:g} years",
             "population": population, "window_years": years, "alpha": alpha, "size_percent": size_percent,
             "model": "Equation 2: multilevel logistic (Laplace), organization intercept; average marginal effect in "
                      "percentage points, population-averaged, delta method",
-            "counts": counts, "n_obs": fit.n_obs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
+            "counts": counts, "n_obs": fit.nobs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
             "variance_components": fit.variance_components, "average": average, "by_year": [],
             "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records")}

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
 
 from mheval.models.estimability import check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_lmm import fit_nested_lmm
+from mheval.models.wald import wald_interval
 
 ORG_COVARIATES = ["LOG_PRACTITIONERS", "HEALTH_SYSTEM", "RURAL", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY"]
 
@@ -72,17 +72,16 @@ def _equation3(survey, weights, item, alpha, cov_type, limits) -> dict:
     b, se = float(fit.params["MH"]), float(fit.bse["MH"])
     check_standard_error(se)
     df = None if fit.df is None else float(fit.df["MH"])
-    ref = stats.norm if df is None else stats.t(df)
-    z = ref.ppf(1 - alpha / 2)
+    (lower, upper), p = fit.conf_int(alpha).loc["MH"], float(fit.pvalues["MH"])
     control = d.loc[d["MH"] == 0, "VALUE"]
     out = {"item": item, "model": "Equation 3: organization intercept, nonresponse-weighted, REML", "alpha": alpha,
-           "cov_type": cov_type, "n_responses": fit.n_obs, "n_organizations": fit.n_groups["org"], "impact": b,
-           "se": se, "df": df, "lower": b - z * se, "upper": b + z * se, "p": float(2 * ref.sf(abs(b / se))),
+           "cov_type": cov_type, "n_responses": fit.nobs, "n_organizations": fit.n_groups["org"], "impact": b,
+           "se": se, "df": df, "lower": float(lower), "upper": float(upper), "p": p,
            "control_mean_unadjusted": float(np.average(control, weights=d.loc[d["MH"] == 0, "NR_WEIGHT"])),
            "variance_components": fit.variance_components}
     if fit.bse_model is not None:
         se_m = float(fit.bse_model["MH"])
-        out |= {"se_model": se_m, "p_model": float(2 * stats.norm.sf(abs(b / se_m)))}
+        out |= {"se_model": se_m, "p_model": wald_interval(b, se_m)[2]}
     return out
 
 

@@ -46,6 +46,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mheval.models.wald import wald_interval
+
 PRIORS = ("weakly_informative", "evidence")
 WEAKLY_INFORMATIVE_DEFAULT = {"mu_mean": 0.0, "mu_sd": 1.0, "tau_sd": 0.5, "scale": 1.0}
 
@@ -270,10 +272,10 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
 def _summarize(idata, y, s, labels, pr, cred, size, direction, diag, attempts) -> PooledSubgroups:
     th = idata.posterior["theta"].stack(sample=("chain", "draw")).transpose("subgroup", "sample").to_numpy()
     q = [(1 - cred) / 2, 1 - (1 - cred) / 2]
-    z = stats.norm.ppf(q[1])
+    unpooled_lower, unpooled_upper, _ = wald_interval(np.asarray(y, float), np.asarray(s, float), 1 - cred)
     mu = idata.posterior["mu"].to_numpy().ravel()
     tbl = pd.DataFrame({"label": labels, "estimate": y, "se": s,
-                        "unpooled_lower": y - z * s, "unpooled_upper": y + z * s,
+                        "unpooled_lower": unpooled_lower, "unpooled_upper": unpooled_upper,
                         "unpooled_prob_below_0": stats.norm.cdf(-y / s),
                         "post_mean": th.mean(axis=1), "post_sd": th.std(axis=1, ddof=1),
                         "lower": np.quantile(th, q[0], axis=1), "upper": np.quantile(th, q[1], axis=1),
