@@ -46,14 +46,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mheval.errors import StepError
 from mheval.models.wald import wald_interval
 
 PRIORS = ("weakly_informative", "evidence")
 WEAKLY_INFORMATIVE_DEFAULT = {"mu_mean": 0.0, "mu_sd": 1.0, "tau_sd": 0.5, "scale": 1.0}
 
 
-class PoolingDiagnosticsError(RuntimeError):
+class PoolingDiagnosticsError(StepError, RuntimeError):
     """The MCMC fit failed a convergence diagnostic (R-hat, bulk ESS or divergences)."""
+
+    heading = "BAYESIAN DIAGNOSTICS FAILED"
 
     def __init__(self, message: str, diagnostics: dict):
         super().__init__(message)

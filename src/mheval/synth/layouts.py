@@ -2,7 +2,8 @@
 
 The inverse of the adapters in :mod:`mheval.contract.layouts`, so that they are tested round trip:
 contract -> layout files -> adapter -> contract gives back the same analysis data, up to what the
-layout cannot hold (documented in docs/data_contract.md and :data:`DESYNPUF_LOSSES`). The registry,
+layout cannot hold (documented in docs/data_contract.md and
+:data:`mheval.contract.layouts.desynpuf.ROUND_TRIP_LOSSES`). The registry,
 payments, survey and NDC reference are copied in the contract's form, as every layout keeps them.
 Dates are not shifted: DE-SynPUF-layout files of the synthetic trial hold its 2007-2022 dates (and
 its ICD-10 codes after 2015-10-01) under the DE-SynPUF names and columns, the file names carrying
@@ -22,14 +23,6 @@ CCW_NAMES = {"mbsf": "mbsf_abcd_summary", "inpatient": "inpatient_claims", "outp
              "outpatient_revenue": "outpatient_revenue_center", "carrier": "bcarrier_claims",
              "carrier_line": "bcarrier_line", "snf": "snf_claims", "hha": "hha_claims", "hospice": "hospice_claims",
              "pde": "pde"}
-DESYNPUF_LOSSES = [
-    "no outpatient revenue-center lines, SNF, home health or hospice claims (DE-SynPUF has none)",
-    "monthly enrollment becomes yearly month counts (the adapter puts them at the end of the year)",
-    "no dual status, monthly Medicare status, processing date, Part D paid date, brand/generic code, "
-    "discharge status or place of service; state buy-in codes (A, C) become 1 and 3",
-    "at most 10 diagnosis positions (8 on carrier claims) and 13 carrier lines; exact duplicate carrier "
-    "lines are written once; inpatient stays of 6 days or more are written as two segments sharing CLM_ID",
-]
 SPLIT_DAYS = 6  # inpatient claims this long are written as two DE-SynPUF segments
 
 

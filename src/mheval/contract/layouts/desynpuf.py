@@ -54,6 +54,16 @@ _CLAIM = {
     "ICD_DGNS_CD1..25": ("ICD9_DGNS_CD_1..10", "distinct codes in segment and position order"),
 }
 # contract column -> (original column, rule); "X_01..12" / "X1..25" stand for each month / position
+#: What a trial in the data contract loses when written in the DE-SynPUF layout and read back
+#: (:func:`mheval.synth.layouts.write_layout`, ``--layout desynpuf``), beyond :data:`LACKS`.
+ROUND_TRIP_LOSSES = [
+    "no outpatient revenue-center lines, SNF, home health or hospice claims (DE-SynPUF has none)",
+    "monthly enrollment becomes yearly month counts (the adapter puts them at the end of the year)",
+    "no dual status, monthly Medicare status, processing date, Part D paid date, brand/generic code, "
+    "discharge status or place of service; state buy-in codes (A, C) become 1 and 3",
+    "at most 10 diagnosis positions (8 on carrier claims) and 13 carrier lines; exact duplicate carrier "
+    "lines are written once; inpatient stays of 6 days or more are written as two segments sharing CLM_ID",
+]
 COLUMN_MAP = {
     "mbsf": {
         "BENE_ID": ("DESYNPUF_ID", ""),
