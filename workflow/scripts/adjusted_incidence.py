@@ -5,6 +5,7 @@ import pandas as pd
 from mheval.io import run_step, write_json
 from mheval.models.estimability import Limits, NotEstimable
 from mheval.models.survival_impact import adjusted_incidence
+from mheval.seeds import job_seed
 
 sm = snakemake  # noqa: F821
 
@@ -14,7 +15,7 @@ def main():
     try:
         res = adjusted_incidence(pd.read_parquet(sm.input.tte), outcome, population,
                                  years=sm.params.years, n_boot=sm.params.n_boot, alpha=sm.params.alpha,
-                                 seed=sm.params.seed, min_at_risk=sm.params.min_cell,
+                                 seed=job_seed(sm.params.seed, **sm.wildcards), min_at_risk=sm.params.min_cell,
                                  limits=Limits.from_config(sm.params.limits))
     except NotEstimable as e:
         rows = [{"year": y, "arm": a, "estimate": float("nan"), "lower": float("nan"), "upper": float("nan"),

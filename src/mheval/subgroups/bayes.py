@@ -328,8 +328,13 @@ def closed_form_posterior(estimates, ses, tau: float, mu_mean: float = 0.0, mu_s
 
 
 def save_inference_data(result: PooledSubgroups | object, path: str | Path) -> Path:
-    """Write the InferenceData (of a :class:`PooledSubgroups` or given directly) to NetCDF."""
+    """Write the InferenceData (of a :class:`PooledSubgroups` or given directly) to NetCDF, without
+    the creation date and sampling time that ArviZ records (so that two runs write the same bytes;
+    the sampling time is in the step's log)."""
     idata = result.idata if isinstance(result, PooledSubgroups) else result
+    for group in idata.groups():
+        for key in ("created_at", "sampling_time"):
+            idata[group].attrs.pop(key, None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     idata.to_netcdf(str(path))

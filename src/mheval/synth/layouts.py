@@ -15,8 +15,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-
-from mheval.contract.layouts.engine import connect, contract_form_files
+from mheval.contract.layouts.engine import contract_form_files
+from mheval.sql import connect
 from mheval.contract.read import input_files
 
 CCW_NAMES = {"mbsf": "mbsf_abcd_summary", "inpatient": "inpatient_claims", "outpatient": "outpatient_claims",
