@@ -24,7 +24,7 @@ from mheval.cohort.enrollment import death_dates, ffs_coverage_end, register_mon
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS
 from mheval.outcomes.codes import load_event_codes
 from mheval.outcomes.events import event_claims
-from mheval import sql
+from mheval.sql import connect
 
 YEAR = 365.25
 
@@ -39,7 +39,7 @@ def follow_up_end(cfg: dict) -> pd.Timestamp:
 def first_events(data_dir: str | Path, people: pd.DataFrame, cfg: dict,
                  con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """First MI, stroke or TIA claim on or after enrollment: BENE_ID, EVENT_DT, EVENT_TYPE."""
-    con = con or sql.connect()
+    con = con or connect()
     oc = cfg["outcomes"]
     ev = event_claims(con, data_dir, load_event_codes(oc["codes"]), oc["event_claim_types"], oc["event_positions"],
                       oc.get("icd10_start", "2015-10-01"), runout_date=str(cfg["claims"]["runout_date"]),
@@ -58,7 +58,7 @@ def build_time_to_event(data_dir: str | Path, cohort: pd.DataFrame, cfg: dict) -
     T_EVENT, EVENT (0/1), EVENT_CENSOR (event / death / loss_of_ffs / end_of_follow_up),
     T_DEATH, DEATH (0/1).
     """
-    con = sql.connect()
+    con = connect()
     register_monthly_enrollment(con, data_dir)
     df = cohort.copy()
     fu_end = follow_up_end(cfg)

@@ -20,7 +20,7 @@ import pandera.pandas as pa
 from mheval.contract.errors import InputError, InputValidationError
 from mheval.contract.read import DUCK_TYPES, columns_of, input_files, read_input, register_input
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, FILES, NPI_PATTERN, Col, FileSpec, npi_valid
-from mheval import sql
+from mheval.sql import connect
 
 PANDAS_GROUPS = ("registry", "cms", "reference")
 MESS_RULES = {
@@ -328,7 +328,7 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
     rows: dict[str, int] = {}
     file_mess: dict[str, dict] = {}
     skipped: dict[str, str] = {}
-    con = sql.connect()
+    con = connect()
     for s in FILES:
         if s.name in unavailable:
             skipped[s.name] = "unavailable"

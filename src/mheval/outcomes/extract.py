@@ -17,7 +17,7 @@ from mheval.contract.read import columns_of, register_input
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, spec
 from mheval.outcomes.codes import claim_event_sql
 from mheval.outcomes.events import diagnosis_columns
-from mheval import sql
+from mheval.sql import connect
 
 BASE_TYPES = ("inpatient", "outpatient", "carrier", "snf", "hha", "hospice")
 
@@ -119,7 +119,7 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     CLM_ID, VISIT_DT, PROC_DT, NPI; exact duplicate lines count once (documented rule). A missing
     year file gives empty frames.
     """
-    con = con or sql.connect()
+    con = con or connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
     return con.execute(claims_sql, params).df(), con.execute(office_sql).df()
 
@@ -127,7 +127,7 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
 def write_extraction(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
                      claims_path: str | Path, office_path: str | Path) -> None:
     """Run one extraction and write both results straight from DuckDB to Parquet (no pandas)."""
-    con = sql.connect()
+    con = connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
     for sql, args, out in ((claims_sql, params, claims_path), (office_sql, {}, office_path)):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,7 @@ def extract_fills(data_dir: str | Path, year: int, drugs_path: str | Path,
     runout; the fill date when missing), DRUG_CLASS and INTENSITY (statins: 1 low, 2 moderate,
     3 high; 0 otherwise). Other drugs are dropped.
     """
-    con = con or sql.connect()
+    con = con or connect()
     path = _year_file(Path(data_dir), "pde", year)
     ndc = _year_file(Path(data_dir), "ndc", year)
     if not path or not ndc:

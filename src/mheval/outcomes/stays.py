@@ -39,7 +39,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from mheval import sql
+from mheval.sql import connect
 
 STAY_COLUMNS = ["BENE_ID", "STAY_NUM", "STAY_FROM_DT", "STAY_THRU_DT", "STAY_CVD", "N_CLAIMS"]
 
@@ -87,7 +87,7 @@ def hospital_stays(claims: pd.DataFrame) -> pd.DataFrame:
     """
     ip = claims[claims["CLAIM_TYPE"] == "inpatient"] if "CLAIM_TYPE" in claims.columns else claims
     ip = ip.assign(ADMSN_DT=ip["ADMSN_DT"] if "ADMSN_DT" in ip.columns else pd.NaT)
-    con = sql.connect()
+    con = connect()
     con.register("inpatient_claims", ip[["BENE_ID", "CLM_ID", "FROM_DT", "THRU_DT", "ADMSN_DT", "CVD_EVENT"]])
     register_stay_claims(con)
     return con.execute("""SELECT BENE_ID, STAY_NUM, any_value(STAY_FROM_DT) AS STAY_FROM_DT,

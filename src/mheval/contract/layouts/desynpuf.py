@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 from mheval.contract.errors import InputError
-from mheval import sql
+from mheval.sql import connect
 from mheval.contract.layouts import engine as E
 from mheval.contract.layouts.provenance import Provenance
 
@@ -198,7 +198,7 @@ def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None 
     E.clear_staged(out_dir)
     prov = Provenance(LAYOUT, str(data_dir), str(out_dir), rules=list(RULES))
     files = find_files(data_dir)
-    con = sql.connect()
+    con = connect()
     problems: list[InputError] = []
     if not files["mbsf"]:
         problems.append(InputError(str(Path(data_dir) / "DE1_0_YYYY_Beneficiary_Summary_File_Sample_N.csv"), None,
