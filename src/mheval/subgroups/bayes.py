@@ -328,13 +328,21 @@ def closed_form_posterior(estimates, ses, tau: float, mu_mean: float = 0.0, mu_s
 
 
 def save_inference_data(result: PooledSubgroups | object, path: str | Path) -> Path:
-    """Write the InferenceData (of a :class:`PooledSubgroups` or given directly) to NetCDF, without
-    the creation date and sampling time that ArviZ records (so that two runs write the same bytes;
-    the sampling time is in the step's log)."""
+    """Write the InferenceData (of a :class:`PooledSubgroups` or given directly) to NetCDF so that two
+    runs write the same bytes: without the creation date, sampling time and per-draw timings that
+    PyMC and ArviZ record (the sampling time is in the step's log), variables in sorted order, and
+    every NaN the same NaN (PyMC's unused eigenvalue statistics are NaNs whose bit patterns vary)."""
     idata = result.idata if isinstance(result, PooledSubgroups) else result
     for group in idata.groups():
+        ds = idata[group]
         for key in ("created_at", "sampling_time"):
-            idata[group].attrs.pop(key, None)
+            ds.attrs.pop(key, None)
+        ds = ds.drop_vars([v for v in ("process_time_diff", "perf_counter_start", "perf_counter_diff") if v in ds])
+        ds = ds[sorted(ds.data_vars)]  # PyMC's sample statistics come in an order that varies with the hash seed
+        for v in ds.data_vars:
+            if ds[v].dtype.kind == "f":
+                ds[v] = ds[v].where(~np.isnan(ds[v]), np.nan)
+        setattr(idata, group, ds)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     idata.to_netcdf(str(path))
