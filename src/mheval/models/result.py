@@ -21,16 +21,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mheval.models.wald import reference, wald_interval, wald_table
+from mheval.models.wald import wald_interval, wald_table
 
 
 class ModelResult:
     """Mixin giving statsmodels' inference interface from ``params``, ``bse``, ``df`` (None or the t
     reference's degrees of freedom) and ``cov_params()``; subclasses also carry ``llf`` and ``nobs``."""
-
-    def reference(self):
-        """The reference distribution of params / bse (scipy): t(df) or standard normal."""
-        return reference(self._df_values())
 
     def _df_values(self):
         df = getattr(self, "df", None)  # a result without df: normal reference
