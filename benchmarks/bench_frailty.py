@@ -98,9 +98,9 @@ def compare(name: str, d: pd.DataFrame, cov: list[str], reps: int, work: Path) -
     coef, se = np.asarray(r["coef"], float), np.asarray(r["se"], float)
     rel = lambda a, b: float(np.max(np.abs(np.asarray(a) / np.asarray(b) - 1)))
     return {
-        "dataset": name, "n": res.n, "events": res.n_events, "clusters": res.n_clusters, "covariates": len(cov),
+        "dataset": name, "n": res.nobs, "events": res.n_events, "clusters": res.n_clusters, "covariates": len(cov),
         "max_rel_diff": {"coef": rel(res.params, coef), "se": rel(res.bse, se), "theta": rel([res.theta], [r["theta"]]),
-                         "loglik": rel([res.loglik], [r["loglik"]])},
+                         "loglik": rel([res.llf], [r["loglik"]])},
         "iterations": {"mheval": [res.n_iter, res.n_inner], "R": [r["outer"], r["inner"]]},
         "converged": res.converged, "mheval_inner_failed": res.inner_failed,
         "seconds": {"mheval": min(py_secs), "R": min(r["seconds"]), "mheval_all": py_secs, "R_all": r["seconds"]},

@@ -191,7 +191,7 @@ def scale(path: str, no_r: bool, r_fraction: float, timeout: float, previous: di
     memory["peak_rss_gib_during_fit"] = _rss_gib("VmHWM")
     _reset_peak()
     t = time.perf_counter()
-    ame = marginal_effect(fit, d, treatment="MH", by="YEAR")
+    ame = marginal_effect(fit, d, treatment="MH", by="YEAR").summary(0.10)
     ame_seconds = time.perf_counter() - t
     memory["peak_rss_gib_during_ame"] = _rss_gib("VmHWM")
     out = {"rows": len(d), "beneficiaries": fit.n_groups["bene"], "organizations": fit.n_groups["org"],

@@ -180,7 +180,7 @@ def run_case(name: str, d: pd.DataFrame, formula: str, no_r: bool, repeats: int 
         fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT")
         seconds.append(round(time.perf_counter() - t, 2))
         cpu.append(round(time.process_time() - c, 2))
-    out = {"case": name, "formula": formula, "rows": fit.n_obs, "beneficiaries": fit.n_groups["bene"],
+    out = {"case": name, "formula": formula, "rows": fit.nobs, "beneficiaries": fit.n_groups["bene"],
            "organizations": fit.n_groups["org"], "mheval_seconds": seconds[0], "mheval_seconds_repeats": seconds,
            "mheval_cpu_seconds": cpu[0], "mheval_cpu_seconds_repeats": cpu,
            "mheval": {"converged": fit.converged, "variance_components": fit.variance_components, "llf": fit.llf,

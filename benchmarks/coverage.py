@@ -109,7 +109,7 @@ def glmm_trial(seed: int, b_mh: float = 0.3, sigma_org: float = 0.4) -> tuple[fl
     y = (rng.uniform(size=len(g)) < 1 / (1 + np.exp(-eta))).astype(float)
     d = pd.DataFrame({"Y": y, "MH": treat, "X": x, "G": g})
     fit = fit_nested_glmm(d, "Y ~ MH + X", org="G")
-    ame = marginal_effect(fit, d, treatment="MH").loc["overall"]
+    ame = marginal_effect(fit, d, treatment="MH").summary(0.10).loc["overall"]
     nodes, weights = np.polynomial.hermite_e.hermegauss(40)
     weights = weights / weights.sum()
 

@@ -51,7 +51,7 @@ def test_matches_glmer(case):
     assert fit.variance_components["org"] == pytest.approx(vc["org"], rel=1e-4)
     assert fit.variance_components["bene"] == pytest.approx(vc["bene"], rel=1e-4, abs=1e-12)
     assert fit.llf == pytest.approx(ref["loglik"].iloc[0], abs=1e-5)
-    assert fit.n_obs == len(pd.read_csv(DATA / path))
+    assert fit.nobs == len(pd.read_csv(DATA / path))
 
 
 def _dense_deviance(params, X, y, Z):
@@ -137,7 +137,7 @@ def test_population_averaged_probability_is_the_normal_integral():
 
 def test_conditional_ame_is_the_plain_average_difference(nested_fit):
     d, fit = nested_fit
-    t = marginal_effect(fit, d, treatment="mh", by="year", scale="conditional")
+    t = marginal_effect(fit, d, treatment="mh", by="year", scale="conditional").summary(0.10)
     b = fit.params
     for year in (1, 3, 5):
         r = d[d["year"] == year]
@@ -151,15 +151,15 @@ def test_conditional_ame_is_the_plain_average_difference(nested_fit):
 @pytest.mark.parametrize("scale", ["population", "conditional"])
 def test_ame_delta_method_se_matches_numerical_gradient(nested_fit, scale):
     d, fit = nested_fit
-    t = marginal_effect(fit, d, treatment="mh", by="year", scale=scale)
+    t = marginal_effect(fit, d, treatment="mh", by="year", scale=scale).summary(0.10)
     beta, V = fit.params, fit.cov_params().to_numpy()
     grads = []
     for j in range(len(beta)):
         step = np.zeros(len(beta))
         step[j] = 1e-6
-        up = marginal_effect(dataclasses.replace(fit, params=beta + step), d, "mh", by="year", scale=scale)
-        down = marginal_effect(dataclasses.replace(fit, params=beta - step), d, "mh", by="year", scale=scale)
-        grads.append((up["estimate"] - down["estimate"]) / 2e-6)
+        up = marginal_effect(dataclasses.replace(fit, params=beta + step), d, "mh", by="year", scale=scale).params
+        down = marginal_effect(dataclasses.replace(fit, params=beta - step), d, "mh", by="year", scale=scale).params
+        grads.append((up - down) / 2e-6)
     G = pd.concat(grads, axis=1).to_numpy()
     se = np.sqrt(np.einsum("gi,ij,gj->g", G, V, G))
     assert np.allclose(t["se"].to_numpy(), se, rtol=1e-5)
@@ -172,7 +172,7 @@ def test_group_weighted_overall_is_the_mean_of_the_yearly_effects_with_its_joint
     the pooled average over rows."""
     d, fit = nested_fit
     years = sorted(d["year"].unique())
-    t = marginal_effect(fit, d, treatment="mh", by="year", group_weights={y: 1.0 for y in years})
+    t = marginal_effect(fit, d, treatment="mh", by="year", group_weights={y: 1.0 for y in years}).summary(0.10)
     yearly = t.loc[years]
     assert t.loc["overall", "estimate"] == pytest.approx(yearly["estimate"].mean(), rel=1e-12)
     assert t.loc["overall", "control"] == pytest.approx(yearly["control"].mean(), rel=1e-12)
@@ -181,12 +181,12 @@ def test_group_weighted_overall_is_the_mean_of_the_yearly_effects_with_its_joint
     for j in range(len(beta)):
         step = np.zeros(len(beta))
         step[j] = 1e-6
-        up = marginal_effect(dataclasses.replace(fit, params=beta + step), d, "mh", by="year").loc[years]
-        down = marginal_effect(dataclasses.replace(fit, params=beta - step), d, "mh", by="year").loc[years]
-        g[j] = (up["estimate"].mean() - down["estimate"].mean()) / 2e-6
+        up = marginal_effect(dataclasses.replace(fit, params=beta + step), d, "mh", by="year").params.loc[years]
+        down = marginal_effect(dataclasses.replace(fit, params=beta - step), d, "mh", by="year").params.loc[years]
+        g[j] = (up.mean() - down.mean()) / 2e-6
     assert t.loc["overall", "se"] == pytest.approx(np.sqrt(g @ V @ g), rel=1e-5)
-    pooled = marginal_effect(fit, d, treatment="mh", by="year")
-    rows = marginal_effect(fit, d, treatment="mh", by="year", group_weights=d["year"].value_counts().to_dict())
+    pooled = marginal_effect(fit, d, treatment="mh", by="year").summary(0.10)
+    rows = marginal_effect(fit, d, treatment="mh", by="year", group_weights=d["year"].value_counts().to_dict()).summary(0.10)
     assert rows.loc["overall", ["estimate", "se", "control"]].to_numpy() == pytest.approx(
         pooled.loc["overall", ["estimate", "se", "control"]].to_numpy(), rel=1e-10)
     with pytest.raises(ValueError, match="no weight for level"):
@@ -218,7 +218,7 @@ def test_recovers_a_known_treatment_effect():
         d = _trial(seed)
         fit = fit_nested_glmm(d, "y ~ mh + x", org="org", bene="bene")
         coefs.append(fit.params["mh"])
-        row = marginal_effect(fit, d, treatment="mh").loc["overall"]
+        row = marginal_effect(fit, d, treatment="mh").summary(0.10).loc["overall"]
         ames.append(row["estimate"])
         ses.append(row["se"])
     assert abs(np.mean(coefs) - 0.5) < 0.15
@@ -229,10 +229,10 @@ def test_recovers_a_known_treatment_effect():
 def test_cluster_bootstrap_is_reproducible_and_brackets_the_estimate():
     d = _trial(5, n_org=20, n_bene=200)
     fit = fit_nested_glmm(d, "y ~ mh + x", org="org")
-    a = marginal_effect(fit, d, treatment="mh", method="bootstrap", n_boot=8, seed=1)
-    b = marginal_effect(fit, d, treatment="mh", method="bootstrap", n_boot=8, seed=1)
+    a = marginal_effect(fit, d, treatment="mh", method="bootstrap", n_boot=8, seed=1).summary(0.10)
+    b = marginal_effect(fit, d, treatment="mh", method="bootstrap", n_boot=8, seed=1).summary(0.10)
     pd.testing.assert_frame_equal(a, b)
-    delta = marginal_effect(fit, d, treatment="mh")
+    delta = marginal_effect(fit, d, treatment="mh").summary(0.10)
     row = a.loc["overall"]
     assert row["estimate"] == delta.loc["overall", "estimate"]
     assert row["lower"] < row["estimate"] < row["upper"]

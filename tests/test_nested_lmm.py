@@ -97,6 +97,13 @@ def test_organization_intercept_only_matches_statsmodels():
     assert fit.variance_components["org"] == pytest.approx(sm.cov_re.iloc[0, 0], rel=1e-3)
     assert fit.variance_components["residual"] == pytest.approx(sm.scale, rel=1e-4)
     assert fit.variance_components["bene"] == 0 and fit.llf == pytest.approx(sm.llf, abs=1e-4)
+    # the result interface (mheval.models.result) gives statsmodels' intervals and p-values
+    terms = list(fit.params.index)
+    for alpha in (0.05, 0.10):
+        assert np.allclose(fit.conf_int(alpha).to_numpy(), sm.conf_int(alpha).loc[terms].to_numpy(), rtol=1e-3)
+    # the p-value of x is about 1e-30: compare on the log scale
+    assert np.allclose(np.log(fit.pvalues.to_numpy()), np.log(sm.pvalues.loc[terms].to_numpy()), rtol=1e-2)
+    assert fit.nobs == sm.nobs
 
 
 @pytest.mark.parametrize("reml", [True, False])

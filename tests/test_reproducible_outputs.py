@@ -67,3 +67,33 @@ def test_the_synthetic_trial_is_byte_identical_across_processes(tmp_path):
     assert summary == {k: truth[k] for k in summary} and summary["n_analyzed"] == truth["n_analyzed"]
     assert "seconds" not in proc.stdout and "seconds" not in a["truth.json"].decode()
     assert "generated in" in proc.stderr
+
+
+def test_posteriors_are_saved_byte_identically(tmp_path):
+    """Two pooled fits that differ only in what varies between runs (ArviZ's creation date, PyMC's
+    per-draw timings, the order of the sample statistics, the bits of a NaN) write the same bytes."""
+    import arviz as az
+    import numpy as np
+
+    from mheval.subgroups.bayes import save_inference_data
+
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=(2, 50, 3))
+
+    def idata(order, nan, clock):
+        stats = {"lp": np.ones((2, 50)), "largest_eigval": np.full((2, 50), nan),
+                 "perf_counter_diff": np.full((2, 50), clock), "diverging": np.zeros((2, 50), bool)}
+        d = az.from_dict(posterior={"theta": theta}, sample_stats={k: stats[k] for k in order})
+        d.posterior.attrs["created_at"] = f"2026-11-30T10:0{int(clock)}:00"
+        return d
+
+    negative_nan = -np.float64("nan")
+    assert np.signbit(negative_nan) != np.signbit(np.nan)
+    a = save_inference_data(idata(["lp", "largest_eigval", "perf_counter_diff", "diverging"], np.nan, 1.0),
+                            tmp_path / "a.nc")
+    b = save_inference_data(idata(["diverging", "perf_counter_diff", "largest_eigval", "lp"], negative_nan, 2.0),
+                            tmp_path / "b.nc")
+    assert a.read_bytes() == b.read_bytes()
+    back = az.from_netcdf(str(a))
+    assert "perf_counter_diff" not in back.sample_stats and "created_at" not in back.posterior.attrs
+    assert np.array_equal(back.posterior["theta"].to_numpy(), theta)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mheval.contract.errors import InputError, InputValidationError
+from mheval.errors import StepError
 
 
 def _default(o):
@@ -44,8 +44,8 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> None:
-    """Run a workflow step; on bad input, a failed publication check or failed Bayesian sampling
-    diagnostics print one clear message (no traceback) and exit 1.
+    """Run a workflow step; on a :class:`mheval.errors.StepError` (bad input, a failed publication
+    check, failed Bayesian sampling diagnostics) print one clear message (no traceback) and exit 1.
 
     The message goes to standard error and to ``log_path``; other errors are logged with their
     traceback (to the log file too) and propagate.
@@ -55,22 +55,11 @@ def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> No
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
-    from mheval.disclosure import DisclosureError
-    from mheval.synth.ownership import ForeignDirectoryError
-
     try:
         step()
-    except (InputValidationError, InputError, ForeignDirectoryError) as err:
-        logging.getLogger("mheval").error("INPUT ERROR: %s", err)
+    except StepError as err:
+        logging.getLogger("mheval").error("%s: %s", err.heading, err)
         sys.exit(1)
-    except DisclosureError as err:
-        logging.getLogger("mheval").error("PUBLICATION CHECK FAILED: %s", err)
-        sys.exit(1)
-    except Exception as err:
-        from mheval.subgroups.bayes import PoolingDiagnosticsError
-
-        if isinstance(err, PoolingDiagnosticsError):
-            logging.getLogger("mheval").error("BAYESIAN DIAGNOSTICS FAILED: %s", err)
-            sys.exit(1)
+    except Exception:
         logging.getLogger("mheval").exception("step failed")  # the traceback in the log file too
         raise

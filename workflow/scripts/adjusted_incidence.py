@@ -7,6 +7,7 @@ import pandas as pd
 from mheval.io import run_step, write_json
 from mheval.models.estimability import Limits, NotEstimable
 from mheval.models.survival_impact import adjusted_incidence, competing_incidence
+from mheval.seeds import job_seed
 
 sm = snakemake  # noqa: F821
 METHODS = ("standardized", "unadjusted", "one_minus_s")
@@ -16,7 +17,7 @@ def main():
     outcome, population = sm.wildcards.outcome, sm.wildcards.population
     p = sm.params
     tte = pd.read_parquet(sm.input.tte)
-    kw = dict(years=p.years, n_boot=p.n_boot, alpha=p.alpha, seed=p.seed, limits=Limits.from_config(p.limits),
+    kw = dict(years=p.years, n_boot=p.n_boot, alpha=p.alpha, seed=job_seed(p.seed, **sm.wildcards), limits=Limits.from_config(p.limits),
               covariates=p.covariates)
     try:
         cr = competing_incidence(tte, outcome, population, min_cell=p.min_cell, **kw)

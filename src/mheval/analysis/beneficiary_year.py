@@ -47,6 +47,7 @@ import pandas as pd
 from mheval.cohort.enrollment import register_monthly_enrollment
 from mheval.outcomes.extract import EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL
 from mheval.outcomes.stays import register_stay_claims
+from mheval.sql import connect
 
 YEAR = 365.25
 OUTCOMES = ["spend_ab", "spend_ab_mh", "spend_cvd", "hosp_all", "hosp_cvd", "hosp_cvd_event", "ed_all", "ed_cvd",
@@ -83,7 +84,7 @@ def baseline_ffs_share(con: duckdb.DuckDBPyConnection, tte: pd.DataFrame) -> pd.
 
 def _assign(claims: pd.DataFrame, win: pd.DataFrame, date_col: str) -> pd.DataFrame:
     """Attach each claim to its beneficiary-year window by date; drop claims outside observation."""
-    con = duckdb.connect()
+    con = connect()
     con.register("c", claims.rename(columns={date_col: "_ASSIGN_DT"}))
     con.register("w", win[["BENE_ID", "YEAR", "START", "END", "OBS_END"]])
     out = con.execute("""SELECT c.*, w.YEAR FROM c JOIN w ON c.BENE_ID = w.BENE_ID
@@ -110,7 +111,7 @@ def allocate_model_payments(payments: pd.DataFrame, tte: pd.DataFrame, high_thre
     p["PER_BENE"] = p["AMOUNT"] / p["N_BENEFICIARIES"].where(p["N_BENEFICIARIES"] > 0)
     b = tte[["BENE_ID", "ORG_ID", "MH", "RISK", "ENROLL_DT"]].copy()
     b["OBS_END"] = tte[["DEATH_DT", "FFS_END_DT", "FU_END_DT"]].min(axis=1)
-    con = duckdb.connect()
+    con = connect()
     con.register("p", p[["ORG_ID", "PAYMENT_TYPE", "P_START", "P_END", "PAY_DT", "PER_BENE"]])
     con.register("b", b)
     return con.execute("""SELECT b.BENE_ID, p.PAY_DT, p.PER_BENE AS AMOUNT FROM p JOIN b ON b.ORG_ID = p.ORG_ID
@@ -125,7 +126,7 @@ def allocate_model_payments(payments: pd.DataFrame, tte: pd.DataFrame, high_thre
 def medication_changes(fills: pd.DataFrame, runout: pd.Timestamp) -> pd.DataFrame:
     """Dates of statin and antihypertensive initiation or intensification (rules in the module
     docstring), from fills paid on or before ``runout``: BENE_ID, CHANGE_DT, DRUG."""
-    con = duckdb.connect()
+    con = connect()
     con.register("f", fills[pd.to_datetime(fills["PROC_DT"]) <= runout])
     return con.execute("""
         WITH s AS (
@@ -167,7 +168,7 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
     """
     runout = pd.Timestamp(cfg["claims"]["runout_date"])
     win = year_windows(tte)
-    con = duckdb.connect()
+    con = connect()
     register_monthly_enrollment(con, data_dir)
     base_share = baseline_ffs_share(con, tte)
     # weights: baseline from MBSF months; follow-up from observed days

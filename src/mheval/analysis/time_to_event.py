@@ -31,6 +31,7 @@ from mheval.contract.ndi import DEFAULT_DEATH_DATE_TOLERANCE_DAYS, link_ndi
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS
 from mheval.outcomes.codes import load_event_codes
 from mheval.outcomes.events import event_claims
+from mheval.sql import connect
 
 YEAR = 365.25
 DEFAULT_CV_DEATH_CODES = "config/codes/cv_death_icd10.csv"  # config outcomes.cv_death_codes
@@ -46,7 +47,7 @@ def follow_up_end(cfg: dict) -> pd.Timestamp:
 def first_events(data_dir: str | Path, people: pd.DataFrame, cfg: dict,
                  con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
     """First MI, stroke or TIA claim on or after enrollment: BENE_ID, EVENT_DT, EVENT_TYPE."""
-    con = con or duckdb.connect()
+    con = con or connect()
     oc = cfg["outcomes"]
     ev = event_claims(con, data_dir, load_event_codes(oc["codes"]), oc["event_claim_types"], oc["event_positions"],
                       oc.get("icd10_start", "2015-10-01"), runout_date=str(cfg["claims"]["runout_date"]),
@@ -146,7 +147,7 @@ def build_time_to_event(data_dir: str | Path, cohort: pd.DataFrame, cfg: dict,
     from mheval.contract.availability import files_are_empty
     from mheval.contract.read import input_files
 
-    con = duckdb.connect()
+    con = connect()
     register_monthly_enrollment(con, data_dir)
     df = cohort.copy()
     fu_end = follow_up_end(cfg)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -21,6 +20,7 @@ from mheval.contract.read import input_files, read_input, register_input
 from mheval.outcomes.codes import load_event_codes
 from mheval.outcomes.events import event_claims
 from mheval.risk import RISK_INPUTS, modifiable_share, reported_risk_check, risk_stratum, visit_indicators, visit_risk
+from mheval.sql import connect
 
 EXCLUSION_ORDER = ["age_out_of_range", "incomplete_baseline", "not_ffs_ab", "esrd", "hospice",
                    "prior_mi_stroke", "low_risk"]
@@ -92,7 +92,7 @@ def build_cohort(data_dir: str | Path, cfg: dict) -> tuple[pd.DataFrame, pd.Data
     people = people.merge(base.drop(columns=["VISIT_DT"]), on="BENE_ID", how="left")
     complete = people[RISK_INPUTS].notna().all(axis=1) & people["COMPLETE_BASELINE"].astype(bool)
 
-    con = duckdb.connect()
+    con = connect()
     register_monthly_enrollment(con, data_dir)
     st = status_in_month(con, people, "ENROLL_DT")
     people = people.merge(st, on="BENE_ID", how="left")

@@ -6,14 +6,18 @@ import datetime
 from collections.abc import Mapping
 from pathlib import PurePath
 
+from mheval.errors import StepError
 
-class InputError(ValueError):
+
+class InputError(StepError, ValueError):
     """One problem with one input file.
 
     Attributes: ``file``, ``column`` (or None), ``n_rows`` (or None), ``examples`` and ``rule``;
     ``source_file`` and ``source_column``: the original file and column the contract file was made
     from (see :meth:`with_provenance`), or None.
     """
+
+    heading = "INPUT ERROR"
 
     def __init__(self, file: str, column: str | None, n_rows: int | None, examples: list, rule: str,
                  source_file: str | None = None, source_column: str | None = None):
@@ -70,8 +74,10 @@ def _match_file(file: str, keys: list[str]) -> str | None:
     return None
 
 
-class InputValidationError(ValueError):
+class InputValidationError(StepError, ValueError):
     """Every problem found in the inputs, in one message; the run stops on it."""
+
+    heading = "INPUT ERROR"
 
     def __init__(self, problems: list[InputError]):
         self.problems = list(problems)

@@ -21,6 +21,7 @@ from mheval.contract.errors import InputError, InputValidationError
 from mheval.contract.read import DUCK_TYPES, columns_of, input_files, read_input, register_input
 from mheval.contract.ndi import DEFAULT_DEATH_DATE_TOLERANCE_DAYS, link_counts, link_ndi
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, FILES, NPI_PATTERN, Col, FileSpec, npi_valid
+from mheval.sql import connect
 
 PANDAS_GROUPS = ("registry", "cms", "reference", "ndi")
 MESS_RULES = {
@@ -336,7 +337,7 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
     rows: dict[str, int] = {}
     file_mess: dict[str, dict] = {}
     skipped: dict[str, str] = {}
-    con = duckdb.connect()
+    con = connect()
     for s in FILES:
         if s.name in unavailable:
             skipped[s.name] = "unavailable"

@@ -22,7 +22,7 @@ import pandas as pd
 
 from mheval.disclosure.layouts import declare
 from mheval.disclosure.model import DisclosureError, Rule, feasible_ranges
-from mheval.disclosure.protect import _parse, shown_cells
+from mheval.disclosure.protect import parse_cell, shown_cells
 
 __all__ = ["IDENTIFIER_COLUMNS", "IDENTIFIER_PATTERNS", "AuditResult", "audit", "read_published"]
 
@@ -381,7 +381,7 @@ def _merge(name: str, versions: list[tuple[str, pd.DataFrame]], problems: list[s
             continue
         for col in base.columns:
             for r in range(len(base)):
-                a, b = _parse(merged.at[r, col]), _parse(other.at[r, col])
+                a, b = parse_cell(merged.at[r, col]), parse_cell(other.at[r, col])
                 if b is None:  # blank or text in this format: nothing more to read
                     continue
                 if a is None:
@@ -397,7 +397,7 @@ def _merge(name: str, versions: list[tuple[str, pd.DataFrame]], problems: list[s
 
 
 def _row_label(df: pd.DataFrame, r: int) -> str:
-    texts = [str(df.iloc[r][c]).strip() for c in df.columns if _parse(df.iloc[r][c]) is None
+    texts = [str(df.iloc[r][c]).strip() for c in df.columns if parse_cell(df.iloc[r][c]) is None
              and str(df.iloc[r][c]).strip()]
     return " / ".join(texts[:3])
 
@@ -496,7 +496,7 @@ def audit(paths: Iterable, rule: Rule = Rule()) -> AuditResult:
         else:
             for a, b, c in boxes:
                 for v in (a, b, c):
-                    p = _parse(v)
+                    p = parse_cell(v)
                     if p is not None and rule.small(p[0]):
                         problems.append(f"{where}: a flow box shows a count from 1 to {rule.min_cell - 1}")
     tables = {name: _merge(name, v, problems) for name, v in versions.items()}

@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
+from mheval.errors import StepError
+
 __all__ = ["Attack", "Cell", "DisclosureError", "Layout", "Ratio", "Relation", "Rule", "feasible_ranges"]
 
 _EPS = 1e-6
 
 
-class DisclosureError(ValueError):
+class DisclosureError(StepError, ValueError):
     """Raised when tables cannot be protected, or when published files fail the audit.
 
     Attributes
@@ -39,6 +41,8 @@ class DisclosureError(ValueError):
     problems : list of str
         Every problem found, one string each (file or table, cell, what is wrong; never the value).
     """
+
+    heading = "PUBLICATION CHECK FAILED"
 
     def __init__(self, message: str, problems: Iterable[str] = ()):
         super().__init__(message)

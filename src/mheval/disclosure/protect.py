@@ -44,7 +44,7 @@ class ProtectedTables:
                 for r in self.summary.to_dict("records")]
 
 
-def _parse(x) -> tuple[float, int] | None:
+def parse_cell(x) -> tuple[float, int] | None:
     """A cell as (number, decimals shown), or None if it shows no number."""
     if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
         return None
@@ -74,7 +74,7 @@ def shown_cells(layout: Layout, tables: Mapping[str, pd.DataFrame], hidden: set[
         df = tables[c.table]
         if c.column not in df.columns or c.row >= len(df):
             continue
-        p = _parse(df[c.column].iloc[c.row])
+        p = parse_cell(df[c.column].iloc[c.row])
         if p is None:
             continue
         v, dec = p
@@ -264,7 +264,7 @@ def _blanks(layout: Layout, tables) -> set[Cell]:
     out = set()
     for c in cells:
         df = tables.get(c.table)
-        if df is not None and c.column in df.columns and c.row < len(df) and _parse(df[c.column].iloc[c.row]) is None:
+        if df is not None and c.column in df.columns and c.row < len(df) and parse_cell(df[c.column].iloc[c.row]) is None:
             out.add(c)
     return out
 

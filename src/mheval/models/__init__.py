@@ -1,5 +1,9 @@
 """Impact models.
 
+Every model result shares one interface in statsmodels' names (:class:`ModelResult`: params, bse,
+cov_params(), conf_int(alpha), pvalues, llf, nobs, summary()); every Wald interval goes through
+:func:`wald_interval`.
+
 - :func:`fit_frailty_cox`: Cox model with a shared gamma frailty per cluster, as R's coxph + frailty()
 - :func:`fit_marginal_cox`: Cox model with cluster-robust standard errors
 - :func:`fit_cox`: the vectorized Cox engine (Efron/Breslow, weights, (start, stop] data,
@@ -21,15 +25,19 @@ from mheval.models.competing_risks import aalen_johansen, competing_cumulative_i
 from mheval.models.cox_engine import CoxFit, fit_cox
 from mheval.models.frailty_cox import FrailtyCoxResult, fit_frailty_cox
 from mheval.models.marginal_cox import CoxResult, crude_rates, fit_marginal_cox
-from mheval.models.nested_glmm import NestedGLMMResult, fit_nested_glmm, marginal_effect
+from mheval.models.nested_glmm import MarginalEffects, NestedGLMMResult, fit_nested_glmm, marginal_effect
 from mheval.models.nested_lmm import NestedLMMResult, fit_nested_lmm
 from mheval.models.ph_test import fit_by_follow_up_year, schoenfeld_test
+from mheval.models.result import ModelResult
 from mheval.models.survival_impact import design_matrix, survival_impact
+from mheval.models.wald import wald_interval
 
 __all__ = [
     "CoxFit",
     "CoxResult",
     "FrailtyCoxResult",
+    "MarginalEffects",
+    "ModelResult",
     "NestedGLMMResult",
     "NestedLMMResult",
     "adjusted_cumulative_incidence",
@@ -46,4 +54,5 @@ __all__ = [
     "marginal_effect",
     "schoenfeld_test",
     "survival_impact",
+    "wald_interval",
 ]

@@ -41,7 +41,7 @@ class AdjustedIncidence:
     curves: pd.DataFrame
     log_hr: float
     covariates: list[str]
-    n: int
+    nobs: int
     n_events: int
     n_organizations: int
     n_boot: int
@@ -194,5 +194,5 @@ def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, 
     table["year"] = table["year"].round(6)
     curves = allc[np.isin(allc["years"], grid) & allc["estimate"].notna()].reset_index(drop=True)
     return AdjustedIncidence(table=table, curves=curves, log_hr=float(beta[0]) if arm_col is not None else float("nan"),
-                             covariates=list(cov.columns), n=len(T), n_events=int(E.sum()),
+                             covariates=list(cov.columns), nobs=len(T), n_events=int(E.sum()),
                              n_organizations=len(org_codes), n_boot=n_boot, n_boot_failed=failed, alpha=alpha, notes=notes)

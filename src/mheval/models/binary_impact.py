@@ -94,12 +94,12 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
     years = sorted(d["YEAR"].unique())
     weights = ({t: 1.0 for t in years} if weighting == "simple"
                else {t: float(d.loc[d["YEAR"] == t, "WEIGHT"].sum()) for t in years})
-    ame = marginal_effect(fit, d, treatment="MH", by="YEAR", alpha=alpha, group_weights=weights, exposure=1.0)
+    ame = marginal_effect(fit, d, treatment="MH", by="YEAR", group_weights=weights, exposure=1.0).summary(alpha)
     rows = [ame_row(f"year {g}" if g != "overall" else "average", r, size_percent) for g, r in ame.iterrows()]
     return {
         "outcome": outcome, "outcome_label": BINARY_OUTCOMES[outcome], "population": population,
         "model": MODEL, "link": "cloglog", "offset": "log(share of the year observed)", "effects_at_exposure": 1.0,
-        "alpha": alpha, "size_percent": size_percent, "n_obs": fit.n_obs, "average_weighting": weighting,
+        "alpha": alpha, "size_percent": size_percent, "n_obs": fit.nobs, "average_weighting": weighting,
         "year_weights": {f"year {t}": w / sum(weights.values()) for t, w in weights.items()},
         "n_beneficiaries": fit.n_groups["bene"], "n_organizations": fit.n_groups["org"],
         "converged": fit.converged, "llf": fit.llf, "variance_components": fit.variance_components,
@@ -110,7 +110,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
 
 
 def ame_row(label: str, r: pd.Series, size_percent: float) -> dict:
-    """One impact row of the result files from a :func:`marginal_effect` row (percentage points):
+    """One impact row of the result files from a row of a :func:`marginal_effect` summary (percentage points):
     interval, p, adjusted means, percent of the control mean and the flat-prior Bayesian reading."""
     est, se, control = float(r["estimate"]), float(r["se"]), float(r["control"])
     check_standard_error(se, f"the impact in {label}")

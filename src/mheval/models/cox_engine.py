@@ -37,18 +37,28 @@ import numpy as np
 
 @dataclass
 class CoxFit:
-    """Raw result: coefficients, model-based and robust covariance, log partial likelihood."""
+    """Raw result of :func:`fit_cox`, as arrays in the column order of X (the named results with the
+    full interface are :class:`mheval.models.marginal_cox.CoxResult` and
+    :class:`mheval.models.frailty_cox.FrailtyCoxResult`): ``params``; ``cov_params()`` the
+    model-based covariance (inverse information) and ``robust_cov`` the cluster-robust one (None
+    without clusters); ``llf``/``llnull`` the log partial likelihood at ``params`` and at 0;
+    ``nobs`` the rows used (weight > 0)."""
 
     params: np.ndarray
-    cov: np.ndarray
+    _cov: np.ndarray
     robust_cov: np.ndarray | None
-    loglik: float
-    loglik_null: float
+    llf: float
+    llnull: float
+    nobs: int
     n_iter: int
     converged: bool
 
+    def cov_params(self) -> np.ndarray:
+        """Model-based covariance of the coefficients (R's ``fit$naive.var`` with clusters)."""
+        return self._cov
 
-class _RiskSets:
+
+class RiskSets:
     """Sorted data and the per-event-time sums that every quantity is built from.
 
     Rows are sorted by exit time (``t``); with entry times, ``entry`` holds them in the same
@@ -86,7 +96,7 @@ class _RiskSets:
             self.k_entry = np.searchsorted(self.ut, self.entry, side="right")
         self._Xe = None  # X in entry order, gathered on first use
 
-    def _risk_sum(self, v: np.ndarray, v_entry_order: np.ndarray | None = None) -> np.ndarray:
+    def risk_sum(self, v: np.ndarray, v_entry_order: np.ndarray | None = None) -> np.ndarray:
         """sum over the risk set of each event time of the rows of v (n or n x k); with entry
         times, ``v_entry_order`` may give v[eorder] when the caller has it."""
         out = _reverse_sum_at(v, self.start)
@@ -104,21 +114,21 @@ class _RiskSets:
         w = self.cw * np.exp(eta - eta_max)  # scaled for stability; the scale cancels in every ratio
         wx = w[:, None] * self.X
         if self.entry is None:
-            S0, S1 = self._risk_sum(w), self._risk_sum(wx)
+            S0, S1 = self.risk_sum(w), self.risk_sum(wx)
         else:
             if self._Xe is None:
                 self._Xe = self.X[self.eorder]
             we = w[self.eorder]
-            S0, S1 = self._risk_sum(w, we), self._risk_sum(wx, we[:, None] * self._Xe)
+            S0, S1 = self.risk_sum(w, we), self.risk_sum(wx, we[:, None] * self._Xe)
         J = len(self.ut)
         dw, dwx = w[self.d], wx[self.d]
         D0 = np.bincount(self.death_j, weights=dw, minlength=J)
         D1 = _segment_sum(dwx, self.death_j, J)
         S2 = D2 = None
         if second:
-            S2 = _reverse_segment_outer(w, self.X, self.start)
+            S2 = reverse_segment_outer(w, self.X, self.start)
             if self.entry is not None:
-                S2 = S2 - _reverse_segment_outer(w[self.eorder], self.X[self.eorder], self.estart)
+                S2 = S2 - reverse_segment_outer(w[self.eorder], self.X[self.eorder], self.estart)
             Xd = self.X[self.d]
             D2 = _segment_sum((dw[:, None] * Xd)[:, :, None] * Xd[:, None, :], self.death_j, J)
         return eta, eta_max, w, S0, S1, S2, D0, D1, D2
@@ -155,7 +165,7 @@ def _segment_sum(v: np.ndarray, seg: np.ndarray, J: int) -> np.ndarray:
     return out
 
 
-def _reverse_segment_outer(w, X, start, chunk=20000):
+def reverse_segment_outer(w, X, start, chunk=20000):
     """sum over rows r >= start[j] of w_r x_r x_r' for each j, without an n x p x p array.
 
     ``start`` is nondecreasing (values may repeat or equal n, meaning an empty sum)."""
@@ -174,7 +184,10 @@ def _reverse_segment_outer(w, X, start, chunk=20000):
     return np.cumsum(seg[::-1], axis=0)[::-1].reshape(J, p, p)
 
 
-def _loglik_grad_hess(rs: _RiskSets, beta: np.ndarray, ties: str, hess: bool = True):
+def loglik_grad_hess(rs: RiskSets, beta: np.ndarray, ties: str, hess: bool = True):
+    """Log partial likelihood, its gradient and (with ``hess``) information matrix at ``beta`` for
+    the data of ``rs`` with Efron or Breslow ``ties``; also returns the risk-set parts the score
+    residuals are built from: (loglik, gradient, information or None, parts)."""
     eta, eta_max, w, S0, S1, _, D0, D1, _ = rs.sums(beta, False)
     j, frac = rs.efron_expand(ties)
     den = S0[j] - frac * D0[j]
@@ -209,7 +222,7 @@ def _loglik_grad_hess(rs: _RiskSets, beta: np.ndarray, ties: str, hess: bool = T
     return loglik, grad, H, (w, S0, S1, D0, D1, j, frac, den, xbar, wt)
 
 
-def score_residuals(rs: _RiskSets, beta: np.ndarray, ties: str, parts) -> np.ndarray:
+def score_residuals(rs: RiskSets, beta: np.ndarray, ties: str, parts) -> np.ndarray:
     """Score residuals U_i (rows in rs's time order) for Efron or Breslow ties, vectorized.
 
     U_i = delta_i (x_i - mean_l xbar_jl) - sum over event times t_j in (entry_i, t_i] of
@@ -280,24 +293,24 @@ def fit_cox(time, event, X, cluster=None, ties: str = "efron", tol: float = 1e-9
             time, event, X, weights = np.asarray(time)[keep], np.asarray(event)[keep], X[keep], weights[keep]
             cluster = None if cluster is None else np.asarray(cluster)[keep]
             start = None if start is None else np.asarray(start)[keep]
-    rs = _RiskSets(time, event, X, weights=weights, entry=start)
+    rs = RiskSets(time, event, X, weights=weights, entry=start)
     p = X.shape[1]
     beta = np.zeros(p)
-    ll0 = _loglik_grad_hess(rs, beta, ties, hess=False)[0]
+    ll0 = loglik_grad_hess(rs, beta, ties, hess=False)[0]
     if init is not None:
         beta = np.asarray(init, float).copy()
-    ll, grad, H, parts = _loglik_grad_hess(rs, beta, ties)
+    ll, grad, H, parts = loglik_grad_hess(rs, beta, ties)
     converged, it = False, 0
     for it in range(1, max_iter + 1):
         step = np.linalg.solve(H, grad)
         new = beta + step
-        ll_new, g_new, H_new, parts_new = _loglik_grad_hess(rs, new, ties)
+        ll_new, g_new, H_new, parts_new = loglik_grad_hess(rs, new, ties)
         halvings = 0
         # halve on a real decrease only, not on rounding noise (about 1e-15 |ll| per term summed)
         while (not np.isfinite(ll_new) or ll_new < ll - 1e-11 * (1 + abs(ll))) and halvings < 30:
             step /= 2
             new = beta + step
-            ll_new, g_new, H_new, parts_new = _loglik_grad_hess(rs, new, ties)
+            ll_new, g_new, H_new, parts_new = loglik_grad_hess(rs, new, ties)
             halvings += 1
         done = abs(ll_new - ll) < tol * (1 + abs(ll)) and np.max(np.abs(step)) < 1e-7
         beta, ll, grad, H, parts = new, ll_new, g_new, H_new, parts_new
@@ -313,7 +326,7 @@ def fit_cox(time, event, X, cluster=None, ties: str = "efron", tol: float = 1e-9
         Ug = np.zeros((gi.max() + 1, p))
         np.add.at(Ug, gi, U)
         robust = cov @ (Ug.T @ Ug) @ cov
-    return CoxFit(params=beta, cov=cov, robust_cov=robust, loglik=float(ll), loglik_null=float(ll0),
+    return CoxFit(params=beta, _cov=cov, robust_cov=robust, llf=float(ll), llnull=float(ll0), nobs=len(rs.t),
                   n_iter=it, converged=converged)
 
 
@@ -331,10 +344,10 @@ def breslow_cumhaz(time, event, X, beta, *, weights=None, start=None, ties: str 
         keep = np.asarray(weights) > 0
         time, event, X, weights = np.asarray(time)[keep], np.asarray(event)[keep], X[keep], np.asarray(weights)[keep]
         start = None if start is None else np.asarray(start)[keep]
-    rs = _RiskSets(time, event, X, weights=weights, entry=start)
+    rs = RiskSets(time, event, X, weights=weights, entry=start)
     eta = rs.X @ np.asarray(beta, float)
     r = rs.cw * np.exp(eta)
-    S0 = rs._risk_sum(r)
+    S0 = rs.risk_sum(r)
     if ties == "breslow":
         dH = rs.dead_wt / S0
     elif ties == "efron":

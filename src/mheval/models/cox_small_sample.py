@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mheval.models.cox_engine import _RiskSets, _reverse_segment_outer, score_residuals
+from mheval.models.cox_engine import RiskSets, reverse_segment_outer, score_residuals
 
 COV_TYPES = ("robust", "kc", "fg", "md", "mbn")
 """Marginal Cox variance types: the uncorrected sandwich and the four bias corrections."""
@@ -45,11 +45,11 @@ def bias_corrected_cov(time, event, X, cluster, beta, cov_type: str) -> np.ndarr
     if X.ndim == 1:
         X = X[:, None]
     beta = np.asarray(beta, float)
-    rs = _RiskSets(time, event, X)
+    rs = RiskSets(time, event, X)
     n, p = rs.X.shape
     J = len(rs.ut)
     _, _, w, S0, S1, _, _, _, _ = rs.sums(beta, False)  # w = exp(eta - max eta); the scale cancels
-    S2 = _reverse_segment_outer(w, rs.X, rs.start)
+    S2 = reverse_segment_outer(w, rs.X, rs.start)
     xbar = S1 / S0[:, None]
     V = S2 / S0[:, None, None] - xbar[:, :, None] * xbar[:, None, :]  # J x p x p
     dH = rs.n_dead / S0  # Breslow increments (scaled by exp(max eta), cancelled by w below)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import stats
 
 from mheval.models.covariates import (
     POPULATIONS,
@@ -33,6 +32,7 @@ from mheval.models.covariates import (
 )
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_lmm import fit_nested_lmm
+from mheval.models.wald import reference, wald_interval
 
 
 def model_frame(by: pd.DataFrame, outcome: str, population: str, covariates: dict | None = None) -> pd.DataFrame:
@@ -125,7 +125,7 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
     average = _impact_row("average", contrast, fit, control_avg, alpha, size_percent)
     out = {
         "outcome": outcome, "population": population, "model": MODEL,
-        "alpha": alpha, "size_percent": size_percent, "cov_type": fit.cov_type, "n_obs": fit.n_obs,
+        "alpha": alpha, "size_percent": size_percent, "cov_type": fit.cov_type, "n_obs": fit.nobs,
         "average_weighting": weighting, "year_weights": {f"year {t}": w / sum(py) for t, w in zip(years, py)},
         "n_beneficiaries": fit.n_groups["bene"],
         "n_organizations": fit.n_groups["org"], "converged": fit.converged, "llf": fit.llf,
@@ -157,15 +157,15 @@ def _impact_row(label, c, fit, control_mean, alpha, size_percent) -> dict:
     est = float(c @ fit.params.to_numpy())
     if fit.cov_type == "CR2":
         var, df = fit.robust.contrast(c)
-        ref = stats.t(df)
     else:
-        var, df, ref = float(c @ fit.cov_params().to_numpy() @ c), None, stats.norm
+        var, df = float(c @ fit.cov_params().to_numpy() @ c), None
     se = float(np.sqrt(var)) if var >= 0 else float("nan")
     check_standard_error(se, f"the impact in {label}")
-    z = ref.ppf(1 - alpha / 2)
+    lower, upper, p = wald_interval(est, se, alpha, df)
+    ref = reference(df)
     threshold = -abs(size_percent) / 100 * abs(control_mean)
-    row = {"period": label, "impact": est, "se": se, "df": df, "lower": est - z * se, "upper": est + z * se,
-           "p": float(2 * ref.sf(abs(est / se))), "control_mean": control_mean,
+    row = {"period": label, "impact": est, "se": se, "df": df, "lower": lower, "upper": upper,
+           "p": p, "control_mean": control_mean,
            "intervention_mean": control_mean + est,
            "impact_percent": 100 * est / control_mean if control_mean else float("nan"),
            "prob_below_0": float(ref.cdf(-est / se)),
@@ -173,7 +173,7 @@ def _impact_row(label, c, fit, control_mean, alpha, size_percent) -> dict:
     if fit.cov_type == "CR2":
         # model-based covariance sigma^2 (X' V^-1 X)^-1 = sigma^2 M of the CR2 computation
         se_model = float(np.sqrt(c @ fit.robust.M @ c * fit.variance_components["residual"]))
-        row |= {"se_model": se_model, "p_model": float(2 * stats.norm.sf(abs(est / se_model)))}
+        row |= {"se_model": se_model, "p_model": wald_interval(est, se_model)[2]}
     return row
 
 

@@ -93,8 +93,8 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     covs, collinear = independent_covariates(d, [c for c in cov.columns if cov[c].nunique() > 1], year=None)
     formula = f"{outcome} ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
-    r = marginal_effect(fit, d, treatment="MH", alpha=alpha).loc["overall"]
-    return {"model": MODEL, "n_obs": fit.n_obs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
+    r = marginal_effect(fit, d, treatment="MH").summary(alpha).loc["overall"]
+    return {"model": MODEL, "n_obs": fit.nobs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
             "variance_components": fit.variance_components, "average": ame_row(period, r, size_percent), "by_year": [],
             "dropped_collinear_covariates": collinear,
             "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records")}

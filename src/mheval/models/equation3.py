@@ -35,7 +35,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
 
 from mheval.models.covariates import (
     adjustment_covariates,
@@ -44,6 +43,7 @@ from mheval.models.covariates import (
     independent_covariates,
 )
 from mheval.models.estimability import NotEstimable, check_estimable, check_standard_error, estimate_or_note
+from mheval.models.wald import wald_interval
 
 ORG_COVARIATES = ["LOG_PRACTITIONERS", "HEALTH_SYSTEM", "RURAL", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY"]
 BENEFICIARY_COVARIATES = ["AGE10", "MALE", "BLACK", "DUAL", "LOG_RISK", "SMOKER", "DIABETES", "BP_TREATED", "HIGH_RISK"]
@@ -178,13 +178,12 @@ def _equation3(survey, weights, covariates, item, wave, alpha, limits) -> dict:
     var, df = fit.contrast(c)
     b, se = float(fit.params[1]), float(np.sqrt(var))
     check_standard_error(se, f"the impact in wave {wave}")
-    ref = stats.t(df)
-    z = ref.ppf(1 - alpha / 2)
+    lower, upper, p = wald_interval(b, se, alpha, df)
     ctl = d["MH"] == 0
     bse = np.sqrt(np.diag(fit.vcov))
     return {"item": item, "wave": int(wave), "model": MODEL, "alpha": alpha, "cov_type": "CR2",
             "n_responses": int(len(d)), "n_organizations": n_org, "impact": b, "se": se, "df": df,
-            "lower": b - z * se, "upper": b + z * se, "p": float(2 * ref.sf(abs(b / se))),
+            "lower": lower, "upper": upper, "p": p,
             "control_mean_weighted": float(np.average(d.loc[ctl, "VALUE"], weights=d.loc[ctl, "NR_WEIGHT"])),
             "covariates": kept, "dropped_collinear_covariates": dropped,
             "params": dict(zip(names, map(float, fit.params))), "bse": dict(zip(names, map(float, bse))),

@@ -57,7 +57,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, special, stats
+from scipy import sparse, special
+
+from mheval.models.result import HazardRatioResult
 
 _EPS_INNER = 1e-9  # coxph.control()$eps
 _ITER_MAX = 20  # coxph.control()$iter.max
@@ -67,12 +69,14 @@ _EPS_OUTER = 1e-5  # frailty.gamma(eps = 1e-5)
 
 
 @dataclass
-class FrailtyCoxResult:
-    """A fitted shared gamma frailty Cox model.
+class FrailtyCoxResult(HazardRatioResult):
+    """A fitted shared gamma frailty Cox model, with the interface of
+    :class:`~mheval.models.result.ModelResult` (normal reference) and ``hazard_ratios(alpha)``.
 
-    ``params``/``bse``: fixed-effect log hazard ratios and R's ``se(coef)``; ``theta``: frailty
+    ``params``/``bse``/``cov_params()``: fixed-effect log hazard ratios, R's ``se(coef)`` and
+    ``fit$var``; ``nobs``: subjects; ``theta``: frailty
     variance used in the final fit; ``frailties``: log-frailty per cluster (R's ``fit$frail``);
-    ``loglik``: log partial likelihood at the estimates without the penalty (R's
+    ``llf``: log partial likelihood at the estimates without the penalty (R's
     ``fit$loglik[2]``); ``marginal_loglik``: R's "I-likelihood" at ``theta``; ``n_iter``/``n_inner``:
     outer fits and total Newton iterations (R's ``fit$iter``); ``converged``: the theta search met
     its tolerance and the final fit's Newton iterations converged; ``inner_failed``: outer fits whose
@@ -87,13 +91,13 @@ class FrailtyCoxResult:
 
     params: pd.Series
     bse: pd.Series
-    cov: pd.DataFrame
+    _cov: pd.DataFrame
     theta: float
     frailties: pd.Series
-    loglik: float
+    llf: float
     penalized_loglik: float
     marginal_loglik: float
-    n: int
+    nobs: int
     n_events: int
     n_clusters: int
     converged: bool
@@ -104,17 +108,9 @@ class FrailtyCoxResult:
     history: pd.DataFrame = field(repr=False)
     theta_at_boundary: bool = False
 
-    def hazard_ratios(self, alpha: float = 0.10) -> pd.DataFrame:
-        """Hazard ratios with Wald (1 - alpha) confidence intervals and two-sided p-values."""
-        z = stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({"hr": np.exp(self.params), "lower": np.exp(self.params - z * self.bse),
-                             "upper": np.exp(self.params + z * self.bse),
-                             "p": 2 * stats.norm.sf(np.abs(self.params / self.bse))})
-
-    def summary(self, alpha: float = 0.10) -> pd.DataFrame:
-        """Coefficient table: coef, se, z, p, hazard ratio and (1 - alpha) interval."""
-        hr = self.hazard_ratios(alpha)
-        return pd.DataFrame({"coef": self.params, "se": self.bse, "z": self.params / self.bse}).join(hr)
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of the fixed effects (R's ``fit$var``, frailties profiled out)."""
+        return self._cov
 
 
 class _Design:
@@ -433,9 +429,9 @@ def fit_frailty_cox(data: pd.DataFrame, duration: str, event: str, covariates: l
     names = pd.Index(covariates)
     return FrailtyCoxResult(
         params=pd.Series(b, index=names), bse=pd.Series(np.sqrt(np.diag(var)), index=names),
-        cov=pd.DataFrame(var, index=names, columns=names), theta=th_fit,
-        frailties=pd.Series(fr, index=pd.Index(labels, name=cluster)), loglik=float(plik - penalty),
-        penalized_loglik=float(plik), marginal_loglik=float(hist[-1][2]), n=len(t), n_events=int(e.sum()),
+        _cov=pd.DataFrame(var, index=names, columns=names), theta=th_fit,
+        frailties=pd.Series(fr, index=pd.Index(labels, name=cluster)), llf=float(plik - penalty),
+        penalized_loglik=float(plik), marginal_loglik=float(hist[-1][2]), nobs=len(t), n_events=int(e.sum()),
         n_clusters=len(labels), converged=bool(done and ok), n_iter=outer, n_inner=n_inner,
         inner_failed=inner_failed, ties=ties, history=pd.DataFrame(hist, columns=["theta", "loglik", "c_loglik"]),
         theta_at_boundary=bool(theta is None and (th_fit < 1e-5 or hist[int(np.argmax([h[2] for h in hist]))][0] == 0)))

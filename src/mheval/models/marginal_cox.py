@@ -13,47 +13,36 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mheval.models.cox_engine import fit_cox
 from mheval.models.cox_small_sample import COV_TYPES, bias_corrected_cov
 from mheval.models.estimability import NotEstimable
+from mheval.models.result import HazardRatioResult
 
 
 @dataclass
-class CoxResult:
-    """Coefficients, standard errors of the chosen variance (``cov_type``) and the treatment hazard
-    ratio of a Cox fit. ``df`` is the t reference's degrees of freedom (None: normal reference);
-    ``bse_robust`` the uncorrected sandwich SEs, kept for comparison."""
+class CoxResult(HazardRatioResult):
+    """A marginal Cox fit, with the interface of :class:`~mheval.models.result.ModelResult` and
+    ``hazard_ratios(alpha)``: ``params``, ``bse`` and ``cov_params()`` of the chosen variance
+    (``cov_type``); ``df`` is the t reference's degrees of freedom (None: normal reference);
+    ``llf`` the log partial likelihood; ``nobs`` the subjects; ``bse_robust`` the uncorrected
+    sandwich SEs, kept for comparison."""
 
     params: pd.Series
     bse: pd.Series
-    n: int
+    _cov: pd.DataFrame
+    nobs: int
     n_events: int
     n_clusters: int
     treatment: str
-    log_likelihood: float
+    llf: float
     cov_type: str = "robust"
     df: float | None = None
     bse_robust: pd.Series | None = None
 
-    def _ref(self):
-        return stats.norm if self.df is None else stats.t(self.df)
-
-    def hazard_ratios(self, alpha: float = 0.10) -> pd.DataFrame:
-        """Hazard ratios with (1 - alpha) confidence intervals and two-sided p-values (t(df)
-        reference when ``df`` is set, else normal)."""
-        ref = self._ref()
-        z = ref.ppf(1 - alpha / 2)
-        out = pd.DataFrame({"hr": np.exp(self.params), "lower": np.exp(self.params - z * self.bse),
-                            "upper": np.exp(self.params + z * self.bse),
-                            "p": 2 * ref.sf(np.abs(self.params / self.bse))})
-        return out
-
-    def summary(self, alpha: float = 0.10) -> pd.DataFrame:
-        """Coefficient table: coef, se, z, p, hazard ratio and interval."""
-        hr = self.hazard_ratios(alpha)
-        return pd.DataFrame({"coef": self.params, "se": self.bse, "z": self.params / self.bse}).join(hr)
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of the coefficients (of ``cov_type``)."""
+        return self._cov
 
 
 def fit_marginal_cox(data: pd.DataFrame, duration: str, event: str, covariates: list[str],
@@ -81,17 +70,17 @@ def fit_marginal_cox(data: pd.DataFrame, duration: str, event: str, covariates: 
         raise NotEstimable("the Cox model did not converge (monotone likelihood: a covariate or the arm may separate the events)")
     G = int(df[cluster].nunique())
     robust = pd.Series(np.sqrt(np.diag(fit.robust_cov)), index=cols)
-    bse, dof = robust, None
+    cov, dof = fit.robust_cov, None
     if cov_type != "robust":
         if G <= 2 + len(cols):
             raise ValueError(f"cov_type {cov_type!r} needs more clusters than covariates + 2: "
                              f"{G} clusters, {len(cols)} covariates")
         cov = bias_corrected_cov(df[duration].to_numpy(), df[event].to_numpy(), df[cols].to_numpy(),
                                  df[cluster].to_numpy(), fit.params, cov_type)
-        bse, dof = pd.Series(np.sqrt(np.diag(cov)), index=cols), float(G - 2)
-    return CoxResult(params=pd.Series(fit.params, index=cols), bse=bse,
-                     n=len(df), n_events=int(df[event].sum()), n_clusters=G,
-                     treatment=treatment, log_likelihood=fit.loglik, cov_type=cov_type, df=dof, bse_robust=robust)
+        dof = float(G - 2)
+    return CoxResult(params=pd.Series(fit.params, index=cols), bse=pd.Series(np.sqrt(np.diag(cov)), index=cols),
+                     _cov=pd.DataFrame(cov, index=cols, columns=cols), nobs=len(df), n_events=int(df[event].sum()),
+                     n_clusters=G, treatment=treatment, llf=fit.llf, cov_type=cov_type, df=dof, bse_robust=robust)
 
 
 def crude_rates(data: pd.DataFrame, duration: str, event: str, arm: str = "MH") -> dict:

@@ -46,11 +46,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import patsy
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from mheval.models.nesting import model_matrices, nesting, one_blas_thread
 from mheval.progress import FitProgress
-from mheval.models.wald import wald_table
+from mheval.models.result import ModelResult
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +123,16 @@ LINKS = {"logit": _Logit, "cloglog": _CLogLog}
 
 
 @dataclass
-class NestedGLMMResult:
-    """Fit of :func:`fit_nested_glmm`: params, bse, cov_params(), variance_components, llf."""
+class NestedGLMMResult(ModelResult):
+    """Fit of :func:`fit_nested_glmm` (log-odds scale), with the interface of
+    :class:`~mheval.models.result.ModelResult` (params, bse, cov_params(), conf_int(), pvalues, llf,
+    nobs, summary(); normal reference), and variance_components, n_groups, theta."""
 
     params: pd.Series
     bse: pd.Series
     variance_components: dict
     llf: float
-    n_obs: int
+    nobs: int
     n_groups: dict
     converged: bool
     _cov: pd.DataFrame
@@ -144,10 +146,6 @@ class NestedGLMMResult:
         if kind not in ("hessian", "conditional"):
             raise ValueError("kind must be 'hessian' or 'conditional'")
         return self._cov if kind == "hessian" else self._cov_conditional
-
-    def summary(self, alpha: float = 0.10) -> pd.DataFrame:
-        """Fixed effects (log-odds) with standard errors, z, p-values and (1 - alpha) intervals."""
-        return wald_table(self.params, self.bse, alpha)
 
 
 class _Laplace:
@@ -405,7 +403,7 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
     progress.done(dev, converged)
     return NestedGLMMResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
-        variance_components={"org": theta[0] ** 2, "bene": theta[1] ** 2}, llf=-dev / 2, n_obs=len(d),
+        variance_components={"org": theta[0] ** 2, "bene": theta[1] ** 2}, llf=-dev / 2, nobs=len(d),
         n_groups={"org": len(org_codes), "bene": 0 if one_level else len(bene_codes)},
         converged=converged, _cov=pd.DataFrame(cov, index=names, columns=names),
         _cov_conditional=pd.DataFrame(cov_cond, index=names, columns=names), theta=theta,
@@ -485,11 +483,53 @@ def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False
     return out
 
 
+@dataclass
+class MarginalEffects(ModelResult):
+    """Average marginal effects of :func:`marginal_effect`, in percentage points, one per group (the
+    ``by`` levels, then "overall"), with the interface of :class:`~mheval.models.result.ModelResult`:
+    ``params``/``bse``/``cov_params()`` (delta method: J V J' with J the gradients and V the model's
+    covariance; bootstrap: the replicates' covariance), normal reference; with the bootstrap,
+    ``conf_int`` gives the percentile intervals. ``llf`` is the logistic model's log-likelihood;
+    ``nobs`` the rows of the analysis sample. ``intervention``/``control``: the mean predicted
+    probabilities (percent) per group; ``group_nobs``: rows per group."""
+
+    params: pd.Series
+    bse: pd.Series
+    _cov: pd.DataFrame
+    llf: float
+    nobs: int
+    intervention: pd.Series
+    control: pd.Series
+    group_nobs: pd.Series
+    method: str
+    replicates: np.ndarray | None = field(default=None, repr=False)  # bootstrap effects (pp), n_boot x groups
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of the effects (percentage points squared), delta method or bootstrap."""
+        return self._cov
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """(1 - alpha) intervals: Wald (delta method) or bootstrap percentile; columns 0 and 1."""
+        if self.method == "delta":
+            return super().conf_int(alpha)
+        lo, hi = np.quantile(self.replicates, [alpha / 2, 1 - alpha / 2], axis=0)
+        return pd.DataFrame({0: lo, 1: hi}, index=self.params.index)
+
+    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per group: estimate, se, z, p, lower, upper (percentage points), intervention and
+        control (mean predicted probabilities, percent) and n (rows)."""
+        out = super().summary(alpha).rename(columns={"coef": "estimate"})
+        ci = self.conf_int(alpha)
+        out["lower"], out["upper"] = ci[0], ci[1]
+        out["intervention"], out["control"], out["n"] = self.intervention, self.control, self.group_nobs
+        return out
+
+
 def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str = "MH", by: str | None = None,
-                    scale: str = "population", alpha: float = 0.10, method: str = "delta", n_boot: int = 200,
+                    scale: str = "population", method: str = "delta", n_boot: int = 200,
                     seed: int = 0, n_nodes: int = 30, group_weights: dict | None = None,
-                    exposure: float | None = None) -> pd.DataFrame:
-    """Average marginal effect of ``treatment`` in percentage points, with (1 - alpha) intervals.
+                    exposure: float | None = None) -> MarginalEffects:
+    """Average marginal effect of ``treatment`` in percentage points, with its standard error.
 
     For every row of the analysis sample (the rows of ``data`` the model was fitted on), the
     predicted probability is computed with ``treatment`` set to 1 and to 0 in the model frame
@@ -505,7 +545,7 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         from ``result.cov_params()``) or "bootstrap": a cluster bootstrap over organizations
         (resampled with replacement within arm, the arm being the organization's ``treatment``
         value), refitting the model ``n_boot`` times with ``seed``; se is the bootstrap standard
-        deviation, the interval is the percentile interval and p is the normal p-value from that se.
+        deviation, ``conf_int`` the percentile interval and p the normal p-value from that se.
 
     group_weights : None (default): "overall" averages over every row (so each ``by`` level counts
         by its rows). Else a weight for every ``by`` level: "overall" is sum_g w_g effect_g / sum w_g
@@ -516,9 +556,9 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         at each row's own offset; a number predicts every row at offset log(``exposure``), e.g.
         ``exposure=1``: the effect on the probability over a full year of exposure.
 
-    Returns one row per group (index: the ``by`` levels, then "overall") with estimate, se, lower,
-    upper (percentage points), p, intervention and control (mean predicted probabilities, percent)
-    and n (rows).
+    Returns a :class:`MarginalEffects` indexed by group (the ``by`` levels, then "overall"); its
+    ``summary(alpha)`` is the table of estimates, se, p, (1 - alpha) intervals, intervention and
+    control means and rows per group.
     """
     if scale not in ("population", "conditional"):
         raise ValueError("scale must be 'population' or 'conditional'")
@@ -536,25 +576,24 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         parts = [point[g] for g, _ in groups[:-1]]
         point["overall"] = tuple(sum(w * p[k] for w, p in zip(wn, parts)) if parts[0][k] is not None else None
                                  for k in range(4))
-    z = stats.norm.ppf(1 - alpha / 2)
     est = np.array([point[g][0] for g, _ in groups])
+    index = pd.Index([g for g, _ in groups], name=by or "group")
+    reps = None
     if method == "delta":
-        V = result.cov_params().to_numpy()
-        se = np.array([np.sqrt(point[g][3] @ V @ point[g][3]) for g, _ in groups])
-        lower, upper = est - z * se, est + z * se
+        J = 100 * np.array([point[g][3] for g, _ in groups])  # percentage points
+        cov = J @ result.cov_params().to_numpy() @ J.T
     else:
         reps = _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed, exposure)
         if wn is not None:
             reps[:, -1] = reps[:, :-1] @ wn
-        se = reps.std(axis=0, ddof=1)
-        lower, upper = np.quantile(reps, [alpha / 2, 1 - alpha / 2], axis=0)
-    table = pd.DataFrame({"estimate": est, "se": se, "lower": lower, "upper": upper}, index=[g for g, _ in groups]) * 100
-    table["p"] = 2 * stats.norm.sf(np.abs(est / se))
-    table["intervention"] = [100 * point[g][1] for g, _ in groups]
-    table["control"] = [100 * point[g][2] for g, _ in groups]
-    table["n"] = [int(m.sum()) for _, m in groups]
-    table.index.name = by or "group"
-    return table
+        reps = 100 * reps
+        cov = np.atleast_2d(np.cov(reps, rowvar=False, ddof=1))
+    return MarginalEffects(
+        params=pd.Series(100 * est, index=index), bse=pd.Series(np.sqrt(np.diag(cov)), index=index),
+        _cov=pd.DataFrame(cov, index=index, columns=index), llf=result.llf, nobs=len(d),
+        intervention=pd.Series([100 * point[g][1] for g, _ in groups], index=index),
+        control=pd.Series([100 * point[g][2] for g, _ in groups], index=index),
+        group_nobs=pd.Series([int(m.sum()) for _, m in groups], index=index), method=method, replicates=reps)
 
 
 def _group_weights(weights: dict, levels: list) -> np.ndarray:

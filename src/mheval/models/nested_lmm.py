@@ -31,21 +31,23 @@ from scipy import sparse
 
 from mheval.models.nesting import model_matrices, nesting, one_blas_thread
 from mheval.progress import FitProgress
-from mheval.models.wald import wald_table
+from mheval.models.result import ModelResult
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class NestedLMMResult:
-    """Fit of :func:`fit_nested_lmm`: params, bse, cov_params(), variance_components, llf."""
+class NestedLMMResult(ModelResult):
+    """Fit of :func:`fit_nested_lmm`, with the interface of :class:`~mheval.models.result.ModelResult`
+    (params, bse, cov_params(), conf_int(), pvalues, llf, nobs, summary(); t(df) reference with
+    CR2), and variance_components, n_groups, theta."""
 
     params: pd.Series
     bse: pd.Series
     variance_components: dict
     llf: float
     reml: bool
-    n_obs: int
+    nobs: int
     n_groups: dict
     converged: bool
     _cov: pd.DataFrame
@@ -58,10 +60,6 @@ class NestedLMMResult:
     def cov_params(self) -> pd.DataFrame:
         """Covariance matrix of the fixed effects (of ``cov_type``)."""
         return self._cov
-
-    def summary(self, alpha: float = 0.10) -> pd.DataFrame:
-        """Fixed effects with standard errors, z (t with CR2), p-values and (1 - alpha) intervals."""
-        return wald_table(self.params, self.bse, alpha, df=self.df)
 
 
 def _group_sum(idx, n_groups, rows):
@@ -200,7 +198,7 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
         :mod:`mheval.models.cluster_robust`).
 
     Rows with missing values in the model's columns are dropped (patsy's default); their number is
-    the difference between ``len(data)`` and ``n_obs``.
+    the difference between ``len(data)`` and ``nobs``.
 
     The variance ratios are estimated on [0, inf) with the analytic gradient of the profiled
     criterion (L-BFGS-B, then projected Newton steps): a variance at zero is an active bound, where
@@ -237,7 +235,7 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
     res = NestedLMMResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
         variance_components={"org": sigma2 * ratios[0], "bene": sigma2 * ratios[1], "residual": sigma2},
-        llf=-crit / 2, reml=reml, n_obs=len(d),
+        llf=-crit / 2, reml=reml, nobs=len(d),
         n_groups={"org": len(g.org_codes), "bene": 0 if g.one_level else len(g.bene_codes)},
         converged=converged, _cov=cov_df, theta=np.sqrt(ratios))
     if cov_type == "CR2":

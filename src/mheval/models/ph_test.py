@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mheval.models.cox_engine import _loglik_grad_hess, _RiskSets, fit_cox
+from mheval.models.cox_engine import RiskSets, fit_cox, loglik_grad_hess
 from mheval.models.estimability import NotEstimable
+from mheval.models.wald import wald_interval
 
 
 def _km_left(time, event, entry=None) -> np.ndarray:
     """1 - KM(t_i-) (left-continuous Kaplan-Meier, unweighted) at each row's time: R's "km" transform."""
-    rs = _RiskSets(time, event, np.zeros((len(time), 1)), entry=entry)
-    n_risk = rs._risk_sum(np.ones(len(rs.t)))
+    rs = RiskSets(time, event, np.zeros((len(time), 1)), entry=entry)
+    n_risk = rs.risk_sum(np.ones(len(rs.t)))
     surv = np.cumprod(1.0 - rs.n_dead / n_risk)
     k = np.searchsorted(rs.ut, np.asarray(time, float), side="left")  # event times strictly before t_i
     return 1.0 - np.r_[1.0, surv][k]
@@ -78,8 +79,8 @@ def schoenfeld_test(time, event, X, beta=None, *, start=None, weights=None, ties
         raise ValueError("transform must be 'km', 'identity', 'rank' or 'log'")
     gt = tt - tt[event].mean()
 
-    rs = _RiskSets(time, event, X, weights=weights, entry=start)
-    parts = _loglik_grad_hess(rs, beta, ties, hess=False)[3]
+    rs = RiskSets(time, event, X, weights=weights, entry=start)
+    parts = loglik_grad_hess(rs, beta, ties, hess=False)[3]
     j, frac, den, xbar, wt = parts[5:10]
     _, _, _, _, _, S2, _, _, D2 = rs.sums(beta, True)
     g_j = np.zeros(len(rs.ut))
@@ -157,11 +158,10 @@ def fit_by_follow_up_year(tte: pd.DataFrame, duration: str, event: str, covariat
         raise NotEstimable("the Cox model by follow-up year did not converge")
     b = fit.params[:n_years]
     se = np.sqrt(np.diag(fit.robust_cov))[:n_years]
-    z = stats.norm.ppf(1 - alpha / 2)
+    lower, upper, p = wald_interval(b, se, alpha)
     ev = sp["event"].astype(bool)
     return pd.DataFrame({
-        "year": years, "log_hr": b, "se": se, "hr": np.exp(b), "lower": np.exp(b - z * se), "upper": np.exp(b + z * se),
-        "p": 2 * stats.norm.sf(np.abs(b / se)),
+        "year": years, "log_hr": b, "se": se, "hr": np.exp(b), "lower": np.exp(lower), "upper": np.exp(upper), "p": p,
         "events_treated": [int((ev & (trt == 1) & (sp["episode"] == k)).sum()) for k in years],
         "events_control": [int((ev & (trt == 0) & (sp["episode"] == k)).sum()) for k in years],
     })

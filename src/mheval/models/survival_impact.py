@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mheval.models.covariates import (
     POPULATIONS,
@@ -26,6 +25,7 @@ from mheval.models.estimability import Limits, NotEstimable, check_estimable, ch
 from mheval.models.frailty_cox import fit_frailty_cox
 from mheval.models.marginal_cox import crude_rates, fit_marginal_cox
 from mheval.models.ph_test import fit_by_follow_up_year, schoenfeld_test
+from mheval.models.wald import reference, wald_interval
 
 OUTCOMES = {"event": ("T_EVENT", "EVENT", "First heart attack, stroke or TIA"),
             # the composite's observation ends when the event outcome's does: same time, T_EVENT
@@ -89,11 +89,9 @@ def _effect(b: float, se: float, alpha: float, df: float | None = None) -> dict:
     """Hazard ratio, (1 - alpha) interval and p-value of a log hazard ratio b with SE se, with a
     normal reference (df None) or t(df); a zero or non-finite SE is not estimable."""
     check_standard_error(se, "the log hazard ratio")
-    ref = stats.norm if df is None else stats.t(df)
-    z = ref.ppf(1 - alpha / 2)
-    return {"log_hr": b, "se": se, "df": df, "hr": float(np.exp(b)), "lower": float(np.exp(b - z * se)),
-            "upper": float(np.exp(b + z * se)), "p": float(2 * ref.sf(abs(b / se))),
-            "prob_hr_below_1": float(ref.cdf(-b / se))}
+    lower, upper, p = wald_interval(b, se, alpha, df)
+    return {"log_hr": b, "se": se, "df": df, "hr": float(np.exp(b)), "lower": float(np.exp(lower)),
+            "upper": float(np.exp(upper)), "p": p, "prob_hr_below_1": float(reference(df).cdf(-b / se))}
 
 
 _NAN_EFFECT = {k: float("nan") for k in ("log_hr", "se", "hr", "lower", "upper", "p", "prob_hr_below_1")}
@@ -170,7 +168,7 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
     out = {
         "outcome": outcome, "outcome_label": label, "population": population,
         "model": "Cox model with a shared gamma frailty per organization (as R's coxph + frailty), Efron ties",
-        "alpha": alpha, "n": fr.n, "n_events": fr.n_events, "n_organizations": fr.n_clusters,
+        "alpha": alpha, "n": fr.nobs, "n_events": fr.n_events, "n_organizations": fr.n_clusters,
         **(frailty_effect if estimable else _NAN_EFFECT), "estimable": estimable,
         "reason": None if estimable else
         "the frailty model did not converge (theta search or Newton iterations): not published",

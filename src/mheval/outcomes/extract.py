@@ -19,6 +19,7 @@ from mheval.contract.read import columns_of, register_input
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, spec
 from mheval.outcomes.codes import claim_event_sql, load_event_codes
 from mheval.outcomes.events import diagnosis_columns
+from mheval.sql import connect
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     (carrier only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI;
     exact duplicate lines count once (documented rule). A missing year file gives empty frames.
     """
-    con = con or duckdb.connect()
+    con = con or connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
     return con.execute(claims_sql, params).df(), con.execute(office_sql).df()
 
@@ -145,8 +146,7 @@ def write_extraction(data_dir: str | Path, claim_type: str, year: int, codes: pd
     every run, and every later step groups or sorts what it needs); the office visits are sorted.
     Logs the rows written and the time taken."""
     t0 = time.perf_counter()
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    con = connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
     written = []
     for sql, args, out in ((claims_sql, params, claims_path), (office_sql, {}, office_path)):
@@ -172,7 +172,7 @@ def extract_fills(data_dir: str | Path, year: int, drugs_path: str | Path,
     runout; the fill date when missing), DRUG_CLASS and INTENSITY (statins: 1 low, 2 moderate,
     3 high; 0 otherwise). Other drugs are dropped.
     """
-    con = con or duckdb.connect()
+    con = con or connect()
     path = _year_file(Path(data_dir), "pde", year)
     ndc = _year_file(Path(data_dir), "ndc", year)
     if not path or not ndc:

@@ -42,6 +42,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from mheval.sql import connect
+
 STAY_COLUMNS = ["BENE_ID", "STAY_NUM", "STAY_FROM_DT", "STAY_THRU_DT", "STAY_CVD", "STAY_ANY_CVD", "N_CLAIMS"]
 
 # One row per inpatient claim of the relation ``inpatient_claims`` (BENE_ID, CLM_ID, FROM_DT,
@@ -93,7 +95,7 @@ def hospital_stays(claims: pd.DataFrame) -> pd.DataFrame:
     ip = claims[claims["CLAIM_TYPE"] == "inpatient"] if "CLAIM_TYPE" in claims.columns else claims
     ip = ip.assign(ADMSN_DT=ip["ADMSN_DT"] if "ADMSN_DT" in ip.columns else pd.NaT,
                    OTHER_CVD=ip["OTHER_CVD"].astype(object) if "OTHER_CVD" in ip.columns else None)
-    con = duckdb.connect()
+    con = connect()
     con.register("inpatient_claims", ip[["BENE_ID", "CLM_ID", "FROM_DT", "THRU_DT", "ADMSN_DT", "CVD_EVENT", "OTHER_CVD"]])
     register_stay_claims(con)
     return con.execute("""SELECT BENE_ID, STAY_NUM, any_value(STAY_FROM_DT) AS STAY_FROM_DT,

@@ -52,12 +52,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mheval.errors import StepError
+from mheval.models.wald import wald_interval
+
 PRIORS = ("weakly_informative", "evidence")
 WEAKLY_INFORMATIVE_DEFAULT = {"mu_mean": 0.0, "mu_sd": 1.0, "tau_sd": 0.5, "scale": 1.0}
 
 
-class PoolingDiagnosticsError(RuntimeError):
+class PoolingDiagnosticsError(StepError, RuntimeError):
     """The MCMC fit failed a convergence diagnostic (R-hat, bulk ESS or divergences)."""
+
+    heading = "BAYESIAN DIAGNOSTICS FAILED"
 
     def __init__(self, message: str, diagnostics: dict):
         super().__init__(message)
@@ -313,10 +318,10 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
 def _summarize(idata, y, s, labels, pr, cred, size, direction, diag, attempts) -> PooledSubgroups:
     th = idata.posterior["theta"].stack(sample=("chain", "draw")).transpose("subgroup", "sample").to_numpy()
     q = [(1 - cred) / 2, 1 - (1 - cred) / 2]
-    z = stats.norm.ppf(q[1])
+    unpooled_lower, unpooled_upper, _ = wald_interval(np.asarray(y, float), np.asarray(s, float), 1 - cred)
     mu = idata.posterior["mu"].to_numpy().ravel()
     tbl = pd.DataFrame({"label": labels, "estimate": y, "se": s,
-                        "unpooled_lower": y - z * s, "unpooled_upper": y + z * s,
+                        "unpooled_lower": unpooled_lower, "unpooled_upper": unpooled_upper,
                         "unpooled_prob_below_0": stats.norm.cdf(-y / s),
                         "post_mean": th.mean(axis=1), "post_sd": th.std(axis=1, ddof=1),
                         "lower": np.quantile(th, q[0], axis=1), "upper": np.quantile(th, q[1], axis=1),
@@ -383,8 +388,21 @@ def closed_form_posterior(estimates, ses, tau: float, mu_mean: float = 0.0, mu_s
 
 
 def save_inference_data(result: PooledSubgroups | object, path: str | Path) -> Path:
-    """Write the InferenceData (of a :class:`PooledSubgroups` or given directly) to NetCDF."""
+    """Write the InferenceData (of a :class:`PooledSubgroups` or given directly) to NetCDF so that two
+    runs write the same bytes: without the creation date, sampling time and per-draw timings that
+    PyMC and ArviZ record (the sampling time is in the step's log), variables in sorted order, and
+    every NaN the same NaN (PyMC's unused eigenvalue statistics are NaNs whose bit patterns vary)."""
     idata = result.idata if isinstance(result, PooledSubgroups) else result
+    for group in idata.groups():
+        ds = idata[group]
+        for key in ("created_at", "sampling_time"):
+            ds.attrs.pop(key, None)
+        ds = ds.drop_vars([v for v in ("process_time_diff", "perf_counter_start", "perf_counter_diff") if v in ds])
+        ds = ds[sorted(ds.data_vars)]  # PyMC's sample statistics come in an order that varies with the hash seed
+        for v in ds.data_vars:
+            if ds[v].dtype.kind == "f":
+                ds[v] = ds[v].where(~np.isnan(ds[v]), np.nan)
+        setattr(idata, group, ds)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     idata.to_netcdf(str(path))

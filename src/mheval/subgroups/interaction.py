@@ -57,6 +57,7 @@ from mheval.models.equation1 import check_average_weighting, model_covariates, m
 from mheval.models.estimability import NotEstimable
 from mheval.models.nested_lmm import fit_nested_lmm
 from mheval.models.survival_impact import OUTCOMES as SURVIVAL_OUTCOMES
+from mheval.models.wald import wald_interval
 from mheval.subgroups.definitions import DIMENSIONS, column_name
 
 OUTCOMES = {k: v[:2] for k, v in SURVIVAL_OUTCOMES.items()}  # (duration, event) columns
@@ -161,10 +162,10 @@ def _usable_covariates(d: pd.DataFrame, covs: list[str], col: str) -> tuple[list
 
 def _level_table(counts: pd.DataFrame, est, se, alpha: float) -> pd.DataFrame:
     """The per-level counts with estimate, se, (1 - alpha) interval and p inserted after the level."""
-    z = stats.norm.ppf(1 - alpha / 2)
+    lower, upper, p = wald_interval(np.asarray(est, float), np.asarray(se, float), alpha)
     table = counts.reset_index()
-    for i, (name, values) in enumerate((("estimate", est), ("se", se), ("lower", est - z * se), ("upper", est + z * se),
-                                        ("p", 2 * stats.norm.sf(np.abs(est / se)))), start=1):
+    for i, (name, values) in enumerate((("estimate", est), ("se", se), ("lower", lower), ("upper", upper),
+                                        ("p", p)), start=1):
         table.insert(i, name, values)
     return table
 
@@ -292,7 +293,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
                            (", year x level impacts averaged" if by_year else ", one impact per level") +
                            (", CR2 covariance by organization" if cov_type == "CR2" else ", model-based covariance"),
                            outcome=outcome, population=population, subgroup=col, table=table,
-                           heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=fit.n_obs,
+                           heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=fit.nobs,
                            dropped_covariates=dropped, size_interaction=size, overall_control_mean=overall_control,
                            cov=pd.DataFrame(cov, index=levels, columns=levels))
 
@@ -324,9 +325,9 @@ def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
 
 
 def _interaction_dict(b, se, alpha, centre, model):
-    z = stats.norm.ppf(1 - alpha / 2)
+    lower, upper, p = wald_interval(b, se, alpha)
     return {"model": model, "term": "MH x log(organization size)", "coef": b, "se": se,
-            "lower": b - z * se, "upper": b + z * se, "p": float(2 * stats.norm.sf(abs(b / se))),
+            "lower": lower, "upper": upper, "p": p,
             "coef_per_doubling": b * np.log(2), "log_size_centre": centre}
 
 
@@ -398,14 +399,13 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
         cov = bias_corrected_cov(df[duration].to_numpy(), ev, X.to_numpy(float), df["ORG_ID"].to_numpy(), fit.params,
                                  cov_type)[:K, :K]
     se = np.sqrt(np.diag(cov))
-    z = stats.norm.ppf(1 - alpha / 2)
     table = _level_table(counts, est, se, alpha)
     table["n_events"] = n_ev.sum(axis=1)
     table["n_events_intervention"] = n_ev[:, 0]
     table["n_events_control"] = n_ev[:, 1]
     table["hr"] = np.exp(est)
-    table["hr_lower"] = np.exp(est - z * se)
-    table["hr_upper"] = np.exp(est + z * se)
+    table["hr_lower"] = np.exp(table["lower"])
+    table["hr_upper"] = np.exp(table["upper"])
     size = None
     if col == column_name("org_size"):
         size = cox_size_interaction(tte, outcome, population, size_column=size_column, alpha=alpha,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mheval.seeds import job_seed
 from mheval.subgroups.bayes import merge_bayes_config, pool_impacts, save_inference_data
 from mheval.subgroups.definitions import assign_subgroups, merge_spec
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error
@@ -113,7 +114,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                     skipped.append({"model": model, "outcome": outcome, "population": population,
                                     "dimension": dim, "reason": getattr(e, "reason", f"singular information matrix ({e})")})
                     continue
-                pooled = pool_impacts(imp, bayes)
+                pooled = pool_impacts(imp, bayes, seed=job_seed(bayes["sampler"]["seed"], model=model, outcome=outcome,
+                                                                  population=population, dimension=dim))
                 key = {"model": model, "outcome": outcome, "population": population, "dimension": dim}
                 pt = pooled.table.drop(columns=["estimate", "se", "unpooled_lower", "unpooled_upper"]).rename(
                     columns={"label": "level", "lower": "cred_lower", "upper": "cred_upper"})

@@ -2,7 +2,8 @@
 
 The inverse of the adapters in :mod:`mheval.contract.layouts`, so that they are tested round trip:
 contract -> layout files -> adapter -> contract gives back the same analysis data, up to what the
-layout cannot hold (documented in docs/data_contract.md and :data:`DESYNPUF_LOSSES`). The registry,
+layout cannot hold (documented in docs/data_contract.md and
+:data:`mheval.contract.layouts.desynpuf.ROUND_TRIP_LOSSES`). The registry,
 payments, survey, NDC reference and NDI cause of death are copied in the contract's form, as every
 layout keeps them (DE-SynPUF has no NDI file).
 Dates are not shifted: DE-SynPUF-layout files of the synthetic trial hold its 2007-2022 dates (and
@@ -15,24 +16,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-
 from mheval.contract.layouts.desynpuf import LACKS as DESYNPUF_LACKS
-from mheval.contract.layouts.engine import connect, contract_form_files
+from mheval.contract.layouts.engine import contract_form_files
+from mheval.sql import connect
 from mheval.contract.read import input_files
 
 CCW_NAMES = {"mbsf": "mbsf_abcd_summary", "inpatient": "inpatient_claims", "outpatient": "outpatient_claims",
              "outpatient_revenue": "outpatient_revenue_center", "carrier": "bcarrier_claims",
              "carrier_line": "bcarrier_line", "snf": "snf_claims", "hha": "hha_claims", "hospice": "hospice_claims",
              "pde": "pde"}
-DESYNPUF_LOSSES = [
-    "no outpatient revenue-center lines, SNF, home health or hospice claims (DE-SynPUF has none)",
-    "no National Death Index cause of death (the NDI file is not written)",
-    "monthly enrollment becomes yearly month counts (the adapter puts them at the end of the year)",
-    "no dual status, monthly Medicare status, processing date, Part D paid date, brand/generic code, "
-    "discharge status or place of service; state buy-in codes (A, C) become 1 and 3",
-    "at most 10 diagnosis positions (8 on carrier claims) and 13 carrier lines; exact duplicate carrier "
-    "lines are written once; inpatient stays of 6 days or more are written as two segments sharing CLM_ID",
-]
 SPLIT_DAYS = 6  # inpatient claims this long are written as two DE-SynPUF segments
 
 

@@ -15,11 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mheval.errors import StepError
+
 MARKER = ".mheval-synthetic"
 
 
-class ForeignDirectoryError(RuntimeError):
+class ForeignDirectoryError(StepError, RuntimeError):
     """The output directory holds files the synthetic generator did not write."""
+
+    heading = "INPUT ERROR"
 
 
 def _files(root: Path) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 
 from mheval.contract.errors import InputError
+from mheval.sql import connect
 from mheval.contract.layouts import engine as E
 from mheval.contract.layouts.provenance import Provenance
 from mheval.contract.spec import spec
@@ -89,7 +90,7 @@ def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None 
     out_dir = Path(out_dir)
     E.clear_staged(out_dir)
     prov = Provenance(LAYOUT, str(data_dir), str(out_dir), rules=list(RULES))
-    con = E.connect()
+    con = connect()
     jobs = [lambda n=name, y=year, f=files: _stage_one(con, n, y, f, out_dir, prov)
             for name, by_year in find_files(data_dir).items() for year, files in sorted(by_year.items())]
     return E.run_jobs(jobs, [], data_dir, out_dir, prov)

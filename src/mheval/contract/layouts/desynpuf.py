@@ -16,6 +16,7 @@ from pathlib import Path
 
 
 from mheval.contract.errors import InputError
+from mheval.sql import connect
 from mheval.contract.layouts import engine as E
 from mheval.contract.layouts.provenance import Provenance
 
@@ -55,6 +56,17 @@ _CLAIM = {
     "ICD_DGNS_CD1..25": ("ICD9_DGNS_CD_1..10", "distinct codes in segment and position order"),
 }
 # contract column -> (original column, rule); "X_01..12" / "X1..25" stand for each month / position
+#: What a trial in the data contract loses when written in the DE-SynPUF layout and read back
+#: (:func:`mheval.synth.layouts.write_layout`, ``--layout desynpuf``), beyond :data:`LACKS`.
+ROUND_TRIP_LOSSES = [
+    "no outpatient revenue-center lines, SNF, home health or hospice claims (DE-SynPUF has none)",
+    "no National Death Index cause of death (the NDI file is not written)",
+    "monthly enrollment becomes yearly month counts (the adapter puts them at the end of the year)",
+    "no dual status, monthly Medicare status, processing date, Part D paid date, brand/generic code, "
+    "discharge status or place of service; state buy-in codes (A, C) become 1 and 3",
+    "at most 10 diagnosis positions (8 on carrier claims) and 13 carrier lines; exact duplicate carrier "
+    "lines are written once; inpatient stays of 6 days or more are written as two segments sharing CLM_ID",
+]
 COLUMN_MAP = {
     "mbsf": {
         "BENE_ID": ("DESYNPUF_ID", ""),
@@ -188,7 +200,7 @@ def stage_inputs(data_dir: str | Path, out_dir: str | Path, config: dict | None 
     E.clear_staged(out_dir)
     prov = Provenance(LAYOUT, str(data_dir), str(out_dir), rules=list(RULES))
     files = find_files(data_dir)
-    con = E.connect()
+    con = connect()
     problems: list[InputError] = []
     if not files["mbsf"]:
         problems.append(InputError(str(Path(data_dir) / "DE1_0_YYYY_Beneficiary_Summary_File_Sample_N.csv"), None,

@@ -62,10 +62,8 @@ def layouts_markdown() -> str:
         lines += [f"| `{c}` | {_cell(src)} | {_cell(rule)} |" for c, (src, rule) in cols.items()]
         parts.append("\n".join(lines) + "\n")
     parts.append(_rules(desynpuf.RULES))
-    from mheval.synth.layouts import DESYNPUF_LOSSES
-
     parts.append("The synthetic trial written with `--layout desynpuf` keeps its own dates (2007-2022; ICD-10 codes "
                  "from 2015-10-01) under the DE-SynPUF names and columns, the file names carrying the years they span. "
                  "Staged back, it gives the same analysis data as the contract trial except for what DE-SynPUF "
-                 "cannot hold:\n" + "\n".join(f"- {x}" for x in DESYNPUF_LOSSES) + "\n")
+                 "cannot hold:\n" + "\n".join(f"- {x}" for x in desynpuf.ROUND_TRIP_LOSSES) + "\n")
     return "\n".join(parts)

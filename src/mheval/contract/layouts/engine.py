@@ -29,11 +29,6 @@ CONTRACT_FORM_GROUPS = ("registry", "reference", "cms", "ndi")
 KIND_WORDS = {"date": "is not a date", "number": "is not a number", "integer": "is not a whole number"}
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection for staging (no progress bar in logs)."""
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    return con
 
 
 def raw_view(con: duckdb.DuckDBPyConnection, files: list[Path], view: str) -> set[str]:
