@@ -208,3 +208,25 @@ def test_incidence_table_labels_the_methods_and_keeps_the_reasons():
     assert out.loc[out["follow_up_year"] == 1, "difference"].notna().all()
     death = adjusted_incidence_table([t.assign(outcome="death")])
     assert death["method_label"].str.contains("no competing risk|arm as a covariate").all()
+
+
+def test_incidence_stays_a_probability_when_a_predicted_hazard_exceeds_the_risk_set():
+    """A covariate that nearly separates the events (as in a bootstrap replicate of a tiny trial)
+    gives one beneficiary a predicted hazard far above the risk set's: the standardized incidence
+    must still be a probability, non-decreasing in time (it once reached 1e14 percent)."""
+    from mheval.models.competing_risks import standardized_competing_incidence
+
+    rng = np.random.default_rng(3)
+    n = 200
+    arm = np.repeat([1, 0], n // 2)
+    x = rng.normal(size=n)
+    x[:3] = 12.0  # three extreme beneficiaries who have the event first
+    T = rng.exponential(5.0, n)
+    T[:3] = [0.1, 0.2, 0.3]
+    status = rng.choice([0, 1, 2], size=n, p=[0.6, 0.25, 0.15])
+    status[:3] = 1
+    diag: dict = {}
+    inc, _ = standardized_competing_incidence(T, status, x[:, None], arm, np.linspace(0, 4, 41), diagnostics=diag)
+    assert "capped_from" in diag
+    assert np.all((inc >= 0) & (inc <= 1)), inc.max()
+    assert np.all(np.diff(inc, axis=1) >= -1e-12)

@@ -128,9 +128,12 @@ def standardized_competing_incidence(time, status, X, arm, times, weights=None, 
     as R's default, or "breslow", under which frequency weights and copied rows coincide exactly).
 
     A factor 1 - r_1,i dA_1 - r_2,i dA_2 of the product below 0 (one beneficiary's predicted hazard
-    larger than the whole risk set's: only where very few remain at risk) is set to 0, that
-    beneficiary's event-free probability; the earliest such time goes to ``diagnostics["capped_from"]``
-    when a dict is given (R's product would leave [0, 1] there)."""
+    larger than the whole risk set's: only where very few remain at risk, or where a fit's
+    coefficients run off, as in a bootstrap replicate with separation) has both hazard increments
+    scaled to sum to 1: that beneficiary's event-free probability becomes 0 and its cause-1 increment
+    is r_1,i dA_1 / (r_1,i dA_1 + r_2,i dA_2), so every incidence stays in [0, 1]; the earliest such
+    time goes to ``diagnostics["capped_from"]`` when a dict is given (R's product would leave [0, 1]
+    there)."""
     T, st, arm = np.asarray(time, float), np.asarray(status, int), np.asarray(arm, int)
     X = np.asarray(X, float).reshape(len(T), -1)
     if weights is not None:
@@ -159,13 +162,21 @@ def standardized_competing_incidence(time, status, X, arm, times, weights=None, 
             q = np.multiply.outer(r1, -dA[0])  # 1 - r1 dA1 - r2 dA2, built in place (n x J is the cost)
             q -= np.multiply.outer(r2, dA[1])
             q += 1.0
-            if len(ut) and q.min() < 0:  # a beneficiary's predicted hazards exceed the risk set's: event-free probability 0
+            wr = wc * r1
+            if len(ut) and q.min() < 0:
+                # a beneficiary's predicted hazards exceed the risk set's (r1 dA1 + r2 dA2 > 1): both are
+                # scaled to sum to 1 there, so the beneficiary's event-free probability becomes 0 and its
+                # incidence stays in [0, 1] (the cause-1 increment r1 dA1 S(t-) shrinks by the same factor)
                 first = float(ut[np.flatnonzero((q < 0).any(axis=0))[0]])
                 if diagnostics is not None:
                     diagnostics["capped_from"] = min(diagnostics.get("capped_from", np.inf), first)
+                scale = 1.0 / np.maximum(1.0 - q, 1.0)  # 1 / max(1, r1 dA1 + r2 dA2)
                 np.maximum(q, 0.0, out=q)
+                S = np.cumprod(q, axis=1)
+                prev = np.concatenate([np.ones((len(r1), 1)), S[:, :-1]], axis=1)  # S_i(t_{j-1})
+                m1 += wr @ (prev * scale)
+                continue
             np.cumprod(q, axis=1, out=q)  # S_i(t_j)
-            wr = wc * r1
             m1[0] += wr.sum()
             m1[1:] += wr @ q[:, :-1]  # S_i(t_{j-1})
         inc = np.cumsum(m1 / w.sum() * dA[0])
