@@ -64,7 +64,12 @@ def _trial_frame():
                          "ARM": np.where(np.arange(n) % 2 == 0, "intervention", "control"),
                          "N_PRACTITIONERS": rng.integers(1, 40, n), "HEALTH_SYSTEM": rng.random(n) < 0.5,
                          "RURAL": rng.random(n) < 0.3,
-                         "ORG_TYPE": rng.choice(["primary_care", "cardiology", "multispecialty"], n)})
+                         "ORG_TYPE": rng.choice(["primary_care", "cardiology", "multispecialty"], n),
+                         # the contract's other organization columns (z_p of models.covariates)
+                         "STRATUM": rng.choice(["South_small", "West_large"], n),
+                         "REGION": rng.choice(["Northeast", "Midwest", "South", "West"], n),
+                         "SELF_REPORTED_FFS_BENES": rng.integers(500, 20000, n),
+                         "OTHER_CMS_MODELS": rng.choice(["", "MSSP"], n)})
     enrolling = orgs["ORG_ID"].iloc[:34]
     m = 20
     cohort = pd.DataFrame({"ORG_ID": np.repeat(enrolling.to_numpy(), m), "AGE": rng.normal(70, 6, 34 * m),

@@ -312,10 +312,10 @@ def test_cloglog_marginal_effect_for_a_full_year_of_exposure():
     b = fit.params
     eta0 = b["Intercept"] + b["x1"] * d["x1"] + b["year"] * d["year"]
     p1, p0 = 1 - np.exp(-np.exp(eta0 + b["mh"])), 1 - np.exp(-np.exp(eta0))
-    full = marginal_effect(fit, d, treatment="mh", scale="conditional", exposure=1.0).loc["overall"]
+    full = marginal_effect(fit, d, treatment="mh", scale="conditional", exposure=1.0).summary(0.10).loc["overall"]
     assert full["estimate"] == pytest.approx(100 * (p1 - p0).mean(), rel=1e-10)
     assert full["control"] == pytest.approx(100 * p0.mean(), rel=1e-10)
-    own = marginal_effect(fit, d, treatment="mh", scale="conditional").loc["overall"]
+    own = marginal_effect(fit, d, treatment="mh", scale="conditional").summary(0.10).loc["overall"]
     e = d["exposure"]
     assert own["control"] == pytest.approx(100 * (1 - np.exp(-e * np.exp(eta0))).mean(), rel=1e-10)
     assert own["control"] < full["control"]

@@ -18,7 +18,9 @@ def null_effects() -> dict:
     """Every effect of ``synthetic.effects`` null: hazard ratios and ratios 1, risk-factor changes 0."""
     effects = {}
     for key in DEFAULTS["effects"]:
-        if key.startswith("hr_") or key.endswith("_ratio"):
+        if key == "hr_event_by_stratum":  # the strata's own hazard ratios: 1 too
+            effects[key] = {s: 1.0 for s in DEFAULTS["effects"][key]}
+        elif key.startswith("hr_") or key.endswith("_ratio"):
             effects[key] = 1.0
         elif "_change_" in key:
             effects[key] = 0.0

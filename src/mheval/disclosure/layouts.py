@@ -174,9 +174,9 @@ def _composite_relations(lay: Layout, name: str, outcomes: set[str]) -> None:
     event's events plus the CV deaths without an event before them (same observation, see
     :mod:`mheval.analysis.time_to_event`): shown side by side, their difference is that unshown
     count, which must not be 1 to 10 either."""
-    from mheval.models.survival_impact import OUTCOMES
+    from mheval.outcomes.survival import SURVIVAL_OUTCOMES
 
-    event, composite = OUTCOMES["event"][2], OUTCOMES["event_cvdeath"][2]
+    event, composite = SURVIVAL_OUTCOMES["event"][2], SURVIVAL_OUTCOMES["event_cvdeath"][2]
     if not {event, composite} <= outcomes:
         return
     for arm in ARMS:

@@ -46,6 +46,8 @@ from mheval.models.estimability import NotEstimable, check_estimable, check_stan
 from mheval.models.wald import wald_interval
 
 ORG_COVARIATES = ["LOG_PRACTITIONERS", "HEALTH_SYSTEM", "RURAL", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY"]
+#: the beneficiary covariates (models.covariates names) averaged per organization, and their terms
+AVERAGED = ["age", "sex", "race", "dual", "cvd_risk_factors", "high_risk"]
 BENEFICIARY_COVARIATES = ["AGE10", "MALE", "BLACK", "DUAL", "LOG_RISK", "SMOKER", "DIABETES", "BP_TREATED", "HIGH_RISK"]
 MODEL = ("Equation 3 by wave: weighted least squares with nonresponse (sampling) weights, CR2 cluster-robust SE "
          "with Satterthwaite df")
@@ -77,7 +79,7 @@ def beneficiary_averages(cohort: pd.DataFrame, org_ids) -> pd.DataFrame:
     analyzed beneficiaries (``cohort``: one row per beneficiary with ORG_ID), columns ``AVG_<name>``,
     one row per organization in ``org_ids``. Organizations without beneficiaries get the mean over
     the organizations with them and ``NO_ENROLLEES`` = 1."""
-    x = adjustment_covariates(cohort, "high_medium")
+    x = adjustment_covariates(cohort, "high_medium", {"beneficiary": AVERAGED, "organization": []})
     x = x[[c for c in BENEFICIARY_COVARIATES if c in x.columns]].add_prefix("AVG_")
     avg = x.groupby(cohort["ORG_ID"].to_numpy()).mean()
     out = pd.DataFrame({"ORG_ID": pd.Index(org_ids).unique()})

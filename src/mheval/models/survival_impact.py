@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from mheval.outcomes.survival import SURVIVAL_OUTCOMES
 from mheval.models.covariates import (
     POPULATIONS,
     adjustment_covariates,
@@ -27,11 +28,7 @@ from mheval.models.marginal_cox import crude_rates, fit_marginal_cox
 from mheval.models.ph_test import fit_by_follow_up_year, schoenfeld_test
 from mheval.models.wald import reference, wald_interval
 
-OUTCOMES = {"event": ("T_EVENT", "EVENT", "First heart attack, stroke or TIA"),
-            # the composite's observation ends when the event outcome's does: same time, T_EVENT
-            "event_cvdeath": ("T_EVENT", "EVENT_CVDEATH",
-                              "First heart attack, stroke or TIA, or coronary or cerebrovascular death"),
-            "death": ("T_DEATH", "DEATH", "All-cause death")}
+OUTCOMES = SURVIVAL_OUTCOMES  # mheval.outcomes.survival: duration, event column and label of each outcome
 
 
 def design_matrix(df: pd.DataFrame, population: str, covariates: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
