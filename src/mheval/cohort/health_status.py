@@ -77,7 +77,11 @@ def hcc_scores(people: pd.DataFrame, dx: pd.DataFrame, version: str = "22") -> p
     """CMS-HCC community risk score per row of ``people`` (BENE_ID, AGE, SEX, DUAL) from the
     diagnosis codes in ``dx`` (BENE_ID, DX), by hccpy's ``HCCEngine(version)`` (module
     docstring: segment, limits). Returns a float Series aligned with ``people``."""
-    from hccpy.hcc import HCCEngine
+    import warnings
+
+    with warnings.catch_warnings():  # hccpy reads its tables through pkg_resources (setuptools < 81 pinned)
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        from hccpy.hcc import HCCEngine
 
     engine = HCCEngine(version=str(version))
     codes = dx.groupby("BENE_ID")["DX"].agg(lambda s: tuple(sorted(set(s))))
