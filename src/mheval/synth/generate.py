@@ -271,9 +271,11 @@ def _truth(params, orgs, bene, total_spend, causes: dict) -> dict:
     return {
         "params": params,
         "n_orgs_randomized": len(orgs),
-        "n_orgs_enrolling": int((orgs["size_weight"] > 0).sum()),
+        # organizations with at least one registry enrollee (a small organization may draw none at a small scale)
+        "n_orgs_enrolling": int(len(np.unique(bene["org"]))),
         "n_orgs_analyzed": len(np.unique(bene.loc[analyzed, "org"])),
-        "n_orgs_by_arm": {a: int(((orgs["ARM"] == a) & (orgs["size_weight"] > 0)).sum()) for a in ("intervention", "control")},
+        "n_orgs_by_arm": {a: int((orgs["ARM"].to_numpy()[np.unique(bene["org"])] == a).sum())
+                          for a in ("intervention", "control")},
         "n_registry_beneficiaries": len(bene),
         "n_analyzed": int(analyzed.sum()),
         "n_analyzed_by_arm": {a: int((analyzed & (arm == a)).sum()) for a in ("intervention", "control")},
