@@ -57,6 +57,7 @@ from mheval.models.equation1 import check_average_weighting, model_covariates, m
 from mheval.models.estimability import NotEstimable
 from mheval.models.nested_lmm import fit_nested_lmm
 from mheval.models.survival_impact import OUTCOMES as SURVIVAL_OUTCOMES
+from mheval.models.survival_impact import event_free_indicators
 from mheval.models.wald import wald_interval
 from mheval.subgroups.definitions import DIMENSIONS, column_name
 
@@ -380,6 +381,9 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
             "use coarser levels (subgroups.definitions) for this outcome")
     xx = x.assign(**{col: df[col].astype(object).to_numpy()})
     covs, dropped = _usable_covariates(xx, list(x.columns), col)
+    # indicators without events on one side make the coefficient run off (as in Equation 4's frame)
+    free = event_free_indicators(x[covs], ev)
+    covs, dropped = [c for c in covs if c not in free], dropped + free
     K = len(levels)
     cols = {f"MH_L{k}": (code == k) * mh for k in range(K)}
     cols.update({f"L{k}": (code == k).astype(float) for k in range(1, K)})
@@ -430,6 +434,7 @@ def cox_size_interaction(tte: pd.DataFrame, outcome: str, population: str, size_
     mh = df["MH"].to_numpy(float)
     covs = independent_covariates(x.assign(MH=mh), [c for c in x.columns if x[c].nunique() > 1],
                                   base=[np.ones(len(df)), mh, lc, mh * lc])[0]
+    covs = [c for c in covs if c not in event_free_indicators(x[covs], df[event].to_numpy())]
     X = np.column_stack([df["MH"].to_numpy(float), lc, df["MH"].to_numpy(float) * lc, x[covs].to_numpy(float)])
     fit = fit_cox(df[duration].to_numpy(), df[event].to_numpy(), X, cluster=df["ORG_ID"].to_numpy())
     if not fit.converged:
