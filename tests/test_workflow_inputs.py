@@ -86,7 +86,8 @@ def _replaced(path: Path):
     ("claims/outpatient_revenue/outpatient_revenue_2019.parquet", "input_fingerprint_yearly",
      {"extract_claims", "build_beneficiary_year", "fit_implementation"}),
     # the cause of death: the time-to-event file (the composite) and what reads it
-    ("ndi/cause_of_death.parquet", "input_fingerprint", {"build_time_to_event", "build_beneficiary_year"}),
+    ("ndi/cause_of_death.parquet", "input_fingerprint", {"build_time_to_event", "build_beneficiary_year",
+                                                          "fit_implementation"}),
 ])
 def test_a_replaced_input_reruns_exactly_its_readers(done, path, fingerprint, readers):
     with _replaced(done / "data" / path):

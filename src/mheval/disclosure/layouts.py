@@ -199,6 +199,8 @@ def subgroups(name: str, df: pd.DataFrame) -> Layout:
     lay = Layout()
     estimates = [c for c in df.columns if any(str(c).startswith(p) for p in SUBGROUP_ESTIMATES)]
     levels: dict[tuple[str, str, str], list[str]] = {}
+    if not {"population", "dimension", "level"} <= set(df.columns):
+        return lay  # no subgroup level at all (every dimension not estimable): no counts to relate
     for r, row in df.reset_index(drop=True).iterrows():
         pop = POPULATION_CODES.get(str(row["population"]).strip(), str(row["population"]).strip())
         dim, level = str(row["dimension"]).strip(), str(row["level"]).strip()
