@@ -16,7 +16,9 @@ from test_workflow import _snakemake
 pytestmark = pytest.mark.workflow
 
 
-TINY = ("--config", "synthetic={scale: 0.004}")
+# every default outcome and model; fewer bootstrap replicates than the default 200 (they cost most of
+# the run at this size and are not what this test is about)
+TINY = ("--config", "synthetic={scale: 0.004}", "models={bootstrap_replicates: 20}")
 PUBLISHED = ("results/tables", "results/figures", "results/models", "results/report.html", "resources/synthetic")
 
 
