@@ -441,6 +441,17 @@ def _disclosure_note(config: Mapping | None) -> int:
     return int(((config or {}).get("report") or {}).get("min_cell", 11))
 
 
+#: caption and note of each flow table (same layout: step, label, counts by arm)
+FLOW_TEXT = {
+    "cohort_flow": ("Cohort flow by arm: beneficiaries enrolled, excluded and analyzed",
+                    "Exclusions are applied in the order shown; each beneficiary is counted at the first criterion "
+                    "that excludes them."),
+    "organization_flow": ("Organization flow by arm: randomized, withdrawn, enrolling and analyzed organizations",
+                          "Organizations that withdrew are analyzed by intent to treat with the beneficiaries they "
+                          "enrolled."),
+}
+
+
 def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, caption: str | None = None) -> Display:
     """The display definition of a results table by its name (file stem), with its caption and
     notes written from ``config`` (interval level from ``models.alpha``, the cell-size rule from
@@ -489,18 +500,11 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
         spec["labels"] = {"intervention": "Intervention", "control": "Control"}
         spec["not_applicable"] = lambda row, col: col == "std_difference" and str(row.get("statistic")) == "count"
         spec["kinds"] = {"std_difference": "std"}
-    elif name == "cohort_flow":
-        spec["caption"] = "Cohort flow by arm: beneficiaries enrolled, excluded and analyzed"
+    elif name in FLOW_TEXT:  # the beneficiaries' and the organizations' flow: one layout, their own words
+        spec["caption"], note = FLOW_TEXT[name]
         spec["hide"] = ("step",)
         spec["labels"] = {"n_intervention": "Intervention", "n_control": "Control", "n_total": "Total"}
-        spec["notes"] = ["Exclusions are applied in the order shown; each beneficiary is counted at the first "
-                         "criterion that excludes them.", source]
-    elif name == "organization_flow":
-        spec["caption"] = "Organization flow by arm: randomized, withdrawn, enrolling and analyzed organizations"
-        spec["hide"] = ("step",)
-        spec["labels"] = {"n_intervention": "Intervention", "n_control": "Control", "n_total": "Total"}
-        spec["notes"] = ["Organizations that withdrew are analyzed by intent to treat with the beneficiaries they "
-                         "enrolled.", source]
+        spec["notes"] = [note, source]
     elif name == "survey_impacts":
         spec["caption"] = f"Impacts on organizations' care delivery, provider survey (Equation 3, {pct}% CI)"
         cov = sorted(set(df["cov_type"].dropna().astype(str))) if "cov_type" in df else []
