@@ -43,6 +43,16 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     df.to_parquet(path, index=False)
 
 
+def read_parquet_columns(path: str | Path, columns) -> pd.DataFrame:
+    """The columns of ``columns`` that the Parquet file at ``path`` has, in that order (the rest of
+    a wide file is never loaded; a column the caller needs and the file lacks is left to the
+    caller's own clear error)."""
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_schema(path).names)
+    return pd.read_parquet(path, columns=[c for c in dict.fromkeys(columns) if c in present])
+
+
 def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> None:
     """Run a workflow step; on a :class:`mheval.errors.StepError` (bad input, a failed publication
     check, failed Bayesian sampling diagnostics) print one clear message (no traceback) and exit 1.

@@ -1,8 +1,5 @@
 """Equation 1 for one continuous outcome and population (or not estimable, with the reason)."""
-import pandas as pd
-import pyarrow.parquet as pq
-
-from mheval.io import run_step, write_json
+from mheval.io import read_parquet_columns, run_step, write_json
 from mheval.models.equation1 import equation1_impact, model_columns
 from mheval.models.estimability import Limits
 from mheval.models.randomization_test import organization_strata
@@ -13,10 +10,7 @@ sm = snakemake  # noqa: F821
 
 def main():
     p = sm.params
-    # only the model's columns (a missing one is the model's clear error, not the reader's)
-    present = set(pq.read_schema(sm.input.by).names)
-    by = pd.read_parquet(sm.input.by, columns=[c for c in model_columns(sm.wildcards.outcome, p.covariates,
-                                                                         p.strata_column) if c in present])
+    by = read_parquet_columns(sm.input.by, model_columns(sm.wildcards.outcome, p.covariates, p.strata_column))
     write_json(equation1_impact(by, sm.wildcards.outcome, sm.wildcards.population, alpha=p.alpha, size_percent=p.size,
                                 cov_type=p.cov_type, n_perm=p.n_perm, strata=organization_strata(by, "ORG_ID", p.strata_column),
                                 seed=job_seed(p.seed, **sm.wildcards), limits=Limits.from_config(p.limits), average=p.average, covariates=p.covariates), sm.output.json)

@@ -55,7 +55,7 @@ def binary_columns(by: pd.DataFrame) -> pd.DataFrame:
     b = by.copy()
     b["any_hosp"] = (b["hosp_all"] > 0).astype(float).where(b["hosp_all"].notna())
     for o in BINARY_OUTCOMES:
-        if f"{o}_y0" not in b:
+        if o in b and f"{o}_y0" not in b:  # a reader may hold only the columns of one outcome
             base = b.loc[b["YEAR"] == 0].set_index("BENE_ID")[o]
             b[f"{o}_y0"] = b["BENE_ID"].map(base)
     return b
@@ -89,6 +89,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
     covs = [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1]
     covs, collinear = independent_covariates(d, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
+    d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *covs]))].copy()
     d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])  # model_frame keeps WEIGHT > 0
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID", link="cloglog", offset="_LOG_EXPOSURE")
     years = sorted(d["YEAR"].unique())
