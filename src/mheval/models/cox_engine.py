@@ -107,12 +107,20 @@ class RiskSets:
             self.k_entry = np.searchsorted(self.ut, self.entry, side="right")
 
     def reweighted(self, weights: np.ndarray) -> "RiskSets":
-        """The same rows under other case weights (given in the original row order, >= 0; 0 leaves a
-        row out), without sorting again: e.g. a cluster-bootstrap replicate's frequency weights."""
+        """The same rows under other case weights (given in the original row order, >= 0; rows with
+        weight 0 are left out, the others kept in their sorted order), without sorting again: e.g. a
+        cluster-bootstrap replicate's frequency weights. ``order`` maps the kept rows to the original ones."""
+        cw = np.asarray(weights, float)[self.order]
+        keep = np.flatnonzero(cw > 0)
         new = object.__new__(RiskSets)
         new.__dict__.update(self.__dict__)
         new.weighted = True
-        new._index(np.asarray(weights, float)[self.order])
+        new.order, new.t, new._d_all, new.X = self.order[keep], self.t[keep], self._d_all[keep], self.X[keep]
+        new._Xe = None
+        if self.entry is not None:
+            new.entry = self.entry[keep]
+            new.eorder = None if self.eorder is None else np.argsort(new.entry, kind="stable")
+        new._index(cw[keep])
         return new
 
     def _entry_view(self, v: np.ndarray) -> np.ndarray:
@@ -286,17 +294,26 @@ def score_residuals(rs: RiskSets, beta: np.ndarray, ties: str, parts) -> np.ndar
     return U
 
 
-def newton_cox(rs: RiskSets, init, ties: str = "efron", tol: float = 1e-9, max_iter: int = 50):
+def newton_cox(rs: RiskSets, init, ties: str = "efron", tol: float = 1e-9, max_iter: int = 50,
+               accept_step: float | None = None):
     """Maximize the log partial likelihood of ``rs`` by Newton-Raphson with step halving, from
     ``init`` (None: 0). Stops when the log likelihood changes by less than ``tol`` (relative) and no
     coefficient moves by 1e-7 or more. Returns (beta, loglik, information, parts, iterations,
-    converged); :func:`fit_cox` and the bootstrap replicates (one :class:`RiskSets`, reweighted) share it."""
+    converged); :func:`fit_cox` and the bootstrap replicates (one :class:`RiskSets`, reweighted) share it.
+
+    ``accept_step``: when a full Newton step moves no coefficient by this much, take it and stop
+    without evaluating the new point (Newton's convergence is quadratic: the error left is of the
+    order of the step squared; e.g. 1e-6 from a start near the optimum, as a bootstrap replicate
+    started at the full-data estimate). ``loglik``, information and parts are then those of the
+    last evaluated point."""
     beta = np.zeros(rs.X.shape[1]) if init is None else np.asarray(init, float).copy()
     ll, grad, H, parts = loglik_grad_hess(rs, beta, ties)
     converged, it = False, 0
     for it in range(1, max_iter + 1):
         step = np.linalg.solve(H, grad)
         new = beta + step
+        if accept_step is not None and np.all(np.isfinite(step)) and np.max(np.abs(step)) < accept_step:
+            return new, ll, H, parts, it, True
         ll_new, g_new, H_new, parts_new = loglik_grad_hess(rs, new, ties)
         halvings = 0
         # halve on a real decrease only, not on rounding noise (about 1e-15 |ll| per term summed)
