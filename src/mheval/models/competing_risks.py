@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mheval.models.adjusted_incidence import cluster_bootstrap_counts
+from mheval.models.adjusted_incidence import GroupRanges, cluster_bootstrap_counts
 from mheval.models.cox_engine import RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
 from mheval.models.estimability import NotEstimable
 from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
@@ -247,8 +247,7 @@ class CompetingBootstrap:
         self.X = np.asarray(X, float).reshape(len(self.T), -1)
         self.times, self.ties = np.asarray(times, float), ties
         self.arms = sorted(np.unique(self.arm).tolist(), reverse=True)
-        self._weight_key = np.arange(len(self.T)) if group is None else group  # rows sharing a weight
-        self._ranges = None
+        self.ranges = GroupRanges(self.X, np.arange(len(self.T)) if group is None else group)
         self.width = float(self.T.max()) + 1.0
         start = self.arm * self.width
         self.rs = [RiskSets(self.T + start, self.st == k, self.X, entry=start) for k in (1, 2)]
@@ -272,7 +271,7 @@ class CompetingBootstrap:
         """Standardized incidence of cause 1 by arm with row weights ``w``, the fits started at ``init``."""
         pos = np.flatnonzero(w > 0)
         p = self.X.shape[1]
-        if p and np.any(self._constant(w)):
+        if p and np.any(self.ranges.constant(w)):
             return standardized_competing_incidence(self.T, self.st, self.X, self.arm, self.times, weights=w,
                                                     init=init, ties=self.ties)[0]
         betas, base = [], []
@@ -298,20 +297,6 @@ class CompetingBootstrap:
             base.append({a: (rw.ut[s == a] - a * self.width, dH[s == a]) for a in np.unique(self.arm[pos])})
         r = [np.exp(self.X @ b)[pos] for b in betas]
         return _standardize(r, w[pos], base, self.arms, self.times)
-
-    def _constant(self, w: np.ndarray) -> np.ndarray:
-        """Covariates constant among the rows with weight > 0 (from each weight's range of values)."""
-        if self._ranges is None:
-            _, key = np.unique(np.asarray(self._weight_key), return_inverse=True)
-            lo = np.full((key.max() + 1, self.X.shape[1]), np.inf)
-            hi = np.full_like(lo, -np.inf)
-            np.minimum.at(lo, key, self.X)
-            np.maximum.at(hi, key, self.X)
-            self._ranges = key, lo, hi
-        key, lo, hi = self._ranges
-        drawn = np.zeros(len(lo), bool)
-        drawn[key[w > 0]] = True
-        return hi[drawn].max(axis=0) <= lo[drawn].min(axis=0)
 
 
 def competing_bootstrap(time, status, X, arm, org, times, counts, init, log: logging.Logger | None = None):

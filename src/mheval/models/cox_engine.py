@@ -130,6 +130,9 @@ class RiskSets:
     def risk_sum(self, v: np.ndarray, v_entry_order: np.ndarray | None = None) -> np.ndarray:
         """sum over the risk set of each event time of the rows of v (n or n x k); with entry
         times, ``v_entry_order`` may give v[eorder] when the caller has it."""
+        if self.entry is not None and self.eorder is None:  # entry order = exit order: one pass over v
+            at_start, at_entry = _reverse_sum_at(v, self.start, self.estart)
+            return at_start - at_entry
         out = _reverse_sum_at(v, self.start)
         if self.entry is not None:
             ve = self._entry_view(v) if v_entry_order is None else v_entry_order
@@ -144,7 +147,7 @@ class RiskSets:
         eta_max = eta.max()
         w = self.cw * np.exp(eta - eta_max)  # scaled for stability; the scale cancels in every ratio
         wx = w[:, None] * self.X
-        if self.entry is None:
+        if self.entry is None or self.eorder is None:
             S0, S1 = self.risk_sum(w), self.risk_sum(wx)
         else:
             if self._Xe is None:
@@ -173,17 +176,22 @@ class RiskSets:
         return j, frac
 
 
-def _reverse_sum_at(v: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _reverse_sum_at(v: np.ndarray, idx: np.ndarray, *more: np.ndarray):
     """sum of the rows v[r] for r >= idx[j], for nondecreasing idx (repeats and n allowed): sums over
-    the segments between successive indices (reduceat), then a reverse cumulative sum over them."""
+    the segments between successive indices (reduceat), then a reverse cumulative sum over them.
+    With ``more`` index arrays, one pass over v serves all of them (a tuple of results)."""
     n = len(v)
-    u, inv = np.unique(idx, return_inverse=True)
+    allidx = idx if not more else np.concatenate([idx, *more])
+    u, inv = np.unique(allidx, return_inverse=True)
     out = np.zeros((len(u),) + v.shape[1:])
     valid = u < n
     if valid.any():
         seg = np.add.reduceat(v, u[valid], axis=0)
         out[valid] = np.cumsum(seg[::-1], axis=0)[::-1]
-    return out[inv]
+    if not more:
+        return out[inv]
+    ends = np.cumsum([len(idx)] + [len(m) for m in more])
+    return tuple(out[inv[lo:hi]] for lo, hi in zip(np.r_[0, ends[:-1]], ends))
 
 
 def _segment_sum(v: np.ndarray, seg: np.ndarray, J: int) -> np.ndarray:
@@ -245,7 +253,8 @@ def loglik_grad_hess(rs: RiskSets, beta: np.ndarray, ties: str, hess: bool = Tru
         C = cum[rs.k_exit]
         if rs.entry is not None:
             C = C - cum[rs.k_entry]
-        H = (rs.X * (w * C)[:, None]).T @ rs.X - (wt[:, None] * xbar).T @ xbar
+        Xs = rs.X * np.sqrt(np.maximum(w * C, 0.0))[:, None]  # X' diag(w C) X as Xs' Xs (a symmetric product: half the work)
+        H = Xs.T @ Xs - (wt[:, None] * xbar).T @ xbar
         if ties == "efron":
             f = np.bincount(j, weights=h * frac, minlength=J)[rs.death_j] * w[rs.d]
             Xd = rs.X[rs.d]
