@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mheval.models.cox_engine import RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
+from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
 from mheval.models.estimability import NotEstimable
 from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
 from mheval.progress import LoopProgress
@@ -169,6 +169,7 @@ def bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties="efr
     if n_boot == 0:
         return boot, failed
     rs = RiskSets(T, E, X)
+    start = ReplicateStart(rs, init, ties) if X.shape[1] else None
     ranges = GroupRanges(X, org)
     progress = LoopProgress(log or logger, "1 - S bootstrap replicates", n_boot)
     for b in range(n_boot):
@@ -178,7 +179,7 @@ def bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties="efr
                 boot[b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=w, init=init)[0]
             else:
                 rw = rs.reweighted(w)
-                beta, *_, converged = newton_cox(rw, init, ties, accept_step=ACCEPT_STEP)
+                beta, *_, converged = newton_cox(rw, start(w), ties, accept_step=ACCEPT_STEP)
                 _check_fit(converged, beta)
                 H = np.cumsum(baseline_increments(rw, beta, baseline))
                 pos = w > 0

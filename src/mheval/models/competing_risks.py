@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.models.adjusted_incidence import GroupRanges, cluster_bootstrap_counts
-from mheval.models.cox_engine import RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
+from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
 from mheval.models.estimability import NotEstimable
 from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
 from mheval.progress import LoopProgress
@@ -247,6 +247,7 @@ class CompetingBootstrap:
         self.X = np.asarray(X, float).reshape(len(self.T), -1)
         self.times, self.ties = np.asarray(times, float), ties
         self.arms = sorted(np.unique(self.arm).tolist(), reverse=True)
+        self._starts: dict = {}
         self.ranges = GroupRanges(self.X, np.arange(len(self.T)) if group is None else group)
         self.width = float(self.T.max()) + 1.0
         start = self.arm * self.width
@@ -284,7 +285,7 @@ class CompetingBootstrap:
                 continue
             if p:
                 try:
-                    beta, *_, converged = newton_cox(rw, init[k], self.ties, accept_step=ACCEPT_STEP)
+                    beta, *_, converged = newton_cox(rw, self._start(k, init[k])(w), self.ties, accept_step=ACCEPT_STEP)
                 except np.linalg.LinAlgError:
                     raise NotEstimable("a cause-specific Cox model has a singular information matrix (too few "
                                        "events of a cause for its covariates)") from None
@@ -297,6 +298,13 @@ class CompetingBootstrap:
             base.append({a: (rw.ut[s == a] - a * self.width, dH[s == a]) for a in np.unique(self.arm[pos])})
         r = [np.exp(self.X @ b)[pos] for b in betas]
         return _standardize(r, w[pos], base, self.arms, self.times)
+
+    def _start(self, k: int, init) -> ReplicateStart:
+        """Cause k's replicate start from the full-data coefficients ``init`` (computed once per init)."""
+        key = (k, np.asarray(init, float).tobytes())
+        if key not in self._starts:
+            self._starts[key] = ReplicateStart(self.rs[k], init, self.ties)
+        return self._starts[key]
 
 
 def competing_bootstrap(time, status, X, arm, org, times, counts, init, log: logging.Logger | None = None):

@@ -339,6 +339,25 @@ def newton_cox(rs: RiskSets, init, ties: str = "efron", tol: float = 1e-9, max_i
     return beta, ll, H, parts, it, converged
 
 
+class ReplicateStart:
+    """Starting coefficients for refits of the rows of ``rs`` under other case weights (bootstrap
+    replicates): the full-data estimate ``beta`` plus the full-data inverse information times the
+    weighted sum of the score residuals, beta + H^-1 sum_i w_i U_i (the replicate's estimate to first
+    order, since sum_i U_i = 0 at ``beta``): about one Newton step closer than ``beta`` itself, so a
+    replicate needs one evaluation fewer. Only the start changes: the refit converges to the same
+    estimate."""
+
+    def __init__(self, rs: RiskSets, beta, ties: str = "efron"):
+        self.beta = np.asarray(beta, float)
+        _, _, self.H, parts = loglik_grad_hess(rs, self.beta, ties)
+        self.U = score_residuals(rs, self.beta, ties, parts)  # rows in rs's time order
+        self.order = rs.order
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        """The start for case weights ``weights`` (original row order)."""
+        return self.beta + np.linalg.solve(self.H, self.U.T @ np.asarray(weights, float)[self.order])
+
+
 def fit_cox(time, event, X, cluster=None, ties: str = "efron", tol: float = 1e-9, max_iter: int = 50, *,
             weights=None, start=None, init=None) -> CoxFit:
     """Fit a Cox model by Newton-Raphson with step halving.

@@ -40,32 +40,38 @@ def chebyshev_nodes(lo: float, hi: float, k: int) -> np.ndarray:
     return 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(np.pi * np.arange(k) / (k - 1))[::-1]
 
 
-def lagrange_basis(x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-    """len(x) x len(nodes) values of the Lagrange basis polynomials of the Chebyshev points ``nodes``
-    (second kind) at ``x`` in their interval (barycentric formula; a row at a node gets 1 there)."""
-    x = np.asarray(x, float)
-    k = len(nodes)
-    if k == 1:
-        return np.ones((len(x), 1))
-    bw = (-1.0) ** np.arange(k)
-    bw[[0, -1]] *= 0.5
-    diff = x[:, None] - nodes[None, :]
-    hit = diff == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = bw / diff
-        L = q / q.sum(axis=1, keepdims=True)
-    rows = hit.any(axis=1)
-    if rows.any():
-        L[rows] = hit[rows].astype(float)
-    return L
+def chebyshev_columns(x: np.ndarray, lo: float, hi: float, k: int) -> np.ndarray:
+    """len(x) x k values of the Chebyshev polynomials T_0..T_{k-1} at x mapped from [lo, hi] to [-1, 1]
+    (three-term recurrence, one column at a time)."""
+    out = np.empty((len(x), k))
+    out[:, 0] = 1.0
+    if k > 1:
+        z = (2.0 * np.asarray(x, float) - (lo + hi)) / (hi - lo)
+        out[:, 1] = z
+        for j in range(2, k):
+            np.multiply(z, out[:, j - 1], out=out[:, j])
+            out[:, j] *= 2.0
+            out[:, j] -= out[:, j - 2]
+    return out
 
 
 def node_weights(w: np.ndarray, u: np.ndarray, u_nodes: np.ndarray, v: np.ndarray | None = None,
                  v_nodes: np.ndarray | None = None) -> np.ndarray:
     """sum_i w_i L_k(u_i) (one dimension: a vector over the nodes of u) or sum_i w_i L_k(u_i) L_m(v_i)
     (two: a matrix over the nodes of u and v): the mean of any interpolated function is then a sum
-    over the nodes."""
-    Lu = lagrange_basis(u, u_nodes) * np.asarray(w, float)[:, None]
+    over the nodes. Computed in the Chebyshev basis: the weighted sums of T_j(u_i) (and T_l(v_i)),
+    mapped to the nodes by the inverse of the nodes' Chebyshev-Vandermonde matrix (well conditioned)."""
+    def moments_to_nodes(nodes):
+        k = len(nodes)
+        if k == 1:
+            return np.ones((1, 1)), (lambda x: np.ones((len(x), 1)))
+        lo, hi = nodes[0], nodes[-1]
+        V = chebyshev_columns(nodes, lo, hi, k)  # V[j, l] = T_l(node_j)
+        return np.linalg.inv(V), (lambda x: chebyshev_columns(x, lo, hi, k))
+
+    Vu_inv, Tu = moments_to_nodes(u_nodes)
+    Au = Tu(u) * np.asarray(w, float)[:, None]
     if v is None:
-        return Lu.sum(axis=0)
-    return Lu.T @ lagrange_basis(v, v_nodes)
+        return Vu_inv.T @ Au.sum(axis=0)
+    Vv_inv, Tv = moments_to_nodes(v_nodes)
+    return Vu_inv.T @ (Au.T @ Tv(v)) @ Vv_inv
