@@ -30,7 +30,13 @@ the unadjusted estimate of each arm exactly.
 
 Uncertainty: percentile bands from the cluster bootstrap over organizations, resampled within arm
 (:func:`mheval.models.adjusted_incidence.cluster_bootstrap_counts`, seeded), both estimates
-recomputed on every replicate as frequency-weighted fits.
+recomputed on every replicate as frequency-weighted fits (:func:`competing_bootstrap`). A replicate is
+a reweighting of the original rows, sorted once (:class:`CompetingBootstrap`): the cause-specific fits
+start from the linear approximation of the replicate's estimate and take one or two Newton steps;
+the baseline increments are risk-set sums over the shared sorted order; the standardization
+interpolates each beneficiary's product over the relative hazards (:func:`_mean_prefix_survival`,
+cost n x K instead of n x J); the unadjusted estimate sums weighted counts per distinct time. Each
+replicate equals the direct weighted refit to 1e-10 (tests/test_competing_risks.py).
 
 A follow-up year is **not estimable** (a reason, never a number) when an arm has fewer than
 ``min_at_risk`` beneficiaries still at risk at that time, or fewer than ``min_events`` events by it
