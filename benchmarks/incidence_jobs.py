@@ -68,7 +68,35 @@ def markdown(scale: str) -> list[str]:
                          f"{c['wall_s']:.1f} / {c['cpu_s']:.1f} | {s['wall_s']:.1f} / {s['cpu_s']:.1f} | "
                          f"{j['wall_s']:.1f} / {j['cpu_s']:.1f} |")
         lines.append("")
+    lines += extrapolated(scale)
     return lines
+
+
+def extrapolated(scale: str) -> list[str]:
+    """Jobs timed with two numbers of replicates (e.g. the code before the change, too slow for 200):
+    CPU = fixed + per replicate x replicates, fitted through the two runs, at the config's default."""
+    runs: dict = {}
+    for path in sorted(RESULTS.glob("incidence_jobs_*.json")):
+        r = json.loads(path.read_text())
+        if str(r["scale"]) == scale:
+            for j in r["jobs"]:
+                runs.setdefault((r["commit"], j["outcome"], j["population"]), []).append(j)
+    default = yaml.safe_load((ROOT / "config/config.yaml").read_text())["models"]["bootstrap_replicates"]
+    out = []
+    for (commit, outcome, population), js in runs.items():
+        by_n = {j["n_boot"]: j for j in js}
+        if len(by_n) < 2 or default in by_n:
+            continue
+        (n0, a), (n1, b) = sorted(by_n.items())[:2]
+        parts = []
+        for k in ("competing_risk", "one_minus_s"):
+            per = (b[k]["cpu_s"] - a[k]["cpu_s"]) / (n1 - n0)
+            parts.append((k, per, a[k]["cpu_s"] - per * n0 + per * default))
+        total = sum(x[2] for x in parts)
+        out.append(f"Commit {commit}, {outcome} / {population}, extrapolated to {default} replicates from the runs "
+                   f"with {n0} and {n1}: " + "; ".join(f"{k} {per:.2f} CPU s per replicate, {tot:.0f} CPU s"
+                                                       for k, per, tot in parts) + f"; the job about {total:.0f} CPU s.")
+    return out + [""] if out else out
 
 
 def write_markdown(scale: str) -> None:
