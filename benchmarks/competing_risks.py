@@ -182,7 +182,10 @@ def main():
                          f"{fmt(row.get('difference'))} |")
         lines += ["", f"Year 5: {pub['year5_note']} (the longest follow-up is {pub['longest_follow_up_years']:.3f} "
                   "years: enrollment from 2017-01-01, follow-up ends 2021-12-31)."]
-    (out / "competing_risks.md").write_text("\n".join(lines) + "\n")
+    md = out / "competing_risks.md"
+    old = md.read_text() if md.exists() else ""
+    keep = old[old.index("\n## Scale "):] if "\n## Scale " in old else ""  # benchmarks/incidence_jobs.py's timings
+    md.write_text("\n".join(lines) + "\n" + keep)
     print("\n".join(lines))
 
 

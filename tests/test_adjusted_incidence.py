@@ -104,6 +104,33 @@ def test_bootstrap_replicate_is_the_fit_on_the_resampled_organizations():
     assert np.allclose(a, b, rtol=1e-10)
 
 
+def test_fast_bootstrap_replicates_equal_the_weighted_refit():
+    """The bootstrap (rows sorted once and reweighted, fits from the full-data estimate, the
+    standardization interpolated over the relative hazards) gives every replicate the incidence of
+    the direct weighted refit with every row's survival formed (``exact=True``), to 1e-10; an
+    organization-level covariate that some replicates leave constant goes through the direct refit."""
+    from mheval.models.adjusted_incidence import bootstrap_curves, cluster_bootstrap_counts
+
+    d, X, _ = _trial(9, n_org=16, n=2000)
+    T, E, mh = d["T"].to_numpy(), d["E"].to_numpy(), d["MH"].to_numpy()
+    _, org = np.unique(d["ORG_ID"], return_inverse=True)
+    rare = (org == org[mh == 1][0]).astype(float)  # one organization's trait: absent from some replicates
+    Xm = np.c_[mh.astype(float), X.to_numpy(), 2.0 * np.random.default_rng(3).normal(size=len(T)), rare]
+    times = np.arange(0, 49) / 12
+    _, beta = _curves(T, E, Xm, 0, [1, 0], times, "efron", "breslow", exact=True)
+    counts, _ = cluster_bootstrap_counts(org, mh, 8, seed=5)
+    boot, failed = bootstrap_curves(T, E, Xm, 0, [1, 0], times, org, counts, beta)
+    assert failed == 0
+    drawn_rare = [counts[b, org[rare == 1][0]] > 0 for b in range(8)]
+    assert any(drawn_rare) and not all(drawn_rare)  # both kinds of replicate occur
+    for b in range(8):
+        ref, _ = _curves(T, E, Xm, 0, [1, 0], times, "efron", "breslow", weights=counts[b, org], init=beta, exact=True)
+        assert np.allclose(boot[b], ref, rtol=0, atol=1e-10), b
+    fast, _ = _curves(T, E, Xm, 0, [1, 0], times, "efron", "breslow")
+    exact, _ = _curves(T, E, Xm, 0, [1, 0], times, "efron", "breslow", exact=True)
+    assert np.allclose(fast, exact, rtol=0, atol=1e-13) and fast[:, -1].min() > 0.1
+
+
 def test_bootstrap_bands_cover_the_truth_and_are_reproducible():
     covered, widths = [], []
     for seed in range(6):

@@ -15,19 +15,30 @@ replacement within arm (the arms are randomized by organization). A replicate is
 frequency weights (the number of times each subject's organization is drawn) passed to
 ``fit_cox(weights=)``, so no data are copied; the model is refitted (started at the full-sample
 estimate), the baseline hazard recomputed and the standardization averaged with the same weights.
+:func:`bootstrap_curves` sorts the rows once for all replicates (a replicate takes its drawn rows
+from the sorted arrays, without sorting again), starts each refit from the linear
+approximation of its estimate and interpolates exp(-H(t) r) over the rows' relative hazards r
+(:mod:`mheval.models.interpolation`): each replicate equals the direct refit to 1e-10.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from mheval.models.cox_engine import breslow_cumhaz, fit_cox
+from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
 from mheval.models.estimability import NotEstimable
+from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
+from mheval.progress import LoopProgress
 
+logger = logging.getLogger(__name__)
 ARMS = {1: "intervention", 0: "control"}
+# a replicate's Newton iterations stop once the error left in a coefficient is below this
+# (:func:`mheval.models.cox_engine.newton_cox`); the incidence moves by far less (tests: 1e-10)
+ACCEPT_STEP = 1e-8
 
 
 @dataclass
@@ -74,18 +85,46 @@ def cluster_bootstrap_counts(org: np.ndarray, trt: np.ndarray, n_boot: int, seed
     return counts, notes
 
 
-def _standardized(H: np.ndarray, eta: np.ndarray, w: np.ndarray | None, chunk: int = 20000) -> np.ndarray:
-    """(weighted) mean over subjects of 1 - exp(-H(t) exp(eta_i)) at each time of H."""
+class GroupRanges:
+    """Each group's (organization's) range of every covariate, to tell cheaply which covariates are
+    constant among the rows a bootstrap replicate draws (their coefficients are then not identified)."""
+
+    def __init__(self, X: np.ndarray, group: np.ndarray):
+        self.group = np.asarray(group)
+        G = int(self.group.max()) + 1 if len(self.group) else 0
+        self.lo = np.full((G, X.shape[1]), np.inf)
+        self.hi = np.full((G, X.shape[1]), -np.inf)
+        np.minimum.at(self.lo, self.group, X)
+        np.maximum.at(self.hi, self.group, X)
+
+    def constant(self, weights: np.ndarray) -> np.ndarray:
+        """Per covariate: constant among the rows with weight > 0."""
+        drawn = np.zeros(len(self.lo), bool)
+        drawn[self.group[weights > 0]] = True
+        return self.hi[drawn].max(axis=0) <= self.lo[drawn].min(axis=0)
+
+
+def _standardized(H: np.ndarray, eta: np.ndarray, w: np.ndarray | None, chunk: int = 20000,
+                  exact: bool = False) -> np.ndarray:
+    """(weighted) mean over subjects of 1 - exp(-H(t) exp(eta_i)) at each time of H; unless ``exact``,
+    exp(-H(t) r) is interpolated over the rows' range of r (:mod:`mheval.models.interpolation`;
+    n x K, the same to rounding) rather than formed for every row and time (n x len(H))."""
     tot = np.zeros(len(H))
     r = np.exp(eta)
+    W = len(r) if w is None else w.sum()
+    k = None if exact or not len(r) else chebyshev_degree((r.max() - r.min()) * np.max(np.abs(H), initial=0.0))
+    if k:
+        nodes = chebyshev_nodes(r.min(), r.max(), k)
+        return 1.0 - node_weights(np.ones(len(r)) if w is None else w, r, nodes) @ np.exp(-np.outer(nodes, H)) / W
     for lo in range(0, len(r), chunk):
         s = np.exp(-np.outer(r[lo:lo + chunk], H))
         tot += (s.sum(axis=0) if w is None else w[lo:lo + chunk] @ s)
-    return 1.0 - tot / (len(r) if w is None else w.sum())
+    return 1.0 - tot / W
 
 
-def _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=None, init=None):
-    """Standardized cumulative incidence for each arm (rows) at ``times``, and the coefficients."""
+def _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=None, init=None, exact=False):
+    """Standardized cumulative incidence for each arm (rows) at ``times``, and the coefficients
+    (``exact``: the standardization formed for every row, see :func:`_standardized`)."""
     beta = np.zeros(X.shape[1])
     if weights is not None:
         keep = weights > 0
@@ -97,18 +136,64 @@ def _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=None, init=No
         raise RuntimeError("the sample holds one arm only")
     if len(use):
         fit = fit_cox(T, E, X[:, use], ties=ties, weights=weights, init=None if init is None else init[use])
-        if not fit.converged or not np.all(np.isfinite(fit.params)):
-            raise NotEstimable("the Cox model did not converge (monotone likelihood: a covariate or the arm may separate the events)")
+        _check_fit(fit.converged, fit.params)
         beta[use] = fit.params
     ut, H = breslow_cumhaz(T, E, X, beta, weights=weights, ties=baseline)
+    return _arm_curves(X @ beta, None if arm_col is None else X[:, arm_col], beta, arm_col, arms, ut, H, times,
+                       weights, exact), beta
+
+
+def _check_fit(converged: bool, beta: np.ndarray) -> None:
+    if not converged or not np.all(np.isfinite(beta)):
+        raise NotEstimable("the Cox model did not converge (monotone likelihood: a covariate or the arm may separate the events)")
+
+
+def _arm_curves(eta, arm_x, beta, arm_col, arms, ut, H, times, weights, exact=False) -> np.ndarray:
+    """Standardized incidence under each arm (rows) at ``times`` from the rows' linear predictors
+    ``eta``, their arm ``arm_x`` (column ``arm_col`` of the design) and the baseline cumulative
+    hazard H at ``ut``."""
     Ht = np.r_[0.0, H][np.searchsorted(ut, times, side="right")]
     out = np.empty((len(arms), len(times)))
     for k, a in enumerate(arms):
-        eta = X @ beta
-        if arm_col is not None:
-            eta = eta + (a - X[:, arm_col]) * beta[arm_col]
-        out[k] = _standardized(Ht, eta, weights)
-    return out, beta
+        eta_a = eta if arm_col is None else eta + (a - arm_x) * beta[arm_col]
+        out[k] = _standardized(Ht, eta_a, weights, exact=exact)
+    return out
+
+
+def bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties="efron", baseline="breslow",
+                     log: logging.Logger | None = None):
+    """The standardized curves (:func:`_curves`) on every cluster-bootstrap replicate (row i has the
+    frequency weight ``counts[b, org[i]]``), fits started at ``init``: the rows are sorted once and
+    reweighted (:meth:`mheval.models.cox_engine.RiskSets.reweighted`). A replicate in which a
+    covariate is constant among the drawn rows goes through :func:`_curves`. Returns (replicates x
+    arms x times, NaN for a replicate that failed to fit; the number failed). Progress goes to ``log``."""
+    n_boot = len(counts)
+    boot = np.full((n_boot, len(arms), len(times)), np.nan)
+    failed = 0
+    if n_boot == 0:
+        return boot, failed
+    rs = RiskSets(T, E, X)
+    start = ReplicateStart(rs, init, ties) if X.shape[1] else None
+    ranges = GroupRanges(X, org)
+    progress = LoopProgress(log or logger, "1 - S bootstrap replicates", n_boot)
+    for b in range(n_boot):
+        w = counts[b, org]
+        try:
+            if X.shape[1] == 0 or np.any(ranges.constant(w)):
+                boot[b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=w, init=init)[0]
+            else:
+                rw = rs.reweighted(w)
+                beta, *_, converged = newton_cox(rw, start(w), ties, accept_step=ACCEPT_STEP)
+                _check_fit(converged, beta)
+                H = np.cumsum(baseline_increments(rw, beta, baseline))
+                pos = w > 0
+                boot[b] = _arm_curves((X @ beta)[pos], None if arm_col is None else X[pos, arm_col], beta, arm_col,
+                                      arms, rw.ut, H, times, w[pos])
+        except (RuntimeError, np.linalg.LinAlgError):
+            failed += 1
+        progress.step()
+    progress.done()
+    return boot, failed
 
 
 def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, covariates_frame: pd.DataFrame | None,
@@ -159,17 +244,10 @@ def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, 
 
     est, beta = _curves(T, E, X, arm_col, arms, times, ties, baseline)
 
-    boot = np.full((n_boot, len(arms), len(times)), np.nan)
-    failed = 0
     counts, notes = cluster_bootstrap_counts(org, trt, n_boot, seed)
-    if n_boot > 0:
-        for b in range(n_boot):
-            try:
-                boot[b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=counts[b, org], init=beta)[0]
-            except (RuntimeError, np.linalg.LinAlgError):
-                failed += 1
-        if failed:
-            notes.append(f"{failed} of {n_boot} bootstrap replicates failed to fit and were left out")
+    boot, failed = bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, beta, ties, baseline)
+    if failed:
+        notes.append(f"{failed} of {n_boot} bootstrap replicates failed to fit and were left out")
 
     # small-cell protection: stop where fewer than min_at_risk remain at risk in an arm
     at_risk = np.array([[(T[trt == a] >= t).sum() for t in times] for a in arms])

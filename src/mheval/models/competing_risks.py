@@ -30,7 +30,13 @@ the unadjusted estimate of each arm exactly.
 
 Uncertainty: percentile bands from the cluster bootstrap over organizations, resampled within arm
 (:func:`mheval.models.adjusted_incidence.cluster_bootstrap_counts`, seeded), both estimates
-recomputed on every replicate as frequency-weighted fits.
+recomputed on every replicate as frequency-weighted fits (:func:`competing_bootstrap`). A replicate is
+a reweighting of the original rows, sorted once (:class:`CompetingBootstrap`): the cause-specific fits
+start from the linear approximation of the replicate's estimate and take one or two Newton steps;
+the baseline increments are risk-set sums over the shared sorted order; the standardization
+interpolates each beneficiary's product over the relative hazards (:func:`_mean_prefix_survival`,
+cost n x K instead of n x J); the unadjusted estimate sums weighted counts per distinct time. Each
+replicate equals the direct weighted refit to 1e-10 (tests/test_competing_risks.py).
 
 A follow-up year is **not estimable** (a reason, never a number) when an arm has fewer than
 ``min_at_risk`` beneficiaries still at risk at that time, or fewer than ``min_events`` events by it
@@ -39,15 +45,22 @@ A follow-up year is **not estimable** (a reason, never a number) when an arm has
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from mheval.models.adjusted_incidence import cluster_bootstrap_counts
-from mheval.models.cox_engine import breslow_cumhaz, fit_cox
+from mheval.models.adjusted_incidence import GroupRanges, cluster_bootstrap_counts
+from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
 from mheval.models.estimability import NotEstimable
+from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
+from mheval.progress import LoopProgress
 
+logger = logging.getLogger(__name__)
+# a replicate's Newton iterations stop once the error left in a coefficient is below this
+# (:func:`mheval.models.cox_engine.newton_cox`); the incidence moves by far less (tests: 1e-10)
+ACCEPT_STEP = 1e-8
 ARMS = {1: "intervention", 0: "control"}
 METHODS = {"standardized": "Aalen-Johansen, standardized from cause-specific Cox models (death a competing risk)",
            "unadjusted": "Aalen-Johansen, unadjusted (death a competing risk)"}
@@ -71,15 +84,18 @@ def aalen_johansen(time, status, times, weights=None) -> np.ndarray:
     w = np.ones(len(T)) if weights is None else np.asarray(weights, float)
     if np.any(~np.isin(st, (0, 1, 2))):
         raise ValueError("status must be 0 (censored), 1 (event) or 2 (competing event)")
-    ut = np.unique(T[(st > 0) & (w > 0)])
-    order = np.argsort(T, kind="stable")
-    Ts, ws = T[order], w[order]
-    at_risk = np.r_[np.cumsum(ws[::-1])[::-1], 0.0][np.searchsorted(Ts, ut, side="left")]
-    j = np.searchsorted(ut, T)
-    d = np.zeros((2, len(ut)))
-    for k in (1, 2):
-        m = (st == k) & (w > 0)
-        d[k - 1] = np.bincount(j[m], weights=w[m], minlength=len(ut))
+    u, j = np.unique(T, return_inverse=True)
+    return _aalen_johansen_counts(u, np.bincount(j, weights=w, minlength=len(u)),
+                                  [np.bincount(j, weights=w * (st == k), minlength=len(u)) for k in (1, 2)], times)
+
+
+def _aalen_johansen_counts(u, exits, deaths, times) -> np.ndarray:
+    """Aalen-Johansen incidence of both causes at ``times`` from the (weighted) counts at each distinct
+    time ``u``: rows leaving the risk set there (``exits``) and ``deaths`` = (cause 1, cause 2)."""
+    at_risk_all = np.cumsum(exits[::-1])[::-1]
+    d = np.vstack(deaths)
+    jump = d.sum(axis=0) > 0
+    ut, at_risk, d = u[jump], at_risk_all[jump], d[:, jump]
     S = np.cumprod(1 - d.sum(axis=0) / at_risk)
     inc = np.cumsum(np.r_[1.0, S[:-1]] * d / at_risk, axis=1)
     idx = np.searchsorted(ut, np.asarray(times, float), side="right")
@@ -118,7 +134,7 @@ def _stratified_fit(T, E, X, strata, weights, init, ties="efron"):
 
 
 def standardized_competing_incidence(time, status, X, arm, times, weights=None, init=None, ties: str = "efron",
-                                     chunk: int = 4000, diagnostics: dict | None = None):
+                                     chunk: int = 4000, diagnostics: dict | None = None, exact: bool = False):
     """Standardized cumulative incidence of cause 1 under each arm (rows: arm 1, arm 0; columns:
     ``times``) from the two cause-specific Cox models stratified by arm (see the module docstring),
     averaged over every row (weighted by ``weights``). Returns (incidence, (beta_1, beta_2)).
@@ -133,7 +149,11 @@ def standardized_competing_incidence(time, status, X, arm, times, weights=None, 
     scaled to sum to 1: that beneficiary's event-free probability becomes 0 and its cause-1 increment
     is r_1,i dA_1 / (r_1,i dA_1 + r_2,i dA_2), so every incidence stays in [0, 1]; the earliest such
     time goes to ``diagnostics["capped_from"]`` when a dict is given (R's product would leave [0, 1]
-    there)."""
+    there).
+
+    ``exact``: form every row's product at every jump time (n x J; the reference) rather than
+    interpolate it over the rows' relative hazards (:func:`_mean_prefix_survival`; the same to
+    about 1e-12)."""
     T, st, arm = np.asarray(time, float), np.asarray(status, int), np.asarray(arm, int)
     X = np.asarray(X, float).reshape(len(T), -1)
     if weights is not None:
@@ -145,8 +165,14 @@ def standardized_competing_incidence(time, status, X, arm, times, weights=None, 
         b, h = _stratified_fit(T, (st == k).astype(int), X, arm, weights, None if init is None else init[k - 1], ties)
         betas.append(b)
         base.append(h)
-    r = [np.exp(X @ b) for b in betas]
     w = np.ones(len(T)) if weights is None else weights
+    return _standardize([np.exp(X @ b) for b in betas], w, base, arms, times, exact, diagnostics, chunk), tuple(betas)
+
+
+def _standardize(r, w, base, arms, times, exact=False, diagnostics=None, chunk=4000) -> np.ndarray:
+    """Standardized cumulative incidence of cause 1 under each arm in ``arms`` at ``times``, from each
+    row's relative hazards ``r`` = (r_1, r_2), its weight ``w`` (> 0) and each cause's baseline
+    increments by arm ``base`` (the formula of the module docstring)."""
     times = np.asarray(times, float)
     out = np.zeros((len(arms), len(times)))
     for a_i, a in enumerate(arms):
@@ -156,32 +182,161 @@ def standardized_competing_incidence(time, status, X, arm, times, weights=None, 
             if a in base[k]:
                 t_k, d_k = base[k][a]
                 dA[k, np.searchsorted(ut, t_k)] = d_k
-        m1 = np.zeros(len(ut))  # mean over subjects of S_i(t_{j-1}) r_1,i
-        for lo in range(0, len(T) if len(ut) else 0, chunk):
-            r1, r2, wc = r[0][lo:lo + chunk], r[1][lo:lo + chunk], w[lo:lo + chunk]
-            q = np.multiply.outer(r1, -dA[0])  # 1 - r1 dA1 - r2 dA2, built in place (n x J is the cost)
-            q -= np.multiply.outer(r2, dA[1])
-            q += 1.0
-            wr = wc * r1
-            if len(ut) and q.min() < 0:
-                # a beneficiary's predicted hazards exceed the risk set's (r1 dA1 + r2 dA2 > 1): both are
-                # scaled to sum to 1 there, so the beneficiary's event-free probability becomes 0 and its
-                # incidence stays in [0, 1] (the cause-1 increment r1 dA1 S(t-) shrinks by the same factor)
-                first = float(ut[np.flatnonzero((q < 0).any(axis=0))[0]])
-                if diagnostics is not None:
-                    diagnostics["capped_from"] = min(diagnostics.get("capped_from", np.inf), first)
-                scale = 1.0 / np.maximum(1.0 - q, 1.0)  # 1 / max(1, r1 dA1 + r2 dA2)
-                np.maximum(q, 0.0, out=q)
-                S = np.cumprod(q, axis=1)
-                prev = np.concatenate([np.ones((len(r1), 1)), S[:, :-1]], axis=1)  # S_i(t_{j-1})
-                m1 += wr @ (prev * scale)
-                continue
-            np.cumprod(q, axis=1, out=q)  # S_i(t_j)
-            m1[0] += wr.sum()
-            m1[1:] += wr @ q[:, :-1]  # S_i(t_{j-1})
+        m1 = _mean_prefix_survival(r[0], r[1], w, dA, ut, exact, diagnostics, chunk)
         inc = np.cumsum(m1 / w.sum() * dA[0])
         out[a_i] = np.r_[0.0, inc][np.searchsorted(ut, times, side="right")]
-    return out, tuple(betas)
+    return out
+
+
+def _mean_prefix_survival(r1, r2, w, dA, ut, exact=False, diagnostics=None, chunk=4000) -> np.ndarray:
+    """sum_i w_i r_1,i S_i(t_{j-1}) at each jump time t_j (S_i: the product over earlier jumps of
+    1 - r_1,i dA_1 - r_2,i dA_2).
+
+    Unless ``exact``, and when no factor can reach 0 (max r_1 dA_1 + max r_2 dA_2 <= 0.5 at every
+    jump), the function r_1 S(r_1, r_2, t) is interpolated at Chebyshev points of the rows' ranges of
+    r_1 and r_2 (:mod:`mheval.models.interpolation`; degree chosen so that the interpolation error is
+    at rounding level): cost n x K per arm instead of n x J. Otherwise (and with ``exact``) every row's
+    product is formed, in chunks of ``chunk`` rows."""
+    J = len(ut)
+    m1 = np.zeros(J)
+    if J == 0:
+        return m1
+    if not exact and np.max(r1.max() * dA[0] + r2.max() * dA[1]) <= 0.5:
+        k1 = chebyshev_degree((r1.max() - r1.min()) * dA[0].sum())
+        k2 = chebyshev_degree((r2.max() - r2.min()) * dA[1].sum())
+        if k1 and k2:
+            n1, n2 = chebyshev_nodes(r1.min(), r1.max(), k1), chebyshev_nodes(r2.min(), r2.max(), k2)
+            M = node_weights(w, r1, n1, r2, n2)  # K1 x K2
+            q = 1.0 - n1[:, None, None] * dA[0] - n2[None, :, None] * dA[1]
+            S = np.cumprod(q, axis=2)
+            prev = np.concatenate([np.ones((len(n1), len(n2), 1)), S[:, :, :-1]], axis=2)
+            return np.einsum("km,k,kmj->j", M, n1, prev)
+    for lo in range(0, len(r1), chunk):
+        r1c, r2c, wc = r1[lo:lo + chunk], r2[lo:lo + chunk], w[lo:lo + chunk]
+        q = np.multiply.outer(r1c, -dA[0])  # 1 - r1 dA1 - r2 dA2, built in place (n x J is the cost)
+        q -= np.multiply.outer(r2c, dA[1])
+        q += 1.0
+        wr = wc * r1c
+        if q.min() < 0:
+            # a beneficiary's predicted hazards exceed the risk set's (r1 dA1 + r2 dA2 > 1): both are
+            # scaled to sum to 1 there, so the beneficiary's event-free probability becomes 0 and its
+            # incidence stays in [0, 1] (the cause-1 increment r1 dA1 S(t-) shrinks by the same factor)
+            first = float(ut[np.flatnonzero((q < 0).any(axis=0))[0]])
+            if diagnostics is not None:
+                diagnostics["capped_from"] = min(diagnostics.get("capped_from", np.inf), first)
+            scale = 1.0 / np.maximum(1.0 - q, 1.0)  # 1 / max(1, r1 dA1 + r2 dA2)
+            np.maximum(q, 0.0, out=q)
+            S = np.cumprod(q, axis=1)
+            prev = np.concatenate([np.ones((len(r1c), 1)), S[:, :-1]], axis=1)  # S_i(t_{j-1})
+            m1 += wr @ (prev * scale)
+            continue
+        np.cumprod(q, axis=1, out=q)  # S_i(t_j)
+        m1[0] += wr.sum()
+        m1[1:] += wr @ q[:, :-1]  # S_i(t_{j-1})
+    return m1
+
+
+class CompetingBootstrap:
+    """Both estimates (unadjusted and standardized) under many frequency-weight vectors of the same
+    rows, e.g. the cluster-bootstrap replicates: the data are sorted once (per cause, by arm and time)
+    and every replicate reweights the sorted rows (:meth:`mheval.models.cox_engine.RiskSets.reweighted`);
+    the cause-specific Cox fits start from the full-data coefficients; the unadjusted estimate sums
+    weighted counts per distinct time. The same numbers as :func:`aalen_johansen` and
+    :func:`standardized_competing_incidence` with the weights (tests/test_competing_risks.py).
+
+    A replicate in which a covariate is constant among the drawn rows (its coefficient is then not
+    identified and set to 0) is computed by :func:`standardized_competing_incidence` itself; ``group``
+    (e.g. the organization) says which rows always share a weight, so that check costs G x p."""
+
+    def __init__(self, time, status, X, arm, times, ties: str = "efron", group=None):
+        self.T, self.st, self.arm = np.asarray(time, float), np.asarray(status, int), np.asarray(arm, int)
+        self.X = np.asarray(X, float).reshape(len(self.T), -1)
+        self.times, self.ties = np.asarray(times, float), ties
+        self.arms = sorted(np.unique(self.arm).tolist(), reverse=True)
+        self._starts: dict = {}
+        self.ranges = GroupRanges(self.X, np.arange(len(self.T)) if group is None else group)
+        self.width = float(self.T.max()) + 1.0
+        start = self.arm * self.width
+        self.rs = [RiskSets(self.T + start, self.st == k, self.X, entry=start) for k in (1, 2)]
+        self.by_arm = []
+        for a in self.arms:
+            rows = np.flatnonzero(self.arm == a)
+            u, j = np.unique(self.T[rows], return_inverse=True)
+            self.by_arm.append((rows, u, j, self.st[rows]))
+
+    def unadjusted(self, w: np.ndarray) -> np.ndarray:
+        """Aalen-Johansen incidence of cause 1 by arm (rows) at ``times`` with row weights ``w``."""
+        out = []
+        for rows, u, j, st in self.by_arm:
+            wa = w[rows]
+            exits = np.bincount(j, weights=wa, minlength=len(u))
+            deaths = [np.bincount(j, weights=wa * (st == k), minlength=len(u)) for k in (1, 2)]
+            out.append(_aalen_johansen_counts(u, exits, deaths, self.times)[0])
+        return np.array(out)
+
+    def standardized(self, w: np.ndarray, init) -> np.ndarray:
+        """Standardized incidence of cause 1 by arm with row weights ``w``, the fits started at ``init``."""
+        pos = np.flatnonzero(w > 0)
+        p = self.X.shape[1]
+        if p and np.any(self.ranges.constant(w)):
+            return standardized_competing_incidence(self.T, self.st, self.X, self.arm, self.times, weights=w,
+                                                    init=init, ties=self.ties)[0]
+        betas, base = [], []
+        for k, rs in enumerate(self.rs):
+            rw = rs.reweighted(w)
+            beta = np.zeros(p)
+            if len(rw.ut) == 0:
+                betas.append(beta)
+                base.append({})
+                continue
+            if p:
+                try:
+                    beta, *_, converged = newton_cox(rw, self._start(k, init[k])(w), self.ties, accept_step=ACCEPT_STEP)
+                except np.linalg.LinAlgError:
+                    raise NotEstimable("a cause-specific Cox model has a singular information matrix (too few "
+                                       "events of a cause for its covariates)") from None
+                if not converged or not np.all(np.isfinite(beta)):
+                    raise NotEstimable("a cause-specific Cox model did not converge (monotone likelihood: a "
+                                       "covariate may separate the events)")
+            dH = baseline_increments(rw, beta)
+            s = np.floor(rw.ut / self.width).astype(int)
+            betas.append(beta)
+            base.append({a: (rw.ut[s == a] - a * self.width, dH[s == a]) for a in np.unique(self.arm[pos])})
+        r = [np.exp(self.X @ b)[pos] for b in betas]
+        return _standardize(r, w[pos], base, self.arms, self.times)
+
+    def _start(self, k: int, init) -> ReplicateStart:
+        """Cause k's replicate start from the full-data coefficients ``init`` (computed once per init)."""
+        key = (k, np.asarray(init, float).tobytes())
+        if key not in self._starts:
+            self._starts[key] = ReplicateStart(self.rs[k], init, self.ties)
+        return self._starts[key]
+
+
+def competing_bootstrap(time, status, X, arm, org, times, counts, init, log: logging.Logger | None = None):
+    """Both estimates on every cluster-bootstrap replicate: ``counts`` (replicates x organizations, from
+    :func:`mheval.models.adjusted_incidence.cluster_bootstrap_counts`) gives row i the frequency weight
+    ``counts[b, org[i]]``; the cause-specific fits start at ``init`` (the full-data coefficients).
+    Returns ({method: replicates x arms x times}, number of replicates that failed to fit: NaN rows).
+    Progress goes to ``log`` (:class:`mheval.progress.LoopProgress`)."""
+    n_boot = len(counts)
+    boot = {m: np.full((n_boot, len(np.unique(arm)), len(times)), np.nan) for m in METHODS}
+    failed = 0
+    if n_boot == 0:
+        return boot, failed
+    eng = CompetingBootstrap(time, status, X, arm, times, group=org)
+    progress = LoopProgress(log or logger, "competing-risk bootstrap replicates", n_boot)
+    for b in range(n_boot):
+        w = counts[b, org]
+        try:
+            boot["standardized"][b] = eng.standardized(w, init)
+            boot["unadjusted"][b] = eng.unadjusted(w)
+        except (RuntimeError, np.linalg.LinAlgError):
+            boot["standardized"][b] = np.nan
+            failed += 1
+        progress.step()
+    progress.done()
+    return boot, failed
 
 
 @dataclass
@@ -240,26 +395,12 @@ def competing_cumulative_incidence(tte: pd.DataFrame, duration: str, status: str
     grid = np.arange(0, round(years.max() / grid_step) + 1) * grid_step
     times = np.unique(np.r_[grid, years])
 
-    def both(weights=None, init=None):
-        un = np.array([aalen_johansen(T[trt == a], st[trt == a], times,
-                                      None if weights is None else weights[trt == a])[0] for a in arms])
-        std, betas = standardized_competing_incidence(T, st, X, trt, times, weights=weights, init=init,
-                                                      diagnostics=diag if weights is None else None)
-        return {"standardized": std, "unadjusted": un}, betas
-
     diag: dict = {}
-    est, betas = both()
+    un = np.array([aalen_johansen(T[trt == a], st[trt == a], times)[0] for a in arms])
+    std, betas = standardized_competing_incidence(T, st, X, trt, times, diagnostics=diag)
+    est = {"standardized": std, "unadjusted": un}
     counts, notes = cluster_bootstrap_counts(org, trt, n_boot, seed)
-    boot = {m: np.full((n_boot, len(arms), len(times)), np.nan) for m in METHODS}
-    failed = 0
-    for b in range(n_boot):
-        try:
-            rep, _ = both(counts[b, org], betas)
-        except (RuntimeError, np.linalg.LinAlgError):
-            failed += 1
-            continue
-        for m in METHODS:
-            boot[m][b] = rep[m]
+    boot, failed = competing_bootstrap(T, st, X, trt, org, times, counts, betas)
     if failed:
         notes.append(f"{failed} of {n_boot} bootstrap replicates failed to fit and were left out")
 

@@ -71,11 +71,26 @@ class RiskSets:
         order = np.argsort(time, kind="stable")
         self.order = order
         self.t = np.asarray(time, float)[order]
-        self.d = np.asarray(event, bool)[order]
+        self._d_all = np.asarray(event, bool)[order]
         self.X = np.asarray(X, float)[order]
-        n = len(self.t)
-        self.cw = np.ones(n) if weights is None else np.asarray(weights, float)[order]
         self.weighted = weights is not None
+        self.entry = self.eorder = None
+        if entry is not None:
+            self.entry = np.asarray(entry, float)[order]
+            if np.any(self.entry >= self.t):
+                raise ValueError("every start time must be before its stop time")
+            # entry order; None when the rows in exit order are already in entry order (e.g. strata as
+            # time windows of their own): then no row is gathered
+            eorder = np.argsort(self.entry, kind="stable")
+            self.eorder = None if np.all(np.diff(self.entry) >= 0) else eorder
+        self._Xe = None  # X in entry order, gathered on first use
+        self._index(np.ones(len(self.t)) if weights is None else np.asarray(weights, float)[order])
+
+    def _index(self, cw: np.ndarray) -> None:
+        """Event times and risk-set positions under the case weights ``cw`` (in time order): a death
+        with weight 0 is no death (as a row left out)."""
+        self.cw = cw
+        self.d = self._d_all & (cw > 0)
         self.ut = np.unique(self.t[self.d])  # distinct event times
         # first row (in time order) of each event time's risk set, and each death's event-time index
         self.start = np.searchsorted(self.t, self.ut, side="left")
@@ -85,23 +100,42 @@ class RiskSets:
         self.wtave = self.dead_wt / self.n_dead
         # number of event times <= each row's exit time (and, below, <= its entry time)
         self.k_exit = np.searchsorted(self.ut, self.t, side="right")
-        self.entry = self.eorder = self.estart = self.k_entry = None
-        if entry is not None:
-            self.entry = np.asarray(entry, float)[order]
-            if np.any(self.entry >= self.t):
-                raise ValueError("every start time must be before its stop time")
-            self.eorder = np.argsort(self.entry, kind="stable")
+        self.estart = self.k_entry = None
+        if self.entry is not None:
             # rows (in entry order) with entry >= t_j are not at risk at t_j (risk set: entry < t <= exit)
-            self.estart = np.searchsorted(self.entry[self.eorder], self.ut, side="left")
+            self.estart = np.searchsorted(self._entry_view(self.entry), self.ut, side="left")
             self.k_entry = np.searchsorted(self.ut, self.entry, side="right")
-        self._Xe = None  # X in entry order, gathered on first use
+
+    def reweighted(self, weights: np.ndarray) -> "RiskSets":
+        """The same rows under other case weights (given in the original row order, >= 0; rows with
+        weight 0 are left out, the others kept in their sorted order), without sorting again: e.g. a
+        cluster-bootstrap replicate's frequency weights. ``order`` maps the kept rows to the original ones."""
+        cw = np.asarray(weights, float)[self.order]
+        keep = np.flatnonzero(cw > 0)
+        new = object.__new__(RiskSets)
+        new.__dict__.update(self.__dict__)
+        new.weighted = True
+        new.order, new.t, new._d_all, new.X = self.order[keep], self.t[keep], self._d_all[keep], self.X[keep]
+        new._Xe = None
+        if self.entry is not None:
+            new.entry = self.entry[keep]
+            new.eorder = None if self.eorder is None else np.argsort(new.entry, kind="stable")
+        new._index(cw[keep])
+        return new
+
+    def _entry_view(self, v: np.ndarray) -> np.ndarray:
+        """v (in exit order) in entry order."""
+        return v if self.eorder is None else v[self.eorder]
 
     def risk_sum(self, v: np.ndarray, v_entry_order: np.ndarray | None = None) -> np.ndarray:
         """sum over the risk set of each event time of the rows of v (n or n x k); with entry
         times, ``v_entry_order`` may give v[eorder] when the caller has it."""
+        if self.entry is not None and self.eorder is None:  # entry order = exit order: one pass over v
+            at_start, at_entry = _reverse_sum_at(v, self.start, self.estart)
+            return at_start - at_entry
         out = _reverse_sum_at(v, self.start)
         if self.entry is not None:
-            ve = v[self.eorder] if v_entry_order is None else v_entry_order
+            ve = self._entry_view(v) if v_entry_order is None else v_entry_order
             out = out - _reverse_sum_at(ve, self.estart)
         return out
 
@@ -113,12 +147,12 @@ class RiskSets:
         eta_max = eta.max()
         w = self.cw * np.exp(eta - eta_max)  # scaled for stability; the scale cancels in every ratio
         wx = w[:, None] * self.X
-        if self.entry is None:
+        if self.entry is None or self.eorder is None:
             S0, S1 = self.risk_sum(w), self.risk_sum(wx)
         else:
             if self._Xe is None:
-                self._Xe = self.X[self.eorder]
-            we = w[self.eorder]
+                self._Xe = self._entry_view(self.X)
+            we = self._entry_view(w)
             S0, S1 = self.risk_sum(w, we), self.risk_sum(wx, we[:, None] * self._Xe)
         J = len(self.ut)
         dw, dwx = w[self.d], wx[self.d]
@@ -128,7 +162,7 @@ class RiskSets:
         if second:
             S2 = reverse_segment_outer(w, self.X, self.start)
             if self.entry is not None:
-                S2 = S2 - reverse_segment_outer(w[self.eorder], self.X[self.eorder], self.estart)
+                S2 = S2 - reverse_segment_outer(self._entry_view(w), self._entry_view(self.X), self.estart)
             Xd = self.X[self.d]
             D2 = _segment_sum((dw[:, None] * Xd)[:, :, None] * Xd[:, None, :], self.death_j, J)
         return eta, eta_max, w, S0, S1, S2, D0, D1, D2
@@ -142,17 +176,22 @@ class RiskSets:
         return j, frac
 
 
-def _reverse_sum_at(v: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _reverse_sum_at(v: np.ndarray, idx: np.ndarray, *more: np.ndarray):
     """sum of the rows v[r] for r >= idx[j], for nondecreasing idx (repeats and n allowed): sums over
-    the segments between successive indices (reduceat), then a reverse cumulative sum over them."""
+    the segments between successive indices (reduceat), then a reverse cumulative sum over them.
+    With ``more`` index arrays, one pass over v serves all of them (a tuple of results)."""
     n = len(v)
-    u, inv = np.unique(idx, return_inverse=True)
+    allidx = idx if not more else np.concatenate([idx, *more])
+    u, inv = np.unique(allidx, return_inverse=True)
     out = np.zeros((len(u),) + v.shape[1:])
     valid = u < n
     if valid.any():
         seg = np.add.reduceat(v, u[valid], axis=0)
         out[valid] = np.cumsum(seg[::-1], axis=0)[::-1]
-    return out[inv]
+    if not more:
+        return out[inv]
+    ends = np.cumsum([len(idx)] + [len(m) for m in more])
+    return tuple(out[inv[lo:hi]] for lo, hi in zip(np.r_[0, ends[:-1]], ends))
 
 
 def _segment_sum(v: np.ndarray, seg: np.ndarray, J: int) -> np.ndarray:
@@ -214,7 +253,8 @@ def loglik_grad_hess(rs: RiskSets, beta: np.ndarray, ties: str, hess: bool = Tru
         C = cum[rs.k_exit]
         if rs.entry is not None:
             C = C - cum[rs.k_entry]
-        H = (rs.X * (w * C)[:, None]).T @ rs.X - (wt[:, None] * xbar).T @ xbar
+        Xs = rs.X * np.sqrt(np.maximum(w * C, 0.0))[:, None]  # X' diag(w C) X as Xs' Xs (a symmetric product: half the work)
+        H = Xs.T @ Xs - (wt[:, None] * xbar).T @ xbar
         if ties == "efron":
             f = np.bincount(j, weights=h * frac, minlength=J)[rs.death_j] * w[rs.d]
             Xd = rs.X[rs.d]
@@ -263,6 +303,69 @@ def score_residuals(rs: RiskSets, beta: np.ndarray, ties: str, parts) -> np.ndar
     return U
 
 
+def newton_cox(rs: RiskSets, init, ties: str = "efron", tol: float = 1e-9, max_iter: int = 50,
+               accept_step: float | None = None):
+    """Maximize the log partial likelihood of ``rs`` by Newton-Raphson with step halving, from
+    ``init`` (None: 0). Stops when the log likelihood changes by less than ``tol`` (relative) and no
+    coefficient moves by 1e-7 or more. Returns (beta, loglik, information, parts, iterations,
+    converged); :func:`fit_cox` and the bootstrap replicates (one :class:`RiskSets`, reweighted) share it.
+
+    ``accept_step``: take a full Newton step and stop without evaluating the new point when the
+    error it leaves is below this: Newton's convergence is quadratic, e_{k+1} = c e_k^2, so with c
+    estimated from the last two steps (|step_k| / |step_{k-1}|^2) the error left after step k is
+    about c |step_k|^2 (and a step itself below ``accept_step`` is taken at once). For refits started
+    near the optimum (bootstrap replicates): one evaluation fewer. ``loglik``, information and parts
+    are then those of the last evaluated point."""
+    beta = np.zeros(rs.X.shape[1]) if init is None else np.asarray(init, float).copy()
+    ll, grad, H, parts = loglik_grad_hess(rs, beta, ties)
+    converged, it = False, 0
+    last = None  # size of the previous full step
+    for it in range(1, max_iter + 1):
+        step = np.linalg.solve(H, grad)
+        new = beta + step
+        size = float(np.max(np.abs(step))) if len(step) else 0.0
+        if accept_step is not None and np.isfinite(size):
+            left = size if last is None else min(size, size ** 3 / last ** 2)  # c |step|^2, c = |step| / last^2
+            if size < accept_step or left < accept_step:
+                return new, ll, H, parts, it, True
+        last = size
+        ll_new, g_new, H_new, parts_new = loglik_grad_hess(rs, new, ties)
+        halvings = 0
+        # halve on a real decrease only, not on rounding noise (about 1e-15 |ll| per term summed)
+        while (not np.isfinite(ll_new) or ll_new < ll - 1e-11 * (1 + abs(ll))) and halvings < 30:
+            step /= 2
+            new = beta + step
+            ll_new, g_new, H_new, parts_new = loglik_grad_hess(rs, new, ties)
+            halvings += 1
+        if halvings:
+            last = None  # a halved step says nothing about the quadratic rate
+        done = abs(ll_new - ll) < tol * (1 + abs(ll)) and np.max(np.abs(step)) < 1e-7
+        beta, ll, grad, H, parts = new, ll_new, g_new, H_new, parts_new
+        if done:
+            converged = True
+            break
+    return beta, ll, H, parts, it, converged
+
+
+class ReplicateStart:
+    """Starting coefficients for refits of the rows of ``rs`` under other case weights (bootstrap
+    replicates): the full-data estimate ``beta`` plus the full-data inverse information times the
+    weighted sum of the score residuals, beta + H^-1 sum_i w_i U_i (the replicate's estimate to first
+    order, since sum_i U_i = 0 at ``beta``): about one Newton step closer than ``beta`` itself, so a
+    replicate needs one evaluation fewer. Only the start changes: the refit converges to the same
+    estimate."""
+
+    def __init__(self, rs: RiskSets, beta, ties: str = "efron"):
+        self.beta = np.asarray(beta, float)
+        _, _, self.H, parts = loglik_grad_hess(rs, self.beta, ties)
+        self.U = score_residuals(rs, self.beta, ties, parts)  # rows in rs's time order
+        self.order = rs.order
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        """The start for case weights ``weights`` (original row order)."""
+        return self.beta + np.linalg.solve(self.H, self.U.T @ np.asarray(weights, float)[self.order])
+
+
 def fit_cox(time, event, X, cluster=None, ties: str = "efron", tol: float = 1e-9, max_iter: int = 50, *,
             weights=None, start=None, init=None) -> CoxFit:
     """Fit a Cox model by Newton-Raphson with step halving.
@@ -295,28 +398,8 @@ def fit_cox(time, event, X, cluster=None, ties: str = "efron", tol: float = 1e-9
             start = None if start is None else np.asarray(start)[keep]
     rs = RiskSets(time, event, X, weights=weights, entry=start)
     p = X.shape[1]
-    beta = np.zeros(p)
-    ll0 = loglik_grad_hess(rs, beta, ties, hess=False)[0]
-    if init is not None:
-        beta = np.asarray(init, float).copy()
-    ll, grad, H, parts = loglik_grad_hess(rs, beta, ties)
-    converged, it = False, 0
-    for it in range(1, max_iter + 1):
-        step = np.linalg.solve(H, grad)
-        new = beta + step
-        ll_new, g_new, H_new, parts_new = loglik_grad_hess(rs, new, ties)
-        halvings = 0
-        # halve on a real decrease only, not on rounding noise (about 1e-15 |ll| per term summed)
-        while (not np.isfinite(ll_new) or ll_new < ll - 1e-11 * (1 + abs(ll))) and halvings < 30:
-            step /= 2
-            new = beta + step
-            ll_new, g_new, H_new, parts_new = loglik_grad_hess(rs, new, ties)
-            halvings += 1
-        done = abs(ll_new - ll) < tol * (1 + abs(ll)) and np.max(np.abs(step)) < 1e-7
-        beta, ll, grad, H, parts = new, ll_new, g_new, H_new, parts_new
-        if done:
-            converged = True
-            break
+    ll0 = loglik_grad_hess(rs, np.zeros(p), ties, hess=False)[0]
+    beta, ll, H, parts, it, converged = newton_cox(rs, init, ties, tol, max_iter)
     cov = np.linalg.inv(H)
     robust = None
     if cluster is not None:
@@ -345,15 +428,19 @@ def breslow_cumhaz(time, event, X, beta, *, weights=None, start=None, ties: str 
         time, event, X, weights = np.asarray(time)[keep], np.asarray(event)[keep], X[keep], np.asarray(weights)[keep]
         start = None if start is None else np.asarray(start)[keep]
     rs = RiskSets(time, event, X, weights=weights, entry=start)
+    return rs.ut, np.cumsum(baseline_increments(rs, beta, ties))
+
+
+def baseline_increments(rs: RiskSets, beta, ties: str = "breslow") -> np.ndarray:
+    """Increments of the baseline cumulative hazard (x = 0) at the event times ``rs.ut``: Breslow's
+    (weighted deaths over the risk set's sum of w_i exp(x_i beta)) or Efron's (see :func:`breslow_cumhaz`)."""
     eta = rs.X @ np.asarray(beta, float)
     r = rs.cw * np.exp(eta)
     S0 = rs.risk_sum(r)
     if ties == "breslow":
-        dH = rs.dead_wt / S0
-    elif ties == "efron":
+        return rs.dead_wt / S0
+    if ties == "efron":
         D0 = np.bincount(rs.death_j, weights=r[rs.d], minlength=len(rs.ut))
         j, frac = rs.efron_expand("efron")
-        dH = np.bincount(j, weights=rs.wtave[j] / (S0[j] - frac * D0[j]), minlength=len(rs.ut))
-    else:
-        raise ValueError("ties must be 'breslow' or 'efron'")
-    return rs.ut, np.cumsum(dH)
+        return np.bincount(j, weights=rs.wtave[j] / (S0[j] - frac * D0[j]), minlength=len(rs.ut))
+    raise ValueError("ties must be 'breslow' or 'efron'")

@@ -13,14 +13,19 @@ permutations whose statistic could be computed (failures are counted, never sile
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from mheval.progress import LoopProgress
+
+logger = logging.getLogger(__name__)
+
 
 def randomization_test(fit_fn: Callable[[pd.DataFrame], float], data: pd.DataFrame, arm_col: str, org_col: str,
-                       strata=None, n_perm: int = 200, seed: int = 0) -> dict:
+                       strata=None, n_perm: int = 200, seed: int = 0, log: logging.Logger | None = None) -> dict:
     """Stratified randomization test of ``fit_fn``'s statistic.
 
     fit_fn : data -> statistic (float); called once on ``data`` and once per permutation.
@@ -31,6 +36,8 @@ def randomization_test(fit_fn: Callable[[pd.DataFrame], float], data: pd.DataFra
         Series indexed by organization id (e.g. the STRATUM column of the contract's organization
         file indexed by ORG_ID). Every organization in ``data`` must have a stratum.
     n_perm : number of random re-randomizations; seed : their random seed.
+    log : where the permutations' progress is logged (:class:`mheval.progress.LoopProgress`;
+        default this module's logger).
 
     Returns a JSON-ready dict: statistic, p, n_perm, n_valid, n_failed, n_strata, and the number
     of strata with both arms (strata with one arm cannot be permuted and contribute nothing).
@@ -62,6 +69,7 @@ def randomization_test(fit_fn: Callable[[pd.DataFrame], float], data: pd.DataFra
     codes = pd.Index(arm.index).get_indexer(data[org_col])
     base = arm.to_numpy()
     stats, failed = [], 0
+    progress = LoopProgress(log or logger, "randomization test permutations", n_perm)
     for _ in range(n_perm):
         new = base.copy()
         for idx in groups:
@@ -71,12 +79,13 @@ def randomization_test(fit_fn: Callable[[pd.DataFrame], float], data: pd.DataFra
         try:
             value = float(fit_fn(d))
         except (ValueError, RuntimeError, np.linalg.LinAlgError):
+            value = np.nan
+        if np.isfinite(value):
+            stats.append(value)
+        else:
             failed += 1
-            continue
-        if not np.isfinite(value):
-            failed += 1
-            continue
-        stats.append(value)
+        progress.step()
+    progress.done()
     stats = np.asarray(stats)
     n_valid = len(stats)
     extreme = int(np.sum(np.abs(stats) >= abs(observed) - 1e-12 * abs(observed)))
