@@ -180,26 +180,35 @@ class _Laplace:
         h = -(self.w @ self.link.log_p_obs(eta, self.y, self.sign)) + 0.5 * (u @ u + v @ v)
         return eta, eta, h
 
-    def _newton_parts(self, eta, so, sb):
+    def _newton_parts(self, eta, so, sb, observed: bool = False):
         """IRLS (Fisher) weights W, weighted scores w dloglik/deta (w (y - mu) for the logit), the
-        arrowhead sums and the score sums per beneficiary and organization at the current modes."""
-        score, W, _, _ = self.link.parts(eta, self.y)
+        arrowhead sums and the score sums per beneficiary and organization at the current modes.
+        With ``observed``, also the arrowhead sums of the observed information (the Hessian of h in
+        (u, v), equal to the Fisher one for the logit): (parts, observed sums)."""
+        score, W, _, obs = self.link.parts(eta, self.y)
         W = self.w * W
         wr = self.w * score
         R_b = np.bincount(self.bene, weights=wr, minlength=self.nb)
-        return W, wr, self._sums(W, so, sb), R_b, np.bincount(self.oob, weights=R_b, minlength=self.no)
+        sums = self._sums(W, so, sb)
+        parts = W, wr, sums, R_b, np.bincount(self.oob, weights=R_b, minlength=self.no)
+        if not observed:
+            return parts
+        return parts, (sums if self.link is _Logit else self._sums(self.w * obs, so, sb))
 
     def modes(self, so, sb, beta, tol=1e-9, maxit=60):
-        """Conditional modes by Newton (penalized IRLS) with step halving, warm-started from the
-        previous evaluation's modes, until the next Newton step is below ``tol``; returns (u, v, mu,
-        h, parts) with h half the penalized deviance and parts :meth:`_newton_parts` at the modes."""
+        """Conditional modes by Newton with step halving, warm-started from the previous
+        evaluation's modes, until the next Newton step is below ``tol``; returns (u, v, mu, h, parts)
+        with h half the penalized deviance and parts :meth:`_newton_parts` at the modes. The steps
+        use the observed information (true Newton, quadratic convergence; h is convex in (u, v) for
+        both links): for the cloglog, Fisher-weight steps (glmer's PIRLS) converge only linearly,
+        about three times as many passes over the rows for the same mode."""
         xb = self.X @ beta + self.offset
         u, v = self.u.copy(), self.v.copy()
         _, mu, h = self._state(so, sb, u, v, xb)
         for _ in range(maxit):
-            parts = self._newton_parts(mu, so, sb)
+            parts, step_sums = self._newton_parts(mu, so, sb, observed=True)
             _, _, sums, R_b, R_o = parts
-            du, dv = self._solve(sums, so * R_o - u, sb * R_b - v)
+            du, dv = self._solve(step_sums, so * R_o - u, sb * R_b - v)
             if max(np.abs(du).max(initial=0), np.abs(dv).max(initial=0)) < tol:
                 break
             step = 1.0
