@@ -90,6 +90,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
     covs, collinear = independent_covariates(d, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *covs]))].copy()
+    d["YEAR"] = pd.Categorical(d["YEAR"])  # patsy's C() reads a pandas categorical by its codes, not row by row
     d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])  # model_frame keeps WEIGHT > 0
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID", link="cloglog", offset="_LOG_EXPOSURE")
     years = sorted(d["YEAR"].unique())

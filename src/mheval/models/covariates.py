@@ -94,7 +94,8 @@ def _add(x: pd.DataFrame, d: pd.DataFrame, name: str, population: str) -> None:
     elif name in ("rural", "health_system"):
         x[name.upper()] = d[name.upper()].astype(float)
     elif name == "other_cms_models":
-        x["OTHER_CMS"] = (d["OTHER_CMS_MODELS"].fillna("").astype(str).str.strip() != "").astype(float)
+        v = d["OTHER_CMS_MODELS"].fillna("").astype(str)  # strip each distinct value once, not every row
+        x["OTHER_CMS"] = v.map({s: float(s.strip() != "") for s in v.unique()}).astype(float)
     # baseline_outcome: Y0 and Y0_MISSING are added by the model frames (Equation 1)
 
 

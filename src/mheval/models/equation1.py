@@ -67,7 +67,9 @@ def model_covariates(d: pd.DataFrame, population: str, covariates: dict | None =
     missing flag (every one, varying or not)."""
     spec = check_spec(covariates)
     y0 = ["Y0", "Y0_MISSING"] if "baseline_outcome" in spec.get("beneficiary", []) else []
-    return check_no_post_randomization(list(adjustment_covariates(d, population, spec).columns) + y0)
+    # the terms depend on the data only through the randomization strata present: one row of each
+    rows = d.drop_duplicates("RAND_STRATUM") if "RAND_STRATUM" in d else d
+    return check_no_post_randomization(list(adjustment_covariates(rows, population, spec).columns) + y0)
 
 
 MODEL = "Equation 1: nested LMM, REML, precision weights"
@@ -116,15 +118,18 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
     covs, collinear = independent_covariates(d, covs)
     # only the model's columns from here on: the frame keeps every analysis-file column, and the
     # copies below (control-mean design, randomization refits) would copy them all (1.3 GB at scale 1.0)
-    d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *covs]))]
+    d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *covs]))].copy()
+    d["YEAR"] = pd.Categorical(d["YEAR"])  # patsy's C() reads a pandas categorical by its codes, not row by row
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type)
     names = list(fit.params.index)
     beta = fit.params.to_numpy()
     years = sorted(d["YEAR"].unique())
-    # regression-adjusted control means by year: predictions with MH = 0 averaged over that year's rows
-    design = patsy.dmatrix(formula.split("~", 1)[1], d.assign(MH=0), return_type="dataframe")
-    design = design[names]
+    # regression-adjusted control means by year: predictions with MH = 0 averaged over that year's
+    # rows, i.e. the year's term plus the covariates' means in that year times their coefficients
+    # (the model's rows: complete in every covariate, as patsy keeps them; no second design matrix)
+    used = d[d[covs].notna().all(axis=1)] if covs else d
+    cov_means = used.groupby("YEAR", observed=True)[covs].mean() if covs else None
     rows, contrast, py = [], np.zeros(len(names)), []
     for t in years:
         term = f"C(YEAR)[{t}]:MH"
@@ -133,7 +138,8 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
         w = 1.0 if weighting == "simple" else float(d.loc[d["YEAR"] == t, "WEIGHT"].sum())
         py.append(w)
         contrast += w * c
-        control_mean = float(design[d["YEAR"] == t].to_numpy().mean(axis=0) @ beta)
+        control_mean = float(fit.params[f"C(YEAR)[{t}]"]
+                             + (cov_means.loc[t].to_numpy() @ fit.params[covs].to_numpy() if covs else 0.0))
         rows.append(_impact_row(f"year {t}", c, fit, control_mean, alpha, size_percent))
     contrast /= sum(py)  # weights summing to 1: 1/K on each of the K yearly terms for the simple mean
     control_avg = float(np.average([r["control_mean"] for r in rows], weights=py))
