@@ -34,7 +34,11 @@ SCRIPT = re.compile(r"\.snakemake/scripts/tmp[^/.]+\.(\w+)\.py")
 def _tree_usage(proc: psutil.Process) -> tuple[int, float]:
     """RSS (bytes) and CPU seconds (user + system) of a process and its children."""
     rss, cpu = 0, 0.0
-    for p in [proc, *proc.children(recursive=True)]:
+    try:
+        children = proc.children(recursive=True)
+    except psutil.Error:  # the job ended between two samples
+        children = []
+    for p in [proc, *children]:
         try:
             rss += p.memory_info().rss
             t = p.cpu_times()
