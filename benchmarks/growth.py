@@ -33,6 +33,7 @@ TRUTH = "resources/synthetic/truth.json"
 TARGET_WALL_S = 600
 TARGET_ABOVE_IDLE_GIB = 6.0
 GIB = 2**30
+PUBLISHED_BENEFICIARIES = 218_864
 
 
 def result_path(scale: float, out: Path = OUT) -> Path:
@@ -126,6 +127,7 @@ def growth_plot(results: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     n = [r["beneficiaries"] for r in results]
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4))
@@ -139,8 +141,13 @@ def growth_plot(results: list[dict], path: Path) -> None:
     ax_m.axhline(TARGET_ABOVE_IDLE_GIB, color="red", ls=":", label="target: 6 GiB above idle")
     ax_m.set_ylabel("GiB")
     for ax in (ax_t, ax_m):
+        ax.axvline(PUBLISHED_BENEFICIARIES, color="grey", ls="--", lw=0.8, label="published trial (scale 1)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis, fmt in ((ax.xaxis, "{:,.0f}"), (ax.yaxis, "{:g}")):
+            axis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _, fmt=fmt: fmt.format(v)))
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("analyzed beneficiaries")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
