@@ -96,8 +96,9 @@ def prepare(workdir: Path, scale: float, env: dict) -> None:
         shutil.rmtree(workdir / stale, ignore_errors=True)
     truth = workdir / "resources" / "synthetic" / "truth.json"
     if not truth.exists():
-        subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--config", f"synthetic={{scale: {scale}}}",
-                        str(truth.relative_to(workdir))], cwd=workdir, env=env, check=True,
+        # the target before --config, which takes every word after it
+        subprocess.run([sys.executable, "-m", "snakemake", str(truth.relative_to(workdir)), "--cores", "2",
+                        "--config", f"synthetic={{scale: {scale}}}"], cwd=workdir, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # the generator's outputs exist: make sure the run does not regenerate them
     shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
