@@ -12,16 +12,19 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
-import pandera.pandas as pa
 
 from mheval.contract.errors import InputError, InputValidationError
 from mheval.contract.read import DUCK_TYPES, columns_of, input_files, read_input, register_input
 from mheval.contract.ndi import DEFAULT_DEATH_DATE_TOLERANCE_DAYS, link_counts, link_ndi
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, FILES, NPI_PATTERN, Col, FileSpec, npi_valid
 from mheval.sql import connect
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 PANDAS_GROUPS = ("registry", "cms", "reference", "ndi")
 MESS_RULES = {
@@ -49,6 +52,9 @@ N_EXAMPLES = 5
 
 
 def _check_for(c: Col) -> list[pa.Check]:
+    import pandera.pandas as pa  # here, not at the top: pandera takes half a second to import, and every
+    # workflow job that reads an input (49 extraction jobs) imports this package, not only validation
+
     checks = []
     if c.allowed is not None:
         checks.append(pa.Check.isin(list(c.allowed), error="allowed values: " + ", ".join(map(str, c.allowed))))
@@ -63,6 +69,8 @@ def _check_for(c: Col) -> list[pa.Check]:
 
 def pandera_schema(s: FileSpec) -> pa.DataFrameSchema:
     """A pandera schema enforcing file ``s``'s column rules (types are checked separately)."""
+    import pandera.pandas as pa
+
     cols = {c.name: pa.Column(None, checks=_check_for(c), nullable=c.nullable, required=False)
             for c in s.columns}
     return pa.DataFrameSchema(cols, strict=False)
@@ -91,6 +99,8 @@ def _frame_problems(df: pd.DataFrame, s: FileSpec, where: str, check_npi: bool =
                                        f"has type {df[c.name].dtype}, expected {c.type}"))
     if problems:
         return problems
+    import pandera.pandas as pa
+
     try:
         pandera_schema(s).validate(df, lazy=True)
     except pa.errors.SchemaErrors as err:
