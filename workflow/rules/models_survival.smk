@@ -15,7 +15,7 @@ rule fit_survival:
         ph_alpha=config["models"]["ph_alpha"],
         min_cell=config["report"]["min_cell"],
         limits=LIMITS,
-        cox_cov_type=config["models"].get("cox_cov_type", "md"),
+        cox_cov_type=config["models"].get("cox_cov_type", "mbn"),
         n_perm=config["models"].get("randomization_permutations", 0),
         seed=config["models"].get("randomization_seed", 0),
         strata_column=config["models"].get("randomization_strata_column", "RAND_STRATUM"),

@@ -16,7 +16,7 @@ rule fit_subgroups:
         covariates=config["models"].get("covariates"),
         average=config["models"].get("average_weighting", "simple"),
         lmm_cov_type=config["models"].get("lmm_cov_type", "CR2"),
-        cox_cov_type=config["models"].get("cox_cov_type", "md"),
+        cox_cov_type=config["models"].get("cox_cov_type", "mbn"),
         cfg=config["subgroups"],
         alpha=config["models"]["alpha"],
         limits=LIMITS,

@@ -341,7 +341,7 @@ def _cox_frame(tte: pd.DataFrame, outcome: str, population: str, covariates: dic
 
 def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
                     levels: list | None = None, size_column: str | None = None,
-                    covariates: dict | None = None, cov_type: str = "md") -> SubgroupImpacts:
+                    covariates: dict | None = None, cov_type: str = "mbn") -> SubgroupImpacts:
     """Marginal Cox model with MH x subgroup-level indicators: log hazard ratio per level.
 
     Parameters
@@ -354,7 +354,7 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
         by default the self-reported Medicare FFS beneficiaries.
     covariates : the covariate specification (config ``models.covariates``; None: the default).
     cov_type : covariance of the level log hazard ratios: "robust" (Lin-Wei sandwich) or a
-        bias-corrected sandwich "kc", "fg", "md" (default), "mbn" (config ``models.cox_cov_type``;
+        bias-corrected sandwich "kc", "fg", "md", "mbn" (default) (config ``models.cox_cov_type``;
         :func:`mheval.models.cox_small_sample.bias_corrected_cov`).
     """
     if cov_type not in ("robust", "kc", "fg", "md", "mbn"):

@@ -48,7 +48,7 @@ def _overall_reason(frame: pd.DataFrame, model: str, outcome: str, population: s
 def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict, populations: list[str],
                           alpha: float = 0.10, idata_dir: str | Path | None = None,
                           limits: Limits | None = None, covariates: dict | None = None,
-                          average: str = "simple", lmm_cov_type: str = "CR2", cox_cov_type: str = "md") -> dict:
+                          average: str = "simple", lmm_cov_type: str = "CR2", cox_cov_type: str = "mbn") -> dict:
     """Run the subgroup analyses configured in ``cfg`` (the ``subgroups`` config block).
 
     Parameters
