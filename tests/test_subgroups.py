@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -284,3 +285,14 @@ def test_failed_diagnostics_stop_a_workflow_step_with_one_message(tmp_path, caps
     assert e.value.code == 1
     log = (tmp_path / "step.log").read_text()
     assert "BAYESIAN DIAGNOSTICS FAILED" in log and "R-hat 1.05 > 1.01 for mu" in log and "Traceback" not in log
+
+
+def test_pooling_logs_its_sampling_progress(caplog):
+    """The NUTS iterations of a pooled fit are counted in the log (a line every progress_every
+    seconds; 0: after each iteration), ending with the total chains x (tune + draws)."""
+    with caplog.at_level(logging.INFO, logger="mheval.subgroups.bayes"):
+        pool_subgroups(np.array([0.3, -0.1]), np.array([0.1, 0.2]), tau=0.1, prior_params={"mu_mean": 0.0, "mu_sd": 1.0},
+                       draws=30, tune=20, chains=2, check=False, progress_every=0.0)
+    lines = [r.getMessage() for r in caplog.records if "NUTS iterations" in r.getMessage()]
+    assert any(" of 100 (" in m for m in lines)  # intermediate lines: i of chains x (tune + draws)
+    assert lines[-1].startswith("pooling 2 subgroup levels, attempt 1: NUTS iterations: 100 of 100 done")

@@ -54,6 +54,9 @@ from scipy import stats
 
 from mheval.errors import StepError
 from mheval.models.wald import wald_interval
+from mheval.progress import LoopProgress
+
+log = logging.getLogger(__name__)
 
 PRIORS = ("weakly_informative", "evidence")
 WEAKLY_INFORMATIVE_DEFAULT = {"mu_mean": 0.0, "mu_sd": 1.0, "tau_sd": 0.5, "scale": 1.0}
@@ -152,9 +155,19 @@ def build_model(estimates, ses, labels, prior: dict, cov=None):
             pm.Normal("y", mu=mu, sigma=pm.math.sqrt(tau ** 2 + s ** 2), observed=np.asarray(estimates, float),
                       dims="subgroup")
         else:
-            k = len(s)
-            pm.MvNormal("y", mu=mu * np.ones(k), cov=tau ** 2 * np.eye(k) + np.asarray(cov, float),
-                        observed=np.asarray(estimates, float), dims="subgroup")
+            # MvNormal(mu 1, tau^2 I + V) in V's eigenbasis (V = Q diag(lam) Q'): z = Q'(y - mu 1) has
+            # independent Normal(0, lam_k + tau^2) components, so the density is a sum of K normal terms
+            # (the same log-likelihood, with no Cholesky or triangular solve per gradient: those ran
+            # as Python-level linear algebra, most of the sampling time at the trial's size)
+            lam, Q = np.linalg.eigh(np.asarray(cov, float))
+            q1 = Q.sum(axis=0)  # Q'1
+
+            def logp(value, mu, tau):
+                z = pm.math.dot(value, Q) - mu * q1
+                var = lam + tau ** 2
+                return -0.5 * (np.log(2 * np.pi) + pm.math.log(var) + z ** 2 / var)
+
+            pm.CustomDist("y", mu, tau, logp=logp, observed=np.asarray(estimates, float), dims="subgroup")
     return model
 
 
@@ -246,7 +259,7 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
                    target_accept: float = 0.9, cores: int = 1, cred: float = 0.90, size=None,
                    direction: str = "decrease", max_rhat: float = 1.01, min_ess: float = 400,
                    max_divergences: int = 0, retries: int = 1, retry_target_accept: float = 0.99,
-                   check: bool = True, cov=None) -> PooledSubgroups:
+                   check: bool = True, cov=None, progress_every: float = 5.0) -> PooledSubgroups:
     """Partially pool subgroup estimates with the hierarchical normal-normal model (module docstring).
 
     Parameters
@@ -265,6 +278,8 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
     check : False skips the diagnostics gate (the values are still reported).
     cov : optional full K x K covariance of the estimates (multivariate normal likelihood; module
         docstring); its diagonal must be ``ses`` squared.
+    progress_every : seconds between the sampling's progress lines in the log (iterations done of
+        chains x (tune + draws), through :class:`mheval.progress.LoopProgress`; PyMC's bar is off).
     """
     import pymc as pm
 
@@ -292,10 +307,13 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
     t, ta, nd = int(tune), float(target_accept), int(draws)
     logging.getLogger("pymc").setLevel(logging.ERROR)
     for attempt in range(retries + 1):
+        progress = LoopProgress(log, f"pooling {len(y)} subgroup levels, attempt {attempt + 1}: NUTS iterations",
+                                int(chains) * (t + nd), every=progress_every)
         with model:
             idata = pm.sample(draws=nd, tune=t, chains=int(chains), cores=int(cores),
                               random_seed=int(seed) + attempt, target_accept=ta, progressbar=False,
-                              compute_convergence_checks=False)
+                              compute_convergence_checks=False, callback=lambda trace, draw: progress.step())
+        progress.done()
         add_theta_draws(idata, y, s, int(seed) + attempt, cov)
         diag, fails = check_diagnostics(idata, max_rhat=max_rhat, min_ess=min_ess, max_divergences=max_divergences)
         attempts.append({"attempt": attempt + 1, "tune": t, "target_accept": ta, "draws": nd,
