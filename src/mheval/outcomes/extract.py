@@ -198,7 +198,10 @@ EMPTY_FILLS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS TIMEST
 def fills_sql(data_dir: str | Path, year: int, drugs_path: str | Path, con: duckdb.DuckDBPyConnection) -> str:
     """The query of one year's Part D statin and antihypertensive fills (:func:`extract_fills`), with
     the PDE and NDC inputs and the drug code list registered on ``con``; a missing file gives a typed
-    empty query. The dates are timestamps (as pandas writes dates), the intensity a 64-bit integer."""
+    empty query. The dates are timestamps (as pandas writes dates), the intensity a 64-bit integer. The
+    fills come in the PDE file's order (one thread: the same on every run), not sorted: sorting them by
+    beneficiary took half of the job, and every later step (:func:`mheval.analysis.beneficiary_year.medication_changes`)
+    orders what it needs."""
     path = _year_file(Path(data_dir), "pde", year)
     ndc = _year_file(Path(data_dir), "ndc", year)
     if not path or not ndc:
@@ -214,8 +217,7 @@ def fills_sql(data_dir: str | Path, year: int, drugs_path: str | Path, con: duck
         FROM {pde} p JOIN {ndc_src} n USING (PROD_SRVC_ID)
         JOIN cv_drugs d ON lower(n.GNN) = d.generic_name
          AND n.STRENGTH_MG BETWEEN d.min_strength_mg AND d.max_strength_mg
-        LEFT JOIN intensity_rank r ON r.statin_intensity = d.statin_intensity
-        ORDER BY 1, 2, 4, 5"""
+        LEFT JOIN intensity_rank r ON r.statin_intensity = d.statin_intensity"""
 
 
 def extract_fills(data_dir: str | Path, year: int, drugs_path: str | Path,
@@ -226,7 +228,7 @@ def extract_fills(data_dir: str | Path, year: int, drugs_path: str | Path,
     ``drugs_path`` (config/codes/cv_drugs.csv) maps generic name and strength range to a class and
     a statin intensity. One row per fill: BENE_ID, SRVC_DT, PROC_DT (PD_DT, the paid date, for the
     runout; the fill date when missing), DRUG_CLASS and INTENSITY (statins: 1 low, 2 moderate,
-    3 high; 0 otherwise). Other drugs are dropped.
+    3 high; 0 otherwise). Other drugs are dropped. Rows in the PDE file's order (:func:`fills_sql`).
     """
     con = con or connect()
     return con.execute(fills_sql(data_dir, year, drugs_path, con)).df()
