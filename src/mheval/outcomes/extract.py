@@ -93,9 +93,16 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
                           diagnosis_columns([Path(path)], oc.get("other_cvd_positions", "principal")))
     lists = {k: v for k, v in lists.items() if not v[0].empty}
     dx = list(dict.fromkeys(c for _, cols in lists.values() for c in cols))  # every searched column, once
-    joins, params, events = "", {"claim_type": claim_type}, {}
+    rev = (_year_file(Path(data_dir), "outpatient_revenue", year)
+           if claim_type == "outpatient" and "outpatient_revenue" not in unavailable else "")
+    base, joins, order, params, events = src, "", "", {"claim_type": claim_type}, {}
+    if dx or rev:
+        # a hash join may build on either side (on a small file, on the claims), which would reorder the
+        # claims: number them as read (a streaming row_number, one thread) and keep the file's order
+        con.execute(f"CREATE OR REPLACE TEMP VIEW claims_numbered AS SELECT *, row_number() OVER () AS claim_row FROM {src}")
+        src, order = "claims_numbered", " ORDER BY claims_numbered.claim_row"
     if dx:
-        table = create_code_event_table(con, {k: v[0] for k, v in lists.items()}, src, dx)
+        table = create_code_event_table(con, {k: v[0] for k, v in lists.items()}, base, dx)
         alias = {c: f"dx{i}" for i, c in enumerate(dx)}
         joins = "".join(f' LEFT JOIN {table} {alias[c]} ON {alias[c]}.code = {src}."{c}"' for c in dx)
         events = {k: code_event_lookup_sql(k, [alias[c] for c in cols], date_expr=f"{src}.CLM_FROM_DT")
@@ -104,34 +111,32 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     cvd, other = events.get("event", "CAST(NULL AS VARCHAR)"), events.get("other", "CAST(NULL AS VARCHAR)")
     admsn = f"CAST({src}.CLM_ADMSN_DT AS DATE)" if "CLM_ADMSN_DT" in columns else "CAST(NULL AS DATE)"
     ed = "FALSE"
-    if claim_type == "outpatient":
-        rev = _year_file(Path(data_dir), "outpatient_revenue", year) if "outpatient_revenue" not in unavailable else ""
-        if rev:
-            rev_src = register_input(con, "outpatient_revenue", [Path(rev)], view="revenue_src")
-            ed_codes = register_code_set(con, oc["ed_revenue_centers"], "ed_revenue_codes")
-            key = "CLM_ID" if _same_key_type(con, src, rev_src) else "CAST(CLM_ID AS VARCHAR)"
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE ed_claims AS SELECT DISTINCT {key} AS CLM_ID
-                            FROM {rev_src} WHERE REV_CNTR IN (SELECT code FROM {ed_codes})""")
-            ed = f"{key.replace('CLM_ID', f'{src}.CLM_ID')} IN (SELECT CLM_ID FROM ed_claims)"
+    if rev:
+        rev_src = register_input(con, "outpatient_revenue", [Path(rev)], view="revenue_src")
+        ed_codes = register_code_set(con, oc["ed_revenue_centers"], "ed_revenue_codes")
+        key = "CLM_ID" if _same_key_type(con, src, rev_src) else "CAST(CLM_ID AS VARCHAR)"
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE ed_claims AS SELECT DISTINCT {key} AS CLM_ID
+                        FROM {rev_src} WHERE REV_CNTR IN (SELECT code FROM {ed_codes})""")
+        ed = f"{key.replace('CLM_ID', f'{src}.CLM_ID')} IN (SELECT CLM_ID FROM ed_claims)"
     claims = f"""
         SELECT {src}.BENE_ID, CAST({src}.CLM_ID AS VARCHAR) AS CLM_ID, CAST($claim_type AS VARCHAR) AS CLAIM_TYPE,
                CAST({src}.CLM_FROM_DT AS DATE) AS FROM_DT, CAST({src}.CLM_THRU_DT AS DATE) AS THRU_DT, {admsn} AS ADMSN_DT,
                CAST({src}.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST({src}.CLM_PMT_AMT AS DOUBLE) AS PMT,
                {cvd} AS CVD_EVENT, {ed} AS ED, {other} AS OTHER_CVD
-        FROM {src}{joins}"""
+        FROM {src}{joins}{order}"""
     office = EMPTY_OFFICE_SQL
     lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" and "carrier_line" not in unavailable else ""
     if lines:
         line_src = register_input(con, "carrier_line", [Path(lines)], view="line_src")
         hcpcs = register_code_set(con, oc["office_visit_hcpcs"], "office_hcpcs_codes")
-        on = ("c.CLM_ID = l.CLM_ID" if _same_key_type(con, src, line_src)
+        on = ("c.CLM_ID = l.CLM_ID" if _same_key_type(con, base, line_src)
               else "CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)")
         office = f"""
             SELECT BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI FROM (
                 SELECT DISTINCT l.BENE_ID, CAST(l.CLM_ID AS VARCHAR) AS CLM_ID,
                        CAST(l.LINE_1ST_EXPNS_DT AS DATE) AS VISIT_DT, CAST(c.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT,
                        l.PRF_PHYSN_NPI AS NPI, l.LINE_NUM
-                FROM {line_src} l JOIN {src} c ON {on}
+                FROM {line_src} l JOIN {base} c ON {on}
                 WHERE l.HCPCS_CD IN (SELECT code FROM {hcpcs})) ORDER BY BENE_ID, VISIT_DT, CLM_ID, LINE_NUM"""
     return claims, office, params
 
