@@ -97,8 +97,9 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
            if claim_type == "outpatient" and "outpatient_revenue" not in unavailable else "")
     base, joins, order, params, events = src, "", "", {"claim_type": claim_type}, {}
     if dx or rev:
-        # a hash join may build on either side (on a small file, on the claims), which would reorder the
-        # claims: number them as read (a streaming row_number, one thread) and keep the file's order
+        # hash joins reorder the claims (a LEFT join emits a chunk's rows without a match, e.g. a missing
+        # secondary diagnosis, after those with one; a large ED join partitions): number them as read (a
+        # streaming row_number, one thread) and keep the file's order (tests/test_extract_order.py)
         con.execute(f"CREATE OR REPLACE TEMP VIEW claims_numbered AS SELECT *, row_number() OVER () AS claim_row FROM {src}")
         src, order = "claims_numbered", " ORDER BY claims_numbered.claim_row"
     if dx:
