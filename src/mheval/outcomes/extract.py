@@ -44,6 +44,13 @@ EMPTY_CLAIMS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCH
                     "CAST(NULL AS DATE) AS FROM_DT, CAST(NULL AS DATE) AS THRU_DT, CAST(NULL AS DATE) AS ADMSN_DT, "
                     "CAST(NULL AS DATE) AS PROC_DT, CAST(NULL AS DOUBLE) AS PMT, CAST(NULL AS VARCHAR) AS CVD_EVENT, "
                     "CAST(NULL AS BOOLEAN) AS ED, CAST(NULL AS VARCHAR) AS OTHER_CVD WHERE FALSE")
+# The claims columns a written extraction may leave out (its claim type never has them: writing a
+# column of nulls or falses costs about as much as writing data) and the value a reader gives them
+OPTIONAL_CLAIM_COLUMNS = {"ADMSN_DT": "CAST(NULL AS DATE)", "CVD_EVENT": "CAST(NULL AS VARCHAR)",
+                          "ED": "FALSE", "OTHER_CVD": "CAST(NULL AS VARCHAR)"}
+EMPTY_WRITTEN_CLAIMS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, "
+                            "CAST(NULL AS DATE) AS FROM_DT, CAST(NULL AS DATE) AS THRU_DT, "
+                            "CAST(NULL AS DATE) AS PROC_DT, CAST(NULL AS DOUBLE) AS PMT WHERE FALSE")
 # claim types whose claims are searched for other cardiovascular disease (hospital stays, ED visits)
 OTHER_CVD_CLAIM_TYPES = ("inpatient", "outpatient")
 EMPTY_OFFICE_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, CAST(NULL AS DATE) AS VISIT_DT, "
@@ -80,7 +87,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     unavailable = set(cfg.get("data", {}).get("unavailable") or ())  # optional inputs left out (availability.py)
     path = _year_file(Path(data_dir), claim_type, year)
     if not path:
-        return EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL, {}
+        return EMPTY_WRITTEN_CLAIMS_SQL, EMPTY_OFFICE_SQL, {}
     columns = columns_of(Path(path))
     src = register_input(con, claim_type, [Path(path)], view="claims_src",
                          processing_lag_days=cfg.get("claims", {}).get("processing_lag_days",
@@ -95,7 +102,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     dx = list(dict.fromkeys(c for _, cols in lists.values() for c in cols))  # every searched column, once
     rev = (_year_file(Path(data_dir), "outpatient_revenue", year)
            if claim_type == "outpatient" and "outpatient_revenue" not in unavailable else "")
-    base, joins, order, params, events = src, "", "", {"claim_type": claim_type}, {}
+    base, joins, order, params, events = src, "", "", {}, {}
     if dx or rev:
         # hash joins reorder the claims (a LEFT join emits a chunk's rows without a match, e.g. a missing
         # secondary diagnosis, after those with one; a large ED join partitions): number them as read (a
@@ -109,21 +116,26 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
         events = {k: code_event_lookup_sql(k, [alias[c] for c in cols], date_expr=f"{src}.CLM_FROM_DT")
                   for k, (_, cols) in lists.items()}
         params["icd10_start"] = str(oc.get("icd10_start", "2015-10-01"))
-    cvd, other = events.get("event", "CAST(NULL AS VARCHAR)"), events.get("other", "CAST(NULL AS VARCHAR)")
-    admsn = f"CAST({src}.CLM_ADMSN_DT AS DATE)" if "CLM_ADMSN_DT" in columns else "CAST(NULL AS DATE)"
-    ed = "FALSE"
+    optional = {}  # the columns this claim type can have (the others are left out: OPTIONAL_CLAIM_COLUMNS)
+    if "CLM_ADMSN_DT" in columns:
+        optional["ADMSN_DT"] = f"CAST({src}.CLM_ADMSN_DT AS DATE)"
+    if "event" in events:
+        optional["CVD_EVENT"] = events["event"]
     if rev:
         rev_src = register_input(con, "outpatient_revenue", [Path(rev)], view="revenue_src")
         ed_codes = register_code_set(con, oc["ed_revenue_centers"], "ed_revenue_codes")
         key = "CLM_ID" if _same_key_type(con, src, rev_src) else "CAST(CLM_ID AS VARCHAR)"
         con.execute(f"""CREATE OR REPLACE TEMP TABLE ed_claims AS SELECT DISTINCT {key} AS CLM_ID
                         FROM {rev_src} WHERE REV_CNTR IN (SELECT code FROM {ed_codes})""")
-        ed = f"{key.replace('CLM_ID', f'{src}.CLM_ID')} IN (SELECT CLM_ID FROM ed_claims)"
+        optional["ED"] = f"{key.replace('CLM_ID', f'{src}.CLM_ID')} IN (SELECT CLM_ID FROM ed_claims)"
+    if "other" in events:
+        optional["OTHER_CVD"] = events["other"]
+    extra = "".join(f", {expr} AS {name}" for name, expr in optional.items())
+    # CLM_ID in the file's own type (an integer stays one: a third of the cost of writing it as text)
     claims = f"""
-        SELECT {src}.BENE_ID, CAST({src}.CLM_ID AS VARCHAR) AS CLM_ID, CAST($claim_type AS VARCHAR) AS CLAIM_TYPE,
-               CAST({src}.CLM_FROM_DT AS DATE) AS FROM_DT, CAST({src}.CLM_THRU_DT AS DATE) AS THRU_DT, {admsn} AS ADMSN_DT,
-               CAST({src}.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST({src}.CLM_PMT_AMT AS DOUBLE) AS PMT,
-               {cvd} AS CVD_EVENT, {ed} AS ED, {other} AS OTHER_CVD
+        SELECT {src}.BENE_ID, {src}.CLM_ID,
+               CAST({src}.CLM_FROM_DT AS DATE) AS FROM_DT, CAST({src}.CLM_THRU_DT AS DATE) AS THRU_DT,
+               CAST({src}.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST({src}.CLM_PMT_AMT AS DOUBLE) AS PMT{extra}
         FROM {src}{joins}{order}"""
     office = EMPTY_OFFICE_SQL
     lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" and "carrier_line" not in unavailable else ""
@@ -142,6 +154,26 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     return claims, office, params
 
 
+def claims_columns_sql(relation: str, columns, claim_type: str) -> str:
+    """A query giving every column of the claims summary (:func:`extract_claims`: BENE_ID, CLM_ID as
+    text, CLAIM_TYPE, ..., OTHER_CVD) from the relation ``relation`` of one claim type's written
+    extraction, whose column names are ``columns``: CLAIM_TYPE is ``claim_type`` (one of
+    :data:`BASE_TYPES`) unless the relation has it (files written before it was left out), the
+    columns it leaves out get :data:`OPTIONAL_CLAIM_COLUMNS`' values (null, ED false)."""
+    columns = set(columns)
+    if "CLAIM_TYPE" in columns:
+        ctype = "CAST(CLAIM_TYPE AS VARCHAR)"
+    elif claim_type in BASE_TYPES:  # a fixed name, never data: safe as a literal
+        ctype = f"CAST('{claim_type}' AS VARCHAR)"
+    else:
+        raise ValueError(f"claims of {relation}: claim type {claim_type!r} is not one of {', '.join(BASE_TYPES)}")
+    opt = {c: (f"CAST({c} AS {'BOOLEAN' if c == 'ED' else 'DATE' if c == 'ADMSN_DT' else 'VARCHAR'})"
+               if c in columns else default) for c, default in OPTIONAL_CLAIM_COLUMNS.items()}
+    return f"""SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, {ctype} AS CLAIM_TYPE, FROM_DT, THRU_DT,
+                      {opt['ADMSN_DT']} AS ADMSN_DT, PROC_DT, PMT, {opt['CVD_EVENT']} AS CVD_EVENT,
+                      {opt['ED']} AS ED, {opt['OTHER_CVD']} AS OTHER_CVD FROM {relation}"""
+
+
 def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
                    con: duckdb.DuckDBPyConnection | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Summarize the claims of one type and year, as DataFrames.
@@ -156,10 +188,32 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     ``outcomes.other_cvd_positions``, principal by default; null otherwise). ``office_visits``
     (carrier only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI;
     exact duplicate lines count once (documented rule). A missing year file gives empty frames.
+    The written files (:func:`write_extraction`) hold fewer columns; :func:`register_claims` reads
+    them back as these.
     """
     con = con or connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
-    return con.execute(claims_sql, params).df(), con.execute(office_sql).df()
+    narrow = con.sql(claims_sql, params=params or None)
+    return (con.execute(claims_columns_sql("narrow", narrow.columns, claim_type)).df(),
+            con.execute(office_sql).df())
+
+
+def register_claims(con: duckdb.DuckDBPyConnection, name: str, paths) -> None:
+    """Make ``name`` (a fixed view name) a view of the claims of the written extractions ``paths``
+    (:func:`write_extraction`) with every column of :func:`extract_claims`: each file's claim type
+    comes from its Parquet metadata (``claim_type``), the columns it leaves out get their defaults
+    (:func:`claims_columns_sql`). The file names go to DuckDB as values, never as SQL text."""
+    parts = []
+    for i, path in enumerate(paths):
+        rel = con.read_parquet(str(path))
+        meta = dict(con.execute("SELECT CAST(key AS VARCHAR), CAST(value AS VARCHAR) FROM parquet_kv_metadata(?)",
+                                [str(path)]).fetchall())
+        if "CLAIM_TYPE" not in rel.columns and "claim_type" not in meta:
+            raise ValueError(f"{path}: no claim type (neither a CLAIM_TYPE column nor the Parquet metadata "
+                             f"claim_type of write_extraction); {rel.aggregate('count(*)').fetchall()[0][0]} rows")
+        rel.create_view(f"{name}_file{i}", replace=True)
+        parts.append(claims_columns_sql(f"{name}_file{i}", rel.columns, meta.get("claim_type", "")))
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS " + ("\nUNION ALL ".join(parts) if parts else EMPTY_CLAIMS_SQL))
 
 
 # Parquet settings of the extraction outputs: zstd at its fastest level (about as small as the default
@@ -168,26 +222,37 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, WRITE_BLOOM_FILTER false"
 
 
-def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: str | Path) -> int:
+def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: str | Path,
+                    claim_type: str | None = None) -> int:
     """Write the result of ``sql`` (with ``params``) straight from DuckDB to the Parquet file ``path``
-    (:data:`PARQUET_OPTIONS`; the folder is created) and return the number of rows written."""
+    (:data:`PARQUET_OPTIONS`; the folder is created) and return the number of rows written. With
+    ``claim_type`` (one of :data:`BASE_TYPES`), the file's metadata says it (``claim_type``)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # the output path is a parameter-free literal DuckDB needs in COPY; it is quoted, not data
     target = str(path).replace("'", "''")
-    return con.execute(f"COPY ({sql}) TO '{target}' ({PARQUET_OPTIONS})", params).fetchall()[0][0]
+    options = PARQUET_OPTIONS
+    if claim_type is not None:
+        if claim_type not in BASE_TYPES:
+            raise ValueError(f"{path}: claim type {claim_type!r} is not one of {', '.join(BASE_TYPES)}")
+        options += f", KV_METADATA {{claim_type: '{claim_type}'}}"  # a fixed name, never data
+    return con.execute(f"COPY ({sql}) TO '{target}' ({options})", params).fetchall()[0][0]
 
 
 def write_extraction(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
                      claims_path: str | Path, office_path: str | Path) -> None:
     """Run one extraction and write both results straight from DuckDB to Parquet (no pandas).
 
-    The claims come in the input file's order (no sort: the rows' order is the file's, the same on
-    every run, and every later step groups or sorts what it needs); the office visits are sorted.
-    Logs the rows written and the time taken."""
+    The claims file holds the columns of :func:`extract_claims` that its claim type can have:
+    BENE_ID, CLM_ID (in the input's type: an integer stays one), FROM_DT, THRU_DT, PROC_DT, PMT, and
+    ADMSN_DT, CVD_EVENT, ED, OTHER_CVD only where the input has them or the type is searched for them;
+    the claim type is in the file's Parquet metadata, not a column. :func:`register_claims` reads the
+    files back with every column. The claims come in the input file's order (no sort: the rows' order
+    is the file's, the same on every run, and every later step groups or sorts what it needs); the
+    office visits are sorted. Logs the rows written and the time taken."""
     t0 = time.perf_counter()
     con = connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
-    n_claims = copy_to_parquet(con, claims_sql, params, claims_path)
+    n_claims = copy_to_parquet(con, claims_sql, params, claims_path, claim_type=claim_type)
     n_office = copy_to_parquet(con, office_sql, {}, office_path)
     log.info("%s %d: %d claims and %d office-visit lines written in %.1f s", claim_type, year, n_claims,
              n_office, time.perf_counter() - t0)
