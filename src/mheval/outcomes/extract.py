@@ -146,7 +146,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
               else "CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)")
         office = f"""
             SELECT BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI FROM (
-                SELECT DISTINCT l.BENE_ID, CAST(l.CLM_ID AS VARCHAR) AS CLM_ID,
+                SELECT DISTINCT l.BENE_ID, l.CLM_ID,
                        CAST(l.LINE_1ST_EXPNS_DT AS DATE) AS VISIT_DT, CAST(c.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT,
                        l.PRF_PHYSN_NPI AS NPI, l.LINE_NUM
                 FROM {line_src} l JOIN {base} c ON {on}
@@ -187,7 +187,8 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     disease, e.g. heart_failure, of the code list ``outcomes.other_cvd_codes`` found in the positions
     ``outcomes.other_cvd_positions``, principal by default; null otherwise). ``office_visits``
     (carrier only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI;
-    exact duplicate lines count once (documented rule). A missing year file gives empty frames.
+    exact duplicate lines count once (documented rule), CLM_ID in the line file's own type (an integer
+    stays one; readers compare it as text). A missing year file gives empty frames.
     The written files (:func:`write_extraction`) hold fewer columns; :func:`register_claims` reads
     them back as these.
     """
