@@ -11,7 +11,7 @@ from mheval.analysis.beneficiary_year import _register
 from mheval.contract.read import register_input
 from mheval.outcomes.codes import claim_event_sql
 from mheval.outcomes.events import event_claims
-from mheval.outcomes.extract import extract_claims
+from mheval.outcomes.extract import extract_claims, register_claims
 
 D = pd.Timestamp
 
@@ -46,8 +46,12 @@ def test_quoted_data_dir_and_code_values(tmp_path, config):
     from mheval.outcomes.extract import write_extraction
     out = tmp_path / "it's out"
     write_extraction(d, "outpatient", 2018, codes, cfg, out / "c.parquet", out / "o.parquet")
-    written = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(out / "c.parquet")]).df()
-    pd.testing.assert_frame_equal(written, claims, check_dtype=False)
+    con = duckdb.connect()
+    register_claims(con, "written", [out / "c.parquet"])  # the claim type and left-out columns restored
+    pd.testing.assert_frame_equal(con.execute("SELECT * FROM written").df(), claims, check_dtype=False)
+    # the file itself: no CLAIM_TYPE column (its metadata says it), no ADMSN_DT (outpatient files have none)
+    assert "CLAIM_TYPE" not in pd.read_parquet(out / "c.parquet").columns
+    assert "ADMSN_DT" not in pd.read_parquet(out / "c.parquet").columns
 
 
 def test_event_claims_dates_are_parameters(tmp_path, config):

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.cohort.enrollment import register_monthly_enrollment
-from mheval.outcomes.extract import EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL
+from mheval.outcomes.extract import EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL, register_claims
 from mheval.outcomes.stays import register_stay_claims
 from mheval.sql import connect
 
@@ -178,7 +178,10 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
     win["WEIGHT"] = np.where(win["YEAR"] == 0, base, fu_weight)
 
     con.register("win", win[["BENE_ID", "YEAR", "START", "END", "OBS_END"]])
-    _register(con, "claims_in", claims, EMPTY_CLAIMS_SQL)
+    if isinstance(claims, pd.DataFrame):
+        _register(con, "claims_in", claims, EMPTY_CLAIMS_SQL)
+    else:  # written extractions: each file's claim type and left-out columns restored
+        register_claims(con, "claims_in", list(claims))
     _register(con, "office_in", office, EMPTY_OFFICE_SQL)
     sums = _claim_sums(con, runout, int(cfg["outcomes"]["cvd_spending_window_days"]))
     if payments is not None and len(payments):

@@ -59,7 +59,21 @@ def claim_event_sql(codes: pd.DataFrame, dx_columns: list[str], icd10_start: str
         raise ValueError(f"parameter prefix must be lowercase letters and underscores, not {prefix!r}")
     if codes.empty:
         return "CAST(NULL AS VARCHAR)", {}
-    params: dict = {"icd10_start": str(icd10_start)}
+    params, eras = _era_patterns(codes, prefix)
+    params["icd10_start"] = str(icd10_start)
+
+    def case(col: str) -> str:
+        return (f"CASE WHEN {date_expr} >= CAST($icd10_start AS DATE) THEN {_era_case(col, 'icd10', eras, prefix)} "
+                f"ELSE {_era_case(col, 'icd9', eras, prefix)} END")
+
+    cases = [case(c) for c in dx_columns]
+    return ("coalesce(" + ", ".join(cases) + ")") if len(cases) > 1 else cases[0], params
+
+
+def _era_patterns(codes: pd.DataFrame, prefix: str) -> tuple[dict, dict]:
+    """The parameters of :func:`claim_event_sql`'s regular expressions (one alternation of every pattern
+    of an era, then one per run of consecutive patterns of one event) and the number of runs per era."""
+    params: dict = {}
     eras = {}
     for era in ("icd10", "icd9"):
         rows = codes[codes["code_system"] == era]
@@ -76,17 +90,59 @@ def claim_event_sql(codes: pd.DataFrame, dx_columns: list[str], icd10_start: str
             params[f"{prefix}_{era}_pattern_{i}"] = "|".join(f"(?:{p})" for p in patterns)
             params[f"{prefix}_{era}_event_{i}"] = event
         eras[era] = len(runs)
+    return params, eras
 
-    def era_case(col: str, era: str) -> str:
-        if era not in eras:
-            return "NULL"
-        whens = " ".join(f'WHEN regexp_matches("{col}", ${prefix}_{era}_pattern_{i}) '
-                         f"THEN CAST(${prefix}_{era}_event_{i} AS VARCHAR)" for i in range(eras[era]))
-        return f'CASE WHEN regexp_matches("{col}", ${prefix}_{era}_any) THEN CASE {whens} END END'
 
-    def case(col: str) -> str:
-        return (f"CASE WHEN {date_expr} >= CAST($icd10_start AS DATE) THEN {era_case(col, 'icd10')} "
-                f"ELSE {era_case(col, 'icd9')} END")
+def _era_case(col: str, era: str, eras: dict, prefix: str) -> str:
+    """SQL for the event the code in column ``col`` takes under ``era``'s patterns (NULL: none)."""
+    if era not in eras:
+        return "NULL"
+    whens = " ".join(f'WHEN regexp_matches("{col}", ${prefix}_{era}_pattern_{i}) '
+                     f"THEN CAST(${prefix}_{era}_event_{i} AS VARCHAR)" for i in range(eras[era]))
+    return f'CASE WHEN regexp_matches("{col}", ${prefix}_{era}_any) THEN CASE {whens} END END'
 
-    cases = [case(c) for c in dx_columns]
-    return ("coalesce(" + ", ".join(cases) + ")") if len(cases) > 1 else cases[0], params
+
+def create_code_event_table(con, lists: dict[str, pd.DataFrame], source: str, dx_columns: list[str],
+                            table: str = "dx_code_events") -> str:
+    """The code-list rule of :func:`claim_event_sql` applied once per distinct code instead of once per claim.
+
+    Creates (or replaces) the temporary table ``table`` on DuckDB connection ``con``: one row per
+    distinct non-null code found in the columns ``dx_columns`` of the relation ``source`` (a view or
+    table name), with for every code list of ``lists`` (key: a column prefix, lowercase letters and
+    underscores) the event the code takes under each revision, ``<prefix>_icd10`` and ``<prefix>_icd9``
+    (NULL: none), by the same first-matching-pattern rule and the same regular expressions as
+    :func:`claim_event_sql`. A claim's event is then :func:`code_event_lookup_sql` over the table
+    joined once per diagnosis column (a few thousand distinct codes against millions of positions).
+    Patterns and event names are query parameters; ``source``, ``table`` and the columns are
+    identifiers (checked). Returns ``table``.
+    """
+    bad = [c for c in dx_columns if not DIAGNOSIS_COLUMN.match(c)]
+    if bad or not dx_columns:
+        raise ValueError(f"not diagnosis columns of the contract: {bad or dx_columns}")
+    for name in (source, table):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{name!r} is not a plain SQL identifier")
+    for prefix in lists:
+        if not re.fullmatch(r"[a-z_]+", prefix):
+            raise ValueError(f"column prefix must be lowercase letters and underscores, not {prefix!r}")
+    params: dict = {}
+    selects = ["code"]
+    for prefix, codes in lists.items():
+        era_params, eras = _era_patterns(codes, prefix)
+        params.update(era_params)
+        selects += [f"CAST({_era_case('code', era, eras, prefix)} AS VARCHAR) AS {prefix}_{era}" for era in ("icd10", "icd9")]
+    distinct = " UNION ".join(f'SELECT "{c}" AS code FROM {source}' for c in dx_columns)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                    SELECT {', '.join(selects)} FROM ({distinct}) WHERE code IS NOT NULL""", params)
+    return table
+
+
+def code_event_lookup_sql(prefix: str, aliases: list[str], icd10_start_param: str = "icd10_start",
+                          date_expr: str = "CLM_FROM_DT") -> str:
+    """SQL for a claim's event from :func:`create_code_event_table`'s table joined (LEFT JOIN ... ON
+    alias.code = the diagnosis column) under ``aliases``, one per diagnosis column in order (principal
+    first): the first column whose code carries an event decides, and the revision is decided by
+    ``date_expr`` against ``$<icd10_start_param>`` exactly as in :func:`claim_event_sql`."""
+    cases = [f"CASE WHEN {date_expr} >= CAST(${icd10_start_param} AS DATE) THEN {a}.{prefix}_icd10 "
+             f"ELSE {a}.{prefix}_icd9 END" for a in aliases]
+    return ("coalesce(" + ", ".join(cases) + ")") if len(cases) > 1 else cases[0]

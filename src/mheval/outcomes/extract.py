@@ -17,7 +17,7 @@ import pandas as pd
 
 from mheval.contract.read import columns_of, register_input
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, spec
-from mheval.outcomes.codes import claim_event_sql, load_event_codes
+from mheval.outcomes.codes import code_event_lookup_sql, create_code_event_table, load_event_codes
 from mheval.outcomes.events import diagnosis_columns
 from mheval.sql import connect
 
@@ -44,6 +44,13 @@ EMPTY_CLAIMS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCH
                     "CAST(NULL AS DATE) AS FROM_DT, CAST(NULL AS DATE) AS THRU_DT, CAST(NULL AS DATE) AS ADMSN_DT, "
                     "CAST(NULL AS DATE) AS PROC_DT, CAST(NULL AS DOUBLE) AS PMT, CAST(NULL AS VARCHAR) AS CVD_EVENT, "
                     "CAST(NULL AS BOOLEAN) AS ED, CAST(NULL AS VARCHAR) AS OTHER_CVD WHERE FALSE")
+# The claims columns a written extraction may leave out (its claim type never has them: writing a
+# column of nulls or falses costs about as much as writing data) and the value a reader gives them
+OPTIONAL_CLAIM_COLUMNS = {"ADMSN_DT": "CAST(NULL AS DATE)", "CVD_EVENT": "CAST(NULL AS VARCHAR)",
+                          "ED": "FALSE", "OTHER_CVD": "CAST(NULL AS VARCHAR)"}
+EMPTY_WRITTEN_CLAIMS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, "
+                            "CAST(NULL AS DATE) AS FROM_DT, CAST(NULL AS DATE) AS THRU_DT, "
+                            "CAST(NULL AS DATE) AS PROC_DT, CAST(NULL AS DOUBLE) AS PMT WHERE FALSE")
 # claim types whose claims are searched for other cardiovascular disease (hospital stays, ED visits)
 OTHER_CVD_CLAIM_TYPES = ("inpatient", "outpatient")
 EMPTY_OFFICE_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS VARCHAR) AS CLM_ID, CAST(NULL AS DATE) AS VISIT_DT, "
@@ -57,6 +64,12 @@ def register_code_set(con: duckdb.DuckDBPyConnection, path: str | Path, view: st
     return view
 
 
+def _same_key_type(con: duckdb.DuckDBPyConnection, left: str, right: str, column: str = "CLM_ID") -> bool:
+    """Whether ``column`` has one type in the views ``left`` and ``right`` (then the two join on it as it
+    is: equal as values exactly when equal as text; otherwise both are compared as text)."""
+    return con.table(left).project(column).types == con.table(right).project(column).types
+
+
 def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
                    con: duckdb.DuckDBPyConnection) -> tuple[str, str, dict]:
     """The SQL of one claim type and year's extraction: (claims query, office-visits query, parameters).
@@ -65,57 +78,100 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     empty queries. Registers on ``con`` the input files as views and the code lists as relations
     (:func:`register_code_set`), so no file name or code value is written into the SQL. A missing
     processing date is CLM_THRU_DT plus ``cfg["claims"]["processing_lag_days"]`` (see
-    :func:`mheval.contract.read.register_input`). May create a temporary table on ``con`` (ED claims).
+    :func:`mheval.contract.read.register_input`). May create temporary tables on ``con``: the event
+    each distinct diagnosis code of the file carries (:func:`mheval.outcomes.codes.create_code_event_table`:
+    the code lists' regular expressions run once per distinct code, not once per claim) and the ED claims.
+    Claim identifiers are joined as they are when both files give them one type (else as text).
     """
     oc = cfg["outcomes"]
     unavailable = set(cfg.get("data", {}).get("unavailable") or ())  # optional inputs left out (availability.py)
     path = _year_file(Path(data_dir), claim_type, year)
     if not path:
-        return EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL, {}
+        return EMPTY_WRITTEN_CLAIMS_SQL, EMPTY_OFFICE_SQL, {}
     columns = columns_of(Path(path))
-    cvd, params = "CAST(NULL AS VARCHAR)", {}
-    if claim_type in oc["event_claim_types"]:
-        cvd, params = claim_event_sql(codes, diagnosis_columns([Path(path)], oc["event_positions"]),
-                                      oc.get("icd10_start", "2015-10-01"))
-    other = "CAST(NULL AS VARCHAR)"
-    if claim_type in OTHER_CVD_CLAIM_TYPES and oc.get("other_cvd_codes"):
-        other, other_params = claim_event_sql(load_event_codes(oc["other_cvd_codes"]),
-                                              diagnosis_columns([Path(path)], oc.get("other_cvd_positions", "principal")),
-                                              oc.get("icd10_start", "2015-10-01"), prefix="other")
-        params.update(other_params)
-    params["claim_type"] = claim_type
     src = register_input(con, claim_type, [Path(path)], view="claims_src",
                          processing_lag_days=cfg.get("claims", {}).get("processing_lag_days",
                                                                       DEFAULT_PROCESSING_LAG_DAYS))
-    admsn = "CAST(CLM_ADMSN_DT AS DATE)" if "CLM_ADMSN_DT" in columns else "CAST(NULL AS DATE)"
-    ed = "FALSE"
-    if claim_type == "outpatient":
-        rev = _year_file(Path(data_dir), "outpatient_revenue", year) if "outpatient_revenue" not in unavailable else ""
-        if rev:
-            rev_src = register_input(con, "outpatient_revenue", [Path(rev)], view="revenue_src")
-            ed_codes = register_code_set(con, oc["ed_revenue_centers"], "ed_revenue_codes")
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE ed_claims AS SELECT DISTINCT CAST(CLM_ID AS VARCHAR) AS CLM_ID
-                            FROM {rev_src} WHERE REV_CNTR IN (SELECT code FROM {ed_codes})""")
-            ed = "CAST(CLM_ID AS VARCHAR) IN (SELECT CLM_ID FROM ed_claims)"
+    lists: dict[str, tuple[pd.DataFrame, list[str]]] = {}  # column prefix: (code list, diagnosis columns)
+    if claim_type in oc["event_claim_types"]:
+        lists["event"] = (codes, diagnosis_columns([Path(path)], oc["event_positions"]))
+    if claim_type in OTHER_CVD_CLAIM_TYPES and oc.get("other_cvd_codes"):
+        lists["other"] = (load_event_codes(oc["other_cvd_codes"]),
+                          diagnosis_columns([Path(path)], oc.get("other_cvd_positions", "principal")))
+    lists = {k: v for k, v in lists.items() if not v[0].empty}
+    dx = list(dict.fromkeys(c for _, cols in lists.values() for c in cols))  # every searched column, once
+    rev = (_year_file(Path(data_dir), "outpatient_revenue", year)
+           if claim_type == "outpatient" and "outpatient_revenue" not in unavailable else "")
+    base, joins, order, params, events = src, "", "", {}, {}
+    if dx or rev:
+        # hash joins reorder the claims (a LEFT join emits a chunk's rows without a match, e.g. a missing
+        # secondary diagnosis, after those with one; a large ED join partitions): number them as read (a
+        # streaming row_number, one thread) and keep the file's order (tests/test_extract_order.py)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW claims_numbered AS SELECT *, row_number() OVER () AS claim_row FROM {src}")
+        src, order = "claims_numbered", " ORDER BY claims_numbered.claim_row"
+    if dx:
+        table = create_code_event_table(con, {k: v[0] for k, v in lists.items()}, base, dx)
+        alias = {c: f"dx{i}" for i, c in enumerate(dx)}
+        joins = "".join(f' LEFT JOIN {table} {alias[c]} ON {alias[c]}.code = {src}."{c}"' for c in dx)
+        events = {k: code_event_lookup_sql(k, [alias[c] for c in cols], date_expr=f"{src}.CLM_FROM_DT")
+                  for k, (_, cols) in lists.items()}
+        params["icd10_start"] = str(oc.get("icd10_start", "2015-10-01"))
+    optional = {}  # the columns this claim type can have (the others are left out: OPTIONAL_CLAIM_COLUMNS)
+    if "CLM_ADMSN_DT" in columns:
+        optional["ADMSN_DT"] = f"CAST({src}.CLM_ADMSN_DT AS DATE)"
+    if "event" in events:
+        optional["CVD_EVENT"] = events["event"]
+    if rev:
+        rev_src = register_input(con, "outpatient_revenue", [Path(rev)], view="revenue_src")
+        ed_codes = register_code_set(con, oc["ed_revenue_centers"], "ed_revenue_codes")
+        key = "CLM_ID" if _same_key_type(con, src, rev_src) else "CAST(CLM_ID AS VARCHAR)"
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE ed_claims AS SELECT DISTINCT {key} AS CLM_ID
+                        FROM {rev_src} WHERE REV_CNTR IN (SELECT code FROM {ed_codes})""")
+        optional["ED"] = f"{key.replace('CLM_ID', f'{src}.CLM_ID')} IN (SELECT CLM_ID FROM ed_claims)"
+    if "other" in events:
+        optional["OTHER_CVD"] = events["other"]
+    extra = "".join(f", {expr} AS {name}" for name, expr in optional.items())
+    # CLM_ID in the file's own type (an integer stays one: a third of the cost of writing it as text)
     claims = f"""
-        SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, CAST($claim_type AS VARCHAR) AS CLAIM_TYPE,
-               CAST(CLM_FROM_DT AS DATE) AS FROM_DT, CAST(CLM_THRU_DT AS DATE) AS THRU_DT, {admsn} AS ADMSN_DT,
-               CAST(NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST(CLM_PMT_AMT AS DOUBLE) AS PMT,
-               {cvd} AS CVD_EVENT, {ed} AS ED, {other} AS OTHER_CVD
-        FROM {src}"""
+        SELECT {src}.BENE_ID, {src}.CLM_ID,
+               CAST({src}.CLM_FROM_DT AS DATE) AS FROM_DT, CAST({src}.CLM_THRU_DT AS DATE) AS THRU_DT,
+               CAST({src}.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST({src}.CLM_PMT_AMT AS DOUBLE) AS PMT{extra}
+        FROM {src}{joins}{order}"""
     office = EMPTY_OFFICE_SQL
     lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" and "carrier_line" not in unavailable else ""
     if lines:
         line_src = register_input(con, "carrier_line", [Path(lines)], view="line_src")
         hcpcs = register_code_set(con, oc["office_visit_hcpcs"], "office_hcpcs_codes")
+        on = ("c.CLM_ID = l.CLM_ID" if _same_key_type(con, base, line_src)
+              else "CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)")
         office = f"""
             SELECT BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI FROM (
-                SELECT DISTINCT l.BENE_ID, CAST(l.CLM_ID AS VARCHAR) AS CLM_ID,
+                SELECT DISTINCT l.BENE_ID, l.CLM_ID,
                        CAST(l.LINE_1ST_EXPNS_DT AS DATE) AS VISIT_DT, CAST(c.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT,
                        l.PRF_PHYSN_NPI AS NPI, l.LINE_NUM
-                FROM {line_src} l JOIN {src} c ON CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)
+                FROM {line_src} l JOIN {base} c ON {on}
                 WHERE l.HCPCS_CD IN (SELECT code FROM {hcpcs})) ORDER BY BENE_ID, VISIT_DT, CLM_ID, LINE_NUM"""
     return claims, office, params
+
+
+def claims_columns_sql(relation: str, columns, claim_type: str) -> str:
+    """A query giving every column of the claims summary (:func:`extract_claims`: BENE_ID, CLM_ID as
+    text, CLAIM_TYPE, ..., OTHER_CVD) from the relation ``relation`` of one claim type's written
+    extraction, whose column names are ``columns``: CLAIM_TYPE is ``claim_type`` (one of
+    :data:`BASE_TYPES`) unless the relation has it (files written before it was left out), the
+    columns it leaves out get :data:`OPTIONAL_CLAIM_COLUMNS`' values (null, ED false)."""
+    columns = set(columns)
+    if "CLAIM_TYPE" in columns:
+        ctype = "CAST(CLAIM_TYPE AS VARCHAR)"
+    elif claim_type in BASE_TYPES:  # a fixed name, never data: safe as a literal
+        ctype = f"CAST('{claim_type}' AS VARCHAR)"
+    else:
+        raise ValueError(f"claims of {relation}: claim type {claim_type!r} is not one of {', '.join(BASE_TYPES)}")
+    opt = {c: (f"CAST({c} AS {'BOOLEAN' if c == 'ED' else 'DATE' if c == 'ADMSN_DT' else 'VARCHAR'})"
+               if c in columns else default) for c, default in OPTIONAL_CLAIM_COLUMNS.items()}
+    return f"""SELECT BENE_ID, CAST(CLM_ID AS VARCHAR) AS CLM_ID, {ctype} AS CLAIM_TYPE, FROM_DT, THRU_DT,
+                      {opt['ADMSN_DT']} AS ADMSN_DT, PROC_DT, PMT, {opt['CVD_EVENT']} AS CVD_EVENT,
+                      {opt['ED']} AS ED, {opt['OTHER_CVD']} AS OTHER_CVD FROM {relation}"""
 
 
 def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
@@ -131,35 +187,109 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     disease, e.g. heart_failure, of the code list ``outcomes.other_cvd_codes`` found in the positions
     ``outcomes.other_cvd_positions``, principal by default; null otherwise). ``office_visits``
     (carrier only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI;
-    exact duplicate lines count once (documented rule). A missing year file gives empty frames.
+    exact duplicate lines count once (documented rule), CLM_ID in the line file's own type (an integer
+    stays one; readers compare it as text). A missing year file gives empty frames.
+    The written files (:func:`write_extraction`) hold fewer columns; :func:`register_claims` reads
+    them back as these.
     """
     con = con or connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
-    return con.execute(claims_sql, params).df(), con.execute(office_sql).df()
+    narrow = con.sql(claims_sql, params=params or None)
+    return (con.execute(claims_columns_sql("narrow", narrow.columns, claim_type)).df(),
+            con.execute(office_sql).df())
+
+
+def register_claims(con: duckdb.DuckDBPyConnection, name: str, paths) -> None:
+    """Make ``name`` (a fixed view name) a view of the claims of the written extractions ``paths``
+    (:func:`write_extraction`) with every column of :func:`extract_claims`: each file's claim type
+    comes from its Parquet metadata (``claim_type``), the columns it leaves out get their defaults
+    (:func:`claims_columns_sql`). The file names go to DuckDB as values, never as SQL text."""
+    parts = []
+    for i, path in enumerate(paths):
+        rel = con.read_parquet(str(path))
+        meta = dict(con.execute("SELECT CAST(key AS VARCHAR), CAST(value AS VARCHAR) FROM parquet_kv_metadata(?)",
+                                [str(path)]).fetchall())
+        if "CLAIM_TYPE" not in rel.columns and "claim_type" not in meta:
+            raise ValueError(f"{path}: no claim type (neither a CLAIM_TYPE column nor the Parquet metadata "
+                             f"claim_type of write_extraction); {rel.aggregate('count(*)').fetchall()[0][0]} rows")
+        rel.create_view(f"{name}_file{i}", replace=True)
+        parts.append(claims_columns_sql(f"{name}_file{i}", rel.columns, meta.get("claim_type", "")))
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS " + ("\nUNION ALL ".join(parts) if parts else EMPTY_CLAIMS_SQL))
+
+
+# Parquet settings of the extraction outputs: zstd at its fastest level (about as small as the default
+# level 3 here, and a third less writing time) and no Bloom filters (nothing downstream looks claims up
+# by value: every later step reads whole files)
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, WRITE_BLOOM_FILTER false"
+
+
+def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: str | Path,
+                    claim_type: str | None = None) -> int:
+    """Write the result of ``sql`` (with ``params``) straight from DuckDB to the Parquet file ``path``
+    (:data:`PARQUET_OPTIONS`; the folder is created) and return the number of rows written. With
+    ``claim_type`` (one of :data:`BASE_TYPES`), the file's metadata says it (``claim_type``)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # the output path is a parameter-free literal DuckDB needs in COPY; it is quoted, not data
+    target = str(path).replace("'", "''")
+    options = PARQUET_OPTIONS
+    if claim_type is not None:
+        if claim_type not in BASE_TYPES:
+            raise ValueError(f"{path}: claim type {claim_type!r} is not one of {', '.join(BASE_TYPES)}")
+        options += f", KV_METADATA {{claim_type: '{claim_type}'}}"  # a fixed name, never data
+    return con.execute(f"COPY ({sql}) TO '{target}' ({options})", params).fetchall()[0][0]
 
 
 def write_extraction(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
                      claims_path: str | Path, office_path: str | Path) -> None:
     """Run one extraction and write both results straight from DuckDB to Parquet (no pandas).
 
-    The claims come in the input file's order (no sort: the rows' order is the file's, the same on
-    every run, and every later step groups or sorts what it needs); the office visits are sorted.
-    Logs the rows written and the time taken."""
+    The claims file holds the columns of :func:`extract_claims` that its claim type can have:
+    BENE_ID, CLM_ID (in the input's type: an integer stays one), FROM_DT, THRU_DT, PROC_DT, PMT, and
+    ADMSN_DT, CVD_EVENT, ED, OTHER_CVD only where the input has them or the type is searched for them;
+    the claim type is in the file's Parquet metadata, not a column. :func:`register_claims` reads the
+    files back with every column. The claims come in the input file's order (no sort: the rows' order
+    is the file's, the same on every run, and every later step groups or sorts what it needs); the
+    office visits are sorted. Logs the rows written and the time taken."""
     t0 = time.perf_counter()
     con = connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
-    written = []
-    for sql, args, out in ((claims_sql, params, claims_path), (office_sql, {}, office_path)):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        # the output path is a parameter-free literal DuckDB needs in COPY; it is quoted, not data
-        target = str(out).replace("'", "''")
-        written.append(con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)", args).fetchall()[0][0])
-    log.info("%s %d: %d claims and %d office-visit lines written in %.1f s", claim_type, year, written[0],
-             written[1], time.perf_counter() - t0)
+    n_claims = copy_to_parquet(con, claims_sql, params, claims_path, claim_type=claim_type)
+    n_office = copy_to_parquet(con, office_sql, {}, office_path)
+    log.info("%s %d: %d claims and %d office-visit lines written in %.1f s", claim_type, year, n_claims,
+             n_office, time.perf_counter() - t0)
 
 
-FILL_COLUMNS = ["BENE_ID", "SRVC_DT", "PROC_DT", "DRUG_CLASS", "INTENSITY"]
 INTENSITY_RANK = {"low": 1, "moderate": 2, "high": 3}
+
+
+EMPTY_FILLS_SQL = ("SELECT CAST(NULL AS VARCHAR) AS BENE_ID, CAST(NULL AS TIMESTAMP) AS SRVC_DT, "
+                   "CAST(NULL AS TIMESTAMP) AS PROC_DT, CAST(NULL AS VARCHAR) AS DRUG_CLASS, "
+                   "CAST(NULL AS BIGINT) AS INTENSITY WHERE FALSE")
+
+
+def fills_sql(data_dir: str | Path, year: int, drugs_path: str | Path, con: duckdb.DuckDBPyConnection) -> str:
+    """The query of one year's Part D statin and antihypertensive fills (:func:`extract_fills`), with
+    the PDE and NDC inputs and the drug code list registered on ``con``; a missing file gives a typed
+    empty query. The dates are timestamps (as pandas writes dates), the intensity a 64-bit integer. The
+    fills come in the PDE file's order (one thread: the same on every run), not sorted: sorting them by
+    beneficiary took half of the job, and every later step (:func:`mheval.analysis.beneficiary_year.medication_changes`)
+    orders what it needs."""
+    path = _year_file(Path(data_dir), "pde", year)
+    ndc = _year_file(Path(data_dir), "ndc", year)
+    if not path or not ndc:
+        return EMPTY_FILLS_SQL
+    con.register("cv_drugs", pd.read_csv(drugs_path, dtype={"statin_intensity": str}, keep_default_na=False))
+    con.register("intensity_rank", pd.DataFrame({"statin_intensity": list(INTENSITY_RANK),
+                                                 "rank": list(INTENSITY_RANK.values())}))
+    pde, ndc_src = register_input(con, "pde", [Path(path)]), register_input(con, "ndc", [Path(ndc)])
+    return f"""
+        SELECT p.BENE_ID, CAST(CAST(p.SRVC_DT AS DATE) AS TIMESTAMP) AS SRVC_DT,
+               CAST(CAST(coalesce(p.PD_DT, p.SRVC_DT) AS DATE) AS TIMESTAMP) AS PROC_DT,
+               d.drug_class AS DRUG_CLASS, CAST(coalesce(r.rank, 0) AS BIGINT) AS INTENSITY
+        FROM {pde} p JOIN {ndc_src} n USING (PROD_SRVC_ID)
+        JOIN cv_drugs d ON lower(n.GNN) = d.generic_name
+         AND n.STRENGTH_MG BETWEEN d.min_strength_mg AND d.max_strength_mg
+        LEFT JOIN intensity_rank r ON r.statin_intensity = d.statin_intensity"""
 
 
 def extract_fills(data_dir: str | Path, year: int, drugs_path: str | Path,
@@ -170,22 +300,16 @@ def extract_fills(data_dir: str | Path, year: int, drugs_path: str | Path,
     ``drugs_path`` (config/codes/cv_drugs.csv) maps generic name and strength range to a class and
     a statin intensity. One row per fill: BENE_ID, SRVC_DT, PROC_DT (PD_DT, the paid date, for the
     runout; the fill date when missing), DRUG_CLASS and INTENSITY (statins: 1 low, 2 moderate,
-    3 high; 0 otherwise). Other drugs are dropped.
+    3 high; 0 otherwise). Other drugs are dropped. Rows in the PDE file's order (:func:`fills_sql`).
     """
     con = con or connect()
-    path = _year_file(Path(data_dir), "pde", year)
-    ndc = _year_file(Path(data_dir), "ndc", year)
-    if not path or not ndc:
-        return pd.DataFrame(columns=FILL_COLUMNS)
-    con.register("cv_drugs", pd.read_csv(drugs_path, dtype={"statin_intensity": str}, keep_default_na=False))
-    con.register("intensity_rank", pd.DataFrame({"statin_intensity": list(INTENSITY_RANK),
-                                                 "rank": list(INTENSITY_RANK.values())}))
-    pde, ndc_src = register_input(con, "pde", [Path(path)]), register_input(con, "ndc", [Path(ndc)])
-    return con.execute(f"""
-        SELECT p.BENE_ID, CAST(p.SRVC_DT AS DATE) AS SRVC_DT, CAST(coalesce(p.PD_DT, p.SRVC_DT) AS DATE) AS PROC_DT,
-               d.drug_class AS DRUG_CLASS, coalesce(r.rank, 0) AS INTENSITY
-        FROM {pde} p JOIN {ndc_src} n USING (PROD_SRVC_ID)
-        JOIN cv_drugs d ON lower(n.GNN) = d.generic_name
-         AND n.STRENGTH_MG BETWEEN d.min_strength_mg AND d.max_strength_mg
-        LEFT JOIN intensity_rank r ON r.statin_intensity = d.statin_intensity
-        ORDER BY 1, 2, 4, 5""").df()
+    return con.execute(fills_sql(data_dir, year, drugs_path, con)).df()
+
+
+def write_fills(data_dir: str | Path, year: int, drugs_path: str | Path, path: str | Path) -> None:
+    """:func:`extract_fills` written straight from DuckDB to the Parquet file ``path`` (no pandas
+    frame in between); logs the rows written and the time taken."""
+    t0 = time.perf_counter()
+    con = connect()
+    n = copy_to_parquet(con, fills_sql(data_dir, year, drugs_path, con), {}, path)
+    log.info("pde %d: %d fills written in %.1f s", year, n, time.perf_counter() - t0)
