@@ -17,17 +17,30 @@ left in WORKDIR/scale_S are reused. The work directory of a measured scale is re
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rule_resources import OUT, copy_workflow, per_rule, run_sampled, snakemake_cmd  # noqa: E402
+
+
+def _sibling(name: str):
+    """benchmarks/<name>.py as a module, without putting benchmarks/ on sys.path (where its
+    coverage.py would shadow the coverage package for everything imported after it, e.g. numba's)."""
+    spec = importlib.util.spec_from_file_location(f"_mheval_benchmarks_{name}", Path(__file__).resolve().parent
+                                                  / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_rr = _sibling("rule_resources")
+OUT, copy_workflow, per_rule, run_sampled, snakemake_cmd = (_rr.OUT, _rr.copy_workflow, _rr.per_rule, _rr.run_sampled,
+                                                            _rr.snakemake_cmd)
 
 TRUTH = "resources/synthetic/truth.json"
 TARGET_WALL_S = 600

@@ -14,6 +14,13 @@ growth = importlib.util.module_from_spec(spec)
 sys.modules["growth"] = growth
 spec.loader.exec_module(growth)
 
+
+def test_loading_the_benchmark_leaves_sys_path_alone():
+    """benchmarks/ on sys.path would let benchmarks/coverage.py shadow the coverage package for the
+    rest of the test process (numba imports it: the subgroup tests failed after this file ran)."""
+    assert str(ROOT / "benchmarks") not in sys.path
+    assert not any(Path(p or ".").resolve() == ROOT / "benchmarks" for p in sys.path)
+
 MIB = 2**20
 
 
