@@ -41,7 +41,7 @@ from scipy import stats
 import numpy as np
 
 from mheval.models.covariates import check_no_post_randomization, independent_covariates
-from mheval.models.equation1 import check_average_weighting, model_covariates, model_frame
+from mheval.models.equation1 import check_average_weighting, fit_frame, model_covariates, model_frame
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
@@ -89,8 +89,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
     covs = [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1]
     covs, collinear = independent_covariates(d, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
-    d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *covs]))].copy()
-    d["YEAR"] = pd.Categorical(d["YEAR"])  # patsy's C() reads a pandas categorical by its codes, not row by row
+    d = fit_frame(d, outcome, covs)
     d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])  # model_frame keeps WEIGHT > 0
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID", link="cloglog", offset="_LOG_EXPOSURE")
     years = sorted(d["YEAR"].unique())

@@ -61,6 +61,16 @@ def model_columns(outcome: str, covariates: dict | None = None, strata_column: s
     return list(dict.fromkeys(keys + needs + ([strata_column] if strata_column else [])))
 
 
+def fit_frame(d: pd.DataFrame, outcome: str, covs: list[str]) -> pd.DataFrame:
+    """The columns a fit of Equations 1 (continuous or binary) uses, copied out of a
+    :func:`model_frame` (which keeps every analysis-file column: later copies of it, such as the
+    randomization refits, would copy them all, 1.3 GB at scale 1.0), with YEAR as a pandas
+    categorical (patsy's ``C()`` reads its codes instead of sniffing every row)."""
+    d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *covs]))].copy()
+    d["YEAR"] = pd.Categorical(d["YEAR"])
+    return d
+
+
 def model_covariates(d: pd.DataFrame, population: str, covariates: dict | None = None) -> list[str]:
     """The covariates of Equation 1 in a :func:`model_frame`: the adjustment covariates of the
     specification and, when it lists ``baseline_outcome``, the baseline outcome ``Y0`` and its
@@ -116,14 +126,10 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
     covs = [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1]
     covs, collinear = independent_covariates(d, covs)
-    # only the model's columns from here on: the frame keeps every analysis-file column, and the
-    # copies below (control-mean design, randomization refits) would copy them all (1.3 GB at scale 1.0)
-    d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *covs]))].copy()
-    d["YEAR"] = pd.Categorical(d["YEAR"])  # patsy's C() reads a pandas categorical by its codes, not row by row
+    d = fit_frame(d, outcome, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type)
     names = list(fit.params.index)
-    beta = fit.params.to_numpy()
     years = sorted(d["YEAR"].unique())
     # regression-adjusted control means by year: predictions with MH = 0 averaged over that year's
     # rows, i.e. the year's term plus the covariates' means in that year times their coefficients
