@@ -76,10 +76,10 @@ def copy_workflow(workdir: Path, fresh: bool = True) -> None:
             shutil.copy(src, dst)
 
 
-def snakemake_cmd(scale: float, cores: int, *targets: str) -> list[str]:
-    """`snakemake [targets] --cores N --config "synthetic={scale: S}"` with this Python (targets first:
-    --config takes every word after it)."""
-    return [sys.executable, "-m", "snakemake", *targets, "--cores", str(cores), "--config",
+def snakemake_cmd(scale: float, cores: int, *targets: str, options: tuple[str, ...] = ()) -> list[str]:
+    """`snakemake [targets] [options] --cores N --config "synthetic={scale: S}"` with this Python (targets
+    and options first: --config takes every word after it)."""
+    return [sys.executable, "-m", "snakemake", *targets, *options, "--cores", str(cores), "--config",
             f"synthetic={{scale: {scale}}}"]
 
 
