@@ -49,3 +49,31 @@ def test_bias_corrected_marginal_variance_beside_the_uncorrected(tte):
     rt = r["randomization"]  # statistic: the marginal log HR, refitted for each re-randomization
     assert rt["statistic"] == pytest.approx(m["log_hr"], rel=1e-6) and rt["n_valid"] + rt["n_failed"] == 9
     assert r["p_randomization"] == rt["p"] and 0.1 <= rt["p"] <= 1
+
+
+def test_frailty_variance_at_zero_publishes_the_marginal_corrected_interval(tte, monkeypatch):
+    """With theta at its boundary the frailty fit is the ordinary Cox fit, whose model-based SE ignores
+    the clustering: the published interval uses the frailty estimate with the marginal model's corrected
+    variance and t(G - 2) reference; the model-based numbers are kept."""
+    from scipy import stats
+
+    r = survival_impact(tte, "death", "high_medium", cox_cov_type="mbn")
+    assert r["theta_at_boundary"] and r["interval"] == "marginal (mbn)"
+    m, mb = r["marginal"], r["model_based"]
+    assert r["se"] == m["se"] and r["df"] == m["df"] == r["n_organizations"] - 2
+    assert r["log_hr"] == mb["log_hr"] and mb["se"] != r["se"] and mb["df"] is None
+    q = stats.t.ppf(1 - r["alpha"] / 2, r["df"])
+    assert r["upper"] == pytest.approx(np.exp(r["log_hr"] + q * r["se"]))
+    assert r["prob_hr_below_1"] == pytest.approx(stats.t.cdf(-r["log_hr"] / r["se"], r["df"]))
+
+    # theta away from zero (the flag forced on the same fit): the frailty model's own variance is published
+    import dataclasses
+    import importlib
+
+    si = importlib.import_module("mheval.models.survival_impact")  # the package exports a function of that name
+
+    fit = si.fit_frailty_cox
+    monkeypatch.setattr(si, "fit_frailty_cox", lambda *a, **k: dataclasses.replace(fit(*a, **k), theta_at_boundary=False))
+    c = survival_impact(tte, "death", "high_medium", cox_cov_type="mbn")
+    assert c["interval"] == "frailty" and "model_based" not in c and c["df"] is None
+    assert (c["log_hr"], c["se"]) == (mb["log_hr"], mb["se"])

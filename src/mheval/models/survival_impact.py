@@ -116,7 +116,11 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
     (normal reference) is kept under "marginal_uncorrected". A frailty fit whose theta search or
     Newton iterations did not converge is not estimable: its estimate fields are NaN, "estimable"
     is False and "reason" says why (the unconverged numbers stay under "unconverged"; the marginal
-    model is still reported). "theta_at_boundary" flags a frailty variance estimated at 0.
+    model is still reported). "theta_at_boundary" flags a frailty variance estimated at 0; the fit is
+    then the ordinary Cox model, whose model-based SE ignores the clustering, so the published interval,
+    p-value and P(HR < 1) use the marginal model's variance and reference (``cox_cov_type``) around the
+    frailty estimate ("interval" says which variance was used; the model-based numbers stay under
+    "model_based").
 
     An outcome without enough events or organizations in an arm, or a fit with a zero or non-finite
     standard error, gives a not-estimable result (:mod:`mheval.models.estimability`) instead.
@@ -145,6 +149,15 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
     mg = fit_marginal_cox(x, duration, event, cov, "ORG_ID", treatment="MH", cov_type=cox_cov_type)
     frailty_effect = _effect(float(fr.params["MH"]), float(fr.bse["MH"]), alpha)
     estimable = bool(fr.converged)
+    interval = "frailty"
+    if estimable and fr.theta_at_boundary:
+        # theta = 0: the frailty fit is the ordinary Cox fit, whose model-based SE ignores the clustering the
+        # frailty was meant to carry (90% intervals covered 75-85% with 47 organizations in
+        # benchmarks/results/calibration_trials.md); publish its estimate with the marginal model's
+        # cluster-robust, small-sample corrected variance and reference instead.
+        interval = f"marginal ({mg.cov_type})"
+        frailty_effect = {**_effect(float(fr.params["MH"]), float(mg.bse["MH"]), alpha, mg.df),
+                          "model_based": frailty_effect}
     ph = schoenfeld_test(x[duration].to_numpy(), x[event].to_numpy(), x[cov], beta=mg.params[cov].to_numpy())
     ph_rejects = bool(ph.loc["MH", "p"] < ph_alpha or ph.loc["GLOBAL", "p"] < ph_alpha)
     by_year, by_year_note = [], ""
@@ -171,6 +184,7 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
         "the frailty model did not converge (theta search or Newton iterations): not published",
         "unconverged": None if estimable else frailty_effect,
         "theta": fr.theta, "theta_at_boundary": fr.theta_at_boundary, "converged": fr.converged,
+        "interval": interval,
         "warnings": [str(w.message) for w in caught],
         "marginal": {"model": f"marginal Cox, Efron ties, sandwich SE by organization ({mg.cov_type})",
                      "cov_type": mg.cov_type, **_effect(float(mg.params["MH"]), float(mg.bse["MH"]), alpha, mg.df)},
