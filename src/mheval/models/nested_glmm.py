@@ -44,6 +44,7 @@ values from benchmarks/r/glmer_reference.R).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -567,9 +568,42 @@ def _mean_probability(X, beta, sigma, n_nodes, link=_Logit, offset=0.0):
     return prob, slope
 
 
+_COLUMN_FACTOR = re.compile(r"^(?:C\(\s*([A-Za-z_]\w*)\s*\)|([A-Za-z_]\w*))$")
+
+
 def _analysis_sample(result, data):
-    _, X = model_matrices(result.spec["formula"], data)
-    return data.loc[X.index]
+    """The rows of ``data`` the model was fitted on: patsy drops the rows with a missing value in
+    a factor of the formula. When every factor is a column or C(column), those are the rows with a
+    missing value in one of these columns (found without building the design matrices again)."""
+    formula = result.spec["formula"]
+    desc = patsy.ModelDesc.from_formula(formula)
+    columns = []
+    for term in desc.lhs_termlist + desc.rhs_termlist:
+        for factor in term.factors:
+            m = _COLUMN_FACTOR.match(factor.code.strip())
+            name = m and (m.group(1) or m.group(2))
+            if not name or name not in data.columns:  # an expression: let patsy evaluate it
+                _, X = model_matrices(formula, data)
+                return data.loc[X.index]
+            columns.append(name)
+    complete = data[list(dict.fromkeys(columns))].notna().all(axis=1).to_numpy()
+    return data if complete.all() else data.loc[complete]
+
+
+def _designs(info, d, treatment):
+    """Design matrices of ``d`` with ``treatment`` set to 1 and to 0: one full build, then only the
+    columns of the terms holding the treatment for 0 (the covariates' columns are the same)."""
+    X1 = np.asarray(patsy.build_design_matrices([info], d.assign(**{treatment: 1}))[0])
+    terms = [t for t in info.terms if any(treatment in patsy.eval.ast_names(f.code) for f in t.factors)]
+    X0 = X1.copy()
+    if terms:
+        sub = np.asarray(patsy.build_design_matrices([info.subset(terms)], d.assign(**{treatment: 0}))[0])
+        at = 0
+        for t in terms:
+            sl = info.term_slices[t]
+            X0[:, sl] = sub[:, at:at + sl.stop - sl.start]
+            at += sl.stop - sl.start
+    return X1, X0
 
 
 def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False, exposure=None):
@@ -587,8 +621,7 @@ def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False
     beta = result.params.to_numpy()
     out = {}
     parts = []
-    for value in (1, 0):
-        X = np.asarray(patsy.build_design_matrices([info], d.assign(**{treatment: value}))[0])
+    for X in _designs(info, d, treatment):
         parts.append((X, *_mean_probability(X, beta, sigma, n_nodes, link, offset)))
     (X1, p1, s1), (X0, p0, s0) = parts
     for label, mask in groups:
