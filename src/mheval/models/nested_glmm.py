@@ -503,16 +503,20 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
         return x, H, False
 
     # A few L-BFGS-B steps into the neighbourhood of the optimum, then Newton with the Hessian above
-    # (L-BFGS-B alone took about 170 evaluations, most for the last digits). If Newton fails (an
-    # indefinite Hessian far from the optimum), L-BFGS-B to tight tolerances first, then Newton again.
-    # The Hessian at the final point is also glmer's vcov (its deriv12 Hessian of the deviance).
+    # (L-BFGS-B alone took about 170 evaluations, most for the last digits). Where Newton fails (an
+    # indefinite Hessian, e.g. a variance still on its way to its bound 0), more L-BFGS-B steps
+    # first (10, 20, then to tight tolerances), then Newton again. The Hessian at the final point is
+    # also glmer's vcov (its deriv12 Hessian of the deviance).
     bounds = [(0, None)] * nf + [(None, None)] * p
     x = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                           options={"maxiter": _LBFGS_START_ITERATIONS, "maxcor": 20}).x
-    x, H, done = newton(x)
-    if not done:
+    for more in (10, 20, 1000):
+        x, H, done = newton(x)
+        if done:
+            break
         x = optimize.minimize(fg, x, jac=True, method="L-BFGS-B", bounds=bounds,
-                              options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 1000, "maxcor": 20}).x
+                              options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": more, "maxcor": 20}).x
+    else:
         x, H, done = newton(x)
     theta, beta = split(x)
     dev, grad, (W, sums) = lap.deviance_and_gradient(theta[0], theta[1], beta)
