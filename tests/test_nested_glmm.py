@@ -319,3 +319,30 @@ def test_cloglog_marginal_effect_for_a_full_year_of_exposure():
     e = d["exposure"]
     assert own["control"] == pytest.approx(100 * (1 - np.exp(-e * np.exp(eta0))).mean(), rel=1e-10)
     assert own["control"] < full["control"]
+
+
+@pytest.mark.parametrize("link", ["logit", "cloglog"])
+def test_exact_beta_hessian_is_the_derivative_of_the_analytic_gradient(link):
+    # the Hessian of the Laplace deviance in beta (one pass over the rows, used for Newton and glmer's
+    # vcov) equals central differences of the analytic gradient, away from the optimum, with weights
+    # and (cloglog) a log-exposure offset
+    from mheval.models.nested_glmm import LINKS, _Laplace
+
+    rng = np.random.default_rng(5)
+    n_org, per_org, years = 12, 25, 3
+    bene = np.repeat(np.arange(n_org * per_org), years)
+    org_of_bene = np.repeat(np.arange(n_org), per_org)
+    X = np.column_stack([np.ones(len(bene)), rng.normal(size=len(bene)), np.repeat(rng.integers(0, 2, n_org), per_org * years)])
+    off = np.log(rng.uniform(0.3, 1.0, len(bene))) if link == "cloglog" else None
+    eta = X @ [-1.0, 0.4, -0.3] + 0.5 * rng.normal(size=n_org)[org_of_bene[bene]] + 0.7 * rng.normal(size=len(org_of_bene))[bene]
+    y = (rng.uniform(size=len(bene)) < LINKS[link].mean(eta + (0 if off is None else off))).astype(float)
+    w = rng.uniform(0.5, 2.0, len(bene))
+    so, sb, beta = 0.45, 0.8, np.array([-0.8, 0.3, -0.1])
+
+    def grad(b):
+        return _Laplace(X, y, w, bene, org_of_bene, LINKS[link], off).deviance_and_gradient(so, sb, b)[1][2:]
+
+    H = _Laplace(X, y, w, bene, org_of_bene, LINKS[link], off).deviance_and_gradient(so, sb, beta, hessian=True)[3]
+    h = 1e-5
+    fd = np.column_stack([(grad(beta + h * e) - grad(beta - h * e)) / (2 * h) for e in np.eye(3)])
+    assert np.allclose(H, fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())

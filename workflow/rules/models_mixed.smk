@@ -99,10 +99,29 @@ rule fit_mixed_clinical:
         "../scripts/fit_mixed_clinical.py"
 
 
+# the dated statin and antihypertensive initiations and intensifications, once for every medication
+# window job (each recomputed them from all the fills: 9 CPU s a job at scale 1.0)
+rule medication_changes:
+    input:
+        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
+    output:
+        parquet="results/outcomes/medication_changes.parquet",
+    params:
+        runout=config["claims"]["runout_date"],
+    log:
+        "results/logs/medication_changes.log",
+    threads: rule_threads("medication_changes")
+    resources:
+        mem_mb=rule_mem_mb("medication_changes"),
+        runtime=rule_runtime("medication_changes"),
+    script:
+        "../scripts/medication_changes.py"
+
+
 rule fit_medication_window:
     input:
         tte="results/analysis/time_to_event.parquet",
-        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
+        changes="results/outcomes/medication_changes.parquet",
     output:
         json="results/models/mixed/{outcome}_{population}.json",
     wildcard_constraints:
@@ -110,7 +129,6 @@ rule fit_medication_window:
         population="high|medium|high_medium",
     params:
         covariates=config["models"].get("covariates"),
-        runout=config["claims"]["runout_date"],
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,

@@ -2,7 +2,6 @@
 intensified within a window of enrollment), one population."""
 import pandas as pd
 
-from mheval.analysis.beneficiary_year import medication_changes
 from mheval.io import run_step, write_json
 from mheval.models.equation2 import medication_window_impact
 from mheval.models.estimability import Limits
@@ -11,11 +10,10 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    fills = pd.concat([pd.read_parquet(p) for p in sm.input.fills], ignore_index=True)
-    changes = medication_changes(fills, pd.Timestamp(sm.params.runout))
-    write_json(medication_window_impact(pd.read_parquet(sm.input.tte), changes, sm.wildcards.outcome,
-                                        sm.wildcards.population, alpha=sm.params.alpha, size_percent=sm.params.size,
-                                        limits=Limits.from_config(sm.params.limits), covariates=sm.params.covariates), sm.output.json)
+    write_json(medication_window_impact(pd.read_parquet(sm.input.tte), pd.read_parquet(sm.input.changes),
+                                        sm.wildcards.outcome, sm.wildcards.population, alpha=sm.params.alpha,
+                                        size_percent=sm.params.size, limits=Limits.from_config(sm.params.limits),
+                                        covariates=sm.params.covariates), sm.output.json)
 
 
 run_step(main, sm.log[0])

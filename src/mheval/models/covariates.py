@@ -76,13 +76,14 @@ def _add(x: pd.DataFrame, d: pd.DataFrame, name: str, population: str) -> None:
     elif name == "health_status":
         x["HCC_SCORE"] = d["HCC_SCORE"].astype(float)
     elif name == "randomization_stratum":
-        s = d["RAND_STRATUM"].astype(str)
-        levels = sorted(s.unique())[1:]  # the first level (sorted) is the reference
+        codes, values = pd.factorize(d["RAND_STRATUM"].astype(str))  # compare integer codes, not strings
+        code = {v: i for i, v in enumerate(values)}
+        levels = sorted(values)[1:]  # the first level (sorted) is the reference
         names = [f"RAND_{re.sub(r'[^0-9A-Za-z_]', '_', lev)}" for lev in levels]
         if len(set(names)) < len(names):  # two levels that differ only in punctuation
             names = [f"RAND_{i + 1}" for i in range(len(levels))]
         for nm, lev in zip(names, levels):
-            x[nm] = (s == lev).astype(float)
+            x[nm] = pd.Series((codes == code[lev]).astype(float), index=d.index)
     elif name == "region":
         for r in REGIONS[1:]:
             x[f"REGION_{r.upper()}"] = (d["REGION"] == r).astype(float)

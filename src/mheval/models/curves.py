@@ -27,7 +27,9 @@ def cumulative_incidence_by_arm(tte: pd.DataFrame, outcome: str, population: str
         if len(d) == 0:
             continue
         km = KaplanMeierFitter(alpha=alpha).fit(d[duration], d[event])
-        at_risk = np.array([(d[duration] >= t).sum() for t in GRID])
+        times = np.sort(d[duration].to_numpy(float))
+        times = times[~np.isnan(times)]
+        at_risk = len(times) - np.searchsorted(times, GRID, side="left")  # durations >= each grid time
         s = km.survival_function_at_times(GRID).to_numpy()
         ci = km.confidence_interval_survival_function_
         lo = np.interp(GRID, ci.index.to_numpy(), ci.iloc[:, 0].to_numpy())

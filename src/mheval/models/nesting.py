@@ -69,4 +69,75 @@ def model_matrices(formula: str, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
         data = data.assign(**{c: pd.Categorical(data[c]) for c in cols
                               if not isinstance(data[c].dtype, pd.CategoricalDtype)})
     env = patsy.EvalEnvironment([{"C": _categorical, "np": np}])
+    fast = _column_design(formula, data, env)
+    if fast is not None:
+        return fast
     return patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop", eval_env=env)
+
+
+_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z_0-9]*)\s*$")
+_C_NAME = re.compile(r"^\s*C\(\s*([A-Za-z_][A-Za-z_0-9]*)\s*\)\s*$")
+
+
+def _column_design(formula, data, env):
+    """patsy.dmatrices for a formula whose outcome is a numeric column and whose factors are numeric
+    columns or C(categorical column), built without patsy's per-column evaluation: patsy lays out the
+    design on two rows (names, order, codings), builds only the terms with a categorical factor, and
+    the numeric single-column terms are copied straight in. Rows with a missing value in any of
+    the formula's columns are dropped, as patsy drops them. None when the formula is of another
+    form (the caller falls back to patsy)."""
+    desc = patsy.ModelDesc.from_formula(formula)
+    used, numeric_terms = [], set()
+
+    def column(code, categorical_ok):
+        m = _NAME.match(code)
+        if m and m.group(1) in data.columns:
+            dt = data[m.group(1)].dtype
+            if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt):
+                return m.group(1), "numeric"
+        m = _C_NAME.match(code)
+        if categorical_ok and m and m.group(1) in data.columns and isinstance(data[m.group(1)].dtype, pd.CategoricalDtype):
+            return m.group(1), "categorical"
+        return None, None
+
+    if len(desc.lhs_termlist) != 1 or len(desc.lhs_termlist[0].factors) != 1:
+        return None
+    y_col, kind = column(desc.lhs_termlist[0].factors[0].code, False)
+    if y_col is None:
+        return None
+    used.append(y_col)
+    for term in desc.rhs_termlist:
+        kinds = []
+        for factor in term.factors:
+            name, kind = column(factor.code, True)
+            if name is None:
+                return None
+            used.append(name)
+            kinds.append(kind)
+        if kinds == ["numeric"]:
+            numeric_terms.add(term)
+    complete = data[list(dict.fromkeys(used))].notna().all(axis=1).to_numpy()
+    if not complete.all():
+        data = data.loc[complete]
+    if len(data) == 0:
+        return None
+    y_head, X_head = patsy.dmatrices(formula, data.iloc[:2], return_type="dataframe", eval_env=env)
+    y_info, info = y_head.design_info, X_head.design_info
+    X = np.empty((len(data), len(info.column_names)))
+    built = [t for t in info.terms if t not in numeric_terms and t.factors]
+    if built:
+        sub = np.asarray(patsy.build_design_matrices([info.subset(built)], data)[0])
+        at = 0
+        for t in built:
+            sl = info.term_slices[t]
+            X[:, sl] = sub[:, at:at + sl.stop - sl.start]
+            at += sl.stop - sl.start
+    for t in info.terms:
+        if t in numeric_terms:
+            X[:, info.term_slices[t]] = data[t.factors[0].code.strip()].to_numpy(float)[:, None]
+        elif not t.factors:  # the intercept
+            X[:, info.term_slices[t]] = 1.0
+    y = pd.DataFrame(data[y_col].to_numpy(float)[:, None], index=data.index, columns=y_info.column_names)
+    X = pd.DataFrame(X, index=data.index, columns=info.column_names)
+    y.design_info, X.design_info = y_info, info
+    return y, X

@@ -1,0 +1,16 @@
+"""Dated statin and antihypertensive initiations and intensifications from the Part D fills (paid by the
+claims run-out date), once for every medication window fit."""
+import pandas as pd
+
+from mheval.analysis.beneficiary_year import medication_changes
+from mheval.io import run_step
+
+sm = snakemake  # noqa: F821
+
+
+def main():
+    fills = pd.concat([pd.read_parquet(p) for p in sm.input.fills], ignore_index=True)
+    medication_changes(fills, pd.Timestamp(sm.params.runout)).to_parquet(sm.output.parquet, index=False)
+
+
+run_step(main, sm.log[0])
