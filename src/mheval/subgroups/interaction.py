@@ -194,7 +194,8 @@ SIZE_COLUMN = "SELF_REPORTED_FFS_BENES"
 def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
                           levels: list | None = None, by_year: bool = True,
                           size_column: str = SIZE_COLUMN, average: str = "simple",
-                          covariates: dict | None = None, cov_type: str = "CR2") -> SubgroupImpacts:
+                          covariates: dict | None = None, cov_type: str = "CR2",
+                          frame: pd.DataFrame | None = None) -> SubgroupImpacts:
     """Equation 1 with arm x subgroup-level impacts (see the module docstring).
 
     Parameters
@@ -213,17 +214,23 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     cov_type : covariance of the level estimates (and so their SEs and the pooling's likelihood):
         "CR2" (cluster-robust by organization with the small-sample correction, config
         ``models.lmm_cov_type``; default) or "model".
+    frame : optional :func:`mheval.models.equation1.model_frame` of ``by`` for this outcome,
+        population and covariates, for a caller that fits several dimensions (built once instead of
+        once per fit; :func:`mheval.subgroups.run_subgroup_analysis`).
     """
     check_average_weighting(average)
     if cov_type not in ("CR2", "model"):
         raise ValueError(f"cov_type must be 'CR2' or 'model', not {cov_type!r}")
     col = _subgroup_column(by, subgroup)
-    d = model_frame(by, outcome, population, covariates)
-    d = d[d[col].notna()].reset_index(drop=True)
+    d = model_frame(by, outcome, population, covariates) if frame is None else frame
+    base_covs = model_covariates(d, population, covariates)
+    # only the fit's columns (the model frame keeps every column of the file: 1.3 M rows at scale 1.0)
+    keep = d[col].notna().to_numpy()
+    d = d.loc[keep, list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", col, *base_covs]))]
+    d = d.reset_index(drop=True)
     levels = _levels(d, col, levels, f"population '{population}'")
     counts = _counts(d, col, levels)
     _check_arms(counts, col)
-    base_covs = model_covariates(d, population, covariates)
     covs, dropped = _usable_covariates(d, base_covs, col)
     years = sorted(d["YEAR"].unique())
     K = len(levels)
@@ -250,10 +257,10 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     names = list(fit.params.index)
     beta = fit.params.to_numpy()
     V = fit.robust.vcov if cov_type == "CR2" else fit.cov_params().to_numpy()
-    Xfull = d[names].to_numpy(float)
-    X0 = Xfull.copy()
-    X0[:, [names.index(m) for m in mh_terms]] = 0.0  # everyone as control
-    pred0 = X0 @ beta
+    pred0 = np.zeros(len(d))  # everyone as control: the fit's prediction without the MH terms
+    for name, b in zip(names, beta):  # column by column (no n x p copy of the design)
+        if name not in mh_terms:
+            pred0 += d[name].to_numpy(float) * b
     C = np.zeros((K, len(names)))
     control = np.zeros(K)
     n_obs = np.zeros(K, dtype=int)
@@ -289,7 +296,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     size = None
     if col == column_name("org_size"):
         size = equation1_size_interaction(by, outcome, population, size_column=size_column, alpha=alpha,
-                                          covariates=covariates)
+                                          covariates=covariates, frame=frame)
     return SubgroupImpacts(model="Equation 1 x subgroup: nested LMM, REML, precision weights" +
                            (", year x level impacts averaged" if by_year else ", one impact per level") +
                            (", CR2 covariance by organization" if cov_type == "CR2" else ", model-based covariance"),
@@ -301,15 +308,18 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
 
 def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
                                size_column: str = SIZE_COLUMN, alpha: float = 0.10,
-                               covariates: dict | None = None) -> dict:
+                               covariates: dict | None = None, frame: pd.DataFrame | None = None) -> dict:
     """Equation 1 plus MH x (log(1 + organization size), centred): does the impact change with
     size? Size: the self-reported Medicare FFS beneficiaries (before randomization).
 
     Returns the interaction coefficient (change in the average impact per unit of log size; also
-    per doubling of size), its standard error, interval and p-value.
+    per doubling of size), its standard error, interval and p-value. ``frame``: optional
+    :func:`mheval.models.equation1.model_frame` of ``by`` (as :func:`equation1_by_subgroup`).
     """
-    d = model_frame(by, outcome, population, covariates)
+    d = model_frame(by, outcome, population, covariates) if frame is None else frame
     size = _org_size(d, size_column)
+    base_covs = model_covariates(d, population, covariates)
+    d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *base_covs]))].copy()
     logs = np.log1p(size)
     centre = float(logs.mean())
     d["LOG_SIZE_C"] = logs - centre
@@ -317,8 +327,7 @@ def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
     yrs, trt = d["YEAR"].to_numpy(), d["MH"].to_numpy(float)
     base = [(yrs == t) * w for t in np.unique(yrs) for w in (1.0, trt)] + [d["LOG_SIZE_C"].to_numpy(),
                                                                           d["MH_X_LOG_SIZE"].to_numpy()]
-    covs = independent_covariates(d, [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1],
-                                  base=base)[0]  # LOG_FFS_SIZE is the size term itself
+    covs = independent_covariates(d, [c for c in base_covs if d[c].nunique() > 1], base=base)[0]  # LOG_FFS_SIZE is the size term itself
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + LOG_SIZE_C + MH_X_LOG_SIZE" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
     return _interaction_dict(float(fit.params["MH_X_LOG_SIZE"]), float(fit.bse["MH_X_LOG_SIZE"]), alpha, centre,
