@@ -341,6 +341,15 @@ def _interaction_dict(b, se, alpha, centre, model):
             "coef_per_doubling": b * np.log(2), "log_size_centre": centre}
 
 
+def cox_model_frame(tte: pd.DataFrame, outcome: str, population: str, covariates: dict | None = None,
+                    size_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The time-to-event rows of ``population`` and their adjustment covariates (``covariates``: config
+    ``models.covariates``), as :func:`cox_by_subgroup` fits them: pass it as that function's ``frame`` to
+    build it once for every dimension. The organization size column must exist (one clear error)."""
+    _org_size(tte, size_column)
+    return _cox_frame(tte, outcome, population, covariates)
+
+
 def _cox_frame(tte: pd.DataFrame, outcome: str, population: str, covariates: dict | None = None):
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {list(OUTCOMES)}, not {outcome!r}")
@@ -350,7 +359,8 @@ def _cox_frame(tte: pd.DataFrame, outcome: str, population: str, covariates: dic
 
 def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
                     levels: list | None = None, size_column: str | None = None,
-                    covariates: dict | None = None, cov_type: str = "mbn") -> SubgroupImpacts:
+                    covariates: dict | None = None, cov_type: str = "mbn",
+                    frame: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> SubgroupImpacts:
     """Marginal Cox model with MH x subgroup-level indicators: log hazard ratio per level.
 
     Parameters
@@ -365,14 +375,14 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     cov_type : covariance of the level log hazard ratios: "robust" (Lin-Wei sandwich) or a
         bias-corrected sandwich "kc", "fg", "md", "mbn" (default) (config ``models.cox_cov_type``;
         :func:`mheval.models.cox_small_sample.bias_corrected_cov`).
+    frame : optional :func:`cox_model_frame` of ``tte`` for this outcome, population and covariates,
+        for a caller that fits several dimensions (:func:`mheval.subgroups.run_subgroup_analysis`).
     """
     if cov_type not in ("robust", "kc", "fg", "md", "mbn"):
         raise ValueError(f"cov_type must be one of robust, kc, fg, md, mbn; not {cov_type!r}")
     col = _subgroup_column(tte, subgroup)
     duration, event = OUTCOMES[outcome]
-    # organization size over the whole file, before the population restriction
-    sizes = _org_size(tte, size_column)
-    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population, covariates)
+    df, x = cox_model_frame(tte, outcome, population, covariates, size_column) if frame is None else frame
     keep = df[col].notna().to_numpy()
     df, x = df[keep].reset_index(drop=True), x[keep].reset_index(drop=True)
     levels = _levels(df, col, levels, f"population '{population}'")
@@ -422,7 +432,7 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     size = None
     if col == column_name("org_size"):
         size = cox_size_interaction(tte, outcome, population, size_column=size_column, alpha=alpha,
-                                    covariates=covariates)
+                                    covariates=covariates, frame=frame)
     return SubgroupImpacts(model=f"Cox x subgroup: Efron ties, cluster-robust SE by organization ({cov_type})",
                            outcome=outcome, population=population, subgroup=col, table=table,
                            heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=len(df),
@@ -431,13 +441,13 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
 
 
 def cox_size_interaction(tte: pd.DataFrame, outcome: str, population: str, size_column: str | None = None,
-                         alpha: float = 0.10, covariates: dict | None = None) -> dict:
+                         alpha: float = 0.10, covariates: dict | None = None,
+                         frame: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict:
     """Marginal Cox model with MH, centred log(1 + organization size) and their product (size:
-    the self-reported Medicare FFS beneficiaries by default)."""
+    the self-reported Medicare FFS beneficiaries by default; ``frame``: as :func:`cox_by_subgroup`)."""
     duration, event = OUTCOMES[outcome]
-    sizes = _org_size(tte, size_column)
-    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population, covariates)
-    logs = np.log1p(df["__SIZE__"].to_numpy(float))
+    df, x = cox_model_frame(tte, outcome, population, covariates, size_column) if frame is None else frame
+    logs = np.log1p(_org_size(df, size_column).to_numpy(float))
     centre = float(logs.mean())
     lc = logs - centre
     mh = df["MH"].to_numpy(float)

@@ -21,7 +21,7 @@ from mheval.models.equation1 import model_frame
 from mheval.subgroups.bayes import merge_bayes_config, pool_impacts, save_inference_data
 from mheval.subgroups.definitions import assign_subgroups, merge_spec
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error
-from mheval.subgroups.interaction import cox_by_subgroup, equation1_by_subgroup
+from mheval.subgroups.interaction import cox_by_subgroup, cox_model_frame, equation1_by_subgroup
 
 DEFAULT_RUN = {"equation1_outcomes": ["spend_ab", "hosp_all"], "survival_outcomes": ["event", "death"]}
 
@@ -97,8 +97,11 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
         for job in jobs:
             try:
                 if job[0] == "equation1":
-                    frames[job[1]] = model_frame(by_sg, job[1], population, covariates)
-                overall[job] = _overall_reason(frames.get(job[1], tte_sg), *job, population, limits, covariates)
+                    frames[job] = model_frame(by_sg, job[1], population, covariates)
+                else:
+                    frames[job] = cox_model_frame(tte_sg, job[1], population, covariates)
+                overall[job] = _overall_reason(tte_sg if job[0] == "cox" else frames[job], *job, population, limits,
+                                               covariates)
             except NotEstimable as e:
                 overall[job] = e.reason
         for dim in spec["enabled"]:
@@ -112,10 +115,10 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                         imp = equation1_by_subgroup(by_sg, outcome, population, dim, alpha=alpha,
                                                     by_year=cfg.get("equation1_by_year", True), average=average,
                                                     covariates=covariates, cov_type=lmm_cov_type,
-                                                    frame=frames[outcome])
+                                                    frame=frames[(model, outcome)])
                     else:
                         imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha, covariates=covariates,
-                                              cov_type=cox_cov_type)
+                                              cov_type=cox_cov_type, frame=frames[(model, outcome)])
                     check_standard_error(imp.table["se"].to_numpy(), "a subgroup level's impact")
                 except (NotEstimable, np.linalg.LinAlgError) as e:
                     skipped.append({"model": model, "outcome": outcome, "population": population,
