@@ -87,6 +87,7 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     if by is not None:
         by_sg = by.drop(columns=[c for c in sg_cols if c in by.columns]).merge(tte_sg[["BENE_ID"] + sg_cols],
                                                                                on="BENE_ID", how="left")
+        by = None  # freed here when the caller keeps no reference (workflow/scripts/fit_subgroups.py)
     rows, tests, diags, skipped, files = [], [], [], [], []
     if idata_dir is not None:  # exists even when every fit is skipped (a declared output)
         Path(idata_dir).mkdir(parents=True, exist_ok=True)
@@ -104,6 +105,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                                                covariates)
             except NotEstimable as e:
                 overall[job] = e.reason
+        if population == populations[-1]:
+            by_sg = None  # the frames hold what the fits read: free the merged file (0.5 GB at scale 1.0)
         for dim in spec["enabled"]:
             for model, outcome in jobs:
                 try:
@@ -112,7 +115,7 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                     if dim in no_contrast:
                         raise NotEstimable(no_contrast[dim])
                     if model == "equation1":
-                        imp = equation1_by_subgroup(by_sg, outcome, population, dim, alpha=alpha,
+                        imp = equation1_by_subgroup(frames[(model, outcome)], outcome, population, dim, alpha=alpha,
                                                     by_year=cfg.get("equation1_by_year", True), average=average,
                                                     covariates=covariates, cov_type=lmm_cov_type,
                                                     frame=frames[(model, outcome)])
