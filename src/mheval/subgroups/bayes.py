@@ -10,7 +10,9 @@ The unpooled subgroup estimates y_k (standard errors se_k, from
 
 fitted with PyMC's NUTS on the marginal model y_k ~ Normal(mu, sqrt(tau^2 + se_k^2)), with theta
 integrated out; each posterior draw of theta is then drawn exactly from its normal conditional
-theta_k | mu, tau, y (precision 1/se_k^2 + 1/tau^2).
+theta_k | mu, tau, y (precision 1/se_k^2 + 1/tau^2). NUTS samples tau and a standard normal mu_z, with
+mu = m(tau) + mu_z / sqrt(P(tau)) from mu's exact normal conditional given tau (:func:`build_model`):
+the same posterior without the funnel between mu and tau.
 
 The level estimates of one interaction model are correlated (they share the covariate
 coefficients and, in Cox models, the baseline hazard); with their full covariance V
