@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# run as a script, benchmarks/ is sys.path[0] and its coverage.py shadows the coverage package numba imports
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 RESULTS = Path("benchmarks/results")
 STAGES = ("assign_subgroups", "_overall_reason", "equation1_by_subgroup", "cox_by_subgroup", "pool_impacts")
 
@@ -35,6 +37,7 @@ def worker(analysis: str, outcome: str, out: str) -> None:
     import resource
 
     import pandas as pd
+    import pyarrow.parquet as pq
     import yaml
 
     import mheval.subgroups.run as run
@@ -65,16 +68,24 @@ def worker(analysis: str, outcome: str, out: str) -> None:
     limits = {k: m[k] for k in ("min_events_per_arm", "min_organizations_per_arm") if k in m}
     w0, c0 = time.perf_counter(), time.process_time()
     tte = pd.read_parquet(Path(analysis) / "time_to_event.parquet")
-    by = None if survival else pd.read_parquet(Path(analysis) / "beneficiary_year.parquet")
+    # as workflow/scripts/fit_subgroups.py: only the model's columns and the organization size
+    from mheval.io import read_parquet_columns
+    from mheval.models.equation1 import model_columns
+    from mheval.subgroups.interaction import SIZE_COLUMN
+
+    by_file = Path(analysis) / "beneficiary_year.parquet"
+    n_by = None if survival else pq.ParquetFile(by_file).metadata.num_rows
     with tempfile.TemporaryDirectory() as idata_dir:
-        res = run.run_subgroup_analysis(tte, by, cfg, cfg["populations"], alpha=m["alpha"], idata_dir=idata_dir,
+        res = run.run_subgroup_analysis(tte, None if survival else read_parquet_columns(
+                                            str(by_file), model_columns(outcome, m.get("covariates")) + [SIZE_COLUMN]),
+                                        cfg, cfg["populations"], alpha=m["alpha"], idata_dir=idata_dir,
                                         limits=Limits.from_config(limits), covariates=m.get("covariates"),
                                         average=m.get("average_weighting", "simple"),
                                         lmm_cov_type=m.get("lmm_cov_type", "CR2"),
-                                        cox_cov_type=m.get("cox_cov_type", "md"))
+                                        cox_cov_type=m.get("cox_cov_type", "mbn"))
     row = {"outcome": outcome, "wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0,
            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "rows": len(tte) if by is None else len(by), "beneficiaries": int(tte["BENE_ID"].nunique()),
+           "rows": len(tte) if n_by is None else n_by, "beneficiaries": int(tte["BENE_ID"].nunique()),
            "fits": len(res["impacts"].groupby(["population", "dimension"])) if len(res["impacts"]) else 0,
            "skipped": len(res["skipped"]),
            "stages": {k: {"calls": v[0], "wall_s": v[1], "cpu_s": v[2]} for k, v in times.items()},

@@ -143,3 +143,26 @@ def test_fit_progress_is_logged(caplog, monkeypatch):
     assert any("evaluations" in m and "best criterion" in m for m in messages)
     done = [m for m in messages if "done after" in m]
     assert len(done) == 1 and f"criterion {-2 * fit.llf:.10g}" in done[0] and "converged True" in done[0]
+
+
+def test_plain_formula_matrices_equal_patsy():
+    """A formula of numeric columns without intercept is read straight from the columns: the same
+    matrices, names, index and dropped rows as patsy; any other formula goes through patsy."""
+    import patsy
+
+    from mheval.models.nesting import _plain_matrices, model_matrices
+
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame({"y": rng.normal(size=50), "a": rng.integers(0, 3, 50), "b": rng.normal(size=50),
+                      "c": rng.normal(size=50) > 0, "u": rng.integers(0, 3, 50).astype("uint8")},
+                     index=rng.permutation(200)[:50])
+    d.loc[d.index[3], "b"] = np.nan
+    d.loc[d.index[7], "y"] = np.nan
+    for formula, plain in (("y ~ 0 + a + b", True), ("y~0+b+a+u", True), ("y ~ 0 + a + c", False),
+                           ("y ~ a + b", False), ("y ~ 0 + a + a", False), ("y ~ 0 + a + np.log(b)", False)):
+        assert (_plain_matrices(formula, d) is not None) == plain, formula
+        y1, X1 = patsy.dmatrices(formula, d, return_type="dataframe", NA_action="drop")
+        y2, X2 = model_matrices(formula, d)
+        pd.testing.assert_frame_equal(y1, y2)
+        pd.testing.assert_frame_equal(X1, X2)
+    assert len(model_matrices("y ~ 0 + a + b", d)[0]) == 48

@@ -213,6 +213,35 @@ def test_pooling_with_the_full_covariance_matches_the_closed_form():
         pool_subgroups(y, 2 * se, cov=cov, tau=tau, draws=10, tune=10)
 
 
+def test_pooling_with_a_tau_prior_matches_quadrature():
+    """tau with its half-normal prior, full covariance: the sampled posterior against the exact one by
+    quadrature over tau (p(tau | y) from the prior and the marginal likelihood with mu integrated out;
+    given tau, closed_form_posterior)."""
+    from scipy import stats
+
+    y = np.array([0.30, -0.10, 0.05])
+    se = np.array([0.10, 0.20, 0.15])
+    cov = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, 0.5], [0.3, 0.5, 1.0]]) * np.outer(se, se)
+    mu_sd, tau_sd = 0.5, 0.2
+    taus = np.linspace(1e-6, 6 * tau_sd, 4001)
+    one = np.ones(3)
+    logw = np.array([stats.multivariate_normal.logpdf(y, np.zeros(3), t ** 2 * np.eye(3) + cov + mu_sd ** 2 * np.outer(one, one))
+                     for t in taus]) + stats.halfnorm.logpdf(taus, scale=tau_sd)
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    cfs = [closed_form_posterior(y, se, t, mu_mean=0.0, mu_sd=mu_sd, cov=cov) for t in taus]
+    mean = sum(wi * cf["post_mean"].to_numpy() for wi, cf in zip(w, cfs))
+    var = sum(wi * (cf["post_sd"].to_numpy() ** 2 + cf["post_mean"].to_numpy() ** 2) for wi, cf in zip(w, cfs)) - mean ** 2
+    tau_mean = w @ taus
+    r = pool_subgroups(y, se, labels=list("abc"), prior_params={"mu_sd": mu_sd, "tau_sd": tau_sd}, cov=cov,
+                       draws=2000, tune=1000, chains=2, seed=5, target_accept=0.95)
+    ess = r.diagnostics["min_ess_bulk"]
+    assert r.diagnostics["divergences"] == 0 and r.diagnostics["max_rhat"] <= 1.01
+    assert np.all(np.abs(r.table["post_mean"].to_numpy() - mean) < 4 * np.sqrt(var / ess))
+    assert np.allclose(r.table["post_sd"], np.sqrt(var), rtol=0.06)
+    assert abs(r.hyper.loc["tau", "mean"] - tau_mean) < 4 * np.sqrt(w @ taus ** 2 - tau_mean ** 2) / np.sqrt(ess)
+
+
 def test_pooling_with_fixed_tau_matches_the_closed_form(tmp_path):
     y = np.array([0.30, -0.10, 0.05, 0.50, -0.20])
     se = np.array([0.10, 0.20, 0.15, 0.30, 0.25])

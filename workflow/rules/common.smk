@@ -225,7 +225,9 @@ RULE_RESOURCES = {
     "fit_fixed_window": (1, 278, None, 1.1),
     "adjusted_incidence": (1, 277, None, 0.7),
     "fit_survey": (1, 285, None, 1.1),
-    "fit_subgroups": (1, 803, None, 7.3),
+    # scale 1.0: its largest job (spend_ab: 11 CR2 nested LMMs and 11 pooled fits), 124 CPU s and 4,060 MB
+    # (benchmarks/bench_subgroups.py, benchmarks/results/subgroups.md); event and death 69-71 s, 1.6 GB
+    "fit_subgroups": (1, 803, 4060, 2.1),
     # added after the measurement and sized, not measured, from the step each resembles; a nested LMM on
     # the visit file (fit_mixed_predicted_risk), one logistic fit per beneficiary (fit_fixed_window),
     # one Equation 1 fit per implementation group (about six of fit_mixed's)

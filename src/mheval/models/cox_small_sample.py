@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mheval.models.cox_engine import RiskSets, reverse_segment_outer, score_residuals
+from mheval.models.cox_engine import RiskSets, loglik_grad_hess, reverse_segment_outer, score_residuals
 
 COV_TYPES = ("robust", "kc", "fg", "md", "mbn")
 """Marginal Cox variance types: the uncorrected sandwich and the four bias corrections."""
@@ -48,17 +48,21 @@ def bias_corrected_cov(time, event, X, cluster, beta, cov_type: str) -> np.ndarr
     rs = RiskSets(time, event, X)
     n, p = rs.X.shape
     J = len(rs.ut)
-    _, _, w, S0, S1, _, _, _, _ = rs.sums(beta, False)  # w = exp(eta - max eta); the scale cancels
-    S2 = reverse_segment_outer(w, rs.X, rs.start)
-    xbar = S1 / S0[:, None]
-    V = S2 / S0[:, None, None] - xbar[:, :, None] * xbar[:, None, :]  # J x p x p
-    dH = rs.n_dead / S0  # Breslow increments (scaled by exp(max eta), cancelled by w below)
-    Ustar = np.einsum("j,jkl->kl", rs.n_dead, V)
+    if cov_type in ("mbn", "rob"):
+        # Ustar = sum_j d_j V(t_j) is the Breslow information: one weighted cross-product of the rows
+        # (loglik_grad_hess), without the J x p x p risk-set second moments the other corrections need
+        _, _, Ustar, parts = loglik_grad_hess(rs, beta, "breslow")
+    else:
+        _, _, w, S0, S1, _, _, _, _ = rs.sums(beta, False)  # w = exp(eta - max eta); the scale cancels
+        S2 = reverse_segment_outer(w, rs.X, rs.start)
+        xbar = S1 / S0[:, None]
+        V = S2 / S0[:, None, None] - xbar[:, :, None] * xbar[:, None, :]  # J x p x p
+        dH = rs.n_dead / S0  # Breslow increments (scaled by exp(max eta), cancelled by w below)
+        Ustar = np.einsum("j,jkl->kl", rs.n_dead, V)
+        # Breslow score residuals: CoxBcv's martingale-increment form
+        j, frac = rs.efron_expand("breslow")
+        parts = (w, S0, S1, None, None, j, frac, S0[j], xbar[j])
     naive = np.linalg.inv(Ustar)
-    # Breslow score residuals: CoxBcv's martingale-increment form
-    j, frac = rs.efron_expand("breslow")
-    den = S0[j]
-    parts = (w, S0, S1, None, None, j, frac, den, xbar[j])
     U = score_residuals(rs, beta, "breslow", parts)
     g = np.asarray(cluster)[rs.order]
     _, gi = np.unique(g, return_inverse=True)

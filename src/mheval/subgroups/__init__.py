@@ -49,6 +49,7 @@ from mheval.subgroups.interaction import (
                                     SubgroupImpacts,
                                     SubgroupNotEstimableError,
                                     cox_by_subgroup,
+                                    cox_model_frame,
                                     cox_size_interaction,
                                     equation1_by_subgroup,
                                     equation1_size_interaction,
@@ -57,6 +58,7 @@ from mheval.subgroups.run import run_subgroup_analysis
 
 __all__ = ["DEFAULT_BAYES", "DEFAULT_SPEC", "DIMENSIONS", "PooledSubgroups", "PoolingDiagnosticsError",
            "SubgroupImpacts", "SubgroupNotEstimableError", "SubgroupTooSmallError", "assign_subgroups",
-           "check_diagnostics", "closed_form_posterior", "column_name", "cox_by_subgroup", "cox_size_interaction",
+           "check_diagnostics", "closed_form_posterior", "column_name", "cox_by_subgroup", "cox_model_frame",
+           "cox_size_interaction",
            "equation1_by_subgroup", "equation1_size_interaction", "level_counts", "merge_bayes_config",
            "pool_impacts", "pool_subgroups", "run_subgroup_analysis", "save_inference_data"]

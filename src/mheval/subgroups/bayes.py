@@ -10,7 +10,9 @@ The unpooled subgroup estimates y_k (standard errors se_k, from
 
 fitted with PyMC's NUTS on the marginal model y_k ~ Normal(mu, sqrt(tau^2 + se_k^2)), with theta
 integrated out; each posterior draw of theta is then drawn exactly from its normal conditional
-theta_k | mu, tau, y (precision 1/se_k^2 + 1/tau^2).
+theta_k | mu, tau, y (precision 1/se_k^2 + 1/tau^2). NUTS samples tau and a standard normal mu_z, with
+mu = m(tau) + mu_z / sqrt(P(tau)) from mu's exact normal conditional given tau (:func:`build_model`):
+the same posterior without the funnel between mu and tau.
 
 The level estimates of one interaction model are correlated (they share the covariate
 coefficients and, in Cox models, the baseline hazard); with their full covariance V
@@ -139,35 +141,41 @@ def resolve_prior(prior: str, prior_params: dict | None, tau: float | None = Non
 
 def build_model(estimates, ses, labels, prior: dict, cov=None):
     """The PyMC model (marginal normal-normal, theta integrated out) for the resolved ``prior``;
-    with ``cov`` (K x K covariance of the estimates) a multivariate normal likelihood."""
+    with ``cov`` (K x K covariance of the estimates) a multivariate normal likelihood.
+
+    Sampled parameterization (the same posterior of mu and tau): with V = Q diag(lam) Q' (V =
+    diag(se^2) without ``cov``) and S = tau^2 I + V, mu is integrated out of the likelihood as well,
+    y | tau ~ MvNormal(mu_mean 1, S + mu_sd^2 1 1') (the Potential "y_marginal", in V's eigenbasis with
+    Sherman-Morrison: K elementwise terms, no Cholesky per gradient), and mu enters through its exact
+    conditional mu | tau, y ~ Normal(m(tau), 1 / P(tau)), P = 1/mu_sd^2 + 1'S^-1 1, m = mu_mean +
+    1'S^-1 (y - mu_mean 1) / P, as mu = m(tau) + mu_z / sqrt(P(tau)) with mu_z ~ Normal(0, 1). So NUTS
+    sees a standard normal times the one-dimensional marginal of tau: no funnel between mu and tau
+    (whose scale mu had with two or three levels: divergent transitions, and a retry with twice the
+    draws, in most first attempts at the trial's size)."""
     import pymc as pm
 
+    y = np.asarray(estimates, float)
+    V = np.diag(np.asarray(ses, float) ** 2) if cov is None else np.asarray(cov, float)
+    lam, Q = np.linalg.eigh(V)
+    q1 = Q.sum(axis=0)  # Q'1
+    z0 = (y - prior["mu_mean"]) @ Q  # Q'(y - mu_mean 1)
+    b2 = prior["mu_sd"] ** 2
     with pm.Model(coords={"subgroup": list(labels)}) as model:
-        mu = pm.Normal("mu", mu=prior["mu_mean"], sigma=prior["mu_sd"])
         if prior["tau"] == "fixed":
             tau = pm.Data("tau", prior["tau_value"])
         elif prior["tau"] == "lognormal":
             tau = pm.LogNormal("tau", mu=np.log(prior["tau_median"]), sigma=prior["tau_log_sd"])
         else:
             tau = pm.HalfNormal("tau", sigma=prior["tau_sd"])
-        s = np.asarray(ses, float)
-        if cov is None:
-            pm.Normal("y", mu=mu, sigma=pm.math.sqrt(tau ** 2 + s ** 2), observed=np.asarray(estimates, float),
-                      dims="subgroup")
-        else:
-            # MvNormal(mu 1, tau^2 I + V) in V's eigenbasis (V = Q diag(lam) Q'): z = Q'(y - mu 1) has
-            # independent Normal(0, lam_k + tau^2) components, so the density is a sum of K normal terms
-            # (the same log-likelihood, with no Cholesky or triangular solve per gradient: those ran
-            # as Python-level linear algebra, most of the sampling time at the trial's size)
-            lam, Q = np.linalg.eigh(np.asarray(cov, float))
-            q1 = Q.sum(axis=0)  # Q'1
-
-            def logp(value, mu, tau):
-                z = pm.math.dot(value, Q) - mu * q1
-                var = lam + tau ** 2
-                return -0.5 * (np.log(2 * np.pi) + pm.math.log(var) + z ** 2 / var)
-
-            pm.CustomDist("y", mu, tau, logp=logp, observed=np.asarray(estimates, float), dims="subgroup")
+        mu_z = pm.Normal("mu_z", 0.0, 1.0)
+        d = lam + tau ** 2  # eigenvalues of S
+        c = pm.math.sum(q1 ** 2 / d)  # 1'S^-1 1
+        e = pm.math.sum(q1 * z0 / d)  # 1'S^-1 (y - mu_mean 1)
+        pm.Potential("y_marginal", -0.5 * (len(y) * np.log(2 * np.pi) + pm.math.sum(pm.math.log(d))
+                                           + pm.math.log(1 + b2 * c) + pm.math.sum(z0 ** 2 / d)
+                                           - b2 * e ** 2 / (1 + b2 * c)))
+        P = 1.0 / b2 + c
+        pm.Deterministic("mu", prior["mu_mean"] + e / P + mu_z / pm.math.sqrt(P))
     return model
 
 
@@ -282,6 +290,7 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
         chains x (tune + draws), through :class:`mheval.progress.LoopProgress`; PyMC's bar is off).
     """
     import pymc as pm
+    import xarray as xr
 
     y = np.asarray(estimates, float)
     s = np.asarray(ses, float)
@@ -314,6 +323,7 @@ def pool_subgroups(estimates, ses, labels=None, prior: str = "weakly_informative
                               random_seed=int(seed) + attempt, target_accept=ta, progressbar=False,
                               compute_convergence_checks=False, callback=lambda trace, draw: progress.step())
         progress.done()
+        idata.add_groups(observed_data=xr.Dataset({"y": ("subgroup", y)}, coords={"subgroup": labels}))
         add_theta_draws(idata, y, s, int(seed) + attempt, cov)
         diag, fails = check_diagnostics(idata, max_rhat=max_rhat, min_ess=min_ess, max_divergences=max_divergences)
         attempts.append({"attempt": attempt + 1, "tune": t, "target_accept": ta, "draws": nd,

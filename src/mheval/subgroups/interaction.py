@@ -194,7 +194,8 @@ SIZE_COLUMN = "SELF_REPORTED_FFS_BENES"
 def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
                           levels: list | None = None, by_year: bool = True,
                           size_column: str = SIZE_COLUMN, average: str = "simple",
-                          covariates: dict | None = None, cov_type: str = "CR2") -> SubgroupImpacts:
+                          covariates: dict | None = None, cov_type: str = "CR2",
+                          frame: pd.DataFrame | None = None) -> SubgroupImpacts:
     """Equation 1 with arm x subgroup-level impacts (see the module docstring).
 
     Parameters
@@ -213,17 +214,23 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     cov_type : covariance of the level estimates (and so their SEs and the pooling's likelihood):
         "CR2" (cluster-robust by organization with the small-sample correction, config
         ``models.lmm_cov_type``; default) or "model".
+    frame : optional :func:`mheval.models.equation1.model_frame` of ``by`` for this outcome,
+        population and covariates, for a caller that fits several dimensions (built once instead of
+        once per fit; :func:`mheval.subgroups.run_subgroup_analysis`).
     """
     check_average_weighting(average)
     if cov_type not in ("CR2", "model"):
         raise ValueError(f"cov_type must be 'CR2' or 'model', not {cov_type!r}")
     col = _subgroup_column(by, subgroup)
-    d = model_frame(by, outcome, population, covariates)
-    d = d[d[col].notna()].reset_index(drop=True)
+    d = model_frame(by, outcome, population, covariates) if frame is None else frame
+    base_covs = model_covariates(d, population, covariates)
+    # only the fit's columns (the model frame keeps every column of the file: 1.3 M rows at scale 1.0)
+    keep = d[col].notna().to_numpy()
+    d = d.loc[keep, list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", col, *base_covs]))]
+    d = d.reset_index(drop=True)
     levels = _levels(d, col, levels, f"population '{population}'")
     counts = _counts(d, col, levels)
     _check_arms(counts, col)
-    base_covs = model_covariates(d, population, covariates)
     covs, dropped = _usable_covariates(d, base_covs, col)
     years = sorted(d["YEAR"].unique())
     K = len(levels)
@@ -250,10 +257,10 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     names = list(fit.params.index)
     beta = fit.params.to_numpy()
     V = fit.robust.vcov if cov_type == "CR2" else fit.cov_params().to_numpy()
-    Xfull = d[names].to_numpy(float)
-    X0 = Xfull.copy()
-    X0[:, [names.index(m) for m in mh_terms]] = 0.0  # everyone as control
-    pred0 = X0 @ beta
+    pred0 = np.zeros(len(d))  # everyone as control: the fit's prediction without the MH terms
+    for name, b in zip(names, beta):  # column by column (no n x p copy of the design)
+        if name not in mh_terms:
+            pred0 += d[name].to_numpy(float) * b
     C = np.zeros((K, len(names)))
     control = np.zeros(K)
     n_obs = np.zeros(K, dtype=int)
@@ -289,7 +296,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     size = None
     if col == column_name("org_size"):
         size = equation1_size_interaction(by, outcome, population, size_column=size_column, alpha=alpha,
-                                          covariates=covariates)
+                                          covariates=covariates, frame=frame)
     return SubgroupImpacts(model="Equation 1 x subgroup: nested LMM, REML, precision weights" +
                            (", year x level impacts averaged" if by_year else ", one impact per level") +
                            (", CR2 covariance by organization" if cov_type == "CR2" else ", model-based covariance"),
@@ -301,15 +308,18 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
 
 def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
                                size_column: str = SIZE_COLUMN, alpha: float = 0.10,
-                               covariates: dict | None = None) -> dict:
+                               covariates: dict | None = None, frame: pd.DataFrame | None = None) -> dict:
     """Equation 1 plus MH x (log(1 + organization size), centred): does the impact change with
     size? Size: the self-reported Medicare FFS beneficiaries (before randomization).
 
     Returns the interaction coefficient (change in the average impact per unit of log size; also
-    per doubling of size), its standard error, interval and p-value.
+    per doubling of size), its standard error, interval and p-value. ``frame``: optional
+    :func:`mheval.models.equation1.model_frame` of ``by`` (as :func:`equation1_by_subgroup`).
     """
-    d = model_frame(by, outcome, population, covariates)
+    d = model_frame(by, outcome, population, covariates) if frame is None else frame
     size = _org_size(d, size_column)
+    base_covs = model_covariates(d, population, covariates)
+    d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *base_covs]))].copy()
     logs = np.log1p(size)
     centre = float(logs.mean())
     d["LOG_SIZE_C"] = logs - centre
@@ -317,8 +327,7 @@ def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
     yrs, trt = d["YEAR"].to_numpy(), d["MH"].to_numpy(float)
     base = [(yrs == t) * w for t in np.unique(yrs) for w in (1.0, trt)] + [d["LOG_SIZE_C"].to_numpy(),
                                                                           d["MH_X_LOG_SIZE"].to_numpy()]
-    covs = independent_covariates(d, [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1],
-                                  base=base)[0]  # LOG_FFS_SIZE is the size term itself
+    covs = independent_covariates(d, [c for c in base_covs if d[c].nunique() > 1], base=base)[0]  # LOG_FFS_SIZE is the size term itself
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + LOG_SIZE_C + MH_X_LOG_SIZE" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
     return _interaction_dict(float(fit.params["MH_X_LOG_SIZE"]), float(fit.bse["MH_X_LOG_SIZE"]), alpha, centre,
@@ -332,6 +341,15 @@ def _interaction_dict(b, se, alpha, centre, model):
             "coef_per_doubling": b * np.log(2), "log_size_centre": centre}
 
 
+def cox_model_frame(tte: pd.DataFrame, outcome: str, population: str, covariates: dict | None = None,
+                    size_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The time-to-event rows of ``population`` and their adjustment covariates (``covariates``: config
+    ``models.covariates``), as :func:`cox_by_subgroup` fits them: pass it as that function's ``frame`` to
+    build it once for every dimension. The organization size column must exist (one clear error)."""
+    _org_size(tte, size_column)
+    return _cox_frame(tte, outcome, population, covariates)
+
+
 def _cox_frame(tte: pd.DataFrame, outcome: str, population: str, covariates: dict | None = None):
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {list(OUTCOMES)}, not {outcome!r}")
@@ -341,7 +359,8 @@ def _cox_frame(tte: pd.DataFrame, outcome: str, population: str, covariates: dic
 
 def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
                     levels: list | None = None, size_column: str | None = None,
-                    covariates: dict | None = None, cov_type: str = "mbn") -> SubgroupImpacts:
+                    covariates: dict | None = None, cov_type: str = "mbn",
+                    frame: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> SubgroupImpacts:
     """Marginal Cox model with MH x subgroup-level indicators: log hazard ratio per level.
 
     Parameters
@@ -356,14 +375,14 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     cov_type : covariance of the level log hazard ratios: "robust" (Lin-Wei sandwich) or a
         bias-corrected sandwich "kc", "fg", "md", "mbn" (default) (config ``models.cox_cov_type``;
         :func:`mheval.models.cox_small_sample.bias_corrected_cov`).
+    frame : optional :func:`cox_model_frame` of ``tte`` for this outcome, population and covariates,
+        for a caller that fits several dimensions (:func:`mheval.subgroups.run_subgroup_analysis`).
     """
     if cov_type not in ("robust", "kc", "fg", "md", "mbn"):
         raise ValueError(f"cov_type must be one of robust, kc, fg, md, mbn; not {cov_type!r}")
     col = _subgroup_column(tte, subgroup)
     duration, event = OUTCOMES[outcome]
-    # organization size over the whole file, before the population restriction
-    sizes = _org_size(tte, size_column)
-    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population, covariates)
+    df, x = cox_model_frame(tte, outcome, population, covariates, size_column) if frame is None else frame
     keep = df[col].notna().to_numpy()
     df, x = df[keep].reset_index(drop=True), x[keep].reset_index(drop=True)
     levels = _levels(df, col, levels, f"population '{population}'")
@@ -413,7 +432,7 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     size = None
     if col == column_name("org_size"):
         size = cox_size_interaction(tte, outcome, population, size_column=size_column, alpha=alpha,
-                                    covariates=covariates)
+                                    covariates=covariates, frame=frame)
     return SubgroupImpacts(model=f"Cox x subgroup: Efron ties, cluster-robust SE by organization ({cov_type})",
                            outcome=outcome, population=population, subgroup=col, table=table,
                            heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=len(df),
@@ -422,13 +441,13 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
 
 
 def cox_size_interaction(tte: pd.DataFrame, outcome: str, population: str, size_column: str | None = None,
-                         alpha: float = 0.10, covariates: dict | None = None) -> dict:
+                         alpha: float = 0.10, covariates: dict | None = None,
+                         frame: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> dict:
     """Marginal Cox model with MH, centred log(1 + organization size) and their product (size:
-    the self-reported Medicare FFS beneficiaries by default)."""
+    the self-reported Medicare FFS beneficiaries by default; ``frame``: as :func:`cox_by_subgroup`)."""
     duration, event = OUTCOMES[outcome]
-    sizes = _org_size(tte, size_column)
-    df, x = _cox_frame(tte.assign(__SIZE__=sizes.to_numpy()), outcome, population, covariates)
-    logs = np.log1p(df["__SIZE__"].to_numpy(float))
+    df, x = cox_model_frame(tte, outcome, population, covariates, size_column) if frame is None else frame
+    logs = np.log1p(_org_size(df, size_column).to_numpy(float))
     centre = float(logs.mean())
     lc = logs - centre
     mh = df["MH"].to_numpy(float)

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from mheval.seeds import job_seed
+from mheval.models.equation1 import model_frame
 from mheval.subgroups.bayes import merge_bayes_config, pool_impacts, save_inference_data
 from mheval.subgroups.definitions import assign_subgroups, merge_spec
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error
-from mheval.subgroups.interaction import cox_by_subgroup, equation1_by_subgroup
+from mheval.subgroups.interaction import cox_by_subgroup, cox_model_frame, equation1_by_subgroup
 
 DEFAULT_RUN = {"equation1_outcomes": ["spend_ab", "hosp_all"], "survival_outcomes": ["event", "death"]}
 
@@ -28,12 +29,11 @@ DEFAULT_RUN = {"equation1_outcomes": ["spend_ab", "hosp_all"], "survival_outcome
 def _overall_reason(frame: pd.DataFrame, model: str, outcome: str, population: str, limits: Limits | None,
                     covariates: dict | None = None) -> str:
     """Why ``outcome`` is not estimable in the whole ``population`` ("" when it is): then no
-    subgroup of it is (:func:`mheval.models.estimability.check_estimable`)."""
+    subgroup of it is (:func:`mheval.models.estimability.check_estimable`). ``frame``: for
+    Equation 1 its :func:`mheval.models.equation1.model_frame`, else the time-to-event file."""
     try:
         if model == "equation1":
-            from mheval.models.equation1 import model_frame
-
-            d = model_frame(frame, outcome, population, covariates)
+            d = frame
             check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
         else:
             from mheval.models.survival_impact import OUTCOMES, survival_frame
@@ -87,14 +87,26 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     if by is not None:
         by_sg = by.drop(columns=[c for c in sg_cols if c in by.columns]).merge(tte_sg[["BENE_ID"] + sg_cols],
                                                                                on="BENE_ID", how="left")
+        by = None  # freed here when the caller keeps no reference (workflow/scripts/fit_subgroups.py)
     rows, tests, diags, skipped, files = [], [], [], [], []
     if idata_dir is not None:  # exists even when every fit is skipped (a declared output)
         Path(idata_dir).mkdir(parents=True, exist_ok=True)
     jobs = [("equation1", o) for o in eq1_outcomes] + [("cox", o) for o in surv_outcomes]
     for population in populations:
-        overall = {job: _overall_reason(by_sg if job[0] == "equation1" else tte_sg, *job, population, limits,
-                                   covariates)
-                   for job in jobs}
+        # Equation 1's model frame of each outcome, built once for every dimension's fit
+        frames, overall = {}, {}
+        for job in jobs:
+            try:
+                if job[0] == "equation1":
+                    frames[job] = model_frame(by_sg, job[1], population, covariates)
+                else:
+                    frames[job] = cox_model_frame(tte_sg, job[1], population, covariates)
+                overall[job] = _overall_reason(tte_sg if job[0] == "cox" else frames[job], *job, population, limits,
+                                               covariates)
+            except NotEstimable as e:
+                overall[job] = e.reason
+        if population == populations[-1]:
+            by_sg = None  # the frames hold what the fits read: free the merged file (0.5 GB at scale 1.0)
         for dim in spec["enabled"]:
             for model, outcome in jobs:
                 try:
@@ -103,12 +115,13 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                     if dim in no_contrast:
                         raise NotEstimable(no_contrast[dim])
                     if model == "equation1":
-                        imp = equation1_by_subgroup(by_sg, outcome, population, dim, alpha=alpha,
+                        imp = equation1_by_subgroup(frames[(model, outcome)], outcome, population, dim, alpha=alpha,
                                                     by_year=cfg.get("equation1_by_year", True), average=average,
-                                                    covariates=covariates, cov_type=lmm_cov_type)
+                                                    covariates=covariates, cov_type=lmm_cov_type,
+                                                    frame=frames[(model, outcome)])
                     else:
                         imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha, covariates=covariates,
-                                              cov_type=cox_cov_type)
+                                              cov_type=cox_cov_type, frame=frames[(model, outcome)])
                     check_standard_error(imp.table["se"].to_numpy(), "a subgroup level's impact")
                 except (NotEstimable, np.linalg.LinAlgError) as e:
                     skipped.append({"model": model, "outcome": outcome, "population": population,
