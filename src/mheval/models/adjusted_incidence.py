@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
+from mheval.models.cox_engine import ReplicateStart, RiskSets, breslow_cumhaz, fit_cox
+from mheval.models.cox_replicates import ReplicateFits, replicate_block
 from mheval.models.estimability import NotEstimable
 from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
 from mheval.progress import LoopProgress
@@ -175,23 +176,44 @@ def bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties="efr
     rs = RiskSets(T, E, X)
     start = ReplicateStart(rs, init, ties) if X.shape[1] else None
     ranges = GroupRanges(X, org)
+    # the replicates' fits together (Breslow baseline; otherwise, and without covariates, one by one)
+    rf = ReplicateFits(T, E, X, ties=ties) if X.shape[1] and baseline == "breslow" and E.any() else None
+    assert rf is None or np.array_equal(rf.order, rs.order)  # the start's residuals are in rf's order
+    xa = None if arm_col is None else np.ascontiguousarray(X[:, arm_col])
     progress = LoopProgress(log or logger, "1 - S bootstrap replicates", n_boot)
-    for b in range(n_boot):
-        w = counts[b, org]
-        try:
-            if X.shape[1] == 0 or np.any(ranges.constant(w)):
-                boot[b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=w, init=init)[0]
-            else:
-                rw = rs.reweighted(w)
-                beta, *_, converged = newton_cox(rw, start(w), ties, accept_step=ACCEPT_STEP)
-                _check_fit(converged, beta)
-                H = np.cumsum(baseline_increments(rw, beta, baseline))
-                pos = w > 0
-                boot[b] = _arm_curves((X @ beta)[pos], None if arm_col is None else X[pos, arm_col], beta, arm_col,
-                                      arms, rw.ut, H, times, w[pos])
-        except (RuntimeError, np.linalg.LinAlgError):
-            failed += 1
-        progress.step()
+    for lo in range(0, n_boot, (block := replicate_block(len(T)))):
+        W = counts[lo:lo + block, org].T  # n x m, a replicate a column
+        Wt = np.ascontiguousarray(W.T)
+        m = W.shape[1]
+        alone = np.array([rf is None or bool(np.any(ranges.constant(Wt[i]))) for i in range(m)], bool)
+        bad = np.zeros(m, bool)
+        idx = np.flatnonzero(~alone)
+        if len(idx):
+            Ws = W[rf.order][:, idx]
+            none = Ws[rf.drows].sum(axis=0) == 0  # no event drawn: the direct refit says what happens
+            alone[idx[none]] = True
+            idx, Ws = idx[~none], Ws[:, ~none]
+        if len(idx):
+            s0 = start.beta + np.linalg.solve(start.H, start.U.T @ Ws).T
+            beta, conv, fallback = rf.newton(Ws, s0, accept_step=ACCEPT_STEP)
+            alone[idx[fallback]] = True
+            ok = ~fallback & conv & np.isfinite(beta).all(axis=1)
+            bad[idx[~fallback & ~ok]] = True
+            idx, beta, Ws = idx[ok], beta[ok], Ws[:, ok]
+            dH, has = rf.baseline_increments(Ws, beta)
+            eta = beta @ X.T
+            for i, b in enumerate(idx):
+                pos = np.flatnonzero(Wt[b] > 0)
+                boot[lo + b] = _arm_curves(eta[i, pos], None if xa is None else xa[pos], beta[i], arm_col, arms,
+                                           rf.ut[has[:, i]], np.cumsum(dH[has[:, i], i]), times, Wt[b, pos])
+        for b in np.flatnonzero(alone):
+            try:
+                boot[lo + b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=Wt[b], init=init)[0]
+            except (RuntimeError, np.linalg.LinAlgError):
+                bad[b] = True
+        failed += int(bad.sum())
+        for _ in range(m):
+            progress.step()
     progress.done()
     return boot, failed
 
