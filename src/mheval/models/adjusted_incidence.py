@@ -15,8 +15,9 @@ replacement within arm (the arms are randomized by organization). A replicate is
 frequency weights (the number of times each subject's organization is drawn) passed to
 ``fit_cox(weights=)``, so no data are copied; the model is refitted (started at the full-sample
 estimate), the baseline hazard recomputed and the standardization averaged with the same weights.
-:func:`bootstrap_curves` sorts the rows once for all replicates (a replicate takes its drawn rows
-from the sorted arrays, without sorting again), starts each refit from the linear
+:func:`bootstrap_curves` sorts the rows once for all replicates and refits a block of replicates
+together (:class:`mheval.models.cox_replicates.ReplicateFits`: every risk-set sum a product over the
+rows with the replicates as columns), starts each refit from the linear
 approximation of its estimate and interpolates exp(-H(t) r) over the rows' relative hazards r
 (:mod:`mheval.models.interpolation`): each replicate equals the direct refit to 1e-10.
 """
@@ -95,8 +96,13 @@ class GroupRanges:
         G = int(self.group.max()) + 1 if len(self.group) else 0
         self.lo = np.full((G, X.shape[1]), np.inf)
         self.hi = np.full((G, X.shape[1]), -np.inf)
-        np.minimum.at(self.lo, self.group, X)
-        np.maximum.at(self.hi, self.group, X)
+        if len(self.group):  # rows by group, then each group's minimum and maximum over its run
+            order = np.argsort(self.group, kind="stable")
+            g = self.group[order]
+            first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+            Xg = np.asarray(X)[order]
+            self.lo[g[first]] = np.minimum.reduceat(Xg, first, axis=0)
+            self.hi[g[first]] = np.maximum.reduceat(Xg, first, axis=0)
 
     def constant(self, weights: np.ndarray) -> np.ndarray:
         """Per covariate: constant among the rows with weight > 0."""
@@ -164,9 +170,11 @@ def _arm_curves(eta, arm_x, beta, arm_col, arms, ut, H, times, weights, exact=Fa
 def bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties="efron", baseline="breslow",
                      log: logging.Logger | None = None):
     """The standardized curves (:func:`_curves`) on every cluster-bootstrap replicate (row i has the
-    frequency weight ``counts[b, org[i]]``), fits started at ``init``: the rows are sorted once and
-    reweighted (:meth:`mheval.models.cox_engine.RiskSets.reweighted`). A replicate in which a
-    covariate is constant among the drawn rows goes through :func:`_curves`. Returns (replicates x
+    frequency weight ``counts[b, org[i]]``), fits started at ``init``: the rows are sorted once and a
+    block of replicates is refitted together (:class:`mheval.models.cox_replicates.ReplicateFits`). A
+    replicate in which a covariate is constant among the drawn rows, without an event, or whose Newton
+    step needs halving goes through :func:`_curves` (so does every replicate under Efron's baseline or
+    without covariates). Returns (replicates x
     arms x times, NaN for a replicate that failed to fit; the number failed). Progress goes to ``log``."""
     n_boot = len(counts)
     boot = np.full((n_boot, len(arms), len(times)), np.nan)
@@ -177,7 +185,7 @@ def bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties="efr
     start = ReplicateStart(rs, init, ties) if X.shape[1] else None
     ranges = GroupRanges(X, org)
     # the replicates' fits together (Breslow baseline; otherwise, and without covariates, one by one)
-    rf = ReplicateFits(T, E, X, ties=ties) if X.shape[1] and baseline == "breslow" and E.any() else None
+    rf = ReplicateFits(T, E, X, ties=ties, group=org) if X.shape[1] and baseline == "breslow" and E.any() else None
     assert rf is None or np.array_equal(rf.order, rs.order)  # the start's residuals are in rf's order
     xa = None if arm_col is None else np.ascontiguousarray(X[:, arm_col])
     progress = LoopProgress(log or logger, "1 - S bootstrap replicates", n_boot)

@@ -32,10 +32,13 @@ Uncertainty: percentile bands from the cluster bootstrap over organizations, res
 (:func:`mheval.models.adjusted_incidence.cluster_bootstrap_counts`, seeded), both estimates
 recomputed on every replicate as frequency-weighted fits (:func:`competing_bootstrap`). A replicate is
 a reweighting of the original rows, sorted once (:class:`CompetingBootstrap`): the cause-specific fits
-start from the linear approximation of the replicate's estimate and take one or two Newton steps;
+of a block of replicates run together (:class:`mheval.models.cox_replicates.ReplicateFits`: every
+risk-set sum a product over the rows with the replicates as columns), each started from the linear
+approximation of its estimate, one or two Newton steps;
 the baseline increments are risk-set sums over the shared sorted order; the standardization
 interpolates each beneficiary's product over the relative hazards (:func:`_mean_prefix_survival`,
-cost n x K instead of n x J); the unadjusted estimate sums weighted counts per distinct time. Each
+cost n x K instead of n x J); the unadjusted estimate sums weighted counts per distinct time (per
+organization once, then the replicate's organization counts times those tables). Each
 replicate equals the direct weighted refit to 1e-10 (tests/test_competing_risks.py).
 
 A follow-up year is **not estimable** (a reason, never a number) when an arm has fewer than
@@ -267,15 +270,18 @@ def _mean_prefix_survival(r1, r2, w, dA, ut, exact=False, diagnostics=None, chun
 
 class CompetingBootstrap:
     """Both estimates (unadjusted and standardized) under many frequency-weight vectors of the same
-    rows, e.g. the cluster-bootstrap replicates: the data are sorted once (per cause, by arm and time)
-    and every replicate reweights the sorted rows (:meth:`mheval.models.cox_engine.RiskSets.reweighted`);
-    the cause-specific Cox fits start from the full-data coefficients; the unadjusted estimate sums
-    weighted counts per distinct time. The same numbers as :func:`aalen_johansen` and
+    rows, e.g. the cluster-bootstrap replicates: the data are sorted once (per cause, by arm and time);
+    a block of replicates is fitted together (:meth:`standardized_many`, :class:`ReplicateFits`; one
+    replicate alone: :meth:`standardized`, which reweights the sorted rows,
+    :meth:`mheval.models.cox_engine.RiskSets.reweighted`); the cause-specific Cox fits start from the
+    linear approximation of each replicate's estimate; the unadjusted estimate sums weighted counts per
+    distinct time (per group, :meth:`unadjusted_groups`). The same numbers as :func:`aalen_johansen` and
     :func:`standardized_competing_incidence` with the weights (tests/test_competing_risks.py).
 
     A replicate in which a covariate is constant among the drawn rows (its coefficient is then not
     identified and set to 0) is computed by :func:`standardized_competing_incidence` itself; ``group``
-    (e.g. the organization) says which rows always share a weight, so that check costs G x p."""
+    (organization codes 0..G-1) says which rows always share a weight, so that check costs G x p, the
+    unadjusted counts come from per-group tables and the fits split off the organization-level columns."""
 
     def __init__(self, time, status, X, arm, times, ties: str = "efron", group=None):
         self.T, self.st, self.arm = np.asarray(time, float), np.asarray(status, int), np.asarray(arm, int)
@@ -287,14 +293,24 @@ class CompetingBootstrap:
         self.width = float(self.T.max()) + 1.0
         start = self.arm * self.width
         self.rs = [RiskSets(self.T + start, self.st == k, self.X, entry=start) for k in (1, 2)]
-        self.fits = [ReplicateFits(self.T, self.st == k, self.X, strata=self.arm, ties=ties, width=self.width)
-                     for k in (1, 2)]
+        self.fits = [ReplicateFits(self.T, self.st == k, self.X, strata=self.arm, ties=ties, width=self.width,
+                                   group=group) for k in (1, 2)]
         assert all(np.array_equal(f.order, rs.order) for f, rs in zip(self.fits, self.rs))  # one sort
         self.by_arm = []
         for a in self.arms:
             rows = np.flatnonzero(self.arm == a)
             u, j = np.unique(self.T[rows], return_inverse=True)
             self.by_arm.append((rows, u, j, self.st[rows]))
+        # per group (organization codes 0..G-1) and distinct time: rows leaving, events, competing deaths:
+        # a replicate's weighted counts are then its group weights times these tables
+        self.group_tables = None
+        if group is not None:
+            g = np.asarray(group, int)
+            G = int(g.max()) + 1
+            self.group_tables = [
+                [np.bincount(g[rows] * len(u) + j, weights=v, minlength=G * len(u)).reshape(G, len(u))
+                 for v in (np.ones(len(rows)), (st == 1).astype(float), (st == 2).astype(float))]
+                for rows, u, j, st in self.by_arm]
 
     def unadjusted(self, w: np.ndarray) -> np.ndarray:
         """Aalen-Johansen incidence of cause 1 by arm (rows) at ``times`` with row weights ``w``."""
@@ -305,6 +321,16 @@ class CompetingBootstrap:
             deaths = [np.bincount(j, weights=wa * (st == k), minlength=len(u)) for k in (1, 2)]
             out.append(_aalen_johansen_counts(u, exits, deaths, self.times)[0])
         return np.array(out)
+
+    def unadjusted_groups(self, counts: np.ndarray) -> np.ndarray:
+        """:meth:`unadjusted` for the replicates whose rows' weights are ``counts[b, group]`` (counts:
+        replicates x groups): replicates x arms x times, from the per-group tables (no pass over the rows)."""
+        out = np.empty((len(counts), len(self.arms), len(self.times)))
+        for a_i, ((_, u, _, _), tabs) in enumerate(zip(self.by_arm, self.group_tables)):
+            exits, d1, d2 = (counts @ t for t in tabs)
+            for b in range(len(counts)):
+                out[b, a_i] = _aalen_johansen_counts(u, exits[b], [d1[b], d2[b]], self.times)[0]
+        return out
 
     def standardized(self, w: np.ndarray, init) -> np.ndarray:
         """Standardized incidence of cause 1 by arm with row weights ``w``, the fits started at ``init``."""
@@ -412,13 +438,14 @@ def competing_bootstrap(time, status, X, arm, org, times, counts, init, log: log
     for lo in range(0, n_boot, (block := replicate_block(len(org)))):
         W = counts[lo:lo + block, org].T  # n x m, a replicate a column
         std, bad = eng.standardized_many(W, init)
+        un = eng.unadjusted_groups(counts[lo:lo + block])
         for i in range(W.shape[1]):
             b = lo + i
             if bad[i]:
                 failed += 1
             else:
                 boot["standardized"][b] = std[i]
-                boot["unadjusted"][b] = eng.unadjusted(W[:, i])
+                boot["unadjusted"][b] = un[i]
             progress.step()
     progress.done()
     return boot, failed

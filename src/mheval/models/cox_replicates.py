@@ -49,7 +49,7 @@ class ReplicateFits:
     as :func:`mheval.models.competing_risks._stratified_fit` does; ``ut`` (the event times) are on that
     scale."""
 
-    def __init__(self, time, event, X, strata=None, ties: str = "efron", width: float | None = None):
+    def __init__(self, time, event, X, strata=None, ties: str = "efron", width: float | None = None, group=None):
         if ties not in ("efron", "breslow"):
             raise ValueError("ties must be 'efron' or 'breslow'")
         T = np.asarray(time, float)
@@ -92,7 +92,28 @@ class ReplicateFits:
         self.slot_l = (np.arange(nd.sum()) - np.repeat(self.dfirst, nd)).astype(float)
         self.slot_first = self.dfirst  # slots of event time j: dfirst[j]..dstop[j] (as the deaths)
         p = self.X.shape[1]
-        self._iu = np.triu_indices(p)
+        # each row's run of (k_exit, stratum): C_r (below) is constant on a run
+        key = self.k_exit * (int(self.stratum.max()) + 1 if n else 1) + self.stratum
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n else np.zeros(0, int)
+        self._runs = (self.k_exit[first], self.k_first[first], np.diff(np.r_[first, n]))
+        # columns constant within every group (organization-level covariates) and the others: the
+        # information's sum over rows splits into a per-group part and a smaller pairwise part
+        self._cols = None
+        if group is not None and p:
+            g = np.asarray(group)[self.order]
+            gperm = np.argsort(g, kind="stable")
+            gs = g[gperm]
+            gb = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])  # each group's first row in gperm
+            Xg = self.X[gperm]
+            lo, hi = np.minimum.reduceat(Xg, gb, axis=0), np.maximum.reduceat(Xg, gb, axis=0)
+            zc = np.flatnonzero((lo == hi).all(axis=0))
+            uc = np.setdiff1d(np.arange(p), zc)
+            if len(zc) and len(uc):
+                self._cols = (zc, uc, gperm, gb, lo[:, zc], np.ascontiguousarray(Xg[:, uc]))
+        self._Xu = self.X if self._cols is None else np.ascontiguousarray(self.X[:, self._cols[1]])
+        self._iu = np.triu_indices(self._Xu.shape[1])
+        self._pairs = None
+        self._blocks = [(int(a), int(b)) for a, b in zip(np.unique(self.jfirst), np.unique(self.jend))]
 
     # ------------------------------------------------------------------ sums
     def _segment_sums(self, V: np.ndarray) -> np.ndarray:
@@ -119,7 +140,8 @@ class ReplicateFits:
         """eta (n x m), each column's max, and E = W exp(eta - max) for coefficients B (m x p)."""
         eta = self.X @ B.T
         emax = eta.max(axis=0)
-        E = np.exp(eta - emax)
+        E = eta - emax
+        np.exp(E, out=E)
         E *= W
         return eta, emax, E
 
@@ -150,31 +172,39 @@ class ReplicateFits:
         logsum = red(wt * np.log(den))
         Wd = W[self.drows]
         loglik = np.einsum("dm,dm->m", Wd, eta[self.drows]) - logsum.sum(axis=0) - dead_wt.sum(axis=0) * emax
-        # S1 and D1 by event time (J x m x p): one small product per segment / death group
-        S1seg = np.empty((J, m, p))
-        D1 = np.empty((J, m, p))
+        # S1 and D1 by replicate and event time (m x J x p): one small product per segment / death group
+        S1 = np.empty((m, J, p))
+        D1 = np.empty((m, J, p))
         Xs, Xd = self.X, self.Xd
         for j, (a, b, c, d) in enumerate(zip(self.start, self.stop, self.dfirst, self.dstop)):
-            S1seg[j] = E[a:b].T @ Xs[a:b]
-            D1[j] = Ed[c:d].T @ Xd[c:d]
-        S1 = self._risk(S1seg)
-        grad = Wd.T @ Xd - np.einsum("jm,jmp->mp", hsum, S1) + np.einsum("jm,jmp->mp", hfsum, D1)
+            S1[:, j] = E[a:b].T @ Xs[a:b]
+            D1[:, j] = Ed[c:d].T @ Xd[c:d]
+        for j0, j1 in self._blocks:  # risk sets: reverse cumulative sums within each stratum, in place
+            v = S1[:, j0:j1][:, ::-1]
+            np.cumsum(v, axis=1, out=v)
+        grad = Wd.T @ Xd - (hsum.T[:, None, :] @ S1)[:, 0] + (hfsum.T[:, None, :] @ D1)[:, 0]
         if not hess:
             return loglik, grad, None
         # information: sum_r v_r x_r x_r' - sum over slots wt (S1 - f D1)(S1 - f D1)' / den^2
         cum = np.concatenate([np.zeros((1, m)), np.cumsum(hsum, axis=0)])
-        V = E * (cum[self.k_exit] - cum[self.k_first])
+        k_exit, k_first, length = self._runs
+        V = np.repeat(cum[k_exit] - cum[k_first], length, axis=0)
+        V *= E
         if self.ties == "efron":
             V[self.drows] -= Ed * hfsum[self.dj]
         H = self._weighted_outer(V)
-        a0, a1, a2 = red(h / den), red(hf / den), red(hf * frac / den)
-        S1t = S1.transpose(1, 2, 0)  # m x p x J
-        D1t = D1.transpose(1, 2, 0)
-        H -= (S1t * a0.T[:, None, :]) @ S1.transpose(1, 0, 2)
+        # the slots' sum per event time is [S1 D1] [[a0, -a1], [-a1, a2]] [S1 D1]' (a0, a1, a2 the sums of
+        # wt / den^2 times 1, f, f^2): with that 2 x 2 matrix's Cholesky factor, Y1'Y1 + Y2'Y2
+        a0, a1, a2 = red(h / den).T, red(hf / den).T, red(hf * frac / den).T  # m x J
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r0 = np.sqrt(a0)
+            c1 = np.where(a0 > 0, a1 / np.where(a0 > 0, r0, 1.0), 0.0)
+        Y = S1 * r0[:, :, None]
         if self.ties == "efron":
-            cross = (S1t * a1.T[:, None, :]) @ D1.transpose(1, 0, 2)
-            H += cross + cross.transpose(0, 2, 1)
-            H -= (D1t * a2.T[:, None, :]) @ D1.transpose(1, 0, 2)
+            Y -= D1 * c1[:, :, None]
+            Y2 = D1 * np.sqrt(np.maximum(a2 - c1 ** 2, 0.0))[:, :, None]
+            H -= Y2.transpose(0, 2, 1) @ Y2
+        H -= Y.transpose(0, 2, 1) @ Y
         return loglik, grad, H
 
     def _weighted_outer(self, V: np.ndarray, chunk: int = 16384) -> np.ndarray:
@@ -182,27 +212,55 @@ class ReplicateFits:
         pairwise products (upper triangle), in chunks of rows."""
         n, p = self.X.shape
         m = V.shape[1]
-        if m < 32:  # few replicates: one symmetric product each costs less than the pairs
+        if m < 4:  # one or two replicates: a symmetric product each costs less than the pairs
             H = np.empty((m, p, p))
             for b in range(m):
                 Xs = self.X * np.sqrt(np.maximum(V[:, b], 0.0))[:, None]
                 H[b] = Xs.T @ Xs
             return H
+        Xu = self._Xu
+        pu = Xu.shape[1]
         iu0, iu1 = self._iu
-        acc = np.zeros((m, len(iu0)))
-        P = np.empty((min(chunk, n), len(iu0)))
-        for lo in range(0, n, chunk):
-            Xc = self.X[lo:lo + chunk]
-            Pc = P[:len(Xc)]
-            o = 0
-            for k in range(p):  # the pairs x_k x_l, l >= k, in the order of triu_indices
-                np.multiply(Xc[:, k:k + 1], Xc[:, k:], out=Pc[:, o:o + p - k])
-                o += p - k
-            acc += V[lo:lo + chunk].T @ Pc
-        H = np.empty((V.shape[1], p, p))
-        H[:, iu0, iu1] = acc
-        H[:, iu1, iu0] = acc
+        if self._pairs is None and n * len(iu0) <= 2.5e7:  # kept for the next evaluations (<= 200 MB)
+            self._pairs = self._pair_products(0, n)
+        if self._pairs is not None:
+            acc = V.T @ self._pairs
+        else:
+            acc = np.zeros((m, len(iu0)))
+            for lo in range(0, n, chunk):
+                acc += V[lo:lo + chunk].T @ self._pair_products(lo, min(n, lo + chunk))
+        Huu = np.empty((m, pu, pu))
+        Huu[:, iu0, iu1] = acc
+        Huu[:, iu1, iu0] = acc
+        if self._cols is None:
+            return Huu
+        # organization-level columns z (constant within a group g): sum_r v_r z z' = sum_g z_g z_g' V_g and
+        # sum_r v_r z u_r' = sum_g z_g (sum_{r in g} v_r u_r)', from the group sums of v and v u
+        zc, uc, gperm, gb, Z, Ug = self._cols
+        Vp = V[gperm]
+        Vg = np.add.reduceat(Vp, gb, axis=0)  # G x m
+        VU = np.empty((len(gb), m, pu))
+        for g, (a, b) in enumerate(zip(gb, np.r_[gb[1:], n])):
+            VU[g] = Vp[a:b].T @ Ug[a:b]
+        H = np.empty((m, p, p))
+        H[:, uc[:, None], uc] = Huu
+        H[:, zc[:, None], zc] = np.einsum("gm,gk,gl->mkl", Vg, Z, Z, optimize=True)
+        zu = np.einsum("gk,gmu->mku", Z, VU, optimize=True)
+        H[:, zc[:, None], uc] = zu
+        H[:, uc[:, None], zc] = zu.transpose(0, 2, 1)
         return H
+
+    def _pair_products(self, lo: int, hi: int) -> np.ndarray:
+        """Rows lo..hi of the pairwise products x_k x_l (l >= k, the order of triu_indices) of the
+        columns that are not organization-level, column-major (each product contiguous)."""
+        Xc = np.ascontiguousarray(self._Xu[lo:hi].T)  # pu x rows
+        pu = len(Xc)
+        P = np.empty((len(self._iu[0]), hi - lo))
+        o = 0
+        for k in range(pu):
+            np.multiply(Xc[k], Xc[k:], out=P[o:o + pu - k])
+            o += pu - k
+        return P.T
 
     def baseline_increments(self, W: np.ndarray, B: np.ndarray):
         """Breslow baseline hazard increments (x = 0) at every event time ``ut`` (J x m): each
