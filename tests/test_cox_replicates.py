@@ -73,3 +73,23 @@ def test_fits_and_baselines_equal_the_weighted_fit_of_each_replicate(ties):
         assert np.array_equal(rf.ut[has[:, b]], rw.ut)  # the replicate's event times: drawn deaths only
         assert np.allclose(dH[has[:, b], b], baseline_increments(rw, beta[b]), rtol=1e-11, atol=0)
         assert np.all(dH[~has[:, b], b] == 0)
+
+
+def test_the_last_step_from_the_gradient_alone_stays_within_the_stopping_tolerance(monkeypatch):
+    """With ``accept_step`` (as the bootstrap runs it) a step that only polishes is made from the new
+    point's gradient and the previous information (a chord step): every replicate's coefficients are
+    still those of its weighted fit to the tolerance (1e-8), and the chord step did occur."""
+    T, E, X, arm, org = _data(5, n=1500, G=20)
+    W = _weights(org, 8, seed=6)
+    width = T.max() + 1
+    rf = ReplicateFits(T, E, X, strata=arm, width=width, group=org)
+    full = fit_cox(T + arm * width, E, X, start=arm * width)
+    calls = []
+    evaluate = ReplicateFits.evaluate
+    monkeypatch.setattr(ReplicateFits, "evaluate",
+                        lambda self, W, B, hess=True: calls.append(hess) or evaluate(self, W, B, hess))
+    beta, conv, fallback = rf.newton(W[rf.order], np.tile(full.params, (8, 1)), accept_step=1e-8)
+    assert conv.all() and not fallback.any() and False in calls
+    for b in range(8):
+        ref = fit_cox(T + arm * width, E, X, start=arm * width, weights=W[:, b], tol=1e-12)
+        assert np.allclose(beta[b], ref.params, rtol=0, atol=2e-8)

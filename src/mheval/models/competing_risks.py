@@ -394,17 +394,19 @@ class CompetingBootstrap:
             fitted.append(Ws)
         idx = np.flatnonzero(~alone & ~failed)
         base = [[{} for _ in range(m)] for _ in (1, 2)]
+        R = []  # each cause's relative hazards, replicates x rows in the fits' (shared) sorted order
         for k, rf in enumerate(self.fits):
+            R.append(np.exp(betas[k, idx] @ rf.X.T))
             if not len(rf.ut) or not len(idx):
                 continue
-            dH, has = rf.baseline_increments(fitted[k][:, idx], betas[k, idx])
+            dH, has = rf.baseline_increments(fitted[k][:, idx], betas[k, idx], R[k].T)
             for i, b in enumerate(idx):
                 ut, d, s = rf.ut[has[:, i]], dH[has[:, i], i], rf.ustratum[has[:, i]]
                 base[k][b] = {a: (ut[s == a] - a * self.width, d[s == a]) for a in np.unique(s)}
-        R = [np.exp(betas[k, idx] @ self.X.T) for k in (0, 1)]  # len(idx) x n
+        Wst = np.ascontiguousarray(fitted[0][:, idx].T)  # the standardization is a mean: any row order
         for i, b in enumerate(idx):
-            pos = np.flatnonzero(Wt[b] > 0)
-            out[b] = _standardize([R[0][i, pos], R[1][i, pos]], Wt[b, pos], [base[0][b], base[1][b]], self.arms,
+            pos = np.flatnonzero(Wst[i] > 0)
+            out[b] = _standardize([R[0][i, pos], R[1][i, pos]], Wst[i, pos], [base[0][b], base[1][b]], self.arms,
                                   self.times)
         for b in np.flatnonzero(alone & ~failed):
             try:

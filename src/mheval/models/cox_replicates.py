@@ -23,9 +23,16 @@ Efron ties with weights follow R's coxph (and the engine): a death time with d d
 in the replicate has d terms, each weighted by those deaths' mean weight; a death of weight 0 is no death
 (a time without one is no event time of that replicate). The Newton iterations are those of
 :func:`~mheval.models.cox_engine.newton_cox` (same start, steps, ``accept_step`` rule and stopping rule)
-for every replicate; a replicate whose step would need halving is left to the caller (``fallback``),
-which refits it alone. The sums are the same as the engine's in another order: the coefficients agree
-to rounding (tests/test_cox_replicates.py).
+for every replicate, but a last step that only polishes (its predicted error below ``CHORD_FROM``) is
+made with the gradient at the new point and the previous information (a chord step: no information,
+the costly part, evaluated there) when its error bound is below ``accept_step``; a replicate whose step
+would need halving is left to the caller (``fallback``), which refits it alone. The sums are the same as
+the engine's in another order: evaluations agree to rounding, fits to the stopping rule's tolerance
+(tests/test_cox_replicates.py).
+
+The organization-level columns z (constant within each organization g) split sum_r v_r x_r x_r' into
+per-organization sums (sum_g z_g z_g' V_g and sum_g z_g (sum_{r in g} v_r u_r)') and the pairwise
+products of the other columns u only, which are computed once and kept.
 """
 
 from __future__ import annotations
@@ -172,6 +179,17 @@ class ReplicateFits:
         logsum = red(wt * np.log(den))
         Wd = W[self.drows]
         loglik = np.einsum("dm,dm->m", Wd, eta[self.drows]) - logsum.sum(axis=0) - dead_wt.sum(axis=0) * emax
+        # gradient: sum over slots of wt (S1 - f D1) / den = sum_r v_r x_r with v_r = w_r C_r (C_r: the sum of
+        # h = wt / den over the event times at which row r is at risk) less, for a death, w_r sum_l h f at its time
+        cum = np.concatenate([np.zeros((1, m)), np.cumsum(hsum, axis=0)])
+        k_exit, k_first, length = self._runs
+        V = np.repeat(cum[k_exit] - cum[k_first], length, axis=0)
+        V *= E
+        if self.ties == "efron":
+            V[self.drows] -= Ed * hfsum[self.dj]
+        grad = Wd.T @ self.Xd - V.T @ self.X
+        if not hess:
+            return loglik, grad, None
         # S1 and D1 by replicate and event time (m x J x p): one small product per segment / death group
         S1 = np.empty((m, J, p))
         D1 = np.empty((m, J, p))
@@ -182,16 +200,7 @@ class ReplicateFits:
         for j0, j1 in self._blocks:  # risk sets: reverse cumulative sums within each stratum, in place
             v = S1[:, j0:j1][:, ::-1]
             np.cumsum(v, axis=1, out=v)
-        grad = Wd.T @ Xd - (hsum.T[:, None, :] @ S1)[:, 0] + (hfsum.T[:, None, :] @ D1)[:, 0]
-        if not hess:
-            return loglik, grad, None
         # information: sum_r v_r x_r x_r' - sum over slots wt (S1 - f D1)(S1 - f D1)' / den^2
-        cum = np.concatenate([np.zeros((1, m)), np.cumsum(hsum, axis=0)])
-        k_exit, k_first, length = self._runs
-        V = np.repeat(cum[k_exit] - cum[k_first], length, axis=0)
-        V *= E
-        if self.ties == "efron":
-            V[self.drows] -= Ed * hfsum[self.dj]
         H = self._weighted_outer(V)
         # the slots' sum per event time is [S1 D1] [[a0, -a1], [-a1, a2]] [S1 D1]' (a0, a1, a2 the sums of
         # wt / den^2 times 1, f, f^2): with that 2 x 2 matrix's Cholesky factor, Y1'Y1 + Y2'Y2
@@ -262,12 +271,12 @@ class ReplicateFits:
             o += pu - k
         return P.T
 
-    def baseline_increments(self, W: np.ndarray, B: np.ndarray):
+    def baseline_increments(self, W: np.ndarray, B: np.ndarray, R: np.ndarray | None = None):
         """Breslow baseline hazard increments (x = 0) at every event time ``ut`` (J x m): each
         replicate's weighted deaths over its risk set's sum of w exp(x'beta), and which event times
-        are the replicate's (a death of positive weight; the increment is 0 elsewhere)."""
-        E = np.exp(self.X @ B.T)
-        E *= W
+        are the replicate's (a death of positive weight; the increment is 0 elsewhere). ``R``: the
+        relative hazards exp(X B') (n x m, sorted order) when the caller has them."""
+        E = (np.exp(self.X @ B.T) if R is None else R) * W
         S0 = self._risk(self._segment_sums(E))
         _, dead_wt = self._death_counts(W)
         has = dead_wt > 0
@@ -277,10 +286,13 @@ class ReplicateFits:
     # ------------------------------------------------------------------ Newton
     def newton(self, W: np.ndarray, init: np.ndarray, tol: float = 1e-9, max_iter: int = 50,
                accept_step: float | None = None):
-        """Newton-Raphson for every replicate (columns of ``W``) from its start ``init[b]``, exactly as
-        :func:`mheval.models.cox_engine.newton_cox` does for one. Returns (coefficients m x p,
-        converged, fallback): ``fallback`` marks the replicates whose step needed halving (or whose
-        information was singular): the caller refits those alone."""
+        """Newton-Raphson for every replicate (columns of ``W``) from its start ``init[b]``, as
+        :func:`mheval.models.cox_engine.newton_cox` does for one (the same steps, ``accept_step`` rule
+        and stopping rule), except that where a step leaves a predicted error below ``CHORD_FROM`` the
+        next point is evaluated without its information and finished by a chord step (:meth:`_chord`)
+        when that one's error bound is below ``accept_step``. Returns (coefficients m x p, converged,
+        fallback): ``fallback`` marks the replicates whose step needed halving (or whose information
+        was singular): the caller refits those alone."""
         m = W.shape[1]
         beta = np.array(init, float, copy=True).reshape(m, -1)
         conv = np.zeros(m, bool)
@@ -308,7 +320,20 @@ class ReplicateFits:
                 live, new, step, size = live[~acc], new[~acc], step[~acc], size[~acc]
                 if not len(live):
                     break
+            last_prev = last[live]
             last[live] = size
+            if accept_step is not None:
+                # a step that leaves little error: the next point's gradient alone, with this information
+                # (a chord step), usually finishes the fit (:meth:`_chord`)
+                chord = np.flatnonzero(np.isfinite(last_prev) & (left[~acc] < CHORD_FROM))
+                if len(chord):
+                    took = self._chord(W, live[chord], new[chord], H[live[chord]], ll[live[chord]], size[chord],
+                                       last_prev[chord], accept_step, beta, conv, fallback)
+                    rest = np.ones(len(live), bool)
+                    rest[chord[took]] = False
+                    live, new, step, size = live[rest], new[rest], step[rest], size[rest]
+                    if not len(live):
+                        break
             ll_n, g_n, H_n = self.evaluate(W[:, live], new)
             worse = ~np.isfinite(ll_n) | (ll_n < ll[live] - 1e-11 * (1 + np.abs(ll[live])))
             fallback[live[worse]] = True  # step halving: left to the caller's one-replicate refit
@@ -319,6 +344,30 @@ class ReplicateFits:
             conv[live[ok & done]] = True
             live = live[ok & ~done]
         return beta, conv & ~fallback, fallback
+
+    def _chord(self, W, ids, new, H, ll, size, last, accept_step, beta, conv, fallback) -> np.ndarray:
+        """For replicates ``ids`` at ``new`` (reached by a Newton step of ``size`` after one of ``last``): the
+        gradient there and the step d with the previous information ``H``. With Newton's rate c =
+        size / last^2, the information at ``new`` differs from H by about 2 c size (relative), so
+        new + d is within 2 c size |d| + c |d|^2 of the optimum: accepted (into ``beta``, ``conv``)
+        when that is below ``accept_step``. A point with a lower likelihood goes to ``fallback``.
+        Returns which of ``ids`` are done with (accepted or fallback); the others get a full evaluation."""
+        ll_n, g_n, _ = self.evaluate(W[:, ids], new, hess=False)
+        worse = ~np.isfinite(ll_n) | (ll_n < ll - 1e-11 * (1 + np.abs(ll)))
+        d, bad = _solve(H, g_n)
+        with np.errstate(invalid="ignore", over="ignore"):
+            dn = np.abs(d).max(axis=1) if d.shape[1] else np.zeros(len(ids))
+            c = size / last ** 2
+            ok = ~worse & ~bad & np.isfinite(dn) & (2 * c * size * dn + c * dn ** 2 < accept_step)
+        beta[ids[ok]] = new[ok] + d[ok]
+        conv[ids[ok]] = True
+        fallback[ids[worse]] = True
+        return ok | worse
+
+
+# a Newton step predicted to leave an error below this is followed by a gradient-only (chord) step
+# (:meth:`ReplicateFits._chord`) rather than a full evaluation
+CHORD_FROM = 1e-4
 
 
 def _solve(H: np.ndarray, g: np.ndarray):
