@@ -76,7 +76,8 @@ def survival_frame(tte: pd.DataFrame, outcome: str, population: str,
     x, cov = design_matrix(df, population, covariates)
     varying = [c for c in cov if c != "MH" and x[c].nunique() > 1]
     kept = check_no_post_randomization(independent_covariates(x, varying, year=None)[0])
-    cov = ["MH"] + [c for c in kept if c not in event_free_indicators(x[kept], df[OUTCOMES[outcome][1]])]
+    free = set(event_free_indicators(x[kept], df[OUTCOMES[outcome][1]]))  # once, not once per column
+    cov = ["MH"] + [c for c in kept if c not in free]
     x = x[cov].copy()
     x[duration], x[event], x["ORG_ID"] = df[duration].to_numpy(), df[event].to_numpy(), df["ORG_ID"].to_numpy()
     return x, cov
