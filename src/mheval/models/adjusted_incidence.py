@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.models.cox_engine import ReplicateStart, RiskSets, breslow_cumhaz, fit_cox
-from mheval.models.cox_replicates import ReplicateFits, replicate_block
+from mheval.models.cox_replicates import ReplicateFits, replicate_block, reuse_freed_memory
 from mheval.models.estimability import NotEstimable
 from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
 from mheval.progress import LoopProgress
@@ -181,6 +181,14 @@ def bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties="efr
     failed = 0
     if n_boot == 0:
         return boot, failed
+    with reuse_freed_memory():
+        failed = _bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties, baseline, log, boot)
+    return boot, failed
+
+
+def _bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties, baseline, log, boot) -> int:
+    """:func:`bootstrap_curves`'s loop over blocks of replicates, filling ``boot``; returns the number failed."""
+    n_boot, failed = len(counts), 0
     rs = RiskSets(T, E, X)
     start = ReplicateStart(rs, init, ties) if X.shape[1] else None
     ranges = GroupRanges(X, org)
@@ -220,10 +228,9 @@ def bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties="efr
             except (RuntimeError, np.linalg.LinAlgError):
                 bad[b] = True
         failed += int(bad.sum())
-        for _ in range(m):
-            progress.step()
+        progress.step(m)  # a block at a time
     progress.done()
-    return boot, failed
+    return failed
 
 
 def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, covariates_frame: pd.DataFrame | None,

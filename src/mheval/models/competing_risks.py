@@ -56,7 +56,7 @@ import pandas as pd
 
 from mheval.models.adjusted_incidence import GroupRanges, cluster_bootstrap_counts
 from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
-from mheval.models.cox_replicates import ReplicateFits, replicate_block
+from mheval.models.cox_replicates import ReplicateFits, replicate_block, reuse_freed_memory
 from mheval.models.estimability import NotEstimable
 from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
 from mheval.progress import LoopProgress
@@ -435,6 +435,13 @@ def competing_bootstrap(time, status, X, arm, org, times, counts, init, log: log
     failed = 0
     if n_boot == 0:
         return boot, failed
+    with reuse_freed_memory():
+        return _competing_bootstrap(time, status, X, arm, org, times, counts, init, log, boot)
+
+
+def _competing_bootstrap(time, status, X, arm, org, times, counts, init, log, boot):
+    """:func:`competing_bootstrap`'s loop over blocks of replicates, filling ``boot``."""
+    n_boot, failed = len(counts), 0
     eng = CompetingBootstrap(time, status, X, arm, times, group=org)
     progress = LoopProgress(log or logger, "competing-risk bootstrap replicates", n_boot)
     for lo in range(0, n_boot, (block := replicate_block(len(org)))):
@@ -448,7 +455,7 @@ def competing_bootstrap(time, status, X, arm, org, times, counts, init, log: log
             else:
                 boot["standardized"][b] = std[i]
                 boot["unadjusted"][b] = un[i]
-            progress.step()
+        progress.step(W.shape[1])  # a block at a time
     progress.done()
     return boot, failed
 
