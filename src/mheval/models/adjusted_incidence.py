@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mheval.models.cox_engine import ReplicateStart, RiskSets, breslow_cumhaz, fit_cox
+from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
 from mheval.models.cox_replicates import ReplicateFits, replicate_block, reuse_freed_memory
 from mheval.models.estimability import NotEstimable
 from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
@@ -223,8 +223,19 @@ def _bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties, ba
                 boot[lo + b] = _arm_curves(eta[i, pos], None if xa is None else xa[pos], beta[i], arm_col, arms,
                                            rf.ut[has[:, i]], np.cumsum(dH[has[:, i], i]), times, Wt[b, pos])
         for b in np.flatnonzero(alone):
+            w = Wt[b]
             try:
-                boot[lo + b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=Wt[b], init=init)[0]
+                if X.shape[1] == 0 or np.any(ranges.constant(w)):
+                    boot[lo + b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=w, init=init)[0]
+                    continue
+                # one replicate alone: its rows reweighted, the fit from its linear start (step halving)
+                rw = rs.reweighted(w)
+                beta, *_, converged = newton_cox(rw, start(w), ties, accept_step=ACCEPT_STEP)
+                _check_fit(converged, beta)
+                H = np.cumsum(baseline_increments(rw, beta, baseline))
+                pos = w > 0
+                boot[lo + b] = _arm_curves((X @ beta)[pos], None if xa is None else xa[pos], beta, arm_col, arms,
+                                           rw.ut, H, times, w[pos])
             except (RuntimeError, np.linalg.LinAlgError):
                 bad[b] = True
         failed += int(bad.sum())
