@@ -212,9 +212,8 @@ def _bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties, ba
         if len(idx):
             s0 = start.beta + np.linalg.solve(start.H, start.U.T @ Ws).T
             beta, conv, fallback = rf.newton(Ws, s0, accept_step=ACCEPT_STEP)
-            alone[idx[fallback]] = True
             ok = ~fallback & conv & np.isfinite(beta).all(axis=1)
-            bad[idx[~fallback & ~ok]] = True
+            alone[idx[~ok]] = True  # refitted alone: the one-replicate path decides whether it fails
             idx, beta, Ws = idx[ok], beta[ok], Ws[:, ok]
             dH, has = rf.baseline_increments(Ws, beta)
             eta = beta @ X.T

@@ -388,8 +388,9 @@ class CompetingBootstrap:
                 # the start's score residuals are in the engine's time order, the same sort as rf's
                 s0 = start.beta + np.linalg.solve(start.H, start.U.T @ Ws[:, idx]).T
                 beta, conv, fallback = rf.newton(Ws[:, idx], s0, accept_step=ACCEPT_STEP)
-                alone[idx[fallback]] = True
-                failed[idx[~fallback & ~(conv & np.isfinite(beta).all(axis=1))]] = True
+                # a replicate whose step needs halving, or that did not converge here, is refitted alone
+                # (the one-replicate path decides whether it fails)
+                alone[idx[fallback | ~(conv & np.isfinite(beta).all(axis=1))]] = True
                 betas[k, idx] = beta
             fitted.append(Ws)
         idx = np.flatnonzero(~alone & ~failed)
