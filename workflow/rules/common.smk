@@ -223,7 +223,9 @@ RULE_RESOURCES = {
     "fit_mixed_predicted_risk": (1, 307, None, 0.8),
     "fit_survival": (1, 302, None, 1.1),
     "fit_fixed_window": (1, 278, None, 1.1),
-    "adjusted_incidence": (1, 277, None, 0.7),
+    # scale 1.0 measured (session 6, benchmarks/results/competing_risks.md): the replicate blocks' arrays
+    # (about 120 MB each) put a job at 2.4-2.8 GB; the longest job about 50 CPU s
+    "adjusted_incidence": (1, 277, 2800, 1.0),
     "fit_survey": (1, 285, None, 1.1),
     # scale 1.0: its largest job (spend_ab: 11 CR2 nested LMMs and 11 pooled fits), 124 CPU s and 4,060 MB
     # (benchmarks/bench_subgroups.py, benchmarks/results/subgroups.md); event and death 69-71 s, 1.6 GB

@@ -15,8 +15,9 @@ replacement within arm (the arms are randomized by organization). A replicate is
 frequency weights (the number of times each subject's organization is drawn) passed to
 ``fit_cox(weights=)``, so no data are copied; the model is refitted (started at the full-sample
 estimate), the baseline hazard recomputed and the standardization averaged with the same weights.
-:func:`bootstrap_curves` sorts the rows once for all replicates (a replicate takes its drawn rows
-from the sorted arrays, without sorting again), starts each refit from the linear
+:func:`bootstrap_curves` sorts the rows once for all replicates and refits a block of replicates
+together (:class:`mheval.models.cox_replicates.ReplicateFits`: every risk-set sum a product over the
+rows with the replicates as columns), starts each refit from the linear
 approximation of its estimate and interpolates exp(-H(t) r) over the rows' relative hazards r
 (:mod:`mheval.models.interpolation`): each replicate equals the direct refit to 1e-10.
 """
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
+from mheval.models.cox_replicates import ReplicateFits, replicate_block, reuse_freed_memory
 from mheval.models.estimability import NotEstimable
 from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
 from mheval.progress import LoopProgress
@@ -94,8 +96,13 @@ class GroupRanges:
         G = int(self.group.max()) + 1 if len(self.group) else 0
         self.lo = np.full((G, X.shape[1]), np.inf)
         self.hi = np.full((G, X.shape[1]), -np.inf)
-        np.minimum.at(self.lo, self.group, X)
-        np.maximum.at(self.hi, self.group, X)
+        if len(self.group):  # rows by group, then each group's minimum and maximum over its run
+            order = np.argsort(self.group, kind="stable")
+            g = self.group[order]
+            first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+            Xg = np.asarray(X)[order]
+            self.lo[g[first]] = np.minimum.reduceat(Xg, first, axis=0)
+            self.hi[g[first]] = np.maximum.reduceat(Xg, first, axis=0)
 
     def constant(self, weights: np.ndarray) -> np.ndarray:
         """Per covariate: constant among the rows with weight > 0."""
@@ -163,37 +170,77 @@ def _arm_curves(eta, arm_x, beta, arm_col, arms, ut, H, times, weights, exact=Fa
 def bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties="efron", baseline="breslow",
                      log: logging.Logger | None = None):
     """The standardized curves (:func:`_curves`) on every cluster-bootstrap replicate (row i has the
-    frequency weight ``counts[b, org[i]]``), fits started at ``init``: the rows are sorted once and
-    reweighted (:meth:`mheval.models.cox_engine.RiskSets.reweighted`). A replicate in which a
-    covariate is constant among the drawn rows goes through :func:`_curves`. Returns (replicates x
+    frequency weight ``counts[b, org[i]]``), fits started at ``init``: the rows are sorted once and a
+    block of replicates is refitted together (:class:`mheval.models.cox_replicates.ReplicateFits`). A
+    replicate in which a covariate is constant among the drawn rows, without an event, or whose Newton
+    step needs halving goes through :func:`_curves` (so does every replicate under Efron's baseline or
+    without covariates). Returns (replicates x
     arms x times, NaN for a replicate that failed to fit; the number failed). Progress goes to ``log``."""
     n_boot = len(counts)
     boot = np.full((n_boot, len(arms), len(times)), np.nan)
     failed = 0
     if n_boot == 0:
         return boot, failed
+    with reuse_freed_memory():
+        failed = _bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties, baseline, log, boot)
+    return boot, failed
+
+
+def _bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties, baseline, log, boot) -> int:
+    """:func:`bootstrap_curves`'s loop over blocks of replicates, filling ``boot``; returns the number failed."""
+    n_boot, failed = len(counts), 0
     rs = RiskSets(T, E, X)
     start = ReplicateStart(rs, init, ties) if X.shape[1] else None
     ranges = GroupRanges(X, org)
+    # the replicates' fits together (Breslow baseline; otherwise, and without covariates, one by one)
+    rf = ReplicateFits(T, E, X, ties=ties, group=org) if X.shape[1] and baseline == "breslow" and E.any() else None
+    assert rf is None or np.array_equal(rf.order, rs.order)  # the start's residuals are in rf's order
+    xa = None if arm_col is None else np.ascontiguousarray(X[:, arm_col])
     progress = LoopProgress(log or logger, "1 - S bootstrap replicates", n_boot)
-    for b in range(n_boot):
-        w = counts[b, org]
-        try:
-            if X.shape[1] == 0 or np.any(ranges.constant(w)):
-                boot[b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=w, init=init)[0]
-            else:
+    for lo in range(0, n_boot, (block := replicate_block(len(T)))):
+        W = counts[lo:lo + block, org].T  # n x m, a replicate a column
+        Wt = np.ascontiguousarray(W.T)
+        m = W.shape[1]
+        alone = np.array([rf is None or bool(np.any(ranges.constant(Wt[i]))) for i in range(m)], bool)
+        bad = np.zeros(m, bool)
+        idx = np.flatnonzero(~alone)
+        if len(idx):
+            Ws = W[rf.order][:, idx]
+            none = Ws[rf.drows].sum(axis=0) == 0  # no event drawn: the direct refit says what happens
+            alone[idx[none]] = True
+            idx, Ws = idx[~none], Ws[:, ~none]
+        if len(idx):
+            s0 = start.beta + np.linalg.solve(start.H, start.U.T @ Ws).T
+            beta, conv, fallback = rf.newton(Ws, s0, accept_step=ACCEPT_STEP)
+            ok = ~fallback & conv & np.isfinite(beta).all(axis=1)
+            alone[idx[~ok]] = True  # refitted alone: the one-replicate path decides whether it fails
+            idx, beta, Ws = idx[ok], beta[ok], Ws[:, ok]
+            dH, has = rf.baseline_increments(Ws, beta)
+            eta = beta @ X.T
+            for i, b in enumerate(idx):
+                pos = np.flatnonzero(Wt[b] > 0)
+                boot[lo + b] = _arm_curves(eta[i, pos], None if xa is None else xa[pos], beta[i], arm_col, arms,
+                                           rf.ut[has[:, i]], np.cumsum(dH[has[:, i], i]), times, Wt[b, pos])
+        for b in np.flatnonzero(alone):
+            w = Wt[b]
+            try:
+                if X.shape[1] == 0 or np.any(ranges.constant(w)):
+                    boot[lo + b] = _curves(T, E, X, arm_col, arms, times, ties, baseline, weights=w, init=init)[0]
+                    continue
+                # one replicate alone: its rows reweighted, the fit from its linear start (step halving)
                 rw = rs.reweighted(w)
                 beta, *_, converged = newton_cox(rw, start(w), ties, accept_step=ACCEPT_STEP)
                 _check_fit(converged, beta)
                 H = np.cumsum(baseline_increments(rw, beta, baseline))
                 pos = w > 0
-                boot[b] = _arm_curves((X @ beta)[pos], None if arm_col is None else X[pos, arm_col], beta, arm_col,
-                                      arms, rw.ut, H, times, w[pos])
-        except (RuntimeError, np.linalg.LinAlgError):
-            failed += 1
-        progress.step()
+                boot[lo + b] = _arm_curves((X @ beta)[pos], None if xa is None else xa[pos], beta, arm_col, arms,
+                                           rw.ut, H, times, w[pos])
+            except (RuntimeError, np.linalg.LinAlgError):
+                bad[b] = True
+        failed += int(bad.sum())
+        progress.step(m)  # a block at a time
     progress.done()
-    return boot, failed
+    return failed
 
 
 def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, covariates_frame: pd.DataFrame | None,

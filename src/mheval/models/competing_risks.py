@@ -32,10 +32,13 @@ Uncertainty: percentile bands from the cluster bootstrap over organizations, res
 (:func:`mheval.models.adjusted_incidence.cluster_bootstrap_counts`, seeded), both estimates
 recomputed on every replicate as frequency-weighted fits (:func:`competing_bootstrap`). A replicate is
 a reweighting of the original rows, sorted once (:class:`CompetingBootstrap`): the cause-specific fits
-start from the linear approximation of the replicate's estimate and take one or two Newton steps;
+of a block of replicates run together (:class:`mheval.models.cox_replicates.ReplicateFits`: every
+risk-set sum a product over the rows with the replicates as columns), each started from the linear
+approximation of its estimate, one or two Newton steps;
 the baseline increments are risk-set sums over the shared sorted order; the standardization
 interpolates each beneficiary's product over the relative hazards (:func:`_mean_prefix_survival`,
-cost n x K instead of n x J); the unadjusted estimate sums weighted counts per distinct time. Each
+cost n x K instead of n x J); the unadjusted estimate sums weighted counts per distinct time (per
+organization once, then the replicate's organization counts times those tables). Each
 replicate equals the direct weighted refit to 1e-10 (tests/test_competing_risks.py).
 
 A follow-up year is **not estimable** (a reason, never a number) when an arm has fewer than
@@ -53,6 +56,7 @@ import pandas as pd
 
 from mheval.models.adjusted_incidence import GroupRanges, cluster_bootstrap_counts
 from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
+from mheval.models.cox_replicates import ReplicateFits, replicate_block, reuse_freed_memory
 from mheval.models.estimability import NotEstimable
 from mheval.models.interpolation import chebyshev_degree, chebyshev_nodes, node_weights
 from mheval.progress import LoopProgress
@@ -175,20 +179,41 @@ def _standardize(r, w, base, arms, times, exact=False, diagnostics=None, chunk=4
     increments by arm ``base`` (the formula of the module docstring)."""
     times = np.asarray(times, float)
     out = np.zeros((len(arms), len(times)))
-    for a_i, a in enumerate(arms):
+    per_arm = []
+    for a in arms:
         ut = np.unique(np.r_[base[0].get(a, (np.zeros(0),))[0], base[1].get(a, (np.zeros(0),))[0]])
         dA = np.zeros((2, len(ut)))
         for k in (0, 1):
             if a in base[k]:
                 t_k, d_k = base[k][a]
                 dA[k, np.searchsorted(ut, t_k)] = d_k
-        m1 = _mean_prefix_survival(r[0], r[1], w, dA, ut, exact, diagnostics, chunk)
+        per_arm.append((ut, dA))
+    # the interpolation's node weights depend on the rows only: one set serves every arm (its degree
+    # that of the arm with the largest cumulative hazards)
+    nodes = None if exact else _shared_nodes(r[0], r[1], w, [dA for _, dA in per_arm])
+    for a_i, (ut, dA) in enumerate(per_arm):
+        m1 = _mean_prefix_survival(r[0], r[1], w, dA, ut, exact, diagnostics, chunk, nodes)
         inc = np.cumsum(m1 / w.sum() * dA[0])
         out[a_i] = np.r_[0.0, inc][np.searchsorted(ut, times, side="right")]
     return out
 
 
-def _mean_prefix_survival(r1, r2, w, dA, ut, exact=False, diagnostics=None, chunk=4000) -> np.ndarray:
+def _shared_nodes(r1, r2, w, dAs):
+    """Chebyshev nodes of r_1 and r_2 and the rows' node weights (:func:`mheval.models.interpolation.node_weights`)
+    for the baseline increments ``dAs`` of every arm, or None when an arm's factors may reach 0 (or the
+    degree would be too high): that arm's product is then formed row by row."""
+    dAs = [dA for dA in dAs if dA.shape[1]]
+    if not dAs or any(np.max(r1.max() * dA[0] + r2.max() * dA[1]) > 0.5 for dA in dAs):
+        return None
+    k1 = chebyshev_degree((r1.max() - r1.min()) * max(dA[0].sum() for dA in dAs))
+    k2 = chebyshev_degree((r2.max() - r2.min()) * max(dA[1].sum() for dA in dAs))
+    if not (k1 and k2):
+        return None
+    n1, n2 = chebyshev_nodes(r1.min(), r1.max(), k1), chebyshev_nodes(r2.min(), r2.max(), k2)
+    return n1, n2, node_weights(w, r1, n1, r2, n2)
+
+
+def _mean_prefix_survival(r1, r2, w, dA, ut, exact=False, diagnostics=None, chunk=4000, nodes=None) -> np.ndarray:
     """sum_i w_i r_1,i S_i(t_{j-1}) at each jump time t_j (S_i: the product over earlier jumps of
     1 - r_1,i dA_1 - r_2,i dA_2).
 
@@ -196,11 +221,18 @@ def _mean_prefix_survival(r1, r2, w, dA, ut, exact=False, diagnostics=None, chun
     jump), the function r_1 S(r_1, r_2, t) is interpolated at Chebyshev points of the rows' ranges of
     r_1 and r_2 (:mod:`mheval.models.interpolation`; degree chosen so that the interpolation error is
     at rounding level): cost n x K per arm instead of n x J. Otherwise (and with ``exact``) every row's
-    product is formed, in chunks of ``chunk`` rows."""
+    product is formed, in chunks of ``chunk`` rows. ``nodes``: (nodes of r_1, nodes of r_2, node weights)
+    computed once for several arms (:func:`_shared_nodes`)."""
     J = len(ut)
     m1 = np.zeros(J)
     if J == 0:
         return m1
+    if not exact and nodes is not None:
+        n1, n2, M = nodes
+        q = 1.0 - n1[:, None, None] * dA[0] - n2[None, :, None] * dA[1]
+        S = np.cumprod(q, axis=2)
+        prev = np.concatenate([np.ones((len(n1), len(n2), 1)), S[:, :, :-1]], axis=2)
+        return np.einsum("km,k,kmj->j", M, n1, prev)
     if not exact and np.max(r1.max() * dA[0] + r2.max() * dA[1]) <= 0.5:
         k1 = chebyshev_degree((r1.max() - r1.min()) * dA[0].sum())
         k2 = chebyshev_degree((r2.max() - r2.min()) * dA[1].sum())
@@ -238,15 +270,18 @@ def _mean_prefix_survival(r1, r2, w, dA, ut, exact=False, diagnostics=None, chun
 
 class CompetingBootstrap:
     """Both estimates (unadjusted and standardized) under many frequency-weight vectors of the same
-    rows, e.g. the cluster-bootstrap replicates: the data are sorted once (per cause, by arm and time)
-    and every replicate reweights the sorted rows (:meth:`mheval.models.cox_engine.RiskSets.reweighted`);
-    the cause-specific Cox fits start from the full-data coefficients; the unadjusted estimate sums
-    weighted counts per distinct time. The same numbers as :func:`aalen_johansen` and
+    rows, e.g. the cluster-bootstrap replicates: the data are sorted once (per cause, by arm and time);
+    a block of replicates is fitted together (:meth:`standardized_many`, :class:`ReplicateFits`; one
+    replicate alone: :meth:`standardized`, which reweights the sorted rows,
+    :meth:`mheval.models.cox_engine.RiskSets.reweighted`); the cause-specific Cox fits start from the
+    linear approximation of each replicate's estimate; the unadjusted estimate sums weighted counts per
+    distinct time (per group, :meth:`unadjusted_groups`). The same numbers as :func:`aalen_johansen` and
     :func:`standardized_competing_incidence` with the weights (tests/test_competing_risks.py).
 
     A replicate in which a covariate is constant among the drawn rows (its coefficient is then not
     identified and set to 0) is computed by :func:`standardized_competing_incidence` itself; ``group``
-    (e.g. the organization) says which rows always share a weight, so that check costs G x p."""
+    (organization codes 0..G-1) says which rows always share a weight, so that check costs G x p, the
+    unadjusted counts come from per-group tables and the fits split off the organization-level columns."""
 
     def __init__(self, time, status, X, arm, times, ties: str = "efron", group=None):
         self.T, self.st, self.arm = np.asarray(time, float), np.asarray(status, int), np.asarray(arm, int)
@@ -258,11 +293,24 @@ class CompetingBootstrap:
         self.width = float(self.T.max()) + 1.0
         start = self.arm * self.width
         self.rs = [RiskSets(self.T + start, self.st == k, self.X, entry=start) for k in (1, 2)]
+        self.fits = [ReplicateFits(self.T, self.st == k, self.X, strata=self.arm, ties=ties, width=self.width,
+                                   group=group) for k in (1, 2)]
+        assert all(np.array_equal(f.order, rs.order) for f, rs in zip(self.fits, self.rs))  # one sort
         self.by_arm = []
         for a in self.arms:
             rows = np.flatnonzero(self.arm == a)
             u, j = np.unique(self.T[rows], return_inverse=True)
             self.by_arm.append((rows, u, j, self.st[rows]))
+        # per group (organization codes 0..G-1) and distinct time: rows leaving, events, competing deaths:
+        # a replicate's weighted counts are then its group weights times these tables
+        self.group_tables = None
+        if group is not None:
+            g = np.asarray(group, int)
+            G = int(g.max()) + 1
+            self.group_tables = [
+                [np.bincount(g[rows] * len(u) + j, weights=v, minlength=G * len(u)).reshape(G, len(u))
+                 for v in (np.ones(len(rows)), (st == 1).astype(float), (st == 2).astype(float))]
+                for rows, u, j, st in self.by_arm]
 
     def unadjusted(self, w: np.ndarray) -> np.ndarray:
         """Aalen-Johansen incidence of cause 1 by arm (rows) at ``times`` with row weights ``w``."""
@@ -273,6 +321,16 @@ class CompetingBootstrap:
             deaths = [np.bincount(j, weights=wa * (st == k), minlength=len(u)) for k in (1, 2)]
             out.append(_aalen_johansen_counts(u, exits, deaths, self.times)[0])
         return np.array(out)
+
+    def unadjusted_groups(self, counts: np.ndarray) -> np.ndarray:
+        """:meth:`unadjusted` for the replicates whose rows' weights are ``counts[b, group]`` (counts:
+        replicates x groups): replicates x arms x times, from the per-group tables (no pass over the rows)."""
+        out = np.empty((len(counts), len(self.arms), len(self.times)))
+        for a_i, ((_, u, _, _), tabs) in enumerate(zip(self.by_arm, self.group_tables)):
+            exits, d1, d2 = (counts @ t for t in tabs)
+            for b in range(len(counts)):
+                out[b, a_i] = _aalen_johansen_counts(u, exits[b], [d1[b], d2[b]], self.times)[0]
+        return out
 
     def standardized(self, w: np.ndarray, init) -> np.ndarray:
         """Standardized incidence of cause 1 by arm with row weights ``w``, the fits started at ``init``."""
@@ -305,6 +363,60 @@ class CompetingBootstrap:
         r = [np.exp(self.X @ b)[pos] for b in betas]
         return _standardize(r, w[pos], base, self.arms, self.times)
 
+    def standardized_many(self, W: np.ndarray, init) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`standardized` for the m weight vectors in the columns of ``W`` (n x m, original row
+        order), the cause-specific fits of all of them together (:class:`ReplicateFits`). Returns
+        (m x arms x times, NaN for a replicate that failed to fit; which failed). A replicate with a
+        covariate constant among its drawn rows, without deaths of a cause, or whose Newton step needs
+        halving goes through :meth:`standardized` alone."""
+        m, p = W.shape[1], self.X.shape[1]
+        Wt = np.ascontiguousarray(W.T)  # a replicate's weights contiguous
+        out = np.full((m, len(self.arms), len(self.times)), np.nan)
+        failed = np.zeros(m, bool)
+        alone = np.zeros(m, bool)
+        if p:
+            alone |= np.array([bool(np.any(self.ranges.constant(Wt[b]))) for b in range(m)], bool)
+        betas = np.zeros((2, m, p))
+        fitted = []
+        for k, rf in enumerate(self.fits):
+            Ws = W[rf.order]
+            if len(rf.ut):
+                alone |= Ws[rf.drows].sum(axis=0) == 0  # no death of this cause drawn
+            idx = np.flatnonzero(~alone & ~failed)
+            if p and len(rf.ut) and len(idx):
+                start = self._start(k, init[k])
+                # the start's score residuals are in the engine's time order, the same sort as rf's
+                s0 = start.beta + np.linalg.solve(start.H, start.U.T @ Ws[:, idx]).T
+                beta, conv, fallback = rf.newton(Ws[:, idx], s0, accept_step=ACCEPT_STEP)
+                # a replicate whose step needs halving, or that did not converge here, is refitted alone
+                # (the one-replicate path decides whether it fails)
+                alone[idx[fallback | ~(conv & np.isfinite(beta).all(axis=1))]] = True
+                betas[k, idx] = beta
+            fitted.append(Ws)
+        idx = np.flatnonzero(~alone & ~failed)
+        base = [[{} for _ in range(m)] for _ in (1, 2)]
+        R = []  # each cause's relative hazards, replicates x rows in the fits' (shared) sorted order
+        for k, rf in enumerate(self.fits):
+            R.append(np.exp(betas[k, idx] @ rf.X.T))
+            if not len(rf.ut) or not len(idx):
+                continue
+            dH, has = rf.baseline_increments(fitted[k][:, idx], betas[k, idx], R[k].T)
+            for i, b in enumerate(idx):
+                ut, d, s = rf.ut[has[:, i]], dH[has[:, i], i], rf.ustratum[has[:, i]]
+                base[k][b] = {a: (ut[s == a] - a * self.width, d[s == a]) for a in np.unique(s)}
+        Wst = np.ascontiguousarray(fitted[0][:, idx].T)  # the standardization is a mean: any row order
+        for i, b in enumerate(idx):
+            pos = np.flatnonzero(Wst[i] > 0)
+            out[b] = _standardize([R[0][i, pos], R[1][i, pos]], Wst[i, pos], [base[0][b], base[1][b]], self.arms,
+                                  self.times)
+        for b in np.flatnonzero(alone & ~failed):
+            try:
+                out[b] = self.standardized(Wt[b], init)
+            except (RuntimeError, np.linalg.LinAlgError):
+                failed[b] = True
+        out[failed] = np.nan
+        return out, failed
+
     def _start(self, k: int, init) -> ReplicateStart:
         """Cause k's replicate start from the full-data coefficients ``init`` (computed once per init)."""
         key = (k, np.asarray(init, float).tobytes())
@@ -324,17 +436,27 @@ def competing_bootstrap(time, status, X, arm, org, times, counts, init, log: log
     failed = 0
     if n_boot == 0:
         return boot, failed
+    with reuse_freed_memory():
+        return _competing_bootstrap(time, status, X, arm, org, times, counts, init, log, boot)
+
+
+def _competing_bootstrap(time, status, X, arm, org, times, counts, init, log, boot):
+    """:func:`competing_bootstrap`'s loop over blocks of replicates, filling ``boot``."""
+    n_boot, failed = len(counts), 0
     eng = CompetingBootstrap(time, status, X, arm, times, group=org)
     progress = LoopProgress(log or logger, "competing-risk bootstrap replicates", n_boot)
-    for b in range(n_boot):
-        w = counts[b, org]
-        try:
-            boot["standardized"][b] = eng.standardized(w, init)
-            boot["unadjusted"][b] = eng.unadjusted(w)
-        except (RuntimeError, np.linalg.LinAlgError):
-            boot["standardized"][b] = np.nan
-            failed += 1
-        progress.step()
+    for lo in range(0, n_boot, (block := replicate_block(len(org)))):
+        W = counts[lo:lo + block, org].T  # n x m, a replicate a column
+        std, bad = eng.standardized_many(W, init)
+        un = eng.unadjusted_groups(counts[lo:lo + block])
+        for i in range(W.shape[1]):
+            b = lo + i
+            if bad[i]:
+                failed += 1
+            else:
+                boot["standardized"][b] = std[i]
+                boot["unadjusted"][b] = un[i]
+        progress.step(W.shape[1])  # a block at a time
     progress.done()
     return boot, failed
 

@@ -362,8 +362,11 @@ class ReplicateStart:
         self.order = rs.order
 
     def __call__(self, weights: np.ndarray) -> np.ndarray:
-        """The start for case weights ``weights`` (original row order)."""
-        return self.beta + np.linalg.solve(self.H, self.U.T @ np.asarray(weights, float)[self.order])
+        """The start for case weights ``weights`` (original row order); for an n x m matrix of
+        weights (one replicate a column), the m starts as rows."""
+        w = np.asarray(weights, float)
+        step = np.linalg.solve(self.H, self.U.T @ w[self.order])
+        return self.beta + (step if w.ndim == 1 else step.T)
 
 
 def fit_cox(time, event, X, cluster=None, ties: str = "efron", tol: float = 1e-9, max_iter: int = 50, *,

@@ -43,16 +43,16 @@ def chebyshev_nodes(lo: float, hi: float, k: int) -> np.ndarray:
 def chebyshev_columns(x: np.ndarray, lo: float, hi: float, k: int) -> np.ndarray:
     """len(x) x k values of the Chebyshev polynomials T_0..T_{k-1} at x mapped from [lo, hi] to [-1, 1]
     (three-term recurrence, one column at a time)."""
-    out = np.empty((len(x), k))
-    out[:, 0] = 1.0
+    out = np.empty((k, len(x)))  # one polynomial a contiguous row, returned transposed
+    out[0] = 1.0
     if k > 1:
         z = (2.0 * np.asarray(x, float) - (lo + hi)) / (hi - lo)
-        out[:, 1] = z
+        out[1] = z
+        z2 = 2.0 * z
         for j in range(2, k):
-            np.multiply(z, out[:, j - 1], out=out[:, j])
-            out[:, j] *= 2.0
-            out[:, j] -= out[:, j - 2]
-    return out
+            np.multiply(z2, out[j - 1], out=out[j])
+            out[j] -= out[j - 2]
+    return out.T
 
 
 def node_weights(w: np.ndarray, u: np.ndarray, u_nodes: np.ndarray, v: np.ndarray | None = None,
@@ -70,8 +70,8 @@ def node_weights(w: np.ndarray, u: np.ndarray, u_nodes: np.ndarray, v: np.ndarra
         return np.linalg.inv(V), (lambda x: chebyshev_columns(x, lo, hi, k))
 
     Vu_inv, Tu = moments_to_nodes(u_nodes)
-    Au = Tu(u) * np.asarray(w, float)[:, None]
+    Au = Tu(u).T * np.asarray(w, float)  # k x n
     if v is None:
-        return Vu_inv.T @ Au.sum(axis=0)
+        return Vu_inv.T @ Au.sum(axis=1)
     Vv_inv, Tv = moments_to_nodes(v_nodes)
-    return Vu_inv.T @ (Au.T @ Tv(v)) @ Vv_inv
+    return Vu_inv.T @ (Au @ Tv(v)) @ Vv_inv
