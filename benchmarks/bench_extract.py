@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -152,7 +153,7 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
     load = f"load average {load_before[0]:.2f} / {load_before[1]:.2f} (1 / 5 min) before, {load_after[0]:.2f} / {load_after[1]:.2f} after"
     lines = [f"# Claims extraction vs a bare DuckDB scan of the same columns (scale {result['scale']:g})", "",
-             f"`python benchmarks/bench_extract.py{' --years ' + args.years if args.years else ''}` (claim years "
+             f"`python benchmarks/bench_extract.py {' '.join(sys.argv[1:])}` (claim years "
              f"{', '.join(map(str, years))}; fastest of {args.repeats} per job, side by side in one run; "
              f"DuckDB {duckdb.__version__}; {load}). Bare scan: default connection (all cores) and one thread (as the "
              "job); elapsed seconds, and CPU seconds for the two one-thread runs.", "",
