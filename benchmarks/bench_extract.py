@@ -10,13 +10,18 @@ For every claim type and year (and the Part D fills), in one run and alternating
   on a default connection (all cores) and on the extraction's own one-thread connection
   (:func:`mheval.sql.connect`: a workflow job declares one thread).
 Each is timed ``--repeats`` times and the fastest kept (the machine is shared; the fastest is the
-least disturbed). Writes ``--out``.md and .json (default benchmarks/results/extract).
+least disturbed), in elapsed time and in this process's CPU time (the one-thread scan and the job run on
+one thread, so their CPU times compare them even on a busy machine; the default scan's CPU time would add
+up its threads, so only its elapsed time is kept). The load average before and after the run is recorded.
+Writes ``--out``.md and .json (default benchmarks/results/extract).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +38,7 @@ from mheval.sql import connect
 
 BASE = ["BENE_ID", "CLM_ID", "CLM_FROM_DT", "CLM_THRU_DT", "NCH_WKLY_PROC_DT", "CLM_PMT_AMT"]
 LINE_COLUMNS = {"outpatient": ("outpatient_revenue", ["CLM_ID", "REV_CNTR"]),
-                "carrier": ("carrier_line", ["BENE_ID", "CLM_ID", "LINE_NUM", "HCPCS_CD", "LINE_1ST_EXPNS_DT",
+                "carrier": ("carrier_line", ["BENE_ID", "CLM_ID", "HCPCS_CD", "LINE_1ST_EXPNS_DT",
                                              "PRF_PHYSN_NPI"])}
 
 
@@ -64,13 +69,14 @@ def read_set(data: Path, claim_type: str, year: int, cfg: dict) -> list[tuple[Pa
     return out
 
 
-def fastest(fn, repeats: int) -> float:
-    best = float("inf")
+def fastest(fn, repeats: int) -> tuple[float, float]:
+    """The fastest of ``repeats`` calls of ``fn``: (elapsed seconds, CPU seconds of this process)."""
+    wall = cpu = float("inf")
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+        wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - c)
+    return wall, cpu
 
 
 def fills_job(data: Path, year: int, drugs: str, out: Path) -> None:
@@ -97,7 +103,7 @@ def main() -> None:
     if args.years:
         years = [y for y in years if str(y) in args.years.split(",")]
     con, con1 = duckdb.connect(), connect()
-    rows = []
+    rows, load_before = [], os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         for claim_type in (*BASE_TYPES, "pde"):
             for year in years:
@@ -117,41 +123,52 @@ def main() -> None:
                                          Path(tmp) / "o.parquet")
 
                 n = sum(con.sql(f"SELECT count(*) FROM read_parquet('{f}')").fetchall()[0][0] for f, _ in reads)
-                t_bare, t_bare1 = fastest(bare, args.repeats), fastest(lambda: bare(con1), args.repeats)
-                t_extract = fastest(extract, args.repeats)
+                (t_bare, _), (t_bare1, c_bare1) = fastest(bare, args.repeats), fastest(lambda: bare(con1), args.repeats)
+                t_extract, c_extract = fastest(extract, args.repeats)
                 rows.append({"claim_type": claim_type, "year": year, "rows_read": int(n),
                              "bare_scan_s": round(t_bare, 4), "bare_scan_1thread_s": round(t_bare1, 4),
-                             "extraction_s": round(t_extract, 4)})
+                             "extraction_s": round(t_extract, 4), "bare_scan_1thread_cpu_s": round(c_bare1, 4),
+                             "extraction_cpu_s": round(c_extract, 4)})
                 print(rows[-1], flush=True)
+    load_after = os.getloadavg()
     total_rows = sum(r["rows_read"] for r in rows)
     t_bare, t_ext = sum(r["bare_scan_s"] for r in rows), sum(r["extraction_s"] for r in rows)
     t_bare1 = sum(r["bare_scan_1thread_s"] for r in rows)
+    c_bare1, c_ext = sum(r["bare_scan_1thread_cpu_s"] for r in rows), sum(r["extraction_cpu_s"] for r in rows)
     by_type = {}
     for r in rows:
         s = by_type.setdefault(r["claim_type"], {"rows_read": 0, "bare_scan_s": 0.0, "bare_scan_1thread_s": 0.0,
-                                                 "extraction_s": 0.0})
+                                                 "extraction_s": 0.0, "bare_scan_1thread_cpu_s": 0.0,
+                                                 "extraction_cpu_s": 0.0})
         for k in s:
             s[k] += r[k]
     result = {"scale": truth["params"]["scale"], "repeats": args.repeats, "rows_read": total_rows,
               "years": years, "bare_scan_s": round(t_bare, 2), "bare_scan_1thread_s": round(t_bare1, 2),
               "extraction_s": round(t_ext, 2), "ratio": round(t_ext / t_bare, 2), "ratio_1thread": round(t_ext / t_bare1, 2),
-              "by_type": by_type, "jobs": rows}
+              "bare_scan_1thread_cpu_s": round(c_bare1, 2), "extraction_cpu_s": round(c_ext, 2),
+              "ratio_1thread_cpu": round(c_ext / c_bare1, 2), "load_average_before": [round(x, 2) for x in load_before],
+              "load_average_after": [round(x, 2) for x in load_after], "by_type": by_type, "jobs": rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    load = f"load average {load_before[0]:.2f} / {load_before[1]:.2f} (1 / 5 min) before, {load_after[0]:.2f} / {load_after[1]:.2f} after"
     lines = [f"# Claims extraction vs a bare DuckDB scan of the same columns (scale {result['scale']:g})", "",
-             f"`python benchmarks/bench_extract.py{' --years ' + args.years if args.years else ''}` (claim years "
+             f"`python benchmarks/bench_extract.py {' '.join(sys.argv[1:])}` (claim years "
              f"{', '.join(map(str, years))}; fastest of {args.repeats} per job, side by side in one run; "
-             f"DuckDB {duckdb.__version__}). Bare scan: default connection (all cores) and one thread (as the job).", "",
+             f"DuckDB {duckdb.__version__}; {load}). Bare scan: default connection (all cores) and one thread (as the "
+             "job); elapsed seconds, and CPU seconds for the two one-thread runs.", "",
              "| claim type | rows read | bare scan s | bare scan 1 thread s | extraction s | ratio | ratio (1 thread) "
-             "| extraction M rows/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| bare 1 thread CPU s | extraction CPU s | ratio (CPU) | extraction M rows/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for t, s in by_type.items():
         lines.append(f"| {t} | {s['rows_read']:,} | {s['bare_scan_s']:.2f} | {s['bare_scan_1thread_s']:.2f} | "
                      f"{s['extraction_s']:.2f} | {s['extraction_s'] / s['bare_scan_s']:.2f} | "
-                     f"{s['extraction_s'] / s['bare_scan_1thread_s']:.2f} | {s['rows_read'] / s['extraction_s'] / 1e6:.1f} |")
+                     f"{s['extraction_s'] / s['bare_scan_1thread_s']:.2f} | {s['bare_scan_1thread_cpu_s']:.2f} | "
+                     f"{s['extraction_cpu_s']:.2f} | {s['extraction_cpu_s'] / s['bare_scan_1thread_cpu_s']:.2f} | "
+                     f"{s['rows_read'] / s['extraction_s'] / 1e6:.1f} |")
     lines.append(f"| **all** | {total_rows:,} | {t_bare:.2f} | {t_bare1:.2f} | {t_ext:.2f} | **{t_ext / t_bare:.2f}** | "
-                 f"**{t_ext / t_bare1:.2f}** | {total_rows / t_ext / 1e6:.1f} |")
+                 f"**{t_ext / t_bare1:.2f}** | {c_bare1:.2f} | {c_ext:.2f} | **{c_ext / c_bare1:.2f}** | "
+                 f"{total_rows / t_ext / 1e6:.1f} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

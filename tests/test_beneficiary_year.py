@@ -10,7 +10,7 @@ import pytest
 
 from mheval.analysis.beneficiary_year import build_beneficiary_year
 from mheval.outcomes.codes import load_event_codes
-from mheval.outcomes.extract import extract_claims
+from mheval.outcomes.extract import extract_claims, write_extraction
 
 D = pd.Timestamp
 
@@ -103,7 +103,7 @@ def hand(tmp_path_factory, config):
     claims = pd.concat([c for c in claims if len(c)], ignore_index=True)
     office = pd.concat([o for o in office if len(o)], ignore_index=True)
     by = build_beneficiary_year(tte, claims, office, providers, d, config)
-    return by.set_index(["BENE_ID", "YEAR"]), claims
+    return by.set_index(["BENE_ID", "YEAR"]), claims, d, tte, providers
 
 
 def test_event_codes_by_position_and_revision(hand):
@@ -147,3 +147,22 @@ def test_baseline_year(hand):
     assert r["WEIGHT"] == pytest.approx(1.0)  # 12 FFS months before the enrollment month
     assert r["office_mh"] == 1 and r["spend_ab"] == pytest.approx(90.0)
     assert hand[0].loc[("B2", 1), "office_mh_y0"] == 1
+
+
+def test_written_extractions_give_the_same_outcomes(hand, config, tmp_path):
+    """The workflow's path: extractions written to Parquet (office lines neither sorted nor made
+    distinct there) give the same beneficiary-year file; the duplicate office line is in the written
+    file and still counts once."""
+    by, _, d, tte, providers = hand
+    codes = load_event_codes(config["outcomes"]["codes"])
+    claims, office = [], []
+    for ct in ("inpatient", "outpatient", "carrier", "snf", "hha", "hospice"):
+        for y in (2016, 2017):
+            claims.append(tmp_path / f"claims/{ct}_{y}.parquet")
+            office.append(tmp_path / f"office/{ct}_{y}.parquet")
+            write_extraction(d, ct, y, codes, config, claims[-1], office[-1])
+    lines = pd.read_parquet(tmp_path / "office/carrier_2017.parquet")
+    assert sorted(lines["CLM_ID"].tolist()) == [42, 42, 43]  # the exact duplicate of claim 42's line is kept
+    written = build_beneficiary_year(tte, claims, [p for p in office if "carrier" in p.name], providers, d, config)
+    pd.testing.assert_frame_equal(written.set_index(["BENE_ID", "YEAR"]), by)
+    assert written.set_index(["BENE_ID", "YEAR"]).loc[("B1", 1), "office_mh"] == 1

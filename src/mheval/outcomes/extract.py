@@ -144,13 +144,14 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
         hcpcs = register_code_set(con, oc["office_visit_hcpcs"], "office_hcpcs_codes")
         on = ("c.CLM_ID = l.CLM_ID" if _same_key_type(con, base, line_src)
               else "CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)")
+        # one row per office E&M line, duplicates kept and in no particular order: the one reader
+        # (build_beneficiary_year) counts distinct visits (beneficiary, claim, date) with a participating
+        # NPI, so exact duplicate lines count once there; a DISTINCT and a sort here took a third of the job
         office = f"""
-            SELECT BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI FROM (
-                SELECT DISTINCT l.BENE_ID, l.CLM_ID,
-                       CAST(l.LINE_1ST_EXPNS_DT AS DATE) AS VISIT_DT, CAST(c.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT,
-                       l.PRF_PHYSN_NPI AS NPI, l.LINE_NUM
-                FROM {line_src} l JOIN {base} c ON {on}
-                WHERE l.HCPCS_CD IN (SELECT code FROM {hcpcs})) ORDER BY BENE_ID, VISIT_DT, CLM_ID, LINE_NUM"""
+            SELECT l.BENE_ID, l.CLM_ID, CAST(l.LINE_1ST_EXPNS_DT AS DATE) AS VISIT_DT,
+                   CAST(c.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, l.PRF_PHYSN_NPI AS NPI
+            FROM {line_src} l JOIN {base} c ON {on}
+            WHERE l.HCPCS_CD IN (SELECT code FROM {hcpcs})"""
     return claims, office, params
 
 
@@ -186,9 +187,11 @@ def extract_claims(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     center) and OTHER_CVD (inpatient and outpatient claims: the category of other cardiovascular
     disease, e.g. heart_failure, of the code list ``outcomes.other_cvd_codes`` found in the positions
     ``outcomes.other_cvd_positions``, principal by default; null otherwise). ``office_visits``
-    (carrier only) has one row per distinct E&M office line: BENE_ID, CLM_ID, VISIT_DT, PROC_DT, NPI;
-    exact duplicate lines count once (documented rule), CLM_ID in the line file's own type (an integer
-    stays one; readers compare it as text). A missing year file gives empty frames.
+    (carrier only) has one row per E&M office line, in no particular order: BENE_ID, CLM_ID, VISIT_DT,
+    PROC_DT, NPI; exact duplicate lines are kept here and count once where visits are counted
+    (:func:`mheval.analysis.beneficiary_year.build_beneficiary_year` counts distinct beneficiary, claim
+    and visit date), CLM_ID in the line file's own type (an integer stays one; readers compare it as
+    text). A missing year file gives empty frames.
     The written files (:func:`write_extraction`) hold fewer columns; :func:`register_claims` reads
     them back as these.
     """
@@ -218,9 +221,14 @@ def register_claims(con: duckdb.DuckDBPyConnection, name: str, paths) -> None:
 
 
 # Parquet settings of the extraction outputs: zstd at its fastest level (about as small as the default
-# level 3 here, and a third less writing time) and no Bloom filters (nothing downstream looks claims up
-# by value: every later step reads whole files)
-PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, WRITE_BLOOM_FILTER false"
+# level 3 here, and a third less writing time), no Bloom filters (nothing downstream looks claims up
+# by value: every later step reads whole files), Parquet 2 encodings (delta for integers, dates and
+# text, byte-stream split for payments) and a dictionary only for a column with at most 1,024 distinct
+# values in a row group (event names, drug classes, weekly processing dates): building one for the
+# beneficiary ids took a third of writing a carrier file. Files about as large as before, read by the
+# beneficiary-year step as fast (benchmarks/results/extract.md)
+PARQUET_OPTIONS = ("FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, WRITE_BLOOM_FILTER false, "
+                   "PARQUET_VERSION v2, DICTIONARY_SIZE_LIMIT 1024")
 
 
 def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: str | Path,
@@ -249,7 +257,8 @@ def write_extraction(data_dir: str | Path, claim_type: str, year: int, codes: pd
     the claim type is in the file's Parquet metadata, not a column. :func:`register_claims` reads the
     files back with every column. The claims come in the input file's order (no sort: the rows' order
     is the file's, the same on every run, and every later step groups or sorts what it needs); the
-    office visits are sorted. Logs the rows written and the time taken."""
+    office-visit lines are neither sorted nor made distinct (their one reader counts distinct visits).
+    Parquet settings: :data:`PARQUET_OPTIONS`. Logs the rows written and the time taken."""
     t0 = time.perf_counter()
     con = connect()
     claims_sql, office_sql, params = extraction_sql(data_dir, claim_type, year, codes, cfg, con)
