@@ -11,8 +11,7 @@ sm = snakemake  # noqa: F821
 
 
 def main():
-    fills = pd.concat([pd.read_parquet(p) for p in sm.input.fills], ignore_index=True)
-    changes = medication_changes(fills, pd.Timestamp(sm.params.runout))
+    changes = medication_changes(list(sm.input.fills), pd.Timestamp(sm.params.runout))
     write_json(medication_window_impact(pd.read_parquet(sm.input.tte), changes, sm.wildcards.outcome,
                                         sm.wildcards.population, alpha=sm.params.alpha, size_percent=sm.params.size,
                                         limits=Limits.from_config(sm.params.limits), covariates=sm.params.covariates), sm.output.json)
