@@ -234,7 +234,7 @@ RULE_RESOURCES = {
     # one Equation 1 fit per implementation group (about six of fit_mixed's)
     "fit_mixed_clinical": (1, 307, None, 0.8),
     "fit_medication_window": (1, 278, None, 1.1),
-    "fit_implementation": (1, 410, 2659, 1.2),
+    "fit_implementation": (1, 410, 2651, 1.2),
 }
 
 
