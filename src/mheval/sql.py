@@ -12,9 +12,23 @@ from __future__ import annotations
 import duckdb
 
 
-def connect() -> duckdb.DuckDBPyConnection:
+# DuckDB's own memory (hash tables, sorts, windows) for the steps that hold a whole input in one query
+# (validation's key checks, the beneficiary-year sums): past it DuckDB spills to a temporary folder
+# instead of growing (its default is 80% of the machine's memory, which let one step take 5-6 GB at
+# the published trial's size; benchmarks/results/memory.md)
+BOUNDED_MEMORY = "1GB"
+
+
+def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with one thread (deterministic results and row order) and no
-    progress bar in logs."""
+    progress bar in logs. ``memory_limit`` (e.g. :data:`BOUNDED_MEMORY`): the most memory DuckDB
+    holds for a query before spilling to the system's temporary folder (results are the same)."""
     con = duckdb.connect(config={"threads": 1})
     con.execute("SET enable_progress_bar = false")
+    if memory_limit is not None:
+        import os
+        import tempfile
+
+        con.execute("SET memory_limit = $limit", {"limit": memory_limit})
+        con.execute("SET temp_directory = $dir", {"dir": os.path.join(tempfile.gettempdir(), f"mheval-duckdb-{os.getpid()}")})
     return con

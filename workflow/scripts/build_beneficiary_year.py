@@ -10,18 +10,10 @@ from mheval.io import run_step, write_parquet
 sm = snakemake  # noqa: F821
 
 
-def _concat(paths):
-    if not paths:  # Part D unavailable: the medication outcomes are missing
-        return None
-    frames = [pd.read_parquet(p) for p in paths]
-    nonempty = [f for f in frames if len(f)]
-    return pd.concat(nonempty, ignore_index=True) if nonempty else frames[0]
-
-
 def main():
     by = build_beneficiary_year(pd.read_parquet(sm.input.tte), list(sm.input.claims), list(sm.input.office),
                                 read_input(sm.params.data_dir, "providers"), sm.params.data_dir, sm.params.cfg,
-                                fills=_concat(list(sm.input.fills)),
+                                fills=list(sm.input.fills) or None,  # none: Part D unavailable
                                 payments=read_input(sm.params.data_dir, "payments") if sm.params.payments else None)
     write_parquet(by, sm.output.by)
     logging.info("beneficiary-years: %d rows, %d beneficiaries", len(by), by["BENE_ID"].nunique())

@@ -1,12 +1,10 @@
 """Implementation analyses (non-randomized comparisons) and spending net of model payments, protected."""
 from pathlib import Path
 
-import pandas as pd
-
 from mheval.disclosure import Rule, protect
-from mheval.io import read_json, run_step, write_json
+from mheval.io import read_json, read_parquet_columns, run_step, write_json
 from mheval.models.estimability import Limits
-from mheval.models.implementation import implementation_rows, implementation_table
+from mheval.models.implementation import TTE_COLUMNS, implementation_columns, implementation_rows, implementation_table
 from mheval.report import write_table
 
 sm = snakemake  # noqa: F821
@@ -14,7 +12,8 @@ sm = snakemake  # noqa: F821
 
 def main():
     p = sm.params
-    rows = implementation_rows(p.data_dir, pd.read_parquet(sm.input.by), pd.read_parquet(sm.input.tte),
+    rows = implementation_rows(p.data_dir, read_parquet_columns(sm.input.by, implementation_columns(p.cfg)),
+                               read_parquet_columns(sm.input.tte, TTE_COLUMNS),
                                [read_json(f) for f in sm.input.spend], p.cfg, unavailable=p.unavailable,
                                high_threshold=p.high_threshold, alpha=p.alpha, size_percent=p.size,
                                cov_type=p.cov_type, limits=Limits.from_config(p.limits), average=p.average)

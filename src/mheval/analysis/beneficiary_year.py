@@ -47,7 +47,7 @@ import pandas as pd
 from mheval.cohort.enrollment import register_monthly_enrollment
 from mheval.outcomes.extract import EMPTY_CLAIMS_SQL, EMPTY_OFFICE_SQL, register_claims
 from mheval.outcomes.stays import register_stay_claims
-from mheval.sql import connect
+from mheval.sql import BOUNDED_MEMORY, connect
 
 YEAR = 365.25
 OUTCOMES = ["spend_ab", "spend_ab_mh", "spend_cvd", "hosp_all", "hosp_cvd", "hosp_cvd_event", "ed_all", "ed_cvd",
@@ -123,13 +123,20 @@ def allocate_model_payments(payments: pd.DataFrame, tte: pd.DataFrame, high_thre
         ORDER BY 1, 2""", {"high_threshold": float(high_threshold)}).df()
 
 
-def medication_changes(fills: pd.DataFrame, runout: pd.Timestamp) -> pd.DataFrame:
+def medication_changes(fills, runout: pd.Timestamp) -> pd.DataFrame:
     """Dates of statin and antihypertensive initiation or intensification (rules in the module
-    docstring), from fills paid on or before ``runout``: BENE_ID, CHANGE_DT, DRUG."""
-    con = connect()
-    con.register("f", fills[pd.to_datetime(fills["PROC_DT"]) <= runout])
+    docstring), from fills paid on or before ``runout``: BENE_ID, CHANGE_DT, DRUG. ``fills``: the
+    outputs of :func:`mheval.outcomes.extract.extract_fills`, as a DataFrame or as a list of their
+    Parquet files (read by DuckDB: at scale 1.0 the fills are 1.3 GB as a pandas frame)."""
+    con = connect(BOUNDED_MEMORY)
+    if isinstance(fills, pd.DataFrame):
+        con.register("fills_in", fills)
+    else:
+        con.read_parquet([str(p) for p in fills], union_by_name=True).create_view("fills_in")
     return con.execute("""
-        WITH s AS (
+        WITH f AS (SELECT BENE_ID, SRVC_DT, DRUG_CLASS, INTENSITY FROM fills_in
+                   WHERE CAST(PROC_DT AS TIMESTAMP) <= $runout),
+        s AS (
             SELECT BENE_ID, CAST(SRVC_DT AS DATE) AS SRVC_DT, INTENSITY,
                    count(*) OVER w AS prior_n, max(INTENSITY) OVER w AS prior_max
             FROM f WHERE DRUG_CLASS = 'statin'
@@ -145,7 +152,7 @@ def medication_changes(fills: pd.DataFrame, runout: pd.Timestamp) -> pd.DataFram
             WHERE prior_n = 0 OR INTENSITY > prior_max
         UNION
         SELECT DISTINCT BENE_ID, CAST(SRVC_DT AS TIMESTAMP), 'antihypertensive' FROM a WHERE prior_n = 0
-        ORDER BY 1, 2, 3""").df()
+        ORDER BY 1, 2, 3""", {"runout": pd.Timestamp(runout).to_pydatetime()}).df()
 
 
 def build_beneficiary_year(tte: pd.DataFrame, claims, office,
@@ -160,15 +167,15 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
     claims, office : the outputs of :func:`mheval.outcomes.extract.extract_claims`, as DataFrames or
         as lists of their Parquet files (read by DuckDB, so memory stays bounded at full scale).
     providers : the registry providers file (NPI, ORG_ID, START_DT, END_DT).
-    fills : Part D statin and antihypertensive fills (:func:`mheval.outcomes.extract.extract_fills`);
-        without them the medication outcomes are missing.
+    fills : Part D statin and antihypertensive fills (:func:`mheval.outcomes.extract.extract_fills`), as a
+        DataFrame or a list of its Parquet files; without them the medication outcomes are missing.
     payments : the CMS payments input; without it ``spend_ab_mh`` equals ``spend_ab``.
     data_dir : inputs (for MBSF enrollment in the baseline year).
     cfg : config (uses ``claims.runout_date`` and ``outcomes.cvd_spending_window_days``).
     """
     runout = pd.Timestamp(cfg["claims"]["runout_date"])
     win = year_windows(tte)
-    con = connect()
+    con = connect(BOUNDED_MEMORY)
     register_monthly_enrollment(con, data_dir)
     base_share = baseline_ffs_share(con, tte)
     # weights: baseline from MBSF months; follow-up from observed days

@@ -31,7 +31,7 @@ def build_predicted_risk(data_dir: str | Path, cohort: pd.DataFrame, cfg: dict) 
     co = cfg["cohort"]
     visits = read_input(data_dir, "visits")
     visits = visits[visits["BENE_ID"].isin(cohort["BENE_ID"])]
-    clinical = read_input(data_dir, "clinical")
+    clinical = read_input(data_dir, "clinical", categories=("INDICATOR",))  # 9 codes: not a string per row
     clinical = clinical[clinical["VISIT_ID"].isin(visits["VISIT_ID"])]
     plausible = {k: tuple(v) for k, v in co.get("plausible", {}).items()}
     wide, n_bad = visit_indicators(visits, clinical, plausible)

@@ -21,7 +21,7 @@ from mheval.contract.errors import InputError, InputValidationError
 from mheval.contract.read import DUCK_TYPES, columns_of, input_files, read_input, register_input
 from mheval.contract.ndi import DEFAULT_DEATH_DATE_TOLERANCE_DAYS, link_counts, link_ndi
 from mheval.contract.spec import DEFAULT_PROCESSING_LAG_DAYS, FILES, NPI_PATTERN, Col, FileSpec, npi_valid
-from mheval.sql import connect
+from mheval.sql import BOUNDED_MEMORY, connect
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -49,6 +49,12 @@ PLAUSIBLE = {"total_cholesterol": (50, 600), "hdl": (5, 200), "ldl": (10, 500), 
              "smoking": (0, 1), "diabetes": (0, 1), "statin": (0, 1), "antihypertensive": (0, 1),
              "aspirin": (0, 1)}
 N_EXAMPLES = 5
+CHUNK_ROWS = 1_000_000  # rows of a registry frame pandera checks at a time
+# the columns of the registry, reference and CMS files the cross-file rules read (_cross_file): the
+# rest of a file is dropped once its own rules are checked
+CROSS_FILE_COLUMNS = {"organizations": ["ORG_ID"], "providers": ["ORG_ID"], "payments": ["ORG_ID"], "survey": ["ORG_ID"],
+                      "alignment": ["BENE_ID", "ORG_ID", "ENROLL_DT"], "demographics": ["BENE_ID", "BIRTH_DT"],
+                      "visits": ["BENE_ID", "VISIT_ID"], "clinical": ["VISIT_ID", "INDICATOR", "VALUE"]}
 
 
 def _check_for(c: Col) -> list[pa.Check]:
@@ -99,15 +105,7 @@ def _frame_problems(df: pd.DataFrame, s: FileSpec, where: str, check_npi: bool =
                                        f"has type {df[c.name].dtype}, expected {c.type}"))
     if problems:
         return problems
-    import pandera.pandas as pa
-
-    try:
-        pandera_schema(s).validate(df, lazy=True)
-    except pa.errors.SchemaErrors as err:
-        fc = err.failure_cases
-        for (col, check), grp in fc.groupby(["column", "check"], dropna=False, sort=True):
-            rule = "has missing values" if "not_nullable" in str(check) else f"fails the rule: {check}"
-            problems.append(InputError(where, str(col), len(grp), grp["failure_case"].head(N_EXAMPLES).tolist(), rule))
+    problems += _pandera_problems(df, s, where)
     if check_npi:
         for c in s.columns:
             if c.npi and c.name in df.columns:
@@ -127,6 +125,28 @@ def _frame_problems(df: pd.DataFrame, s: FileSpec, where: str, check_npi: bool =
     if dup.any():
         ex = df.loc[dup, key].drop_duplicates().head(N_EXAMPLES).astype(str).agg("/".join, axis=1).tolist()
         problems.append(InputError(where, "+".join(key), int(dup.sum()), ex, "duplicate key: rows share the same key"))
+    return problems
+
+
+def _pandera_problems(df: pd.DataFrame, s: FileSpec, where: str) -> list[InputError]:
+    """File ``s``'s column rules (:func:`pandera_schema`) on ``df``, checked :data:`CHUNK_ROWS` rows
+    at a time (pandera's working copies stay small at any size); the failures of every chunk are
+    counted together, in row order, as if the frame had been checked at once."""
+    import pandera.pandas as pa
+
+    schema, failures = pandera_schema(s), []
+    for start in range(0, len(df), CHUNK_ROWS):
+        try:
+            schema.validate(df.iloc[start:start + CHUNK_ROWS], lazy=True)
+        except pa.errors.SchemaErrors as err:
+            failures.append(err.failure_cases)
+    if not failures:
+        return []
+    fc = pd.concat(failures, ignore_index=True)
+    problems = []
+    for (col, check), grp in fc.groupby(["column", "check"], dropna=False, sort=True):
+        rule = "has missing values" if "not_nullable" in str(check) else f"fails the rule: {check}"
+        problems.append(InputError(where, str(col), len(grp), grp["failure_case"].head(N_EXAMPLES).tolist(), rule))
     return problems
 
 
@@ -271,9 +291,10 @@ def _rule_problems(con, files: list[Path], names: list[str], s: FileSpec, check_
 
 
 def _duck_problems(con: duckdb.DuckDBPyConnection, data_dir: Path, s: FileSpec, check_npi: bool = True
-                   ) -> tuple[list[InputError], int, dict]:
+                   ) -> tuple[list[InputError], int, dict, int | None]:
     """The column rules for a large (yearly) input, each file checked on its own (so every message
-    names the file holding the rows), then its key across files: (problems, rows, counted mess)."""
+    names the file holding the rows), then its key across files: (problems, rows, counted mess,
+    distinct rows of a line file: see :func:`_key_problems`)."""
     files = input_files(data_dir, s.name)
     problems, by_columns = [], {}
     for f in files:
@@ -281,7 +302,7 @@ def _duck_problems(con: duckdb.DuckDBPyConnection, data_dir: Path, s: FileSpec, 
         problems += found
         by_columns.setdefault(tuple(names), []).append(f)
     if problems:
-        return problems, 0, {}
+        return problems, 0, {}, None
     n, mess = 0, {}
     for names, group in by_columns.items():
         found, rows, counts = _rule_problems(con, group, list(names), s, check_npi)
@@ -290,22 +311,50 @@ def _duck_problems(con: duckdb.DuckDBPyConnection, data_dir: Path, s: FileSpec, 
         for key, by_file in counts.items():
             mess.setdefault(key, {}).update(by_file)
     if problems:
-        return problems, n, mess
+        return problems, n, mess, None
     if n == 0:
         where = str(files[0].parent / (Path(s.path).name.replace("{year}", "*") + files[0].suffix))
-        return [InputError(where, None, 0, [], "is empty")], 0, mess
-    src = f"(SELECT * RENAME (filename AS _file) FROM {register_input(con, s.name, files, raw=True, filename=True)})"
+        return [InputError(where, None, 0, [], "is empty")], 0, mess, None
+    found, distinct = _key_problems(con, files, s)
+    return problems + found, n, mess, distinct
+
+
+def _key_problems(con: duckdb.DuckDBPyConnection, files: list[Path], s: FileSpec) -> tuple[list[InputError], int]:
+    """Keys of a large input shared by different rows, across its files: (problems by file, number of
+    distinct keys). Exact duplicate lines of a line file (claim lines, revenue lines) are documented
+    mess, not errors: on valid input its distinct keys are its distinct rows.
+
+    One aggregate over the key columns finds the offending keys (for a line file, a key whose rows
+    differ: their hashes over every column and the file name differ); only their rows are then
+    read again to name files, rows and examples. The aggregate reads the key columns (a line file:
+    every column, hashed), never holding whole rows, and spills to disk past DuckDB's memory
+    limit. Two different rows with the same 64-bit hash under one key would pass: about 1 in 10^19
+    per pair."""
+    raw = register_input(con, s.name, files, raw=True, filename=True)
     key = ", ".join(f'"{k}"' for k in s.key)
     lines = s.name.endswith("_line") or s.name.endswith("_revenue")
+    if lines:
+        every = ", ".join(f'"{r[0]}"' for r in con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall())
+        differ = f"min(hash({every})) <> max(hash({every}))"
+    else:
+        differ = "count(*) > 1"
+    n_keys, bad = con.execute(f"""SELECT count(*), list(struct_pack({key})) FILTER (WHERE bad) FROM (
+        SELECT {key}, {differ} AS bad FROM {raw} GROUP BY {key})""").fetchall()[0]
+    if not bad:
+        return [], int(n_keys)
+    con.register("_bad_keys", pd.DataFrame(bad))
+    src = f"(SELECT * RENAME (filename AS _file) FROM {raw} SEMI JOIN _bad_keys USING ({key}))"
     # exact duplicate lines are documented mess; a key shared by different rows is an error
     inner = f"SELECT DISTINCT * FROM {src}" if lines else f"SELECT * FROM {src}"
     dup = con.execute(f"""SELECT _file, {key}, k FROM (SELECT *, count(*) OVER (PARTITION BY {key}) AS k
                           FROM ({inner})) WHERE k > 1""").df()
+    con.unregister("_bad_keys")
+    problems = []
     for fname, grp in dup.groupby("_file", sort=True):
         ex = grp[list(s.key)].drop_duplicates().head(N_EXAMPLES).astype(str).agg("/".join, axis=1).tolist()
         problems.append(InputError(str(fname), "+".join(s.key), len(grp), ex,
                                    "duplicate key: different rows share the same key"))
-    return problems, n, mess
+    return problems, int(n_keys)
 
 
 def _ref(problems, where, col, values: pd.Series, known: pd.Series | set, what: str):
@@ -346,8 +395,9 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
     frames: dict[str, pd.DataFrame] = {}
     rows: dict[str, int] = {}
     file_mess: dict[str, dict] = {}
+    distinct: dict[str, int | None] = {}  # distinct rows of the line files (exact duplicates are mess)
     skipped: dict[str, str] = {}
-    con = connect()
+    con = connect(BOUNDED_MEMORY)
     for s in FILES:
         if s.name in unavailable:
             skipped[s.name] = "unavailable"
@@ -363,12 +413,15 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
             continue
         try:
             if s.group in PANDAS_GROUPS:
-                df = read_input(data_dir, s.name)
+                df = read_input(data_dir, s.name, categories=tuple(c.name for c in s.columns
+                                                                   if c.type == "string" and c.allowed is not None))
                 found = _frame_problems(df, s, str(files[0]), check_npi)
-                frames[s.name] = df
+                keep = [c for c in CROSS_FILE_COLUMNS.get(s.name, df.columns) if c in df.columns]
+                frames[s.name] = df[keep] if len(keep) < df.shape[1] else df
                 rows[s.name] = len(df)
+                del df
             else:
-                found, rows[s.name], file_mess[s.name] = _duck_problems(con, data_dir, s, check_npi)
+                found, rows[s.name], file_mess[s.name], distinct[s.name] = _duck_problems(con, data_dir, s, check_npi)
         except InputError as err:
             found = [err]
         except duckdb.Error as err:  # not expected after the checks above; still one clear line
@@ -378,6 +431,8 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
     if not problems:
         mess = _cross_file(con, data_dir, frames, problems, plausible or PLAUSIBLE, set(unavailable) | set(skipped),
                            death_date_tolerance_days)
+        mess["duplicate_claim_lines"] = {name: rows[name] - distinct[name] for name in ("outpatient_revenue", "carrier_line")
+                                         if distinct.get(name) is not None}
     if problems:
         raise InputValidationError([p.with_provenance(provenance) for p in problems])
     mess.update(_totals(file_mess))
@@ -510,17 +565,12 @@ def _cross_file(con, data_dir: Path, f: dict[str, pd.DataFrame], problems: list[
         for fname, grp in orphans.groupby("filename", sort=True):
             problems.append(InputError(str(fname), "CLM_ID", int(grp["k"].sum()), grp["CLM_ID"].head(N_EXAMPLES).tolist(),
                                        f"lines refer to claims not in {parent}"))
-    dups = {}
-    for lines in ("outpatient_revenue", "carrier_line"):
-        if input_files(data_dir, lines) and lines not in unavailable:
-            src = register_input(con, lines, data_dir=data_dir)
-            dups[lines] = int(con.execute(f"SELECT (SELECT count(*) FROM {src}) - (SELECT count(*) FROM (SELECT DISTINCT * FROM {src}))").fetchall()[0][0])
     clin = f["clinical"]
     implausible = 0
     for ind, (lo, hi) in plausible.items():
         v = clin.loc[clin["INDICATOR"] == ind, "VALUE"]
         implausible += int(((v < lo) | (v > hi)).sum())
-    out = {"realigned_later": realigned, "implausible_clinical": implausible, "duplicate_claim_lines": dups}
+    out = {"realigned_later": realigned, "implausible_clinical": implausible}
     if "ndi" in f:
         ndi = f["ndi"]
         _ref(problems, path("ndi"), "BENE_ID", ndi["BENE_ID"], demo["BENE_ID"], "beneficiaries in demographics")

@@ -22,7 +22,8 @@ def visit_indicators(visits: pd.DataFrame, clinical: pd.DataFrame, plausible: di
         m = (c["INDICATOR"] == ind) & ((c["VALUE"] < lo) | (c["VALUE"] > hi))
         n_bad += int(m.sum())
         c.loc[m, "VALUE"] = np.nan
-    wide = c.pivot_table(index="VISIT_ID", columns="INDICATOR", values="VALUE", aggfunc="first", dropna=False)
+    wide = c.pivot_table(index="VISIT_ID", columns="INDICATOR", values="VALUE", aggfunc="first", dropna=False,
+                         observed=True)  # INDICATOR may be categorical: only the indicators present
     out = visits.merge(wide, left_on="VISIT_ID", right_index=True, how="left")
     return out, n_bad
 
