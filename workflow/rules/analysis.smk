@@ -60,6 +60,7 @@ rule build_beneficiary_year:
     log:
         "results/logs/build_beneficiary_year.log",
     threads: rule_threads("build_beneficiary_year")
+    priority: rule_priority("build_beneficiary_year")
     resources:
         mem_mb=rule_mem_mb("build_beneficiary_year"),
         runtime=rule_runtime("build_beneficiary_year"),

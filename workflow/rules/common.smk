@@ -200,8 +200,8 @@ def data_dir(wildcards):
 # the memory, triple the time (shared or slower nodes) and double both on a retry.
 # The trial's size is synthetic.scale; for your own files (data.source: files) it is taken as 1.0,
 # the published trial: for a larger one, raise them with --set-resources RULE:mem_mb=MB.
-# Threads: one per job. The model fits pin BLAS to one thread (mheval.models.nesting); DuckDB, which
-# the extraction steps use, takes every core it sees (a job on a node of its own sees only its own).
+# Threads: one per job (validate_inputs: two, see below). The model fits pin BLAS to one thread
+# (mheval.models.nesting); DuckDB runs on one thread (mheval.sql.connect) except in validate_inputs.
 RESOURCE_SCALE = config["synthetic"]["scale"] if config["data"]["source"] == "synthetic" else 1.0
 BASE_MB = 200
 SCALE1_CAP_MB = 5300
@@ -214,7 +214,8 @@ RUNTIME_FLOOR = 30
 # time; their scale-0.05 peaks are the earlier whole-run measurement (the changes do not raise them)
 RULE_RESOURCES = {
     "simulate_trial": (1, 917, 3236, 2.5),
-    "validate_inputs": (1, 557, 1715, 1.1),
+    # two threads: every other job waits for it (DuckDB checks in parallel; counts do not depend on order)
+    "validate_inputs": (2, 557, 1715, 1.1),
     "build_cohort": (1, 299, None, 0.3),
     "build_time_to_event": (1, 352, None, 0.2),
     "build_predicted_risk": (1, 292, None, 1.1),
@@ -244,6 +245,19 @@ RULE_RESOURCES = {
     "medication_changes": (1, 420, 2000, 0.3),
     "fit_implementation": (1, 410, 2651, 1.2),
 }
+
+
+# Scheduling: among the jobs ready at a time Snakemake starts those of higher priority first. At scale 1.0
+# on 2 cores (benchmarks/results/growth.md) the longest jobs, fit_subgroups (one of 145 s), had waited for
+# the beneficiary-year file and then for a free core, and the run ended on one of them with the other core
+# idle; the beneficiary-year step, which every Equation 1 and subgroup job needs, had waited two minutes
+# behind the bootstrap jobs. Starting them first leaves the short jobs to fill the end of the run.
+RULE_PRIORITY = {"build_beneficiary_year": 20, "fit_subgroups": 10}
+
+
+def rule_priority(name):
+    """The scheduling priority of rule ``name`` (RULE_PRIORITY; 0, Snakemake's default, otherwise)."""
+    return RULE_PRIORITY.get(name, 0)
 
 
 def rule_threads(name):

@@ -23,6 +23,7 @@ rule fit_subgroups:
     log:
         "results/logs/fit_subgroups_{outcome}.log",
     threads: rule_threads("fit_subgroups")
+    priority: rule_priority("fit_subgroups")
     resources:
         mem_mb=rule_mem_mb("fit_subgroups"),
         runtime=rule_runtime("fit_subgroups"),

@@ -13,7 +13,7 @@ def main():
         report = validate_inputs(sm.params.data_dir, plausible={k: tuple(v) for k, v in sm.params.plausible.items()},
                                  check_npi=sm.params.check_npi, processing_lag_days=sm.params.processing_lag_days,
                                  unavailable=tuple(sm.params.unavailable),
-                                 death_date_tolerance_days=sm.params.death_date_tolerance_days)
+                                 death_date_tolerance_days=sm.params.death_date_tolerance_days, threads=sm.threads)
     except InputValidationError as err:  # files staged from another layout: name the originals
         raise in_original_names(err, sm.params.data_dir) from None
     write_report(report, sm.output.report)

@@ -70,6 +70,8 @@ def _as_dates(values: pd.Series, path: Path, column: str) -> pd.Series:
     if values.dtype.kind == "M":
         return values
     present = values.dropna()
+    if pd.api.types.infer_dtype(present, skipna=True) in ("date", "datetime", "datetime64", "empty"):
+        return pd.to_datetime(values)  # Parquet DATE columns arrive as datetime.date objects: typed, no row loop
     ok = present.map(lambda v: isinstance(v, (datetime.date, pd.Timestamp)))
     if not ok.all():
         raise InputError(str(path), column, int((~ok).sum()), present[~ok].head(5).tolist(),

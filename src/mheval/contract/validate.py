@@ -369,7 +369,7 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
                     plausible: dict | None = None, check_npi: bool = True,
                     processing_lag_days: int = DEFAULT_PROCESSING_LAG_DAYS,
                     provenance: Mapping | None = None, unavailable: tuple[str, ...] = (),
-                    death_date_tolerance_days: int = DEFAULT_DEATH_DATE_TOLERANCE_DAYS) -> dict:
+                    death_date_tolerance_days: int = DEFAULT_DEATH_DATE_TOLERANCE_DAYS, threads: int = 1) -> dict:
     """Check every input file under ``data_dir`` against the contract.
 
     Returns a report (dict: per-file row counts, the counted mess and ``warnings`` in words) when
@@ -387,6 +387,8 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
     an empty required file is an error. ``death_date_tolerance_days`` (config
     ``outcomes.death_date_tolerance_days``): the National Death Index link rule
     (:func:`mheval.contract.ndi.link_ndi`), whose classes are counted under ``mess["ndi_link"]``.
+    ``threads``: DuckDB threads for the claim files' checks (counts, so the report does not depend on
+    them; the workflow runs this step alone, before any other can start, so it may use every core).
     """
     from mheval.contract.availability import OPTIONAL_INPUTS, files_are_empty
 
@@ -397,7 +399,7 @@ def validate_inputs(data_dir: str | Path, *, optional: tuple[str, ...] = (),
     file_mess: dict[str, dict] = {}
     distinct: dict[str, int | None] = {}  # distinct rows of the line files (exact duplicates are mess)
     skipped: dict[str, str] = {}
-    con = connect(BOUNDED_MEMORY)
+    con = connect(BOUNDED_MEMORY, threads=threads)
     for s in FILES:
         if s.name in unavailable:
             skipped[s.name] = "unavailable"
