@@ -77,3 +77,7 @@ def test_frailty_variance_at_zero_publishes_the_marginal_corrected_interval(tte,
     c = survival_impact(tte, "death", "high_medium", cox_cov_type="mbn")
     assert c["interval"] == "frailty" and "model_based" not in c and c["df"] is None
     assert (c["log_hr"], c["se"]) == (mb["log_hr"], mb["se"])
+    # the uncorrected sandwich never replaces the model-based interval (it covers less with few organizations)
+    monkeypatch.undo()
+    u = survival_impact(tte, "death", "high_medium", cox_cov_type="robust")
+    assert u["theta_at_boundary"] and u["interval"] == "frailty" and (u["log_hr"], u["se"]) == (mb["log_hr"], mb["se"])

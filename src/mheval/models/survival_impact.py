@@ -118,10 +118,12 @@ def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: flo
     Newton iterations did not converge is not estimable: its estimate fields are NaN, "estimable"
     is False and "reason" says why (the unconverged numbers stay under "unconverged"; the marginal
     model is still reported). "theta_at_boundary" flags a frailty variance estimated at 0; the fit is
-    then the ordinary Cox model, whose model-based SE ignores the clustering, so the published interval,
-    p-value and P(HR < 1) use the marginal model's variance and reference (``cox_cov_type``) around the
-    frailty estimate ("interval" says which variance was used; the model-based numbers stay under
-    "model_based").
+    then the ordinary Cox model, whose model-based SE ignores the clustering, so with a bias-corrected
+    ``cox_cov_type`` (the workflow's default, mbn) the published interval, p-value and P(HR < 1) use the
+    marginal model's corrected variance and t(G - 2) reference around the frailty estimate ("interval"
+    says which variance was used; the model-based numbers stay under "model_based"). With "robust" the
+    model-based interval stays: the uncorrected sandwich covers even less with few organizations
+    (benchmarks/results/calibration_trials.md).
 
     An outcome without enough events or organizations in an arm, or a fit with a zero or non-finite
     standard error, gives a not-estimable result (:mod:`mheval.models.estimability`) instead.
@@ -151,7 +153,7 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
     frailty_effect = _effect(float(fr.params["MH"]), float(fr.bse["MH"]), alpha)
     estimable = bool(fr.converged)
     interval = "frailty"
-    if estimable and fr.theta_at_boundary:
+    if estimable and fr.theta_at_boundary and mg.cov_type != "robust":
         # theta = 0: the frailty fit is the ordinary Cox fit, whose model-based SE ignores the clustering the
         # frailty was meant to carry (90% intervals covered 75-85% with 47 organizations in
         # benchmarks/results/calibration_trials.md); publish its estimate with the marginal model's

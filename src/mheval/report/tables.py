@@ -472,9 +472,10 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
             f"adjusted for beneficiary and organization characteristics at enrollment; {pct}% Wald interval "
             f"(models.alpha = {alpha:g}); two-sided p-value; probability of a reduction = P(HR < 1) under a flat "
             "prior.",
-            "Frailty variance at zero: the estimate is on its boundary (the model is then the ordinary Cox model); "
-            "its interval and p-value then use the marginal model's organization-clustered, small-sample corrected "
-            f"variance ({models.get('cox_cov_type', 'robust')}), as the model-based one ignores the clustering.",
+            "Frailty variance at zero: the estimate is on its boundary (the model is then the ordinary Cox model)"
+            + ("; its interval and p-value then use the marginal model's organization-clustered, small-sample "
+               f"corrected variance ({models['cox_cov_type']}), as the model-based one ignores the clustering."
+               if models.get("cox_cov_type", "robust") != "robust" else "."),
             "Marginal Cox hazard ratio: Cox model with standard errors clustered by organization "
             "(population-averaged), the sensitivity analysis.", source]
         spec["labels"] = {"prob_reduction": "Probability HR < 1"}
