@@ -453,7 +453,8 @@ def cox_size_interaction(tte: pd.DataFrame, outcome: str, population: str, size_
     mh = df["MH"].to_numpy(float)
     covs = independent_covariates(x.assign(MH=mh), [c for c in x.columns if x[c].nunique() > 1],
                                   base=[np.ones(len(df)), mh, lc, mh * lc])[0]
-    covs = [c for c in covs if c not in event_free_indicators(x[covs], df[event].to_numpy())]
+    free = set(event_free_indicators(x[covs], df[event].to_numpy()))  # once, not once per covariate
+    covs = [c for c in covs if c not in free]
     X = np.column_stack([df["MH"].to_numpy(float), lc, df["MH"].to_numpy(float) * lc, x[covs].to_numpy(float)])
     fit = fit_cox(df[duration].to_numpy(), df[event].to_numpy(), X, cluster=df["ORG_ID"].to_numpy())
     if not fit.converged:
