@@ -22,7 +22,8 @@ BOUNDED_MEMORY = "1GB"
 def connect(memory_limit: str | None = None, threads: int = 1) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with one thread (deterministic results and row order) and no
     progress bar in logs. ``memory_limit`` (e.g. :data:`BOUNDED_MEMORY`): the most memory DuckDB
-    holds for a query before spilling to the system's temporary folder (results are the same).
+    holds for a query before spilling to the system's temporary folder (the same rows; a
+    floating-point sum may then differ in its last bits, as the spill changes the order of addition).
     ``threads`` > 1 only where results do not depend on the order rows are combined in (counts and
     checks, not floating-point sums written to an output)."""
     con = duckdb.connect(config={"threads": max(1, int(threads))})
