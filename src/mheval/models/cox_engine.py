@@ -325,7 +325,10 @@ def newton_cox(rs: RiskSets, init, ties: str = "efron", tol: float = 1e-9, max_i
         new = beta + step
         size = float(np.max(np.abs(step))) if len(step) else 0.0
         if accept_step is not None and np.isfinite(size):
-            left = size if last is None else min(size, size ** 3 / last ** 2)  # c |step|^2, c = |step| / last^2
+            # c |step|^2, c = |step| / last^2; in float64, where a diverging replicate's step (1e100 and up)
+            # overflows to inf instead of raising OverflowError as Python floats do
+            with np.errstate(over="ignore"):
+                left = size if last is None else min(size, np.float64(size) ** 3 / np.float64(last) ** 2)
             if size < accept_step or left < accept_step:
                 return new, ll, H, parts, it, True
         last = size
