@@ -157,3 +157,51 @@ def test_small_cells_are_not_reported():
     assert res.table.loc[res.table["year"] == 5, "estimate"].isna().all()
     assert res.table.loc[res.table["year"] <= 3, "estimate"].notna().all()
     assert res.curves["years"].max() < 5
+
+
+def _events_in_one_organization_per_arm(seed=1, n_org=12, n=80):
+    """Organizations alternate arms; only organizations 0 (control) and 1 (intervention) have events, so a
+    cluster-bootstrap resample (6 draws within an arm of 6) misses an arm's one organization with events
+    with probability (5/6)^6 = 0.33, and one arm or the other 1 - 0.67^2 = 0.56 of the time: such a
+    replicate's treatment coefficient diverges (monotone likelihood) and it fails to fit."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g in range(n_org):
+        E = np.zeros(n, int)
+        if g < 2:
+            E[:30] = 1
+        rows.append(pd.DataFrame({"T": rng.uniform(0.5, 4, n), "E": E, "MH": g % 2, "ORG": g, "x": rng.normal(size=n)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_percentile_band_is_not_estimable_when_many_replicates_fail():
+    from mheval.models.adjusted_incidence import percentile_band
+
+    reps = np.arange(1.0, 101.0)[:, None] * np.array([1.0, 2.0])  # 100 replicates x 2 times
+    lo, hi, why = percentile_band(reps, 0.10, 100, 0)
+    assert why == "" and np.allclose(lo, [5.95, 11.9]) and np.allclose(hi, [95.05, 190.1])  # numpy's linear rule
+    reps[:10] = np.nan  # 10 of 100 failed: at the threshold, still a band, from the 90 that fitted
+    lo, hi, why = percentile_band(reps, 0.10, 100, 10)
+    assert why == "" and np.allclose(lo, np.percentile(reps[10:], 5, axis=0))
+    reps[10] = np.nan  # 11 of 100: more than 10%
+    lo, hi, why = percentile_band(reps, 0.10, 100, 11)
+    assert np.isnan(lo).all() and np.isnan(hi).all() and "more than 10%" in why
+    assert percentile_band(reps, 0.10, 100, 11, max_failed_share=0.2)[2] == ""
+    assert "fewer than two" in percentile_band(reps[:2], 0.10, 2, 1, max_failed_share=1.0)[2]
+    lo, hi, why = percentile_band(np.zeros((0, 2)), 0.10, 0, 0)  # no bands asked for: no reason
+    assert why == "" and np.isnan(lo).all()
+
+
+def test_bands_not_estimable_when_most_replicates_fail_but_the_estimate_is_kept():
+    d = _events_in_one_organization_per_arm()
+    res = adjusted_cumulative_incidence(d, "T", "E", d[["x"]], cluster="ORG", years=(1, 2, 3), n_boot=50, min_at_risk=0)
+    assert res.n_boot_failed > 5  # more than 10% of 50 replicates lost an arm's events
+    t = res.table
+    assert t["estimate"].notna().all() and t[["lower", "upper"]].isna().all().all()
+    assert t["note"].str.contains("more than 10% of the cluster-bootstrap replicates failed").all()
+    assert any("interval not estimable" in n for n in res.notes)
+    # the same data with the threshold raised: the band from the replicates that fitted, and no note
+    loose = adjusted_cumulative_incidence(d, "T", "E", d[["x"]], cluster="ORG", years=(1, 2, 3), n_boot=50,
+                                          min_at_risk=0, max_failed_share=1.0)
+    assert loose.table[["lower", "upper"]].notna().all().all() and (loose.table["note"] == "").all()
+    assert np.allclose(loose.table["estimate"], t["estimate"])

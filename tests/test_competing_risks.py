@@ -269,3 +269,34 @@ def test_bootstrap_replicates_equal_the_weighted_refit():
     fast, _ = standardized_competing_incidence(T, st, Xm, mh, times)
     exact, _ = standardized_competing_incidence(T, st, Xm, mh, times, exact=True)
     assert np.allclose(fast, exact, rtol=0, atol=1e-12) and fast[:, -1].min() > 0.05
+
+
+
+def test_bands_not_estimable_when_many_replicates_fail(monkeypatch):
+    """The standardized competing-risk fits are per arm, so a resample without an arm's events fits (at
+    zero incidence); replicates fail only on a singular fit. The bootstrap is wrapped to fail the
+    first 11 of 50 replicates (22% > 10%): the bands are then not estimable, the estimates kept."""
+    from mheval.models import competing_risks
+
+    real = competing_risks.competing_bootstrap
+
+    def failing(*a, **k):
+        boot, failed = real(*a, **k)
+        for m in boot:
+            boot[m][:11] = np.nan
+        return boot, 11
+
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"T": rng.uniform(0.5, 4, 960), "S": rng.choice([0, 1, 2], 960, p=[0.8, 0.15, 0.05]),
+                      "ORG": np.repeat(np.arange(12), 80), "x": rng.normal(size=960)})
+    d["MH"] = d["ORG"] % 2
+    kw = dict(cluster="ORG", years=(1, 2, 3), n_boot=50, min_at_risk=0, min_events=0)
+    ok = competing_cumulative_incidence(d, "T", "S", d[["x"]], **kw)
+    monkeypatch.setattr(competing_risks, "competing_bootstrap", failing)
+    res = competing_cumulative_incidence(d, "T", "S", d[["x"]], **kw)
+    t = res.table
+    assert res.n_boot_failed == 11 and np.allclose(t["estimate"], ok.table["estimate"])
+    assert t[["lower", "upper"]].isna().all().all() and ok.table[["lower", "upper"]].notna().all().all()
+    assert t["note"].str.startswith("interval not estimable: more than 10%").all()
+    loose = competing_cumulative_incidence(d, "T", "S", d[["x"]], max_failed_share=0.25, **kw)
+    assert loose.table[["lower", "upper"]].notna().all().all() and (loose.table["note"] == "").all()

@@ -159,3 +159,27 @@ def test_start_zero_and_unit_weights_reproduce_the_plain_fit():
     assert split.llf == pytest.approx(plain.llf, rel=1e-11)
     with pytest.raises(ValueError):
         fit_cox(T, E, X, start=T)
+
+
+def test_a_diverging_newton_step_does_not_overflow(monkeypatch):
+    """A bootstrap replicate's Newton step can reach 1e110 (a nearly singular information); the
+    accept-step error estimate |step|^3 / |last|^2 then exceeds the largest double. With Python floats
+    that raised OverflowError and crashed a scale-0.004 workflow; it must overflow to inf (the step is
+    not accepted) and the fit go on to halve and stop. The log likelihood surface is faked: flat, with
+    gradient 1 and an information of 1 at the start and 1e-110 after."""
+    from types import SimpleNamespace
+
+    from mheval.models import cox_engine
+
+    calls = []
+
+    def fake(rs, beta, ties):
+        calls.append(float(beta[0]))
+        h = 1.0 if len(calls) == 1 else 1e-110
+        return -1.0, np.array([1.0]), np.array([[h]]), None
+
+    monkeypatch.setattr(cox_engine, "loglik_grad_hess", fake)
+    rs = SimpleNamespace(X=np.zeros((1, 1)))
+    beta, ll, H, parts, it, converged = cox_engine.newton_cox(rs, None, accept_step=1e-8, max_iter=3)
+    assert calls[1] == 1.0 and calls[2] > 1e100  # the second step: 1 / 1e-110
+    assert not converged and it == 3 and ll == -1.0

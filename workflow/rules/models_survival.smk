@@ -64,6 +64,7 @@ rule adjusted_incidence:
         alpha=config["models"]["alpha"],
         years=config["models"]["incidence_years"],
         n_boot=config["models"]["bootstrap_replicates"],
+        max_failed_share=config["models"]["bootstrap_max_failed_share"],
         seed=config["models"]["bootstrap_seed"],
         min_cell=config["report"]["min_cell"],
         limits=LIMITS,

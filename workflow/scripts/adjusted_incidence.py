@@ -18,7 +18,7 @@ def main():
     p = sm.params
     tte = pd.read_parquet(sm.input.tte)
     kw = dict(years=p.years, n_boot=p.n_boot, alpha=p.alpha, seed=job_seed(p.seed, **sm.wildcards), limits=Limits.from_config(p.limits),
-              covariates=p.covariates)
+              covariates=p.covariates, max_failed_share=p.max_failed_share)
     try:
         cr = competing_incidence(tte, outcome, population, min_cell=p.min_cell, **kw)
         s = adjusted_incidence(tte, outcome, population, min_at_risk=p.min_cell, **kw)
@@ -32,11 +32,13 @@ def main():
         write_json({"outcome": outcome, "population": population, "estimable": False, "reason": e.reason},
                    sm.output.json)
         return
-    # the sensitivity is shown for the same years as the primary estimate, with its reasons
+    # the sensitivity is shown for the same years as the primary estimate, with its reasons (its band's own)
     notes = cr.table[cr.table["method"] == "standardized"].set_index(["year", "arm"])["note"]
     one = s.table.assign(method="one_minus_s")
-    one["note"] = [notes.get((y, a), "") for y, a in zip(one["year"], one["arm"])]
-    one.loc[one["note"] != "", ["estimate", "lower", "upper"]] = np.nan
+    given = pd.Series([notes.get((y, a), "") for y, a in zip(one["year"], one["arm"])], index=one.index)
+    shown = ~given.str.startswith("not estimable")
+    one["note"] = one["note"].where(shown, given)
+    one.loc[~shown, ["estimate", "lower", "upper"]] = np.nan
     table = pd.concat([cr.table, one[cr.table.columns]], ignore_index=True)
     table.assign(outcome=outcome, population=population).to_csv(sm.output.table, index=False, float_format="%.6f")
     cr.curves.assign(outcome=outcome, population=population).to_csv(sm.output.curves, index=False, float_format="%.6f")

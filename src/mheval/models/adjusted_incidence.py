@@ -41,13 +41,17 @@ ARMS = {1: "intervention", 0: "control"}
 # a replicate's Newton iterations stop once the error left in a coefficient is below this
 # (:func:`mheval.models.cox_engine.newton_cox`); the incidence moves by far less (tests: 1e-10)
 ACCEPT_STEP = 1e-8
+# the share of the cluster-bootstrap replicates that may fail to fit before the bands are not estimable
+# (config models.bootstrap_max_failed_share)
+MAX_FAILED_SHARE = 0.10
 
 
 @dataclass
 class AdjustedIncidence:
     """``table``: one row per follow-up year and arm ("intervention", "control", "difference")
-    with columns year, arm, estimate, lower, upper: cumulative incidence in percent, the difference
-    in percentage points, (1 - alpha) percentile bootstrap bands. ``curves``: the same on the time
+    with columns year, arm, estimate, lower, upper, note: cumulative incidence in percent, the difference
+    in percentage points, (1 - alpha) percentile bootstrap bands (note: why the band is not estimable,
+    or ""). ``curves``: the same on the time
     grid (column ``years``), for plotting. ``log_hr``: the treatment coefficient of the model."""
 
     table: pd.DataFrame
@@ -85,6 +89,29 @@ def cluster_bootstrap_counts(org: np.ndarray, trt: np.ndarray, n_boot: int, seed
         idx = np.flatnonzero(org_arm == a)
         counts[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=n_boot)
     return counts, notes
+
+
+def percentile_band(replicates: np.ndarray, alpha: float, n_boot: int, failed: int,
+                    max_failed_share: float = MAX_FAILED_SHARE) -> tuple[np.ndarray, np.ndarray, str]:
+    """The (1 - alpha) percentile band of cluster-bootstrap ``replicates`` (replicates x times; a
+    replicate that failed to fit is a row of NaN, left out), with ``""``, or NaN bands with the reason
+    they are not estimable: fewer than two replicates fitted, or more than ``max_failed_share`` of the
+    ``n_boot`` failed. Leaving failed replicates out conditions on the resamples that fit: when many
+    fail (resampled organizations with no events in an arm, a monotone likelihood) those left are not
+    a sample of the estimator's distribution, and their percentiles would be an interval without
+    coverage. ``n_boot`` 0 (no bands asked for): NaN bands and no reason. Returns (lower, upper, reason); the reason names the threshold, never a count."""
+    times = replicates.shape[-1]
+    if n_boot == 0:  # no bands asked for
+        reason = ""
+    elif n_boot - failed < 2:
+        reason = "interval not estimable: fewer than two cluster-bootstrap replicates fitted"
+    elif failed > max_failed_share * n_boot:
+        reason = (f"interval not estimable: more than {100 * max_failed_share:g}% of the cluster-bootstrap "
+                  "replicates failed to fit (models.bootstrap_max_failed_share)")
+    else:
+        lo, hi = np.nanpercentile(replicates, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+        return lo, hi, ""
+    return np.full(times, np.nan), np.full(times, np.nan), reason
 
 
 class GroupRanges:
@@ -246,7 +273,8 @@ def _bootstrap_curves(T, E, X, arm_col, arms, times, org, counts, init, ties, ba
 def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, covariates_frame: pd.DataFrame | None,
                                   treatment: str = "MH", cluster: str = "ORG_ID", years=(1, 2, 3, 4, 5),
                                   n_boot: int = 200, alpha: float = 0.10, seed: int = 0, grid_step: float = 1 / 12,
-                                  ties: str = "efron", baseline: str = "breslow", min_at_risk: int = 11) -> AdjustedIncidence:
+                                  ties: str = "efron", baseline: str = "breslow", min_at_risk: int = 11,
+                                  max_failed_share: float = MAX_FAILED_SHARE) -> AdjustedIncidence:
     """Adjusted (standardized) cumulative incidence by arm and its difference, with bootstrap bands.
 
     Parameters
@@ -265,6 +293,8 @@ def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, 
     min_at_risk : a grid time is reported only while at least this many subjects remain at risk in
         every arm (small-cell protection, as the Kaplan-Meier curves); otherwise NaN in ``table``
         and the row is dropped from ``curves``.
+    max_failed_share : above this share of failed replicates the bands are not estimable (NaN, the
+        reason in ``table``'s ``note`` and in ``notes``; :func:`percentile_band`).
 
     If the sample holds only one arm, only that arm's curve is returned (no treatment term).
     """
@@ -304,20 +334,19 @@ def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, 
     series = {nm: (est[k], boot[:, k]) for k, nm in enumerate(names)}
     if len(arms) == 2:
         series["difference"] = (est[0] - est[1], boot[:, 0] - boot[:, 1])
-    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
     frames = []
     for nm, (e, bs) in series.items():
-        if n_boot - failed > 1:
-            lo, hi = np.nanpercentile(bs, q, axis=0)
-        else:
-            lo = hi = np.full(len(times), np.nan)
-        f = pd.DataFrame({"years": times, "arm": nm, "estimate": 100 * e, "lower": 100 * lo, "upper": 100 * hi})
+        lo, hi, band = percentile_band(bs, alpha, n_boot, failed, max_failed_share)
+        f = pd.DataFrame({"years": times, "arm": nm, "estimate": 100 * e, "lower": 100 * lo, "upper": 100 * hi,
+                          "note": np.where(ok, band, "")})
         f.loc[~ok, ["estimate", "lower", "upper"]] = np.nan
         frames.append(f)
+    if band:
+        notes.append(band)
     allc = pd.concat(frames, ignore_index=True)
     table = allc[np.isin(allc["years"], years)].rename(columns={"years": "year"}).reset_index(drop=True)
     table["year"] = table["year"].round(6)
-    curves = allc[np.isin(allc["years"], grid) & allc["estimate"].notna()].reset_index(drop=True)
+    curves = allc[np.isin(allc["years"], grid) & allc["estimate"].notna()].drop(columns="note").reset_index(drop=True)
     return AdjustedIncidence(table=table, curves=curves, log_hr=float(beta[0]) if arm_col is not None else float("nan"),
                              covariates=list(cov.columns), nobs=len(T), n_events=int(E.sum()),
                              n_organizations=len(org_codes), n_boot=n_boot, n_boot_failed=failed, alpha=alpha, notes=notes)

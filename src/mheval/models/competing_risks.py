@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mheval.models.adjusted_incidence import GroupRanges, cluster_bootstrap_counts
+from mheval.models.adjusted_incidence import MAX_FAILED_SHARE, GroupRanges, cluster_bootstrap_counts, percentile_band
 from mheval.models.cox_engine import ReplicateStart, RiskSets, baseline_increments, breslow_cumhaz, fit_cox, newton_cox
 from mheval.models.cox_replicates import ReplicateFits, replicate_block, reuse_freed_memory
 from mheval.models.estimability import NotEstimable
@@ -487,7 +487,8 @@ class CompetingIncidence:
 def competing_cumulative_incidence(tte: pd.DataFrame, duration: str, status: str, covariates_frame: pd.DataFrame | None,
                                    treatment: str = "MH", cluster: str = "ORG_ID", years=(1, 2, 3, 4, 5),
                                    n_boot: int = 200, alpha: float = 0.10, seed: int = 0, grid_step: float = 1 / 12,
-                                   min_at_risk: int = 11, min_events: int = 11) -> CompetingIncidence:
+                                   min_at_risk: int = 11, min_events: int = 11,
+                                   max_failed_share: float = MAX_FAILED_SHARE) -> CompetingIncidence:
     """Cumulative incidence of status 1 with status 2 as a competing risk, by arm: unadjusted
     (Aalen-Johansen) and standardized (cause-specific Cox models), with cluster-bootstrap bands.
 
@@ -501,6 +502,9 @@ def competing_cumulative_incidence(tte: pd.DataFrame, duration: str, status: str
     years : follow-up years in ``table``; a year is not estimable (NaN and a reason in ``note``)
         when an arm has fewer than ``min_at_risk`` at risk then or fewer than ``min_events`` events by then.
     n_boot, seed : cluster-bootstrap replicates (0: no bands) and their seed.
+    max_failed_share : above this share of replicates failing to fit, the bands are not estimable (NaN,
+        the reason in ``note`` of the years that have an estimate, and in ``notes``;
+        :func:`mheval.models.adjusted_incidence.percentile_band`).
     """
     T = tte[duration].to_numpy(float)
     st = tte[status].to_numpy().astype(int)
@@ -539,20 +543,21 @@ def competing_cumulative_incidence(tte: pd.DataFrame, duration: str, status: str
                      "(few at risk): the event-free probability was set to 0 there")
     # the curves start at 0 and show a time once every arm has enough at risk and no small event count
     curve_ok = (at_risk >= min_at_risk).all(axis=0) & ((events == 0) | (events >= min_events)).all(axis=0)
-    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
     frames, curve_frames = [], []
     for m in METHODS:
         series = {ARMS[a]: (est[m][k], boot[m][:, k]) for k, a in enumerate(arms)}
         if len(arms) == 2:
             series["difference"] = (est[m][0] - est[m][1], boot[m][:, 0] - boot[m][:, 1])
         for nm, (e, bs) in series.items():
-            lo, hi = (np.nanpercentile(bs, q, axis=0) if n_boot - failed > 1 else np.full((2, len(times)), np.nan))
+            lo, hi, band = percentile_band(bs, alpha, n_boot, failed, max_failed_share)
             f = pd.DataFrame({"years": times, "method": m, "arm": nm, "estimate": 100 * e, "lower": 100 * lo,
-                              "upper": 100 * hi, "note": reason})
+                              "upper": 100 * hi, "note": np.where(ok, band, reason)})
             f.loc[~ok, ["estimate", "lower", "upper"]] = np.nan
             frames.append(f)
             curve_frames.append(pd.DataFrame({"years": times, "method": m, "arm": nm, "estimate": 100 * e,
                                               "lower": 100 * lo, "upper": 100 * hi})[curve_ok & np.isin(times, grid)])
+    if band:
+        notes.append(band)
     allc = pd.concat(frames, ignore_index=True)
     table = allc[np.isin(allc["years"], years)].rename(columns={"years": "year"})
     table = table.reset_index(drop=True)

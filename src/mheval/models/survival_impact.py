@@ -219,10 +219,11 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
 
 def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
                        alpha: float = 0.10, seed: int = 0, min_at_risk: int = 11, limits=None,
-                       covariates: dict | None = None):
+                       covariates: dict | None = None, max_failed_share: float = 0.10):
     """Adjusted cumulative incidence of ``outcome`` by arm in ``population``, standardized over the
     population's sample with the Equation 4 covariates, with cluster-bootstrap bands
-    (:func:`mheval.models.adjusted_incidence.adjusted_cumulative_incidence`). Raises
+    (:func:`mheval.models.adjusted_incidence.adjusted_cumulative_incidence`; not estimable when more
+    than ``max_failed_share`` of the replicates fail to fit). Raises
     :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable."""
     from mheval.models.adjusted_incidence import adjusted_cumulative_incidence
 
@@ -231,16 +232,17 @@ def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     return adjusted_cumulative_incidence(x, duration, event, x[[c for c in cov if c != "MH"]], treatment="MH",
                                          cluster="ORG_ID", years=tuple(years), n_boot=n_boot, alpha=alpha, seed=seed,
-                                         min_at_risk=min_at_risk)
+                                         min_at_risk=min_at_risk, max_failed_share=max_failed_share)
 
 
 def competing_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
                         alpha: float = 0.10, seed: int = 0, min_cell: int = 11, limits=None,
-                        covariates: dict | None = None):
+                        covariates: dict | None = None, max_failed_share: float = 0.10):
     """Cumulative incidence of ``outcome`` by arm in ``population`` with death (without the outcome,
     at the end of its follow-up) as a competing risk: Aalen-Johansen unadjusted, and standardized over
     the population from cause-specific Cox models with the Equation 4 covariates, with
-    cluster-bootstrap bands (:func:`mheval.models.competing_risks.competing_cumulative_incidence`).
+    cluster-bootstrap bands (:func:`mheval.models.competing_risks.competing_cumulative_incidence`; not
+    estimable when more than ``max_failed_share`` of the replicates fail to fit).
     For all-cause death there is no competing event (the estimate is 1 - Kaplan-Meier). A year with
     fewer than ``min_cell`` at risk or events in an arm is not estimable. Raises
     :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable."""
@@ -253,4 +255,5 @@ def competing_incidence(tte: pd.DataFrame, outcome: str, population: str, years=
     x["STATUS"] = competing_status(x[event], df["DEATH"], x[duration], df["T_DEATH"])
     return competing_cumulative_incidence(x, duration, "STATUS", x[[c for c in cov if c != "MH"]], treatment="MH",
                                           cluster="ORG_ID", years=tuple(years), n_boot=n_boot, alpha=alpha, seed=seed,
-                                          min_at_risk=min_cell, min_events=min_cell)
+                                          min_at_risk=min_cell, min_events=min_cell,
+                                          max_failed_share=max_failed_share)
