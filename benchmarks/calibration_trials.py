@@ -109,7 +109,7 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
     from mheval.models.equation3 import survey_impacts
     from mheval.models.estimability import Limits
     from mheval.outcomes.codes import load_event_codes
-    from mheval.outcomes.extract import BASE_TYPES, extract_claims, extract_fills
+    from mheval.outcomes.extract import BASE_TYPES, write_extraction, write_fills
     from mheval.subgroups.run import run_subgroup_analysis
     from mheval.synth.generate import generate_trial
 
@@ -165,11 +165,19 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
 
         t = time.perf_counter()
         codes = load_event_codes(cfg["outcomes"]["codes"])
-        parts = [extract_claims(tmp, ty, y, codes, cfg) for ty in BASE_TYPES for y in range(2016, 2023)]
-        claims = pd.concat([p[0] for p in parts if len(p[0])], ignore_index=True)
-        office = pd.concat([p[1] for p in parts if len(p[1])], ignore_index=True)
-        fills = pd.concat([f for y in range(2016, 2023) if len(f := extract_fills(tmp, y, cfg["outcomes"]["drugs"]))],
-                          ignore_index=True)
+        # as the workflow does: each extraction written by DuckDB and read back by the beneficiary-year step
+        # (concatenating the pandas extractions cost about 2 s of a replicate: object columns checked value by value)
+        ext = tmp / "_extractions"
+        ext.mkdir()
+        claims, office, fills = [], [], []
+        for ty in BASE_TYPES:
+            for y in range(2016, 2023):
+                claims.append(ext / f"claims_{ty}_{y}.parquet")
+                office.append(ext / f"office_{ty}_{y}.parquet")
+                write_extraction(tmp, ty, y, codes, cfg, claims[-1], office[-1])
+        for y in range(2016, 2023):
+            fills.append(ext / f"fills_{y}.parquet")
+            write_fills(tmp, y, cfg["outcomes"]["drugs"], fills[-1])
         by = build_beneficiary_year(tte, claims, office, read_input(tmp, "providers"), tmp, cfg, fills=fills,
                                     payments=read_input(tmp, "payments"))
         seconds["beneficiary_year"] = round(time.perf_counter() - t, 1)
@@ -365,7 +373,8 @@ def write_tables(designs: list[str], cox_default: str) -> None:
                           f"marginal Cox default variance models.cox_cov_type = {cox_default}). 90% coverage with its "
                           "90% Clopper-Pearson Monte Carlo interval. `default` = the variance the workflow publishes, "
                           "`uncorrected` = the comparison (marginal Cox: robust sandwich, normal reference; Eq. 1: "
-                          "model-based; subgroups: unpooled interaction-model interval).", ""]
+                          "model-based; subgroups: unpooled interaction-model interval). Seconds per trial below are wall time "
+                          "on a shared machine; CPU per replicate: calibration_speed.md.", ""]
     for design in designs:
         reps = load(design)
         if not reps:
