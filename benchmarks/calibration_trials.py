@@ -12,9 +12,11 @@ specification included) and compares the estimates with the generator's true eff
   (config models.average_weighting) in percent of the regression-adjusted control mean, CR2 (t with
   Satterthwaite df) and model-based SE; truth 100 (ratio - 1).
 - Equation 1 binary, any hospitalization: average marginal effect (pp, cloglog GLMM with log-exposure
-  offset). The generator records no true AME for it (its effect is a ratio on the hospitalization
-  rate), so its coverage is measured around the mean estimate over the design's replicates: it checks
-  the SE against the spread, not the bias.
+  offset); truth truth.json binary_effects.any_hosp (the generator's inpatient model integrated over the
+  analyzed beneficiary-years, full-year exposure, the config's average over years:
+  mheval.synth.claims.any_stay_marginal_effect). Replicates stored before truth.json recorded it get it
+  from ``--backfill-truth`` (mheval.synth.generate.binary_truth: the trial's population and histories
+  from its seed, no claims, no refit).
 - Equation 3, survey item EHR_RISK_TOOL, wave 1 (a linear probability with true difference 0.25).
 - Subgroups: the risk dimension (high vs medium) of the first event, partially pooled with the default
   Bayesian configuration (subgroups.bayes); truth truth.json organization_effects.hr_event_by_stratum.
@@ -30,7 +32,7 @@ the full 342-organization size distribution (org_scaling_exponent 0) at scale 0.
 beneficiaries, about 19 per organization).
 
 Usage: python benchmarks/calibration_trials.py [--reps 200] [--workers 2] [--designs few,all342]
-       [--stop-at 15:15] [--subgroups-every N] [--summarize]
+       [--stop-at 15:15] [--subgroups-every N] [--summarize] [--backfill-truth]
 Replicates are appended to benchmarks/results/calibration_replicates/<design>.jsonl as they finish (one line
 each), so an interrupted run resumes; designs alternate so both accumulate. Each finished replicate logs
 its seed, seconds and an ETA. Writes benchmarks/results/calibration_trials.{json,md}.
@@ -107,7 +109,7 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
     from mheval.models.equation3 import survey_impacts
     from mheval.models.estimability import Limits
     from mheval.outcomes.codes import load_event_codes
-    from mheval.outcomes.extract import BASE_TYPES, extract_claims, extract_fills
+    from mheval.outcomes.extract import BASE_TYPES, write_extraction, write_fills
     from mheval.subgroups.run import run_subgroup_analysis
     from mheval.synth.generate import generate_trial
 
@@ -163,11 +165,19 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
 
         t = time.perf_counter()
         codes = load_event_codes(cfg["outcomes"]["codes"])
-        parts = [extract_claims(tmp, ty, y, codes, cfg) for ty in BASE_TYPES for y in range(2016, 2023)]
-        claims = pd.concat([p[0] for p in parts if len(p[0])], ignore_index=True)
-        office = pd.concat([p[1] for p in parts if len(p[1])], ignore_index=True)
-        fills = pd.concat([f for y in range(2016, 2023) if len(f := extract_fills(tmp, y, cfg["outcomes"]["drugs"]))],
-                          ignore_index=True)
+        # as the workflow does: each extraction written by DuckDB and read back by the beneficiary-year step
+        # (concatenating the pandas extractions cost about 2 s of a replicate: object columns checked value by value)
+        ext = tmp / "_extractions"
+        ext.mkdir()
+        claims, office, fills = [], [], []
+        for ty in BASE_TYPES:
+            for y in range(2016, 2023):
+                claims.append(ext / f"claims_{ty}_{y}.parquet")
+                office.append(ext / f"office_{ty}_{y}.parquet")
+                write_extraction(tmp, ty, y, codes, cfg, claims[-1], office[-1])
+        for y in range(2016, 2023):
+            fills.append(ext / f"fills_{y}.parquet")
+            write_fills(tmp, y, cfg["outcomes"]["drugs"], fills[-1])
         by = build_beneficiary_year(tte, claims, office, read_input(tmp, "providers"), tmp, cfg, fills=fills,
                                     payments=read_input(tmp, "payments"))
         seconds["beneficiary_year"] = round(time.perf_counter() - t, 1)
@@ -189,7 +199,8 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
                               average=m["average_weighting"], covariates=cov)
             if "average" not in a:
                 raise RuntimeError(f"not estimable: {a.get('reason')}")
-            est["any_hosp"] = {"estimate": a["average"]["impact"], "truth": None,
+            est["any_hosp"] = {"estimate": a["average"]["impact"],
+                               "truth": any_hosp_truth(truth["binary_effects"]["any_hosp"], m["average_weighting"]),
                                "se": {"model": [a["average"]["se"], None]}}
         attempt("any_hosp", binary)
 
@@ -233,6 +244,37 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def any_hosp_truth(binary_effect: dict, weighting: str) -> float:
+    """The true average marginal effect (pp) of any hospitalization for the average over years
+    ``weighting`` (config models.average_weighting), from truth.json's binary_effects.any_hosp."""
+    return float(binary_effect[{"simple": "average_simple", "beneficiary_years": "average_beneficiary_years"}[weighting]])
+
+
+def backfill_truth(designs: list[str]) -> None:
+    """Give every stored replicate without one the any_hosp truth of its trial (regenerated from the
+    design and seed without claims: mheval.synth.generate.binary_truth); every other field and line
+    is kept as it was."""
+    from mheval.synth.generate import binary_truth
+
+    weighting = yaml.safe_load(Path("config/config.yaml").read_text())["models"]["average_weighting"]
+    for design in designs:
+        f = WORK / f"calibration_trials_{design}.jsonl"
+        if not f.exists():
+            continue
+        lines, n = f.read_text().splitlines(), 0
+        for i, line in enumerate(lines):
+            r = json.loads(line) if line.strip() else None
+            if r is None or "any_hosp" not in r.get("est", {}) or r["est"]["any_hosp"].get("truth") is not None:
+                continue
+            spec = DESIGNS[design]
+            tr = binary_truth(spec["scale"], r["seed"], spec["overrides"])["any_hosp"]
+            r["est"]["any_hosp"]["truth"] = any_hosp_truth(tr, weighting)
+            r["est"]["any_hosp"]["truth_backfilled"] = True
+            lines[i], n = json.dumps(r), n + 1
+        f.write_text("\n".join(lines) + "\n")
+        print(f"{design}: any_hosp truth added to {n} replicates", flush=True)
+
+
 DEFAULTS = {  # the variance each estimator publishes by default, and its uncorrected comparison
     "frailty": ("published", "model-based"), "marginal": (None, "robust"), "spend_ab": ("CR2", "model"),
     "office_mh": ("CR2", "model"), "any_hosp": ("model", "model"), "survey": ("CR2", "CR2"),
@@ -242,7 +284,7 @@ LABELS = {
     "frailty_event": "Frailty Cox, first event, log HR", "marginal_event": "Marginal Cox, first event, log HR",
     "frailty_death": "Frailty Cox, death, log HR", "marginal_death": "Marginal Cox, death, log HR",
     "spend_ab": "Eq. 1 Part A and B spending, % of control mean", "office_mh": "Eq. 1 office visits, % of control mean",
-    "any_hosp": "Eq. 1 binary any hospitalization, AME pp (truth: mean estimate)",
+    "any_hosp": "Eq. 1 binary any hospitalization, AME pp",
     "survey": f"Eq. 3 {SURVEY_ITEM} wave {SURVEY_WAVE}, difference",
     "frailty_event_stratum_only": "Frailty Cox, first event, log HR; organization covariates: stratum only",
     "marginal_event_stratum_only": "Marginal Cox, first event, log HR; organization covariates: stratum only",
@@ -270,8 +312,9 @@ def summarize(reps: list[dict], alpha: float = 0.10) -> dict:
             continue
         est = np.array([x["estimate"] for x in rows], float)
         truth = np.array([x["truth"] if x["truth"] is not None else np.nan for x in rows], float)
-        if np.isnan(truth).all():
-            truth = np.full_like(est, est.mean())
+        if np.isnan(truth).any():
+            raise ValueError(f"{key}: {int(np.isnan(truth).sum())} of {len(rows)} replicates have no truth "
+                             "(stored before truth.json recorded it): run with --backfill-truth")
         entry = {"label": LABELS[key], "reps": len(rows), "truth": float(truth.mean()), "mean_estimate": float(est.mean()),
                  "bias": float((est - truth).mean()), "empirical_sd": float(est.std(ddof=1)) if len(est) > 1 else None,
                  "variances": {}}
@@ -330,7 +373,8 @@ def write_tables(designs: list[str], cox_default: str) -> None:
                           f"marginal Cox default variance models.cox_cov_type = {cox_default}). 90% coverage with its "
                           "90% Clopper-Pearson Monte Carlo interval. `default` = the variance the workflow publishes, "
                           "`uncorrected` = the comparison (marginal Cox: robust sandwich, normal reference; Eq. 1: "
-                          "model-based; subgroups: unpooled interaction-model interval).", ""]
+                          "model-based; subgroups: unpooled interaction-model interval). Seconds per trial below are wall time "
+                          "on a shared machine; CPU per replicate: calibration_speed.md.", ""]
     for design in designs:
         reps = load(design)
         if not reps:
@@ -396,8 +440,13 @@ def main() -> None:
     ap.add_argument("--subgroups-every", type=int, default=1,
                     help="run the subgroup pooling only on seeds divisible by this (it is about 40%% of a replicate)")
     ap.add_argument("--summarize", action="store_true", help="only write the tables from the replicates so far")
+    ap.add_argument("--backfill-truth", action="store_true",
+                    help="add the any_hosp truth to stored replicates without one, then write the tables")
     args = ap.parse_args()
     designs = args.designs.split(",")
+    if args.backfill_truth:
+        backfill_truth(designs)
+        args.summarize = True
     cox_default = yaml.safe_load(Path("config/config.yaml").read_text())["models"]["cox_cov_type"]
     WORK.mkdir(parents=True, exist_ok=True)
     if not args.summarize:

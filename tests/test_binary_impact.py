@@ -31,3 +31,21 @@ def test_medication_change_impact_is_recovered(by):
     # the average over years is the design's simple mean of the yearly marginal effects
     assert r["average_weighting"] == "simple"
     assert r["average"]["impact"] == pytest.approx(np.mean([row["impact"] for row in r["by_year"]]), rel=1e-10)
+
+
+def test_any_hospitalization_truth_matches_the_data_and_the_estimate(trial, by):
+    """truth.json's true average marginal effect of any hospitalization (the generator's inpatient model
+    integrated: routine stays at the hospitalization ratio, first CVD events at the event hazard ratio)
+    predicts the share of fully observed years with a stay in each arm, and the cloglog Equation 1's
+    average marginal effect recovers it within its standard error."""
+    truth = trial[1]["binary_effects"]["any_hosp"]
+    d = binary_columns(by)
+    full = d[(d["YEAR"] > 0) & (d["WEIGHT"] == 1) & d["STRATUM"].isin(["high", "medium"])]
+    for arm, name in ((0, "control"), (1, "intervention")):
+        observed = full.loc[full["MH"] == arm, "any_hosp"].mean()
+        # organizations' utilization multipliers make the arms' shares vary by about a point around the model
+        assert observed == pytest.approx(truth["expected_share_full_years"][name], abs=0.02), name
+    assert 0.2 < truth["average_simple"] < 1.5  # a 3.8% higher admission rate on a share of about 20%
+    r = binary_impact(by, "any_hosp", "high_medium")
+    assert abs(r["average"]["impact"] - truth["average_simple"]) < 2.6 * r["average"]["se"]
+    assert len(truth["ame_pp_by_year"]) == len(r["by_year"])

@@ -332,3 +332,82 @@ def hospice(rng, b, params):
         "NCH_CLM_TYPE_CD": np.full(len(c_idx), "50"),
         "CLM_HOSPC_START_DT_ID": start[c_idx],
     })
+
+
+def any_stay_marginal_effect(b: pd.DataFrame, params: dict, max_year: int = 5) -> dict:
+    """The true average marginal effect of the intervention on P(any inpatient stay in a follow-up
+    year), in percentage points, as :func:`mheval.models.binary_impact.binary_impact` defines its
+    estimand for ``any_hosp``: the rows are the analyzed beneficiaries (``planted`` == "": the high
+    and medium risk strata) in each follow-up year k = 1..``max_year`` (365.25-day years since
+    enrollment) with some FFS time in it (the analysis file's weight > 0); each row's probability is
+    for a full year of exposure under either arm, the other characteristics kept; the yearly effect
+    is the mean of P(arm 1) - P(arm 0) over that year's rows (both arms pooled) and the average is the
+    simple mean of the yearly effects (config models.average_weighting "simple"). Beneficiary-year
+    weighting is returned too (``average_beneficiary_years``: years weighted by their rows' observed
+    shares of the year).
+
+    The stays of a full year under arm a (this module's inpatient model): routine stays at the rate
+    utilization.inpatient x health x (hospitalization_ratio under arm 1), a Poisson process; and CVD
+    stays: the first MI/stroke/TIA (hazard h_event, times the stratum's hazard ratio under arm 1;
+    admitted unless an outpatient TIA, probability 1 - P(tia) / 2) for a beneficiary event-free at
+    the year's start, recurrent CVD admissions (rate rates.recurrent_cvd_admission) after an earlier
+    event. P(event-free at the start of year k | alive then) under arm a follows from the constant
+    event and death hazards (death hazard x post_event_death_multiplier after an event, as
+    :func:`mheval.synth.timeline.make_timelines` draws them). Ignored (small): recurrent admissions
+    inside the year of the event, the 30 days after an event without recurrence, FFS gaps.
+    """
+    from mheval.synth.timeline import event_hazard_ratios, observation_end
+
+    eff, rates = params["effects"], params["rates"]
+    m = (b["planted"] == "").to_numpy()
+    mh = b["mh"].to_numpy()[m]
+    stratum = b["stratum"].to_numpy()[m]
+    hr = event_hazard_ratios(eff)
+    hr_e = np.select([stratum == "high", stratum == "medium"], [hr["high"], hr["medium"]], eff["hr_event"])
+    hr_d = eff["hr_death"]
+    # each beneficiary's hazards under control (the generator stores them under the beneficiary's own arm)
+    h_e0 = b["h_event"].to_numpy()[m] / np.where(mh == 1, hr_e, 1.0)
+    h_d0 = b["h_death"].to_numpy()[m] / np.where(mh == 1, hr_d, 1.0)
+    routine0 = params["utilization"]["inpatient"][0] * b["health"].to_numpy()[m]
+    probs = params["event_type_probs"]
+    p_admit = 1 - 0.5 * probs.get("tia", 0.0) / sum(probs.values())  # half of TIAs are seen as outpatients
+    rho = rates["recurrent_cvd_admission"] / 1000
+    k_post = rates["post_event_death_multiplier"]
+    enroll = b["enroll_dt"].to_numpy().astype("datetime64[D]")[m]
+    obs_days = (observation_end(b, params["study_end"])[m] - enroll).astype("int64")
+    yearly, weights_by, full_year = {}, {}, {0: [0.0, 0], 1: [0.0, 0]}
+    for k in range(1, max_year + 1):
+        start = np.round((k - 1) * 365.25)
+        stop = np.round(k * 365.25) - 1
+        rows = obs_days >= start
+        if not rows.any():
+            continue
+        t = start / 365.25
+        p = []
+        for arm in (0, 1):
+            he = h_e0[rows] * (hr_e[rows] if arm else 1.0)
+            hd = h_d0[rows] * (hr_d if arm else 1.0)
+            free = np.exp(-(he + hd) * t)  # alive and event-free at t
+            a = he + hd - k_post * hd
+            small = np.abs(a * t) < 1e-12
+            after = he * np.exp(-k_post * hd * t) * np.where(small, t, -np.expm1(-a * t) / np.where(small, 1.0, a))
+            f_free = free / (free + after)  # event-free at t among those alive at t
+            no_cvd = f_free * (1 - p_admit * -np.expm1(-he)) + (1 - f_free) * np.exp(-rho)
+            no_stay = np.exp(-routine0[rows] * (eff["hospitalization_ratio"] if arm else 1.0)) * no_cvd
+            p.append(1 - no_stay)
+            whole = (obs_days[rows] >= stop) & (mh[rows] == arm)
+            full_year[arm][0] += float(p[arm][whole].sum())
+            full_year[arm][1] += int(whole.sum())
+        yearly[k] = float(100 * np.mean(p[1] - p[0]))
+        observed = (np.minimum(obs_days[rows], stop) - start + 1) / (stop - start + 1)
+        weights_by[k] = float(observed.sum())
+    years = sorted(yearly)
+    wsum = sum(weights_by.values())
+    return {"ame_pp_by_year": {str(k): yearly[k] for k in years},
+            "average_simple": float(np.mean([yearly[k] for k in years])),
+            "average_beneficiary_years": float(sum(yearly[k] * weights_by[k] for k in years) / wsum),
+            "population": "analyzed (high and medium risk)", "exposure_years": 1.0,
+            # a check against the data: the expected share of rows with a stay among the follow-up years
+            # (1..max_year) a beneficiary was observed whole, in each arm under its own arm
+            "expected_share_full_years": {a: full_year[arm][0] / max(full_year[arm][1], 1)
+                                          for a, arm in (("control", 0), ("intervention", 1))}}

@@ -55,12 +55,7 @@ def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | 
     included, depends only on the parameters and the seed.
     """
     t0 = time.perf_counter()
-    ov = dict(overrides or {})
-    if scale is not None:
-        ov["scale"] = scale
-    if seed is not None:
-        ov["seed"] = seed
-    params = resolve_params(ov)
+    params = _resolve(scale, seed, overrides)
     with synthetic_output_dir(out_dir, params) as out:
         truth = _write_trial(out, params)
     log.info("synthetic trial (scale %g, seed %d) generated into %s in %.1f s", params["scale"], params["seed"],
@@ -68,16 +63,50 @@ def generate_trial(out_dir: str | Path, scale: float | None = None, seed: int | 
     return truth
 
 
-def _write_trial(out: Path, params: dict) -> dict:
-    """Simulate the trial with resolved ``params`` and write every file into ``out``; the truth."""
-    rng = _streams(int(params["seed"]))
+def _resolve(scale: float | None, seed: int | None, overrides: dict | None) -> dict:
+    """The resolved parameters of :func:`generate_trial`'s arguments."""
+    ov = dict(overrides or {})
+    if scale is not None:
+        ov["scale"] = scale
+    if seed is not None:
+        ov["seed"] = seed
+    return resolve_params(ov)
 
+
+def _world(params: dict) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The random streams, organizations, beneficiaries with their latent histories and the
+    organization effects of resolved ``params`` (what every file is then drawn from)."""
+    rng = _streams(int(params["seed"]))
     orgs = make_organizations(rng["orgs"], params)
     bene = make_beneficiaries(rng["benes"], params, orgs)
     org_fx = organization_effects(rng["org_effects"], orgs, params)
     # practice patterns: every beneficiary's utilization scaled by the organization's multiplier
     bene["health"] = bene["health"].to_numpy() * org_fx["UTIL_MULT"].to_numpy()[bene["org"].to_numpy()]
     bene = make_timelines(rng["timeline"], params, bene, orgs, event_size_mult=org_fx["EVENT_SIZE_MULT"].to_numpy())
+    return rng, orgs, bene, org_fx
+
+
+def simulate_histories(scale: float | None = None, seed: int | None = None,
+                       overrides: dict | None = None) -> tuple[dict, pd.DataFrame]:
+    """The resolved parameters and the registry beneficiaries with their latent histories (arm, true
+    hazards ``h_event`` and ``h_death``, event, death and coverage dates, ``planted``) of the trial
+    :func:`generate_trial` would simulate with the same arguments (the same draws), without simulating
+    claims or writing anything (about 0.15 s at scale 0.03)."""
+    params = _resolve(scale, seed, overrides)
+    return params, _world(params)[2]
+
+
+def binary_truth(scale: float | None = None, seed: int | None = None, overrides: dict | None = None) -> dict:
+    """truth.json's ``binary_effects`` of the trial :func:`generate_trial` would simulate with the same
+    arguments, from :func:`simulate_histories` (no claims, nothing written): for trials generated
+    before truth.json recorded it."""
+    params, bene = simulate_histories(scale, seed, overrides)
+    return {"any_hosp": CL.any_stay_marginal_effect(bene, params)}
+
+
+def _write_trial(out: Path, params: dict) -> dict:
+    """Simulate the trial with resolved ``params`` and write every file into ``out``; the truth."""
+    rng, orgs, bene, org_fx = _world(params)
     r = rng["benes"]
     bene["statin0"] = r.random(len(bene)) < params["p_statin_baseline"]
     bene["aspirin0"] = r.random(len(bene)) < params["p_aspirin_baseline"]
@@ -122,6 +151,8 @@ def _write_trial(out: Path, params: dict) -> dict:
 
     truth = _truth(params, orgs, bene, claims_out["followup_spend"], causes)
     truth["organization_effects"] = _org_effects_truth(org_fx, orgs, bene, params)
+    # the binary outcomes' effects are ratios on rates: their true average marginal effects (pp)
+    truth["binary_effects"] = {"any_hosp": CL.any_stay_marginal_effect(bene, params)}
     truth.update({
         "files": files,
         "n_claims": claims_out["n_claims"],
