@@ -18,7 +18,7 @@ import pandas as pd
 
 from mheval.seeds import job_seed
 from mheval.models.equation1 import model_frame
-from mheval.subgroups.bayes import merge_bayes_config, pool_impacts, save_inference_data
+from mheval.subgroups.bayes import merge_bayes_config, pool_impacts_jointly, save_inference_data
 from mheval.subgroups.definitions import assign_subgroups, merge_spec
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error
 from mheval.subgroups.interaction import cox_by_subgroup, cox_model_frame, equation1_by_subgroup
@@ -107,6 +107,7 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                 overall[job] = e.reason
         if population == populations[-1]:
             by_sg = None  # the frames hold what the fits read: free the merged file (0.5 GB at scale 1.0)
+        fitted = []  # (key, impacts, seed) in the loop's order; pooled together per outcome below
         for dim in spec["enabled"]:
             for model, outcome in jobs:
                 try:
@@ -127,19 +128,29 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                     skipped.append({"model": model, "outcome": outcome, "population": population,
                                     "dimension": dim, "reason": getattr(e, "reason", f"singular information matrix ({e})")})
                     continue
-                pooled = pool_impacts(imp, bayes, seed=job_seed(bayes["sampler"]["seed"], model=model, outcome=outcome,
-                                                                  population=population, dimension=dim))
                 key = {"model": model, "outcome": outcome, "population": population, "dimension": dim}
-                pt = pooled.table.drop(columns=["estimate", "se", "unpooled_lower", "unpooled_upper"]).rename(
-                    columns={"label": "level", "lower": "cred_lower", "upper": "cred_upper"})
-                t = imp.table.assign(level=imp.table["level"].astype(str)).merge(pt, on="level", validate="1:1")
-                rows.append(t.assign(**key, heterogeneity_p=imp.heterogeneity["p"]))
-                tests.append({**key, "heterogeneity": imp.heterogeneity, "size_interaction": imp.size_interaction,
-                              "dropped_covariates": imp.dropped_covariates,
-                              "hyper": pooled.hyper.reset_index(names="parameter").to_dict(orient="records")})
-                diags.append({**key, **{k: v for k, v in pooled.diagnostics.items() if k != "thresholds"}})
-                if idata_dir is not None:
-                    files.append(str(save_inference_data(pooled, Path(idata_dir) / f"{outcome}_{population}_{dim}.nc")))
+                fitted.append((key, imp, job_seed(bayes["sampler"]["seed"], **key)))
+        # every dimension of one outcome and population in one NUTS run (independent models: the same
+        # posteriors, PyMC's per-step cost paid once; mheval.subgroups.bayes.pool_subgroups_jointly)
+        pooled_by = {}
+        for job in jobs:
+            mine = [f for f in fitted if (f[0]["model"], f[0]["outcome"]) == job]
+            if mine:
+                pooled_by.update(zip([id(f[1]) for f in mine],
+                                     pool_impacts_jointly([f[1] for f in mine], bayes, seeds=[f[2] for f in mine])))
+        for key, imp, _ in fitted:
+            pooled = pooled_by[id(imp)]
+            pt = pooled.table.drop(columns=["estimate", "se", "unpooled_lower", "unpooled_upper"]).rename(
+                columns={"label": "level", "lower": "cred_lower", "upper": "cred_upper"})
+            t = imp.table.assign(level=imp.table["level"].astype(str)).merge(pt, on="level", validate="1:1")
+            rows.append(t.assign(**key, heterogeneity_p=imp.heterogeneity["p"]))
+            tests.append({**key, "heterogeneity": imp.heterogeneity, "size_interaction": imp.size_interaction,
+                          "dropped_covariates": imp.dropped_covariates,
+                          "hyper": pooled.hyper.reset_index(names="parameter").to_dict(orient="records")})
+            diags.append({**key, **{k: v for k, v in pooled.diagnostics.items() if k != "thresholds"}})
+            if idata_dir is not None:
+                files.append(str(save_inference_data(pooled, Path(idata_dir) / f"{key['outcome']}_{population}_"
+                                                                                f"{key['dimension']}.nc")))
     lead = ["model", "outcome", "population", "dimension", "level"]
     impacts = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=lead)
     impacts = impacts[lead + [c for c in impacts.columns if c not in lead]]
