@@ -38,6 +38,13 @@ no divergent transitions) over mu, tau and theta. If it fails, it is rerun ``ret
 with twice the tuning steps and target_accept raised to ``retry_target_accept``; if it still
 fails, :class:`PoolingDiagnosticsError` names the failing diagnostic, parameter and value.
 
+Several independent sets of estimates (the dimensions of one outcome and population in
+:func:`mheval.subgroups.run_subgroup_analysis`) are sampled in one NUTS run
+(:func:`pool_subgroups_jointly`, :func:`build_joint_model`): they share no parameter, so each set's
+posterior is its own model's, and PyMC's per-step Python work, which is what a fit of this
+two-parameter model costs, is paid once (11 sets at scale 1.0: about 8 CPU s instead of about 25).
+The diagnostics gate is applied per set.
+
 Reported per subgroup, next to the unpooled estimate: posterior mean and SD, the equal-tailed
 ``cred`` (default 90%) credible interval, P(theta < 0) and, when ``size`` is given,
 P(impact beyond the size) in the beneficial ``direction`` ("decrease": P(theta < -size);

@@ -69,6 +69,11 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     lmm_cov_type, cox_cov_type : the covariance of the level estimates, which the pooling takes
         whole (config ``models.lmm_cov_type``, ``models.cox_cov_type``: the small-sample corrected ones).
 
+    Equation 1's nested LMM of each dimension starts its variance-ratio search where the previous
+    dimension's fit of the same outcome ended (the same maximum, in about half the evaluations); the
+    pooling samples every dimension of one outcome and population in one NUTS run
+    (:func:`mheval.subgroups.bayes.pool_impacts_jointly`).
+
     Returns a dict: ``counts`` (subgroup level counts), ``impacts`` (per level: the unpooled
     columns of :class:`~mheval.subgroups.interaction.SubgroupImpacts` (estimate, se, lower, upper,
     p, counts, ...) and the pooled ones of :class:`~mheval.subgroups.bayes.PooledSubgroups`
@@ -108,6 +113,7 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
         if population == populations[-1]:
             by_sg = None  # the frames hold what the fits read: free the merged file (0.5 GB at scale 1.0)
         fitted = []  # (key, impacts, seed) in the loop's order; pooled together per outcome below
+        ratios = {}  # Equation 1: the last fit's variance ratios, where the next dimension's search starts
         for dim in spec["enabled"]:
             for model, outcome in jobs:
                 try:
@@ -119,7 +125,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                         imp = equation1_by_subgroup(frames[(model, outcome)], outcome, population, dim, alpha=alpha,
                                                     by_year=cfg.get("equation1_by_year", True), average=average,
                                                     covariates=covariates, cov_type=lmm_cov_type,
-                                                    frame=frames[(model, outcome)])
+                                                    frame=frames[(model, outcome)], start=ratios.get(outcome))
+                        ratios[outcome] = imp.variance_ratios
                     else:
                         imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha, covariates=covariates,
                                               cov_type=cox_cov_type, frame=frames[(model, outcome)])
