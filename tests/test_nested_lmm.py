@@ -128,6 +128,39 @@ def test_zero_organization_variance_matches_lmer(reml):
     assert fit.llf == pytest.approx(ref["loglik"].iloc[0], abs=1e-7)
 
 
+@pytest.mark.parametrize("case", ["weighted", "boundary"])
+def test_a_warm_start_gives_the_cold_start_fit(case, monkeypatch):
+    """start= (as run_subgroup_analysis passes the previous dimension's ratios) changes where the
+    search begins, not what it finds: estimates, SEs (model-based and CR2), variances and the
+    likelihood equal the default start's to 1e-6 relative, also with a variance on its bound (the
+    boundary data, whose organization variance is 0); from the optimum itself, a few evaluations."""
+    if case == "weighted":
+        d, formula = pd.read_csv(DATA), "y ~ x + mh"
+    else:
+        d, formula = pd.read_csv(Path(__file__).parent / "data" / "lmm_boundary.csv"), "y ~ x + mh + year"
+    cold = fit_nested_lmm(d, formula, org="org", bene="bene", weights="w", cov_type="CR2")
+    for start in ([3.0, 0.01], [0.0, 2.0], cold.theta ** 2 * 1.3):
+        warm = fit_nested_lmm(d, formula, org="org", bene="bene", weights="w", cov_type="CR2", start=start)
+        assert warm.converged
+        for a, b in ((warm.params, cold.params), (warm.bse, cold.bse), (warm.bse_model, cold.bse_model)):
+            assert np.allclose(a, b, rtol=1e-6, atol=0)
+        assert np.allclose(list(warm.variance_components.values()), list(cold.variance_components.values()),
+                           rtol=1e-6, atol=1e-12)
+        assert warm.llf == pytest.approx(cold.llf, rel=1e-10)
+    import mheval.models.nested_lmm as nl
+
+    calls = []
+    criterion = nl._Profile.criterion
+    monkeypatch.setattr(nl._Profile, "criterion", lambda self, *a, **k: calls.append(1) or criterion(self, *a, **k))
+    fit_nested_lmm(d, formula, org="org", bene="bene", weights="w")
+    n_cold = len(calls)
+    calls.clear()
+    fit_nested_lmm(d, formula, org="org", bene="bene", weights="w", start=cold.theta ** 2)
+    assert len(calls) < n_cold / 2  # the search did start there
+    with pytest.raises(ValueError, match="two finite non-negative"):
+        fit_nested_lmm(d, formula, org="org", bene="bene", weights="w", start=[-1.0, 0.5])
+
+
 def test_fit_progress_is_logged(caplog, monkeypatch):
     """Each criterion evaluation is counted; a fit running longer than the interval logs its
     progress (here an interval of 0 s) and its end."""

@@ -213,6 +213,25 @@ def test_pooling_with_the_full_covariance_matches_the_closed_form():
         pool_subgroups(y, 2 * se, cov=cov, tau=tau, draws=10, tune=10)
 
 
+def _posterior_by_quadrature(y, se, cov, mu_sd, taus, log_prior):
+    """Exact posterior mean and variance of theta (mu ~ Normal(0, mu_sd), tau on the grid ``taus`` with
+    log prior density ``log_prior``): p(tau | y) from the prior and the marginal likelihood with mu
+    integrated out; given tau, closed_form_posterior. Returns (mean, var, weights of the grid)."""
+    from scipy import stats
+
+    k = len(y)
+    one = np.ones(k)
+    V = np.diag(np.asarray(se) ** 2) if cov is None else cov
+    logw = np.array([stats.multivariate_normal.logpdf(y, np.zeros(k), t ** 2 * np.eye(k) + V + mu_sd ** 2 * np.outer(one, one))
+                     for t in taus]) + log_prior
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    cfs = [closed_form_posterior(y, se, t, mu_mean=0.0, mu_sd=mu_sd, cov=cov) for t in taus]
+    mean = sum(wi * cf["post_mean"].to_numpy() for wi, cf in zip(w, cfs))
+    var = sum(wi * (cf["post_sd"].to_numpy() ** 2 + cf["post_mean"].to_numpy() ** 2) for wi, cf in zip(w, cfs)) - mean ** 2
+    return mean, var, w
+
+
 def test_pooling_with_a_tau_prior_matches_quadrature():
     """tau with its half-normal prior, full covariance: the sampled posterior against the exact one by
     quadrature over tau (p(tau | y) from the prior and the marginal likelihood with mu integrated out;
@@ -224,14 +243,7 @@ def test_pooling_with_a_tau_prior_matches_quadrature():
     cov = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, 0.5], [0.3, 0.5, 1.0]]) * np.outer(se, se)
     mu_sd, tau_sd = 0.5, 0.2
     taus = np.linspace(1e-6, 6 * tau_sd, 4001)
-    one = np.ones(3)
-    logw = np.array([stats.multivariate_normal.logpdf(y, np.zeros(3), t ** 2 * np.eye(3) + cov + mu_sd ** 2 * np.outer(one, one))
-                     for t in taus]) + stats.halfnorm.logpdf(taus, scale=tau_sd)
-    w = np.exp(logw - logw.max())
-    w /= w.sum()
-    cfs = [closed_form_posterior(y, se, t, mu_mean=0.0, mu_sd=mu_sd, cov=cov) for t in taus]
-    mean = sum(wi * cf["post_mean"].to_numpy() for wi, cf in zip(w, cfs))
-    var = sum(wi * (cf["post_sd"].to_numpy() ** 2 + cf["post_mean"].to_numpy() ** 2) for wi, cf in zip(w, cfs)) - mean ** 2
+    mean, var, w = _posterior_by_quadrature(y, se, cov, mu_sd, taus, stats.halfnorm.logpdf(taus, scale=tau_sd))
     tau_mean = w @ taus
     r = pool_subgroups(y, se, labels=list("abc"), prior_params={"mu_sd": mu_sd, "tau_sd": tau_sd}, cov=cov,
                        draws=2000, tune=1000, chains=2, seed=5, target_accept=0.95)
@@ -240,6 +252,57 @@ def test_pooling_with_a_tau_prior_matches_quadrature():
     assert np.all(np.abs(r.table["post_mean"].to_numpy() - mean) < 4 * np.sqrt(var / ess))
     assert np.allclose(r.table["post_sd"], np.sqrt(var), rtol=0.06)
     assert abs(r.hyper.loc["tau", "mean"] - tau_mean) < 4 * np.sqrt(w @ taus ** 2 - tau_mean ** 2) / np.sqrt(ess)
+
+
+def test_joint_pooling_gives_each_set_its_own_posterior(tmp_path):
+    """Several sets pooled in one NUTS run (pool_subgroups_jointly, as run_subgroup_analysis pools the
+    dimensions of one outcome; different numbers of levels, half-normal, log-normal and fixed tau):
+    each set's posterior against its exact one (quadrature over tau, closed form for fixed tau)."""
+    from scipy import stats
+
+    from mheval.subgroups import pool_subgroups_jointly
+
+    y3, se3 = np.array([0.30, -0.10, 0.05]), np.array([0.10, 0.20, 0.15])
+    cov3 = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, 0.5], [0.3, 0.5, 1.0]]) * np.outer(se3, se3)
+    y2, se2 = np.array([-0.08, 0.04]), np.array([0.05, 0.07])
+    y5, se5 = np.array([0.30, -0.10, 0.05, 0.50, -0.20]), np.array([0.10, 0.20, 0.15, 0.30, 0.25])
+    fits = [{"estimates": y3, "ses": se3, "cov": cov3, "labels": list("abc"), "prior_params": {"mu_sd": 0.5, "tau_sd": 0.2},
+             "seed": 11},
+            {"estimates": y2, "ses": se2, "prior": "evidence", "seed": 12,
+             "prior_params": {"mu_mean": 0.0, "mu_sd": 0.3, "tau_median": 0.05, "tau_log_sd": 0.7}},
+            {"estimates": y5, "ses": se5, "tau": 0.1, "prior_params": {"mu_mean": 0.0, "mu_sd": 1e3}, "seed": 13},
+            {"estimates": y2 + 0.05, "ses": se2, "prior_params": {"mu_sd": 0.5, "tau_sd": 0.1}, "seed": 14}]
+    out = pool_subgroups_jointly(fits, draws=2000, tune=1000, chains=2, seed=5, target_accept=0.95)
+    assert len(out) == 4 and list(out[0].table["label"]) == list("abc")
+    taus = np.linspace(1e-6, 1.2, 801)  # the posteriors' tau mass lies well inside; a finer grid moves nothing here
+    exact = [_posterior_by_quadrature(y3, se3, cov3, 0.5, taus, stats.halfnorm.logpdf(taus, scale=0.2))[:2],
+             _posterior_by_quadrature(y2, se2, None, 0.3, taus, stats.lognorm.logpdf(taus, 0.7, scale=0.05))[:2],
+             (lambda cf: (cf["post_mean"].to_numpy(), cf["post_sd"].to_numpy() ** 2))(
+                 closed_form_posterior(y5, se5, 0.1, mu_mean=0.0, mu_sd=1e3)),
+             _posterior_by_quadrature(y2 + 0.05, se2, None, 0.5, taus, stats.halfnorm.logpdf(taus, scale=0.1))[:2]]
+    for r, (mean, var) in zip(out, exact):
+        d = r.diagnostics
+        assert d["divergences"] == 0 and d["max_rhat"] <= 1.01 and d["attempts"][0]["joint_fits"] == 4
+        assert np.all(np.abs(r.table["post_mean"].to_numpy() - mean) < 4 * np.sqrt(var / d["min_ess_bulk"]))
+        assert np.allclose(r.table["post_sd"], np.sqrt(var), rtol=0.06)
+    assert out[2].hyper.loc["tau", "mean"] == 0.1  # fixed
+    # each set's InferenceData holds its own variables only
+    import arviz as az
+
+    back = az.from_netcdf(str(save_inference_data(out[1], tmp_path / "set1.nc")))
+    assert sorted(back.posterior.data_vars) == ["mu", "mu_z", "tau", "theta"] and back.posterior["theta"].shape == (2, 2000, 2)
+
+
+def test_joint_pooling_gate_names_the_failing_set():
+    from mheval.subgroups import pool_subgroups_jointly
+
+    fits = [{"estimates": [0.3, -0.1, 0.05, 0.5], "ses": [0.1, 0.2, 0.15, 0.3], "labels": ["w", "x", "y", "z"]},
+            {"estimates": [0.2, -0.2], "ses": [0.1, 0.1], "labels": ["u", "v"]}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(PoolingDiagnosticsError, match="levels w, x, y, z") as e:
+            pool_subgroups_jointly(fits, draws=20, tune=20, chains=2, seed=3, retries=1)
+    assert "attempt 2 (tune=40, target_accept=0.99)" in str(e.value)
 
 
 def test_pooling_with_fixed_tau_matches_the_closed_form(tmp_path):

@@ -233,9 +233,10 @@ RULE_RESOURCES = {
     # (about 120 MB each) put a job at 2.4-2.8 GB; the longest job about 50 CPU s
     "adjusted_incidence": (1, 277, 2800, 1.0),
     "fit_survey": (1, 285, None, 1.1),
-    # scale 1.0: its largest job (spend_ab: 11 CR2 nested LMMs and 11 pooled fits), 124 CPU s and 4,060 MB
-    # (benchmarks/bench_subgroups.py, benchmarks/results/subgroups.md); event and death 69-71 s, 1.6 GB
-    "fit_subgroups": (1, 803, 4060, 2.1),
+    # scale 1.0 (session 7, each job alone, /usr/bin/time -v around benchmarks/bench_subgroups.py,
+    # benchmarks/results/subgroups.md): its largest job (spend_ab: 12 CR2 nested LMMs and one joint pooling
+    # run of 11 dimensions) 97 CPU s and 3,735 MB; event and death 46 CPU s, 1.3 GB (131 / 69-77 s before)
+    "fit_subgroups": (1, 803, 3735, 1.6),
     # added after the measurement and sized, not measured, from the step each resembles; a nested LMM on
     # the visit file (fit_mixed_predicted_risk), one logistic fit per beneficiary (fit_fixed_window),
     # one Equation 1 fit per implementation group (about six of fit_mixed's)

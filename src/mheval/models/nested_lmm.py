@@ -178,7 +178,7 @@ class _Profile:
 
 @one_blas_thread
 def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None, weights: str | None = None,
-                   reml: bool = True, cov_type: str = "model") -> NestedLMMResult:
+                   reml: bool = True, cov_type: str = "model", start=None) -> NestedLMMResult:
     """Fit y = X beta + organization intercept + beneficiary intercept + error.
 
     Parameters
@@ -196,6 +196,10 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
         then CR2, ``df`` the per-coefficient df, ``bse_model`` the model-based SEs and
         ``robust.contrast(c)`` the variance and df of any contrast; see
         :mod:`mheval.models.cluster_robust`).
+    start : optional starting variance ratios (organization, beneficiary) to the residual variance,
+        e.g. ``theta ** 2`` of a fit of a similar model of the same data (default 0.25 each; negative
+        or non-finite values are an error). The search maximizes the same likelihood from anywhere,
+        so only the number of evaluations changes (and the estimates within the convergence tolerance).
 
     Rows with missing values in the model's columns are dropped (patsy's default); their number is
     the difference between ``len(data)`` and ``nobs``.
@@ -225,7 +229,13 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
         progress.update(crit)
         return (crit, grad[:free]) if np.isfinite(crit) else (1e300, np.zeros(free))
 
-    x, crit, converged = _bounded_minimize(fg, np.full(free, 0.25))
+    x0 = np.full(free, 0.25)
+    if start is not None:
+        st = np.asarray(start, float).ravel()
+        if st.shape != (2,) or not (np.isfinite(st).all() and (st >= 0).all()):
+            raise ValueError(f"start must be two finite non-negative variance ratios, got {start!r}")
+        x0 = st[:free]
+    x, crit, converged = _bounded_minimize(fg, x0)
     ratios = np.append(x, 0.0) if g.one_level else x
     progress.done(crit, converged)
     crit, beta, sigma2, XVX = prof.criterion(ratios, reml)

@@ -10,7 +10,9 @@ Three steps, each usable on its own:
    of heterogeneity, and for organization size a direct MH x log(size) interaction test.
 3. :func:`pool_subgroups` / :func:`pool_impacts` (bayes): hierarchical normal-normal partial
    pooling of the level estimates in PyMC with convergence checks; posterior means, 90%
-   credible intervals, P(impact < 0) and P(impact beyond a size).
+   credible intervals, P(impact < 0) and P(impact beyond a size); :func:`pool_subgroups_jointly` /
+   :func:`pool_impacts_jointly` pool several independent sets (e.g. every dimension of one outcome)
+   in one NUTS run, each with its own model's posterior.
 
 Config block (``subgroups`` in config/config.yaml): ``definitions`` is the spec of
 :func:`assign_subgroups` (see :data:`DEFAULT_SPEC`), ``bayes`` the settings of
@@ -34,7 +36,9 @@ from mheval.subgroups.bayes import (
                                     closed_form_posterior,
                                     merge_bayes_config,
                                     pool_impacts,
+                                    pool_impacts_jointly,
                                     pool_subgroups,
+                                    pool_subgroups_jointly,
                                     save_inference_data,
 )
 from mheval.subgroups.definitions import (
@@ -61,4 +65,5 @@ __all__ = ["DEFAULT_BAYES", "DEFAULT_SPEC", "DIMENSIONS", "PooledSubgroups", "Po
            "check_diagnostics", "closed_form_posterior", "column_name", "cox_by_subgroup", "cox_model_frame",
            "cox_size_interaction",
            "equation1_by_subgroup", "equation1_size_interaction", "level_counts", "merge_bayes_config",
-           "pool_impacts", "pool_subgroups", "run_subgroup_analysis", "save_inference_data"]
+           "pool_impacts", "pool_impacts_jointly", "pool_subgroups", "pool_subgroups_jointly",
+           "run_subgroup_analysis", "save_inference_data"]

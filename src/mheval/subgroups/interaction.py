@@ -94,6 +94,7 @@ class SubgroupImpacts:
     size_interaction: dict | None = None
     overall_control_mean: float | None = None
     cov: pd.DataFrame | None = None  # covariance of the level estimates
+    variance_ratios: np.ndarray | None = None  # Equation 1: the fit's (organization, beneficiary) ratios theta^2
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -195,7 +196,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
                           levels: list | None = None, by_year: bool = True,
                           size_column: str = SIZE_COLUMN, average: str = "simple",
                           covariates: dict | None = None, cov_type: str = "CR2",
-                          frame: pd.DataFrame | None = None) -> SubgroupImpacts:
+                          frame: pd.DataFrame | None = None, start=None) -> SubgroupImpacts:
     """Equation 1 with arm x subgroup-level impacts (see the module docstring).
 
     Parameters
@@ -217,6 +218,9 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     frame : optional :func:`mheval.models.equation1.model_frame` of ``by`` for this outcome,
         population and covariates, for a caller that fits several dimensions (built once instead of
         once per fit; :func:`mheval.subgroups.run_subgroup_analysis`).
+    start : optional starting variance ratios of the nested LMM (``fit_nested_lmm(start=)``), e.g. the
+        ``variance_ratios`` of another dimension's fit of the same outcome: the same fit (to the
+        search's tolerance, about 1e-7 relative) in about half the evaluations.
     """
     check_average_weighting(average)
     if cov_type not in ("CR2", "model"):
@@ -253,7 +257,8 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     cells = [c for c in cells if d[c].sum() > 0]
     mh_terms = [f"MH_L{k}" for k in range(K)] if not by_year else [v for v in effects.values() if d[v].sum() > 0]
     formula = f"{outcome} ~ 0 + " + " + ".join(cells + mh_terms + covs)
-    fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type)
+    fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type,
+                         start=start)
     names = list(fit.params.index)
     beta = fit.params.to_numpy()
     V = fit.robust.vcov if cov_type == "CR2" else fit.cov_params().to_numpy()
@@ -303,7 +308,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
                            outcome=outcome, population=population, subgroup=col, table=table,
                            heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=fit.nobs,
                            dropped_covariates=dropped, size_interaction=size, overall_control_mean=overall_control,
-                           cov=pd.DataFrame(cov, index=levels, columns=levels))
+                           cov=pd.DataFrame(cov, index=levels, columns=levels), variance_ratios=fit.theta ** 2)
 
 
 def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mheval.seeds import job_seed
 from mheval.models.equation1 import model_frame
-from mheval.subgroups.bayes import merge_bayes_config, pool_impacts, save_inference_data
+from mheval.subgroups.bayes import merge_bayes_config, pool_impacts_jointly, save_inference_data
 from mheval.subgroups.definitions import assign_subgroups, merge_spec
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error
 from mheval.subgroups.interaction import cox_by_subgroup, cox_model_frame, equation1_by_subgroup
@@ -69,6 +69,11 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     lmm_cov_type, cox_cov_type : the covariance of the level estimates, which the pooling takes
         whole (config ``models.lmm_cov_type``, ``models.cox_cov_type``: the small-sample corrected ones).
 
+    Equation 1's nested LMM of each dimension starts its variance-ratio search where the previous
+    dimension's fit of the same outcome ended (the same maximum, in about half the evaluations); the
+    pooling samples every dimension of one outcome and population in one NUTS run
+    (:func:`mheval.subgroups.bayes.pool_impacts_jointly`).
+
     Returns a dict: ``counts`` (subgroup level counts), ``impacts`` (per level: the unpooled
     columns of :class:`~mheval.subgroups.interaction.SubgroupImpacts` (estimate, se, lower, upper,
     p, counts, ...) and the pooled ones of :class:`~mheval.subgroups.bayes.PooledSubgroups`
@@ -107,6 +112,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                 overall[job] = e.reason
         if population == populations[-1]:
             by_sg = None  # the frames hold what the fits read: free the merged file (0.5 GB at scale 1.0)
+        fitted = []  # (key, impacts, seed) in the loop's order; pooled together per outcome below
+        ratios = {}  # Equation 1: the last fit's variance ratios, where the next dimension's search starts
         for dim in spec["enabled"]:
             for model, outcome in jobs:
                 try:
@@ -118,7 +125,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                         imp = equation1_by_subgroup(frames[(model, outcome)], outcome, population, dim, alpha=alpha,
                                                     by_year=cfg.get("equation1_by_year", True), average=average,
                                                     covariates=covariates, cov_type=lmm_cov_type,
-                                                    frame=frames[(model, outcome)])
+                                                    frame=frames[(model, outcome)], start=ratios.get(outcome))
+                        ratios[outcome] = imp.variance_ratios
                     else:
                         imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha, covariates=covariates,
                                               cov_type=cox_cov_type, frame=frames[(model, outcome)])
@@ -127,19 +135,29 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                     skipped.append({"model": model, "outcome": outcome, "population": population,
                                     "dimension": dim, "reason": getattr(e, "reason", f"singular information matrix ({e})")})
                     continue
-                pooled = pool_impacts(imp, bayes, seed=job_seed(bayes["sampler"]["seed"], model=model, outcome=outcome,
-                                                                  population=population, dimension=dim))
                 key = {"model": model, "outcome": outcome, "population": population, "dimension": dim}
-                pt = pooled.table.drop(columns=["estimate", "se", "unpooled_lower", "unpooled_upper"]).rename(
-                    columns={"label": "level", "lower": "cred_lower", "upper": "cred_upper"})
-                t = imp.table.assign(level=imp.table["level"].astype(str)).merge(pt, on="level", validate="1:1")
-                rows.append(t.assign(**key, heterogeneity_p=imp.heterogeneity["p"]))
-                tests.append({**key, "heterogeneity": imp.heterogeneity, "size_interaction": imp.size_interaction,
-                              "dropped_covariates": imp.dropped_covariates,
-                              "hyper": pooled.hyper.reset_index(names="parameter").to_dict(orient="records")})
-                diags.append({**key, **{k: v for k, v in pooled.diagnostics.items() if k != "thresholds"}})
-                if idata_dir is not None:
-                    files.append(str(save_inference_data(pooled, Path(idata_dir) / f"{outcome}_{population}_{dim}.nc")))
+                fitted.append((key, imp, job_seed(bayes["sampler"]["seed"], **key)))
+        # every dimension of one outcome and population in one NUTS run (independent models: the same
+        # posteriors, PyMC's per-step cost paid once; mheval.subgroups.bayes.pool_subgroups_jointly)
+        pooled_by = {}
+        for job in jobs:
+            mine = [f for f in fitted if (f[0]["model"], f[0]["outcome"]) == job]
+            if mine:
+                pooled_by.update(zip([id(f[1]) for f in mine],
+                                     pool_impacts_jointly([f[1] for f in mine], bayes, seeds=[f[2] for f in mine])))
+        for key, imp, _ in fitted:
+            pooled = pooled_by[id(imp)]
+            pt = pooled.table.drop(columns=["estimate", "se", "unpooled_lower", "unpooled_upper"]).rename(
+                columns={"label": "level", "lower": "cred_lower", "upper": "cred_upper"})
+            t = imp.table.assign(level=imp.table["level"].astype(str)).merge(pt, on="level", validate="1:1")
+            rows.append(t.assign(**key, heterogeneity_p=imp.heterogeneity["p"]))
+            tests.append({**key, "heterogeneity": imp.heterogeneity, "size_interaction": imp.size_interaction,
+                          "dropped_covariates": imp.dropped_covariates,
+                          "hyper": pooled.hyper.reset_index(names="parameter").to_dict(orient="records")})
+            diags.append({**key, **{k: v for k, v in pooled.diagnostics.items() if k != "thresholds"}})
+            if idata_dir is not None:
+                files.append(str(save_inference_data(pooled, Path(idata_dir) / f"{key['outcome']}_{population}_"
+                                                                                f"{key['dimension']}.nc")))
     lead = ["model", "outcome", "population", "dimension", "level"]
     impacts = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=lead)
     impacts = impacts[lead + [c for c in impacts.columns if c not in lead]]
