@@ -84,7 +84,16 @@ def hcc_scores(people: pd.DataFrame, dx: pd.DataFrame, version: str = "22") -> p
         from hccpy.hcc import HCCEngine
 
     engine = HCCEngine(version=str(version))
-    codes = dx.groupby("BENE_ID")["DX"].agg(lambda s: tuple(sorted(set(s))))
+    # a beneficiary's key is the set of its codes that the engine maps to an HCC, normalized as
+    # ``profile`` does (strip, upper case, no dot): ``profile`` drops every other code, so the score
+    # is the same and beneficiaries whose codes differ only by unmapped ones share one call
+    norm = dx["DX"].astype(str).str.strip().str.upper().str.replace(".", "", regex=False)
+    mapped = norm.isin(list(engine.dx2cc))
+    d = pd.DataFrame({"BENE_ID": dx["BENE_ID"][mapped], "DX": norm[mapped]}).drop_duplicates()
+    d = d.sort_values(["BENE_ID", "DX"])
+    bene, code = d["BENE_ID"].to_numpy(), d["DX"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, bene[1:] != bene[:-1]]) if len(bene) else np.array([], dtype=int)
+    codes = dict(zip(bene[starts], (tuple(c) for c in np.split(code, starts[1:])))) if len(bene) else {}
     age = people["AGE"].astype(float).to_numpy()
     male = (people["SEX"] == "male").to_numpy()
     dual = people["DUAL"].astype(float).fillna(0.0).to_numpy() > 0
