@@ -50,14 +50,20 @@ def baseline_diagnoses(con: duckdb.DuckDBPyConnection, data_dir: str | Path, peo
         if not files:
             continue
         view = register_input(con, ct, files, processing_lag_days=processing_lag_days)
+        cols = diagnosis_columns(files, "any")
+        if not cols:
+            continue
         params[f"claim_type_{k}"] = ct
-        for col in diagnosis_columns(files, "any"):
-            parts.append(f"""SELECT c.BENE_ID, CAST(c.CLM_FROM_DT AS DATE) AS FROM_DT, CAST(c.{col} AS VARCHAR) AS DX,
-                                    CAST(c.CLM_ID AS VARCHAR) || '/' || $claim_type_{k} AS CLM
+        # one scan of the claim type (not one per diagnosis position): the baseline claims' codes as a
+        # list, one row per non-empty code
+        dxs = ", ".join(f"CAST(c.{col} AS VARCHAR)" for col in cols)
+        parts.append(f"""SELECT BENE_ID, FROM_DT, DX, CLM FROM (
+                             SELECT c.BENE_ID, CAST(c.CLM_FROM_DT AS DATE) AS FROM_DT,
+                                    unnest([{dxs}]) AS DX, CAST(c.CLM_ID AS VARCHAR) || '/' || $claim_type_{k} AS CLM
                              FROM {view} c JOIN _hcc_people p USING (BENE_ID)
                              WHERE CAST(c.CLM_FROM_DT AS DATE) BETWEEN CAST(p.ENROLL_DT AS DATE) - 365
-                                                                  AND CAST(p.ENROLL_DT AS DATE) - 1
-                               AND c.{col} IS NOT NULL AND trim(c.{col}) <> ''""")
+                                                                  AND CAST(p.ENROLL_DT AS DATE) - 1)
+                         WHERE DX IS NOT NULL AND trim(DX) <> ''""")
     if not parts:
         con.unregister("_hcc_people")
         return pd.DataFrame({"BENE_ID": pd.Series(dtype=str), "DX": pd.Series(dtype=str)}), 0
