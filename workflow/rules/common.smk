@@ -252,7 +252,8 @@ RULE_RESOURCES = {
 # the beneficiary-year file and then for a free core, and the run ended on one of them with the other core
 # idle; the beneficiary-year step, which every Equation 1 and subgroup job needs, had waited two minutes
 # behind the bootstrap jobs. Starting them first leaves the short jobs to fill the end of the run.
-RULE_PRIORITY = {"build_beneficiary_year": 20, "fit_subgroups": 10}
+# The beneficiary-year step reads the medication changes (medication_changes), so that job goes first too.
+RULE_PRIORITY = {"medication_changes": 20, "build_beneficiary_year": 20, "fit_subgroups": 10}
 
 
 def rule_priority(name):
