@@ -180,7 +180,7 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
     runout = pd.Timestamp(cfg["claims"]["runout_date"])
     win = year_windows(tte)
     con = connect(BOUNDED_MEMORY)
-    register_monthly_enrollment(con, data_dir)
+    register_monthly_enrollment(con, data_dir, flags=("FFS_AB",))  # the only flag used here
     base_share = baseline_ffs_share(con, tte)
     # weights: baseline from MBSF months; follow-up from observed days
     days = (np.minimum(win["END"], win["OBS_END"]) - win["START"]).dt.days + 1
