@@ -81,11 +81,11 @@ def tte(trial, cohort, config):
 
 
 @pytest.fixture(scope="session")
-def by(trial, cohort, config, tte):
-    """The beneficiary-year file of the session trial, with a full runout."""
+def by_inputs(trial, config, tte):
+    """The arguments of build_beneficiary_year for the session trial, with a full runout: (positional
+    arguments, keyword arguments with the Part D fills and the payments)."""
     import pandas as pd
 
-    from mheval.analysis.beneficiary_year import build_beneficiary_year
     from mheval.contract import read_input
     from mheval.outcomes.codes import load_event_codes
     from mheval.outcomes.extract import BASE_TYPES, extract_claims, extract_fills
@@ -96,5 +96,13 @@ def by(trial, cohort, config, tte):
     claims = pd.concat([p[0] for p in parts if len(p[0])], ignore_index=True)
     office = pd.concat([p[1] for p in parts if len(p[1])], ignore_index=True)
     fills = pd.concat([f for y in range(2016, 2023) if len(f := extract_fills(trial[0], y, config["outcomes"]["drugs"]))], ignore_index=True)
-    return build_beneficiary_year(tte, claims, office, read_input(trial[0], "providers"), trial[0], cfg, fills=fills,
-                                  payments=read_input(trial[0], "payments"))
+    return ((tte, claims, office, read_input(trial[0], "providers"), trial[0], cfg),
+            {"fills": fills, "payments": read_input(trial[0], "payments")})
+
+
+@pytest.fixture(scope="session")
+def by(by_inputs):
+    """The beneficiary-year file of the session trial, with a full runout."""
+    from mheval.analysis.beneficiary_year import build_beneficiary_year
+
+    return build_beneficiary_year(*by_inputs[0], **by_inputs[1])

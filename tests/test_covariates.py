@@ -101,6 +101,35 @@ def test_hcc_score_is_cms_hcc_from_baseline_diagnoses():
     assert s[2] == pytest.approx(0.312, abs=1e-9)
 
 
+
+def test_hcc_scores_equal_hccpy_profile_per_beneficiary():
+    """Beneficiaries whose codes differ only by codes hccpy does not map (Z00.00, R69, a typo), or by
+    case, dots and spaces, share one call: every score still equals hccpy's profile of that
+    beneficiary's own raw code list, including the age/sex edits (D66 maps to HCC48 for a woman only)."""
+    import warnings
+
+    pytest.importorskip("hccpy")
+    from mheval.cohort.health_status import hcc_scores
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from hccpy.hcc import HCCEngine
+    raw = {"a": ["E1122", "I509", "Z0000"], "b": ["e11.22", " I509 ", "R69", "XXXXX"], "c": ["E1122", "I509"],
+           "d": ["D66"], "e": ["D66", "Z0000"], "f": ["R69"], "g": []}
+    people = pd.DataFrame({"BENE_ID": list(raw), "AGE": [72, 72, 72, 70, 70, 81, 58],
+                           "SEX": ["male", "male", "female", "female", "male", "female", "male"],
+                           "DUAL": [0.0, 0.0, 1.0, np.nan, 0.0, 0.0, 1.0]})
+    dx = pd.DataFrame([(b, c) for b, codes in raw.items() for c in codes], columns=["BENE_ID", "DX"])
+    engine = HCCEngine(version="22")
+    expected = []
+    for b, age, sex, dual in people[["BENE_ID", "AGE", "SEX", "DUAL"]].itertuples(index=False):
+        dual = bool(dual > 0)
+        expected.append(engine.profile(raw[b], age=age, sex="M" if sex == "male" else "F",
+                                       elig=("CF" if dual else "CN") + ("A" if age >= 65 else "D"),
+                                       orec="0" if age >= 65 else "1", medicaid=dual)["risk_score"])
+    assert hcc_scores(people, dx, "22").tolist() == expected
+    assert expected[0] == expected[1] and expected[3] != expected[4]  # the cases the test is about
+
 def test_baseline_diagnoses_are_those_of_the_365_days_before_enrollment(tmp_path):
     """Beneficiary a enrols 2017-07-01: claims from 2016-07-01 to 2017-06-30 count (every diagnosis
     position, each code once), 2016-06-30 does not. Beneficiary b's only baseline claim is dated

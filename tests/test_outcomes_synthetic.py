@@ -83,3 +83,17 @@ def test_planted_interim_bills_and_transfers_combine_into_stays(trial, config):
     planted = sum(trial[1]["inpatient_billing"].values())
     assert planted > 100
     assert 0 <= (len(ip) - len(stays)) - planted < 0.01 * len(stays)
+
+
+def test_beneficiary_year_from_derived_medication_changes_equals_from_fills(by, by_inputs):
+    """The workflow derives the medication changes once (rule medication_changes) and passes them in:
+    the beneficiary-year file is the one built from the fills themselves, column by column."""
+    import pandas as pd
+
+    from mheval.analysis.beneficiary_year import build_beneficiary_year, medication_changes
+
+    args, kw = by_inputs
+    changes = medication_changes(kw["fills"], pd.Timestamp(args[5]["claims"]["runout_date"]))
+    given = build_beneficiary_year(*args, payments=kw["payments"], changes=changes)
+    assert (by["med_statin"] == 1).sum() > 0 and (by["med_antihypertensive"] == 1).sum() > 0
+    pd.testing.assert_frame_equal(given, by, check_exact=True)

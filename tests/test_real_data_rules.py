@@ -228,6 +228,33 @@ def test_unknown_dual_status_stays_unknown(tmp_path):
     assert x["DUAL"].tolist() == [1.0, 0.0, 0.0] and x["DUAL_UNKNOWN"].tolist() == [0.0, 0.0, 1.0]
 
 
+
+def test_monthly_enrollment_with_fewer_flags_gives_the_same_months(tmp_path):
+    """The one-scan view of a subset of flags (FFS_AB alone, as the time-to-event and beneficiary-year
+    steps use it; ESRD with DUAL) has, month by month, the values of the full view: entitlement and
+    Medicare Advantage changing within the year (the months must not shift), ESRD from the monthly code or
+    ESRD_IND, unknown dual status; and an unknown flag is refused."""
+    rows = [{"id": "x", "esrd_ind": "Y", "status": ["11", "", None, *["10"] * 9], "dual": "99"},
+            {"id": "y", "esrd_ind": "0", "status": ["10"] * 12, "dual": "02"}]
+    _mbsf(tmp_path / "medicare/mbsf", rows, status=True, dual=True)
+    mbsf = tmp_path / "medicare/mbsf/mbsf_2018.parquet"
+    df = pd.read_parquet(mbsf)
+    df.loc[0, ["MDCR_ENTLMT_BUYIN_IND_02", "HMO_IND_05", "MDCR_ENTLMT_BUYIN_IND_12"]] = ["A", "1", "0"]
+    df.loc[1, ["HMO_IND_01", "MDCR_ENTLMT_BUYIN_IND_07"]] = ["H", "B"]
+    df.to_parquet(mbsf, index=False)
+    con = duckdb.connect()
+    register_monthly_enrollment(con, tmp_path)
+    full = con.execute("SELECT * FROM enroll_month ORDER BY BENE_ID, MONTH").df()
+    ffs_months = full.loc[full["FFS_AB"], "MONTH"].dt.month
+    assert ffs_months[full["BENE_ID"] == "x"].tolist() == [1, 3, 4, 6, 7, 8, 9, 10, 11]
+    assert ffs_months[full["BENE_ID"] == "y"].tolist() == [2, 3, 4, 5, 6, 8, 9, 10, 11, 12]
+    for flags in (("FFS_AB",), ("DUAL", "ESRD")):
+        register_monthly_enrollment(con, tmp_path, name="lean", flags=flags)
+        lean = con.execute("SELECT * FROM lean ORDER BY BENE_ID, MONTH").df()
+        pd.testing.assert_frame_equal(lean, full[["BENE_ID", "MONTH", *flags]])
+    with pytest.raises(ValueError, match="unknown enrollment flags"):
+        register_monthly_enrollment(con, tmp_path, flags=("FFS",))
+
 def test_esrd_ind_excludes_and_unknown_dual_is_counted_and_shown(data, cfg):
     clean = _analyzed(data, cfg)
     analyzed = clean.loc[clean["EXCLUSION"] == "", "BENE_ID"]

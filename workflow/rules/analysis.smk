@@ -49,7 +49,8 @@ rule build_beneficiary_year:
         tte="results/analysis/time_to_event.parquet",
         claims=expand("results/outcomes/claims/{claim_type}_{year}.parquet", claim_type=CLAIM_TYPES, year=CLAIM_YEARS),
         office=expand("results/outcomes/office/carrier_{year}.parquet", year=CLAIM_YEARS) if available("carrier") else [],
-        fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
+        # the statin and antihypertensive changes, derived once from the Part D fills (models_mixed.smk)
+        changes="results/outcomes/medication_changes.parquet" if available("pde") else [],
         raw=contract_inputs("mbsf", "providers", "payments"),
     output:
         by="results/analysis/beneficiary_year.parquet",

@@ -216,14 +216,16 @@ RULE_RESOURCES = {
     "simulate_trial": (1, 917, 3236, 2.5),
     # two threads: every other job waits for it (DuckDB checks in parallel; counts do not depend on order)
     "validate_inputs": (2, 557, 1715, 1.1),
-    "build_cohort": (1, 299, None, 0.3),
-    "build_time_to_event": (1, 352, None, 0.2),
+    # build_cohort, build_time_to_event, build_beneficiary_year at scale 1.0: session 7, alone
+    # (benchmarks/results/startup.md)
+    "build_cohort": (1, 299, 2463, 0.5),
+    "build_time_to_event": (1, 352, 774, 0.2),
     "build_predicted_risk": (1, 292, None, 1.1),
     # extraction at scale 1.0: the largest job (outpatient 2018) 383 MB standalone, carrier 349 MB since its office
     # lines are neither sorted nor made distinct (482 MB before; benchmarks/results/extract.md)
     "extract_claims": (1, 257, 383, 0.2),
     "extract_fills": (1, 299, None, 0.2),
-    "build_beneficiary_year": (1, 459, 2661, 1.0),
+    "build_beneficiary_year": (1, 459, 2884, 0.8),
     "fit_mixed": (1, 410, None, 9.4),
     "fit_binary": (1, 440, 2400, 0.5),  # scale 1.0: benchmarks/results/model_jobs.md
     "fit_mixed_predicted_risk": (1, 307, None, 0.8),
@@ -253,7 +255,8 @@ RULE_RESOURCES = {
 # the beneficiary-year file and then for a free core, and the run ended on one of them with the other core
 # idle; the beneficiary-year step, which every Equation 1 and subgroup job needs, had waited two minutes
 # behind the bootstrap jobs. Starting them first leaves the short jobs to fill the end of the run.
-RULE_PRIORITY = {"build_beneficiary_year": 20, "fit_subgroups": 10}
+# The beneficiary-year step reads the medication changes (medication_changes), so that job goes first too.
+RULE_PRIORITY = {"medication_changes": 20, "build_beneficiary_year": 20, "fit_subgroups": 10}
 
 
 def rule_priority(name):

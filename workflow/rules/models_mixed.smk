@@ -100,7 +100,7 @@ rule fit_mixed_clinical:
 
 
 # the dated statin and antihypertensive initiations and intensifications, once for every medication
-# window job (each recomputed them from all the fills: 9 CPU s a job at scale 1.0)
+# window job and the beneficiary-year file (each recomputed them from all the fills: 9 CPU s a job at scale 1.0)
 rule medication_changes:
     input:
         fills=expand("results/outcomes/fills/pde_{year}.parquet", year=CLAIM_YEARS) if available("pde") else [],
@@ -111,6 +111,7 @@ rule medication_changes:
     log:
         "results/logs/medication_changes.log",
     threads: rule_threads("medication_changes")
+    priority: rule_priority("medication_changes")
     resources:
         mem_mb=rule_mem_mb("medication_changes"),
         runtime=rule_runtime("medication_changes"),

@@ -13,7 +13,8 @@ sm = snakemake  # noqa: F821
 def main():
     by = build_beneficiary_year(pd.read_parquet(sm.input.tte), list(sm.input.claims), list(sm.input.office),
                                 read_input(sm.params.data_dir, "providers"), sm.params.data_dir, sm.params.cfg,
-                                fills=list(sm.input.fills) or None,  # none: Part D unavailable
+                                # the medication changes of the medication_changes rule (none: Part D unavailable)
+                                changes=pd.read_parquet(sm.input.changes) if sm.input.changes else None,
                                 payments=read_input(sm.params.data_dir, "payments") if sm.params.payments else None)
     write_parquet(by, sm.output.by)
     logging.info("beneficiary-years: %d rows, %d beneficiaries", len(by), by["BENE_ID"].nunique())

@@ -157,7 +157,8 @@ def medication_changes(fills, runout: pd.Timestamp) -> pd.DataFrame:
 
 def build_beneficiary_year(tte: pd.DataFrame, claims, office,
                            providers: pd.DataFrame, data_dir: str | Path, cfg: dict,
-                           fills: pd.DataFrame | None = None, payments: pd.DataFrame | None = None) -> pd.DataFrame:
+                           fills: pd.DataFrame | None = None, payments: pd.DataFrame | None = None,
+                           changes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Build the beneficiary-year file.
 
     Parameters
@@ -170,13 +171,16 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
     fills : Part D statin and antihypertensive fills (:func:`mheval.outcomes.extract.extract_fills`), as a
         DataFrame or a list of its Parquet files; without them the medication outcomes are missing.
     payments : the CMS payments input; without it ``spend_ab_mh`` equals ``spend_ab``.
+    changes : the medication changes already derived from the fills (:func:`medication_changes` with
+        this ``cfg``'s runout, as the workflow's medication_changes rule writes them); given, ``fills``
+        is not read.
     data_dir : inputs (for MBSF enrollment in the baseline year).
     cfg : config (uses ``claims.runout_date`` and ``outcomes.cvd_spending_window_days``).
     """
     runout = pd.Timestamp(cfg["claims"]["runout_date"])
     win = year_windows(tte)
     con = connect(BOUNDED_MEMORY)
-    register_monthly_enrollment(con, data_dir)
+    register_monthly_enrollment(con, data_dir, flags=("FFS_AB",))  # the only flag used here
     base_share = baseline_ffs_share(con, tte)
     # weights: baseline from MBSF months; follow-up from observed days
     days = (np.minimum(win["END"], win["OBS_END"]) - win["START"]).dt.days + 1
@@ -218,7 +222,10 @@ def build_beneficiary_year(tte: pd.DataFrame, claims, office,
         out[c] = np.where(observed, raw / out["WEIGHT"].where(observed, 1.0), np.nan)
     out = out.drop(columns=[f"{c}_raw" for c in OUTCOMES])
     part_d = out["BENE_ID"].map(tte.set_index("BENE_ID")["PART_D"]) if "PART_D" in tte.columns else None
-    changes = medication_changes(fills, runout) if fills is not None and part_d is not None else None
+    if part_d is None:
+        changes = None
+    elif changes is None and fills is not None:
+        changes = medication_changes(fills, runout)
     for drug in ("statin", "antihypertensive"):
         col = f"med_{drug}"
         if changes is None:

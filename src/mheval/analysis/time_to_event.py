@@ -148,7 +148,7 @@ def build_time_to_event(data_dir: str | Path, cohort: pd.DataFrame, cfg: dict,
     from mheval.contract.read import input_files
 
     con = connect()
-    register_monthly_enrollment(con, data_dir)
+    register_monthly_enrollment(con, data_dir, flags=("FFS_AB",))  # the only flag used here
     df = cohort.copy()
     fu_end = follow_up_end(cfg)
     deaths = death_dates(con, data_dir)

@@ -50,14 +50,20 @@ def baseline_diagnoses(con: duckdb.DuckDBPyConnection, data_dir: str | Path, peo
         if not files:
             continue
         view = register_input(con, ct, files, processing_lag_days=processing_lag_days)
+        cols = diagnosis_columns(files, "any")
+        if not cols:
+            continue
         params[f"claim_type_{k}"] = ct
-        for col in diagnosis_columns(files, "any"):
-            parts.append(f"""SELECT c.BENE_ID, CAST(c.CLM_FROM_DT AS DATE) AS FROM_DT, CAST(c.{col} AS VARCHAR) AS DX,
-                                    CAST(c.CLM_ID AS VARCHAR) || '/' || $claim_type_{k} AS CLM
+        # one scan of the claim type (not one per diagnosis position): the baseline claims' codes as a
+        # list, one row per non-empty code
+        dxs = ", ".join(f"CAST(c.{col} AS VARCHAR)" for col in cols)
+        parts.append(f"""SELECT BENE_ID, FROM_DT, DX, CLM FROM (
+                             SELECT c.BENE_ID, CAST(c.CLM_FROM_DT AS DATE) AS FROM_DT,
+                                    unnest([{dxs}]) AS DX, CAST(c.CLM_ID AS VARCHAR) || '/' || $claim_type_{k} AS CLM
                              FROM {view} c JOIN _hcc_people p USING (BENE_ID)
                              WHERE CAST(c.CLM_FROM_DT AS DATE) BETWEEN CAST(p.ENROLL_DT AS DATE) - 365
-                                                                  AND CAST(p.ENROLL_DT AS DATE) - 1
-                               AND c.{col} IS NOT NULL AND trim(c.{col}) <> ''""")
+                                                                  AND CAST(p.ENROLL_DT AS DATE) - 1)
+                         WHERE DX IS NOT NULL AND trim(DX) <> ''""")
     if not parts:
         con.unregister("_hcc_people")
         return pd.DataFrame({"BENE_ID": pd.Series(dtype=str), "DX": pd.Series(dtype=str)}), 0
@@ -84,7 +90,16 @@ def hcc_scores(people: pd.DataFrame, dx: pd.DataFrame, version: str = "22") -> p
         from hccpy.hcc import HCCEngine
 
     engine = HCCEngine(version=str(version))
-    codes = dx.groupby("BENE_ID")["DX"].agg(lambda s: tuple(sorted(set(s))))
+    # a beneficiary's key is the set of its codes that the engine maps to an HCC, normalized as
+    # ``profile`` does (strip, upper case, no dot): ``profile`` drops every other code, so the score
+    # is the same and beneficiaries whose codes differ only by unmapped ones share one call
+    norm = dx["DX"].astype(str).str.strip().str.upper().str.replace(".", "", regex=False)
+    mapped = norm.isin(list(engine.dx2cc))
+    d = pd.DataFrame({"BENE_ID": dx["BENE_ID"][mapped], "DX": norm[mapped]}).drop_duplicates()
+    d = d.sort_values(["BENE_ID", "DX"])
+    bene, code = d["BENE_ID"].to_numpy(), d["DX"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, bene[1:] != bene[:-1]]) if len(bene) else np.array([], dtype=int)
+    codes = dict(zip(bene[starts], (tuple(c) for c in np.split(code, starts[1:])))) if len(bene) else {}
     age = people["AGE"].astype(float).to_numpy()
     male = (people["SEX"] == "male").to_numpy()
     dual = people["DUAL"].astype(float).fillna(0.0).to_numpy() > 0
