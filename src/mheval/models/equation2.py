@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mheval.models.cox_replicates import reuse_freed_memory
+
 
 def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFrame, dict]:
     """Beneficiaries whose first ``years`` after enrollment are observable, with ``WITHIN``: 1 if
@@ -41,6 +43,7 @@ def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFr
     return out.reset_index(drop=True), counts
 
 
+@reuse_freed_memory()
 def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, alpha: float = 0.10,
                         size_percent: float = 5.0, limits=None, covariates: dict | None = None) -> dict:
     """Equation 2 for the event within ``years`` of enrollment in ``population``: multilevel
@@ -165,6 +168,7 @@ def medication_window_frame(tte: pd.DataFrame, changes: pd.DataFrame, drug: str,
     return out.reset_index(drop=True), counts
 
 
+@reuse_freed_memory()
 def medication_window_impact(tte: pd.DataFrame, changes: pd.DataFrame, outcome: str, population: str,
                              alpha: float = 0.10, size_percent: float = 5.0, limits=None,
                              covariates: dict | None = None) -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.outcomes.survival import SURVIVAL_OUTCOMES
+from mheval.models.cox_replicates import reuse_freed_memory
 from mheval.models.covariates import (
     POPULATIONS,
     adjustment_covariates,
@@ -95,6 +96,7 @@ def _effect(b: float, se: float, alpha: float, df: float | None = None) -> dict:
 _NAN_EFFECT = {k: float("nan") for k in ("log_hr", "se", "hr", "lower", "upper", "p", "prob_hr_below_1")}
 
 
+@reuse_freed_memory()
 def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
                     ph_alpha: float = 0.05, cox_cov_type: str = "robust", n_perm: int = 0, strata=None,
                     seed: int = 0, limits=None, covariates: dict | None = None) -> dict:
@@ -217,6 +219,7 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
     return out
 
 
+@reuse_freed_memory()
 def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
                        alpha: float = 0.10, seed: int = 0, min_at_risk: int = 11, limits=None,
                        covariates: dict | None = None):
@@ -234,6 +237,7 @@ def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(
                                          min_at_risk=min_at_risk)
 
 
+@reuse_freed_memory()
 def competing_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
                         alpha: float = 0.10, seed: int = 0, min_cell: int = 11, limits=None,
                         covariates: dict | None = None):
