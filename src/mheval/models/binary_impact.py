@@ -40,7 +40,7 @@ from scipy import stats
 
 import numpy as np
 
-from mheval.models.covariates import check_no_post_randomization, independent_covariates
+from mheval.models.covariates import check_no_post_randomization, independent_covariates, varying
 from mheval.models.equation1 import check_average_weighting, fit_frame, model_covariates, model_frame
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
@@ -88,7 +88,7 @@ def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float 
 def _binary(by, outcome, population, alpha, size_percent, limits, weighting, covariates=None) -> dict:
     d = model_frame(binary_columns(by), outcome, population, covariates)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
-    covs = [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1]
+    covs = varying(d, model_covariates(d, population, covariates))
     covs, collinear = independent_covariates(d, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     d = fit_frame(d, outcome, covs)

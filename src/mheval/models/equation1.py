@@ -30,6 +30,7 @@ from mheval.models.covariates import (
     check_no_post_randomization,
     check_spec,
     independent_covariates,
+    varying,
 )
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_lmm import fit_nested_lmm
@@ -152,7 +153,7 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
                covariates=None) -> dict:
     d = model_frame(by, outcome, population, covariates)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
-    covs = [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1]
+    covs = varying(d, model_covariates(d, population, covariates))
     covs, collinear = independent_covariates(d, covs)
     d = fit_frame(d, outcome, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in covs)

@@ -86,14 +86,14 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     "converged", "variance_components", "average", "by_year": [], "coefficients"); raises
     :class:`mheval.models.estimability.NotEstimable` below the limits."""
     from mheval.models.binary_impact import ame_row
-    from mheval.models.covariates import adjustment_covariates, check_no_post_randomization, independent_covariates
+    from mheval.models.covariates import adjustment_covariates, check_no_post_randomization, independent_covariates, varying
     from mheval.models.estimability import check_estimable
     from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
     check_estimable(frame[outcome], frame["MH"], frame["ORG_ID"], "binary", limits)
     cov = adjustment_covariates(frame, population, covariates)
     d = frame[["ORG_ID", "MH", outcome]].join(cov)
-    covs, collinear = independent_covariates(d, [c for c in cov.columns if cov[c].nunique() > 1], year=None)
+    covs, collinear = independent_covariates(d, varying(cov, cov.columns), year=None)
     formula = f"{outcome} ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
     r = marginal_effect(fit, d, treatment="MH").summary(alpha).loc["overall"]

@@ -22,6 +22,7 @@ from mheval.models.covariates import (
     adjustment_covariates,
     check_no_post_randomization,
     independent_covariates,
+    varying,
 )
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.frailty_cox import fit_frailty_cox
@@ -75,8 +76,7 @@ def survival_frame(tte: pd.DataFrame, outcome: str, population: str,
     duration, event, _ = OUTCOMES[outcome]
     df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     x, cov = design_matrix(df, population, covariates)
-    varying = [c for c in cov if c != "MH" and x[c].nunique() > 1]
-    kept = check_no_post_randomization(independent_covariates(x, varying, year=None)[0])
+    kept = check_no_post_randomization(independent_covariates(x, varying(x, [c for c in cov if c != "MH"]), year=None)[0])
     event_free = set(event_free_indicators(x[kept], df[OUTCOMES[outcome][1]]))  # once, not once per covariate
     cov = ["MH"] + [c for c in kept if c not in event_free]
     x = x[cov].copy()
