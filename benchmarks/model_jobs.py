@@ -109,12 +109,19 @@ def run_job(run: str, rule: str, outcome: str, population: str, out: str, change
         return result
     if rule == "adjusted_incidence":
         from mheval.models.estimability import NotEstimable
+        import importlib
+        import inspect
+
         from mheval.models.survival_impact import adjusted_incidence, competing_incidence
+
+        si = importlib.import_module("mheval.models.survival_impact")
 
         tte = pd.read_parquet(f"{an}/time_to_event.parquet")
         kw = dict(years=m["incidence_years"], n_boot=m["bootstrap_replicates"], alpha=m["alpha"], limits=limits,
                   seed=job_seed(m["bootstrap_seed"], outcome=outcome, population=population), covariates=m.get("covariates"))
         try:
+            if "frame" in inspect.signature(adjusted_incidence).parameters:  # this branch on: the frame once for both
+                kw["frame"] = si.survival_frame(tte, outcome, population, m.get("covariates"))
             cr = competing_incidence(tte, outcome, population, min_cell=cfg["report"]["min_cell"], **kw)
             s = adjusted_incidence(tte, outcome, population, min_at_risk=cfg["report"]["min_cell"], **kw)
         except NotEstimable as e:

@@ -222,15 +222,17 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
 @reuse_freed_memory()
 def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
                        alpha: float = 0.10, seed: int = 0, min_at_risk: int = 11, limits=None,
-                       covariates: dict | None = None):
+                       covariates: dict | None = None, frame=None):
     """Adjusted cumulative incidence of ``outcome`` by arm in ``population``, standardized over the
     population's sample with the Equation 4 covariates, with cluster-bootstrap bands
     (:func:`mheval.models.adjusted_incidence.adjusted_cumulative_incidence`). Raises
-    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable."""
+    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable. ``frame``:
+    :func:`survival_frame` of the same arguments when the caller has it (computed once for this and
+    :func:`competing_incidence`)."""
     from mheval.models.adjusted_incidence import adjusted_cumulative_incidence
 
     duration, event, _ = OUTCOMES[outcome]
-    x, cov = survival_frame(tte, outcome, population, covariates)
+    x, cov = survival_frame(tte, outcome, population, covariates) if frame is None else frame
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     return adjusted_cumulative_incidence(x, duration, event, x[[c for c in cov if c != "MH"]], treatment="MH",
                                          cluster="ORG_ID", years=tuple(years), n_boot=n_boot, alpha=alpha, seed=seed,
@@ -240,18 +242,20 @@ def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(
 @reuse_freed_memory()
 def competing_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
                         alpha: float = 0.10, seed: int = 0, min_cell: int = 11, limits=None,
-                        covariates: dict | None = None):
+                        covariates: dict | None = None, frame=None):
     """Cumulative incidence of ``outcome`` by arm in ``population`` with death (without the outcome,
     at the end of its follow-up) as a competing risk: Aalen-Johansen unadjusted, and standardized over
     the population from cause-specific Cox models with the Equation 4 covariates, with
     cluster-bootstrap bands (:func:`mheval.models.competing_risks.competing_cumulative_incidence`).
     For all-cause death there is no competing event (the estimate is 1 - Kaplan-Meier). A year with
     fewer than ``min_cell`` at risk or events in an arm is not estimable. Raises
-    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable."""
+    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable. ``frame``: as
+    :func:`adjusted_incidence`'s (the frame is not modified)."""
     from mheval.models.competing_risks import competing_cumulative_incidence, competing_status
 
     duration, event, _ = OUTCOMES[outcome]
-    x, cov = survival_frame(tte, outcome, population, covariates)
+    x, cov = survival_frame(tte, outcome, population, covariates) if frame is None else frame
+    x = x.copy(deep=False)  # the status column below is this call's own
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     x["STATUS"] = competing_status(x[event], df["DEATH"], x[duration], df["T_DEATH"])
