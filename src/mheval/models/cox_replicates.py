@@ -156,6 +156,7 @@ class ReplicateFits:
         self._Xu = self.X if self._cols is None else np.ascontiguousarray(self.X[:, self._cols[1]])
         self._iu = np.triu_indices(self._Xu.shape[1])
         self._pairs = None
+        self.same_rows = None  # another ReplicateFits of the same X in the same order: its pair products serve
         self._blocks = [(int(a), int(b)) for a, b in zip(np.unique(self.jfirst), np.unique(self.jend))]
 
     # ------------------------------------------------------------------ sums
@@ -266,6 +267,8 @@ class ReplicateFits:
         Xu = self._Xu
         pu = Xu.shape[1]
         iu0, iu1 = self._iu
+        if self._pairs is None and self.same_rows is not None:
+            self._pairs = self.same_rows._pairs
         if self._pairs is None and n * len(iu0) <= 2.5e7:  # kept for the next evaluations (<= 200 MB)
             self._pairs = self._pair_products(0, n)
         if self._pairs is not None:
