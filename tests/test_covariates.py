@@ -197,3 +197,17 @@ def test_cox_leaves_out_indicators_without_events_on_one_side_and_needs_enough_o
     check_clusters_for_covariates(["a", "b", "c"], ["MH", "AGE10"], "robust")  # no correction, no floor
     with pytest.raises(NotEstimable, match="3 organizations for 2 terms"):
         check_clusters_for_covariates(["a", "b", "c"], ["MH", "AGE10"], "md")
+
+
+def test_varying_agrees_with_nunique():
+    import numpy as np
+    import pandas as pd
+
+    from mheval.models.covariates import varying
+
+    d = pd.DataFrame({"const": [1.0] * 4, "nan_const": [np.nan, 2.0, 2.0, np.nan], "all_nan": [np.nan] * 4,
+                      "two": [0.0, 1.0, 0.0, 0.0], "nan_two": [np.nan, 1.0, 3.0, 1.0], "ints": [3, 3, 3, 4],
+                      "zeros": [0.0, -0.0, 0.0, 0.0], "flags": [True, False, True, True], "text": ["a", "a", "b", "a"],
+                      "one_text": ["a"] * 4})
+    assert varying(d, d.columns) == [c for c in d.columns if d[c].nunique() > 1]
+    assert varying(d, d.columns) == ["two", "nan_two", "ints", "flags", "text"]

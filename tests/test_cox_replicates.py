@@ -93,3 +93,36 @@ def test_the_last_step_from_the_gradient_alone_stays_within_the_stopping_toleran
     for b in range(8):
         ref = fit_cox(T + arm * width, E, X, start=arm * width, weights=W[:, b], tol=1e-12)
         assert np.allclose(beta[b], ref.params, rtol=0, atol=2e-8)
+
+
+def test_reuse_freed_memory_nests_and_restores_glibc_defaults_once(monkeypatch):
+    """Only the outermost block switches malloc's policy and restores it (and trims), also when the
+    inner one raises; a decorated function returns its value."""
+    import ctypes
+
+    from mheval.models import cox_replicates
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append(("mallopt", param, value))
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: FakeLibc())
+
+    @cox_replicates.reuse_freed_memory()
+    def inner():
+        with cox_replicates.reuse_freed_memory():
+            raise ValueError("inner failure")
+
+    with cox_replicates.reuse_freed_memory():
+        assert calls == [("mallopt", -4, 0), ("mallopt", -1, 1 << 30)]
+        with pytest.raises(ValueError):
+            inner()
+        assert len(calls) == 2  # nested blocks leave the policy alone
+    assert calls[2:] == [("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024), ("trim", 0)]
+    assert cox_replicates._REUSE_DEPTH[0] == 0
+    assert cox_replicates.reuse_freed_memory()(lambda: 7)() == 7

@@ -139,3 +139,26 @@ def test_systolic_bp_and_ldl_changes_recover_the_true_effect(visits, trial, outc
         assert d["sbp_y0"].notna().all()
         c = equation1_impact(change, "sbp_change", "high")["average"]
         assert c["impact"] == pytest.approx(a["impact"], rel=1e-4) and c["se"] == pytest.approx(a["se"], rel=1e-3)
+
+
+def test_read_model_rows_gives_the_model_frame_of_the_whole_file(by, tmp_path):
+    """Filtering the beneficiary-year file while reading (the population, follow-up years with weight)
+    changes neither the model frame nor the binary outcomes' frame (which also needs the baseline year)."""
+    import pandas as pd
+
+    from mheval.models.binary_impact import binary_columns
+    from mheval.models.equation1 import model_columns, model_frame, read_model_rows
+
+    path = tmp_path / "by.parquet"
+    by.to_parquet(path, index=False)
+    cols = model_columns("office_mh", None, "RAND_STRATUM") + ["hosp_all", "med_statin", "NOT_IN_THE_FILE"]
+    whole = by[[c for c in cols if c in by]]  # the whole file, these columns
+    for population in ("high", "high_medium"):
+        rows = read_model_rows(path, cols, population)
+        assert 0 < len(rows) < len(by) and (rows["YEAR"] > 0).all() and "NOT_IN_THE_FILE" not in rows
+        pd.testing.assert_frame_equal(model_frame(rows, "office_mh", population),
+                                      model_frame(whole, "office_mh", population), check_exact=True)
+        with_base = read_model_rows(path, cols, population, follow_up=False)
+        assert (with_base["YEAR"] == 0).any()
+        pd.testing.assert_frame_equal(model_frame(binary_columns(with_base), "med_statin", population),
+                                      model_frame(binary_columns(whole), "med_statin", population), check_exact=True)

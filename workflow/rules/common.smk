@@ -226,14 +226,16 @@ RULE_RESOURCES = {
     "extract_claims": (1, 257, 383, 0.2),
     "extract_fills": (1, 299, None, 0.2),
     "build_beneficiary_year": (1, 459, 2884, 0.8),
-    "fit_mixed": (1, 410, None, 9.4),
-    "fit_binary": (1, 440, 2400, 0.5),  # scale 1.0: benchmarks/results/model_jobs.md
-    "fit_mixed_predicted_risk": (1, 307, None, 0.8),
-    "fit_survival": (1, 302, None, 1.1),
-    "fit_fixed_window": (1, 278, None, 1.1),
-    # scale 1.0 measured (session 6, benchmarks/results/competing_risks.md): the replicate blocks' arrays
-    # (about 120 MB each) put a job at 2.4-2.8 GB; the longest job about 50 CPU s
-    "adjusted_incidence": (1, 277, 2800, 1.0),
+    # the model jobs at scale 1.0, session 7 (benchmarks/model_jobs.py --all; benchmarks/results/model_jobs.md):
+    # each job alone, its peak RSS and CPU; 0.05 peaks not re-measured (the changes do not raise them)
+    "fit_mixed": (1, 410, 2450, 0.2),
+    "fit_binary": (1, 440, 2550, 0.4),
+    "fit_mixed_predicted_risk": (1, 307, 1710, 0.2),
+    "fit_survival": (1, 302, 1170, 0.2),
+    "fit_fixed_window": (1, 278, 1100, 0.1),
+    # scale 1.0 measured (session 7, benchmarks/results/model_jobs.md): the replicate blocks' arrays
+    # (about 120 MB each) put a job at 2.2-2.5 GB; the longest job about 31 CPU s
+    "adjusted_incidence": (1, 277, 2500, 0.6),
     "fit_survey": (1, 285, None, 1.1),
     # scale 1.0 (session 7, each job alone, /usr/bin/time -v around benchmarks/bench_subgroups.py,
     # benchmarks/results/subgroups.md): its largest job (spend_ab: 12 CR2 nested LMMs and one joint pooling
@@ -242,8 +244,8 @@ RULE_RESOURCES = {
     # added after the measurement and sized, not measured, from the step each resembles; a nested LMM on
     # the visit file (fit_mixed_predicted_risk), one logistic fit per beneficiary (fit_fixed_window),
     # one Equation 1 fit per implementation group (about six of fit_mixed's)
-    "fit_mixed_clinical": (1, 307, None, 0.8),
-    "fit_medication_window": (1, 278, 1100, 0.2),  # scale 1.0: benchmarks/results/model_jobs.md
+    "fit_mixed_clinical": (1, 307, 1730, 0.2),  # scale 1.0: session 7, as fit_mixed
+    "fit_medication_window": (1, 278, 1100, 0.1),  # scale 1.0: benchmarks/results/model_jobs.md
     # scale 1.0 measured (model_jobs.md); 0.05 from the line through 0.25 (743 MB) and 1.0
     "medication_changes": (1, 420, 2000, 0.3),
     "fit_implementation": (1, 410, 2651, 1.2),

@@ -6,7 +6,7 @@ import pandas as pd
 
 from mheval.io import run_step, write_json
 from mheval.models.estimability import Limits, NotEstimable
-from mheval.models.survival_impact import adjusted_incidence, competing_incidence
+from mheval.models.survival_impact import adjusted_incidence, competing_incidence, survival_frame
 from mheval.seeds import job_seed
 
 sm = snakemake  # noqa: F821
@@ -20,6 +20,7 @@ def main():
     kw = dict(years=p.years, n_boot=p.n_boot, alpha=p.alpha, seed=job_seed(p.seed, **sm.wildcards), limits=Limits.from_config(p.limits),
               covariates=p.covariates, max_failed_share=p.max_failed_share)
     try:
+        kw["frame"] = survival_frame(tte, outcome, population, p.covariates)  # once for both estimates
         cr = competing_incidence(tte, outcome, population, min_cell=p.min_cell, **kw)
         s = adjusted_incidence(tte, outcome, population, min_at_risk=p.min_cell, **kw)
     except NotEstimable as e:

@@ -40,10 +40,11 @@ from scipy import stats
 
 import numpy as np
 
-from mheval.models.covariates import check_no_post_randomization, independent_covariates
+from mheval.models.covariates import check_no_post_randomization, independent_covariates, varying
 from mheval.models.equation1 import check_average_weighting, fit_frame, model_covariates, model_frame
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
+from mheval.models.cox_replicates import reuse_freed_memory
 
 BINARY_OUTCOMES = {"any_hosp": "Any hospitalization in the year",
                    "med_statin": "Statin initiation or intensification in the year",
@@ -52,7 +53,7 @@ BINARY_OUTCOMES = {"any_hosp": "Any hospitalization in the year",
 
 def binary_columns(by: pd.DataFrame) -> pd.DataFrame:
     """Add ``any_hosp`` and the baseline-year value ``{outcome}_y0`` of every binary outcome."""
-    b = by.copy()
+    b = by.copy(deep=False)  # new columns only: the caller's frame is left as it was, and not copied
     b["any_hosp"] = (b["hosp_all"] > 0).astype(float).where(b["hosp_all"].notna())
     for o in BINARY_OUTCOMES:
         if o in b and f"{o}_y0" not in b:  # a reader may hold only the columns of one outcome
@@ -66,6 +67,7 @@ MODEL = ("Equation 1, binary: multilevel complementary log-log (Laplace) with a 
          "population-averaged, delta method")
 
 
+@reuse_freed_memory()
 def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
                   size_percent: float = 5.0, limits: Limits | None = None, average: str = "simple",
                   covariates: dict | None = None) -> dict:
@@ -86,7 +88,7 @@ def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float 
 def _binary(by, outcome, population, alpha, size_percent, limits, weighting, covariates=None) -> dict:
     d = model_frame(binary_columns(by), outcome, population, covariates)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
-    covs = [c for c in model_covariates(d, population, covariates) if d[c].nunique() > 1]
+    covs = varying(d, model_covariates(d, population, covariates))
     covs, collinear = independent_covariates(d, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     d = fit_frame(d, outcome, covs)

@@ -180,6 +180,14 @@ def _whitener(wj, bj, starts, g_b, g_o):
     return lambda V: (lambda Z: Z - ko * np.outer(u, u @ Z))(l0inv(V))
 
 
+def _codes(labels: np.ndarray) -> np.ndarray:
+    """Codes 0.. of the labels in sorted order (np.unique's inverse); labels that already are such codes
+    (integers 0..k-1, each present: the nested fits' indices) are their own, without a sort."""
+    if labels.dtype.kind == "i" and len(labels) and labels.min() == 0 and (np.bincount(labels) > 0).all():
+        return labels
+    return np.unique(labels, return_inverse=True)[1]
+
+
 def _org_groups(org, w, bene, g_bene):
     """Per organization: (rows sorted by beneficiary, their weights, beneficiary index 0.., first
     row of each beneficiary); and the beneficiary variance ratio (0 without beneficiaries). The
@@ -187,8 +195,7 @@ def _org_groups(org, w, bene, g_bene):
     org = np.asarray(org)
     n = len(org)
     w = np.ones(n) if w is None else np.asarray(w, float)
-    _, oi = np.unique(org, return_inverse=True)
-    bi = np.arange(n) if bene is None else np.unique(np.asarray(bene), return_inverse=True)[1]
+    oi, bi = _codes(org), (np.arange(n) if bene is None else _codes(np.asarray(bene)))
     order = np.lexsort((bi, oi))
     bounds = np.r_[0, np.cumsum(np.bincount(oi))]
     groups = []
@@ -270,33 +277,37 @@ def _cr2_symmetric(X, resid, groups, g_b, g_o, cap):
 
 
 def _cr2_whitened(X, resid, groups, g_b, g_o):
+    """The whitened form from each organization's Gram matrix G_j = Xt_j' Xt_j and Xt_j' rt_j
+    (Xt_j = L_j^-1 X_j, rt_j = L_j^-1 r_j): no n_j x p basis is kept or factorized. With f any
+    function of the whitened hat block H_j = Xt_j M Xt_j', Xt_j' f(H_j) = f(G_j M) Xt_j' (push-through),
+    and with K K' = M, G_j M = K'^-1 S_j K' for the symmetric S_j = K' G_j K = P Lambda P' (the
+    nonzero eigenvalues of H_j). So, with f(lambda) = (1 - lambda)^-1/2 and (1 - lambda)^-1 (0 where
+    1 - lambda <= 1e-12, as clubSandwich's matrix power), X_j' W_j A_j r_j = K'^-1 P f(Lambda) P' K' Xt_j' rt_j,
+    E_j = K'^-1 P f(Lambda) P' K' G_j and F_j likewise with (1 - lambda)^-1: O(n_j p^2) for the Gram
+    matrix, then p x p work."""
     p = X.shape[1]
-    pieces = []
-    XWX = np.zeros((p, p))
-    for rows, wj, bj, starts in groups:
-        linv = _whitener(wj, bj, starts, g_b, g_o)
-        Xt = linv(X[rows])
-        rt = linv(resid[rows][:, None])[:, 0]
-        XWX += Xt.T @ Xt
-        pieces.append((Xt, rt))
-    M = np.linalg.inv(XWX)
-    M = (M + M.T) / 2
     J = len(groups)
-    e, E, F = np.zeros((J, p)), np.zeros((J, p, p)), np.zeros((J, p, p))
-    for j, (Xt, rt) in enumerate(pieces):
-        U, s = _tall_svd(Xt)
-        U = U[:, s > 1e-10 * max(1.0, s.max())]
-        B = U.T @ Xt  # k x p: Xt = U B on the column space
-        lam, P = np.linalg.eigh(B @ M @ B.T)  # eigenvalues of the whitened hat block H_j
-        one = 1 - lam
-        ok = one > _EIG_TOL
-        d_half = np.where(ok, 1 / np.sqrt(np.where(ok, one, 1)), 0.0) - 1  # (I - H)^-1/2 - I on span U
-        d_one = np.where(ok, 1 / np.where(ok, one, 1), 0.0) - 1
-        C = B.T @ P  # Xt' U P
-        e[j] = Xt.T @ rt + C @ (d_half * (P.T @ (U.T @ rt)))
-        XtX = Xt.T @ Xt
-        E[j] = XtX + (C * d_half) @ C.T
-        F[j] = XtX + (C * d_one) @ C.T
+    G, b = np.empty((J, p, p)), np.empty((J, p))
+    for j, (rows, wj, bj, starts) in enumerate(groups):
+        Z = _whitener(wj, bj, starts, g_b, g_o)(np.column_stack([X[rows], resid[rows]]))
+        Xt = Z[:, :p]
+        G[j] = Xt.T @ Xt
+        b[j] = Xt.T @ Z[:, p]
+    M = np.linalg.inv(G.sum(axis=0))
+    M = (M + M.T) / 2
+    K = np.linalg.cholesky(M)
+    S = K.T @ G @ K  # J x p x p
+    lam, P = np.linalg.eigh((S + S.transpose(0, 2, 1)) / 2)
+    one = 1 - lam
+    ok = one > _EIG_TOL
+    f_half = np.where(ok, 1 / np.sqrt(np.where(ok, one, 1)), 0.0)
+    f_one = np.where(ok, 1 / np.where(ok, one, 1), 0.0)
+    KtiP = np.linalg.solve(K.T, P)  # K'^-1 P, J x p x p
+    PtKt = P.transpose(0, 2, 1) @ K.T  # P' K'
+    Kb = PtKt @ G  # P' K' G_j
+    e = np.einsum("jkl,jl->jk", KtiP * f_half[:, None, :], np.einsum("jkl,jl->jk", PtKt, b))
+    E = (KtiP * f_half[:, None, :]) @ Kb
+    F = (KtiP * f_one[:, None, :]) @ Kb
     return ClusterRobust(vcov=M @ (e.T @ e) @ M, M=M, E=E, F=F, n_clusters=J, form="whitened", max_subspace=p)
 
 

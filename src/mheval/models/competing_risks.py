@@ -296,6 +296,9 @@ class CompetingBootstrap:
         self.fits = [ReplicateFits(self.T, self.st == k, self.X, strata=self.arm, ties=ties, width=self.width,
                                    group=group) for k in (1, 2)]
         assert all(np.array_equal(f.order, rs.order) for f, rs in zip(self.fits, self.rs))  # one sort
+        # the two causes' fits hold the same rows in the same order: one set of pair products (up to 200 MB)
+        # and one sorted copy of each block's weights serve both
+        self.fits[1].same_rows = self.fits[0]
         self.by_arm = []
         for a in self.arms:
             rows = np.flatnonzero(self.arm == a)
@@ -379,7 +382,7 @@ class CompetingBootstrap:
         betas = np.zeros((2, m, p))
         fitted = []
         for k, rf in enumerate(self.fits):
-            Ws = W[rf.order]
+            Ws = fitted[0] if k else W[rf.order]  # the fits share their sort (see __init__)
             if len(rf.ut):
                 alone |= Ws[rf.drows].sum(axis=0) == 0  # no death of this cause drawn
             idx = np.flatnonzero(~alone & ~failed)

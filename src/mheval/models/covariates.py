@@ -158,9 +158,10 @@ def independent_covariates(d: pd.DataFrame, covs: list[str], year: str | None = 
             levels = np.unique(yrs)
             base = [(yrs == t).astype(float) for t in levels] + [((yrs == t) * trt) for t in levels]
     X = np.column_stack(list(base) + [d[c].to_numpy(float) for c in covs])
-    norms = np.sqrt((X * X).sum(axis=0))
-    X = X / np.where(norms > 0, norms, 1.0)
-    G = X.T @ X
+    G = X.T @ X  # then scaled to unit-length columns (no scaled copy of the rows)
+    norms = np.sqrt(np.diag(G))
+    scale = 1.0 / np.where(norms > 0, norms, 1.0)
+    G = G * scale[:, None] * scale[None, :]
     nb = len(base)
     keep = [j for j in range(nb) if norms[j] > 0]
     kept, dropped = [], []
@@ -177,3 +178,20 @@ def independent_covariates(d: pd.DataFrame, covs: list[str], year: str | None = 
         else:
             dropped.append(c)
     return kept, dropped
+
+
+def varying(d: pd.DataFrame, columns) -> list[str]:
+    """The columns of ``columns`` with more than one distinct non-missing value (``nunique() > 1``),
+    by each numeric column's minimum and maximum rather than by hashing its values."""
+    out = []
+    for c in columns:
+        v = d[c]
+        if pd.api.types.is_numeric_dtype(v.dtype) and not pd.api.types.is_bool_dtype(v.dtype):
+            a = v.to_numpy(float)
+            if np.isnan(a).all():
+                continue
+            if np.nanmax(a) > np.nanmin(a):
+                out.append(c)
+        elif v.nunique() > 1:
+            out.append(c)
+    return out

@@ -43,13 +43,18 @@ import ctypes
 import numpy as np
 
 
+_REUSE_DEPTH = [0]  # nesting depth of reuse_freed_memory: only the outermost block sets and restores
+
+
 @contextlib.contextmanager
 def reuse_freed_memory():
-    """Within the ``with`` block: large arrays come from the heap and freed memory stays with the
-    process (glibc's mallopt: no mmap, no trimming), so the many same-sized temporaries of the replicate
-    fits reuse pages already mapped instead of faulting fresh ones in each time (measured at scale 1.0,
-    event, high: system CPU 5.3 -> 3.2 s, the job 14.3 -> 12.4 CPU s). The memory is returned
-    (malloc_trim) when the block ends. Elsewhere than glibc: nothing changes."""
+    """Within the ``with`` block (or the decorated function): large arrays come from the heap and freed
+    memory stays with the process (glibc's mallopt: no mmap, no trimming), so the many same-sized
+    temporaries of a model fit reuse pages already mapped instead of faulting fresh ones in each time
+    (measured at scale 1.0, event, high: system CPU 5.3 -> 3.2 s, the job 14.3 -> 12.4 CPU s; the
+    Equation 1 and binary jobs about 1 s of system CPU each, benchmarks/results/model_jobs.md). The memory
+    is returned (malloc_trim) when the outermost block ends; blocks nest. Elsewhere than glibc:
+    nothing changes."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallopt, trim = libc.mallopt, libc.malloc_trim
@@ -57,14 +62,18 @@ def reuse_freed_memory():
         yield
         return
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-    mallopt(M_MMAP_MAX, 0)
-    mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    if _REUSE_DEPTH[0] == 0:
+        mallopt(M_MMAP_MAX, 0)
+        mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    _REUSE_DEPTH[0] += 1
     try:
         yield
     finally:
-        mallopt(M_MMAP_MAX, 65536)  # glibc's defaults
-        mallopt(M_TRIM_THRESHOLD, 128 * 1024)
-        trim(0)
+        _REUSE_DEPTH[0] -= 1
+        if _REUSE_DEPTH[0] == 0:
+            mallopt(M_MMAP_MAX, 65536)  # glibc's defaults
+            mallopt(M_TRIM_THRESHOLD, 128 * 1024)
+            trim(0)
 
 
 def replicate_block(n_rows: int, budget: float = 1.5e7) -> int:
@@ -147,6 +156,7 @@ class ReplicateFits:
         self._Xu = self.X if self._cols is None else np.ascontiguousarray(self.X[:, self._cols[1]])
         self._iu = np.triu_indices(self._Xu.shape[1])
         self._pairs = None
+        self.same_rows = None  # another ReplicateFits of the same X in the same order: its pair products serve
         self._blocks = [(int(a), int(b)) for a, b in zip(np.unique(self.jfirst), np.unique(self.jend))]
 
     # ------------------------------------------------------------------ sums
@@ -257,6 +267,8 @@ class ReplicateFits:
         Xu = self._Xu
         pu = Xu.shape[1]
         iu0, iu1 = self._iu
+        if self._pairs is None and self.same_rows is not None:
+            self._pairs = self.same_rows._pairs
         if self._pairs is None and n * len(iu0) <= 2.5e7:  # kept for the next evaluations (<= 200 MB)
             self._pairs = self._pair_products(0, n)
         if self._pairs is not None:

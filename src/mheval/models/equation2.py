@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mheval.models.cox_replicates import reuse_freed_memory
+
 
 def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFrame, dict]:
     """Beneficiaries whose first ``years`` after enrollment are observable, with ``WITHIN``: 1 if
@@ -41,6 +43,7 @@ def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFr
     return out.reset_index(drop=True), counts
 
 
+@reuse_freed_memory()
 def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, alpha: float = 0.10,
                         size_percent: float = 5.0, limits=None, covariates: dict | None = None) -> dict:
     """Equation 2 for the event within ``years`` of enrollment in ``population``: multilevel
@@ -83,14 +86,14 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     "converged", "variance_components", "average", "by_year": [], "coefficients"); raises
     :class:`mheval.models.estimability.NotEstimable` below the limits."""
     from mheval.models.binary_impact import ame_row
-    from mheval.models.covariates import adjustment_covariates, check_no_post_randomization, independent_covariates
+    from mheval.models.covariates import adjustment_covariates, check_no_post_randomization, independent_covariates, varying
     from mheval.models.estimability import check_estimable
     from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
     check_estimable(frame[outcome], frame["MH"], frame["ORG_ID"], "binary", limits)
     cov = adjustment_covariates(frame, population, covariates)
     d = frame[["ORG_ID", "MH", outcome]].join(cov)
-    covs, collinear = independent_covariates(d, [c for c in cov.columns if cov[c].nunique() > 1], year=None)
+    covs, collinear = independent_covariates(d, varying(cov, cov.columns), year=None)
     formula = f"{outcome} ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
     r = marginal_effect(fit, d, treatment="MH").summary(alpha).loc["overall"]
@@ -165,6 +168,7 @@ def medication_window_frame(tte: pd.DataFrame, changes: pd.DataFrame, drug: str,
     return out.reset_index(drop=True), counts
 
 
+@reuse_freed_memory()
 def medication_window_impact(tte: pd.DataFrame, changes: pd.DataFrame, outcome: str, population: str,
                              alpha: float = 0.10, size_percent: float = 5.0, limits=None,
                              covariates: dict | None = None) -> dict:

@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 
 from mheval.outcomes.survival import SURVIVAL_OUTCOMES
+from mheval.models.cox_replicates import reuse_freed_memory
 from mheval.models.covariates import (
     POPULATIONS,
     adjustment_covariates,
     check_no_post_randomization,
     independent_covariates,
+    varying,
 )
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.frailty_cox import fit_frailty_cox
@@ -74,8 +76,7 @@ def survival_frame(tte: pd.DataFrame, outcome: str, population: str,
     duration, event, _ = OUTCOMES[outcome]
     df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     x, cov = design_matrix(df, population, covariates)
-    varying = [c for c in cov if c != "MH" and x[c].nunique() > 1]
-    kept = check_no_post_randomization(independent_covariates(x, varying, year=None)[0])
+    kept = check_no_post_randomization(independent_covariates(x, varying(x, [c for c in cov if c != "MH"]), year=None)[0])
     event_free = set(event_free_indicators(x[kept], df[OUTCOMES[outcome][1]]))  # once, not once per covariate
     cov = ["MH"] + [c for c in kept if c not in event_free]
     x = x[cov].copy()
@@ -95,6 +96,7 @@ def _effect(b: float, se: float, alpha: float, df: float | None = None) -> dict:
 _NAN_EFFECT = {k: float("nan") for k in ("log_hr", "se", "hr", "lower", "upper", "p", "prob_hr_below_1")}
 
 
+@reuse_freed_memory()
 def survival_impact(tte: pd.DataFrame, outcome: str, population: str, alpha: float = 0.10,
                     ph_alpha: float = 0.05, cox_cov_type: str = "robust", n_perm: int = 0, strata=None,
                     seed: int = 0, limits=None, covariates: dict | None = None) -> dict:
@@ -217,27 +219,31 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
     return out
 
 
+@reuse_freed_memory()
 def adjusted_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
                        alpha: float = 0.10, seed: int = 0, min_at_risk: int = 11, limits=None,
-                       covariates: dict | None = None, max_failed_share: float = 0.10):
+                       covariates: dict | None = None, max_failed_share: float = 0.10, frame=None):
     """Adjusted cumulative incidence of ``outcome`` by arm in ``population``, standardized over the
     population's sample with the Equation 4 covariates, with cluster-bootstrap bands
     (:func:`mheval.models.adjusted_incidence.adjusted_cumulative_incidence`; not estimable when more
     than ``max_failed_share`` of the replicates fail to fit). Raises
-    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable."""
+    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable. ``frame``:
+    :func:`survival_frame` of the same arguments when the caller has it (computed once for this and
+    :func:`competing_incidence`)."""
     from mheval.models.adjusted_incidence import adjusted_cumulative_incidence
 
     duration, event, _ = OUTCOMES[outcome]
-    x, cov = survival_frame(tte, outcome, population, covariates)
+    x, cov = survival_frame(tte, outcome, population, covariates) if frame is None else frame
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     return adjusted_cumulative_incidence(x, duration, event, x[[c for c in cov if c != "MH"]], treatment="MH",
                                          cluster="ORG_ID", years=tuple(years), n_boot=n_boot, alpha=alpha, seed=seed,
                                          min_at_risk=min_at_risk, max_failed_share=max_failed_share)
 
 
+@reuse_freed_memory()
 def competing_incidence(tte: pd.DataFrame, outcome: str, population: str, years=(1, 2, 3, 4, 5), n_boot: int = 200,
                         alpha: float = 0.10, seed: int = 0, min_cell: int = 11, limits=None,
-                        covariates: dict | None = None, max_failed_share: float = 0.10):
+                        covariates: dict | None = None, max_failed_share: float = 0.10, frame=None):
     """Cumulative incidence of ``outcome`` by arm in ``population`` with death (without the outcome,
     at the end of its follow-up) as a competing risk: Aalen-Johansen unadjusted, and standardized over
     the population from cause-specific Cox models with the Equation 4 covariates, with
@@ -245,11 +251,13 @@ def competing_incidence(tte: pd.DataFrame, outcome: str, population: str, years=
     estimable when more than ``max_failed_share`` of the replicates fail to fit).
     For all-cause death there is no competing event (the estimate is 1 - Kaplan-Meier). A year with
     fewer than ``min_cell`` at risk or events in an arm is not estimable. Raises
-    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable."""
+    :class:`~mheval.models.estimability.NotEstimable` when the outcome is not estimable. ``frame``: as
+    :func:`adjusted_incidence`'s (the frame is not modified)."""
     from mheval.models.competing_risks import competing_cumulative_incidence, competing_status
 
     duration, event, _ = OUTCOMES[outcome]
-    x, cov = survival_frame(tte, outcome, population, covariates)
+    x, cov = survival_frame(tte, outcome, population, covariates) if frame is None else frame
+    x = x.copy(deep=False)  # the status column below is this call's own
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     x["STATUS"] = competing_status(x[event], df["DEATH"], x[duration], df["T_DEATH"])
