@@ -220,11 +220,11 @@ RULE_RESOURCES = {
     # (benchmarks/results/startup.md)
     "build_cohort": (1, 299, 2463, 0.5),
     "build_time_to_event": (1, 352, 774, 0.2),
-    "build_predicted_risk": (1, 292, None, 1.1),
+    "build_predicted_risk": (1, 292, 1790, 0.2),  # scale 1.0: session 7 growth run (growth_1.json)
     # extraction at scale 1.0: the largest job (outpatient 2018) 383 MB standalone, carrier 349 MB since its office
     # lines are neither sorted nor made distinct (482 MB before; benchmarks/results/extract.md)
     "extract_claims": (1, 257, 383, 0.2),
-    "extract_fills": (1, 299, None, 0.2),
+    "extract_fills": (1, 299, 183, 0.1),  # scale 1.0: session 7 growth run
     "build_beneficiary_year": (1, 459, 2884, 0.8),
     # the model jobs at scale 1.0, session 7 (benchmarks/model_jobs.py --all; benchmarks/results/model_jobs.md):
     # each job alone, its peak RSS and CPU; 0.05 peaks not re-measured (the changes do not raise them)
@@ -236,19 +236,16 @@ RULE_RESOURCES = {
     # scale 1.0 measured (session 7, benchmarks/results/model_jobs.md): the replicate blocks' arrays
     # (about 120 MB each) put a job at 2.2-2.5 GB; the longest job about 31 CPU s
     "adjusted_incidence": (1, 277, 2500, 0.6),
-    "fit_survey": (1, 285, None, 1.1),
+    "fit_survey": (1, 285, 457, 0.1),  # scale 1.0: session 7 growth run
     # scale 1.0 (session 7, each job alone, /usr/bin/time -v around benchmarks/bench_subgroups.py,
     # benchmarks/results/subgroups.md): its largest job (spend_ab: 12 CR2 nested LMMs and one joint pooling
     # run of 11 dimensions) 97 CPU s and 3,735 MB; event and death 46 CPU s, 1.3 GB (131 / 69-77 s before)
-    "fit_subgroups": (1, 803, 3735, 1.6),
-    # added after the measurement and sized, not measured, from the step each resembles; a nested LMM on
-    # the visit file (fit_mixed_predicted_risk), one logistic fit per beneficiary (fit_fixed_window),
-    # one Equation 1 fit per implementation group (about six of fit_mixed's)
+    "fit_subgroups": (1, 803, 4170, 1.6),  # 4,164 MB in the whole-workflow run (growth_1.json)
     "fit_mixed_clinical": (1, 307, 1730, 0.2),  # scale 1.0: session 7, as fit_mixed
     "fit_medication_window": (1, 278, 1100, 0.1),  # scale 1.0: benchmarks/results/model_jobs.md
     # scale 1.0 measured (model_jobs.md); 0.05 from the line through 0.25 (743 MB) and 1.0
     "medication_changes": (1, 420, 2000, 0.3),
-    "fit_implementation": (1, 410, 2651, 1.2),
+    "fit_implementation": (1, 410, 2353, 0.6),  # scale 1.0: session 7 growth run
 }
 
 
