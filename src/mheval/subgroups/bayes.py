@@ -161,8 +161,28 @@ def build_model(estimates, ses, labels, prior: dict, cov=None):
     draws, in most first attempts at the trial's size)."""
     import pymc as pm
 
+    y = np.asarray(estimates, float)
+    V = _covariance(ses, cov)
+    lam, Q = np.linalg.eigh(V)
+    q1 = Q.sum(axis=0)  # Q'1
+    z0 = (y - prior["mu_mean"]) @ Q  # Q'(y - mu_mean 1)
+    b2 = prior["mu_sd"] ** 2
     with pm.Model(coords={"subgroup": list(labels)}) as model:
-        _add_block(estimates, _covariance(ses, cov), prior)
+        if prior["tau"] == "fixed":
+            tau = pm.Data("tau", prior["tau_value"])
+        elif prior["tau"] == "lognormal":
+            tau = pm.LogNormal("tau", mu=np.log(prior["tau_median"]), sigma=prior["tau_log_sd"])
+        else:
+            tau = pm.HalfNormal("tau", sigma=prior["tau_sd"])
+        mu_z = pm.Normal("mu_z", 0.0, 1.0)
+        d = lam + tau ** 2  # eigenvalues of S
+        c = pm.math.sum(q1 ** 2 / d)  # 1'S^-1 1
+        e = pm.math.sum(q1 * z0 / d)  # 1'S^-1 (y - mu_mean 1)
+        pm.Potential("y_marginal", -0.5 * (len(y) * np.log(2 * np.pi) + pm.math.sum(pm.math.log(d))
+                                           + pm.math.log(1 + b2 * c) + pm.math.sum(z0 ** 2 / d)
+                                           - b2 * e ** 2 / (1 + b2 * c)))
+        P = 1.0 / b2 + c
+        pm.Deterministic("mu", prior["mu_mean"] + e / P + mu_z / pm.math.sqrt(P))
     return model
 
 
@@ -219,33 +239,6 @@ def build_joint_model(blocks: list):
 
 def _covariance(ses, cov):
     return np.diag(np.asarray(ses, float) ** 2) if cov is None else np.asarray(cov, float)
-
-
-def _add_block(estimates, V, prior: dict, suffix: str = "") -> None:
-    """The variables of one pooling model (:func:`build_model`) in the current PyMC model, named
-    tau, mu_z, y_marginal and mu followed by ``suffix``."""
-    import pymc as pm
-
-    y = np.asarray(estimates, float)
-    lam, Q = np.linalg.eigh(V)
-    q1 = Q.sum(axis=0)  # Q'1
-    z0 = (y - prior["mu_mean"]) @ Q  # Q'(y - mu_mean 1)
-    b2 = prior["mu_sd"] ** 2
-    if prior["tau"] == "fixed":
-        tau = pm.Data("tau" + suffix, prior["tau_value"])
-    elif prior["tau"] == "lognormal":
-        tau = pm.LogNormal("tau" + suffix, mu=np.log(prior["tau_median"]), sigma=prior["tau_log_sd"])
-    else:
-        tau = pm.HalfNormal("tau" + suffix, sigma=prior["tau_sd"])
-    mu_z = pm.Normal("mu_z" + suffix, 0.0, 1.0)
-    d = lam + tau ** 2  # eigenvalues of S
-    c = pm.math.sum(q1 ** 2 / d)  # 1'S^-1 1
-    e = pm.math.sum(q1 * z0 / d)  # 1'S^-1 (y - mu_mean 1)
-    pm.Potential("y_marginal" + suffix, -0.5 * (len(y) * np.log(2 * np.pi) + pm.math.sum(pm.math.log(d))
-                                                + pm.math.log(1 + b2 * c) + pm.math.sum(z0 ** 2 / d)
-                                                - b2 * e ** 2 / (1 + b2 * c)))
-    P = 1.0 / b2 + c
-    pm.Deterministic("mu" + suffix, prior["mu_mean"] + e / P + mu_z / pm.math.sqrt(P))
 
 
 def add_theta_draws(idata, estimates, ses, seed: int, cov=None) -> None:
