@@ -161,6 +161,43 @@ def test_a_warm_start_gives_the_cold_start_fit(case, monkeypatch):
         fit_nested_lmm(d, formula, org="org", bene="bene", weights="w", start=[-1.0, 0.5])
 
 
+@pytest.mark.parametrize("case", ["weighted", "boundary"])
+def test_the_fit_from_sufficient_statistics_is_the_fit_from_the_rows(case):
+    """fit_nested_lmm_statistics (as the subgroup fits use it) on the statistics of the rows equals
+    fit_nested_lmm on the rows: estimates, model-based and CR2 SEs (the whitened form, from each
+    organization's blocks of M(g) instead of whitening the rows), Satterthwaite df and any contrast's
+    df, variance ratios and likelihood to 1e-8; on the boundary data the organization variance stays
+    exactly 0 in both."""
+    from mheval.models.nested_lmm import NestedLMMStatistics, fit_nested_lmm_statistics
+    from mheval.models.nesting import model_matrices, nesting
+
+    if case == "weighted":
+        d, formula = pd.read_csv(DATA), "y ~ x + mh"
+    else:
+        d, formula = pd.read_csv(Path(__file__).parent / "data" / "lmm_boundary.csv"), "y ~ x + mh + year"
+    rows = fit_nested_lmm(d, formula, org="org", bene="bene", weights="w", cov_type="CR2")
+    y, X = model_matrices(formula, d)
+    g = nesting(d, "org", "bene", "w")
+    st = NestedLMMStatistics.from_rows(X.to_numpy(), y.to_numpy(), g.w, g.bene_idx, g.org_of_bene, X.columns)
+    fit = fit_nested_lmm_statistics(st, cov_type="CR2")
+    if case == "boundary":  # 12 distinct weights: "auto" took the whitened form too
+        assert rows.theta[0] == 0 and fit.theta[0] == 0
+    assert rows.robust.form == fit.robust.form == "whitened"
+    for a, b in ((fit.params, rows.params), (fit.bse, rows.bse), (fit.bse_model, rows.bse_model), (fit.df, rows.df)):
+        assert list(a.index) == list(b.index)
+        assert np.allclose(a, b, rtol=1e-8, atol=0)
+    assert np.allclose(fit.theta, rows.theta, rtol=1e-8, atol=1e-12)
+    assert fit.llf == pytest.approx(rows.llf, rel=1e-12) and fit.nobs == rows.nobs and fit.n_groups == rows.n_groups
+    c = np.array([0.0, 1.0, -1.0] + [0.0] * (len(fit.params) - 3))
+    assert np.allclose(fit.robust.contrast(c), rows.robust.contrast(c), rtol=1e-8)
+    model = fit_nested_lmm_statistics(st)
+    assert model.cov_type == "model" and np.allclose(model.bse, rows.bse_model, rtol=1e-8)
+    with pytest.raises(ValueError, match="M0_org"):
+        import dataclasses
+
+        fit_nested_lmm_statistics(dataclasses.replace(st, M0_org=None), cov_type="CR2")
+
+
 def test_fit_progress_is_logged(caplog, monkeypatch):
     """Each criterion evaluation is counted; a fit running longer than the interval logs its
     progress (here an interval of 0 s) and its end."""

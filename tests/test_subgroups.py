@@ -153,6 +153,52 @@ def test_equation1_by_subgroup_recovers_the_effect_in_each_level(by, tte_sg, tri
     assert h["df"] == 1 and 0 <= h["p"] <= 1 and h["chi2"] >= 0
 
 
+@pytest.mark.parametrize("by_year,average", [(False, "simple"), (True, "beneficiary_years")])
+def test_shared_statistics_give_the_fit_from_the_rows(by, tte_sg, by_year, average):
+    """equation1_by_subgroup with shared= (the statistics every dimension of an outcome shares, bordered
+    per dimension; run_subgroup_analysis's path) equals the fit from the rows: level estimates, CR2 SEs and
+    covariance, control means, counts, heterogeneity test and dropped covariates to 1e-7, in a dimension
+    that drops a covariate (sex: MALE), one with three levels and the size test (org_size), and with a
+    year x level cell without rows (no year-5 rows of one level: both leave the cell out). A dimension with
+    rows without a level is fitted from the rows."""
+    from mheval.models.equation1 import model_frame
+    from mheval.subgroups.interaction import SharedStatistics
+
+    frame, _ = tte_sg
+    by_sg = by.merge(frame[["BENE_ID", "SG_SEX", "SG_ORG_SIZE", "SG_AGE"]], on="BENE_ID")
+    d = model_frame(by_sg, "office_mh", "high")
+    last = d["YEAR"].max()
+    cut = model_frame(by_sg, "office_mh", "high")
+    cut = cut[~((cut["YEAR"] == last) & (cut["SG_AGE"] == cut["SG_AGE"].iloc[0]))].reset_index(drop=True)
+    for frm, dim in ((d, "sex"), (d, "org_size"), (cut, "age")):
+        shared = SharedStatistics(frm, "office_mh", "high")
+        assert shared.usable
+        kw = dict(by_year=by_year, average=average, frame=frm)
+        a = equation1_by_subgroup(frm, "office_mh", "high", dim, **kw)
+        b = equation1_by_subgroup(frm, "office_mh", "high", dim, shared=shared, **kw)
+        num = [c for c in a.table.columns if c != "level"]
+        assert list(a.table["level"]) == list(b.table["level"]) and a.table.columns.equals(b.table.columns)
+        assert np.allclose(b.table[num].to_numpy(float), a.table[num].to_numpy(float), rtol=1e-7, atol=0), dim
+        assert np.allclose(b.cov, a.cov, rtol=1e-7, atol=0)
+        assert b.heterogeneity["chi2"] == pytest.approx(a.heterogeneity["chi2"], rel=1e-7)
+        assert b.dropped_covariates == a.dropped_covariates and b.n_obs == a.n_obs
+        assert b.overall_control_mean == pytest.approx(a.overall_control_mean, rel=1e-10)
+        assert np.allclose(b.variance_ratios, a.variance_ratios, rtol=1e-6)
+        assert shared.level_of_beneficiary(f"SG_{dim.upper()}", list(b.table["level"])) is not None  # the path taken
+        if dim == "sex":
+            assert "MALE" in b.dropped_covariates
+        if dim == "org_size":
+            assert b.size_interaction == a.size_interaction is not None
+    # rows without a level: the shared statistics do not apply, the fit is the one from the rows
+    part = d.copy()
+    part.loc[part["BENE_ID"].isin(part["BENE_ID"].unique()[::7]), "SG_SEX"] = np.nan
+    shared = SharedStatistics(part, "office_mh", "high")
+    a = equation1_by_subgroup(part, "office_mh", "high", "sex", frame=part)
+    b = equation1_by_subgroup(part, "office_mh", "high", "sex", frame=part, shared=shared)
+    assert b.n_obs == a.n_obs == int(part["SG_SEX"].notna().sum())
+    assert np.array_equal(a.table["estimate"], b.table["estimate"])
+
+
 def test_cox_by_subgroup_recovers_the_hazard_ratio_and_tests_size(tte_sg, trial):
     frame, _ = tte_sg
     true_log_hr = np.log(trial[1]["true_effects"]["hr_death"])

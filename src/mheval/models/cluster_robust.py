@@ -293,6 +293,14 @@ def _cr2_whitened(X, resid, groups, g_b, g_o):
         Xt = Z[:, :p]
         G[j] = Xt.T @ Xt
         b[j] = Xt.T @ Z[:, p]
+    return _cr2_from_gram(G, b)
+
+
+def _cr2_from_gram(G, b):
+    """The whitened CR2 (see :func:`_cr2_whitened`) from each organization's G_j = X_j' Theta_j^-1 X_j
+    (J x p x p) and b_j = X_j' Theta_j^-1 r_j (J x p), however they were computed."""
+    p = G.shape[1]
+    J = len(G)
     M = np.linalg.inv(G.sum(axis=0))
     M = (M + M.T) / 2
     K = np.linalg.cholesky(M)
@@ -311,18 +319,24 @@ def _cr2_whitened(X, resid, groups, g_b, g_o):
     return ClusterRobust(vcov=M @ (e.T @ e) @ M, M=M, E=E, F=F, n_clusters=J, form="whitened", max_subspace=p)
 
 
-def with_cr2(res, X: np.ndarray, y: np.ndarray, nest):
+def with_cr2(res, X: np.ndarray | None = None, y: np.ndarray | None = None, nest=None, gram=None):
     """A copy of a :class:`mheval.models.nested_lmm.NestedLMMResult` whose ``bse`` and
     ``cov_params()`` are CR2 (working model: the fit's variance components), with the
     Satterthwaite ``df`` of each coefficient, the model-based SEs in ``bse_model`` and the
-    :class:`ClusterRobust` in ``robust``. ``nest`` is the fit's :class:`mheval.models.nesting.Nesting`."""
+    :class:`ClusterRobust` in ``robust``. ``nest`` is the fit's :class:`mheval.models.nesting.Nesting`;
+    or, instead of the rows, ``gram`` = (G, b): each organization's X_j' Theta_j^-1 X_j and
+    X_j' Theta_j^-1 r_j at the fit's variance ratios (the whitened form from the fit's sufficient
+    statistics: :func:`mheval.models.nested_lmm.fit_nested_lmm_statistics`)."""
     import dataclasses
 
     import pandas as pd
 
     names = list(res.params.index)
-    cr = cr2(X, y - X @ res.params.to_numpy(), nest.org_of_bene[nest.bene_idx], w=nest.w,
-             bene=None if nest.one_level else nest.bene_idx, g_org=res.theta[0] ** 2, g_bene=res.theta[1] ** 2)
+    if gram is not None:
+        cr = _cr2_from_gram(*gram)
+    else:
+        cr = cr2(X, y - X @ res.params.to_numpy(), nest.org_of_bene[nest.bene_idx], w=nest.w,
+                 bene=None if nest.one_level else nest.bene_idx, g_org=res.theta[0] ** 2, g_bene=res.theta[1] ** 2)
     return dataclasses.replace(res, bse=pd.Series(np.sqrt(np.diag(cr.vcov)), index=names),
                                _cov=pd.DataFrame(cr.vcov, index=names, columns=names), cov_type="CR2",
                                df=pd.Series(cr.df(), index=names), bse_model=res.bse, robust=cr)

@@ -158,11 +158,15 @@ def independent_covariates(d: pd.DataFrame, covs: list[str], year: str | None = 
             levels = np.unique(yrs)
             base = [(yrs == t).astype(float) for t in levels] + [((yrs == t) * trt) for t in levels]
     X = np.column_stack(list(base) + [d[c].to_numpy(float) for c in covs])
-    G = X.T @ X  # then scaled to unit-length columns (no scaled copy of the rows)
+    return independent_in_gram(X.T @ X, len(base), covs, tol)
+
+
+def independent_in_gram(G: np.ndarray, nb: int, covs: list[str], tol: float = 1e-9) -> tuple[list[str], list[str]]:
+    """:func:`independent_covariates` from the Gram matrix X'X of its columns (the ``nb`` base terms,
+    then ``covs``), for a caller that has it without the rows: (kept, dropped)."""
     norms = np.sqrt(np.diag(G))
     scale = 1.0 / np.where(norms > 0, norms, 1.0)
     G = G * scale[:, None] * scale[None, :]
-    nb = len(base)
     keep = [j for j in range(nb) if norms[j] > 0]
     kept, dropped = [], []
     for k, c in enumerate(covs, start=nb):

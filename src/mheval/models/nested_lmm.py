@@ -62,10 +62,12 @@ class NestedLMMResult(ModelResult):
         return self._cov
 
 
-def _group_sum(idx, n_groups, rows):
-    """Per group: the sum of the rows (a 2-D array) of its members, as one sparse product."""
+def _group_sum(idx, n_groups, rows, weights=None):
+    """Per group: the sum of the rows (a 2-D array) of its members, each times its weight (default 1),
+    as one sparse product (column-compressed: one entry per row, no sort)."""
     n = len(idx)
-    return sparse.csr_matrix((np.ones(n), (idx, np.arange(n))), shape=(n_groups, n)) @ rows
+    data = np.ones(n) if weights is None else np.asarray(weights, float)
+    return sparse.csc_matrix((data, np.asarray(idx, np.intp), np.arange(n + 1)), shape=(n_groups, n)) @ rows
 
 
 class _Profile:
@@ -88,18 +90,37 @@ class _Profile:
     with K distinct s_b values (O(B p^2) at worst), independent of the number of rows."""
 
     def __init__(self, X, y, w, bene_idx, org_of_bene):
-        self.n, self.p = X.shape
-        k = self.p + 1
-        Z = np.empty((self.n, k))
+        n, p = X.shape
+        Z = np.empty((n, p + 1))
         Z[:, :-1], Z[:, -1] = X, y
         wZ = w[:, None] * Z
-        self.M0 = Z.T @ wZ
+        M0 = Z.T @ wZ
         del Z
-        nb, self.no = len(org_of_bene), int(org_of_bene.max()) + 1
-        A = _group_sum(bene_idx, nb, wZ)
+        A = _group_sum(bene_idx, len(org_of_bene), wZ)
         del wZ
-        s = np.bincount(bene_idx, weights=w, minlength=nb)
-        self.logw = np.log(w).sum()
+        s = np.bincount(bene_idx, weights=w, minlength=len(org_of_bene))
+        self._setup(M0, A, s, np.log(w).sum(), n, org_of_bene)
+
+    @classmethod
+    def from_statistics(cls, st: "NestedLMMStatistics") -> "_Profile":
+        """The criterion of the model whose sufficient statistics are ``st`` (no pass over rows); with
+        ``st.M0_org`` it also gives each organization's blocks (:meth:`org_blocks`, CR2)."""
+        self = cls.__new__(cls)
+        self._setup(st.M0, st.A, st.s, st.logw, st.n, st.org_of_bene)
+        if st.M0_org is not None:
+            self._M0_org = st.M0_org
+            self._bene_order = np.argsort(st.org_of_bene, kind="stable")
+            self._org_starts = np.searchsorted(st.org_of_bene[self._bene_order], np.arange(self.no))
+            self._A_by_org = st.A[self._bene_order]
+            self._s_by_org = st.s[self._bene_order]
+        return self
+
+    def _setup(self, M0, A, s, logw, n, org_of_bene):
+        """Cells, level sums and the rest of the criterion's statistics from M0, A, s (see the class)."""
+        self.n, self.p = n, M0.shape[0] - 1
+        k = self.p + 1
+        self.M0, self.logw = M0, logw
+        nb, self.no = len(org_of_bene), int(org_of_bene.max()) + 1
         s_levels, level = np.unique(s, return_inverse=True)
         K = len(s_levels)
         cell_codes, cell = np.unique(org_of_bene.astype(np.int64) * K + level, return_inverse=True)
@@ -122,6 +143,23 @@ class _Profile:
         else:
             self.G, self.s_bene, self.A = None, s, A
         self.n_cells, self.n_levels = len(cell_codes), K
+
+    def org_blocks(self, g) -> np.ndarray:
+        """Per organization j: M_j(g) = (x, y)_j' V_j^-1 (x, y)_j (J x k x k; their sum is M(g) of
+        :meth:`criterion`), from the per-organization M0_j of :meth:`from_statistics`:
+        M_j = M0_j - g_b sum_{b in j} a_b a_b' / d_b - g_o C_j C_j' / D_j."""
+        g_o, g_b = float(g[0]), float(g[1])
+        d = 1.0 + g_b * self.cell_s
+        C = self._org_sum(1.0 / d, self.S)
+        D = 1.0 + g_o * self._org_sum(1.0 / d, self.cell_n * self.cell_s)
+        out = self._M0_org - g_o * (C[:, :, None] * (C / D[:, None])[:, None, :])
+        if g_b:
+            f = g_b / (1.0 + g_b * self._s_by_org)
+            edges = np.append(self._org_starts, len(f))
+            for j in range(self.no):
+                a = self._A_by_org[edges[j]:edges[j + 1]]
+                out[j] -= a.T @ (a * f[edges[j]:edges[j + 1], None])
+        return out
 
     def _bene_sum(self, f):
         """sum_b a_b a_b' f_b, f given per level (G) or per beneficiary (A)."""
@@ -216,12 +254,90 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
     d = data.loc[X.index, [c for c in (org, bene, weights) if c]]
     g = nesting(d, org, bene, weights)
     prof = _Profile(X.to_numpy(float), y.to_numpy(float)[:, 0], g.w, g.bene_idx, g.org_of_bene)
-    progress = FitProgress(log, f"nested LMM ({len(d):,} rows, {len(g.bene_codes):,} beneficiaries, "
-                                f"{len(g.org_codes):,} organizations)")
-    free = 1 if g.one_level else 2  # (g_o) or (g_o, g_b)
+    res = _fit_profile(prof, list(X.columns), reml, start, g.one_level,
+                       {"org": len(g.org_codes), "bene": 0 if g.one_level else len(g.bene_codes)})
+    if cov_type == "CR2":
+        from mheval.models.cluster_robust import with_cr2
+        res = with_cr2(res, X.to_numpy(float), y.to_numpy(float).ravel(), g)
+    return res
+
+
+@dataclass
+class NestedLMMStatistics:
+    """Sufficient statistics of the two-level nested LMM (rows within beneficiaries within
+    organizations), from which :func:`fit_nested_lmm_statistics` fits it without the rows.
+
+    With z_i = (x_i, y_i) (k = p + 1 entries, the outcome last) and precision weights w_i:
+    ``M0`` = sum_i w_i z_i z_i' (k x k); ``A`` = per beneficiary sum_i w_i z_i (B x k); ``s`` = per
+    beneficiary sum_i w_i; ``org_of_bene`` the organization index 0.. of each beneficiary; ``n`` the
+    number of rows; ``logw`` = sum_i log w_i; ``names`` the p fixed-effect names; ``M0_org``
+    (optional, J x k x k) the organizations' parts of M0, needed for CR2. A caller that fits many
+    designs sharing most columns (the subgroup dimensions of one outcome) builds the shared blocks
+    once and borders them per design (:mod:`mheval.subgroups.interaction`)."""
+
+    M0: np.ndarray
+    A: np.ndarray
+    s: np.ndarray
+    org_of_bene: np.ndarray
+    n: int
+    logw: float
+    names: list
+    M0_org: np.ndarray | None = None
+
+    @classmethod
+    def from_rows(cls, X, y, w, bene_idx, org_of_bene, names=None) -> "NestedLMMStatistics":
+        """The statistics (with ``M0_org``) of rows X (n x p), y, w, beneficiary index per row and
+        organization index per beneficiary (as :class:`mheval.models.nesting.Nesting` holds them)."""
+        X, y, w = np.asarray(X, float), np.asarray(y, float).ravel(), np.asarray(w, float)
+        Z = np.column_stack([X, y])
+        wZ = w[:, None] * Z
+        nb = len(org_of_bene)
+        org = org_of_bene[bene_idx]
+        J = int(org_of_bene.max()) + 1
+        order = np.argsort(org, kind="stable")
+        edges = np.searchsorted(org[order], np.arange(J + 1))
+        M0_org = np.empty((J, Z.shape[1], Z.shape[1]))
+        for j in range(J):
+            r = order[edges[j]:edges[j + 1]]
+            M0_org[j] = Z[r].T @ wZ[r]
+        return cls(M0=M0_org.sum(axis=0), A=_group_sum(bene_idx, nb, wZ),
+                   s=np.bincount(bene_idx, weights=w, minlength=nb), org_of_bene=np.asarray(org_of_bene),
+                   n=len(y), logw=float(np.log(w).sum()),
+                   names=list(names) if names is not None else [f"x{j}" for j in range(X.shape[1])], M0_org=M0_org)
+
+
+@one_blas_thread
+def fit_nested_lmm_statistics(st: NestedLMMStatistics, reml: bool = True, cov_type: str = "model",
+                              start=None) -> NestedLMMResult:
+    """:func:`fit_nested_lmm` (beneficiary and organization intercepts, precision weights) from the
+    model's sufficient statistics instead of its rows: the same criterion, search and result
+    (``nobs`` = ``st.n``). ``cov_type="CR2"`` needs ``st.M0_org`` and gives the whitened CR2 form
+    (:func:`mheval.models.cluster_robust.cr2` with ``form="whitened"``, the form its ``"auto"`` takes for
+    precision weights with more than 3 distinct values) from each organization's Gram matrix
+    X_j' V_j^-1 X_j and X_j' V_j^-1 r_j, both blocks of M_j(g) (no pass over rows)."""
+    if cov_type not in ("model", "CR2"):
+        raise ValueError(f"cov_type must be 'model' or 'CR2'; got {cov_type!r}")
+    if cov_type == "CR2" and st.M0_org is None:
+        raise ValueError("CR2 from sufficient statistics needs the organizations' blocks M0_org")
+    prof = _Profile.from_statistics(st)
+    res = _fit_profile(prof, list(st.names), reml, start, False, {"org": prof.no, "bene": len(st.s)})
+    if cov_type == "CR2":
+        from mheval.models.cluster_robust import with_cr2
+        p, beta = prof.p, res.params.to_numpy()
+        Mj = prof.org_blocks(res.theta ** 2)
+        G = Mj[:, :p, :p]
+        res = with_cr2(res, gram=(G, Mj[:, :p, p] - G @ beta))
+    return res
+
+
+def _fit_profile(prof: _Profile, names: list, reml: bool, start, one_level: bool, n_groups: dict) -> NestedLMMResult:
+    """Minimize the profiled criterion over the variance ratios and return the model-based fit."""
+    progress = FitProgress(log, f"nested LMM ({prof.n:,} rows, {n_groups['bene'] or prof.n:,} beneficiaries, "
+                                f"{n_groups['org']:,} organizations)")
+    free = 1 if one_level else 2  # (g_o) or (g_o, g_b)
 
     def fg(x):
-        ratios = np.append(x, 0.0) if g.one_level else x
+        ratios = np.append(x, 0.0) if one_level else x
         try:
             crit, *_, grad = prof.criterion(ratios, reml, gradient=True)
         except np.linalg.LinAlgError:  # numerically singular far from the optimum (huge ratios)
@@ -236,22 +352,16 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
             raise ValueError(f"start must be two finite non-negative variance ratios, got {start!r}")
         x0 = st[:free]
     x, crit, converged = _bounded_minimize(fg, x0)
-    ratios = np.append(x, 0.0) if g.one_level else x
+    ratios = np.append(x, 0.0) if one_level else x
     progress.done(crit, converged)
     crit, beta, sigma2, XVX = prof.criterion(ratios, reml)
     cov = sigma2 * np.linalg.inv(XVX)
-    names = list(X.columns)
     cov_df = pd.DataFrame(cov, index=names, columns=names)
-    res = NestedLMMResult(
+    return NestedLMMResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(cov)), index=names),
         variance_components={"org": sigma2 * ratios[0], "bene": sigma2 * ratios[1], "residual": sigma2},
-        llf=-crit / 2, reml=reml, nobs=len(d),
-        n_groups={"org": len(g.org_codes), "bene": 0 if g.one_level else len(g.bene_codes)},
+        llf=-crit / 2, reml=reml, nobs=prof.n, n_groups=n_groups,
         converged=converged, _cov=cov_df, theta=np.sqrt(ratios))
-    if cov_type == "CR2":
-        from mheval.models.cluster_robust import with_cr2
-        res = with_cr2(res, X.to_numpy(float), y.to_numpy(float).ravel(), g)
-    return res
 
 
 def _bounded_minimize(fg, x0, tol=1e-10, maxiter=200):

@@ -51,11 +51,12 @@ from mheval.models.covariates import (
     adjustment_covariates,
     check_no_post_randomization,
     independent_covariates,
+    independent_in_gram,
 )
 from mheval.models.cox_engine import fit_cox
 from mheval.models.equation1 import check_average_weighting, model_covariates, model_frame
 from mheval.models.estimability import NotEstimable
-from mheval.models.nested_lmm import fit_nested_lmm
+from mheval.models.nested_lmm import NestedLMMStatistics, _group_sum, fit_nested_lmm, fit_nested_lmm_statistics
 from mheval.models.survival_impact import OUTCOMES as SURVIVAL_OUTCOMES
 from mheval.models.survival_impact import event_free_indicators
 from mheval.models.wald import wald_interval
@@ -192,11 +193,157 @@ def _org_size(d: pd.DataFrame, size_column: str | None) -> pd.Series:
 SIZE_COLUMN = "SELF_REPORTED_FFS_BENES"
 
 
+class SharedStatistics:
+    """The parts of Equation 1's sufficient statistics that every subgroup dimension of one outcome
+    and population shares, built once from its :func:`mheval.models.equation1.model_frame` (pass it
+    as ``shared=`` to :func:`equation1_by_subgroup`; :func:`mheval.subgroups.run_subgroup_analysis` does).
+
+    The interaction design's columns are the adjustment covariates and the outcome (the same in
+    every dimension) and the year x level cells and MH x level (or MH x year x level) terms, each a
+    level indicator times a year indicator or MH. A subgroup level is a property of the beneficiary,
+    so with z = (covariates, y) the statistics of a dimension's design
+    (:class:`mheval.models.nested_lmm.NestedLMMStatistics`) are bordered blocks: z's per-organization
+    products sum_i w_i z_i z_i' (the costly part, O(rows p^2)) once here; per dimension only sums over
+    the rows of each organization, level and year of w z and w MH z (O(rows p)), and the
+    beneficiaries' sums placed in their level's columns. The fit is then made from these statistics
+    (:func:`mheval.models.nested_lmm.fit_nested_lmm_statistics`): the same criterion and CR2 as a fit
+    from the rows, to rounding. ``usable`` is False (and the dimensions are fitted from the rows)
+    when the frame has a missing value in a model column or at most 3 distinct weights (the
+    symmetric CR2 form)."""
+
+    def __init__(self, frame: pd.DataFrame, outcome: str, population: str, covariates: dict | None = None):
+        from mheval.models.nesting import nesting
+
+        d = frame
+        self.frame, self.outcome = d, outcome
+        self.base_covs = model_covariates(d, population, covariates)
+        cols = [outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *self.base_covs]
+        w = d["WEIGHT"].to_numpy(float)
+        self.usable = bool(len(d) and not d[list(dict.fromkeys(cols))].isna().any().any()
+                           and np.unique(w).size > 3 and (w > 0).all())
+        if not self.usable:
+            return
+        self.varying = check_no_post_randomization([c for c in self.base_covs if d[c].nunique() > 1])
+        g = nesting(d, "ORG_ID", "BENE_ID", "WEIGHT")
+        self.nest = g
+        self.years, year = np.unique(d["YEAR"].to_numpy(), return_inverse=True)
+        self.year = year.astype(np.intp)
+        self.mh = d["MH"].to_numpy(float)
+        self.w = w
+        self.org = g.org_of_bene[g.bene_idx]
+        nb, J, T = len(g.bene_codes), len(g.org_codes), len(self.years)
+        self.first_row = np.full(nb, len(d))
+        np.minimum.at(self.first_row, g.bene_idx, np.arange(len(d)))
+        # z = (varying covariates, y): rows, per-organization products and per-beneficiary sums
+        q = len(self.varying)
+        Z = np.empty((len(d), q + 1))
+        for j, c in enumerate(self.varying):
+            Z[:, j] = d[c].to_numpy(float)
+        Z[:, q] = d[outcome].to_numpy(float)
+        self.Z = Z
+        order = np.argsort(self.org, kind="stable")
+        edges = np.searchsorted(self.org[order], np.arange(J + 1))
+        self.ZZ_org = np.empty((J, q + 1, q + 1))
+        self.ZtZ = np.zeros((q, q))  # unweighted covariate Gram (the collinearity check)
+        for j in range(J):
+            Zj = Z[order[edges[j]:edges[j + 1]]]
+            self.ZZ_org[j] = Zj.T @ (w[order[edges[j]:edges[j + 1]], None] * Zj)
+            self.ZtZ += Zj[:, :q].T @ Zj[:, :q]
+        self.AZ = _group_sum(g.bene_idx, nb, Z, w)
+        self.s = np.bincount(g.bene_idx, weights=w, minlength=nb)
+        self.U = np.bincount(g.bene_idx * T + self.year, weights=w, minlength=nb * T).reshape(nb, T)
+        self.Um = np.bincount(g.bene_idx * T + self.year, weights=w * self.mh, minlength=nb * T).reshape(nb, T)
+        self.logw = float(np.log(w).sum())
+
+    def level_of_beneficiary(self, col: str, levels: list) -> np.ndarray | None:
+        """Level index 0.. of each beneficiary; None when a beneficiary's rows disagree or a row has no level
+        (the dimension is then fitted from the rows)."""
+        code = self.frame[col].astype(object).map({lv: i for i, lv in enumerate(levels)}).to_numpy()
+        if pd.isna(code).any():
+            return None
+        code = code.astype(np.intp)
+        lev = code[np.minimum(self.first_row, len(code) - 1)]
+        return lev if (lev[self.nest.bene_idx] == code).all() else None
+
+
+    def dimension(self, lev: np.ndarray, K: int, by_year: bool):
+        """One dimension's design from the beneficiaries' level indices ``lev`` (K levels): (names of the
+        interaction columns, their (level, alpha, beta) with column = 1(level) sum_t (alpha_t 1(year t)
+        + beta_t 1(year t) MH), kept and dropped covariates, the rows' per level x year counts, weight
+        sums and sums of z)."""
+        T, J = len(self.years), self.ZZ_org.shape[0]
+        lev_row = lev[self.nest.bene_idx]
+        key = lev_row * T + self.year
+        n_kt = np.bincount(key, minlength=K * T).reshape(K, T)
+        w_kt = np.bincount(key, weights=self.w, minlength=K * T).reshape(K, T)
+        mh_kt = np.bincount(key, weights=self.mh, minlength=K * T).reshape(K, T)
+        z_kt = _group_sum(key, K * T, self.Z).reshape(K, T, -1)
+        # collinearity with the level indicators (as _usable_covariates, from the unweighted Gram matrix)
+        q = len(self.varying)
+        Sk = z_kt[:, :, :q].sum(axis=1)
+        G = np.block([[np.diag(n_kt.sum(axis=1).astype(float)), Sk], [Sk.T, self.ZtZ]])
+        covs, dropped = independent_in_gram(G, K, self.varying)
+        names, spec = [], []
+        eye = np.eye(T)
+        for ti, t in enumerate(self.years):  # cells with rows, in the general path's order
+            for k in range(K):
+                if n_kt[k, ti] > 0:
+                    names.append(f"CELL_{t}_{k}")
+                    spec.append((k, eye[ti], np.zeros(T)))
+        if by_year:
+            for ti, t in enumerate(self.years):
+                for k in range(K):
+                    if mh_kt[k, ti] > 0:
+                        names.append(f"MH_{t}_{k}")
+                        spec.append((k, np.zeros(T), eye[ti]))
+        else:
+            for k in range(K):
+                names.append(f"MH_L{k}")
+                spec.append((k, np.zeros(T), np.ones(T)))
+        return names, spec, covs, dropped, n_kt, w_kt, z_kt
+
+    def statistics(self, lev: np.ndarray, K: int, names: list, spec: list, covs: list) -> NestedLMMStatistics:
+        """:class:`mheval.models.nested_lmm.NestedLMMStatistics` of the design (interaction columns ``spec``
+        named ``names``, then the covariates ``covs``, then y), bordered onto the shared blocks."""
+        T, J = len(self.years), self.ZZ_org.shape[0]
+        lev_row = lev[self.nest.bene_idx]
+        key = (self.org * K + lev_row) * T + self.year
+        ws = np.bincount(key, weights=self.w, minlength=J * K * T).reshape(J, K, T)
+        wm = self.w * self.mh
+        wms = np.bincount(key, weights=wm, minlength=J * K * T).reshape(J, K, T)
+        wmms = np.bincount(key, weights=wm * self.mh, minlength=J * K * T).reshape(J, K, T)
+        sel = [self.varying.index(c) for c in covs] + [len(self.varying)]
+        wz = _group_sum(key, J * K * T, self.Z, self.w).reshape(J, K, T, -1)[..., sel]
+        wmz = _group_sum(key, J * K * T, self.Z, wm).reshape(J, K, T, -1)[..., sel]
+        m, c = len(spec), len(sel)
+        lv = np.array([sp[0] for sp in spec])
+        al = np.array([sp[1] for sp in spec])
+        be = np.array([sp[2] for sp in spec])
+        M0_org = np.zeros((J, m + c, m + c))
+        for k in range(K):
+            ix = np.flatnonzero(lv == k)
+            a, b = al[ix], be[ix]
+            II = (np.einsum("at,jt,bt->jab", a, ws[:, k], a) + np.einsum("at,jt,bt->jab", a, wms[:, k], b)
+                  + np.einsum("at,jt,bt->jab", b, wms[:, k], a) + np.einsum("at,jt,bt->jab", b, wmms[:, k], b))
+            M0_org[:, ix[:, None], ix[None, :]] = II
+            IZ = np.einsum("at,jts->jas", a, wz[:, k]) + np.einsum("at,jts->jas", b, wmz[:, k])
+            M0_org[:, ix, m:] = IZ
+            M0_org[:, m:, ix] = IZ.transpose(0, 2, 1)
+        M0_org[:, m:, m:] = self.ZZ_org[:, sel][:, :, sel]
+        A = np.empty((len(lev), m + c))
+        inter = self.U @ al.T + self.Um @ be.T  # B x m: each beneficiary's sums as if in every level
+        A[:, :m] = inter * (lev[:, None] == lv[None, :])
+        A[:, m:] = self.AZ[:, sel]
+        return NestedLMMStatistics(M0=M0_org.sum(axis=0), A=A, s=self.s, org_of_bene=self.nest.org_of_bene,
+                                   n=len(self.w), logw=self.logw, names=names + list(covs), M0_org=M0_org)
+
+
 def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
                           levels: list | None = None, by_year: bool = True,
                           size_column: str = SIZE_COLUMN, average: str = "simple",
                           covariates: dict | None = None, cov_type: str = "CR2",
-                          frame: pd.DataFrame | None = None, start=None) -> SubgroupImpacts:
+                          frame: pd.DataFrame | None = None, start=None,
+                          shared: SharedStatistics | None = None) -> SubgroupImpacts:
     """Equation 1 with arm x subgroup-level impacts (see the module docstring).
 
     Parameters
@@ -221,12 +368,93 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     start : optional starting variance ratios of the nested LMM (``fit_nested_lmm(start=)``), e.g. the
         ``variance_ratios`` of another dimension's fit of the same outcome: the same fit (to the
         search's tolerance, about 1e-7 relative) in about half the evaluations.
+    shared : optional :class:`SharedStatistics` of ``frame`` (this outcome, population and covariates):
+        the fit is then made from sufficient statistics bordered onto the blocks every dimension shares
+        (the same estimates, SEs and df as from the rows, to rounding), unless the subgroup has rows
+        without a level or differs within a beneficiary (then from the rows).
     """
     check_average_weighting(average)
     if cov_type not in ("CR2", "model"):
         raise ValueError(f"cov_type must be 'CR2' or 'model', not {cov_type!r}")
     col = _subgroup_column(by, subgroup)
     d = model_frame(by, outcome, population, covariates) if frame is None else frame
+    lev = None
+    if shared is not None and shared.usable and shared.frame is d and d[col].notna().all():
+        levels = _levels(d, col, levels, f"population '{population}'")
+        lev = shared.level_of_beneficiary(col, levels)
+    if lev is not None:  # from the shared sufficient statistics
+        counts = _counts(d.take(shared.first_row)[["BENE_ID", "ORG_ID", "MH", col]], col, levels)
+        _check_arms(counts, col)
+        K = len(levels)
+        names, spec, covs, dropped, n_kt, w_kt, z_kt = shared.dimension(lev, K, by_year)
+        fit = fit_nested_lmm_statistics(shared.statistics(lev, K, names, spec, covs), reml=True, cov_type=cov_type,
+                                        start=start)
+        years = list(shared.years)
+        sel = [shared.varying.index(c) for c in covs]
+        b_cov = fit.params[covs].to_numpy()
+        cell_mean = {}  # (t, k) -> mean over the cell's rows of the prediction without the MH terms
+        for ti, t in enumerate(years):
+            for k in range(K):
+                if n_kt[k, ti]:
+                    cell_mean[(t, k)] = float(fit.params[f"CELL_{t}_{k}"] + z_kt[k, ti, sel] @ b_cov / n_kt[k, ti])
+        n_rows = {(t, k): int(n_kt[k, ti]) for ti, t in enumerate(years) for k in range(K)}
+        w_rows = {(t, k): float(w_kt[k, ti]) for ti, t in enumerate(years) for k in range(K)}
+        mh_terms = [nm for nm in names if nm.startswith("MH_")]
+    else:
+        fit, levels, mh_terms, covs, dropped, years, K, cell_mean, n_rows, w_rows, counts = _fit_from_rows(
+            d, outcome, population, col, levels, by_year, covariates, cov_type, start)
+    names = list(fit.params.index)
+    beta = fit.params.to_numpy()
+    V = fit.robust.vcov if cov_type == "CR2" else fit.cov_params().to_numpy()
+    C = np.zeros((K, len(names)))
+    control = np.zeros(K)
+    n_obs = np.zeros(K, dtype=int)
+    level_w = np.zeros(K)
+    for k in range(K):
+        n_obs[k] = sum(n_rows[(t, k)] for t in years)
+        level_w[k] = sum(w_rows[(t, k)] for t in years)
+        ws, cms = [], []
+        for t in years:
+            if not n_rows[(t, k)]:
+                continue
+            w = w_rows[(t, k)] if average == "beneficiary_years" else 1.0
+            if by_year:
+                if f"MH_{t}_{k}" not in names:  # no intervention rows in this year and level
+                    continue
+                C[k, names.index(f"MH_{t}_{k}")] += w
+            ws.append(w)
+            cms.append(cell_mean[(t, k)])
+        ws = np.asarray(ws)
+        if by_year:
+            C[k] /= ws.sum()
+        else:
+            C[k, names.index(f"MH_L{k}")] = 1.0
+        control[k] = float(np.average(cms, weights=ws))
+    est = C @ beta
+    cov = C @ V @ C.T
+    se = np.sqrt(np.diag(cov))
+    table = _level_table(counts, est, se, alpha)
+    table["n_obs"] = n_obs
+    table["control_mean"] = control
+    table["impact_percent"] = np.where(control != 0, 100 * est / np.where(control != 0, control, 1), np.nan)
+    overall_control = float(np.average(control, weights=level_w))
+    size = None
+    if col == column_name("org_size"):
+        size = equation1_size_interaction(by, outcome, population, size_column=size_column, alpha=alpha,
+                                          covariates=covariates, frame=frame)
+    return SubgroupImpacts(model="Equation 1 x subgroup: nested LMM, REML, precision weights" +
+                           (", year x level impacts averaged" if by_year else ", one impact per level") +
+                           (", CR2 covariance by organization" if cov_type == "CR2" else ", model-based covariance"),
+                           outcome=outcome, population=population, subgroup=col, table=table,
+                           heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=fit.nobs,
+                           dropped_covariates=dropped, size_interaction=size, overall_control_mean=overall_control,
+                           cov=pd.DataFrame(cov, index=levels, columns=levels), variance_ratios=fit.theta ** 2)
+
+
+def _fit_from_rows(d, outcome, population, col, levels, by_year, covariates, cov_type, start):
+    """The interaction model of :func:`equation1_by_subgroup` fitted from the rows of its model frame
+    ``d``: (fit, levels, MH term names, covariates kept and dropped, years, number of levels, per
+    (year, level) the mean prediction without the MH terms, the number of rows and their weight, counts)."""
     base_covs = model_covariates(d, population, covariates)
     # only the fit's columns (the model frame keeps every column of the file: 1.3 M rows at scale 1.0)
     keep = d[col].notna().to_numpy()
@@ -260,55 +488,19 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type,
                          start=start)
     names = list(fit.params.index)
-    beta = fit.params.to_numpy()
-    V = fit.robust.vcov if cov_type == "CR2" else fit.cov_params().to_numpy()
     pred0 = np.zeros(len(d))  # everyone as control: the fit's prediction without the MH terms
-    for name, b in zip(names, beta):  # column by column (no n x p copy of the design)
+    for name, b in zip(names, fit.params.to_numpy()):  # column by column (no n x p copy of the design)
         if name not in mh_terms:
             pred0 += d[name].to_numpy(float) * b
-    C = np.zeros((K, len(names)))
-    control = np.zeros(K)
-    n_obs = np.zeros(K, dtype=int)
+    cell_mean, n_rows, w_rows = {}, {}, {}
+    year_col, w = d["YEAR"].to_numpy(), d["WEIGHT"].to_numpy(float)
     for k in range(K):
-        rows_k = code == k
-        n_obs[k] = int(rows_k.sum())
-        ws, cms = [], []
         for t in years:
-            r = rows_k & (d["YEAR"] == t).to_numpy()
-            if not r.any():
-                continue
-            w = float(d.loc[r, "WEIGHT"].sum()) if average == "beneficiary_years" else 1.0
-            if by_year:
-                if effects[(t, k)] not in names:  # no intervention rows in this year and level
-                    continue
-                C[k, names.index(effects[(t, k)])] += w
-            ws.append(w)
-            cms.append(float(pred0[r].mean()))
-        ws = np.asarray(ws)
-        if by_year:
-            C[k] /= ws.sum()
-        else:
-            C[k, names.index(f"MH_L{k}")] = 1.0
-        control[k] = float(np.average(cms, weights=ws))
-    est = C @ beta
-    cov = C @ V @ C.T
-    se = np.sqrt(np.diag(cov))
-    table = _level_table(counts, est, se, alpha)
-    table["n_obs"] = n_obs
-    table["control_mean"] = control
-    table["impact_percent"] = np.where(control != 0, 100 * est / np.where(control != 0, control, 1), np.nan)
-    overall_control = float(np.average(control, weights=[d.loc[code == k, "WEIGHT"].sum() for k in range(K)]))
-    size = None
-    if col == column_name("org_size"):
-        size = equation1_size_interaction(by, outcome, population, size_column=size_column, alpha=alpha,
-                                          covariates=covariates, frame=frame)
-    return SubgroupImpacts(model="Equation 1 x subgroup: nested LMM, REML, precision weights" +
-                           (", year x level impacts averaged" if by_year else ", one impact per level") +
-                           (", CR2 covariance by organization" if cov_type == "CR2" else ", model-based covariance"),
-                           outcome=outcome, population=population, subgroup=col, table=table,
-                           heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=fit.nobs,
-                           dropped_covariates=dropped, size_interaction=size, overall_control_mean=overall_control,
-                           cov=pd.DataFrame(cov, index=levels, columns=levels), variance_ratios=fit.theta ** 2)
+            r = (code == k) & (year_col == t)
+            n_rows[(t, k)], w_rows[(t, k)] = int(r.sum()), float(w[r].sum())
+            if r.any():
+                cell_mean[(t, k)] = float(pred0[r].mean())
+    return fit, levels, mh_terms, covs, dropped, years, K, cell_mean, n_rows, w_rows, counts
 
 
 def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,

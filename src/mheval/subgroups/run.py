@@ -21,7 +21,7 @@ from mheval.models.equation1 import model_frame
 from mheval.subgroups.bayes import merge_bayes_config, pool_impacts_jointly, save_inference_data
 from mheval.subgroups.definitions import assign_subgroups, merge_spec
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error
-from mheval.subgroups.interaction import cox_by_subgroup, cox_model_frame, equation1_by_subgroup
+from mheval.subgroups.interaction import SharedStatistics, cox_by_subgroup, cox_model_frame, equation1_by_subgroup
 
 DEFAULT_RUN = {"equation1_outcomes": ["spend_ab", "hosp_all"], "survival_outcomes": ["event", "death"]}
 
@@ -70,7 +70,9 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
         whole (config ``models.lmm_cov_type``, ``models.cox_cov_type``: the small-sample corrected ones).
 
     Equation 1's nested LMM of each dimension starts its variance-ratio search where the previous
-    dimension's fit of the same outcome ended (the same maximum, in about half the evaluations); the
+    dimension's fit of the same outcome ended (the same maximum, in about half the evaluations) and is
+    fitted from sufficient statistics whose covariate blocks are built once per outcome and population
+    (:class:`mheval.subgroups.interaction.SharedStatistics`); the
     pooling samples every dimension of one outcome and population in one NUTS run
     (:func:`mheval.subgroups.bayes.pool_impacts_jointly`).
 
@@ -99,7 +101,7 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
     jobs = [("equation1", o) for o in eq1_outcomes] + [("cox", o) for o in surv_outcomes]
     for population in populations:
         # Equation 1's model frame of each outcome, built once for every dimension's fit
-        frames, overall = {}, {}
+        frames, overall, shared = {}, {}, {}
         for job in jobs:
             try:
                 if job[0] == "equation1":
@@ -108,6 +110,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                     frames[job] = cox_model_frame(tte_sg, job[1], population, covariates)
                 overall[job] = _overall_reason(tte_sg if job[0] == "cox" else frames[job], *job, population, limits,
                                                covariates)
+                if job[0] == "equation1" and not overall[job]:  # the blocks every dimension's design shares
+                    shared[job] = SharedStatistics(frames[job], job[1], population, covariates)
             except NotEstimable as e:
                 overall[job] = e.reason
         if population == populations[-1]:
@@ -125,7 +129,8 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
                         imp = equation1_by_subgroup(frames[(model, outcome)], outcome, population, dim, alpha=alpha,
                                                     by_year=cfg.get("equation1_by_year", True), average=average,
                                                     covariates=covariates, cov_type=lmm_cov_type,
-                                                    frame=frames[(model, outcome)], start=ratios.get(outcome))
+                                                    frame=frames[(model, outcome)], start=ratios.get(outcome),
+                                                    shared=shared.get((model, outcome)))
                         ratios[outcome] = imp.variance_ratios
                     else:
                         imp = cox_by_subgroup(tte_sg, outcome, population, dim, alpha=alpha, covariates=covariates,
