@@ -157,8 +157,9 @@ def test_equation1_by_subgroup_recovers_the_effect_in_each_level(by, tte_sg, tri
 def test_shared_statistics_give_the_fit_from_the_rows(by, tte_sg, by_year, average):
     """equation1_by_subgroup with shared= (the statistics every dimension of an outcome shares, bordered
     per dimension; run_subgroup_analysis's path) equals the fit from the rows: level estimates, CR2 SEs and
-    covariance, control means, counts, heterogeneity test and dropped covariates to 1e-7, in a dimension
-    that drops a covariate (sex: MALE), one with three levels and the size test (org_size), and with a
+    covariance, control means, counts, heterogeneity test, dropped covariates and the size test to 1e-7,
+    in a dimension that drops a covariate (sex: MALE), one with three levels and the size test (org_size; its
+    model drops LOG_FFS_SIZE, the size term itself), and with a
     year x level cell without rows (no year-5 rows of one level: both leave the cell out). A dimension with
     rows without a level is fitted from the rows."""
     from mheval.models.equation1 import model_frame
@@ -188,7 +189,10 @@ def test_shared_statistics_give_the_fit_from_the_rows(by, tte_sg, by_year, avera
         if dim == "sex":
             assert "MALE" in b.dropped_covariates
         if dim == "org_size":
-            assert b.size_interaction == a.size_interaction is not None
+            sa, sb = a.size_interaction, b.size_interaction  # the size test, from the statistics too
+            assert sa is not None and sb.keys() == sa.keys() and sb["model"] == sa["model"]
+            assert np.allclose([sb[k] for k in sa if k not in ("model", "term")],
+                               [sa[k] for k in sa if k not in ("model", "term")], rtol=1e-7, atol=0)
     # rows without a level: the shared statistics do not apply, the fit is the one from the rows
     part = d.copy()
     part.loc[part["BENE_ID"].isin(part["BENE_ID"].unique()[::7]), "SG_SEX"] = np.nan

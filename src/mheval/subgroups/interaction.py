@@ -244,11 +244,11 @@ class SharedStatistics:
         order = np.argsort(self.org, kind="stable")
         edges = np.searchsorted(self.org[order], np.arange(J + 1))
         self.ZZ_org = np.empty((J, q + 1, q + 1))
-        self.ZtZ = np.zeros((q, q))  # unweighted covariate Gram (the collinearity check)
+        self.ZtZ = np.zeros((q + 1, q + 1))  # unweighted (the collinearity checks)
         for j in range(J):
             Zj = Z[order[edges[j]:edges[j + 1]]]
             self.ZZ_org[j] = Zj.T @ (w[order[edges[j]:edges[j + 1]], None] * Zj)
-            self.ZtZ += Zj[:, :q].T @ Zj[:, :q]
+            self.ZtZ += Zj.T @ Zj
         self.AZ = _group_sum(g.bene_idx, nb, Z, w)
         self.s = np.bincount(g.bene_idx, weights=w, minlength=nb)
         self.U = np.bincount(g.bene_idx * T + self.year, weights=w, minlength=nb * T).reshape(nb, T)
@@ -279,10 +279,9 @@ class SharedStatistics:
         mh_kt = np.bincount(key, weights=self.mh, minlength=K * T).reshape(K, T)
         z_kt = _group_sum(key, K * T, self.Z).reshape(K, T, -1)
         # collinearity with the level indicators (as _usable_covariates, from the unweighted Gram matrix)
-        q = len(self.varying)
-        Sk = z_kt[:, :, :q].sum(axis=1)
-        G = np.block([[np.diag(n_kt.sum(axis=1).astype(float)), Sk], [Sk.T, self.ZtZ]])
-        covs, dropped = independent_in_gram(G, K, self.varying)
+        ones = [(k, np.ones(len(self.years)), np.zeros(len(self.years))) for k in range(K)]
+        covs, dropped = independent_in_gram(self._gram(lev, K, ones, None, list(range(len(self.varying))))[0], K,
+                                            self.varying)
         names, spec = [], []
         eye = np.eye(T)
         for ti, t in enumerate(self.years):  # cells with rows, in the general path's order
@@ -302,41 +301,65 @@ class SharedStatistics:
                 spec.append((k, np.zeros(T), np.ones(T)))
         return names, spec, covs, dropped, n_kt, w_kt, z_kt
 
-    def statistics(self, lev: np.ndarray, K: int, names: list, spec: list, covs: list) -> NestedLMMStatistics:
-        """:class:`mheval.models.nested_lmm.NestedLMMStatistics` of the design (interaction columns ``spec``
-        named ``names``, then the covariates ``covs``, then y), bordered onto the shared blocks."""
-        T, J = len(self.years), self.ZZ_org.shape[0]
-        lev_row = lev[self.nest.bene_idx]
-        key = (self.org * K + lev_row) * T + self.year
-        ws = np.bincount(key, weights=self.w, minlength=J * K * T).reshape(J, K, T)
-        wm = self.w * self.mh
-        wms = np.bincount(key, weights=wm, minlength=J * K * T).reshape(J, K, T)
-        wmms = np.bincount(key, weights=wm * self.mh, minlength=J * K * T).reshape(J, K, T)
-        sel = [self.varying.index(c) for c in covs] + [len(self.varying)]
-        wz = _group_sum(key, J * K * T, self.Z, self.w).reshape(J, K, T, -1)[..., sel]
-        wmz = _group_sum(key, J * K * T, self.Z, wm).reshape(J, K, T, -1)[..., sel]
-        m, c = len(spec), len(sel)
+    def _gram(self, lev, K, spec, extra, sel, by_org=False):
+        """Gram matrices of the columns (``spec``'s interaction columns, the ``extra`` row columns (n x e or
+        None), the columns ``sel`` of z), weighted by w per organization (``by_org``: J x k x k) or
+        unweighted over all rows (1 x k x k)."""
+        T = len(self.years)
+        J = self.ZZ_org.shape[0] if by_org else 1
+        key = ((self.org * K if by_org else 0) + lev[self.nest.bene_idx]) * T + self.year
+        w = self.w if by_org else np.ones(len(self.w))
+        wm = w * self.mh
+        ng = J * K * T
+        ws, wms, wmms = (np.bincount(key, weights=v, minlength=ng).reshape(J, K, T) for v in (w, wm, wm * self.mh))
+        e = 0 if extra is None else extra.shape[1]
+        cols = [_group_sum(key, ng, self.Z, v).reshape(J, K, T, -1)[..., sel] for v in (w, wm)]
+        if e:
+            cols = [np.concatenate([_group_sum(key, ng, extra, v).reshape(J, K, T, -1), c], axis=-1)
+                    for v, c in zip((w, wm), cols)]
+        wu, wmu = cols
+        m = len(spec)
         lv = np.array([sp[0] for sp in spec])
         al = np.array([sp[1] for sp in spec])
         be = np.array([sp[2] for sp in spec])
-        M0_org = np.zeros((J, m + c, m + c))
+        out = np.zeros((J, m + e + len(sel), m + e + len(sel)))
         for k in range(K):
             ix = np.flatnonzero(lv == k)
             a, b = al[ix], be[ix]
-            II = (np.einsum("at,jt,bt->jab", a, ws[:, k], a) + np.einsum("at,jt,bt->jab", a, wms[:, k], b)
-                  + np.einsum("at,jt,bt->jab", b, wms[:, k], a) + np.einsum("at,jt,bt->jab", b, wmms[:, k], b))
-            M0_org[:, ix[:, None], ix[None, :]] = II
-            IZ = np.einsum("at,jts->jas", a, wz[:, k]) + np.einsum("at,jts->jas", b, wmz[:, k])
-            M0_org[:, ix, m:] = IZ
-            M0_org[:, m:, ix] = IZ.transpose(0, 2, 1)
-        M0_org[:, m:, m:] = self.ZZ_org[:, sel][:, :, sel]
-        A = np.empty((len(lev), m + c))
-        inter = self.U @ al.T + self.Um @ be.T  # B x m: each beneficiary's sums as if in every level
-        A[:, :m] = inter * (lev[:, None] == lv[None, :])
-        A[:, m:] = self.AZ[:, sel]
+            out[:, ix[:, None], ix[None, :]] = (
+                np.einsum("at,jt,bt->jab", a, ws[:, k], a) + np.einsum("at,jt,bt->jab", a, wms[:, k], b)
+                + np.einsum("at,jt,bt->jab", b, wms[:, k], a) + np.einsum("at,jt,bt->jab", b, wmms[:, k], b))
+            IU = np.einsum("at,jts->jas", a, wu[:, k]) + np.einsum("at,jts->jas", b, wmu[:, k])
+            out[:, ix, m:] = IU
+            out[:, m:, ix] = IU.transpose(0, 2, 1)
+        zz = self.ZZ_org[:, sel][:, :, sel] if by_org else self.ZtZ[sel][:, sel][None]
+        out[:, m + e:, m + e:] = zz
+        if e:
+            org = self.org if by_org else np.zeros(len(w), dtype=np.intp)
+            for i in range(e):
+                out[:, m + e:, m + i] = out[:, m + i, m + e:] = _group_sum(org, J, self.Z, w * extra[:, i])[:, sel]
+                for i2 in range(i + 1):
+                    out[:, m + i, m + i2] = out[:, m + i2, m + i] = np.bincount(
+                        org, weights=w * extra[:, i] * extra[:, i2], minlength=J)
+        return out
+
+    def statistics(self, lev: np.ndarray, K: int, names: list, spec: list, covs: list,
+                   extra: np.ndarray | None = None) -> NestedLMMStatistics:
+        """:class:`mheval.models.nested_lmm.NestedLMMStatistics` of the design (interaction columns ``spec``
+        named ``names``, then the ``extra`` row columns (n x e, named in ``names`` after the interaction
+        columns), then the covariates ``covs``, then y), bordered onto the shared blocks."""
+        sel = [self.varying.index(c) for c in covs] + [len(self.varying)]
+        M0_org = self._gram(lev, K, spec, extra, sel, by_org=True)
+        al = np.array([sp[1] for sp in spec])
+        be = np.array([sp[2] for sp in spec])
+        lv = np.array([sp[0] for sp in spec])
+        inter = (self.U @ al.T + self.Um @ be.T) * (lev[:, None] == lv[None, :])  # each beneficiary in its level
+        parts = [inter]
+        if extra is not None:
+            parts.append(_group_sum(self.nest.bene_idx, len(lev), extra, self.w))
+        A = np.concatenate(parts + [self.AZ[:, sel]], axis=1)
         return NestedLMMStatistics(M0=M0_org.sum(axis=0), A=A, s=self.s, org_of_bene=self.nest.org_of_bene,
                                    n=len(self.w), logw=self.logw, names=names + list(covs), M0_org=M0_org)
-
 
 def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgroup: str, alpha: float = 0.10,
                           levels: list | None = None, by_year: bool = True,
@@ -441,7 +464,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
     size = None
     if col == column_name("org_size"):
         size = equation1_size_interaction(by, outcome, population, size_column=size_column, alpha=alpha,
-                                          covariates=covariates, frame=frame)
+                                          covariates=covariates, frame=frame, shared=shared)
     return SubgroupImpacts(model="Equation 1 x subgroup: nested LMM, REML, precision weights" +
                            (", year x level impacts averaged" if by_year else ", one impact per level") +
                            (", CR2 covariance by organization" if cov_type == "CR2" else ", model-based covariance"),
@@ -505,16 +528,34 @@ def _fit_from_rows(d, outcome, population, col, levels, by_year, covariates, cov
 
 def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
                                size_column: str = SIZE_COLUMN, alpha: float = 0.10,
-                               covariates: dict | None = None, frame: pd.DataFrame | None = None) -> dict:
+                               covariates: dict | None = None, frame: pd.DataFrame | None = None,
+                               shared: SharedStatistics | None = None) -> dict:
     """Equation 1 plus MH x (log(1 + organization size), centred): does the impact change with
     size? Size: the self-reported Medicare FFS beneficiaries (before randomization).
 
     Returns the interaction coefficient (change in the average impact per unit of log size; also
     per doubling of size), its standard error, interval and p-value. ``frame``: optional
-    :func:`mheval.models.equation1.model_frame` of ``by`` (as :func:`equation1_by_subgroup`).
+    :func:`mheval.models.equation1.model_frame` of ``by`` (as :func:`equation1_by_subgroup`);
+    ``shared``: optional :class:`SharedStatistics` of ``frame`` (the fit from sufficient statistics).
     """
     d = model_frame(by, outcome, population, covariates) if frame is None else frame
     size = _org_size(d, size_column)
+    if shared is not None and shared.usable and shared.frame is d and np.isfinite(size.to_numpy()).all():
+        logs = np.log1p(size)
+        centre = float(logs.mean())
+        x = (logs - centre).to_numpy()
+        extra = np.column_stack([x, shared.mh * x])
+        T = len(shared.years)
+        eye, zero = np.eye(T), np.zeros(T)
+        spec = [(0, eye[i], zero) for i in range(T)] + [(0, zero, eye[i]) for i in range(T)]
+        lev = np.zeros(len(shared.s), dtype=np.intp)
+        covs = independent_in_gram(shared._gram(lev, 1, spec, extra, list(range(len(shared.varying))))[0],
+                                   len(spec) + 2, shared.varying)[0]  # LOG_FFS_SIZE is the size term itself
+        names = ([f"C(YEAR)[{t}]" for t in shared.years] + [f"C(YEAR)[{t}]:MH" for t in shared.years]
+                 + ["LOG_SIZE_C", "MH_X_LOG_SIZE"])
+        fit = fit_nested_lmm_statistics(shared.statistics(lev, 1, names, spec, covs, extra=extra), reml=True)
+        return _interaction_dict(float(fit.params["MH_X_LOG_SIZE"]), float(fit.bse["MH_X_LOG_SIZE"]), alpha, centre,
+                                 "Equation 1 + MH x centred log organization size")
     base_covs = model_covariates(d, population, covariates)
     d = d[list(dict.fromkeys([outcome, "YEAR", "MH", "WEIGHT", "ORG_ID", "BENE_ID", *base_covs]))].copy()
     logs = np.log1p(size)
