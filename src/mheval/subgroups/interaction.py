@@ -271,7 +271,7 @@ class SharedStatistics:
         interaction columns, their (level, alpha, beta) with column = 1(level) sum_t (alpha_t 1(year t)
         + beta_t 1(year t) MH), kept and dropped covariates, the rows' per level x year counts, weight
         sums and sums of z)."""
-        T, J = len(self.years), self.ZZ_org.shape[0]
+        T = len(self.years)
         lev_row = lev[self.nest.bene_idx]
         key = lev_row * T + self.year
         n_kt = np.bincount(key, minlength=K * T).reshape(K, T)
