@@ -647,7 +647,9 @@ class MarginalEffects(ModelResult):
     covariance; bootstrap: the replicates' covariance), normal reference; with the bootstrap,
     ``conf_int`` gives the percentile intervals. ``llf`` is the logistic model's log-likelihood;
     ``nobs`` the rows of the analysis sample. ``intervention``/``control``: the mean predicted
-    probabilities (percent) per group; ``group_nobs``: rows per group."""
+    probabilities (percent) per group; ``group_nobs``: rows per group. ``df``: for a fit with a CR2
+    covariance (:func:`mheval.models.marginal_binary.fit_marginal_binary`), the Satterthwaite df of
+    each group's gradient contrast (t reference); else None (normal reference)."""
 
     params: pd.Series
     bse: pd.Series
@@ -659,6 +661,7 @@ class MarginalEffects(ModelResult):
     group_nobs: pd.Series
     method: str
     replicates: np.ndarray | None = field(default=None, repr=False)  # bootstrap effects (pp), n_boot x groups
+    df: pd.Series | None = None  # Satterthwaite df per group (CR2 fits, t reference); None: normal
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the effects (percentage points squared), delta method or bootstrap."""
@@ -698,7 +701,8 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         a marginal (GEE-type) risk difference. "conditional" sets the random intercepts to 0 (a
         typical organization and beneficiary), which for a logistic model is not the average.
     method : "delta" (gradient with respect to beta, variance components held fixed, covariance
-        from ``result.cov_params()``) or "bootstrap": a cluster bootstrap over organizations
+        from ``result.cov_params()``; for a CR2 fit, t references with the Satterthwaite df of each
+        gradient contrast, ``result.robust.contrast``) or "bootstrap": a cluster bootstrap over organizations
         (resampled with replacement within arm, the arm being the organization's ``treatment``
         value), refitting the model ``n_boot`` times with ``seed``; se is the bootstrap standard
         deviation, ``conf_int`` the percentile interval and p the normal p-value from that se.
@@ -734,10 +738,13 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
                                  for k in range(4))
     est = np.array([point[g][0] for g, _ in groups])
     index = pd.Index([g for g, _ in groups], name=by or "group")
-    reps = None
+    reps, df = None, None
     if method == "delta":
         J = 100 * np.array([point[g][3] for g, _ in groups])  # percentage points
         cov = J @ result.cov_params().to_numpy() @ J.T
+        robust = getattr(result, "robust", None)
+        if robust is not None:  # CR2: the Satterthwaite df of each effect's gradient contrast
+            df = pd.Series([robust.contrast(j)[1] for j in J], index=index)
     else:
         reps = _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed, exposure)
         if wn is not None:
@@ -749,7 +756,7 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         _cov=pd.DataFrame(cov, index=index, columns=index), llf=result.llf, nobs=len(d),
         intervention=pd.Series([100 * point[g][1] for g, _ in groups], index=index),
         control=pd.Series([100 * point[g][2] for g, _ in groups], index=index),
-        group_nobs=pd.Series([int(m.sum()) for _, m in groups], index=index), method=method, replicates=reps)
+        group_nobs=pd.Series([int(m.sum()) for _, m in groups], index=index), method=method, replicates=reps, df=df)
 
 
 def _group_weights(weights: dict, levels: list) -> np.ndarray:
