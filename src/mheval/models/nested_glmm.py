@@ -376,9 +376,11 @@ def _outcome(y: pd.DataFrame) -> np.ndarray:
     return values
 
 
-def _glm_start(X, y, w, iters=25, link=_Logit, offset=0.0):
-    """Plain weighted binomial regression by Fisher scoring (starting values: to 1e-6, the mixed
-    model's optimizer takes it from there)."""
+def _glm_start(X, y, w, iters=25, link=_Logit, offset=0.0, tol=1e-6):
+    """Plain weighted binomial regression by Fisher scoring (IRLS by the normal equations), stopping
+    when no coefficient moves by ``tol``: starting values at the default 1e-6 (the mixed model's
+    optimizer takes it from there); the population-averaged GLM of
+    :func:`mheval.models.marginal_binary.fit_marginal_binary` runs it to 1e-10."""
     beta = np.zeros(X.shape[1])
     if link is not _Logit:  # start the cloglog at the mean rate (least squares by the normal equations:
         # X has full rank, checked before; an SVD of the n x p matrix cost a second at scale 1.0)
@@ -386,10 +388,10 @@ def _glm_start(X, y, w, iters=25, link=_Logit, offset=0.0):
         beta = np.linalg.solve(X.T @ X, X.T @ target)
     for _ in range(iters):
         score, W, _, _ = link.parts(X @ beta + offset, y)
-        W = w * W
-        step = np.linalg.solve(X.T @ (W[:, None] * X) + 1e-10 * np.eye(X.shape[1]), X.T @ (w * score))
+        Xs = np.sqrt(w * W)[:, None] * X  # X'WX as Xs'Xs: BLAS's symmetric rank-k update, half the work of X'(WX)
+        step = np.linalg.solve(Xs.T @ Xs + 1e-10 * np.eye(X.shape[1]), X.T @ (w * score))
         beta = beta + step
-        if np.abs(step).max() < 1e-6:
+        if np.abs(step).max() < tol:
             break
     return beta
 
