@@ -70,7 +70,8 @@ def run_job(run: str, rule: str, outcome: str, population: str, out: str, change
         by = _read_rows(f"{an}/beneficiary_year.parquet", model_columns(outcome, m.get("covariates")) + ["hosp_all"],
                         population, follow_up=False)
         return binary_impact(by, outcome, population, alpha=m["alpha"], size_percent=m["size_percent"], limits=limits,
-                             average=m.get("average_weighting", "simple"), covariates=m.get("covariates"))
+                             average=m.get("average_weighting", "simple"), covariates=m.get("covariates"),
+                             cov_type=m.get("binary_cov_type", "CR2"))
     if rule == "fit_mixed":
         from mheval.models.equation1 import equation1_impact, model_columns
         from mheval.models.randomization_test import organization_strata
@@ -93,7 +94,7 @@ def run_job(run: str, rule: str, outcome: str, population: str, out: str, change
 
         return medication_window_impact(pd.read_parquet(f"{an}/time_to_event.parquet"), pd.read_parquet(changes), outcome,
                                         population, alpha=m["alpha"], size_percent=m["size_percent"], limits=limits,
-                                        covariates=m.get("covariates"))
+                                        covariates=m.get("covariates"), cov_type=m.get("binary_cov_type", "CR2"))
     if rule == "fit_survival":
         from mheval.models import survival_impact
         from mheval.models.curves import cumulative_incidence_by_arm
@@ -145,7 +146,8 @@ def run_job(run: str, rule: str, outcome: str, population: str, out: str, change
 
         return fixed_window_impact(pd.read_parquet(f"{an}/time_to_event.parquet"), population,
                                    years=m["fixed_window_years"], alpha=m["alpha"], size_percent=m["size_percent"],
-                                   limits=limits, covariates=m.get("covariates"))
+                                   limits=limits, covariates=m.get("covariates"),
+                                   cov_type=m.get("binary_cov_type", "CR2"))
     raise SystemExit(f"unknown rule {rule}")
 
 

@@ -3,8 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from mheval.models.binary_impact import binary_columns, binary_impact
+from mheval.models.binary_impact import ame_row, binary_columns, binary_impact
+from mheval.models.estimability import NotEstimable
 
 
 def test_binary_columns_by_hand():
@@ -49,3 +51,36 @@ def test_any_hospitalization_truth_matches_the_data_and_the_estimate(trial, by):
     r = binary_impact(by, "any_hosp", "high_medium")
     assert abs(r["average"]["impact"] - truth["average_simple"]) < 2.6 * r["average"]["se"]
     assert len(truth["ame_pp_by_year"]) == len(r["by_year"])
+
+
+def test_cr2_default_keeps_the_multilevel_model_based_effects_beside(by):
+    """Default cov_type "CR2": the published rows are the marginal cloglog model's AMEs with CR2 SEs and
+    Satterthwaite df (t reference: the 90% interval is wider than +-1.645 SE); the multilevel fit's rows are
+    kept as multilevel_model_based, identical to what cov_type="model" publishes."""
+    r = binary_impact(by, "any_hosp", "high_medium")
+    m = binary_impact(by, "any_hosp", "high_medium", cov_type="model")
+    assert r["cov_type"] == "CR2" and m["cov_type"] == "model" and "multilevel_model_based" not in m
+    for row in [r["average"]] + r["by_year"]:
+        assert 1 < row["df"] < r["n_organizations"]
+        assert row["upper"] - row["impact"] == pytest.approx(row["se"] * stats.t.ppf(0.95, row["df"]), rel=1e-9)
+        assert row["prob_below_0"] == pytest.approx(stats.t.cdf(-row["impact"] / row["se"], row["df"]), rel=1e-9)
+    ml = r["multilevel_model_based"]
+    assert m["average"]["df"] is None
+    # the same multilevel fit, started from the GLM's coefficients instead of its own looser GLM start:
+    # equal to the optimizer's tolerance
+    for a, b in zip([ml["average"]] + ml["by_year"], [m["average"]] + m["by_year"]):
+        assert a.keys() == b.keys() and a["period"] == b["period"]
+        for k in ("impact", "se", "lower", "upper", "p", "control_mean"):
+            assert a[k] == pytest.approx(b[k], rel=1e-8), k
+    # both target the population-averaged effect for a full year: close, not equal
+    assert r["average"]["impact"] == pytest.approx(m["average"]["impact"], abs=m["average"]["se"])
+    assert r["average"]["impact"] != m["average"]["impact"]
+
+
+def test_unknown_cov_type_and_singular_df():
+    with pytest.raises(ValueError, match="binary_cov_type"):
+        binary_impact(pd.DataFrame(), "any_hosp", "high_medium", cov_type="CR1")
+    row = pd.Series({"estimate": -1.0, "se": 0.5, "control": 20.0, "lower": -2.0, "upper": 0.0, "p": 0.1,
+                     "intervention": 19.0, "n": 100, "df": np.nan})
+    with pytest.raises(NotEstimable, match="degrees of freedom"):
+        ame_row("average", row, 5.0)

@@ -40,6 +40,7 @@ rule fit_binary:
         size=config["models"]["size_percent"],
         limits=LIMITS,
         average=config["models"].get("average_weighting", "simple"),
+        cov_type=config["models"].get("binary_cov_type", "CR2"),
     log:
         "results/logs/fit_binary_{outcome}_{population}.log",
     threads: rule_threads("fit_binary")
@@ -133,6 +134,7 @@ rule fit_medication_window:
         alpha=config["models"]["alpha"],
         size=config["models"]["size_percent"],
         limits=LIMITS,
+        cov_type=config["models"].get("binary_cov_type", "CR2"),
     log:
         "results/logs/fit_medication_window_{outcome}_{population}.log",
     threads: rule_threads("fit_medication_window")

@@ -40,6 +40,7 @@ rule fit_fixed_window:
         size=config["models"]["size_percent"],
         years=config["models"]["fixed_window_years"],
         limits=LIMITS,
+        cov_type=config["models"].get("binary_cov_type", "CR2"),
     log:
         "results/logs/fit_fixed_window_{population}.log",
     threads: rule_threads("fit_fixed_window")

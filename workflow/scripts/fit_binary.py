@@ -15,5 +15,5 @@ run_step(lambda: write_json(binary_impact(read_model_rows(sm.input.by, columns, 
                                           outcome, sm.wildcards.population,
                                           alpha=sm.params.alpha, size_percent=sm.params.size,
                                           limits=Limits.from_config(sm.params.limits), average=sm.params.average,
-                                          covariates=sm.params.covariates),
+                                          covariates=sm.params.covariates, cov_type=sm.params.cov_type),
                             sm.output.json), sm.log[0])

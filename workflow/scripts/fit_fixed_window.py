@@ -11,4 +11,4 @@ run_step(lambda: write_json(fixed_window_impact(pd.read_parquet(sm.input.tte), s
                                                 years=sm.params.years, alpha=sm.params.alpha,
                                                 size_percent=sm.params.size,
                                                 limits=Limits.from_config(sm.params.limits),
-                                                covariates=sm.params.covariates), sm.output.json), sm.log[0])
+                                                covariates=sm.params.covariates, cov_type=sm.params.cov_type), sm.output.json), sm.log[0])

@@ -13,7 +13,7 @@ def main():
     write_json(medication_window_impact(pd.read_parquet(sm.input.tte), pd.read_parquet(sm.input.changes),
                                         sm.wildcards.outcome, sm.wildcards.population, alpha=sm.params.alpha,
                                         size_percent=sm.params.size, limits=Limits.from_config(sm.params.limits),
-                                        covariates=sm.params.covariates), sm.output.json)
+                                        covariates=sm.params.covariates, cov_type=sm.params.cov_type), sm.output.json)
 
 
 run_step(main, sm.log[0])

@@ -7,7 +7,12 @@ enrollment, among beneficiaries whose two years are observable; and for the medi
 (issue 14): whether a Part D enrollee started or intensified a statin, an antihypertensive or
 either within 6 months (or 3 years) of enrollment (:func:`medication_window_impact`). The binary outcome is fitted as a
 multilevel logistic regression (:func:`mheval.models.nested_glmm.fit_nested_glmm`, Laplace, as
-lme4's glmer) and the impact is the average marginal effect in percentage points.
+lme4's glmer) and the impact is the average marginal effect in percentage points. With
+``cov_type="CR2"`` (default; config ``models.binary_cov_type``) the published effect is the
+population-averaged logistic regression's (GLM, :func:`mheval.models.marginal_binary.fit_marginal_binary`)
+with its CR2 cluster-robust SE by organization and a t reference with Satterthwaite df, the
+multilevel one kept beside it (``multilevel_model_based``), as for Equation 1's binary outcomes
+(:mod:`mheval.models.binary_impact`).
 """
 
 from __future__ import annotations
@@ -45,22 +50,27 @@ def fixed_window_frame(tte: pd.DataFrame, years: float = 2.0) -> tuple[pd.DataFr
 
 @reuse_freed_memory()
 def fixed_window_impact(tte: pd.DataFrame, population: str, years: float = 2.0, alpha: float = 0.10,
-                        size_percent: float = 5.0, limits=None, covariates: dict | None = None) -> dict:
+                        size_percent: float = 5.0, limits=None, covariates: dict | None = None,
+                        cov_type: str = "CR2") -> dict:
     """Equation 2 for the event within ``years`` of enrollment in ``population``: multilevel
     logistic regression with an organization random intercept and the Equation 4 covariates; the
     impact is the average marginal effect in percentage points (population-averaged, delta method).
     Returns a JSON-ready dict shaped like the Equation 1 results ("average"), with the counts of
     :func:`fixed_window_frame`; or a not-estimable result (:mod:`mheval.models.estimability`).
-    ``covariates``: the covariate specification (config ``models.covariates``; None: the default)."""
+    ``covariates``: the covariate specification (config ``models.covariates``; None: the default);
+    ``cov_type``: "CR2" or "model" (:func:`equation2_binary`)."""
+    from mheval.models.binary_impact import check_cov_type
     from mheval.models.estimability import estimate_or_note
 
-    return estimate_or_note(lambda: _fixed_window(tte, population, years, alpha, size_percent, limits, covariates),
+    check_cov_type(cov_type)
+    return estimate_or_note(lambda: _fixed_window(tte, population, years, alpha, size_percent, limits, covariates,
+                                                  cov_type),
                             outcome="event_within_window",
                             outcome_label=f"First heart attack, stroke or TIA within {years:g} years",
                             population=population, window_years=years, alpha=alpha, size_percent=size_percent)
 
 
-def _fixed_window(tte, population, years, alpha, size_percent, limits, covariates=None) -> dict:
+def _fixed_window(tte, population, years, alpha, size_percent, limits, covariates=None, cov_type="CR2") -> dict:
     from mheval.models.covariates import POPULATIONS
 
     pop = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
@@ -68,15 +78,19 @@ def _fixed_window(tte, population, years, alpha, size_percent, limits, covariate
     return {"outcome": "event_within_window", "outcome_label": f"First heart attack, stroke or TIA within {years:g} years",
             "population": population, "window_years": years, "alpha": alpha, "size_percent": size_percent,
             "counts": counts, **equation2_binary(frame, "WITHIN", population, f"within {years:g} years", alpha,
-                                                 size_percent, limits, covariates)}
+                                                 size_percent, limits, covariates, cov_type)}
 
 
 MODEL = ("Equation 2: multilevel logistic (Laplace), organization intercept; average marginal effect in "
          "percentage points, population-averaged, delta method")
+MODEL_CR2 = ("Equation 2: population-averaged logistic regression (GLM, independence); average marginal effect in "
+             "percentage points, delta method with the CR2 cluster-robust covariance by organization, t reference "
+             "with Satterthwaite df")
 
 
 def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period: str, alpha: float = 0.10,
-                     size_percent: float = 5.0, limits=None, covariates: dict | None = None) -> dict:
+                     size_percent: float = 5.0, limits=None, covariates: dict | None = None,
+                     cov_type: str = "CR2") -> dict:
     """Fit Equation 2 for the 0/1 column ``outcome`` of ``frame`` (one row per beneficiary of
     ``population``, with the cohort's covariates, ``ORG_ID`` and ``MH``): multilevel logistic
     regression with an organization random intercept and the covariate specification ``covariates``
@@ -84,8 +98,11 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     average marginal effect in percentage points (population-averaged, delta method), labelled
     ``period``. Returns the model fields of a result ("model", "n_obs", "n_organizations",
     "converged", "variance_components", "average", "by_year": [], "coefficients"); raises
-    :class:`mheval.models.estimability.NotEstimable` below the limits."""
-    from mheval.models.binary_impact import ame_row
+    :class:`mheval.models.estimability.NotEstimable` below the limits. ``cov_type`` "CR2" (default):
+    the effect of the population-averaged logistic regression with its CR2 SE and Satterthwaite df,
+    the multilevel one kept as "multilevel_model_based"; "model": the multilevel one, model-based SE."""
+    from mheval.models.binary_impact import ame_row, check_cov_type, glmm_start
+    from mheval.models.marginal_binary import fit_marginal_binary
     from mheval.models.covariates import adjustment_covariates, check_no_post_randomization, independent_covariates, varying
     from mheval.models.estimability import check_estimable
     from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
@@ -95,12 +112,26 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     d = frame[["ORG_ID", "MH", outcome]].join(cov)
     covs, collinear = independent_covariates(d, varying(cov, cov.columns), year=None)
     formula = f"{outcome} ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
-    fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
-    r = marginal_effect(fit, d, treatment="MH").summary(alpha).loc["overall"]
-    return {"model": MODEL, "n_obs": fit.nobs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
-            "variance_components": fit.variance_components, "average": ame_row(period, r, size_percent), "by_year": [],
-            "dropped_collinear_covariates": collinear,
-            "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records")}
+    check_cov_type(cov_type)
+    marginal = fit_marginal_binary(d, formula, org="ORG_ID", link="logit") if cov_type == "CR2" else None
+    glmm = fit_nested_glmm(d, formula, org="ORG_ID", bene=None, start=glmm_start(marginal))
+
+    def effect(fit) -> dict:
+        return ame_row(period, marginal_effect(fit, d, treatment="MH").summary(alpha).loc["overall"], size_percent)
+
+    def coefficients(fit) -> list[dict]:
+        return fit.summary(alpha).reset_index(names="term").to_dict(orient="records")
+
+    out = {"model": MODEL, "cov_type": "model", "n_obs": glmm.nobs, "n_organizations": glmm.n_groups["org"],
+           "converged": glmm.converged, "variance_components": glmm.variance_components, "average": effect(glmm),
+           "by_year": [], "dropped_collinear_covariates": collinear, "coefficients": coefficients(glmm)}
+    if marginal is not None:
+        fit = marginal
+        multilevel = {k: out[k] for k in ("model", "cov_type", "converged", "variance_components", "average",
+                                          "coefficients")}
+        out |= {"model": MODEL_CR2, "cov_type": "CR2", "converged": fit.converged, "average": effect(fit),
+                "coefficients": coefficients(fit), "multilevel_model_based": multilevel}
+    return out
 
 
 MEDICATION_DRUGS = {"statin": ("statin",), "antihypertensive": ("antihypertensive",),
@@ -171,14 +202,17 @@ def medication_window_frame(tte: pd.DataFrame, changes: pd.DataFrame, drug: str,
 @reuse_freed_memory()
 def medication_window_impact(tte: pd.DataFrame, changes: pd.DataFrame, outcome: str, population: str,
                              alpha: float = 0.10, size_percent: float = 5.0, limits=None,
-                             covariates: dict | None = None) -> dict:
+                             covariates: dict | None = None, cov_type: str = "CR2") -> dict:
     """Equation 2 for a medication window outcome ``med_<drug>_<months>m`` (drug: statin,
     antihypertensive or any) in ``population``: :func:`medication_window_frame` fitted by
     :func:`equation2_binary` (average marginal effect in percentage points). Returns a JSON-ready
     dict shaped like the Equation 1 results ("average"), with the frame's counts; or a
-    not-estimable result (:mod:`mheval.models.estimability`)."""
+    not-estimable result (:mod:`mheval.models.estimability`). ``cov_type``: "CR2" or "model"
+    (:func:`equation2_binary`)."""
+    from mheval.models.binary_impact import check_cov_type
     from mheval.models.estimability import estimate_or_note
 
+    check_cov_type(cov_type)
     drug, months = parse_medication_outcome(outcome)
     label = medication_outcome_label(outcome)
 
@@ -190,7 +224,7 @@ def medication_window_impact(tte: pd.DataFrame, changes: pd.DataFrame, outcome: 
         return {"outcome": outcome, "outcome_label": label, "population": population, "window_months": months,
                 "alpha": alpha, "size_percent": size_percent, "counts": counts,
                 **equation2_binary(frame, "WITHIN", population, f"within {months} months", alpha, size_percent, limits,
-                                   covariates)}
+                                   covariates, cov_type)}
 
     return estimate_or_note(fit, outcome=outcome, outcome_label=label, population=population, window_months=months,
                             alpha=alpha, size_percent=size_percent)

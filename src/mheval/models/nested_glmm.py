@@ -376,9 +376,11 @@ def _outcome(y: pd.DataFrame) -> np.ndarray:
     return values
 
 
-def _glm_start(X, y, w, iters=25, link=_Logit, offset=0.0):
-    """Plain weighted binomial regression by Fisher scoring (starting values: to 1e-6, the mixed
-    model's optimizer takes it from there)."""
+def _glm_start(X, y, w, iters=25, link=_Logit, offset=0.0, tol=1e-6):
+    """Plain weighted binomial regression by Fisher scoring (IRLS by the normal equations), stopping
+    when no coefficient moves by ``tol``: starting values at the default 1e-6 (the mixed model's
+    optimizer takes it from there); the population-averaged GLM of
+    :func:`mheval.models.marginal_binary.fit_marginal_binary` runs it to 1e-10."""
     beta = np.zeros(X.shape[1])
     if link is not _Logit:  # start the cloglog at the mean rate (least squares by the normal equations:
         # X has full rank, checked before; an SVD of the n x p matrix cost a second at scale 1.0)
@@ -386,10 +388,10 @@ def _glm_start(X, y, w, iters=25, link=_Logit, offset=0.0):
         beta = np.linalg.solve(X.T @ X, X.T @ target)
     for _ in range(iters):
         score, W, _, _ = link.parts(X @ beta + offset, y)
-        W = w * W
-        step = np.linalg.solve(X.T @ (W[:, None] * X) + 1e-10 * np.eye(X.shape[1]), X.T @ (w * score))
+        Xs = np.sqrt(w * W)[:, None] * X  # X'WX as Xs'Xs: BLAS's symmetric rank-k update, half the work of X'(WX)
+        step = np.linalg.solve(Xs.T @ Xs + 1e-10 * np.eye(X.shape[1]), X.T @ (w * score))
         beta = beta + step
-        if np.abs(step).max() < 1e-6:
+        if np.abs(step).max() < tol:
             break
     return beta
 
@@ -647,7 +649,9 @@ class MarginalEffects(ModelResult):
     covariance; bootstrap: the replicates' covariance), normal reference; with the bootstrap,
     ``conf_int`` gives the percentile intervals. ``llf`` is the logistic model's log-likelihood;
     ``nobs`` the rows of the analysis sample. ``intervention``/``control``: the mean predicted
-    probabilities (percent) per group; ``group_nobs``: rows per group."""
+    probabilities (percent) per group; ``group_nobs``: rows per group. ``df``: for a fit with a CR2
+    covariance (:func:`mheval.models.marginal_binary.fit_marginal_binary`), the Satterthwaite df of
+    each group's gradient contrast (t reference); else None (normal reference)."""
 
     params: pd.Series
     bse: pd.Series
@@ -659,6 +663,7 @@ class MarginalEffects(ModelResult):
     group_nobs: pd.Series
     method: str
     replicates: np.ndarray | None = field(default=None, repr=False)  # bootstrap effects (pp), n_boot x groups
+    df: pd.Series | None = None  # Satterthwaite df per group (CR2 fits, t reference); None: normal
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the effects (percentage points squared), delta method or bootstrap."""
@@ -698,7 +703,8 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         a marginal (GEE-type) risk difference. "conditional" sets the random intercepts to 0 (a
         typical organization and beneficiary), which for a logistic model is not the average.
     method : "delta" (gradient with respect to beta, variance components held fixed, covariance
-        from ``result.cov_params()``) or "bootstrap": a cluster bootstrap over organizations
+        from ``result.cov_params()``; for a CR2 fit, t references with the Satterthwaite df of each
+        gradient contrast, ``result.robust.contrast``) or "bootstrap": a cluster bootstrap over organizations
         (resampled with replacement within arm, the arm being the organization's ``treatment``
         value), refitting the model ``n_boot`` times with ``seed``; se is the bootstrap standard
         deviation, ``conf_int`` the percentile interval and p the normal p-value from that se.
@@ -734,10 +740,13 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
                                  for k in range(4))
     est = np.array([point[g][0] for g, _ in groups])
     index = pd.Index([g for g, _ in groups], name=by or "group")
-    reps = None
+    reps, df = None, None
     if method == "delta":
         J = 100 * np.array([point[g][3] for g, _ in groups])  # percentage points
         cov = J @ result.cov_params().to_numpy() @ J.T
+        robust = getattr(result, "robust", None)
+        if robust is not None:  # CR2: the Satterthwaite df of each effect's gradient contrast
+            df = pd.Series([robust.contrast(j)[1] for j in J], index=index)
     else:
         reps = _bootstrap(result, d, treatment, groups, scale, n_nodes, n_boot, seed, exposure)
         if wn is not None:
@@ -749,7 +758,7 @@ def marginal_effect(result: NestedGLMMResult, data: pd.DataFrame, treatment: str
         _cov=pd.DataFrame(cov, index=index, columns=index), llf=result.llf, nobs=len(d),
         intervention=pd.Series([100 * point[g][1] for g, _ in groups], index=index),
         control=pd.Series([100 * point[g][2] for g, _ in groups], index=index),
-        group_nobs=pd.Series([int(m.sum()) for _, m in groups], index=index), method=method, replicates=reps)
+        group_nobs=pd.Series([int(m.sum()) for _, m in groups], index=index), method=method, replicates=reps, df=df)
 
 
 def _group_weights(weights: dict, levels: list) -> np.ndarray:

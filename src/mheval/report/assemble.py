@@ -18,6 +18,7 @@ def methods_text(config: dict) -> str:
     cohort, models = config["cohort"], config["models"]
     pct = int(round(100 * (1 - float(models["alpha"]))))
     min_cell = int(config["report"]["min_cell"])
+    binary_cr2 = models.get("binary_cov_type", "CR2") == "CR2"  # binary impacts: population-averaged, CR2
     return (
         "Organizations were randomized; beneficiaries are analyzed by intent to treat from their first "
         f"registry enrollment. The analysis population is beneficiaries aged {cohort['age_min']}-{cohort['age_max']} "
@@ -41,11 +42,17 @@ def methods_text(config: dict) -> str:
         "treats those deaths as censored, is a labelled sensitivity analysis only, as are the unadjusted "
         "Kaplan-Meier curves.\n\n"
         "Spending, service use and predicted risk (Equation 1) come from mixed models with organization and "
-        "beneficiary random intercepts by follow-up year; binary yearly outcomes from the multilevel "
-        "complementary log-log analogue with the share of the year observed as exposure (an offset), reported "
+        "beneficiary random intercepts by follow-up year; binary yearly outcomes from the "
+        + ("population-averaged (marginal) complementary log-log regression"
+           if binary_cr2 else "multilevel complementary log-log analogue")
+        + " with the share of the year observed as exposure (an offset), reported "
         "as average marginal effects in percentage points for a full year; the event within a fixed window "
-        "from Equation 2 (one observation per beneficiary, organization intercept). Organization survey "
-        "outcomes follow Equation 3.\n\n"
+        "from Equation 2 (one observation per beneficiary"
+        + ("; population-averaged logistic regression" if binary_cr2 else ", organization intercept") + "). "
+        + ("Binary impacts have cluster-robust (CR2) standard errors by organization with small-sample "
+           "(Satterthwaite) degrees of freedom; the multilevel models' model-based estimates are kept in the "
+           "result files for comparison. " if binary_cr2 else "")
+        + "Organization survey outcomes follow Equation 3.\n\n"
         f"Intervals are {pct} percent (models.alpha = {float(models['alpha']):g}); the probability of a reduction "
         "reads each estimate as a posterior under a flat prior. Subgroup impacts are partially pooled with a "
         "Bayesian hierarchical model.\n\n"

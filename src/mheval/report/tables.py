@@ -484,8 +484,11 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
         spec["caption"] = f"Impacts on spending and service use, intervention vs control ({pct}% CI)"
         spec["notes"] = [
             "Average impact over follow-up years from mixed models with organization and beneficiary random "
-            "intercepts (Equation 1); binary yearly outcomes as average marginal effects in percentage points; "
-            f"the fixed-window event from Equation 2. Means are regression-adjusted; {pct}% intervals "
+            "intercepts (Equation 1); binary yearly outcomes as average marginal effects in percentage points"
+            + (", from population-averaged models with cluster-robust (CR2) standard errors by organization and "
+               "Satterthwaite degrees of freedom" if models.get("binary_cov_type", "CR2") == "CR2"
+               else ", from the multilevel models with model-based standard errors")
+            + f"; the fixed-window event from Equation 2. Means are regression-adjusted; {pct}% intervals "
             f"(models.alpha = {alpha:g}). Probabilities read each estimate as a posterior under a flat prior; "
             f"a reduction of {size:g}% or more is of the control mean.", source]
     elif name == "balance":
