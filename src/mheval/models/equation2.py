@@ -86,7 +86,13 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     "converged", "variance_components", "average", "by_year": [], "coefficients"); raises
     :class:`mheval.models.estimability.NotEstimable` below the limits."""
     from mheval.models.binary_impact import ame_row
-    from mheval.models.covariates import adjustment_covariates, check_no_post_randomization, independent_covariates, varying
+    from mheval.models.covariates import (
+        adjustment_covariates,
+        check_no_post_randomization,
+        independent_covariates,
+        limit_organization_terms,
+        varying,
+    )
     from mheval.models.estimability import check_estimable
     from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
@@ -94,12 +100,13 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     cov = adjustment_covariates(frame, population, covariates)
     d = frame[["ORG_ID", "MH", outcome]].join(cov)
     covs, collinear = independent_covariates(d, varying(cov, cov.columns), year=None)
+    covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
     formula = f"{outcome} ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     fit = fit_nested_glmm(d, formula, org="ORG_ID", bene=None)
     r = marginal_effect(fit, d, treatment="MH").summary(alpha).loc["overall"]
     return {"model": MODEL, "n_obs": fit.nobs, "n_organizations": fit.n_groups["org"], "converged": fit.converged,
             "variance_components": fit.variance_components, "average": ame_row(period, r, size_percent), "by_year": [],
-            "dropped_collinear_covariates": collinear,
+            "dropped_collinear_covariates": collinear, "organization_terms_limited": limited,
             "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records")}
 
 
