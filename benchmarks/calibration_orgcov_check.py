@@ -6,7 +6,11 @@ benchmarks/results/calibration_orgcov_check.md.
 
     OPENBLAS_NUM_THREADS=1 nice -n 19 python benchmarks/calibration_trials.py --reps 75 --workers 1 \\
         --designs few --subgroups-every 1000 --out /tmp/orgcov/calib
-    python benchmarks/calibration_orgcov_check.py /tmp/orgcov/calib/calibration_replicates/calibration_trials_few.jsonl
+    cp /tmp/orgcov/calib/calibration_replicates/calibration_trials_few.jsonl benchmarks/results/calibration_orgcov_check_few.jsonl
+    python benchmarks/calibration_orgcov_check.py
+
+The replicates of the check are committed (benchmarks/results/calibration_orgcov_check_few.jsonl: seeds 1-75,
+run 2026-11-30 at nice 19 with one worker beside other jobs).
 """
 
 from __future__ import annotations
@@ -79,4 +83,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1] if len(sys.argv) > 1 else str(RESULTS / "calibration_orgcov_check_few.jsonl"))
