@@ -25,9 +25,10 @@ specification included) and compares the estimates with the generator's true eff
   Only this dimension and outcome are run per trial (the only dimension with a recorded subgroup-specific
   truth; every dimension x outcome would cost about 30 pooled fits per trial).
 
-Also per replicate: both Cox models with the organization covariates cut to the randomization stratum
-(to see whether the 13 organization terms of the full specification are estimable, or harmful, with about
-47 organizations).
+Also per replicate: both Cox models with every organization covariate, without the pre-specified limit
+by the number of organizations (models.covariates.organizations_per_term; docs/covariates.md): with about
+47 organizations the default keeps the randomization stratum only, and this comparison shows what the 13
+organization terms of the full specification cost (with about 307 organizations the two are the same fit).
 
 Designs: "few" = scale 0.02 with the generator's defaults (about 47 unequal organizations); "all342" =
 the full 342-organization size distribution (org_scaling_exponent 0) at scale 0.03 (about 6,600 analyzed
@@ -161,11 +162,11 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
                                                   "se": _marginal_all_variances(tte, outcome, "high_medium", spec, r)}
         for outcome in ("event", "death"):
             attempt(f"cox_{outcome}", lambda o=outcome: cox(o))
-        # the same models with the organization covariates cut to the randomization stratum (the design's own
-        # adjustment): are 13 organization terms estimable, or harmful, with about 47 organizations?
-        reduced = {**cov, "organization": [c for c in cov["organization"] if c == "randomization_stratum"]}
+        # the same models with every organization covariate (no limit by the number of organizations): what do
+        # the 13 organization terms cost with about 47 organizations, where the default keeps the stratum only?
+        unlimited = {**cov, "organizations_per_term": 0}
         for outcome in ("event", "death"):
-            attempt(f"cox_{outcome}_stratum_only", lambda o=outcome: cox(o, reduced, "_stratum_only"))
+            attempt(f"cox_{outcome}_all_org_covariates", lambda o=outcome: cox(o, unlimited, "_all_org_covariates"))
 
         t = time.perf_counter()
         codes = load_event_codes(cfg["outcomes"]["codes"])
@@ -295,6 +296,11 @@ LABELS = {
     "any_hosp_marginal": "Eq. 1 binary any hospitalization, AME pp; population-averaged GLM (published)",
     "any_hosp": "Eq. 1 binary any hospitalization, AME pp; multilevel GLMM",
     "survey": f"Eq. 3 {SURVEY_ITEM} wave {SURVEY_WAVE}, difference",
+    "frailty_event_all_org_covariates": "Frailty Cox, first event, log HR; all organization covariates (no limit)",
+    "marginal_event_all_org_covariates": "Marginal Cox, first event, log HR; all organization covariates (no limit)",
+    "frailty_death_all_org_covariates": "Frailty Cox, death, log HR; all organization covariates (no limit)",
+    "marginal_death_all_org_covariates": "Marginal Cox, death, log HR; all organization covariates (no limit)",
+    # replicates stored before the limit (models.covariates.organizations_per_term) compared the stratum only
     "frailty_event_stratum_only": "Frailty Cox, first event, log HR; organization covariates: stratum only",
     "marginal_event_stratum_only": "Marginal Cox, first event, log HR; organization covariates: stratum only",
     "frailty_death_stratum_only": "Frailty Cox, death, log HR; organization covariates: stratum only",
@@ -352,22 +358,30 @@ def summarize(reps: list[dict], alpha: float = 0.10) -> dict:
     return out
 
 
+#: the comparison fits of each replicate: the suffix of its keys and its words in the tables
+COMPARISONS = {"_all_org_covariates": "all organization covariates (no limit)",
+               "_stratum_only": "the randomization stratum only (replicates stored before the limit)"}
+
+
 def covariate_comparison(reps: list[dict]) -> list[dict]:
-    """Paired comparison of the full organization covariates with the stratum only (same replicates)."""
+    """Paired comparison of the default organization covariates (with the limit by the number of
+    organizations) with each comparison fit of :data:`COMPARISONS` (same replicates)."""
     out = []
-    for outcome in ("event", "death"):
-        for model in ("frailty", "marginal"):
-            a, b = f"{model}_{outcome}", f"{model}_{outcome}_stratum_only"
-            both = [r["est"] for r in reps if a in r.get("est", {}) and b in r.get("est", {})]
-            if len(both) < 3:
-                continue
-            full, red = (np.array([e[k]["estimate"] for e in both]) for k in (a, b))
-            mg = [f"marginal_{outcome}", f"marginal_{outcome}_stratum_only"]
-            md = [np.nanmedian([e[k]["se"]["md"][0] if e[k]["se"]["md"][0] is not None else np.nan for e in both])
-                  for k in mg]
-            out.append({"outcome": outcome, "model": model, "reps": len(both), "sd_full": float(full.std(ddof=1)),
-                        "sd_stratum_only": float(red.std(ddof=1)), "sd_difference": float((full - red).std(ddof=1)),
-                        "median_md_se_full": float(md[0]), "median_md_se_stratum_only": float(md[1])})
+    for suffix, words in COMPARISONS.items():
+        for outcome in ("event", "death"):
+            for model in ("frailty", "marginal"):
+                a, b = f"{model}_{outcome}", f"{model}_{outcome}{suffix}"
+                both = [r["est"] for r in reps if a in r.get("est", {}) and b in r.get("est", {})]
+                if len(both) < 3:
+                    continue
+                full, red = (np.array([e[k]["estimate"] for e in both]) for k in (a, b))
+                mg = [f"marginal_{outcome}", f"marginal_{outcome}{suffix}"]
+                md = [np.nanmedian([e[k]["se"]["md"][0] if e[k]["se"]["md"][0] is not None else np.nan for e in both])
+                      for k in mg]
+                out.append({"outcome": outcome, "model": model, "comparison": words, "reps": len(both),
+                            "sd_default": float(full.std(ddof=1)), "sd_comparison": float(red.std(ddof=1)),
+                            "sd_difference": float((full - red).std(ddof=1)),
+                            "median_md_se_default": float(md[0]), "median_md_se_comparison": float(md[1])})
     return out
 
 
@@ -427,13 +441,14 @@ def write_tables(designs: list[str], cox_default: str) -> None:
         paired = covariate_comparison(reps)
         s["covariate_comparison"] = paired
         if paired:
-            lines += ["", "Full organization covariates (13 terms) vs the randomization stratum only, on the same "
-                      "replicates (empirical SD of the log HR; MD median SE shows the leverage blow-up):", "",
-                      "| outcome | model | reps | SD full | SD stratum only | SD difference (full - stratum) | "
-                      "median MD SE full / stratum only |", "|---|---|---|---|---|---|---|"]
-            lines += [f"| {c['outcome']} | {c['model']} | {c['reps']} | {c['sd_full']:.4f} | {c['sd_stratum_only']:.4f} "
-                      f"| {c['sd_difference']:.4f} | {c['median_md_se_full']:.3f} / {c['median_md_se_stratum_only']:.3f} |"
-                      for c in paired]
+            lines += ["", "Default organization covariates (limited by the number of organizations, "
+                      "models.covariates.organizations_per_term) vs the comparison fit, on the same replicates "
+                      "(empirical SD of the log HR; MD median SE shows the leverage blow-up):", "",
+                      "| outcome | model | comparison | reps | SD default | SD comparison | SD difference | "
+                      "median MD SE default / comparison |", "|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {c['outcome']} | {c['model']} | {c['comparison']} | {c['reps']} | {c['sd_default']:.4f} | "
+                      f"{c['sd_comparison']:.4f} | {c['sd_difference']:.4f} | "
+                      f"{c['median_md_se_default']:.3f} / {c['median_md_se_comparison']:.3f} |" for c in paired]
         lines.append("")
     (RESULTS / "calibration_trials.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     (RESULTS / "calibration_trials.md").write_text("\n".join(lines) + "\n")
@@ -449,11 +464,12 @@ def main() -> None:
     ap.add_argument("--subgroups-every", type=int, default=1,
                     help="run the subgroup pooling only on seeds divisible by this (it is about 40%% of a replicate)")
     ap.add_argument("--summarize", action="store_true", help="only write the tables from the replicates so far")
+    ap.add_argument("--out", default=None,
+                    help="write the replicates (<out>/calibration_replicates) and tables here instead of benchmarks/results")
     ap.add_argument("--backfill-truth", action="store_true",
                     help="add the any_hosp truth to stored replicates without one, then write the tables")
-    ap.add_argument("--out", default=None, help="directory for the replicates and tables (default benchmarks/results)")
     args = ap.parse_args()
-    if args.out:
+    if args.out:  # a scratch run must not overwrite the committed replicates and tables
         global WORK, RESULTS
         RESULTS = Path(args.out)
         WORK = RESULTS / "calibration_replicates"

@@ -55,6 +55,17 @@ def test_terms_by_hand():
     assert not set(x.columns) & set(FORBIDDEN_TERMS)
 
 
+def test_every_organization_term_maps_back_to_its_covariate():
+    from mheval.models.covariates import organization_covariate_of
+
+    spec = dict(DEFAULT_COVARIATES)
+    for name in spec["organization"]:
+        x = adjustment_covariates(_frame(), "high_medium", {"beneficiary": [], "organization": [name]})
+        assert x.columns.size and all(organization_covariate_of(c) == name for c in x.columns), name
+    x = adjustment_covariates(_frame(), "high_medium", {"beneficiary": spec["beneficiary"], "organization": []})
+    assert not [c for c in x.columns if organization_covariate_of(c)]
+
+
 def test_a_missing_column_is_one_clear_error_and_unknown_names_are_rejected():
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['HCC_SCORE'\].*2 rows"):
         adjustment_covariates(_frame().drop(columns="HCC_SCORE"), "high")

@@ -74,10 +74,11 @@ def test_equation3_survey_impacts_cover_the_truth(trial, cohort):
         assert pct["cov_type"] == "CR2" and 1 < pct["df"] < pct["n_organizations"]
         # each wave's 90% interval, widened to 3 standard errors to keep the test stable, covers the truth
         assert abs(pct["impact"] - 30.0) < 3 * pct["se"]
-        # a 30-point effect is detected in every wave where the design leaves the residual degrees of
-        # freedom to see it: the one covariate specification puts 13 organization terms and 9 averages
-        # on this small trial's 30-odd responding organizations (issue 13's calibration must judge it)
-        assert pct["lower"] > 5 or pct["n_organizations"] - len(pct["covariates"]) - 2 < 20, pct
+        # a 30-point effect is detected in every wave where the CR2 interval has the degrees of freedom
+        # to see it: on this small trial's 39-44 responding organizations the organization-term limit
+        # (models.covariates.organizations_per_term) keeps the stratum and the 9 averages; wave 1's
+        # Satterthwaite df are about 12 (SE about 10 points, with or without the other 6 z_p terms)
+        assert pct["lower"] > 5 or pct["df"] < 15, pct
     assert all(i["estimable"] or i["reason"] for i in r["items"])
 
 

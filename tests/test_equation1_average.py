@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mheval.models.covariates import independent_covariates
+from mheval.models.covariates import independent_covariates, limit_organization_terms
 from mheval.models.equation1 import equation1_impact, model_covariates, model_frame
 from mheval.models.nested_lmm import fit_nested_lmm
 
@@ -71,6 +71,7 @@ def refit(data):
     """The same Equation 1 fitted directly: coefficients and their model-based covariance."""
     d = model_frame(data, "y", "high")
     covs = independent_covariates(d, [c for c in model_covariates(d, "high") if d[c].nunique() > 1])[0]
+    covs = limit_organization_terms(covs, d["ORG_ID"].nunique())[0]  # as every model does (30 organizations)
     fit = fit_nested_lmm(d, "y ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs), org="ORG_ID", bene="BENE_ID",
                          weights="WEIGHT", reml=True)
     return d, fit
@@ -123,6 +124,7 @@ def test_beneficiary_year_average_weights_years_by_their_beneficiary_years(data,
 def test_cr2_average_se_is_the_cr2_variance_of_the_simple_mean_contrast(data):
     d = model_frame(data, "y", "high")
     covs = independent_covariates(d, [c for c in model_covariates(d, "high") if d[c].nunique() > 1])[0]
+    covs = limit_organization_terms(covs, d["ORG_ID"].nunique())[0]  # as every model does (30 organizations)
     fit = fit_nested_lmm(d, "y ~ 0 + C(YEAR) + C(YEAR):MH + " + " + ".join(covs), org="ORG_ID", bene="BENE_ID",
                          weights="WEIGHT", reml=True, cov_type="CR2")
     r = equation1_impact(data, "y", "high", cov_type="CR2")

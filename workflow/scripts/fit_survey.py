@@ -21,7 +21,8 @@ def main():
                                 covariates=sm.params.covariates)
         write_json(result, sm.output.json)
         table = pd.DataFrame(result["items"]).drop(
-            columns=["model", "estimable", "covariates", "dropped_collinear_covariates", "params", "bse", "cov"],
+            columns=["model", "estimable", "covariates", "dropped_collinear_covariates", "organization_terms_limited",
+                     "params", "bse", "cov"],
             errors="ignore")
         reason = table.pop("reason") if "reason" in table else pd.Series("", index=table.index)
         table["note"] = ["" if not isinstance(r, str) or not r else f"not estimable: {r}" for r in reason]

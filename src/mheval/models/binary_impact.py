@@ -51,7 +51,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mheval.models.covariates import check_no_post_randomization, independent_covariates, varying
+from mheval.models.covariates import (
+    check_no_post_randomization,
+    independent_covariates,
+    limit_organization_terms,
+    varying,
+)
 from mheval.models.equation1 import check_average_weighting, fit_frame, model_covariates, model_frame
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.marginal_binary import fit_marginal_binary
@@ -120,6 +125,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
     covs = varying(d, model_covariates(d, population, covariates))
     covs, collinear = independent_covariates(d, covs)
+    covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     d = fit_frame(d, outcome, covs)
     d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])  # model_frame keeps WEIGHT > 0
@@ -154,7 +160,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
         "n_beneficiaries": glmm.n_groups["bene"], "n_organizations": glmm.n_groups["org"],
         "converged": model["converged"], "llf": model["llf"], "variance_components": glmm.variance_components,
         "average": rows[-1], "by_year": rows[:-1],
-        "dropped_collinear_covariates": collinear,
+        "dropped_collinear_covariates": collinear, "organization_terms_limited": limited,
         "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
     if cov_type == "CR2":

@@ -27,7 +27,15 @@ DEFAULT_COVARIATES = {
                     "health_status", "baseline_outcome"],
     "organization": ["randomization_stratum", "region", "log_ffs_size", "org_type", "rural", "health_system",
                      "other_cms_models"],
+    "organizations_per_term": 10,
 }
+
+#: The organization covariates' model terms (as :func:`adjustment_covariates` names them): the
+#: randomization stratum's level indicators ``RAND_*``, region ``REGION_*``, organization type ``TYPE_*``,
+#: and one term each for the others (:func:`organization_covariate_of`).
+ORGANIZATION_TERMS = {"randomization_stratum": "RAND_", "region": "REGION_", "org_type": "TYPE_",
+                      "log_ffs_size": "LOG_FFS_SIZE", "rural": "RURAL", "health_system": "HEALTH_SYSTEM",
+                      "other_cms_models": "OTHER_CMS"}
 
 #: Model terms measured after randomization (or driven by follow-up), which no model may use:
 #: the organization's number of analyzed enrollees (recruitment differs by arm), the share of the
@@ -105,10 +113,76 @@ def check_spec(spec: dict | None) -> dict:
     clear ValueError naming the unknown ones."""
     spec = DEFAULT_COVARIATES if spec is None else spec
     unknown = [n for part in ("beneficiary", "organization") for n in spec.get(part, []) if n not in NEEDS]
-    extra = sorted(set(spec) - {"beneficiary", "organization", "hcc_version", "hcc_claim_types"})
+    extra = sorted(set(spec) - {"beneficiary", "organization", "hcc_version", "hcc_claim_types",
+                                "organizations_per_term"})
     if unknown or extra:
         raise ValueError(f"config models.covariates: unknown covariate(s) {unknown + extra}; known: {sorted(NEEDS)}")
+    k = spec.get("organizations_per_term", DEFAULT_COVARIATES["organizations_per_term"])
+    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, float)) or not k >= 0):
+        raise ValueError(f"config models.covariates.organizations_per_term: {k!r} is not a number >= 0 "
+                         "(0 or null: no limit)")
     return spec
+
+
+def organization_covariate_of(term: str) -> str | None:
+    """The organization covariate (config name) whose term ``term`` is, or None for a beneficiary
+    (or design) term: ``RAND_*`` the randomization stratum, ``REGION_*`` region, ``TYPE_*``
+    organization type, ``LOG_FFS_SIZE``, ``RURAL``, ``HEALTH_SYSTEM``, ``OTHER_CMS`` (see
+    :data:`ORGANIZATION_TERMS`; tests/test_covariates.py checks every term
+    :func:`adjustment_covariates` builds maps back to its covariate)."""
+    for name, t in ORGANIZATION_TERMS.items():
+        if (t.endswith("_") and str(term).startswith(t)) or str(term) == t:
+            return name
+    return None
+
+
+def limit_organization_terms(covs: list[str], organizations: int, spec: dict | None = None) -> tuple[list[str], dict]:
+    """The pre-specified limit on organization-level terms with few organizations (docs/covariates.md,
+    "Organization covariates with few organizations"); every model applies it to its covariates
+    after the constant and collinear ones are dropped.
+
+    ``covs``: a model's covariate terms; ``organizations``: G, the number of organizations in the
+    model's data (what its cluster variance relies on); ``spec``: the covariate specification,
+    whose ``organizations_per_term`` k (default 10; 0 or None: no limit) sets the budget G / k of
+    organization-level terms. The randomization stratum's terms are always kept (the design was
+    stratified on it); then the other organization covariates of ``spec["organization"]``, in that
+    order, each with all of its terms in ``covs``, while the organization terms kept stay within
+    G / k; the first that would exceed it and every later one are left out. A covariate none of
+    whose terms is in ``covs`` (constant or collinear) costs nothing. Beneficiary terms are never
+    touched. The rule depends on the sample size only, never on outcomes or arms.
+
+    Returns (kept terms in the order of ``covs``, record): the record has ``organizations``,
+    ``organizations_per_term``, ``max_terms`` (G / k, None without a limit), ``kept`` and
+    ``dropped`` (organization terms), ``dropped_covariates`` (config names) and ``reason`` (None
+    when nothing is left out)."""
+    spec = check_spec(spec)
+    k = spec.get("organizations_per_term", DEFAULT_COVARIATES["organizations_per_term"])
+    G = int(organizations)
+    budget = G / k if k else None
+    owner = {c: organization_covariate_of(c) for c in covs}
+    order = ["randomization_stratum"] + [n for n in spec.get("organization", []) if n != "randomization_stratum"]
+    allowed, used, stop = set(), 0, False
+    dropped_names = []
+    for name in order:
+        terms = [c for c in covs if owner[c] == name]
+        if not terms:
+            continue
+        if name == "randomization_stratum" or (not stop and (budget is None or used + len(terms) <= budget)):
+            allowed.add(name)
+            used += len(terms)
+        else:
+            stop = True
+            dropped_names.append(name)
+    kept = [c for c in covs if owner[c] is None or owner[c] in allowed]
+    dropped = [c for c in covs if c not in set(kept)]
+    reason = None
+    if dropped:
+        reason = (f"{G} organizations allow {budget:.1f} organization-level terms at {k:g} organizations per term "
+                  f"(models.covariates.organizations_per_term): the randomization stratum is kept and "
+                  f"{', '.join(dropped_names)} left out")
+    return kept, {"organizations": G, "organizations_per_term": k, "max_terms": budget,
+                  "kept": [c for c in kept if owner[c] is not None], "dropped": dropped,
+                  "dropped_covariates": dropped_names, "reason": reason}
 
 
 def adjustment_covariates(df: pd.DataFrame, population: str, spec: dict | None = None) -> pd.DataFrame:

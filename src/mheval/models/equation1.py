@@ -30,6 +30,7 @@ from mheval.models.covariates import (
     check_no_post_randomization,
     check_spec,
     independent_covariates,
+    limit_organization_terms,
     varying,
 )
 from mheval.models.estimability import Limits, check_estimable, check_standard_error, estimate_or_note
@@ -155,6 +156,7 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
     covs = varying(d, model_covariates(d, population, covariates))
     covs, collinear = independent_covariates(d, covs)
+    covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
     d = fit_frame(d, outcome, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type)
@@ -186,7 +188,7 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
         "n_beneficiaries": fit.n_groups["bene"],
         "n_organizations": fit.n_groups["org"], "converged": fit.converged, "llf": fit.llf,
         "variance_components": fit.variance_components, "average": average, "by_year": rows,
-        "dropped_collinear_covariates": collinear,
+        "dropped_collinear_covariates": collinear, "organization_terms_limited": limited,
         "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
     if n_perm > 0:

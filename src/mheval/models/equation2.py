@@ -103,7 +103,13 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     the multilevel one kept as "multilevel_model_based"; "model": the multilevel one, model-based SE."""
     from mheval.models.binary_impact import ame_row, check_cov_type, glmm_start
     from mheval.models.marginal_binary import fit_marginal_binary
-    from mheval.models.covariates import adjustment_covariates, check_no_post_randomization, independent_covariates, varying
+    from mheval.models.covariates import (
+        adjustment_covariates,
+        check_no_post_randomization,
+        independent_covariates,
+        limit_organization_terms,
+        varying,
+    )
     from mheval.models.estimability import check_estimable
     from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
 
@@ -111,6 +117,7 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     cov = adjustment_covariates(frame, population, covariates)
     d = frame[["ORG_ID", "MH", outcome]].join(cov)
     covs, collinear = independent_covariates(d, varying(cov, cov.columns), year=None)
+    covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
     formula = f"{outcome} ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     check_cov_type(cov_type)
     marginal = fit_marginal_binary(d, formula, org="ORG_ID", link="logit") if cov_type == "CR2" else None
@@ -124,7 +131,8 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
 
     out = {"model": MODEL, "cov_type": "model", "n_obs": glmm.nobs, "n_organizations": glmm.n_groups["org"],
            "converged": glmm.converged, "variance_components": glmm.variance_components, "average": effect(glmm),
-           "by_year": [], "dropped_collinear_covariates": collinear, "coefficients": coefficients(glmm)}
+           "by_year": [], "dropped_collinear_covariates": collinear, "organization_terms_limited": limited,
+           "coefficients": coefficients(glmm)}
     if marginal is not None:
         fit = marginal
         multilevel = {k: out[k] for k in ("model", "cov_type", "converged", "variance_components", "average",

@@ -41,6 +41,7 @@ from mheval.models.covariates import (
     check_no_post_randomization,
     check_spec,
     independent_covariates,
+    limit_organization_terms,
 )
 from mheval.models.estimability import NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.wald import wald_interval
@@ -70,6 +71,7 @@ def organization_covariates(orgs: pd.DataFrame, covariates: dict | None = None) 
                                {"beneficiary": [], "organization": spec.get("organization", [])})
     z = pd.concat([z, zp[[c for c in zp.columns if c not in z.columns]]], axis=1)
     z.attrs["z"] = check_no_post_randomization(list(zp.columns))
+    z.attrs["covariate_spec"] = spec  # the organization-term limit of the impact model (limit_organization_terms)
     return z
 
 
@@ -140,6 +142,7 @@ def nonresponse_weights(frame: pd.DataFrame, survey: pd.DataFrame) -> tuple[pd.D
                "response_rate_by_wave": {f"wave {int(w)}": float(r) for w, r in grid.groupby("WAVE")["RESPONDED"].mean().items()},
                "models": models}
     grid.attrs["z"] = frame.attrs.get("z", ORG_COVARIATES)  # z_p of the impact model (organization_covariates)
+    grid.attrs["covariate_spec"] = frame.attrs.get("covariate_spec")
     return grid, summary
 
 
@@ -169,8 +172,10 @@ def _equation3(survey, weights, covariates, item, wave, alpha, limits) -> dict:
     z = weights.attrs.get("z", ORG_COVARIATES)
     candidates = check_no_post_randomization(list(z) + [c for c in covariates.columns if c != "ORG_ID"])
     kept, dropped = independent_covariates(d.assign(YEAR=1), candidates)
-    names = ["Intercept", "MH"] + kept
     n_org = int(d["ORG_ID"].nunique())
+    # z_p limited by the wave's responding organizations; x_p (beneficiary averages) are not organization covariates
+    kept, limited = limit_organization_terms(kept, n_org, weights.attrs.get("covariate_spec"))
+    names = ["Intercept", "MH"] + kept
     if n_org - len(names) < 2:
         raise NotEstimable(f"too few responding organizations ({n_org}) for {len(names)} coefficients")
     X = np.column_stack([np.ones(len(d)), d["MH"].to_numpy(float)] + [d[c].to_numpy(float) for c in kept])
@@ -187,7 +192,7 @@ def _equation3(survey, weights, covariates, item, wave, alpha, limits) -> dict:
             "n_responses": int(len(d)), "n_organizations": n_org, "impact": b, "se": se, "df": df,
             "lower": lower, "upper": upper, "p": p,
             "control_mean_weighted": float(np.average(d.loc[ctl, "VALUE"], weights=d.loc[ctl, "NR_WEIGHT"])),
-            "covariates": kept, "dropped_collinear_covariates": dropped,
+            "covariates": kept, "dropped_collinear_covariates": dropped, "organization_terms_limited": limited,
             "params": dict(zip(names, map(float, fit.params))), "bse": dict(zip(names, map(float, bse))),
             "cov": {a: dict(zip(names, map(float, row))) for a, row in zip(names, fit.vcov)}}
 

@@ -22,6 +22,7 @@ from mheval.models.covariates import (
     adjustment_covariates,
     check_no_post_randomization,
     independent_covariates,
+    limit_organization_terms,
     varying,
 )
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error, estimate_or_note
@@ -72,15 +73,19 @@ def survival_frame(tte: pd.DataFrame, outcome: str, population: str,
     """The population's rows with duration, event, ORG_ID, MH and the adjustment covariates (those
     with variation, not a linear combination of the ones before them and MH
     (:func:`mheval.models.covariates.independent_covariates`), and not an indicator without events
-    on one side (:func:`event_free_indicators`)). Returns the frame and the covariate names (MH first)."""
+    on one side (:func:`event_free_indicators`)), the organization terms limited by the number of
+    organizations (:func:`mheval.models.covariates.limit_organization_terms`; its record in
+    ``frame.attrs["organization_terms_limited"]``). Returns the frame and the covariate names (MH first)."""
     duration, event, _ = OUTCOMES[outcome]
     df = tte[tte["STRATUM"].isin(POPULATIONS[population])].reset_index(drop=True)
     x, cov = design_matrix(df, population, covariates)
     kept = check_no_post_randomization(independent_covariates(x, varying(x, [c for c in cov if c != "MH"]), year=None)[0])
+    kept, limited = limit_organization_terms(kept, df["ORG_ID"].nunique(), covariates)
     event_free = set(event_free_indicators(x[kept], df[OUTCOMES[outcome][1]]))  # once, not once per covariate
     cov = ["MH"] + [c for c in kept if c not in event_free]
     x = x[cov].copy()
     x[duration], x[event], x["ORG_ID"] = df[duration].to_numpy(), df[event].to_numpy(), df["ORG_ID"].to_numpy()
+    x.attrs["organization_terms_limited"] = limited
     return x, cov
 
 
@@ -146,6 +151,7 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
               covariates=None) -> dict:
     duration, event, label = OUTCOMES[outcome]
     x, cov = survival_frame(tte, outcome, population, covariates)
+    limited = x.attrs["organization_terms_limited"]
     check_estimable(x[event], x["MH"], x["ORG_ID"], "events", limits)
     check_clusters_for_covariates(x["ORG_ID"], cov, cox_cov_type)
     with warnings.catch_warnings(record=True) as caught:
@@ -199,7 +205,7 @@ def _survival(tte, outcome, population, alpha, ph_alpha, cox_cov_type, n_perm, s
         "crude": crude_rates(x, duration, event),
         "ph_test": {"alpha": ph_alpha, "rejects": ph_rejects, "treatment": ph.loc["MH"].to_dict(),
                     "global": ph.loc["GLOBAL"].to_dict(), "terms": ph.reset_index(names="term").to_dict(orient="records")},
-        "by_year": by_year, "by_year_note": by_year_note,
+        "by_year": by_year, "by_year_note": by_year_note, "organization_terms_limited": limited,
         "coefficients": fr.summary(alpha).reset_index(names="term").to_dict(orient="records"),
         "coefficients_marginal": mg.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }

@@ -452,6 +452,19 @@ FLOW_TEXT = {
 }
 
 
+def organization_terms_note(models: Mapping) -> str:
+    """The table note of the pre-specified limit on organization-level covariates
+    (:func:`mheval.models.covariates.limit_organization_terms`, config
+    ``models.covariates.organizations_per_term``)."""
+    k = ((models.get("covariates") or {}).get("organizations_per_term", 10))
+    if not k:
+        return "Organization covariates: the full specification in every model (no limit by the number of organizations)."
+    return (f"Organization covariates: the randomization stratum always; the other organization characteristics, in "
+            f"their pre-specified order, only while the model has at least {k:g} organizations per organization-level "
+            "term (models.covariates.organizations_per_term); each model's terms left out are listed in its result "
+            "file (organization_terms_limited), beside those dropped as constant or collinear.")
+
+
 def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, caption: str | None = None) -> Display:
     """The display definition of a results table by its name (file stem), with its caption and
     notes written from ``config`` (interval level from ``models.alpha``, the cell-size rule from
@@ -477,7 +490,7 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
                f"corrected variance ({models['cox_cov_type']}), as the model-based one ignores the clustering."
                if models.get("cox_cov_type", "robust") != "robust" else "."),
             "Marginal Cox hazard ratio: Cox model with standard errors clustered by organization "
-            "(population-averaged), the sensitivity analysis.", source]
+            "(population-averaged), the sensitivity analysis.", organization_terms_note(models), source]
         spec["labels"] = {"prob_reduction": "Probability HR < 1"}
     elif name == "impacts":
         size = models.get("size_percent", 5)
@@ -490,7 +503,7 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
                else ", from the multilevel models with model-based standard errors")
             + f"; the fixed-window event from Equation 2. Means are regression-adjusted; {pct}% intervals "
             f"(models.alpha = {alpha:g}). Probabilities read each estimate as a posterior under a flat prior; "
-            f"a reduction of {size:g}% or more is of the control mean.", source]
+            f"a reduction of {size:g}% or more is of the control mean.", organization_terms_note(models), source]
     elif name == "balance":
         prior_types = (cfg.get("cohort") or {}).get("prior_event_claim_types") or ["inpatient"]
         spec["caption"] = "Baseline characteristics by arm at enrollment"
@@ -518,7 +531,7 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
                          "and nonresponse weights from a response model on organization characteristics. "
                          f"Intervals and p-values from cluster-robust standard errors ({', '.join(cov) or 'CR2'}) "
                          "with the degrees of freedom shown; model-based standard error and p-value for comparison.",
-                         source]
+                         organization_terms_note(models), source]
         spec["hide"] = ("alpha", "cov_type")
         spec["kinds"] = {"item": "code", "df": "stat"}
         spec["labels"] = {"se": "Standard error", "df": "Degrees of freedom", "control_mean_unadjusted":
@@ -543,7 +556,8 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
         spec["caption"] = f"Subgroup impacts, unpooled and partially pooled ({pct}% intervals)"
         spec["kinds"] = {"dimension": "code"}
         spec["notes"] = ["Hazard-ratio rows are Cox outcomes; impact rows are in the outcome's units. Partially "
-                         "pooled: posterior of a Bayesian hierarchical model (credible interval, CrI)."]
+                         "pooled: posterior of a Bayesian hierarchical model (credible interval, CrI).",
+                         organization_terms_note(models)]
     elif name == "impacts_pbpm":
         spec["labels"] = {"impact_pbpm": "Impact"}
     elif name == "subgroup_tests":

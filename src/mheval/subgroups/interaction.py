@@ -52,6 +52,7 @@ from mheval.models.covariates import (
     check_no_post_randomization,
     independent_covariates,
     independent_in_gram,
+    limit_organization_terms,
 )
 from mheval.models.cox_engine import fit_cox
 from mheval.models.equation1 import check_average_weighting, model_covariates, model_frame
@@ -92,6 +93,7 @@ class SubgroupImpacts:
     alpha: float
     n_obs: int
     dropped_covariates: list[str] = field(default_factory=list)
+    organization_terms_limited: dict | None = None  # mheval.models.covariates.limit_organization_terms's record
     size_interaction: dict | None = None
     overall_control_mean: float | None = None
     cov: pd.DataFrame | None = None  # covariance of the level estimates
@@ -103,6 +105,7 @@ class SubgroupImpacts:
                 "subgroup": self.subgroup, "alpha": self.alpha, "n_obs": self.n_obs,
                 "levels": self.table.to_dict(orient="records"), "heterogeneity": self.heterogeneity,
                 "size_interaction": self.size_interaction, "dropped_covariates": self.dropped_covariates,
+                "organization_terms_limited": self.organization_terms_limited,
                 "overall_control_mean": self.overall_control_mean}
 
 
@@ -152,15 +155,19 @@ def _counts(d: pd.DataFrame, col: str, levels: list) -> pd.DataFrame:
     return out.fillna(0).astype(int)
 
 
-def _usable_covariates(d: pd.DataFrame, covs: list[str], col: str) -> tuple[list[str], list[str]]:
+def _usable_covariates(d: pd.DataFrame, covs: list[str], col: str, organizations: int,
+                       covariates: dict | None) -> tuple[list[str], list[str], dict]:
     """Covariates that vary overall and are not linear combinations of the level indicators and
     the covariates kept before them (:func:`mheval.models.covariates.independent_covariates`; e.g.
     MALE by sex, organization-type dummies when two types are merged into one level); the others
-    are dropped and listed."""
+    are dropped and listed. Then the organization terms limited by the ``organizations`` of the fit
+    (:func:`mheval.models.covariates.limit_organization_terms`, whose record is the third element)."""
     varying = check_no_post_randomization([c for c in covs if d[c].nunique() > 1])
     level = d[col].astype(object).to_numpy()
     base = [(level == lv).astype(float) for lv in pd.unique(level)]
-    return independent_covariates(d, varying, base=base)
+    kept, dropped = independent_covariates(d, varying, base=base)
+    kept, limited = limit_organization_terms(kept, organizations, covariates)
+    return kept, dropped, limited
 
 
 def _level_table(counts: pd.DataFrame, est, se, alpha: float) -> pd.DataFrame:
@@ -410,6 +417,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
         _check_arms(counts, col)
         K = len(levels)
         names, spec, covs, dropped, n_kt, w_kt, z_kt = shared.dimension(lev, K, by_year)
+        covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
         fit = fit_nested_lmm_statistics(shared.statistics(lev, K, names, spec, covs), reml=True, cov_type=cov_type,
                                         start=start)
         years = list(shared.years)
@@ -424,7 +432,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
         w_rows = {(t, k): float(w_kt[k, ti]) for ti, t in enumerate(years) for k in range(K)}
         mh_terms = [nm for nm in names if nm.startswith("MH_")]
     else:
-        fit, levels, mh_terms, covs, dropped, years, K, cell_mean, n_rows, w_rows, counts = _fit_from_rows(
+        fit, levels, mh_terms, covs, dropped, limited, years, K, cell_mean, n_rows, w_rows, counts = _fit_from_rows(
             d, outcome, population, col, levels, by_year, covariates, cov_type, start)
     names = list(fit.params.index)
     beta = fit.params.to_numpy()
@@ -470,13 +478,15 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
                            (", CR2 covariance by organization" if cov_type == "CR2" else ", model-based covariance"),
                            outcome=outcome, population=population, subgroup=col, table=table,
                            heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=fit.nobs,
-                           dropped_covariates=dropped, size_interaction=size, overall_control_mean=overall_control,
+                           dropped_covariates=dropped, organization_terms_limited=limited, size_interaction=size,
+                           overall_control_mean=overall_control,
                            cov=pd.DataFrame(cov, index=levels, columns=levels), variance_ratios=fit.theta ** 2)
 
 
 def _fit_from_rows(d, outcome, population, col, levels, by_year, covariates, cov_type, start):
     """The interaction model of :func:`equation1_by_subgroup` fitted from the rows of its model frame
-    ``d``: (fit, levels, MH term names, covariates kept and dropped, years, number of levels, per
+    ``d``: (fit, levels, MH term names, covariates kept and dropped, the organization-term limit's
+    record, years, number of levels, per
     (year, level) the mean prediction without the MH terms, the number of rows and their weight, counts)."""
     base_covs = model_covariates(d, population, covariates)
     # only the fit's columns (the model frame keeps every column of the file: 1.3 M rows at scale 1.0)
@@ -486,7 +496,7 @@ def _fit_from_rows(d, outcome, population, col, levels, by_year, covariates, cov
     levels = _levels(d, col, levels, f"population '{population}'")
     counts = _counts(d, col, levels)
     _check_arms(counts, col)
-    covs, dropped = _usable_covariates(d, base_covs, col)
+    covs, dropped, limited = _usable_covariates(d, base_covs, col, d["ORG_ID"].nunique(), covariates)
     years = sorted(d["YEAR"].unique())
     K = len(levels)
     code = d[col].astype(object).map({lv: i for i, lv in enumerate(levels)}).to_numpy()
@@ -523,7 +533,7 @@ def _fit_from_rows(d, outcome, population, col, levels, by_year, covariates, cov
             n_rows[(t, k)], w_rows[(t, k)] = int(r.sum()), float(w[r].sum())
             if r.any():
                 cell_mean[(t, k)] = float(pred0[r].mean())
-    return fit, levels, mh_terms, covs, dropped, years, K, cell_mean, n_rows, w_rows, counts
+    return fit, levels, mh_terms, covs, dropped, limited, years, K, cell_mean, n_rows, w_rows, counts
 
 
 def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
@@ -551,6 +561,7 @@ def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
         lev = np.zeros(len(shared.s), dtype=np.intp)
         covs = independent_in_gram(shared._gram(lev, 1, spec, extra, list(range(len(shared.varying))))[0],
                                    len(spec) + 2, shared.varying)[0]  # LOG_FFS_SIZE is the size term itself
+        covs = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)[0]
         names = ([f"C(YEAR)[{t}]" for t in shared.years] + [f"C(YEAR)[{t}]:MH" for t in shared.years]
                  + ["LOG_SIZE_C", "MH_X_LOG_SIZE"])
         fit = fit_nested_lmm_statistics(shared.statistics(lev, 1, names, spec, covs, extra=extra), reml=True)
@@ -566,6 +577,7 @@ def equation1_size_interaction(by: pd.DataFrame, outcome: str, population: str,
     base = [(yrs == t) * w for t in np.unique(yrs) for w in (1.0, trt)] + [d["LOG_SIZE_C"].to_numpy(),
                                                                           d["MH_X_LOG_SIZE"].to_numpy()]
     covs = independent_covariates(d, [c for c in base_covs if d[c].nunique() > 1], base=base)[0]  # LOG_FFS_SIZE is the size term itself
+    covs = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)[0]
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH + LOG_SIZE_C + MH_X_LOG_SIZE" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True)
     return _interaction_dict(float(fit.params["MH_X_LOG_SIZE"]), float(fit.bse["MH_X_LOG_SIZE"]), alpha, centre,
@@ -637,7 +649,7 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
             f"'{population}' (intervention {n_ev[k, 0]}, control {n_ev[k, 1]}): its hazard ratio is not estimable; "
             "use coarser levels (subgroups.definitions) for this outcome")
     xx = x.assign(**{col: df[col].astype(object).to_numpy()})
-    covs, dropped = _usable_covariates(xx, list(x.columns), col)
+    covs, dropped, limited = _usable_covariates(xx, list(x.columns), col, df["ORG_ID"].nunique(), covariates)
     # indicators without events on one side make the coefficient run off (as in Equation 4's frame)
     free = event_free_indicators(x[covs], ev)
     covs, dropped = [c for c in covs if c not in free], dropped + free
@@ -674,7 +686,7 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
     return SubgroupImpacts(model=f"Cox x subgroup: Efron ties, cluster-robust SE by organization ({cov_type})",
                            outcome=outcome, population=population, subgroup=col, table=table,
                            heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=len(df),
-                           dropped_covariates=dropped, size_interaction=size,
+                           dropped_covariates=dropped, organization_terms_limited=limited, size_interaction=size,
                            cov=pd.DataFrame(cov, index=levels, columns=levels))
 
 
@@ -691,6 +703,7 @@ def cox_size_interaction(tte: pd.DataFrame, outcome: str, population: str, size_
     mh = df["MH"].to_numpy(float)
     covs = independent_covariates(x.assign(MH=mh), [c for c in x.columns if x[c].nunique() > 1],
                                   base=[np.ones(len(df)), mh, lc, mh * lc])[0]
+    covs = limit_organization_terms(covs, df["ORG_ID"].nunique(), covariates)[0]
     free = set(event_free_indicators(x[covs], df[event].to_numpy()))  # once, not once per covariate
     covs = [c for c in covs if c not in free]
     X = np.column_stack([df["MH"].to_numpy(float), lc, df["MH"].to_numpy(float) * lc, x[covs].to_numpy(float)])

@@ -158,6 +158,7 @@ def run_subgroup_analysis(tte: pd.DataFrame, by: pd.DataFrame | None, cfg: dict,
             rows.append(t.assign(**key, heterogeneity_p=imp.heterogeneity["p"]))
             tests.append({**key, "heterogeneity": imp.heterogeneity, "size_interaction": imp.size_interaction,
                           "dropped_covariates": imp.dropped_covariates,
+                          "organization_terms_limited": imp.organization_terms_limited,
                           "hyper": pooled.hyper.reset_index(names="parameter").to_dict(orient="records")})
             diags.append({**key, **{k: v for k, v in pooled.diagnostics.items() if k != "thresholds"}})
             if idata_dir is not None:
