@@ -94,7 +94,9 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     :func:`mheval.contract.read.register_input`). May create temporary tables on ``con``: the event
     each distinct diagnosis code of the file carries (:func:`mheval.outcomes.codes.create_code_event_table`:
     the code lists' regular expressions run once per distinct code, not once per claim) and the ED claims.
-    Claim identifiers are joined as they are when both files give them one type (else as text).
+    Claim identifiers are joined as they are when both files give them one type (else as text). The
+    event columns (CVD_EVENT, OTHER_CVD) come out as an ENUM of the code lists' names (:func:`_enum_columns`:
+    written to Parquet as text; :func:`claims_columns_sql` casts them to text for frames).
     """
     oc = cfg["outcomes"]
     unavailable = set(cfg.get("data", {}).get("unavailable") or ())  # optional inputs left out (availability.py)
@@ -297,7 +299,8 @@ def fills_sql(data_dir: str | Path, year: int, drugs_path: str | Path, con: duck
     empty query. The dates are timestamps (as pandas writes dates), the intensity a 64-bit integer. The
     fills come in the PDE file's order (one thread: the same on every run), not sorted: sorting them by
     beneficiary took half of the job, and every later step (:func:`mheval.analysis.beneficiary_year.medication_changes`)
-    orders what it needs."""
+    orders what it needs. DRUG_CLASS is an ENUM of the drug list's classes (written to Parquet as text;
+    :func:`extract_fills` casts it to text)."""
     path = _year_file(Path(data_dir), "pde", year)
     ndc = _year_file(Path(data_dir), "ndc", year)
     if not path or not ndc:
