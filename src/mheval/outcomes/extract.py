@@ -70,6 +70,19 @@ def _same_key_type(con: duckdb.DuckDBPyConnection, left: str, right: str, column
     return con.table(left).project(column).types == con.table(right).project(column).types
 
 
+def _enum_columns(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], values, type_name: str) -> None:
+    """Give the text ``columns`` of the small temporary table ``table`` the ENUM type ``type_name`` of
+    ``values`` (every name they can take; any other raises DuckDB's conversion error). A query taking a
+    text column from such a lookup carries small integers, and DuckDB writes an ENUM as the same Parquet
+    text column, its dictionary taken from the type instead of built by hashing every value (an
+    outpatient year's event and other-CVD columns: 0.09 -> 0.05 CPU s). The names reach DuckDB as a
+    registered relation, never as SQL text; the identifiers are this module's own."""
+    con.register(f"{type_name}_values", pd.DataFrame({"v": pd.Series(sorted(set(values)), dtype=object)}))
+    con.execute(f"CREATE OR REPLACE TYPE {type_name} AS ENUM (SELECT v FROM {type_name}_values)")
+    for c in columns:
+        con.execute(f"ALTER TABLE {table} ALTER {c} TYPE {type_name}")
+
+
 def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.DataFrame, cfg: dict,
                    con: duckdb.DuckDBPyConnection) -> tuple[str, str, dict]:
     """The SQL of one claim type and year's extraction: (claims query, office-visits query, parameters).
@@ -81,7 +94,9 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     :func:`mheval.contract.read.register_input`). May create temporary tables on ``con``: the event
     each distinct diagnosis code of the file carries (:func:`mheval.outcomes.codes.create_code_event_table`:
     the code lists' regular expressions run once per distinct code, not once per claim) and the ED claims.
-    Claim identifiers are joined as they are when both files give them one type (else as text).
+    Claim identifiers are joined as they are when both files give them one type (else as text). The
+    event columns (CVD_EVENT, OTHER_CVD) come out as an ENUM of the code lists' names (:func:`_enum_columns`:
+    written to Parquet as text; :func:`claims_columns_sql` casts them to text for frames).
     """
     oc = cfg["outcomes"]
     unavailable = set(cfg.get("data", {}).get("unavailable") or ())  # optional inputs left out (availability.py)
@@ -111,6 +126,8 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
         src, order = "claims_numbered", " ORDER BY claims_numbered.claim_row"
     if dx:
         table = create_code_event_table(con, {k: v[0] for k, v in lists.items()}, base, dx)
+        _enum_columns(con, table, [f"{k}_{era}" for k in lists for era in ("icd10", "icd9")],
+                      [e for v in lists.values() for e in v[0]["event"]], "claim_event")
         alias = {c: f"dx{i}" for i, c in enumerate(dx)}
         joins = "".join(f' LEFT JOIN {table} {alias[c]} ON {alias[c]}.code = {src}."{c}"' for c in dx)
         events = {k: code_event_lookup_sql(k, [alias[c] for c in cols], date_expr=f"{src}.CLM_FROM_DT")
@@ -282,12 +299,16 @@ def fills_sql(data_dir: str | Path, year: int, drugs_path: str | Path, con: duck
     empty query. The dates are timestamps (as pandas writes dates), the intensity a 64-bit integer. The
     fills come in the PDE file's order (one thread: the same on every run), not sorted: sorting them by
     beneficiary took half of the job, and every later step (:func:`mheval.analysis.beneficiary_year.medication_changes`)
-    orders what it needs."""
+    orders what it needs. DRUG_CLASS is an ENUM of the drug list's classes (written to Parquet as text;
+    :func:`extract_fills` casts it to text)."""
     path = _year_file(Path(data_dir), "pde", year)
     ndc = _year_file(Path(data_dir), "ndc", year)
     if not path or not ndc:
         return EMPTY_FILLS_SQL
-    con.register("cv_drugs", pd.read_csv(drugs_path, dtype={"statin_intensity": str}, keep_default_na=False))
+    drugs = pd.read_csv(drugs_path, dtype={"statin_intensity": str}, keep_default_na=False)
+    # the class as a pandas categorical, which DuckDB reads as an ENUM: written as the same text column,
+    # its dictionary taken from the type instead of built by hashing every fill's class (0.08 -> 0.01 CPU s a year)
+    con.register("cv_drugs", drugs.assign(drug_class=pd.Categorical(drugs["drug_class"])))
     con.register("intensity_rank", pd.DataFrame({"statin_intensity": list(INTENSITY_RANK),
                                                  "rank": list(INTENSITY_RANK.values())}))
     pde, ndc_src = register_input(con, "pde", [Path(path)]), register_input(con, "ndc", [Path(ndc)])
@@ -312,7 +333,8 @@ def extract_fills(data_dir: str | Path, year: int, drugs_path: str | Path,
     3 high; 0 otherwise). Other drugs are dropped. Rows in the PDE file's order (:func:`fills_sql`).
     """
     con = con or connect()
-    return con.execute(fills_sql(data_dir, year, drugs_path, con)).df()
+    sql = fills_sql(data_dir, year, drugs_path, con)
+    return con.execute(f"SELECT * REPLACE (CAST(DRUG_CLASS AS VARCHAR) AS DRUG_CLASS) FROM ({sql})").df()
 
 
 def write_fills(data_dir: str | Path, year: int, drugs_path: str | Path, path: str | Path) -> None:
