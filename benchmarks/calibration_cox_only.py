@@ -3,7 +3,7 @@
 covariates and with the randomization stratum only, per seed (seeds outside calibration_trials' 1..200).
 
 Usage: nice python benchmarks/calibration_cox_only.py FIRST_SEED END_SEED STOP_HH:MM
-Appends to benchmarks/results/calibration_replicates/cox_only_few_seeds201-334.jsonl (session 7: seeds 201-334,
+Appends to benchmarks/results/calibration_replicates/before_s8/cox_only_few_seeds201-334.jsonl (session 7: seeds 201-334,
 about 5 CPU s each); read in docs/small_sample_inference.md (session 7) with benchmarks/calibration_oracle.py's
 oracle_log_hr.
 """
@@ -54,7 +54,7 @@ for seed in range(int(sys.argv[1]), int(sys.argv[2])):
                 except Exception as e:
                     out[f"{o}_{name}"] = {"error": f"{type(e).__name__}: {e}"[:200]}
         out["cpu"] = round(time.process_time() - t0, 1)
-        with open("benchmarks/results/calibration_replicates/cox_only_few_seeds201-334.jsonl", "a") as fh:
+        with open("benchmarks/results/calibration_replicates/before_s8/cox_only_few_seeds201-334.jsonl", "a") as fh:
             fh.write(json.dumps(out, default=float) + "\n")
         print(seed, out["cpu"], flush=True)
     finally:

@@ -1,7 +1,7 @@
 """A short check of the organization-term limit (models.covariates.organizations_per_term) on the
 calibration's 47-organization design: the replicates of a scratch run of calibration_trials.py with
 the rule (``--out``) against the stored replicates of the same seeds, run before the rule with every
-organization covariate (benchmarks/results/calibration_replicates/). Writes
+organization covariate (benchmarks/results/calibration_replicates/before_s8/). Writes
 benchmarks/results/calibration_orgcov_check.md.
 
     OPENBLAS_NUM_THREADS=1 nice -n 19 python benchmarks/calibration_trials.py --reps 75 --workers 1 \\
@@ -34,7 +34,7 @@ def _coverage(c: dict) -> str:
 
 def main(path: str) -> None:
     new = {r["seed"]: r for r in map(json.loads, Path(path).read_text().splitlines())}
-    stored = {r["seed"]: r for r in map(json.loads, (WORK / "calibration_trials_few.jsonl").read_text().splitlines())}
+    stored = {r["seed"]: r for r in map(json.loads, (WORK / "before_s8" / "calibration_trials_few.jsonl").read_text().splitlines())}
     seeds = sorted(set(new) & set(stored))
     a, b = [new[s] for s in seeds], [stored[s] for s in seeds]
     # the Cox fits with the rule are the stored stratum-only fits, to the bit (the rule keeps the stratum only)
@@ -47,7 +47,7 @@ def main(path: str) -> None:
              "(seeds " f"{seeds[0]}-{seeds[-1]}) of calibration design `few` (scale 0.02, about 47 organizations) run "
              "with the rule (models.covariates.organizations_per_term = 10: the randomization stratum only at 47 "
              "organizations), against the stored replicates of the same seeds run with every organization covariate "
-             "(benchmarks/results/calibration_replicates/, the default before the rule). Same data, same seeds: the "
+             "(benchmarks/results/calibration_replicates/before_s8/, the default before the rule). Same data, same seeds: the "
              "differences are the covariates only. 90% coverage with its Clopper-Pearson 90% interval; the default "
              "variance of each estimator.", "",
              "| estimator | variance | reps | SD full (stored) | SD rule | mean SE/SD full | mean SE/SD rule | "
