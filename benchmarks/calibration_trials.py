@@ -485,7 +485,10 @@ def main() -> None:
         stop = None
         if args.stop_at:
             h, mi = map(int, args.stop_at.split(":"))
-            stop = dt.datetime.now(dt.timezone.utc).replace(hour=h, minute=mi, second=0, microsecond=0)
+            now = dt.datetime.now(dt.timezone.utc)
+            stop = now.replace(hour=h, minute=mi, second=0, microsecond=0)
+            if stop <= now:  # a time already past today is tomorrow's (a run started before midnight)
+                stop += dt.timedelta(days=1)
         t0, finished, secs = time.perf_counter(), 0, []
         with ProcessPoolExecutor(args.workers) as pool:
             running = {}
