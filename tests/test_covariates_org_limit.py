@@ -165,6 +165,9 @@ def test_equation3_limits_z_p_by_the_responding_organizations():
 
     r = fit(SPEC)
     assert r["n_organizations"] == 20
-    assert r["covariates"] == ["RAND_B", "RURAL", "AVG_AGE10"]  # x_p averages are not organization covariates
-    assert r["organization_terms_limited"]["dropped"] == ["HEALTH_SYSTEM"]
-    assert "HEALTH_SYSTEM" in fit(NO_LIMIT)["covariates"]
+    # a regression over organizations: the x_p averages are organization-level terms too, after z_p, and
+    # HEALTH_SYSTEM (the third term) stops the list: it and the average after it are left out
+    assert r["covariates"] == ["RAND_B", "RURAL"]
+    assert r["organization_terms_limited"]["dropped"] == ["HEALTH_SYSTEM", "AVG_AGE10"]
+    assert r["organization_terms_limited"]["dropped_covariates"] == ["health_system", "AVG_AGE10"]
+    assert {"HEALTH_SYSTEM", "AVG_AGE10"} <= set(fit(NO_LIMIT)["covariates"])

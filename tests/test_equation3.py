@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from mheval.models.cluster_robust import cr2_weighted_ls
+from mheval.models.covariates import DEFAULT_COVARIATES
 from mheval.models.equation3 import (ORG_COVARIATES, beneficiary_averages, equation3_frame, equation3_impact,
                                      nonresponse_weights, organization_covariates)
 
@@ -117,7 +118,9 @@ def test_beneficiary_averages_by_hand():
 
 def test_one_impact_per_wave_matches_r_lm_with_weights_and_clubsandwich():
     orgs, cohort, survey = _trial_frame()
-    frame = organization_covariates(orgs)
+    # no organization-term limit here (34 respondents would keep the stratum only): the check is the
+    # weighted CR2 with many covariates; the limit is tested below
+    frame = organization_covariates(orgs, {**DEFAULT_COVARIATES, "organizations_per_term": 0})
     w, _ = nonresponse_weights(frame, survey)
     cov = beneficiary_averages(cohort, frame["ORG_ID"])
     res = {wave: equation3_impact(survey, w, cov, "PCT", wave) for wave in (1, 2)}
@@ -150,3 +153,28 @@ def test_too_few_respondents_is_not_estimable():
     w, _ = nonresponse_weights(frame, few)
     r = equation3_impact(few, w, beneficiary_averages(cohort, frame["ORG_ID"]), "PCT", 1)
     assert not r["estimable"] and r["wave"] == 1 and r["reason"]
+
+
+def test_the_organization_averages_share_the_organization_term_budget():
+    """Equation 3 is a regression over organizations: the beneficiary averages x_p count against
+    models.covariates.organizations_per_term after z_p. Wave 1 has 23 respondents; after the collinear
+    drops z_p is the stratum (1 indicator), region (3), log size (1), type (2), rural, health system, other
+    CMS models (1 each), then 8 averages. At 10 per term (2.3 terms) the stratum alone; at 5 (4.6) the
+    stratum and region (4; log size would make 5); at 3 (7.67) also log size and type (7; rural would make
+    8), no average; with no limit all 18 terms on 23 organizations."""
+    orgs, cohort, survey = _trial_frame()
+
+    def fit(k):
+        frame = organization_covariates(orgs, {**DEFAULT_COVARIATES, "organizations_per_term": k})
+        w, _ = nonresponse_weights(frame, survey)
+        return equation3_impact(survey, w, beneficiary_averages(cohort, frame["ORG_ID"]), "PCT", 1)
+
+    region = ["REGION_MIDWEST", "REGION_SOUTH", "REGION_WEST"]
+    r10, r5, r3, r0 = fit(10), fit(5), fit(3), fit(0)
+    assert r10["organization_terms_limited"]["organizations"] == 23
+    assert r10["covariates"] == ["RAND_West_large"]
+    assert r5["covariates"] == ["RAND_West_large", *region]
+    assert r3["covariates"] == ["RAND_West_large", *region, "LOG_FFS_SIZE", "TYPE_CARDIOLOGY", "TYPE_MULTISPECIALTY"]
+    assert "AVG_LOG_RISK" in r3["organization_terms_limited"]["dropped"]
+    assert len(r0["covariates"]) == 18 and "AVG_LOG_RISK" in r0["covariates"]
+    assert r0["organization_terms_limited"]["dropped"] == []

@@ -136,7 +136,8 @@ def organization_covariate_of(term: str) -> str | None:
     return None
 
 
-def limit_organization_terms(covs: list[str], organizations: int, spec: dict | None = None) -> tuple[list[str], dict]:
+def limit_organization_terms(covs: list[str], organizations: int, spec: dict | None = None,
+                             organization_level=()) -> tuple[list[str], dict]:
     """The pre-specified limit on organization-level terms with few organizations (docs/covariates.md,
     "Organization covariates with few organizations"); every model applies it to its covariates
     after the constant and collinear ones are dropped.
@@ -151,6 +152,11 @@ def limit_organization_terms(covs: list[str], organizations: int, spec: dict | N
     whose terms is in ``covs`` (constant or collinear) costs nothing. Beneficiary terms are never
     touched. The rule depends on the sample size only, never on outcomes or arms.
 
+    ``organization_level``: further terms of ``covs`` that are organization-level in this model, each
+    counted as a covariate of its own after the spec's organization covariates, in the given order
+    (Equation 3, a regression over organizations: the organization averages of the beneficiary
+    covariates, x_p, cost a cluster degree of freedom each like z_p).
+
     Returns (kept terms in the order of ``covs``, record): the record has ``organizations``,
     ``organizations_per_term``, ``max_terms`` (G / k, None without a limit), ``kept`` and
     ``dropped`` (organization terms), ``dropped_covariates`` (config names) and ``reason`` (None
@@ -159,8 +165,10 @@ def limit_organization_terms(covs: list[str], organizations: int, spec: dict | N
     k = spec.get("organizations_per_term", DEFAULT_COVARIATES["organizations_per_term"])
     G = int(organizations)
     budget = G / k if k else None
-    owner = {c: organization_covariate_of(c) for c in covs}
-    order = ["randomization_stratum"] + [n for n in spec.get("organization", []) if n != "randomization_stratum"]
+    extra = [c for c in organization_level if c in covs]
+    owner = {c: c if c in extra else organization_covariate_of(c) for c in covs}
+    order = (["randomization_stratum"] + [n for n in spec.get("organization", []) if n != "randomization_stratum"]
+             + extra)
     allowed, used, stop = set(), 0, False
     dropped_names = []
     for name in order:

@@ -173,8 +173,11 @@ def _equation3(survey, weights, covariates, item, wave, alpha, limits) -> dict:
     candidates = check_no_post_randomization(list(z) + [c for c in covariates.columns if c != "ORG_ID"])
     kept, dropped = independent_covariates(d.assign(YEAR=1), candidates)
     n_org = int(d["ORG_ID"].nunique())
-    # z_p limited by the wave's responding organizations; x_p (beneficiary averages) are not organization covariates
-    kept, limited = limit_organization_terms(kept, n_org, weights.attrs.get("covariate_spec"))
+    # every term of this regression over organizations is organization-level: z_p (the spec's organization
+    # covariates), then x_p (the beneficiary averages, in their order) share the budget of the wave's
+    # responding organizations
+    averages = [c for c in covariates.columns if c != "ORG_ID"]
+    kept, limited = limit_organization_terms(kept, n_org, weights.attrs.get("covariate_spec"), averages)
     names = ["Intercept", "MH"] + kept
     if n_org - len(names) < 2:
         raise NotEstimable(f"too few responding organizations ({n_org}) for {len(names)} coefficients")
