@@ -397,7 +397,7 @@ def write_tables(designs: list[str], cox_default: str) -> None:
                           "90% Clopper-Pearson Monte Carlo interval. `default` = the variance the workflow publishes, "
                           "`uncorrected` = the comparison (marginal Cox: robust sandwich, normal reference; Eq. 1: "
                           "model-based; subgroups: unpooled interaction-model interval). Seconds per trial below are wall time "
-                          "on a shared machine; CPU per replicate: calibration_speed.md.", ""]
+                          "(session 8: alone on the 2-core machine); CPU per replicate: calibration_speed.md.", ""]
     for design in designs:
         reps = load(design)
         if not reps:
@@ -413,7 +413,7 @@ def write_tables(designs: list[str], cox_default: str) -> None:
         lines += [f"## Design {design}: {s['description']}", "",
                   f"{s['reps']} replicates; median {s['median_beneficiaries']:.0f} analyzed beneficiaries (high + medium "
                   f"risk) in {s['median_organizations']:.0f} organizations; median {s['median_seconds_per_trial']:.0f} s "
-                  f"per trial (nice 19, 2 workers on a shared 2-core machine). Failed or not-estimable steps: "
+                  f"wall per trial (2 workers on 2 cores; see the run's note for the machine's load). Failed or not-estimable steps: "
                   f"{s['failed_steps'] or 'none'}.", "",
                   "| estimator | variance | reps | truth | bias | empirical SD | mean SE | median SE | mean SE/SD | "
                   "90% coverage (MC 90% CI) |",
