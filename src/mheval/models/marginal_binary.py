@@ -22,7 +22,7 @@ the whitened root is invariant and also exactly unbiased under the working model
 about 1% apart on the test data; the reference for 1e-6 agreement is clubSandwich's CR2 of the
 whitened final IRLS regression (an unweighted ``lm``), see docs/small_sample_inference.md.
 
-The fit is Fisher scoring by the normal equations (``nested_glmm._glm_start``, the mixed model's
+The fit is Fisher scoring by the normal equations (``nested_glmm.glm_fit``, the mixed model's
 starting values, run to 1e-10): statsmodels' GLM took 10.5 CPU s and 1 GB more at scale 0.25
 (233,627 rows, 9 IRLS iterations with QR), over the fit_binary job's budget. Checked against
 clubSandwich to 1e-6 (tests/test_marginal_binary.py, benchmarks/r/clubsandwich_glm_reference.R).
@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.models.cluster_robust import ClusterRobust, cr2
-from mheval.models.nested_glmm import LINKS, _glm_start, _offset, _outcome
+from mheval.models.nested_glmm import LINKS, binary_outcome, glm_fit, offset_values
 from mheval.models.nesting import model_matrices
 from mheval.models.result import ModelResult
 
@@ -92,15 +92,15 @@ def fit_marginal_binary(data: pd.DataFrame, formula: str, org: str, link: str = 
         raise ValueError(f"link must be one of {sorted(LINKS)}, not {link!r}")
     lk = LINKS[link]
     y_df, X_df = model_matrices(formula, data)
-    y = _outcome(y_df)
+    y = binary_outcome(y_df)
     rows = data.loc[X_df.index]
-    off = _offset(rows, offset)
+    off = offset_values(rows, offset)
     X = np.ascontiguousarray(X_df.to_numpy(float))
     if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:
         raise ValueError("the fixed-effects design is rank deficient; drop collinear terms")
     if rows[org].isna().any():
         raise ValueError(f"cluster column '{org}' has {int(rows[org].isna().sum())} missing value(s) of {len(rows)}")
-    beta = _glm_start(X, y, np.ones(len(y)), iters=_MAXIT, link=lk, offset=off, tol=_TOL)
+    beta = glm_fit(X, y, np.ones(len(y)), iters=_MAXIT, link=lk, offset=off, tol=_TOL)
     eta = X @ beta + off
     mu, dmu = lk.mean(eta), lk.dmean(eta)
     # IRLS working weights and residuals at the fitted values (clubSandwich's glm pieces, whitened)

@@ -363,7 +363,7 @@ def _solve_cols(lap, sums, R_o, R_b):
     return x_o, (R_b - c_b[:, None] * x_o[lap.oob]) / d_b[:, None]
 
 
-def _outcome(y: pd.DataFrame) -> np.ndarray:
+def binary_outcome(y: pd.DataFrame) -> np.ndarray:
     """The 0/1 outcome from patsy's matrix (a boolean outcome arrives as two indicator columns)."""
     if y.shape[1] == 2 and str(y.columns[1]).endswith("[True]"):
         y = y.iloc[:, [1]]
@@ -376,7 +376,7 @@ def _outcome(y: pd.DataFrame) -> np.ndarray:
     return values
 
 
-def _glm_start(X, y, w, iters=25, link=_Logit, offset=0.0, tol=1e-6):
+def glm_fit(X, y, w, iters=25, link=_Logit, offset=0.0, tol=1e-6):
     """Plain weighted binomial regression by Fisher scoring (IRLS by the normal equations), stopping
     when no coefficient moves by ``tol``: starting values at the default 1e-6 (the mixed model's
     optimizer takes it from there); the population-averaged GLM of
@@ -427,9 +427,9 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
         raise ValueError(f"link must be one of {sorted(LINKS)}, not {link!r}")
     lk = LINKS[link]
     y_df, X_df = model_matrices(formula, data)
-    y = _outcome(y_df)
+    y = binary_outcome(y_df)
     d = data.loc[X_df.index, [c for c in (org, bene, weights) if c]]
-    off = _offset(data.loc[X_df.index], offset)
+    off = offset_values(data.loc[X_df.index], offset)
     X = np.ascontiguousarray(X_df.to_numpy(float))
     if np.linalg.matrix_rank(X.T @ X) < X.shape[1]:
         raise ValueError("the fixed-effects design is rank deficient; drop collinear terms")
@@ -456,7 +456,7 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
         return dev, np.concatenate([grad[free], grad[2:]])
 
     if start is None:
-        x0 = np.concatenate([[0.5] * len(free), _glm_start(X, y, w, link=lk, offset=off)])
+        x0 = np.concatenate([[0.5] * len(free), glm_fit(X, y, w, link=lk, offset=off)])
     else:
         x0 = np.concatenate([np.asarray(start["theta"], float)[free], np.asarray(start["beta"], float)])
     nf = len(free)
@@ -549,7 +549,7 @@ def fit_nested_glmm(data: pd.DataFrame, formula: str, org: str, bene: str | None
               "link": link, "offset": offset})
 
 
-def _offset(d: pd.DataFrame, offset: str | None) -> np.ndarray:
+def offset_values(d: pd.DataFrame, offset: str | None) -> np.ndarray:
     """The offset column as floats (zeros without one); missing or non-finite values: one clear error."""
     if offset is None:
         return np.zeros(len(d))
@@ -623,7 +623,7 @@ def _ame_point(result, d, treatment, groups, scale, n_nodes, with_gradient=False
     if exposure is not None:
         offset = np.log(float(exposure))
     else:
-        offset = _offset(d, off_col) if off_col else 0.0
+        offset = offset_values(d, off_col) if off_col else 0.0
     w = d[result.spec["weights"]].to_numpy(float) if result.spec["weights"] else np.ones(len(d))
     sigma = np.sqrt(sum(result.variance_components.values())) if scale == "population" else 0.0
     beta = result.params.to_numpy()

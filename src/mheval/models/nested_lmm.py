@@ -62,7 +62,7 @@ class NestedLMMResult(ModelResult):
         return self._cov
 
 
-def _group_sum(idx, n_groups, rows, weights=None):
+def group_sum(idx, n_groups, rows, weights=None):
     """Per group: the sum of the rows (a 2-D array) of its members, each times its weight (default 1),
     as one sparse product (column-compressed: one entry per row, no sort)."""
     n = len(idx)
@@ -96,7 +96,7 @@ class _Profile:
         wZ = w[:, None] * Z
         M0 = Z.T @ wZ
         del Z
-        A = _group_sum(bene_idx, len(org_of_bene), wZ)
+        A = group_sum(bene_idx, len(org_of_bene), wZ)
         del wZ
         s = np.bincount(bene_idx, weights=w, minlength=len(org_of_bene))
         self._setup(M0, A, s, np.log(w).sum(), n, org_of_bene)
@@ -127,7 +127,7 @@ class _Profile:
         self.cell_org = (cell_codes // K).astype(np.intp)  # sorted: cells of one organization are adjacent
         self.cell_s = s_levels[cell_codes % K]
         self.cell_n = np.bincount(cell, minlength=len(cell_codes)).astype(float)
-        self.S = _group_sum(cell, len(cell_codes), A)
+        self.S = group_sum(cell, len(cell_codes), A)
         # organization x cell incidence (CSR, one entry per cell, in cell order): organization sums of
         # cell values weighted by f are one sparse product (E with data f) @ S
         self._E = (np.arange(len(cell_codes)), np.searchsorted(self.cell_org, np.arange(self.no + 1)))
@@ -300,7 +300,7 @@ class NestedLMMStatistics:
         for j in range(J):
             r = order[edges[j]:edges[j + 1]]
             M0_org[j] = Z[r].T @ wZ[r]
-        return cls(M0=M0_org.sum(axis=0), A=_group_sum(bene_idx, nb, wZ),
+        return cls(M0=M0_org.sum(axis=0), A=group_sum(bene_idx, nb, wZ),
                    s=np.bincount(bene_idx, weights=w, minlength=nb), org_of_bene=np.asarray(org_of_bene),
                    n=len(y), logw=float(np.log(w).sum()),
                    names=list(names) if names is not None else [f"x{j}" for j in range(X.shape[1])], M0_org=M0_org)

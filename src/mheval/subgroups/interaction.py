@@ -57,7 +57,7 @@ from mheval.models.covariates import (
 from mheval.models.cox_engine import fit_cox
 from mheval.models.equation1 import check_average_weighting, model_covariates, model_frame
 from mheval.models.estimability import NotEstimable
-from mheval.models.nested_lmm import NestedLMMStatistics, _group_sum, fit_nested_lmm, fit_nested_lmm_statistics
+from mheval.models.nested_lmm import NestedLMMStatistics, group_sum, fit_nested_lmm, fit_nested_lmm_statistics
 from mheval.models.survival_impact import OUTCOMES as SURVIVAL_OUTCOMES
 from mheval.models.survival_impact import event_free_indicators
 from mheval.models.wald import wald_interval
@@ -256,7 +256,7 @@ class SharedStatistics:
             Zj = Z[order[edges[j]:edges[j + 1]]]
             self.ZZ_org[j] = Zj.T @ (w[order[edges[j]:edges[j + 1]], None] * Zj)
             self.ZtZ += Zj.T @ Zj
-        self.AZ = _group_sum(g.bene_idx, nb, Z, w)
+        self.AZ = group_sum(g.bene_idx, nb, Z, w)
         self.s = np.bincount(g.bene_idx, weights=w, minlength=nb)
         self.U = np.bincount(g.bene_idx * T + self.year, weights=w, minlength=nb * T).reshape(nb, T)
         self.Um = np.bincount(g.bene_idx * T + self.year, weights=w * self.mh, minlength=nb * T).reshape(nb, T)
@@ -284,7 +284,7 @@ class SharedStatistics:
         n_kt = np.bincount(key, minlength=K * T).reshape(K, T)
         w_kt = np.bincount(key, weights=self.w, minlength=K * T).reshape(K, T)
         mh_kt = np.bincount(key, weights=self.mh, minlength=K * T).reshape(K, T)
-        z_kt = _group_sum(key, K * T, self.Z).reshape(K, T, -1)
+        z_kt = group_sum(key, K * T, self.Z).reshape(K, T, -1)
         # collinearity with the level indicators (as _usable_covariates, from the unweighted Gram matrix)
         ones = [(k, np.ones(len(self.years)), np.zeros(len(self.years))) for k in range(K)]
         covs, dropped = independent_in_gram(self._gram(lev, K, ones, None, list(range(len(self.varying))))[0], K,
@@ -320,9 +320,9 @@ class SharedStatistics:
         ng = J * K * T
         ws, wms, wmms = (np.bincount(key, weights=v, minlength=ng).reshape(J, K, T) for v in (w, wm, wm * self.mh))
         e = 0 if extra is None else extra.shape[1]
-        cols = [_group_sum(key, ng, self.Z, v).reshape(J, K, T, -1)[..., sel] for v in (w, wm)]
+        cols = [group_sum(key, ng, self.Z, v).reshape(J, K, T, -1)[..., sel] for v in (w, wm)]
         if e:
-            cols = [np.concatenate([_group_sum(key, ng, extra, v).reshape(J, K, T, -1), c], axis=-1)
+            cols = [np.concatenate([group_sum(key, ng, extra, v).reshape(J, K, T, -1), c], axis=-1)
                     for v, c in zip((w, wm), cols)]
         wu, wmu = cols
         m = len(spec)
@@ -344,7 +344,7 @@ class SharedStatistics:
         if e:
             org = self.org if by_org else np.zeros(len(w), dtype=np.intp)
             for i in range(e):
-                out[:, m + e:, m + i] = out[:, m + i, m + e:] = _group_sum(org, J, self.Z, w * extra[:, i])[:, sel]
+                out[:, m + e:, m + i] = out[:, m + i, m + e:] = group_sum(org, J, self.Z, w * extra[:, i])[:, sel]
                 for i2 in range(i + 1):
                     out[:, m + i, m + i2] = out[:, m + i2, m + i] = np.bincount(
                         org, weights=w * extra[:, i] * extra[:, i2], minlength=J)
@@ -363,7 +363,7 @@ class SharedStatistics:
         inter = (self.U @ al.T + self.Um @ be.T) * (lev[:, None] == lv[None, :])  # each beneficiary in its level
         parts = [inter]
         if extra is not None:
-            parts.append(_group_sum(self.nest.bene_idx, len(lev), extra, self.w))
+            parts.append(group_sum(self.nest.bene_idx, len(lev), extra, self.w))
         A = np.concatenate(parts + [self.AZ[:, sel]], axis=1)
         return NestedLMMStatistics(M0=M0_org.sum(axis=0), A=A, s=self.s, org_of_bene=self.nest.org_of_bene,
                                    n=len(self.w), logw=self.logw, names=names + list(covs), M0_org=M0_org)
