@@ -170,13 +170,13 @@ def _equation3(survey, weights, covariates, item, wave, alpha, limits) -> dict:
     d = equation3_frame(survey, weights, covariates, item, wave)
     check_estimable(d["VALUE"], d["MH"], d["ORG_ID"], "continuous", limits)
     z = weights.attrs.get("z", ORG_COVARIATES)
-    candidates = check_no_post_randomization(list(z) + [c for c in covariates.columns if c != "ORG_ID"])
+    averages = [c for c in covariates.columns if c != "ORG_ID"]  # x_p
+    candidates = check_no_post_randomization(list(z) + averages)
     kept, dropped = independent_covariates(d.assign(YEAR=1), candidates)
     n_org = int(d["ORG_ID"].nunique())
     # every term of this regression over organizations is organization-level: z_p (the spec's organization
     # covariates), then x_p (the beneficiary averages, in their order) share the budget of the wave's
     # responding organizations
-    averages = [c for c in covariates.columns if c != "ORG_ID"]
     kept, limited = limit_organization_terms(kept, n_org, weights.attrs.get("covariate_spec"), averages)
     names = ["Intercept", "MH"] + kept
     if n_org - len(names) < 2:
