@@ -194,8 +194,10 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
                 raise RuntimeError(f"not estimable: {a.get('reason')}")
             a = a["average"]
             c = 100 / a["control_mean"]
-            est[outcome] = {"estimate": c * a["impact"], "truth": 100 * (ratio - 1),
-                            "se": {"CR2": [c * a["se"], a["df"]], "model": [c * a["se_model"], None]}}
+            se = {m["lmm_cov_type"]: [c * a["se"], a["df"]], "model": [c * a["se_model"], None]}
+            if "se_cr2" in a:  # the CR3 default keeps CR2 beside it
+                se["CR2"] = [c * a["se_cr2"], a["df_cr2"]]
+            est[outcome] = {"estimate": c * a["impact"], "truth": 100 * (ratio - 1), "se": se}
         attempt("spend_ab", lambda: eq1("spend_ab", te["spending_ratio"]))
         attempt("office_mh", lambda: eq1("office_mh", te["office_visit_ratio"]))
 
@@ -203,13 +205,16 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
             # one call gives both: the population-averaged GLM's AME with CR2 (the default) and the multilevel
             # GLMM's with its model-based SE (kept as "any_hosp", the key of the replicates stored before CR2)
             a = binary_impact(by, "any_hosp", "high_medium", alpha=alpha, limits=limits,
-                              average=m["average_weighting"], covariates=cov, cov_type="CR2")
+                              average=m["average_weighting"], covariates=cov, cov_type=m["binary_cov_type"])
             if "average" not in a:
                 raise RuntimeError(f"not estimable: {a.get('reason')}")
             tr = any_hosp_truth(truth["binary_effects"]["any_hosp"], m["average_weighting"])
             g, ml = a["average"], a["multilevel_model_based"]["average"]
             est["any_hosp"] = {"estimate": ml["impact"], "truth": tr, "se": {"model": [ml["se"], None]}}
-            est["any_hosp_marginal"] = {"estimate": g["impact"], "truth": tr, "se": {"CR2": [g["se"], g["df"]]}}
+            se = {m["binary_cov_type"]: [g["se"], g["df"]]}
+            if "cr2_comparison" in a:
+                se["CR2"] = [a["cr2_comparison"]["average"]["se"], a["cr2_comparison"]["average"]["df"]]
+            est["any_hosp_marginal"] = {"estimate": g["impact"], "truth": tr, "se": se}
         attempt("any_hosp", binary)
 
         def survey():
@@ -283,12 +288,14 @@ def backfill_truth(designs: list[str]) -> None:
         print(f"{design}: any_hosp truth added to {n} replicates", flush=True)
 
 
-DEFAULTS = {  # the variance each estimator publishes by default, and its uncorrected comparison
-    "frailty": ("published", "model-based"), "marginal": (None, "robust"), "spend_ab": ("CR2", "model"),
-    "office_mh": ("CR2", "model"), "any_hosp": ("CR2", "model"), "any_hosp_marginal": ("CR2", "model"),
+DEFAULTS = {  # the variance each estimator publishes by default (None: the config's), and its uncorrected comparison
+    "frailty": ("published", "model-based"), "marginal": (None, "robust"), "spend_ab": (None, "model"),
+    "office_mh": (None, "model"), "any_hosp": ("model", "model"), "any_hosp_marginal": (None, "model"),
     "survey": ("CR2", "CR2"),
     "subgroup": ("pooled", "unpooled"),
 }
+CONFIG_KEYS = {"marginal": "cox_cov_type", "spend_ab": "lmm_cov_type", "office_mh": "lmm_cov_type",
+               "any_hosp_marginal": "binary_cov_type"}  # where a None default is read
 LABELS = {
     "frailty_event": "Frailty Cox, first event, log HR", "marginal_event": "Marginal Cox, first event, log HR",
     "frailty_death": "Frailty Cox, death, log HR", "marginal_death": "Marginal Cox, death, log HR",
@@ -390,10 +397,12 @@ def load(design: str) -> list[dict]:
     return [json.loads(x) for x in f.read_text().splitlines() if x.strip()] if f.exists() else []
 
 
-def write_tables(designs: list[str], cox_default: str) -> None:
+def write_tables(designs: list[str], models: dict) -> None:
     summary, lines = {}, ["# Calibration of the primary estimators on repeated full synthetic trials", "",
                           "`benchmarks/calibration_trials.py` (default config/config.yaml, its covariate specification; "
-                          f"marginal Cox default variance models.cox_cov_type = {cox_default}). 90% coverage with its "
+                          f"default variances: models.cox_cov_type = {models['cox_cov_type']} (marginal Cox), "
+                          f"lmm_cov_type = {models['lmm_cov_type']} (Eq. 1), binary_cov_type = {models['binary_cov_type']}; "
+                          "CR2: Satterthwaite df, CR3: t(G - 1)). 90% coverage with its "
                           "90% Clopper-Pearson Monte Carlo interval. `default` = the variance the workflow publishes, "
                           "`uncorrected` = the comparison (marginal Cox: robust sandwich, normal reference; Eq. 1: "
                           "model-based; subgroups: unpooled interaction-model interval). Seconds per trial below are wall time "
@@ -421,7 +430,7 @@ def write_tables(designs: list[str], cox_default: str) -> None:
         for key, e in s["estimators"].items():
             fam = key.split("_")[0] if key.split("_")[0] in ("frailty", "marginal", "subgroup") else key
             default, unc = DEFAULTS[fam]
-            default = default or cox_default
+            default = default or models[CONFIG_KEYS[fam]]
             for v, c in e["variances"].items():
                 if not c["reps"]:
                     lines.append(f"| {e['label']} | {v} | 0 | | | | | | | no finite SE in {c['nonfinite_se']} |")
@@ -477,7 +486,7 @@ def main() -> None:
     if args.backfill_truth:
         backfill_truth(designs)
         args.summarize = True
-    cox_default = yaml.safe_load(Path("config/config.yaml").read_text())["models"]["cox_cov_type"]
+    models = yaml.safe_load(Path("config/config.yaml").read_text())["models"]
     WORK.mkdir(parents=True, exist_ok=True)
     if not args.summarize:
         done = {d: {r["seed"] for r in load(d)} for d in designs}
@@ -515,7 +524,7 @@ def main() -> None:
                     print(f"{dt.datetime.now(dt.timezone.utc):%H:%M:%S} {d} seed {s}: {r['seconds']:.0f} s "
                           f"(steps {r['step_seconds']}; errors {list(r['errors']) or 'none'}); {finished} done, "
                           f"{len(todo)} to go, ETA {eta}", flush=True)
-    write_tables(designs, cox_default)
+    write_tables(designs, models)
 
 
 if __name__ == "__main__":

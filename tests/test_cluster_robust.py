@@ -57,6 +57,56 @@ def test_cr2_matches_clubsandwich_at_lme4_estimates(model):
 
 
 @pytest.mark.parametrize("model", ["eq1", "nested", "org_only"])
+def test_cr3_matches_clubsandwich_at_lme4_estimates(model):
+    """clubSandwich's vcovCR(type = "CR3") and its Satterthwaite df (coef_test, linear_contrast); the
+    t reference of CR3 is G - 1 (ClusterRobust.contrast), its Satterthwaite df still available."""
+    d, f, bene = _cases()[model]
+    y, X = patsy.dmatrices(f, d, return_type="dataframe")
+    beta = _q(model, "fixef")
+    p = len(beta)
+    res = cr2(X.to_numpy(), y.to_numpy().ravel() - X.to_numpy() @ beta, d["org"],
+              bene=None if bene is None else d[bene], g_org=_q(model, "ratio_org")[0], g_bene=_q(model, "ratio_bene")[0],
+              adjustment="CR3")
+    np.testing.assert_allclose(res.vcov, _q(model, "vcov_cr3").reshape(p, p, order="F"), rtol=1e-8, atol=1e-12)
+    cc = _q(model, "contrast")
+    var, df = res.satterthwaite(cc)
+    np.testing.assert_allclose([np.sqrt(var), df], [_q(model, "contrast_se_cr3")[0], _q(model, "contrast_df_cr3")[0]],
+                               rtol=1e-8)
+    np.testing.assert_allclose([res.satterthwaite(np.eye(p)[k])[1] for k in range(p)], _q(model, "df_satt_cr3"),
+                               rtol=1e-8)
+    G = d["org"].nunique()
+    assert res.contrast(cc) == (var, G - 1) and (res.df() == G - 1).all()
+    # CR3 is the cluster jackknife at the fitted variance ratios without its (G - 1)/G factor:
+    # sum_j (beta - beta_(-j))(beta - beta_(-j))', each beta_(-j) a GLS refit without organization j
+    from mheval.models.cluster_robust import fixed_variance_gls
+    gr, gb = _q(model, "ratio_org")[0], _q(model, "ratio_bene")[0]
+    full = fixed_variance_gls(X.to_numpy(), y.to_numpy().ravel(), d["org"], bene=None if bene is None else d[bene],
+                              g_org=gr, g_bene=gb)
+    np.testing.assert_allclose(full, beta, rtol=1e-5)
+    dev = []
+    for o in d["org"].unique():
+        k = (d["org"] != o).to_numpy()
+        dev.append(full - fixed_variance_gls(X.to_numpy()[k], y.to_numpy().ravel()[k], d["org"][k],
+                                             bene=None if bene is None else d[bene][k], g_org=gr, g_bene=gb))
+    dev = np.array(dev)
+    np.testing.assert_allclose(res.vcov, dev.T @ dev, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["eq1", "nested", "org_only"])
+def test_fit_nested_lmm_cr3(model):
+    """cov_type="CR3" from the rows and from the sufficient statistics agree with clubSandwich's CR3 (at the
+    fit's estimates, as the CR2 test) and keep CR2 beside it."""
+    d, f, bene = _cases()[model]
+    fit = fit_nested_lmm(d, f, org="org", bene=bene, cov_type="CR3")
+    p = len(fit.params)
+    np.testing.assert_allclose(fit.cov_params().to_numpy(), _q(model, "vcov_cr3").reshape(p, p, order="F"),
+                               rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(fit.robust_cr2.vcov, _q(model, "vcov_cr2").reshape(p, p, order="F"), rtol=1e-6,
+                               atol=1e-12)
+    assert fit.cov_type == "CR3" and (fit.df == d["org"].nunique() - 1).all()
+
+
+@pytest.mark.parametrize("model", ["eq1", "nested", "org_only"])
 def test_fit_nested_lmm_cr2_matches_clubsandwich(model):
     d, f, bene = _cases()[model]
     fit = fit_nested_lmm(d, f, org="org", bene=bene, cov_type="CR2")
@@ -170,7 +220,9 @@ def test_auto_switches_to_whitened_when_the_subspace_is_large():
 def test_bad_cov_type():
     d, f, bene = _cases()["nested"]
     with pytest.raises(ValueError, match="cov_type"):
-        fit_nested_lmm(d, f, org="org", bene=bene, cov_type="CR3")
+        fit_nested_lmm(d, f, org="org", bene=bene, cov_type="CR1")
+    with pytest.raises(ValueError, match="adjustment"):
+        cr2(np.ones((3, 1)), np.zeros(3), [0, 1, 2], adjustment="CR0")
 
 
 def test_matches_clubsandwich_live():

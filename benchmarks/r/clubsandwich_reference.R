@@ -1,5 +1,5 @@
-# Reference values for the CR2 cluster-robust variance of the nested LMM
-# (src/mheval/models/cluster_robust.py; tests/test_cluster_robust.py): clubSandwich's vcovCR(type = "CR2"),
+# Reference values for the CR2 and CR3 cluster-robust variances of the nested LMM
+# (src/mheval/models/cluster_robust.py; tests/test_cluster_robust.py): clubSandwich's vcovCR(type = "CR2", "CR3"),
 # coef_test(test = "Satterthwaite") and linear_contrast() on lmer fits, clustered on the organization.
 # Writes tests/data/cr2_eq1.csv (simulated Equation 1-like data: 24 unequal organizations, beneficiaries
 # with 1-4 follow-up years) and tests/data/clubsandwich_reference.csv.
@@ -50,6 +50,13 @@ for (m in names(fits)) {
   put(m, "contrast", 0:(p - 1), cc)
   put(m, "contrast_se", 0, lc$SE)
   put(m, "contrast_df", 0, lc$df)
+  # CR3 (the jackknife-type adjustment), the same quantities
+  V3 <- vcovCR(f, type = "CR3")
+  put(m, "vcov_cr3", 0:(p * p - 1), as.vector(as.matrix(V3)))
+  put(m, "df_satt_cr3", 0:(p - 1), coef_test(f, vcov = V3, test = "Satterthwaite")$df_Satt)
+  lc3 <- linear_contrast(f, vcov = V3, contrasts = matrix(cc, nrow = 1), test = "Satterthwaite")
+  put(m, "contrast_se_cr3", 0, lc3$SE)
+  put(m, "contrast_df_cr3", 0, lc3$df)
 }
 write.csv(do.call(rbind, out), "tests/data/clubsandwich_reference.csv", row.names = FALSE)
 cat(sprintf("R %s, lme4 %s, clubSandwich %s\n", getRversion(), packageVersion("lme4"), packageVersion("clubSandwich")))

@@ -61,6 +61,7 @@ from mheval.models.equation1 import check_average_weighting, fit_frame, model_co
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.marginal_binary import fit_marginal_binary
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
+from mheval.models.cluster_robust import variance_words
 from mheval.models.cox_replicates import reuse_freed_memory
 from mheval.models.wald import reference
 
@@ -83,10 +84,17 @@ def binary_columns(by: pd.DataFrame) -> pd.DataFrame:
 MODEL = ("Equation 1, binary: multilevel complementary log-log (Laplace) with a log-exposure offset, organization "
          "and beneficiary intercepts; average marginal effects in percentage points for a full year of exposure, "
          "population-averaged, delta method")
-MODEL_CR2 = ("Equation 1, binary: population-averaged complementary log-log regression (GLM, independence) with a "
-             "log-exposure offset; average marginal effects in percentage points for a full year of exposure, delta "
-             "method with the CR2 cluster-robust covariance by organization, t reference with Satterthwaite df")
-COV_TYPES = ("CR2", "model")
+COV_TYPES = ("CR3", "CR2", "model")
+
+
+def model_label(cov_type: str) -> str:
+    """The result's "model" text for ``cov_type``: the multilevel model (``"model"``) or the
+    population-averaged one with its cluster-robust variance."""
+    if cov_type == "model":
+        return MODEL
+    return ("Equation 1, binary: population-averaged complementary log-log regression (GLM, independence) with a "
+            "log-exposure offset; average marginal effects in percentage points for a full year of exposure, delta "
+            f"method with {variance_words(cov_type)}")
 
 
 def check_cov_type(cov_type: str) -> str:
@@ -116,7 +124,7 @@ def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float 
     return estimate_or_note(lambda: _binary(by, outcome, population, alpha, size_percent, limits, average, covariates,
                                             cov_type),
                             outcome=outcome, outcome_label=BINARY_OUTCOMES[outcome], population=population,
-                            model=MODEL_CR2 if cov_type == "CR2" else MODEL, cov_type=cov_type, alpha=alpha,
+                            model=model_label(cov_type), cov_type=cov_type, alpha=alpha,
                             size_percent=size_percent, average_weighting=average)
 
 
@@ -137,8 +145,8 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
         ame = marginal_effect(fit, d, treatment="MH", by="YEAR", group_weights=weights, exposure=1.0).summary(alpha)
         return [ame_row(f"year {g}" if g != "overall" else "average", r, size_percent) for g, r in ame.iterrows()]
 
-    marginal = (fit_marginal_binary(d, formula, org="ORG_ID", link="cloglog", offset="_LOG_EXPOSURE")
-                if cov_type == "CR2" else None)
+    marginal = (fit_marginal_binary(d, formula, org="ORG_ID", link="cloglog", offset="_LOG_EXPOSURE",
+                                    adjustment=cov_type) if cov_type != "model" else None)
     glmm = fit_nested_glmm(d, formula, org="ORG_ID", bene="BENE_ID", link="cloglog", offset="_LOG_EXPOSURE",
                            start=glmm_start(marginal))
     multilevel = {"model": MODEL, "cov_type": "model", "converged": glmm.converged, "llf": glmm.llf,
@@ -150,7 +158,11 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
         multilevel |= {"average": rows_ml[-1], "by_year": rows_ml[:-1],
                        "coefficients": glmm.summary(alpha).reset_index(names="term").to_dict(orient="records")}
         fit, rows = marginal, effects(marginal)
-        model = {"model": MODEL_CR2, "cov_type": "CR2", "converged": fit.converged, "llf": fit.llf}
+        model = {"model": model_label(cov_type), "cov_type": cov_type, "converged": fit.converged, "llf": fit.llf}
+        if cov_type == "CR3":  # CR2's effects beside, for comparison (the same fit)
+            rows_cr2 = effects(marginal.with_cr2())
+            model["cr2_comparison"] = {"model": model_label("CR2"), "cov_type": "CR2", "average": rows_cr2[-1],
+                                       "by_year": rows_cr2[:-1]}
     out = {
         "outcome": outcome, "outcome_label": BINARY_OUTCOMES[outcome], "population": population,
         **{k: model[k] for k in ("model", "cov_type")}, "link": "cloglog",
@@ -163,8 +175,10 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
         "dropped_collinear_covariates": collinear, "organization_terms_limited": limited,
         "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
-    if cov_type == "CR2":
+    if cov_type != "model":
         out["multilevel_model_based"] = multilevel
+    if "cr2_comparison" in model:
+        out["cr2_comparison"] = model["cr2_comparison"]
     return out
 
 

@@ -62,6 +62,22 @@ from dataclasses import dataclass
 import numpy as np
 
 _EIG_TOL = 1e-12  # clubSandwich's matrix_power: eigenvalues <= 1e-12 get power 0
+ADJUSTMENTS = ("CR2", "CR3")  # the cluster-robust adjustments: Bell-McCaffrey's, and the jackknife-type
+
+
+def check_adjustment(adjustment: str) -> str:
+    """``adjustment`` if it is one of :data:`ADJUSTMENTS`, else one clear ValueError."""
+    if adjustment not in ADJUSTMENTS:
+        raise ValueError(f"cluster-robust adjustment must be one of {list(ADJUSTMENTS)}; got {adjustment!r}")
+    return adjustment
+
+
+def variance_words(cov_type: str) -> str:
+    """How the published tables and model labels name a variance (``cov_type`` "model", "CR2" or "CR3")."""
+    return {"model": "model-based standard errors",
+            "CR2": "cluster-robust (CR2) standard errors by organization with Satterthwaite degrees of freedom",
+            "CR3": "cluster-robust (CR3, jackknife-type) standard errors by organization with t references on "
+                   "G - 1 degrees of freedom (G organizations)"}[cov_type]
 
 
 def _sym_power(a: np.ndarray, power: float, tol: float | None = None) -> np.ndarray:
@@ -75,8 +91,13 @@ def _sym_power(a: np.ndarray, power: float, tol: float | None = None) -> np.ndar
 
 @dataclass
 class ClusterRobust:
-    """CR2 covariance of the fixed effects with the per-cluster pieces that the degrees of
-    freedom of any contrast need. ``vcov`` is p x p; use :meth:`contrast` for c'beta."""
+    """CR2 (or CR3) covariance of the fixed effects with the per-cluster pieces that the degrees of
+    freedom of any contrast need. ``vcov`` is p x p; use :meth:`contrast` for c'beta.
+
+    The t reference's degrees of freedom (:meth:`contrast`, :meth:`df`) follow the adjustment: CR2
+    takes Bell and McCaffrey's Satterthwaite df of the contrast (clubSandwich's), CR3 takes J - 1
+    (J clusters), the reference MacKinnon, Nielsen and Webb (2023) recommend with it. The
+    Satterthwaite df of either is :meth:`satterthwaite` (clubSandwich's for CR3 too)."""
 
     vcov: np.ndarray
     M: np.ndarray
@@ -85,9 +106,18 @@ class ClusterRobust:
     n_clusters: int
     form: str  # "symmetric" (clubSandwich's) or "whitened"
     max_subspace: int  # largest invariant-subspace dimension r over clusters
+    adjustment: str = "CR2"
 
     def contrast(self, c) -> tuple[float, float]:
-        """(variance, Satterthwaite df) of c'beta for a p-vector c."""
+        """(variance, df of the t reference) of c'beta for a p-vector c: Satterthwaite df with CR2,
+        J - 1 with CR3 (class docstring)."""
+        if self.adjustment == "CR3":
+            c = np.asarray(c, float)
+            return float(c @ self.vcov @ c), float(self.n_clusters - 1)
+        return self.satterthwaite(c)
+
+    def satterthwaite(self, c) -> tuple[float, float]:
+        """(variance, Bell-McCaffrey Satterthwaite df) of c'beta for a p-vector c."""
         c = np.asarray(c, float)
         Mc = self.M @ c
         L = np.linalg.cholesky(self.M)
@@ -100,7 +130,7 @@ class ClusterRobust:
         return float(c @ self.vcov @ c), float(tr * tr / fro2)
 
     def df(self) -> np.ndarray:
-        """Satterthwaite df of each coefficient."""
+        """df of each coefficient's t reference (:meth:`contrast`)."""
         p = self.vcov.shape[0]
         return np.array([self.contrast(np.eye(p)[k])[1] for k in range(p)])
 
@@ -208,7 +238,7 @@ def _org_groups(org, w, bene, g_bene):
 
 
 def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, form: str = "auto",
-        max_dim: int | None = None) -> ClusterRobust:
+        max_dim: int | None = None, adjustment: str = "CR2") -> ClusterRobust:
     """CR2 covariance (working model = the fitted nested LMM) clustered on ``org``.
 
     X : n x p fixed-effect design; resid : marginal residuals y - X beta; org : cluster label per
@@ -224,13 +254,19 @@ def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, form: str = "au
     ``max_dim`` (default 12 p + 12), then whitened for every organization; precision weights
     with more than 3 distinct values go straight to whitened (their subspace would approach
     n_j). The result's ``form`` says which was used.
+
+    adjustment : "CR2" (default) or "CR3", the jackknife-type adjustment (see :func:`_cr2_from_gram`),
+    which has a single form: always computed whitened.
     """
     if form not in ("auto", "symmetric", "whitened"):
         raise ValueError(f"form must be auto, symmetric or whitened; got {form!r}")
+    check_adjustment(adjustment)
     X = np.asarray(X, float)
     resid = np.asarray(resid, float)
     p = X.shape[1]
     groups, g_b = _org_groups(org, w, bene, g_bene)
+    if adjustment != "CR2":
+        return _cr2_whitened(X, resid, groups, g_b, float(g_org), adjustment)
     if form == "auto" and w is not None and np.unique(np.asarray(w, float)).size > 3:
         form = "whitened"  # many distinct weights: the exact subspace would approach n_j (see above)
     if form != "whitened":
@@ -276,7 +312,7 @@ def _cr2_symmetric(X, resid, groups, g_b, g_o, cap):
                          max_subspace=max(pc[0].shape[0] for pc in pieces))
 
 
-def _cr2_whitened(X, resid, groups, g_b, g_o):
+def _cr2_whitened(X, resid, groups, g_b, g_o, adjustment="CR2"):
     """The whitened form from each organization's Gram matrix G_j = Xt_j' Xt_j and Xt_j' rt_j
     (Xt_j = L_j^-1 X_j, rt_j = L_j^-1 r_j): no n_j x p basis is kept or factorized. With f any
     function of the whitened hat block H_j = Xt_j M Xt_j', Xt_j' f(H_j) = f(G_j M) Xt_j' (push-through),
@@ -293,12 +329,21 @@ def _cr2_whitened(X, resid, groups, g_b, g_o):
         Xt = Z[:, :p]
         G[j] = Xt.T @ Xt
         b[j] = Xt.T @ Z[:, p]
-    return _cr2_from_gram(G, b)
+    return _cr2_from_gram(G, b, adjustment)
 
 
-def _cr2_from_gram(G, b):
+def _cr2_from_gram(G, b, adjustment: str = "CR2"):
     """The whitened CR2 (see :func:`_cr2_whitened`) from each organization's G_j = X_j' Theta_j^-1 X_j
-    (J x p x p) and b_j = X_j' Theta_j^-1 r_j (J x p), however they were computed."""
+    (J x p x p) and b_j = X_j' Theta_j^-1 r_j (J x p), however they were computed.
+
+    ``adjustment="CR3"``: the jackknife-type adjustment A_j = (I - X_j M X_j' W_j)^-1 instead of the
+    inverse square root, i.e. f(lambda) = (1 - lambda)^-1 below (and its square in F_j). Then
+    M X_j' W_j A_j r_j = beta - beta_(-j), the change of the GLS coefficients when organization j is
+    left out at the fit's variance ratios, and V = sum_j (beta - beta_(-j))(beta - beta_(-j))': the
+    cluster jackknife without its (J - 1)/J factor, clubSandwich's ``vcovCR(type = "CR3")``. It has no
+    choice of root (W_j (I - X_j M X_j' W_j)^-1 = (Theta_j - X_j M X_j')^-1 for every factor), so the
+    whitened form is exactly clubSandwich's."""
+    check_adjustment(adjustment)
     p = G.shape[1]
     J = len(G)
     M = np.linalg.inv(G.sum(axis=0))
@@ -308,38 +353,46 @@ def _cr2_from_gram(G, b):
     lam, P = np.linalg.eigh((S + S.transpose(0, 2, 1)) / 2)
     one = 1 - lam
     ok = one > _EIG_TOL
-    f_half = np.where(ok, 1 / np.sqrt(np.where(ok, one, 1)), 0.0)
-    f_one = np.where(ok, 1 / np.where(ok, one, 1), 0.0)
+    f = np.where(ok, 1 / np.where(ok, one, 1) ** (0.5 if adjustment == "CR2" else 1.0), 0.0)
     KtiP = np.linalg.solve(K.T, P)  # K'^-1 P, J x p x p
     PtKt = P.transpose(0, 2, 1) @ K.T  # P' K'
     Kb = PtKt @ G  # P' K' G_j
-    e = np.einsum("jkl,jl->jk", KtiP * f_half[:, None, :], np.einsum("jkl,jl->jk", PtKt, b))
-    E = (KtiP * f_half[:, None, :]) @ Kb
-    F = (KtiP * f_one[:, None, :]) @ Kb
-    return ClusterRobust(vcov=M @ (e.T @ e) @ M, M=M, E=E, F=F, n_clusters=J, form="whitened", max_subspace=p)
+    e = np.einsum("jkl,jl->jk", KtiP * f[:, None, :], np.einsum("jkl,jl->jk", PtKt, b))
+    E = (KtiP * f[:, None, :]) @ Kb
+    F = (KtiP * (f * f)[:, None, :]) @ Kb
+    return ClusterRobust(vcov=M @ (e.T @ e) @ M, M=M, E=E, F=F, n_clusters=J, form="whitened", max_subspace=p,
+                         adjustment=adjustment)
 
 
-def with_cr2(res, X: np.ndarray | None = None, y: np.ndarray | None = None, nest=None, gram=None):
+def with_cr2(res, X: np.ndarray | None = None, y: np.ndarray | None = None, nest=None, gram=None,
+             adjustment: str = "CR2"):
     """A copy of a :class:`mheval.models.nested_lmm.NestedLMMResult` whose ``bse`` and
-    ``cov_params()`` are CR2 (working model: the fit's variance components), with the
-    Satterthwaite ``df`` of each coefficient, the model-based SEs in ``bse_model`` and the
-    :class:`ClusterRobust` in ``robust``. ``nest`` is the fit's :class:`mheval.models.nesting.Nesting`;
-    or, instead of the rows, ``gram`` = (G, b): each organization's X_j' Theta_j^-1 X_j and
-    X_j' Theta_j^-1 r_j at the fit's variance ratios (the whitened form from the fit's sufficient
-    statistics: :func:`mheval.models.nested_lmm.fit_nested_lmm_statistics`)."""
+    ``cov_params()`` are cluster-robust (``adjustment`` "CR2" or "CR3"; working model: the fit's
+    variance components), with the ``df`` of each coefficient's t reference
+    (:meth:`ClusterRobust.df`), the model-based SEs in ``bse_model`` and the :class:`ClusterRobust`
+    in ``robust``; with CR3 also CR2's, for comparison, in ``robust_cr2``. ``nest`` is the fit's
+    :class:`mheval.models.nesting.Nesting`; or, instead of the rows, ``gram`` = (G, b): each
+    organization's X_j' Theta_j^-1 X_j and X_j' Theta_j^-1 r_j at the fit's variance ratios (the
+    whitened form from the fit's sufficient statistics:
+    :func:`mheval.models.nested_lmm.fit_nested_lmm_statistics`)."""
     import dataclasses
 
     import pandas as pd
 
+    check_adjustment(adjustment)
     names = list(res.params.index)
-    if gram is not None:
-        cr = _cr2_from_gram(*gram)
-    else:
-        cr = cr2(X, y - X @ res.params.to_numpy(), nest.org_of_bene[nest.bene_idx], w=nest.w,
-                 bene=None if nest.one_level else nest.bene_idx, g_org=res.theta[0] ** 2, g_bene=res.theta[1] ** 2)
+
+    def robust(adj):
+        if gram is not None:
+            return _cr2_from_gram(*gram, adjustment=adj)
+        return cr2(X, y - X @ res.params.to_numpy(), nest.org_of_bene[nest.bene_idx], w=nest.w,
+                   bene=None if nest.one_level else nest.bene_idx, g_org=res.theta[0] ** 2, g_bene=res.theta[1] ** 2,
+                   adjustment=adj)
+    cr = robust(adjustment)
     return dataclasses.replace(res, bse=pd.Series(np.sqrt(np.diag(cr.vcov)), index=names),
-                               _cov=pd.DataFrame(cr.vcov, index=names, columns=names), cov_type="CR2",
-                               df=pd.Series(cr.df(), index=names), bse_model=res.bse, robust=cr)
+                               _cov=pd.DataFrame(cr.vcov, index=names, columns=names), cov_type=adjustment,
+                               df=pd.Series(cr.df(), index=names), bse_model=res.bse, robust=cr,
+                               robust_cr2=robust("CR2") if adjustment == "CR3" else None)
 
 
 def fixed_variance_gls(X, y, org, w=None, bene=None, g_org=0.0, g_bene=0.0) -> np.ndarray:

@@ -131,9 +131,11 @@ def equation1_impact(by: pd.DataFrame, outcome: str, population: str, alpha: flo
     """Fit Equation 1 and return the impacts as a JSON-ready dict (see module docstring), or a
     not-estimable result (:mod:`mheval.models.estimability`) with its reason.
 
-    ``cov_type``: "model" (model-based SEs, normal reference) or "CR2" (cluster-robust by
-    organization with Satterthwaite df per contrast, :mod:`mheval.models.cluster_robust`); with
-    CR2 every impact row also keeps the model-based ``se_model`` and ``p_model``. ``n_perm`` > 0
+    ``cov_type``: "model" (model-based SEs, normal reference), "CR2" (cluster-robust by
+    organization with Satterthwaite df per contrast, :mod:`mheval.models.cluster_robust`) or "CR3"
+    (the jackknife-type cluster-robust variance with t(G - 1) references; config default, chosen by
+    calibration: docs/small_sample_inference.md); with either every impact row also keeps the
+    model-based ``se_model`` and ``p_model``, and with CR3 the CR2 ``se_cr2``, ``df_cr2`` and ``p_cr2``. ``n_perm`` > 0
     adds a randomization test of the average impact (organizations re-randomized within
     ``strata``: None, or a Series of randomization strata indexed by ORG_ID; the statistic is the
     average impact by GLS at the fitted variance components) as ``p_randomization`` of the
@@ -209,11 +211,12 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
 
 
 def _impact_row(label, c, fit, control_mean, alpha, size_percent) -> dict:
-    """One impact c'beta: estimate, SE and df of the fit's cov_type (t(df) with CR2, else normal)
-    with interval, p-value and flat-prior probabilities; with CR2 also the model-based SE and p.
-    A zero or non-finite SE is not estimable (:func:`check_standard_error`)."""
+    """One impact c'beta: estimate, SE and df of the fit's cov_type (t(df) with CR2 or CR3, else
+    normal) with interval, p-value and flat-prior probabilities; with CR2 or CR3 also the model-based
+    SE and p, and with CR3 the CR2 SE, Satterthwaite df and p (for comparison). A zero or non-finite
+    SE is not estimable (:func:`check_standard_error`)."""
     est = float(c @ fit.params.to_numpy())
-    if fit.cov_type == "CR2":
+    if fit.robust is not None:
         var, df = fit.robust.contrast(c)
     else:
         var, df = float(c @ fit.cov_params().to_numpy() @ c), None
@@ -228,10 +231,14 @@ def _impact_row(label, c, fit, control_mean, alpha, size_percent) -> dict:
            "impact_percent": 100 * est / control_mean if control_mean else float("nan"),
            "prob_below_0": float(ref.cdf(-est / se)),
            "prob_reduction_at_least_size": float(ref.cdf((threshold - est) / se))}
-    if fit.cov_type == "CR2":
-        # model-based covariance sigma^2 (X' V^-1 X)^-1 = sigma^2 M of the CR2 computation
+    if fit.robust is not None:
+        # model-based covariance sigma^2 (X' V^-1 X)^-1 = sigma^2 M of the cluster-robust computation
         se_model = float(np.sqrt(c @ fit.robust.M @ c * fit.variance_components["residual"]))
         row |= {"se_model": se_model, "p_model": wald_interval(est, se_model)[2]}
+    if fit.robust_cr2 is not None:
+        var2, df2 = fit.robust_cr2.contrast(c)
+        se2 = float(np.sqrt(var2)) if var2 >= 0 else float("nan")
+        row |= {"se_cr2": se2, "df_cr2": df2, "p_cr2": wald_interval(est, se2, alpha, df2)[2]}
     return row
 
 

@@ -83,9 +83,16 @@ def _fixed_window(tte, population, years, alpha, size_percent, limits, covariate
 
 MODEL = ("Equation 2: multilevel logistic (Laplace), organization intercept; average marginal effect in "
          "percentage points, population-averaged, delta method")
-MODEL_CR2 = ("Equation 2: population-averaged logistic regression (GLM, independence); average marginal effect in "
-             "percentage points, delta method with the CR2 cluster-robust covariance by organization, t reference "
-             "with Satterthwaite df")
+
+
+def model_label(cov_type: str) -> str:
+    """The result's "model" text for ``cov_type`` (as :func:`mheval.models.binary_impact.model_label`)."""
+    from mheval.models.cluster_robust import variance_words
+
+    if cov_type == "model":
+        return MODEL
+    return ("Equation 2: population-averaged logistic regression (GLM, independence); average marginal effect in "
+            f"percentage points, delta method with {variance_words(cov_type)}")
 
 
 def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period: str, alpha: float = 0.10,
@@ -120,7 +127,8 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
     formula = f"{outcome} ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     check_cov_type(cov_type)
-    marginal = fit_marginal_binary(d, formula, org="ORG_ID", link="logit") if cov_type == "CR2" else None
+    marginal = (fit_marginal_binary(d, formula, org="ORG_ID", link="logit", adjustment=cov_type)
+                if cov_type != "model" else None)
     glmm = fit_nested_glmm(d, formula, org="ORG_ID", bene=None, start=glmm_start(marginal))
 
     def effect(fit) -> dict:
@@ -137,7 +145,7 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
         fit = marginal
         multilevel = {k: out[k] for k in ("model", "cov_type", "converged", "variance_components", "average",
                                           "coefficients")}
-        out |= {"model": MODEL_CR2, "cov_type": "CR2", "converged": fit.converged, "average": effect(fit),
+        out |= {"model": model_label(cov_type), "cov_type": cov_type, "converged": fit.converged, "average": effect(fit),
                 "coefficients": coefficients(fit), "multilevel_model_based": multilevel}
     return out
 

@@ -52,10 +52,10 @@ _MAXIT = 100
 
 @dataclass
 class MarginalBinaryResult(ModelResult):
-    """Fit of :func:`fit_marginal_binary`: coefficients, CR2 ``bse``/``cov_params()`` with the
-    Satterthwaite ``df`` of each coefficient (t reference), the GLM's model-based ``bse_model``, the
+    """Fit of :func:`fit_marginal_binary`: coefficients, cluster-robust (``cov_type`` CR2 or CR3)
+    ``bse``/``cov_params()`` with the ``df`` of each coefficient's t reference, the GLM's model-based ``bse_model``, the
     :class:`~mheval.models.cluster_robust.ClusterRobust` in ``robust`` (``robust.contrast(c)``: the
-    CR2 variance and df of c'beta), and the fields :func:`mheval.models.nested_glmm.marginal_effect`
+    variance and df of c'beta; with CR3 also CR2's in ``robust_cr2``, :meth:`with_cr2`), and the fields :func:`mheval.models.nested_glmm.marginal_effect`
     reads (``spec``; ``variance_components`` all 0: no random intercepts)."""
 
     params: pd.Series
@@ -69,16 +69,29 @@ class MarginalBinaryResult(ModelResult):
     _cov: pd.DataFrame
     robust: ClusterRobust = field(repr=False)
     spec: dict = field(repr=False)
+    robust_cr2: ClusterRobust | None = field(default=None, repr=False)  # with CR3: CR2's, for comparison
     variance_components: dict = field(default_factory=lambda: {"org": 0.0, "bene": 0.0})
     cov_type: str = "CR2"
 
     def cov_params(self) -> pd.DataFrame:
-        """CR2 covariance of the coefficients."""
+        """Cluster-robust (``cov_type``) covariance of the coefficients."""
         return self._cov
+
+    def with_cr2(self) -> "MarginalBinaryResult":
+        """This fit with CR2's covariance and Satterthwaite df (a CR3 fit keeps them in ``robust_cr2``)."""
+        import dataclasses
+
+        if self.cov_type == "CR2":
+            return self
+        r = self.robust_cr2
+        names = list(self.params.index)
+        return dataclasses.replace(self, bse=pd.Series(np.sqrt(np.diag(r.vcov)), index=names),
+                                   df=pd.Series(r.df(), index=names), _cov=pd.DataFrame(r.vcov, index=names, columns=names),
+                                   robust=r, robust_cr2=None, cov_type="CR2")
 
 
 def fit_marginal_binary(data: pd.DataFrame, formula: str, org: str, link: str = "logit",
-                        offset: str | None = None) -> MarginalBinaryResult:
+                        offset: str | None = None, adjustment: str = "CR2") -> MarginalBinaryResult:
     """Fit g(P(y = 1)) = X beta [+ offset] as a binomial GLM (Fisher scoring) and its CR2
     covariance clustered on the column ``org`` (module docstring).
 
@@ -86,7 +99,9 @@ def fit_marginal_binary(data: pd.DataFrame, formula: str, org: str, link: str = 
     offset : optional column added to the linear predictor (e.g. log exposure with the cloglog
     link). Rows with a missing value in the model's columns are dropped (patsy's default), as in
     :func:`~mheval.models.nested_glmm.fit_nested_glmm`, whose ``spec`` the result shares so that
-    :func:`~mheval.models.nested_glmm.marginal_effect` takes either fit.
+    :func:`~mheval.models.nested_glmm.marginal_effect` takes either fit. ``adjustment``: "CR2"
+    (Satterthwaite df) or "CR3" (the jackknife-type adjustment, t(G - 1) references; see
+    :class:`mheval.models.cluster_robust.ClusterRobust`): the result's ``cov_type``.
     """
     if link not in LINKS:
         raise ValueError(f"link must be one of {sorted(LINKS)}, not {link!r}")
@@ -111,7 +126,8 @@ def fit_marginal_binary(data: pd.DataFrame, formula: str, org: str, link: str = 
     converged = bool(np.abs(np.linalg.solve(info, score)).max() < 1e-8)  # a further Fisher step would not move beta
     bse_model = np.sqrt(np.diag(np.linalg.inv(info)))
     llf = float(np.sum(np.where(y > 0, np.log(mu), np.log1p(-mu))))
-    robust = cr2(X, z, rows[org].to_numpy(), w=w_work, form="whitened")
+    robust = cr2(X, z, rows[org].to_numpy(), w=w_work, form="whitened", adjustment=adjustment)
+    comparison = cr2(X, z, rows[org].to_numpy(), w=w_work, form="whitened") if adjustment == "CR3" else None
     names = list(X_df.columns)
     return MarginalBinaryResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(robust.vcov)), index=names),
@@ -119,4 +135,4 @@ def fit_marginal_binary(data: pd.DataFrame, formula: str, org: str, link: str = 
         nobs=len(y), n_groups={"org": robust.n_clusters, "bene": 0}, converged=converged,
         _cov=pd.DataFrame(robust.vcov, index=names, columns=names), robust=robust,
         spec={"formula": formula, "org": org, "bene": None, "weights": None, "design_info": X_df.design_info,
-              "link": link, "offset": offset})
+              "link": link, "offset": offset}, cov_type=adjustment, robust_cr2=comparison)

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 class NestedLMMResult(ModelResult):
     """Fit of :func:`fit_nested_lmm`, with the interface of :class:`~mheval.models.result.ModelResult`
     (params, bse, cov_params(), conf_int(), pvalues, llf, nobs, summary(); t(df) reference with
-    CR2), and variance_components, n_groups, theta."""
+    CR2 or CR3), and variance_components, n_groups, theta."""
 
     params: pd.Series
     bse: pd.Series
@@ -53,9 +53,10 @@ class NestedLMMResult(ModelResult):
     _cov: pd.DataFrame
     theta: np.ndarray
     cov_type: str = "model"
-    df: pd.Series | None = None  # Satterthwaite df per coefficient (CR2); None: normal reference
-    bse_model: pd.Series | None = None  # model-based SEs, kept beside the CR2 ones
+    df: pd.Series | None = None  # t reference df per coefficient (CR2: Satterthwaite, CR3: G - 1); None: normal
+    bse_model: pd.Series | None = None  # model-based SEs, kept beside the cluster-robust ones
     robust: object | None = None  # mheval.models.cluster_robust.ClusterRobust: df of any contrast
+    robust_cr2: object | None = None  # with CR3: the CR2 ClusterRobust, for comparison
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance matrix of the fixed effects (of ``cov_type``)."""
@@ -214,6 +215,16 @@ class _Profile:
         return crit, beta, r / dof, XVX, grad
 
 
+COV_TYPES = ("model", "CR2", "CR3")
+
+
+def check_cov_type(cov_type: str) -> str:
+    """``cov_type`` if it is one of :data:`COV_TYPES` (config ``models.lmm_cov_type``), else one clear ValueError."""
+    if cov_type not in COV_TYPES:
+        raise ValueError(f"cov_type must be one of {list(COV_TYPES)}; got {cov_type!r}")
+    return cov_type
+
+
 @one_blas_thread
 def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None, weights: str | None = None,
                    reml: bool = True, cov_type: str = "model", start=None) -> NestedLMMResult:
@@ -229,11 +240,12 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
         variance is then reported as 0.
     weights : optional column of precision weights (residual variance sigma^2 / w), as lme4's.
     reml : REML (default) or maximum likelihood.
-    cov_type : "model" (model-based covariance, normal reference) or "CR2" (cluster-robust by
+    cov_type : "model" (model-based covariance, normal reference), "CR2" (cluster-robust by
         organization with Satterthwaite df, as R's clubSandwich: ``bse`` and ``cov_params()`` are
         then CR2, ``df`` the per-coefficient df, ``bse_model`` the model-based SEs and
         ``robust.contrast(c)`` the variance and df of any contrast; see
-        :mod:`mheval.models.cluster_robust`).
+        :mod:`mheval.models.cluster_robust`) or "CR3" (the jackknife-type adjustment, clubSandwich's
+        CR3, with t(G - 1) references; CR2 kept in ``robust_cr2``).
     start : optional starting variance ratios (organization, beneficiary) to the residual variance,
         e.g. ``theta ** 2`` of a fit of a similar model of the same data (default 0.25 each; negative
         or non-finite values are an error). The search maximizes the same likelihood from anywhere,
@@ -248,18 +260,18 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
     the bound constraints hold with a non-negative gradient and the Newton decrement of the free
     ratios is below 1e-10 (in units of the criterion, -2 log-likelihood).
     """
-    if cov_type not in ("model", "CR2"):
-        raise ValueError(f"cov_type must be 'model' or 'CR2'; got {cov_type!r}")
+    check_cov_type(cov_type)
     y, X = model_matrices(formula, data)
     d = data.loc[X.index, [c for c in (org, bene, weights) if c]]
     g = nesting(d, org, bene, weights)
     prof = _Profile(X.to_numpy(float), y.to_numpy(float)[:, 0], g.w, g.bene_idx, g.org_of_bene)
     res = _fit_profile(prof, list(X.columns), reml, start, g.one_level,
                        {"org": len(g.org_codes), "bene": 0 if g.one_level else len(g.bene_codes)})
-    if cov_type == "CR2":
+    if cov_type != "model":
         from mheval.models.cluster_robust import with_cr2
-        res = with_cr2(res, X.to_numpy(float), y.to_numpy(float).ravel(), g)
+        res = with_cr2(res, X.to_numpy(float), y.to_numpy(float).ravel(), g, adjustment=cov_type)
     return res
+
 
 
 @dataclass
@@ -311,22 +323,21 @@ def fit_nested_lmm_statistics(st: NestedLMMStatistics, reml: bool = True, cov_ty
                               start=None) -> NestedLMMResult:
     """:func:`fit_nested_lmm` (beneficiary and organization intercepts, precision weights) from the
     model's sufficient statistics instead of its rows: the same criterion, search and result
-    (``nobs`` = ``st.n``). ``cov_type="CR2"`` needs ``st.M0_org`` and gives the whitened CR2 form
+    (``nobs`` = ``st.n``). ``cov_type="CR2"`` (or "CR3") needs ``st.M0_org`` and gives the whitened CR2 form
     (:func:`mheval.models.cluster_robust.cr2` with ``form="whitened"``, the form its ``"auto"`` takes for
     precision weights with more than 3 distinct values) from each organization's Gram matrix
     X_j' V_j^-1 X_j and X_j' V_j^-1 r_j, both blocks of M_j(g) (no pass over rows)."""
-    if cov_type not in ("model", "CR2"):
-        raise ValueError(f"cov_type must be 'model' or 'CR2'; got {cov_type!r}")
-    if cov_type == "CR2" and st.M0_org is None:
-        raise ValueError("CR2 from sufficient statistics needs the organizations' blocks M0_org")
+    check_cov_type(cov_type)
+    if cov_type != "model" and st.M0_org is None:
+        raise ValueError(f"{cov_type} from sufficient statistics needs the organizations' blocks M0_org")
     prof = _Profile.from_statistics(st)
     res = _fit_profile(prof, list(st.names), reml, start, False, {"org": prof.no, "bene": len(st.s)})
-    if cov_type == "CR2":
+    if cov_type != "model":
         from mheval.models.cluster_robust import with_cr2
         p, beta = prof.p, res.params.to_numpy()
         Mj = prof.org_blocks(res.theta ** 2)
         G = Mj[:, :p, :p]
-        res = with_cr2(res, gram=(G, Mj[:, :p, p] - G @ beta))
+        res = with_cr2(res, gram=(G, Mj[:, :p, p] - G @ beta), adjustment=cov_type)
     return res
 
 

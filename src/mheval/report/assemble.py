@@ -8,6 +8,7 @@ import pandas as pd
 import yaml
 
 from mheval.io import read_json
+from mheval.models.cluster_robust import variance_words
 from mheval.report.html import build_html_report, software_versions
 from mheval.report.tables import Display, results_display
 
@@ -18,7 +19,8 @@ def methods_text(config: dict) -> str:
     cohort, models = config["cohort"], config["models"]
     pct = int(round(100 * (1 - float(models["alpha"]))))
     min_cell = int(config["report"]["min_cell"])
-    binary_cr2 = models.get("binary_cov_type", "CR2") == "CR2"  # binary impacts: population-averaged, CR2
+    binary_cov = models.get("binary_cov_type", "CR2")
+    binary_robust = binary_cov != "model"  # binary impacts: population-averaged, cluster-robust
     return (
         "Organizations were randomized; beneficiaries are analyzed by intent to treat from their first "
         f"registry enrollment. The analysis population is beneficiaries aged {cohort['age_min']}-{cohort['age_max']} "
@@ -44,14 +46,14 @@ def methods_text(config: dict) -> str:
         "Spending, service use and predicted risk (Equation 1) come from mixed models with organization and "
         "beneficiary random intercepts by follow-up year; binary yearly outcomes from the "
         + ("population-averaged (marginal) complementary log-log regression"
-           if binary_cr2 else "multilevel complementary log-log analogue")
+           if binary_robust else "multilevel complementary log-log analogue")
         + " with the share of the year observed as exposure (an offset), reported "
         "as average marginal effects in percentage points for a full year; the event within a fixed window "
         "from Equation 2 (one observation per beneficiary"
-        + ("; population-averaged logistic regression" if binary_cr2 else ", organization intercept") + "). "
-        + ("Binary impacts have cluster-robust (CR2) standard errors by organization with small-sample "
-           "(Satterthwaite) degrees of freedom; the multilevel models' model-based estimates are kept in the "
-           "result files for comparison. " if binary_cr2 else "")
+        + ("; population-averaged logistic regression" if binary_robust else ", organization intercept") + "). "
+        + f"Equation 1's continuous impacts have {variance_words(models.get('lmm_cov_type', 'CR2'))}"
+        + (f"; binary impacts have {variance_words(binary_cov)}, the multilevel models' model-based estimates "
+           "kept in the result files for comparison. " if binary_robust else ". ")
         + "Organization survey outcomes follow Equation 3.\n\n"
         f"Intervals are {pct} percent (models.alpha = {float(models['alpha']):g}); the probability of a reduction "
         "reads each estimate as a posterior under a flat prior. Subgroup impacts are partially pooled with a "

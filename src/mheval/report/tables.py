@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mheval.models.cluster_robust import variance_words
+
 __all__ = ["COLUMN_LABELS", "VALUE_LABELS", "Display", "display_table", "label", "measure_decimals", "render_html",
            "render_latex", "render_markdown", "results_display"]
 
@@ -497,9 +499,10 @@ def results_display(name: str, df: pd.DataFrame, config: Mapping | None = None, 
         spec["caption"] = f"Impacts on spending and service use, intervention vs control ({pct}% CI)"
         spec["notes"] = [
             "Average impact over follow-up years from mixed models with organization and beneficiary random "
-            "intercepts (Equation 1); binary yearly outcomes as average marginal effects in percentage points"
-            + (", from population-averaged models with cluster-robust (CR2) standard errors by organization and "
-               "Satterthwaite degrees of freedom" if models.get("binary_cov_type", "CR2") == "CR2"
+            f"intercepts (Equation 1), {variance_words(models.get('lmm_cov_type', 'CR2'))}; binary yearly outcomes "
+            "as average marginal effects in percentage points"
+            + (f", from population-averaged models with {variance_words(models.get('binary_cov_type', 'CR2'))}"
+               if models.get("binary_cov_type", "CR2") != "model"
                else ", from the multilevel models with model-based standard errors")
             + f"; the fixed-window event from Equation 2. Means are regression-adjusted; {pct}% intervals "
             f"(models.alpha = {alpha:g}). Probabilities read each estimate as a posterior under a flat prior; "

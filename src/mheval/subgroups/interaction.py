@@ -57,7 +57,8 @@ from mheval.models.covariates import (
 from mheval.models.cox_engine import fit_cox
 from mheval.models.equation1 import check_average_weighting, model_covariates, model_frame
 from mheval.models.estimability import NotEstimable
-from mheval.models.nested_lmm import NestedLMMStatistics, group_sum, fit_nested_lmm, fit_nested_lmm_statistics
+from mheval.models.cluster_robust import variance_words
+from mheval.models.nested_lmm import NestedLMMStatistics, check_cov_type, group_sum, fit_nested_lmm, fit_nested_lmm_statistics
 from mheval.models.survival_impact import OUTCOMES as SURVIVAL_OUTCOMES
 from mheval.models.survival_impact import event_free_indicators
 from mheval.models.wald import wald_interval
@@ -390,8 +391,8 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
         "beneficiary_years" (config ``models.average_weighting``).
     covariates : the covariate specification (config ``models.covariates``; None: the default).
     cov_type : covariance of the level estimates (and so their SEs and the pooling's likelihood):
-        "CR2" (cluster-robust by organization with the small-sample correction, config
-        ``models.lmm_cov_type``; default) or "model".
+        "CR2" or "CR3" (cluster-robust by organization with the small-sample correction, config
+        ``models.lmm_cov_type``; default CR2) or "model".
     frame : optional :func:`mheval.models.equation1.model_frame` of ``by`` for this outcome,
         population and covariates, for a caller that fits several dimensions (built once instead of
         once per fit; :func:`mheval.subgroups.run_subgroup_analysis`).
@@ -404,8 +405,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
         without a level or differs within a beneficiary (then from the rows).
     """
     check_average_weighting(average)
-    if cov_type not in ("CR2", "model"):
-        raise ValueError(f"cov_type must be 'CR2' or 'model', not {cov_type!r}")
+    check_cov_type(cov_type)
     col = _subgroup_column(by, subgroup)
     d = model_frame(by, outcome, population, covariates) if frame is None else frame
     lev = None
@@ -436,7 +436,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
             d, outcome, population, col, levels, by_year, covariates, cov_type, start)
     names = list(fit.params.index)
     beta = fit.params.to_numpy()
-    V = fit.robust.vcov if cov_type == "CR2" else fit.cov_params().to_numpy()
+    V = fit.cov_params().to_numpy()  # of cov_type: the cluster-robust one, or model-based
     C = np.zeros((K, len(names)))
     control = np.zeros(K)
     n_obs = np.zeros(K, dtype=int)
@@ -475,7 +475,7 @@ def equation1_by_subgroup(by: pd.DataFrame, outcome: str, population: str, subgr
                                           covariates=covariates, frame=frame, shared=shared)
     return SubgroupImpacts(model="Equation 1 x subgroup: nested LMM, REML, precision weights" +
                            (", year x level impacts averaged" if by_year else ", one impact per level") +
-                           (", CR2 covariance by organization" if cov_type == "CR2" else ", model-based covariance"),
+                           f"; {variance_words(cov_type)}",
                            outcome=outcome, population=population, subgroup=col, table=table,
                            heterogeneity=_wald_equal(est, cov), alpha=alpha, n_obs=fit.nobs,
                            dropped_covariates=dropped, organization_terms_limited=limited, size_interaction=size,
