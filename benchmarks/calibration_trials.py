@@ -36,6 +36,9 @@ beneficiaries, about 19 per organization).
 
 Usage: python benchmarks/calibration_trials.py [--reps 200] [--workers 2] [--designs few,all342]
        [--stop-at 15:15] [--subgroups-every N] [--summarize] [--backfill-truth] [--out DIR]
+       [--merge-refits few=F.jsonl,all342=G.jsonl [--base-replicates DIR]]
+(--merge-refits: the stored replicates of DIR (default calibration_replicates/before_s9) with their Eq. 1 and
+binary GLM entries from benchmarks/cluster_robust_choice.py's refits of the same seeds; see merge_refits.)
 (--out DIR: replicates in DIR/calibration_replicates, tables in DIR, e.g. a scratch check that leaves
 benchmarks/results alone.)
 Replicates are appended to benchmarks/results/calibration_replicates/<design>.jsonl as they finish (one line
@@ -103,18 +106,39 @@ def _marginal_all_variances(tte, outcome, population, covariates, res) -> dict:
     return out
 
 
+def beneficiary_year_file(data: Path, tte: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """The trial's beneficiary-year file (claims of 2016-2022 extracted under ``data``/_extractions) as the
+    workflow builds it: each extraction written by DuckDB and read back by the beneficiary-year step
+    (concatenating the pandas extractions cost about 2 s of a replicate: object columns checked value by value)."""
+    from mheval.analysis.beneficiary_year import build_beneficiary_year
+    from mheval.contract import read_input
+    from mheval.outcomes.codes import load_event_codes
+    from mheval.outcomes.extract import BASE_TYPES, write_extraction, write_fills
+
+    codes = load_event_codes(cfg["outcomes"]["codes"])
+    ext = data / "_extractions"
+    ext.mkdir()
+    claims, office, fills = [], [], []
+    for ty in BASE_TYPES:
+        for y in range(2016, 2023):
+            claims.append(ext / f"claims_{ty}_{y}.parquet")
+            office.append(ext / f"office_{ty}_{y}.parquet")
+            write_extraction(data, ty, y, codes, cfg, claims[-1], office[-1])
+    for y in range(2016, 2023):
+        fills.append(ext / f"fills_{y}.parquet")
+        write_fills(data, y, cfg["outcomes"]["drugs"], fills[-1])
+    return build_beneficiary_year(tte, claims, office, read_input(data, "providers"), data, cfg, fills=fills,
+                                  payments=read_input(data, "payments"))
+
+
 def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
     from mheval.analysis import build_time_to_event
-    from mheval.analysis.beneficiary_year import build_beneficiary_year
     from mheval.cohort import build_cohort
-    from mheval.contract import read_input
     from mheval.models import survival_impact
     from mheval.models.binary_impact import binary_impact
     from mheval.models.equation1 import equation1_impact
     from mheval.models.equation3 import survey_impacts
     from mheval.models.estimability import Limits
-    from mheval.outcomes.codes import load_event_codes
-    from mheval.outcomes.extract import BASE_TYPES, write_extraction, write_fills
     from mheval.subgroups.run import run_subgroup_analysis
     from mheval.synth.generate import generate_trial
 
@@ -169,22 +193,7 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
             attempt(f"cox_{outcome}_all_org_covariates", lambda o=outcome: cox(o, unlimited, "_all_org_covariates"))
 
         t = time.perf_counter()
-        codes = load_event_codes(cfg["outcomes"]["codes"])
-        # as the workflow does: each extraction written by DuckDB and read back by the beneficiary-year step
-        # (concatenating the pandas extractions cost about 2 s of a replicate: object columns checked value by value)
-        ext = tmp / "_extractions"
-        ext.mkdir()
-        claims, office, fills = [], [], []
-        for ty in BASE_TYPES:
-            for y in range(2016, 2023):
-                claims.append(ext / f"claims_{ty}_{y}.parquet")
-                office.append(ext / f"office_{ty}_{y}.parquet")
-                write_extraction(tmp, ty, y, codes, cfg, claims[-1], office[-1])
-        for y in range(2016, 2023):
-            fills.append(ext / f"fills_{y}.parquet")
-            write_fills(tmp, y, cfg["outcomes"]["drugs"], fills[-1])
-        by = build_beneficiary_year(tte, claims, office, read_input(tmp, "providers"), tmp, cfg, fills=fills,
-                                    payments=read_input(tmp, "payments"))
+        by = beneficiary_year_file(tmp, tte, cfg)
         seconds["beneficiary_year"] = round(time.perf_counter() - t, 1)
 
         def eq1(outcome, ratio):
@@ -288,9 +297,51 @@ def backfill_truth(designs: list[str]) -> None:
         print(f"{design}: any_hosp truth added to {n} replicates", flush=True)
 
 
+REFIT_KEYS = ("spend_ab", "office_mh", "any_hosp_marginal")
+
+
+def merge_refits(design: str, base: Path, refits: Path) -> int:
+    """Write WORK's replicates of ``design``: those of ``base`` (the same seeds, run in full by this script) with
+    their Equation 1 and population-averaged binary entries (:data:`REFIT_KEYS`) replaced by the refits of
+    benchmarks/cluster_robust_choice.py (every cluster-robust variance of the same fits: CR3 and CR2, each
+    with its default t reference, CR3 also with Satterthwaite df; the model-based SE), so that a change of
+    those variances is calibrated without rerunning every other estimator. Valid while the code of the other
+    estimators is unchanged since ``base`` was run: check that a few replicates run in full reproduce ``base``'s
+    other entries exactly (session 9: 37 replicates, every entry identical). The estimates must equal
+    ``base``'s (the same fits): asserted. Returns the number of replicates written."""
+    new = {}
+    for line in refits.read_text().splitlines():
+        r = json.loads(line)
+        new[r["seed"]] = r
+    out = []
+    for line in base.read_text().splitlines():
+        r = json.loads(line)
+        f = new.get(r["seed"])
+        if f is None:
+            continue
+        for key, src in (("spend_ab", f["spend_ab"]), ("office_mh", f["office_mh"]), ("any_hosp_marginal", f["any_hosp"])):
+            old = r["est"].pop(key, None)
+            if "estimate" not in src:
+                r["errors"][key] = src.get("error", "not estimable")
+                continue
+            if old is not None and not math.isclose(old["estimate"], src["estimate"], rel_tol=1e-9, abs_tol=1e-12):
+                raise ValueError(f"{design} seed {r['seed']} {key}: refit estimate {src['estimate']} != stored {old['estimate']}")
+            if old is not None and old.get("truth") is not None and not math.isclose(old["truth"], src["truth"], rel_tol=1e-9):
+                raise ValueError(f"{design} seed {r['seed']} {key}: refit truth {src['truth']} != stored {old['truth']}")
+            satt = src.get("CR3_satterthwaite") or [src["CR3"][0], src["CR3_satterthwaite_df"]]
+            se = {"CR3": src["CR3"], "CR2": src["CR2"], "CR3, Satterthwaite df": satt}
+            if "model" in src:
+                se["model"] = src["model"]
+            r["est"][key] = {"estimate": src["estimate"], "truth": src["truth"], "se": se,
+                             "refit": "benchmarks/cluster_robust_choice.py"}
+        out.append(json.dumps(r))
+    (WORK / f"calibration_trials_{design}.jsonl").write_text("\n".join(out) + "\n")
+    return len(out)
+
+
 DEFAULTS = {  # the variance each estimator publishes by default (None: the config's), and its uncorrected comparison
     "frailty": ("published", "model-based"), "marginal": (None, "robust"), "spend_ab": (None, "model"),
-    "office_mh": (None, "model"), "any_hosp": ("model", "model"), "any_hosp_marginal": (None, "model"),
+    "office_mh": (None, "model"), "any_hosp": ("-", "model"), "any_hosp_marginal": (None, "model"),
     "survey": ("CR2", "CR2"),
     "subgroup": ("pooled", "unpooled"),
 }
@@ -475,6 +526,10 @@ def main() -> None:
     ap.add_argument("--summarize", action="store_true", help="only write the tables from the replicates so far")
     ap.add_argument("--out", default=None,
                     help="write the replicates (<out>/calibration_replicates) and tables here instead of benchmarks/results")
+    ap.add_argument("--merge-refits", default=None, metavar="DESIGN=FILE[,DESIGN=FILE]",
+                    help="replace the Eq. 1 and binary GLM entries of the replicates in --base-replicates by "
+                         "benchmarks/cluster_robust_choice.py's refits (FILE its .jsonl), then write the tables")
+    ap.add_argument("--base-replicates", default="benchmarks/results/calibration_replicates/before_s9")
     ap.add_argument("--backfill-truth", action="store_true",
                     help="add the any_hosp truth to stored replicates without one, then write the tables")
     args = ap.parse_args()
@@ -488,6 +543,12 @@ def main() -> None:
         args.summarize = True
     models = yaml.safe_load(Path("config/config.yaml").read_text())["models"]
     WORK.mkdir(parents=True, exist_ok=True)
+    if args.merge_refits:
+        for item in args.merge_refits.split(","):
+            d, f = item.split("=", 1)
+            n = merge_refits(d, Path(args.base_replicates) / f"calibration_trials_{d}.jsonl", Path(f))
+            print(f"{d}: {n} replicates with refitted Eq. 1 and binary entries", flush=True)
+        args.summarize = True
     if not args.summarize:
         done = {d: {r["seed"] for r in load(d)} for d in designs}
         todo = [(d, s) for s in range(1, args.reps + 1) for d in designs if s not in done[d]]  # alternating
