@@ -42,3 +42,21 @@ def test_probability_of_size_matches_normal_posterior():
     s = c[c["outcome"] == "event"].set_index("size")["probability"]
     assert s[10] == pytest.approx(stats.norm.cdf((np.log(0.9) + 0.05) / 0.03))
     assert (np.diff(m.to_numpy()) < 0).all()
+
+
+def test_probability_of_size_uses_the_rows_t_reference():
+    """A row with df (CR2/CR3 Equation 1 impacts, a hazard ratio with a t(G - 2) interval) is read with t(df),
+    as its interval and its prob_reduction_at_least_size are: the curve at the row's size equals that value."""
+    from scipy import stats
+
+    from mheval.report.impact_tables import probability_of_size_curves
+    mixed = [{"outcome": "spend_cvd", "population": "high",
+              "average": {"control_mean": 500.0, "impact": -30.0, "se": 20.0, "df": 6.0}}]
+    surv = [{"outcome": "event", "outcome_label": "First heart attack, stroke or TIA", "population": "high",
+             "log_hr": -0.05, "se": 0.03, "df": 45.0}]
+    c = probability_of_size_curves(mixed, surv, sizes=[5, 10])
+    m = c[c["outcome"] == "spend_cvd"].set_index("size")["probability"]
+    assert m[5] == pytest.approx(stats.t.cdf((-25 + 30) / 20, 6))
+    assert m[5] != pytest.approx(stats.norm.cdf((-25 + 30) / 20), rel=1e-3)
+    s = c[c["outcome"] == "event"].set_index("size")["probability"]
+    assert s[10] == pytest.approx(stats.t.cdf((np.log(0.9) + 0.05) / 0.03, 45))

@@ -182,21 +182,23 @@ def bayesian_readings(results: list[dict], directions: dict | None = None, defau
 def probability_of_size_curves(mixed: list[dict], survival: list[dict], sizes=None) -> pd.DataFrame:
     """P(reduction of at least s percent) for s over ``sizes`` (default 0-20 percent), for every
     Equation 1 average impact (s percent of the regression-adjusted control mean) and every hazard
-    ratio (HR <= 1 - s/100), reading each estimate as a flat-prior posterior normal(estimate, SE)
-    (on the log scale for hazard ratios). Columns: label, outcome, population, size, probability."""
-    from scipy import stats
+    ratio (HR <= 1 - s/100), reading each estimate as a flat-prior posterior: estimate + SE x the
+    estimate's reference distribution (normal, or t(df) when the row has ``df``, as its interval and its
+    ``prob_reduction_at_least_size``; on the log scale for hazard ratios). Columns: label, outcome,
+    population, size, probability."""
+    from mheval.models.wald import reference
 
     sizes = np.arange(0, 20.5, 0.5) if sizes is None else np.asarray(sizes, float)
     rows = []
     for r in (r for r in mixed if is_estimable(r)):
         a = r["average"]
-        p = stats.norm.cdf((-sizes / 100 * abs(a["control_mean"]) - a["impact"]) / a["se"])
+        p = reference(a.get("df")).cdf((-sizes / 100 * abs(a["control_mean"]) - a["impact"]) / a["se"])
         noun = OUTCOME_NOUNS.get(r["outcome"], r["outcome"])
         label = noun[0].upper() + noun[1:]
         rows.append(pd.DataFrame({"label": label, "outcome": r["outcome"], "population": r["population"],
                                   "size": sizes, "probability": p}))
     for r in (r for r in survival if is_estimable(r)):
-        p = stats.norm.cdf((np.log(1 - sizes / 100) - r["log_hr"]) / r["se"])
+        p = reference(r.get("df")).cdf((np.log(1 - sizes / 100) - r["log_hr"]) / r["se"])
         text = r["outcome_label"]
         label = f"Hazard of {text[0].lower() + text[1:]}"
         rows.append(pd.DataFrame({"label": label, "outcome": r["outcome"], "population": r["population"],
