@@ -104,14 +104,11 @@ def equation1(by: pd.DataFrame, outcome: str, cov: dict) -> dict:
                 "g_org": a["variance_components"]["org"] / a["variance_components"]["residual"],
                 cov_type: [k * av["se"], av["df"]]}
     # CR3's Satterthwaite df: the contrast of the average (1/T on each yearly term) on a CR3 fit
-    from mheval.models.equation1 import fit_frame, model_covariates, model_frame
-    from mheval.models.covariates import independent_covariates, limit_organization_terms, varying
+    from mheval.models.equation1 import fit_frame, model_frame, model_terms
     from mheval.models.nested_lmm import fit_nested_lmm
 
     d = model_frame(by, outcome, "high_medium", cov)
-    covs = varying(d, model_covariates(d, "high_medium", cov))
-    covs, _ = independent_covariates(d, covs)
-    covs, _ = limit_organization_terms(covs, d["ORG_ID"].nunique(), cov)
+    covs = model_terms(d, "high_medium", cov)[0]
     d = fit_frame(d, outcome, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", cov_type="CR3")
@@ -125,15 +122,12 @@ def equation1(by: pd.DataFrame, outcome: str, cov: dict) -> dict:
 def binary(by: pd.DataFrame, cov: dict, truth: dict) -> dict:
     """The any-hospitalization AME (pp) of the population-averaged GLM with every variance (one GLM fit)."""
     from mheval.models.binary_impact import binary_columns
-    from mheval.models.equation1 import fit_frame, model_covariates, model_frame
-    from mheval.models.covariates import independent_covariates, limit_organization_terms, varying
+    from mheval.models.equation1 import fit_frame, model_frame, model_terms
     from mheval.models.marginal_binary import fit_marginal_binary
     from mheval.models.nested_glmm import marginal_effect
 
     d = model_frame(binary_columns(by), "any_hosp", "high_medium", cov)
-    covs = varying(d, model_covariates(d, "high_medium", cov))
-    covs, _ = independent_covariates(d, covs)
-    covs, _ = limit_organization_terms(covs, d["ORG_ID"].nunique(), cov)
+    covs = model_terms(d, "high_medium", cov)[0]
     d = fit_frame(d, "any_hosp", covs)
     d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])
     formula = "any_hosp ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in covs)

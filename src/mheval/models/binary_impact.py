@@ -51,13 +51,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mheval.models.covariates import (
-    check_no_post_randomization,
-    independent_covariates,
-    limit_organization_terms,
-    varying,
-)
-from mheval.models.equation1 import check_average_weighting, fit_frame, model_covariates, model_frame
+from mheval.models.covariates import check_no_post_randomization
+from mheval.models.equation1 import check_average_weighting, fit_frame, model_frame, model_terms
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.marginal_binary import fit_marginal_binary
 from mheval.models.nested_glmm import fit_nested_glmm, marginal_effect
@@ -131,9 +126,7 @@ def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float 
 def _binary(by, outcome, population, alpha, size_percent, limits, weighting, covariates=None, cov_type="CR2") -> dict:
     d = model_frame(binary_columns(by), outcome, population, covariates)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
-    covs = varying(d, model_covariates(d, population, covariates))
-    covs, collinear = independent_covariates(d, covs)
-    covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
+    covs, collinear, limited = model_terms(d, population, covariates)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     d = fit_frame(d, outcome, covs)
     d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])  # model_frame keeps WEIGHT > 0

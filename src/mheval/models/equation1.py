@@ -111,6 +111,16 @@ def model_covariates(d: pd.DataFrame, population: str, covariates: dict | None =
     return check_no_post_randomization(list(adjustment_covariates(rows, population, spec).columns) + y0)
 
 
+def model_terms(d: pd.DataFrame, population: str, covariates: dict | None = None) -> tuple[list[str], list[str], dict]:
+    """The covariate terms an Equation 1 fit (continuous or binary) of the :func:`model_frame` ``d`` uses:
+    :func:`model_covariates` that vary, less the collinear ones (:func:`independent_covariates`), within the
+    organization-term limit (:func:`limit_organization_terms`). Returns (terms, dropped collinear, limited)."""
+    covs = varying(d, model_covariates(d, population, covariates))
+    covs, collinear = independent_covariates(d, covs)
+    covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
+    return covs, collinear, limited
+
+
 MODEL = "Equation 1: nested LMM, REML, precision weights"
 AVERAGE_WEIGHTINGS = ("simple", "beneficiary_years")
 
@@ -156,9 +166,7 @@ def _equation1(by, outcome, population, alpha, size_percent, cov_type, n_perm, s
                covariates=None) -> dict:
     d = model_frame(by, outcome, population, covariates)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
-    covs = varying(d, model_covariates(d, population, covariates))
-    covs, collinear = independent_covariates(d, covs)
-    covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
+    covs, collinear, limited = model_terms(d, population, covariates)
     d = fit_frame(d, outcome, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in covs)
     fit = fit_nested_lmm(d, formula, org="ORG_ID", bene="BENE_ID", weights="WEIGHT", reml=True, cov_type=cov_type)
