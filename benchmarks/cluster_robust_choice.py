@@ -13,7 +13,7 @@ beside the model-based SE; it also splits the CR2 misses by the fitted organizat
 
 Usage: python benchmarks/cluster_robust_choice.py [--design few] [--seeds 1-200] [--workers 2]
        [--cache DIR (beneficiary-year files kept between runs; default a temporary directory)]
-       [--out benchmarks/results/cluster_robust_choice]
+       [--out benchmarks/results/cluster_robust_choice_<design>] [--from-jsonl A.jsonl,B.jsonl]
 Writes <out>.jsonl (one line per trial) and <out>.md.
 """
 
@@ -207,22 +207,30 @@ def main() -> None:
     ap.add_argument("--seeds", default="1-200")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=None)
-    ap.add_argument("--out", default="benchmarks/results/cluster_robust_choice")
+    ap.add_argument("--out", default=None, help="default benchmarks/results/cluster_robust_choice_<design>")
+    ap.add_argument("--from-jsonl", default=None, metavar="FILE[,FILE]",
+                    help="no fits: write <out>.jsonl and .md from these runs' .jsonl (e.g. seed ranges run apart)")
     a = ap.parse_args()
-    lo, hi = map(int, a.seeds.split("-"))
-    cache = Path(a.cache or tempfile.mkdtemp(prefix="crchoice_cache"))
-    cache.mkdir(parents=True, exist_ok=True)
-    out = Path(a.out)
+    out = Path(a.out or f"benchmarks/results/cluster_robust_choice_{a.design}")
     rows = []
-    with ProcessPoolExecutor(a.workers) as pool, open(out.with_suffix(".jsonl"), "w") as f:
-        for i, r in enumerate(pool.map(one, [(a.design, s, str(cache)) for s in range(lo, hi + 1)]), 1):
-            rows.append(r)
-            f.write(json.dumps(r, default=float) + "\n")
-            f.flush()
-            if i % 10 == 0:
-                print(f"{i} trials done", flush=True)
-    if a.cache is None:
-        shutil.rmtree(cache, ignore_errors=True)
+    if a.from_jsonl:
+        rows = [json.loads(x) for f in a.from_jsonl.split(",") for x in Path(f).read_text().splitlines() if x.strip()]
+        rows.sort(key=lambda r: r["seed"])
+        a.seeds = f"{rows[0]['seed']}-{rows[-1]['seed']}"
+        out.with_suffix(".jsonl").write_text("".join(json.dumps(r, default=float) + "\n" for r in rows))
+    else:
+        lo, hi = map(int, a.seeds.split("-"))
+        cache = Path(a.cache or tempfile.mkdtemp(prefix="crchoice_cache"))
+        cache.mkdir(parents=True, exist_ok=True)
+        with ProcessPoolExecutor(a.workers) as pool, open(out.with_suffix(".jsonl"), "w") as f:
+            for i, r in enumerate(pool.map(one, [(a.design, s, str(cache)) for s in range(lo, hi + 1)]), 1):
+                rows.append(r)
+                f.write(json.dumps(r, default=float) + "\n")
+                f.flush()
+                if i % 10 == 0:
+                    print(f"{i} trials done", flush=True)
+        if a.cache is None:
+            shutil.rmtree(cache, ignore_errors=True)
     lines = [f"# Cluster-robust variance choice: design {a.design}, seeds {a.seeds} ({len(rows)} trials)", "",
              f"`python benchmarks/cluster_robust_choice.py --design {a.design} --seeds {a.seeds}`: the calibration's "
              "trials (benchmarks/calibration_trials.py, same seeds), Equation 1 average impact (% of the control mean) "
