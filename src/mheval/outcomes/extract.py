@@ -94,7 +94,8 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     :func:`mheval.contract.read.register_input`). May create temporary tables on ``con``: the event
     each distinct diagnosis code of the file carries (:func:`mheval.outcomes.codes.create_code_event_table`:
     the code lists' regular expressions run once per distinct code, not once per claim) and the ED claims,
-    and the view :data:`CLAIM_DATES` that the office query reads.
+    and the view :data:`CLAIM_DATES` that the office query reads. The claims are not sorted: the
+    lookups' hash joins may move some from the file's order (:func:`write_extraction`).
     Claim identifiers are joined as they are when both files give them one type (else as text). The
     event columns (CVD_EVENT, OTHER_CVD) come out as an ENUM of the code lists' names (:func:`_enum_columns`:
     written to Parquet as text; :func:`claims_columns_sql` casts them to text for frames).
@@ -118,15 +119,11 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
     dx = list(dict.fromkeys(c for _, cols in lists.values() for c in cols))  # every searched column, once
     rev = (_year_file(Path(data_dir), "outpatient_revenue", year)
            if claim_type == "outpatient" and "outpatient_revenue" not in unavailable else "")
-    base, joins, order, params, events = src, "", "", {}, {}
-    if dx or rev:
-        # hash joins reorder the claims (a LEFT join emits a chunk's rows without a match, e.g. a missing
-        # secondary diagnosis, after those with one; a large ED join partitions): number them as read (a
-        # streaming row_number, one thread) and keep the file's order (tests/test_extract_order.py)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW claims_numbered AS SELECT *, row_number() OVER () AS claim_row FROM {src}")
-        src, order = "claims_numbered", " ORDER BY claims_numbered.claim_row"
+    # no sort after the hash joins below, which may move claims from the file's order (one thread: the same
+    # order on every run); the order-restoring sort was a fifth of an outpatient job (write_extraction)
+    joins, params, events = "", {}, {}
     if dx:
-        table = create_code_event_table(con, {k: v[0] for k, v in lists.items()}, base, dx)
+        table = create_code_event_table(con, {k: v[0] for k, v in lists.items()}, src, dx)
         _enum_columns(con, table, [f"{k}_{era}" for k in lists for era in ("icd10", "icd9")],
                       [e for v in lists.values() for e in v[0]["event"]], "claim_event")
         alias = {c: f"dx{i}" for i, c in enumerate(dx)}
@@ -154,7 +151,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
         SELECT {src}.BENE_ID, {src}.CLM_ID,
                CAST({src}.CLM_FROM_DT AS DATE) AS FROM_DT, CAST({src}.CLM_THRU_DT AS DATE) AS THRU_DT,
                CAST({src}.NCH_WKLY_PROC_DT AS DATE) AS PROC_DT, CAST({src}.CLM_PMT_AMT AS DOUBLE) AS PMT{extra}
-        FROM {src}{joins}{order}"""
+        FROM {src}{joins}"""
     office = EMPTY_OFFICE_SQL
     lines = _year_file(Path(data_dir), "carrier_line", year) if claim_type == "carrier" and "carrier_line" not in unavailable else ""
     if lines:
@@ -162,7 +159,7 @@ def extraction_sql(data_dir: str | Path, claim_type: str, year: int, codes: pd.D
         hcpcs = register_code_set(con, oc["office_visit_hcpcs"], "office_hcpcs_codes")
         # each claim's processing date, as the claims query gives it (write_extraction reads it back from
         # the written claims file instead: a narrower, faster read, use_written_claim_dates)
-        con.sql(f"SELECT CLM_ID, CAST(NCH_WKLY_PROC_DT AS DATE) AS PROC_DT FROM {base}").create_view(CLAIM_DATES, replace=True)
+        con.sql(f"SELECT CLM_ID, CAST(NCH_WKLY_PROC_DT AS DATE) AS PROC_DT FROM {src}").create_view(CLAIM_DATES, replace=True)
         on = ("c.CLM_ID = l.CLM_ID" if _same_key_type(con, CLAIM_DATES, line_src)
               else "CAST(c.CLM_ID AS VARCHAR) = CAST(l.CLM_ID AS VARCHAR)")
         # one row per office E&M line, duplicates kept and in no particular order: the one reader
@@ -295,9 +292,12 @@ def write_extraction(data_dir: str | Path, claim_type: str, year: int, codes: pd
     BENE_ID, CLM_ID (in the input's type: an integer stays one), FROM_DT, THRU_DT, PROC_DT, PMT, and
     ADMSN_DT, CVD_EVENT, ED, OTHER_CVD only where the input has them or the type is searched for them;
     the claim type is in the file's Parquet metadata, not a column. :func:`register_claims` reads the
-    files back with every column. The claims come in the input file's order (the same on every run;
-    restored after the lookups' hash joins, which may move claims: the beneficiary-year step's payment
-    sums depend on the order in their last bits, benchmarks/results/extract.md); the office-visit lines
+    files back with every column. Every claim of the input once, in the order of the one-thread query
+    (the same on every run): the input file's, except where the diagnosis and ED hash joins of
+    inpatient and outpatient claims move some (tests/test_extract_order.py). Not sorted back: the one
+    reader (:func:`mheval.analysis.beneficiary_year.build_beneficiary_year`) groups and joins, and only
+    its payment sums depend on the order, in their last bits (scale 1.0: 2 of 1.3 M beneficiary-years,
+    2.9e-11; benchmarks/results/extract.md); the office-visit lines
     are neither sorted nor made distinct (their one reader counts distinct visits), their processing
     dates read back from the claims file just written (:func:`use_written_claim_dates`).
     Parquet settings: :data:`PARQUET_OPTIONS`. Logs the rows written and the time taken."""
