@@ -7,7 +7,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 
 from mheval.models.covariates import POPULATIONS
-from mheval.models.survival_impact import OUTCOMES
+from mheval.models.equation4 import OUTCOMES
 
 GRID = np.round(np.arange(0, 5.01, 0.05), 2)
 
