@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mheval.models.frailty_cox import fit_frailty_cox
-from mheval.models.survival_impact import design_matrix
+from mheval.models.equation4 import design_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 R_SCRIPT = r"""

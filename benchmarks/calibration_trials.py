@@ -5,7 +5,7 @@ workflow's library functions with the default configuration (config/config.yaml,
 specification included) and compares the estimates with the generator's true effects (truth.json):
 
 - Equation 4, shared-frailty Cox (primary, as published: the frailty model's variance, or at a frailty
-  variance of zero the marginal model's corrected one, see mheval.models.survival_impact; also its
+  variance of zero the marginal model's corrected one, see mheval.models.equation4; also its
   model-based SE with normal and t(G - 2) references) and marginal Cox (one fit, every variance: robust, kc, fg, md, mbn), high + medium
   risk, first event and death, log hazard ratio; truth log(hr_event), log(hr_death).
 - Equation 1, Part A and B spending and office visits with participating providers: the average impact
@@ -89,7 +89,7 @@ SURVEY_ITEM, SURVEY_WAVE = "EHR_RISK_TOOL", 1
 def _marginal_all_variances(tte, outcome, population, covariates, res) -> dict:
     """Every marginal Cox variance from the one fit survival_impact made (its coefficients)."""
     from mheval.models.cox_small_sample import bias_corrected_cov
-    from mheval.models.survival_impact import OUTCOMES, survival_frame
+    from mheval.models.equation4 import OUTCOMES, survival_frame
 
     duration, event, _ = OUTCOMES[outcome]
     x, _ = survival_frame(tte, outcome, population, covariates)

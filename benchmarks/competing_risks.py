@@ -48,7 +48,7 @@ def simulated(n=5000, n_org=60, seed=1):
 
 
 def from_tte(path):
-    from mheval.models.survival_impact import survival_frame
+    from mheval.models.equation4 import survival_frame
 
     tte = pd.read_parquet(path)
     x, cov = survival_frame(tte, "event", "high_medium")
@@ -110,7 +110,7 @@ def published_check(path):
     """The event's cumulative incidence in the synthetic trial (high + medium risk), standardized and
     unadjusted with death a competing risk, and 1 - S, at years 1-5 (no bootstrap), with the time of one
     estimate and one bootstrap replicate: next to the published 7.8% vs 8.1% at 5 years."""
-    from mheval.models.survival_impact import adjusted_incidence, competing_incidence
+    from mheval.models.equation4 import adjusted_incidence, competing_incidence
 
     tte = pd.read_parquet(path)
     t0 = time.perf_counter()

@@ -32,7 +32,7 @@ SECTION = "## Scale {scale}: the adjusted_incidence jobs"
 
 def run_job(tte, outcome, population, cfg, n_boot):
     from mheval.models.estimability import Limits
-    from mheval.models.survival_impact import adjusted_incidence, competing_incidence
+    from mheval.models.equation4 import adjusted_incidence, competing_incidence
     from mheval.seeds import job_seed
 
     m = cfg["models"]

@@ -110,12 +110,10 @@ def run_job(run: str, rule: str, outcome: str, population: str, out: str, change
         return result
     if rule == "adjusted_incidence":
         from mheval.models.estimability import NotEstimable
-        import importlib
         import inspect
 
-        from mheval.models.survival_impact import adjusted_incidence, competing_incidence
-
-        si = importlib.import_module("mheval.models.survival_impact")
+        from mheval.models import equation4 as si
+        from mheval.models.equation4 import adjusted_incidence, competing_incidence
 
         tte = pd.read_parquet(f"{an}/time_to_event.parquet")
         kw = dict(years=m["incidence_years"], n_boot=m["bootstrap_replicates"], alpha=m["alpha"], limits=limits,

@@ -313,7 +313,7 @@ def test_composite_hazard_ratio_recovers_the_truth(clean_trial, clean_tte):
     organization terms: 0.401-0.800)."""
     from scipy import stats
 
-    from mheval.models.survival_impact import survival_impact
+    from mheval.models.equation4 import survival_impact
 
     truth = clean_trial[1]
     assert truth["cause_of_death"]["hr_event_cvdeath"] == pytest.approx(0.5) and truth["cause_of_death"]["exact"]
@@ -352,7 +352,7 @@ def test_without_the_ndi_the_composite_is_a_not_estimable_row(config):
 def test_composite_minus_first_events_is_protected():
     from mheval.disclosure import Rule, declare, feasible_ranges, protect
     from mheval.disclosure.protect import shown_cells
-    from mheval.models.survival_impact import OUTCOMES
+    from mheval.models.equation4 import OUTCOMES
 
     def rows(label, ev_i, ev_c):
         return [{"outcome": label, "population": p, "n_events_intervention": ev_i[k], "n_events_control": ev_c[k],

@@ -197,7 +197,7 @@ def assert_no_post_randomization_terms(models_dir: Path, spec: dict) -> int:
 
 def test_cox_leaves_out_indicators_without_events_on_one_side_and_needs_enough_organizations():
     from mheval.models.estimability import NotEstimable
-    from mheval.models.survival_impact import check_clusters_for_covariates, event_free_indicators
+    from mheval.models.equation4 import check_clusters_for_covariates, event_free_indicators
 
     x = pd.DataFrame({"tiny_stratum": [1, 1, 0, 0, 0, 0], "all_events": [0, 0, 1, 0, 1, 1],
                       "ok": [1, 0, 0, 1, 0, 1], "age": [60.0, 61, 62, 63, 64, 65]})

@@ -136,7 +136,7 @@ def test_equation1_applies_the_limit():
 
 
 def test_cox_and_the_survival_frame_apply_the_limit():
-    from mheval.models.survival_impact import survival_frame, survival_impact
+    from mheval.models.equation4 import survival_frame, survival_impact
 
     tte = _beneficiaries(_organizations())
     x, cov = survival_frame(tte, "event", "high", SPEC)

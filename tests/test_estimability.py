@@ -170,7 +170,7 @@ def test_binary_all_zero_and_one_arm_only():
 
 def test_fixed_window_and_survival_without_events():
     from mheval.models.equation2 import fixed_window_impact
-    from mheval.models.survival_impact import survival_impact
+    from mheval.models.equation4 import survival_impact
 
     people = _people()
     tte = _tte(people, np.zeros(len(people)))
@@ -183,7 +183,7 @@ def test_fixed_window_and_survival_without_events():
 
 
 def test_adjusted_incidence_raises_not_estimable():
-    from mheval.models.survival_impact import adjusted_incidence
+    from mheval.models.equation4 import adjusted_incidence
 
     people = _people()
     with pytest.raises(NotEstimable, match="no events"):
@@ -207,7 +207,7 @@ def test_subgroups_skip_a_not_estimable_outcome_with_its_reason():
 
 def _results():
     from mheval.models.equation1 import equation1_impact
-    from mheval.models.survival_impact import survival_impact
+    from mheval.models.equation4 import survival_impact
 
     people = _people()
     ok = equation1_impact(_by(people), "spend_ab", "high")

@@ -32,7 +32,7 @@ _restricted, LEFT_OUT, DATA_NOTES = restrict_config(config, AVAILABILITY)
 config.update(_restricted)
 UNAVAILABLE = unavailable_inputs(AVAILABILITY)
 SURVIVAL_LEFT_OUT_KEYS = ("event", "event_cvdeath", "death", "survey")
-# the time-to-event outcomes (mheval.models.survival_impact.OUTCOMES) whose left-out rows the survival tables show
+# the time-to-event outcomes (mheval.models.equation4.OUTCOMES) whose left-out rows the survival tables show
 SURVIVAL_KEYS = ("event", "event_cvdeath", "death")
 AVAILABILITY_TEXT = {n: a.reason for n, a in AVAILABILITY.items() if not a.available}
 SURVIVAL_OUTCOMES = config["models"]["survival_outcomes"]

@@ -6,7 +6,7 @@ import pandas as pd
 
 from mheval.io import run_step, write_json
 from mheval.models.estimability import Limits, NotEstimable
-from mheval.models.survival_impact import adjusted_incidence, competing_incidence, survival_frame
+from mheval.models.equation4 import adjusted_incidence, competing_incidence, survival_frame
 from mheval.seeds import job_seed
 
 sm = snakemake  # noqa: F821

@@ -14,45 +14,28 @@ cov_params(), conf_int(alpha), pvalues, llf, nobs, summary()); every Wald interv
 - :func:`competing_cumulative_incidence`, :func:`aalen_johansen`: cumulative incidence with death as a
   competing risk (Aalen-Johansen; standardized from cause-specific Cox models) with cluster-bootstrap bands
 - :func:`survival_impact`, :func:`crude_rates`: Equation 4 for one outcome in one population
+  (:mod:`mheval.models.equation4`)
 - :func:`fit_nested_lmm`: linear mixed model with nested organization and beneficiary intercepts,
   precision weights and REML, as lme4's lmer (Equation 1)
 - :func:`fit_nested_glmm`, :func:`marginal_effect`: multilevel logistic regression by Laplace, as
   lme4's glmer, and average marginal effects in percentage points (binary outcomes, Equation 2)
+
+Each name is imported from its submodule on first use (:func:`mheval.lazy.lazy_exports`): importing
+one submodule, as every workflow script does, does not import the others' libraries.
 """
 
-from mheval.models.adjusted_incidence import adjusted_cumulative_incidence
-from mheval.models.competing_risks import aalen_johansen, competing_cumulative_incidence
-from mheval.models.cox_engine import CoxFit, fit_cox
-from mheval.models.frailty_cox import FrailtyCoxResult, fit_frailty_cox
-from mheval.models.marginal_cox import CoxResult, crude_rates, fit_marginal_cox
-from mheval.models.nested_glmm import MarginalEffects, NestedGLMMResult, fit_nested_glmm, marginal_effect
-from mheval.models.nested_lmm import NestedLMMResult, fit_nested_lmm
-from mheval.models.ph_test import fit_by_follow_up_year, schoenfeld_test
-from mheval.models.result import ModelResult
-from mheval.models.survival_impact import design_matrix, survival_impact
-from mheval.models.wald import wald_interval
+from mheval.lazy import lazy_exports
 
-__all__ = [
-    "CoxFit",
-    "CoxResult",
-    "FrailtyCoxResult",
-    "MarginalEffects",
-    "ModelResult",
-    "NestedGLMMResult",
-    "NestedLMMResult",
-    "adjusted_cumulative_incidence",
-    "aalen_johansen",
-    "competing_cumulative_incidence",
-    "crude_rates",
-    "design_matrix",
-    "fit_by_follow_up_year",
-    "fit_cox",
-    "fit_frailty_cox",
-    "fit_marginal_cox",
-    "fit_nested_glmm",
-    "fit_nested_lmm",
-    "marginal_effect",
-    "schoenfeld_test",
-    "survival_impact",
-    "wald_interval",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "adjusted_incidence": ["adjusted_cumulative_incidence"],
+    "competing_risks": ["aalen_johansen", "competing_cumulative_incidence"],
+    "cox_engine": ["CoxFit", "fit_cox"],
+    "equation4": ["design_matrix", "survival_impact"],
+    "frailty_cox": ["FrailtyCoxResult", "fit_frailty_cox"],
+    "marginal_cox": ["CoxResult", "crude_rates", "fit_marginal_cox"],
+    "nested_glmm": ["MarginalEffects", "NestedGLMMResult", "fit_nested_glmm", "marginal_effect"],
+    "nested_lmm": ["NestedLMMResult", "fit_nested_lmm"],
+    "ph_test": ["fit_by_follow_up_year", "schoenfeld_test"],
+    "result": ["ModelResult"],
+    "wald": ["wald_interval"],
+})

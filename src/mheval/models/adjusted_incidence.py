@@ -282,7 +282,7 @@ def adjusted_cumulative_incidence(tte: pd.DataFrame, duration: str, event: str, 
     tte : analysis sample, one row per subject, with ``duration`` (years), ``event`` (0/1),
         ``treatment`` (0/1) and ``cluster`` (organization) columns.
     covariates_frame : adjustment covariates, numeric, rows aligned with ``tte`` (e.g. from
-        :func:`mheval.models.survival_impact.design_matrix`); a ``treatment`` column in it is
+        :func:`mheval.models.equation4.design_matrix`); a ``treatment`` column in it is
         ignored (the treatment is taken from ``tte``); constant columns are dropped. None or an
         empty frame: no adjustment.
     years : follow-up years reported in ``table``.

@@ -93,8 +93,8 @@ OUTCOME_LABELS = {
 
 def outcome_label(outcome: str) -> str:
     """The table label of any outcome: Equation 1 and 2 outcomes, and the time-to-event outcomes
-    (labels of :data:`mheval.models.survival_impact.OUTCOMES`)."""
-    from mheval.models.survival_impact import OUTCOMES
+    (labels of :data:`mheval.models.equation4.OUTCOMES`)."""
+    from mheval.models.equation4 import OUTCOMES
 
     from mheval.models.equation2 import medication_outcome_label
 

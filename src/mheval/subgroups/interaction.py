@@ -59,8 +59,8 @@ from mheval.models.equation1 import check_average_weighting, model_covariates, m
 from mheval.models.estimability import NotEstimable
 from mheval.models.cluster_robust import variance_words
 from mheval.models.nested_lmm import NestedLMMStatistics, check_cov_type, group_sum, fit_nested_lmm, fit_nested_lmm_statistics
-from mheval.models.survival_impact import OUTCOMES as SURVIVAL_OUTCOMES
-from mheval.models.survival_impact import event_free_indicators
+from mheval.models.equation4 import OUTCOMES as SURVIVAL_OUTCOMES
+from mheval.models.equation4 import event_free_indicators
 from mheval.models.wald import wald_interval
 from mheval.subgroups.definitions import DIMENSIONS, column_name
 

@@ -36,7 +36,7 @@ def _overall_reason(frame: pd.DataFrame, model: str, outcome: str, population: s
             d = frame
             check_estimable(d[outcome], d["MH"], d["ORG_ID"], "continuous", limits)
         else:
-            from mheval.models.survival_impact import OUTCOMES, survival_frame
+            from mheval.models.equation4 import OUTCOMES, survival_frame
 
             x, _ = survival_frame(frame, outcome, population, covariates)
             check_estimable(x[OUTCOMES[outcome][1]], x["MH"], x["ORG_ID"], "events", limits)
