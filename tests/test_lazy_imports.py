@@ -46,9 +46,6 @@ def test_importing_one_model_module_does_not_import_the_others():
     assert loaded == ["mheval.models.equation1"]
     # the adjusted incidence job needs no scipy.stats (the proportional-hazards test imports it only to rank)
     assert _loaded_after("from mheval.models.equation4 import adjusted_incidence", ("scipy.stats", "lifelines")) == []
-    # nor the survival job's (its curves are computed without lifelines)
-    assert _loaded_after("from mheval.models import survival_impact\nfrom mheval.models.curves import kaplan_meier",
-                         ("scipy.stats", "lifelines")) == []
     # a script's late use of a package-level name still works in a fresh process
     assert _loaded_after("from mheval.models import survival_impact", ("mheval.models.equation4",)) == [
         "mheval.models.equation4"]
