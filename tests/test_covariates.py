@@ -222,3 +222,38 @@ def test_varying_agrees_with_nunique():
                       "one_text": ["a"] * 4})
     assert varying(d, d.columns) == [c for c in d.columns if d[c].nunique() > 1]
     assert varying(d, d.columns) == ["two", "nan_two", "ints", "flags", "text"]
+
+
+def test_pool_separated_levels_reference_and_other_levels():
+    """A stratum whose rows all have the same binary outcome has no finite coefficient: pooled with the largest
+    stratum that has both outcomes (the reference level included), a separated 0/1 term dropped, the rest kept."""
+    import numpy as np
+    import pandas as pd
+
+    from mheval.models.covariates import pool_separated_levels
+
+    rng = np.random.default_rng(3)
+    n = 400
+    level = rng.choice(["a", "b", "c", "d"], n, p=[0.02, 0.5, 0.3, 0.18])  # "a" (the reference) tiny
+    y = rng.binomial(1, 0.3, n).astype(float)
+    y[level == "a"] = 0.0  # the reference stratum: no event
+    x01 = (rng.random(n) < 0.05).astype(float)
+    y[x01 == 1] = 0.0  # a rare 0/1 covariate whose rows have no event
+    d = pd.DataFrame({"Y": y, "RAND_b": (level == "b") * 1.0, "RAND_c": (level == "c") * 1.0,
+                      "RAND_d": (level == "d") * 1.0, "X01": x01, "AGE": rng.normal(size=n)})
+    covs, pooled = pool_separated_levels(d, "Y", ["RAND_b", "RAND_c", "RAND_d", "X01", "AGE"])
+    # the reference "a" pooled with "b" (the largest): "b" becomes the reference, its indicator dropped
+    assert covs == ["RAND_c", "RAND_d", "AGE"]
+    assert set(pooled) == {"RAND_* the reference level", "X01"}
+    assert (d.loc[level == "b", ["RAND_c", "RAND_d"]] == 0).all().all()
+    assert (d.loc[level == "c", "RAND_c"] == 1).all()
+    # a non-reference level separated: its rows take the largest level's indicator
+    d2 = pd.DataFrame({"Y": np.r_[np.zeros(5), rng.binomial(1, 0.3, 200)],
+                       "RAND_x": np.r_[np.ones(5), np.zeros(200)],
+                       "RAND_y": np.r_[np.zeros(5), (np.arange(200) < 120) * 1.0]})
+    covs2, pooled2 = pool_separated_levels(d2, "Y", ["RAND_x", "RAND_y"])
+    assert covs2 == ["RAND_y"] and list(pooled2) == ["RAND_* RAND_x"]
+    assert (d2.loc[:4, "RAND_y"] == 1).all()
+    # nothing separated: nothing changes
+    d3 = d2.assign(Y=np.r_[[1.0, 0, 0, 0, 0], d2["Y"].to_numpy()[5:]], RAND_x=np.r_[np.ones(5), np.zeros(200)])
+    assert pool_separated_levels(d3.copy(), "Y", ["RAND_x"]) == (["RAND_x"], {})

@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mheval.models.covariates import check_no_post_randomization
+from mheval.models.covariates import check_no_post_randomization, pool_separated_levels
 from mheval.models.equation1 import check_average_weighting, fit_frame, model_frame, model_terms
 from mheval.models.estimability import Limits, NotEstimable, check_estimable, check_standard_error, estimate_or_note
 from mheval.models.marginal_binary import fit_marginal_binary
@@ -127,8 +127,9 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
     d = model_frame(binary_columns(by), outcome, population, covariates)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
     covs, collinear, limited = model_terms(d, population, covariates)
-    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     d = fit_frame(d, outcome, covs)
+    covs, separated = pool_separated_levels(d, outcome, covs)
+    formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])  # model_frame keeps WEIGHT > 0
     years = sorted(d["YEAR"].unique())
     weights = ({t: 1.0 for t in years} if weighting == "simple"
@@ -147,9 +148,12 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
     if marginal is None:
         fit, rows, model = glmm, effects(glmm), multilevel
     else:
-        rows_ml = effects(glmm)
-        multilevel |= {"average": rows_ml[-1], "by_year": rows_ml[:-1],
-                       "coefficients": glmm.summary(alpha).reset_index(names="term").to_dict(orient="records")}
+        try:  # the comparison: its failure leaves the published (population-averaged) impacts standing
+            rows_ml = effects(glmm)
+            multilevel |= {"average": rows_ml[-1], "by_year": rows_ml[:-1],
+                           "coefficients": glmm.summary(alpha).reset_index(names="term").to_dict(orient="records")}
+        except NotEstimable as e:
+            multilevel |= {"estimable": False, "reason": str(e)}
         fit, rows = marginal, effects(marginal)
         model = {"model": model_label(cov_type), "cov_type": cov_type, "converged": fit.converged, "llf": fit.llf}
         if cov_type == "CR3":  # CR2's effects beside, for comparison (the same fit)
@@ -166,6 +170,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
         "converged": model["converged"], "llf": model["llf"], "variance_components": glmm.variance_components,
         "average": rows[-1], "by_year": rows[:-1],
         "dropped_collinear_covariates": collinear, "organization_terms_limited": limited,
+        "separated_covariates": separated,
         "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
     if cov_type != "model":

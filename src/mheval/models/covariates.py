@@ -281,3 +281,61 @@ def varying(d: pd.DataFrame, columns) -> list[str]:
         elif v.nunique() > 1:
             out.append(c)
     return out
+
+
+#: the indicator groups of a categorical covariate (their omitted level is the reference)
+INDICATOR_GROUPS = ("RAND_", "REGION_", "TYPE_")
+
+
+def pool_separated_levels(d: pd.DataFrame, outcome: str, covs: list[str]) -> tuple[list[str], dict]:
+    """For a binary outcome: the covariate terms of ``covs`` without quasi-complete separation.
+
+    A level of a categorical covariate (an indicator group of :data:`INDICATOR_GROUPS`, its reference level
+    included: e.g. a randomization stratum of one small organization) or a side of a 0/1 covariate whose
+    rows all have the same outcome (no event, or all events) has no finite coefficient: the GLM's
+    intercepts and that term run off to +-infinity (the fit never converges; on one 47-organization
+    synthetic trial the multilevel fit then crawled for 144 s and ended singular). Such a level is pooled
+    with its group's largest level that has both outcomes: its rows take that level's indicator values in
+    ``d`` (the fit frame, changed in place; the input data are not), and an indicator left constant is
+    dropped; a 0/1 covariate with a separated side is dropped. The treatment terms are never touched.
+    Returns (terms, pooled): ``pooled`` maps each pooled level ("RAND_STRATUM level <name>" words) or
+    dropped term to the reason, for the result's record."""
+    y = d[outcome].to_numpy(float)
+    ok = ~np.isnan(y)
+    pooled, out = {}, list(covs)
+
+    def separated(mask) -> bool:
+        v = y[mask & ok]
+        return len(v) > 0 and (v.min() == v.max())
+
+    for prefix in INDICATOR_GROUPS:
+        group = [c for c in out if c.startswith(prefix)]
+        if not group:
+            continue
+        X = d[group].to_numpy(float)
+        level = np.where(X.max(axis=1) > 0, X.argmax(axis=1), -1)  # -1: the reference level
+        levels = np.unique(level)
+        bad = [lv for lv in levels if separated(level == lv)]
+        good = [lv for lv in levels if lv not in bad]
+        if not bad or not good:
+            continue
+        into = max(good, key=lambda lv: int(np.sum(level == lv)))
+        # the pooled level is coded as the reference when the reference is among its levels (its indicator
+        # columns then all 0: dropped below), else as the largest level's indicator
+        merged = bad + [into]
+        target = np.zeros(len(group)) if -1 in merged else np.eye(len(group))[into]
+        rows = np.isin(level, merged)
+        d.loc[rows, group] = target
+        name = lambda lv: "the reference level" if lv < 0 else group[lv]  # noqa: E731
+        for lv in bad:
+            pooled[f"{prefix}* {name(lv)}"] = (f"{int(np.sum(level == lv))} rows, all with the same outcome: pooled "
+                                             f"with {name(into)}")
+        out = [c for c in out if not (c in group and d[c].nunique() <= 1)]
+    for c in list(out):
+        if c.startswith(INDICATOR_GROUPS):
+            continue
+        v = d[c].to_numpy(float)
+        if np.isin(v[~np.isnan(v)], (0.0, 1.0)).all() and (separated(v == 1) or separated(v == 0)):
+            pooled[c] = "one side has rows all with the same outcome: term dropped"
+            out.remove(c)
+    return out, pooled

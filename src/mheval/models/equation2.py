@@ -115,6 +115,7 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
         check_no_post_randomization,
         independent_covariates,
         limit_organization_terms,
+        pool_separated_levels,
         varying,
     )
     from mheval.models.estimability import check_estimable
@@ -125,6 +126,7 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     d = frame[["ORG_ID", "MH", outcome]].join(cov)
     covs, collinear = independent_covariates(d, varying(cov, cov.columns), year=None)
     covs, limited = limit_organization_terms(covs, d["ORG_ID"].nunique(), covariates)
+    covs, separated = pool_separated_levels(d, outcome, covs)
     formula = f"{outcome} ~ 1 + MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     check_cov_type(cov_type)
     marginal = (fit_marginal_binary(d, formula, org="ORG_ID", link="logit", adjustment=cov_type)
@@ -140,6 +142,7 @@ def equation2_binary(frame: pd.DataFrame, outcome: str, population: str, period:
     out = {"model": MODEL, "cov_type": "model", "n_obs": glmm.nobs, "n_organizations": glmm.n_groups["org"],
            "converged": glmm.converged, "variance_components": glmm.variance_components, "average": effect(glmm),
            "by_year": [], "dropped_collinear_covariates": collinear, "organization_terms_limited": limited,
+           "separated_covariates": separated,
            "coefficients": coefficients(glmm)}
     if marginal is not None:
         fit = marginal
