@@ -121,16 +121,11 @@ def equation1(by: pd.DataFrame, outcome: str, cov: dict) -> dict:
 
 def binary(by: pd.DataFrame, cov: dict, truth: dict) -> dict:
     """The any-hospitalization AME (pp) of the population-averaged GLM with every variance (one GLM fit)."""
-    from mheval.models.binary_impact import binary_columns
-    from mheval.models.equation1 import fit_frame, model_frame, model_terms
+    from mheval.models.binary_impact import binary_model
     from mheval.models.marginal_binary import fit_marginal_binary
     from mheval.models.nested_glmm import marginal_effect
 
-    d = model_frame(binary_columns(by), "any_hosp", "high_medium", cov)
-    covs = model_terms(d, "high_medium", cov)[0]
-    d = fit_frame(d, "any_hosp", covs)
-    d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])
-    formula = "any_hosp ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in covs)
+    d, formula, _ = binary_model(by, "any_hosp", "high_medium", cov)
     fit = fit_marginal_binary(d, formula, org="ORG_ID", link="cloglog", offset="_LOG_EXPOSURE", adjustment="CR3")
     years = sorted(d["YEAR"].unique())
     out = {"truth": float(truth["binary_effects"]["any_hosp"]["average_simple"]), "n_org": int(d["ORG_ID"].nunique())}

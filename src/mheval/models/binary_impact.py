@@ -123,7 +123,13 @@ def binary_impact(by: pd.DataFrame, outcome: str, population: str, alpha: float 
                             size_percent=size_percent, average_weighting=average)
 
 
-def _binary(by, outcome, population, alpha, size_percent, limits, weighting, covariates=None, cov_type="CR2") -> dict:
+def binary_model(by: pd.DataFrame, outcome: str, population: str, covariates: dict | None = None,
+                 limits: Limits | None = None) -> tuple[pd.DataFrame, str, dict]:
+    """The fit frame and formula of a binary outcome's Equation 1 models (both fits use them): the
+    follow-up rows of ``population`` with the covariate terms (:func:`mheval.models.equation1.model_terms`,
+    then :func:`mheval.models.covariates.pool_separated_levels`) and the log-exposure offset column
+    ``_LOG_EXPOSURE``; and the record of dropped, limited and pooled terms. Raises
+    :class:`mheval.models.estimability.NotEstimable` below ``limits``."""
     d = model_frame(binary_columns(by), outcome, population, covariates)
     check_estimable(d[outcome], d["MH"], d["ORG_ID"], "binary", limits)
     covs, collinear, limited = model_terms(d, population, covariates)
@@ -131,6 +137,12 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
     covs, separated = pool_separated_levels(d, outcome, covs)
     formula = f"{outcome} ~ 0 + C(YEAR) + C(YEAR):MH" + "".join(f" + {c}" for c in check_no_post_randomization(covs))
     d["_LOG_EXPOSURE"] = np.log(d["WEIGHT"])  # model_frame keeps WEIGHT > 0
+    return d, formula, {"dropped_collinear_covariates": collinear, "organization_terms_limited": limited,
+                        "separated_covariates": separated}
+
+
+def _binary(by, outcome, population, alpha, size_percent, limits, weighting, covariates=None, cov_type="CR2") -> dict:
+    d, formula, terms = binary_model(by, outcome, population, covariates, limits)
     years = sorted(d["YEAR"].unique())
     weights = ({t: 1.0 for t in years} if weighting == "simple"
                else {t: float(d.loc[d["YEAR"] == t, "WEIGHT"].sum()) for t in years})
@@ -169,8 +181,7 @@ def _binary(by, outcome, population, alpha, size_percent, limits, weighting, cov
         "n_beneficiaries": glmm.n_groups["bene"], "n_organizations": glmm.n_groups["org"],
         "converged": model["converged"], "llf": model["llf"], "variance_components": glmm.variance_components,
         "average": rows[-1], "by_year": rows[:-1],
-        "dropped_collinear_covariates": collinear, "organization_terms_limited": limited,
-        "separated_covariates": separated,
+        **terms,
         "coefficients": fit.summary(alpha).reset_index(names="term").to_dict(orient="records"),
     }
     if cov_type != "model":
