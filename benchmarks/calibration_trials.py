@@ -458,6 +458,10 @@ def write_tables(designs: list[str], models: dict) -> None:
                           "`uncorrected` = the comparison (marginal Cox: robust sandwich, normal reference; Eq. 1: "
                           "model-based; subgroups: unpooled interaction-model interval). Seconds per trial below are wall time "
                           "(session 8: alone on the 2-core machine); CPU per replicate: calibration_speed.md.", ""]
+    if any(e.get("refit") for d in designs for r in load(d) for e in r.get("est", {}).values() if isinstance(e, dict)):
+        lines += ["The Eq. 1 and population-averaged binary entries were refitted on the same seeds by "
+                  "benchmarks/cluster_robust_choice.py and merged into the stored replicates (`--merge-refits`, "
+                  "session 9: the CR3 default); every other entry is as the replicate ran in full.", ""]
     for design in designs:
         reps = load(design)
         if not reps:

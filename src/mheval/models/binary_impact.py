@@ -28,7 +28,9 @@ Outcomes (Table IV.1 of the design report), from the beneficiary-year file:
 - ``med_statin``, ``med_antihypertensive``: statin initiation or intensification; antihypertensive
   initiation or added class (Part D enrollees only).
 
-Variance (``cov_type``, config ``models.binary_cov_type``). "CR2" (default): the published impacts
+Variance (``cov_type``, config ``models.binary_cov_type``, whose default is "CR3": the same as "CR2" below with
+the jackknife-type CR3 covariance and t(G - 1) references, CR2's effects kept beside them as ``cr2_comparison``;
+docs/small_sample_inference.md). "CR2" (this function's default): the published impacts
 come from the population-averaged marginal model, the same formula, link and offset as a GLM (GEE
 independence, :func:`mheval.models.marginal_binary.fit_marginal_binary`), whose average marginal
 effects have delta-method SEs from the CR2 cluster-robust covariance (clusters = organizations) and
