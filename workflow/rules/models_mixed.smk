@@ -175,6 +175,7 @@ rule impact_table:
         left_out={o: r for o, r in LEFT_OUT.items() if o not in SURVIVAL_LEFT_OUT_KEYS},
         populations=POPULATIONS,
         reading=config["models"].get("reading", {}),
+        models=config["models"],  # the table note names the variances the models used
     log:
         "results/logs/impact_table.log",
     script:

@@ -20,6 +20,7 @@ rule hazard_ratio_table:
         disclosure="results/qc/disclosure/hazard_ratios.json",
     params:
         report=config["report"],
+        models=config["models"],  # the table note names the variances the models used
         left_out={o: r for o, r in LEFT_OUT.items() if o in SURVIVAL_KEYS},
         populations=SURVIVAL_POPULATIONS,
     log:

@@ -14,7 +14,8 @@ def main():
     results += left_out_results(sm.params.left_out, sm.params.populations, alpha=results[0]["alpha"] if results else 0.1)
     table = hazard_ratio_table(results)
     published = protect({"hazard_ratios": table}, Rule.from_config(sm.params.report))
-    write_table(published.tables["hazard_ratios"], Path(sm.output.csv).with_suffix(""), config={"report": sm.params.report})
+    write_table(published.tables["hazard_ratios"], Path(sm.output.csv).with_suffix(""),
+                config={"report": sm.params.report, "models": sm.params.models})
     write_json(published.summary_records(), sm.output.disclosure)
 
 

@@ -20,7 +20,8 @@ def main():
     directions, default = reading.get("directions"), reading.get("default_direction", "decrease")
     # spending also per beneficiary per month, the published unit (table rows only: same probabilities)
     monthly = [per_beneficiary_month(r) for r in results if r["outcome"] in SPENDING_OUTCOMES]
-    write_table(continuous_impact_table(results + monthly, directions, default), Path(sm.output.csv).with_suffix(""))
+    write_table(continuous_impact_table(results + monthly, directions, default), Path(sm.output.csv).with_suffix(""),
+                config={"models": sm.params.models})
     Path(sm.output.readings).write_text("".join(f"- {s}\n" for s in bayesian_readings(results, directions, default)))
     primary = set(reading.get("primary_outcomes", []))
     table = prior_sensitivity_table([r for r in results if r["outcome"] in primary], primary_survival,
