@@ -57,7 +57,7 @@ the J x J matrix P = diag(g) - H'H (H = [h_1 ... h_J]) gives df = (tr P)^2 / ||P
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -78,6 +78,12 @@ def variance_words(cov_type: str) -> str:
             "CR2": "cluster-robust (CR2) standard errors by organization with Satterthwaite degrees of freedom",
             "CR3": "cluster-robust (CR3, jackknife-type) standard errors by organization with t references on "
                    "G - 1 degrees of freedom (G organizations)"}[cov_type]
+
+
+def _many_weights(w) -> bool:
+    """Precision weights with more than 3 distinct values: :func:`cr2`'s "auto" form is then whitened
+    (the exact subspace would approach the organization's rows)."""
+    return w is not None and np.unique(np.asarray(w, float)).size > 3
 
 
 def _sym_power(a: np.ndarray, power: float, tol: float | None = None) -> np.ndarray:
@@ -107,6 +113,7 @@ class ClusterRobust:
     form: str  # "symmetric" (clubSandwich's) or "whitened"
     max_subspace: int  # largest invariant-subspace dimension r over clusters
     adjustment: str = "CR2"
+    gram: tuple | None = field(default=None, repr=False)  # whitened form: (G, b) per cluster, for readjusted()
 
     def contrast(self, c) -> tuple[float, float]:
         """(variance, df of the t reference) of c'beta for a p-vector c: Satterthwaite df with CR2,
@@ -115,6 +122,13 @@ class ClusterRobust:
             c = np.asarray(c, float)
             return float(c @ self.vcov @ c), float(self.n_clusters - 1)
         return self.satterthwaite(c)
+
+    def readjusted(self, adjustment: str) -> "ClusterRobust":
+        """The same whitened computation with another adjustment (CR2 beside a CR3, say), from the
+        stored per-cluster Gram matrices: no second pass over the rows. Only for the whitened form."""
+        if self.gram is None:
+            raise ValueError(f"readjusted needs the whitened form's Gram matrices; this result is {self.form}")
+        return _cr2_from_gram(*self.gram, adjustment=adjustment)
 
     def satterthwaite(self, c) -> tuple[float, float]:
         """(variance, Bell-McCaffrey Satterthwaite df) of c'beta for a p-vector c."""
@@ -267,7 +281,7 @@ def cr2(X, resid, org, w=None, bene=None, g_org=0.0, g_bene=0.0, form: str = "au
     groups, g_b = _org_groups(org, w, bene, g_bene)
     if adjustment != "CR2":
         return _cr2_whitened(X, resid, groups, g_b, float(g_org), adjustment)
-    if form == "auto" and w is not None and np.unique(np.asarray(w, float)).size > 3:
+    if form == "auto" and _many_weights(w):
         form = "whitened"  # many distinct weights: the exact subspace would approach n_j (see above)
     if form != "whitened":
         cap = max_dim if max_dim is not None else (None if form == "symmetric" else 12 * p + 12)
@@ -361,7 +375,7 @@ def _cr2_from_gram(G, b, adjustment: str = "CR2"):
     E = (KtiP * f[:, None, :]) @ Kb
     F = (KtiP * (f * f)[:, None, :]) @ Kb
     return ClusterRobust(vcov=M @ (e.T @ e) @ M, M=M, E=E, F=F, n_clusters=J, form="whitened", max_subspace=p,
-                         adjustment=adjustment)
+                         adjustment=adjustment, gram=(G, b))
 
 
 def with_cr2(res, X: np.ndarray | None = None, y: np.ndarray | None = None, nest=None, gram=None,
@@ -389,10 +403,13 @@ def with_cr2(res, X: np.ndarray | None = None, y: np.ndarray | None = None, nest
                    bene=None if nest.one_level else nest.bene_idx, g_org=res.theta[0] ** 2, g_bene=res.theta[1] ** 2,
                    adjustment=adj)
     cr = robust(adjustment)
+    comparison = None
+    if adjustment == "CR3":  # CR2 beside it: from the same Gram matrices wherever CR2 is whitened too
+        comparison = cr.readjusted("CR2") if gram is not None or _many_weights(nest.w) else robust("CR2")
     return dataclasses.replace(res, bse=pd.Series(np.sqrt(np.diag(cr.vcov)), index=names),
                                _cov=pd.DataFrame(cr.vcov, index=names, columns=names), cov_type=adjustment,
                                df=pd.Series(cr.df(), index=names), bse_model=res.bse, robust=cr,
-                               robust_cr2=robust("CR2") if adjustment == "CR3" else None)
+                               robust_cr2=comparison)
 
 
 def fixed_variance_gls(X, y, org, w=None, bene=None, g_org=0.0, g_bene=0.0) -> np.ndarray:

@@ -127,7 +127,7 @@ def fit_marginal_binary(data: pd.DataFrame, formula: str, org: str, link: str = 
     bse_model = np.sqrt(np.diag(np.linalg.inv(info)))
     llf = float(np.sum(np.where(y > 0, np.log(mu), np.log1p(-mu))))
     robust = cr2(X, z, rows[org].to_numpy(), w=w_work, form="whitened", adjustment=adjustment)
-    comparison = cr2(X, z, rows[org].to_numpy(), w=w_work, form="whitened") if adjustment == "CR3" else None
+    comparison = robust.readjusted("CR2") if adjustment == "CR3" else None  # the same Gram matrices
     names = list(X_df.columns)
     return MarginalBinaryResult(
         params=pd.Series(beta, index=names), bse=pd.Series(np.sqrt(np.diag(robust.vcov)), index=names),

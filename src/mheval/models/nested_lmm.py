@@ -273,7 +273,6 @@ def fit_nested_lmm(data: pd.DataFrame, formula: str, org: str, bene: str | None,
     return res
 
 
-
 @dataclass
 class NestedLMMStatistics:
     """Sufficient statistics of the two-level nested LMM (rows within beneficiaries within
