@@ -34,7 +34,7 @@ Designs: "few" = scale 0.02 with the generator's defaults (about 47 unequal orga
 the full 342-organization size distribution (org_scaling_exponent 0) at scale 0.03 (about 6,600 analyzed
 beneficiaries, about 19 per organization).
 
-Usage: python benchmarks/calibration_trials.py [--reps 200] [--workers 2] [--designs few,all342]
+Usage: python benchmarks/calibration_trials.py [--reps 200 | --seeds 201-400] [--workers 2] [--designs few,all342]
        [--stop-at 15:15] [--subgroups-every N] [--summarize] [--backfill-truth] [--out DIR]
        [--merge-refits few=F.jsonl,all342=G.jsonl [--base-replicates DIR]]
 (--merge-refits: the stored replicates of DIR (default calibration_replicates/before_s9) with their Eq. 1 and
@@ -522,6 +522,9 @@ def write_tables(designs: list[str], models: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--seeds", default=None, metavar="A-B",
+                    help="run seeds A..B instead of 1..reps (e.g. 201-400: fresh trials, out of sample for a "
+                         "variance chosen on seeds 1-200)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--designs", default="few,all342")
     ap.add_argument("--stop-at", default=None, help="UTC HH:MM: submit no replicate after this time")
@@ -555,7 +558,8 @@ def main() -> None:
         args.summarize = True
     if not args.summarize:
         done = {d: {r["seed"] for r in load(d)} for d in designs}
-        todo = [(d, s) for s in range(1, args.reps + 1) for d in designs if s not in done[d]]  # alternating
+        first, last = map(int, args.seeds.split("-")) if args.seeds else (1, args.reps)
+        todo = [(d, s) for s in range(first, last + 1) for d in designs if s not in done[d]]  # alternating
         stop = None
         if args.stop_at:
             h, mi = map(int, args.stop_at.split(":"))

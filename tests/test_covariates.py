@@ -257,3 +257,36 @@ def test_pool_separated_levels_reference_and_other_levels():
     # nothing separated: nothing changes
     d3 = d2.assign(Y=np.r_[[1.0, 0, 0, 0, 0], d2["Y"].to_numpy()[5:]], RAND_x=np.r_[np.ones(5), np.zeros(200)])
     assert pool_separated_levels(d3.copy(), "Y", ["RAND_x"]) == (["RAND_x"], {})
+
+
+def test_cox_pools_an_event_free_reference_level_with_the_largest_level():
+    """A randomization stratum chosen as reference with no event (one small organization in a
+    47-organization trial) makes every stratum indicator run off together: the largest level's
+    indicator is left out (the reference pooled with it), and the fit then agrees with lifelines."""
+    from lifelines import CoxPHFitter
+
+    from mheval.models.cox_engine import fit_cox
+    from mheval.models.equation4 import event_free_indicators
+
+    rng = np.random.default_rng(7)
+    n = 600
+    level = rng.choice(3, size=n, p=[0.05, 0.6, 0.35])  # 0: the reference stratum
+    mh = rng.integers(0, 2, n).astype(float)
+    t = rng.exponential(1 / np.exp(-0.3 * mh), n)
+    event = (rng.random(n) < 0.5).astype(float)
+    event[level == 0] = 0.0  # the reference stratum has no event
+    x = pd.DataFrame({"MH": mh, "RAND_b": (level == 1).astype(float), "RAND_c": (level == 2).astype(float),
+                      "AGE10": rng.normal(7, 1, n)})
+    naive = fit_cox(t, event, x.to_numpy(float))
+    assert np.abs(naive.params[1:3]).min() > 10  # both stratum coefficients run off (monotone likelihood)
+    free = event_free_indicators(x, event)
+    assert free == ["RAND_b"]  # the largest level joins the reference
+    keep = [c for c in x.columns if c not in free]
+    fit = fit_cox(t, event, x[keep].to_numpy(float))
+    assert fit.converged and np.abs(fit.params).max() < 5
+    ref = CoxPHFitter().fit(x[keep].assign(T=t, E=event), "T", "E")
+    np.testing.assert_allclose(fit.params, ref.params_[keep].to_numpy(), atol=1e-6)
+    # a reference level with events is left alone
+    event2 = event.copy()
+    event2[np.flatnonzero(level == 0)[:3]] = 1.0
+    assert event_free_indicators(x, event2) == []

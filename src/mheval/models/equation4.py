@@ -18,6 +18,7 @@ import pandas as pd
 from mheval.outcomes.survival import SURVIVAL_OUTCOMES
 from mheval.models.cox_replicates import reuse_freed_memory
 from mheval.models.covariates import (
+    INDICATOR_GROUPS,
     POPULATIONS,
     adjustment_covariates,
     check_no_post_randomization,
@@ -44,16 +45,34 @@ def design_matrix(df: pd.DataFrame, population: str, covariates: dict | None = N
 
 
 def event_free_indicators(x: pd.DataFrame, event) -> list[str]:
-    """The 0/1 columns of ``x`` with no event among the rows where they are 1 (or 0): their Cox
-    coefficient runs off to infinity (monotone likelihood), e.g. the indicator of a randomization
-    stratum with a handful of beneficiaries in the population. They carry no information on the
-    hazard and are left out of the fit (as collinear covariates are)."""
+    """The 0/1 columns of ``x`` to leave out of a Cox fit because some rows have no event: their Cox
+    coefficient would run off to infinity (monotone likelihood).
+
+    - A 0/1 column with no event among the rows where it is 1 (or 0), e.g. the indicator of a
+      randomization stratum with a handful of beneficiaries in the population: it carries no
+      information on the hazard and is left out (its level joins the reference, as collinear
+      covariates are left out).
+    - The reference level of an indicator group (:data:`mheval.models.covariates.INDICATOR_GROUPS`:
+      the rows where every indicator of the group left in is 0) with no event: every indicator of
+      the group would run off together (on a 47-organization synthetic trial, the reference stratum
+      was one organization without a first event: the fit stopped at coefficients near 32 and a
+      near-singular information). The indicator of the group's largest level (by rows) is left out,
+      which pools the reference with that level.
+    """
     e = np.asarray(event, float)
     out = []
     for c in x.columns:
         v = x[c].to_numpy(float)
         if np.isin(v, (0.0, 1.0)).all() and (e[v == 1].sum() == 0 or e[v == 0].sum() == 0):
             out.append(c)
+    for prefix in INDICATOR_GROUPS:
+        group = [c for c in x.columns if c.startswith(prefix) and c not in out
+                 and np.isin(x[c].to_numpy(float), (0.0, 1.0)).all()]
+        if not group:
+            continue
+        X = x[group].to_numpy(float)
+        if e[X.max(axis=1) == 0].sum() == 0 and (X.max(axis=1) == 0).any():
+            out.append(group[int(np.argmax(X.sum(axis=0)))])
     return out
 
 
