@@ -671,6 +671,10 @@ def cox_by_subgroup(tte: pd.DataFrame, outcome: str, population: str, subgroup: 
 
         cov = bias_corrected_cov(df[duration].to_numpy(), ev, X.to_numpy(float), df["ORG_ID"].to_numpy(), fit.params,
                                  cov_type)[:K, :K]
+    cov = (cov + cov.T) / 2  # symmetric in exact arithmetic; the pooling's likelihood needs it to the last digit
+    if not np.isfinite(cov).all() or np.linalg.eigvalsh(cov).min() <= 0:
+        raise SubgroupNotEstimableError(f"the {cov_type} covariance of the level log hazard ratios by '{col}' is not "
+                                        "positive definite (a near-singular information: terms close to separation)")
     se = np.sqrt(np.diag(cov))
     table = _level_table(counts, est, se, alpha)
     table["n_events"] = n_ev.sum(axis=1)
