@@ -443,6 +443,18 @@ def covariate_comparison(reps: list[dict]) -> list[dict]:
     return out
 
 
+def _ranges(seeds: list[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5"."""
+    out, start = [], None
+    for i, s in enumerate(seeds):
+        if start is None:
+            start = s
+        if i + 1 == len(seeds) or seeds[i + 1] != s + 1:
+            out.append(f"{start}" if start == s else f"{start}-{s}")
+            start = None
+    return ", ".join(out)
+
+
 def load(design: str) -> list[dict]:
     f = WORK / f"calibration_trials_{design}.jsonl"
     return [json.loads(x) for x in f.read_text().splitlines() if x.strip()] if f.exists() else []
@@ -457,11 +469,15 @@ def write_tables(designs: list[str], models: dict) -> None:
                           "90% Clopper-Pearson Monte Carlo interval. `default` = the variance the workflow publishes, "
                           "`uncorrected` = the comparison (marginal Cox: robust sandwich, normal reference; Eq. 1: "
                           "model-based; subgroups: unpooled interaction-model interval). Seconds per trial below are wall time "
-                          "(session 8: alone on the 2-core machine); CPU per replicate: calibration_speed.md.", ""]
-    if any(e.get("refit") for d in designs for r in load(d) for e in r.get("est", {}).values() if isinstance(e, dict)):
-        lines += ["The Eq. 1 and population-averaged binary entries were refitted on the same seeds by "
+                          "with two calibration workers on the shared 2-core machine; CPU per replicate: calibration_speed.md.", ""]
+    refit = {d: sorted(r["seed"] for r in load(d)
+                       if any(isinstance(e, dict) and e.get("refit") for e in r.get("est", {}).values())) for d in designs}
+    if any(refit.values()):
+        lines += ["In " + " and ".join(f"{len(v)} replicates of {d} (seeds {_ranges(v)})" for d, v in refit.items() if v)
+                  + ", the Eq. 1 and population-averaged binary entries were refitted on the same seeds by "
                   "benchmarks/cluster_robust_choice.py and merged into the stored replicates (`--merge-refits`, "
-                  "session 9: the CR3 default); every other entry is as the replicate ran in full.", ""]
+                  "session 9: the CR3 default, chosen on seeds 1-200); every other entry is as the replicate ran in "
+                  "full. The other replicates ran in full with the code of their session.", ""]
     for design in designs:
         reps = load(design)
         if not reps:
@@ -475,7 +491,7 @@ def write_tables(designs: list[str], models: dict) -> None:
              "estimators": summarize(reps)}
         summary[design] = s
         lines += [f"## Design {design}: {s['description']}", "",
-                  f"{s['reps']} replicates; median {s['median_beneficiaries']:.0f} analyzed beneficiaries (high + medium "
+                  f"{s['reps']} replicates (seeds {_ranges(sorted(r['seed'] for r in reps))}); median {s['median_beneficiaries']:.0f} analyzed beneficiaries (high + medium "
                   f"risk) in {s['median_organizations']:.0f} organizations; median {s['median_seconds_per_trial']:.0f} s "
                   f"wall per trial (2 workers on 2 cores; see the run's note for the machine's load). Failed or not-estimable steps: "
                   f"{s['failed_steps'] or 'none'}.", "",
