@@ -131,19 +131,37 @@ def beneficiary_year_file(data: Path, tte: pd.DataFrame, cfg: dict) -> pd.DataFr
                                   payments=read_input(data, "payments"))
 
 
-def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
+def trial_config() -> dict:
+    """config/config.yaml with the claims run-out past the synthetic trial's end (every claim in)."""
+    cfg = yaml.safe_load(Path("config/config.yaml").read_text())
+    cfg["claims"] = {"runout_date": "2030-01-01", "runout_lag_days": 0}
+    return cfg
+
+
+def simulated_trial(design: str, seed: int, directory: Path, cfg: dict, time_to_event: bool = True):
+    """Generate trial ``seed`` of ``design`` into ``directory`` and build its analyzed cohort and (with
+    ``time_to_event``) time-to-event file as the workflow does: (truth, cohort, tte or None). Also used
+    by benchmarks/coxbcv_trial.py and benchmarks/equation3_calibration.py."""
     from mheval.analysis import build_time_to_event
     from mheval.cohort import build_cohort
+    from mheval.synth.generate import generate_trial
+
+    spec = DESIGNS[design]
+    truth = generate_trial(directory, scale=spec["scale"], seed=seed, overrides=spec["overrides"])
+    people, _, _ = build_cohort(directory, cfg)
+    cohort = people[people["EXCLUSION"] == ""].reset_index(drop=True)
+    return truth, cohort, (build_time_to_event(directory, cohort, cfg) if time_to_event else None)
+
+
+def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
     from mheval.models import survival_impact
     from mheval.models.binary_impact import binary_impact
     from mheval.models.equation1 import equation1_impact
     from mheval.models.equation3 import survey_impacts
     from mheval.models.estimability import Limits
     from mheval.subgroups.run import run_subgroup_analysis
-    from mheval.synth.generate import generate_trial
 
-    cfg = yaml.safe_load(Path("config/config.yaml").read_text())
-    cfg["claims"] = {"runout_date": "2030-01-01", "runout_lag_days": 0}
+    cfg = trial_config()
     m = cfg["models"]
     cov, alpha, limits = m["covariates"], m["alpha"], Limits.from_config(m)
     spec = DESIGNS[design]
@@ -160,11 +178,8 @@ def one_trial(design: str, seed: int, subgroups_every: int = 1) -> dict:
         seconds[name] = round(time.perf_counter() - t, 1)
 
     try:
-        truth = generate_trial(tmp, scale=spec["scale"], seed=seed, overrides=spec["overrides"])
+        truth, cohort, tte = simulated_trial(design, seed, tmp, cfg)
         te = truth["true_effects"]
-        people, _, _ = build_cohort(tmp, cfg)
-        cohort = people[people["EXCLUSION"] == ""].reset_index(drop=True)
-        tte = build_time_to_event(tmp, cohort, cfg)
         out = {"design": design, "seed": seed, "scale": spec["scale"], "n": int(len(tte)),
                "n_orgs": int(tte["ORG_ID"].nunique()),
                "n_orgs_by_arm": {str(k): int(v) for k, v in tte.groupby("MH")["ORG_ID"].nunique().items()}}

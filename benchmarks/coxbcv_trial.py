@@ -21,16 +21,15 @@ Writes benchmarks/results/coxbcv_trial.{md,json}.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+import calibration_trials  # benchmarks/ (this script's directory); it takes itself off sys.path
 import numpy as np
 import pandas as pd
-import yaml
 
 R_CODE = r"""
 suppressMessages({library(survival); library(CoxBcv)})
@@ -45,28 +44,14 @@ cat("versions", as.character(packageVersion("survival")), as.character(packageVe
 """
 
 
-def _calibration():
-    spec = importlib.util.spec_from_file_location("calibration_trials", Path(__file__).with_name("calibration_trials.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def frames(design: str, seed: int) -> dict:
     """The Equation 4 frames (event, death) of one calibration trial, as survival_frame builds them."""
-    from mheval.analysis import build_time_to_event
-    from mheval.cohort import build_cohort
     from mheval.models.equation4 import OUTCOMES, survival_frame
-    from mheval.synth.generate import generate_trial
 
-    design_spec = _calibration().DESIGNS[design]
-    cfg = yaml.safe_load(Path("config/config.yaml").read_text())
-    cfg["claims"] = {"runout_date": "2030-01-01", "runout_lag_days": 0}
+    cfg = calibration_trials.trial_config()
     tmp = Path(tempfile.mkdtemp(prefix="coxbcv"))
     try:
-        generate_trial(tmp, scale=design_spec["scale"], seed=seed, overrides=design_spec["overrides"])
-        people, _, _ = build_cohort(tmp, cfg)
-        tte = build_time_to_event(tmp, people[people["EXCLUSION"] == ""].reset_index(drop=True), cfg)
+        _, _, tte = calibration_trials.simulated_trial(design, seed, tmp, cfg)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out = {}

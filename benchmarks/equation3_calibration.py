@@ -21,7 +21,6 @@ Writes benchmarks/results/equation3_calibration.{md,json}.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import shutil
@@ -29,19 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import calibration_trials  # benchmarks/ (this script's directory); it takes itself off sys.path
 import numpy as np
 import pandas as pd
 import yaml
 from scipy import stats
 
 ITEM, WAVE = "EHR_RISK_TOOL", 1
-
-
-def _calibration():
-    spec = importlib.util.spec_from_file_location("calibration_trials", Path(__file__).with_name("calibration_trials.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _variants(res: dict, frame: pd.DataFrame, alpha: float) -> dict:
@@ -74,24 +67,20 @@ def _variants(res: dict, frame: pd.DataFrame, alpha: float) -> dict:
 
 
 def run_design(design: str, trials: list[int], draws: int, alpha: float) -> list[dict]:
-    from mheval.analysis import build_time_to_event  # noqa: F401 (the calibration's imports, warm)
-    from mheval.cohort import build_cohort
     from mheval.contract.read import read_input
     from mheval.models.equation3 import (beneficiary_averages, equation3_frame, equation3_impact,
                                          nonresponse_weights, organization_covariates)
-    from mheval.synth.generate import _resolve, _world, generate_trial
+    from mheval.synth.generate import _resolve, _world
     from mheval.synth.payments import provider_survey
 
-    spec = _calibration().DESIGNS[design]
-    cfg = yaml.safe_load(Path("config/config.yaml").read_text())
+    spec = calibration_trials.DESIGNS[design]
+    cfg = calibration_trials.trial_config()
     cov = cfg["models"]["covariates"]
     rows = []
     for seed in trials:
         tmp = Path(tempfile.mkdtemp(prefix="eq3cal"))
         try:
-            truth = generate_trial(tmp, scale=spec["scale"], seed=seed, overrides=spec["overrides"])
-            people, _, _ = build_cohort(tmp, cfg)
-            cohort = people[people["EXCLUSION"] == ""].reset_index(drop=True)
+            truth, cohort, _ = calibration_trials.simulated_trial(design, seed, tmp, cfg, time_to_event=False)
             frame = organization_covariates(read_input(tmp, "organizations"), cov)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
