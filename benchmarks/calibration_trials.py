@@ -475,7 +475,10 @@ def load(design: str) -> list[dict]:
     return [json.loads(x) for x in f.read_text().splitlines() if x.strip()] if f.exists() else []
 
 
-def write_tables(designs: list[str], models: dict) -> None:
+def write_tables(designs: list[str], models: dict, seeds: tuple[int, int] | None = None) -> None:
+    """The tables of the stored replicates (``seeds``: only those in the range, into
+    calibration_trials_seeds_A_B.{json,md}, e.g. the fresh seeds that check a choice made on others)."""
+    stored = {d: [r for r in load(d) if seeds is None or seeds[0] <= r["seed"] <= seeds[1]] for d in designs}
     summary, lines = {}, ["# Calibration of the primary estimators on repeated full synthetic trials", "",
                           "`benchmarks/calibration_trials.py` (default config/config.yaml, its covariate specification; "
                           f"default variances: models.cox_cov_type = {models['cox_cov_type']} (marginal Cox), "
@@ -485,7 +488,7 @@ def write_tables(designs: list[str], models: dict) -> None:
                           "`uncorrected` = the comparison (marginal Cox: robust sandwich, normal reference; Eq. 1: "
                           "model-based; subgroups: unpooled interaction-model interval). Seconds per trial below are wall time "
                           "with two calibration workers on the shared 2-core machine; CPU per replicate: calibration_speed.md.", ""]
-    refit = {d: sorted(r["seed"] for r in load(d)
+    refit = {d: sorted(r["seed"] for r in stored[d]
                        if any(isinstance(e, dict) and e.get("refit") for e in r.get("est", {}).values())) for d in designs}
     if any(refit.values()):
         lines += ["In " + " and ".join(f"{len(v)} replicates of {d} (seeds {_ranges(v)})" for d, v in refit.items() if v)
@@ -494,7 +497,7 @@ def write_tables(designs: list[str], models: dict) -> None:
                   "session 9: the CR3 default, chosen on seeds 1-200); every other entry is as the replicate ran in "
                   "full. The other replicates ran in full with the code of their session.", ""]
     for design in designs:
-        reps = load(design)
+        reps = stored[design]
         if not reps:
             continue
         s = {"design": design, "description": DESIGNS[design]["label"], "reps": len(reps),
@@ -545,8 +548,9 @@ def write_tables(designs: list[str], models: dict) -> None:
                       f"{c['sd_comparison']:.4f} | {c['sd_difference']:.4f} | "
                       f"{c['median_md_se_default']:.3f} / {c['median_md_se_comparison']:.3f} |" for c in paired]
         lines.append("")
-    (RESULTS / "calibration_trials.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    (RESULTS / "calibration_trials.md").write_text("\n".join(lines) + "\n")
+    stem = "calibration_trials" + (f"_seeds_{seeds[0]}_{seeds[1]}" if seeds else "")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 
 
@@ -555,7 +559,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--seeds", default=None, metavar="A-B",
                     help="run seeds A..B instead of 1..reps (e.g. 201-400: fresh trials, out of sample for a "
-                         "variance chosen on seeds 1-200)")
+                         "variance chosen on seeds 1-200); with --summarize, tables of those seeds only "
+                         "(calibration_trials_seeds_A_B.md)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--designs", default="few,all342")
     ap.add_argument("--stop-at", default=None, help="UTC HH:MM: submit no replicate after this time")
@@ -624,7 +629,7 @@ def main() -> None:
                     print(f"{dt.datetime.now(dt.timezone.utc):%H:%M:%S} {d} seed {s}: {r['seconds']:.0f} s "
                           f"(steps {r['step_seconds']}; errors {list(r['errors']) or 'none'}); {finished} done, "
                           f"{len(todo)} to go, ETA {eta}", flush=True)
-    write_tables(designs, models)
+    write_tables(designs, models, tuple(map(int, args.seeds.split("-"))) if args.summarize and args.seeds else None)
 
 
 if __name__ == "__main__":
