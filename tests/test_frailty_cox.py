@@ -81,6 +81,32 @@ def test_default_search_runs_to_convergence():
     assert not res.theta_at_boundary and res.theta > 0.01
 
 
+def test_a_fit_that_runs_off_stops_the_search_without_a_crash(monkeypatch):
+    """On one 47-organization calibration trial with 26 terms, the Newton steps at the third theta tried
+    ran off to NaN, and the parabolic search then failed on a NaN likelihood (IndexError). Now the
+    search stops there: not converged, the last finite fit kept, the warning says so."""
+    import mheval.models.frailty_cox as fc
+
+    cov, cl = SETS["sim_slow"]
+    inner = fc._inner
+    calls = []
+
+    def runs_off_at_third_fit(ds, beta, f, theta, *a, **k):
+        calls.append(theta)
+        out = inner(ds, beta, f, theta, *a, **k)
+        if len(calls) == 3:
+            return (np.full_like(out[0], np.nan), out[1], np.nan, np.full_like(out[3], np.nan), out[4], False)
+        return out
+
+    monkeypatch.setattr(fc, "_inner", runs_off_at_third_fit)
+    with pytest.warns(RuntimeWarning, match="non-finite likelihood"):
+        res = fit_frailty_cox(_load("sim_slow"), "time", "status", cov, cl)
+    assert not res.converged and len(calls) == 3
+    assert res.theta == calls[1] and np.isfinite(res.params).all()  # the second fit, the last finite one
+    assert res.history.c_loglik.isna().tolist() == [False, False, True]
+    assert res.marginal_loglik == res.history.c_loglik.iloc[1]
+
+
 def test_frailty_variance_at_its_boundary_is_flagged():
     # no clustering at all: independent exponential times, 30 clusters labelled at random
     rng = np.random.default_rng(5)

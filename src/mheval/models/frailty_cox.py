@@ -60,6 +60,7 @@ import pandas as pd
 from scipy import sparse, special
 
 from mheval.models.result import HazardRatioResult
+from mheval.models.estimability import NotEstimable
 
 _EPS_INNER = 1e-9  # coxph.control()$eps
 _ITER_MAX = 20  # coxph.control()$iter.max
@@ -400,15 +401,26 @@ def fit_frailty_cox(data: pd.DataFrame, duration: str, event: str, covariates: l
     beta, f = np.zeros(p), np.zeros(len(labels))
     th = 0.0 if theta is None else float(theta)
     hist, saved, n_inner, inner_failed = [], [], 0, []
-    done = False
+    done, diverged = False, None
     for outer in range(1, outer_max + 1):
         b, fr, plik, var, it, ok = _inner(ds, beta, f, th)
         n_inner += it
         if not ok:
             inner_failed.append(outer)
+        if not (np.isfinite(plik) and np.isfinite(b).all() and np.isfinite(var).all()):
+            # Newton steps that ran off (an ill-conditioned information: e.g. 26 terms with 46 clusters on
+            # one calibration trial) leave no likelihood to compare: the search stops, not converged, and
+            # the result is the last finite fit (R's coxph stops with an error here)
+            diverged = th
+            if not hist:
+                raise NotEstimable("the frailty model's Newton iterations gave a non-finite likelihood at theta = 0")
+            hist.append((th, np.nan, np.nan))
+            th, b, fr, plik, var = saved[-1]
+            ok = False
+            break
         clik = plik + (_gammacon(ds.d_group, 1 / th) if th > 0 else 0.0)
         hist.append((th, plik, clik))
-        saved.append((th, b, fr))
+        saved.append((th, b, fr, plik, var))
         if theta is not None:
             done = True
             break
@@ -418,20 +430,24 @@ def fit_frailty_cox(data: pd.DataFrame, duration: str, event: str, covariates: l
         # start the next fit from the fit whose theta was closest (first one on ties), as R
         close = int(np.argmin([(s[0] - new_th) ** 2 for s in saved]))
         beta, f, th = saved[close][1], saved[close][2], new_th
-    if not done:
+    if diverged is not None:
+        warnings.warn(f"the fit at theta = {diverged:.4g} gave a non-finite likelihood (Newton steps ran off); the "
+                      f"search for theta stopped at the fit before it (theta = {th:.4g}), not converged",
+                      RuntimeWarning, stacklevel=2)
+    elif not done:
         warnings.warn(f"the search for theta stopped after {outer_max} fits without meeting its tolerance "
                       "(R's coxph stops there too, silently); raise outer_max to let it finish",
                       RuntimeWarning, stacklevel=2)
     if not ok:
         warnings.warn(f"Newton iterations did not converge in {_ITER_MAX} steps", RuntimeWarning, stacklevel=2)
-    th_fit = hist[-1][0]
+    th_fit = th if diverged is not None else hist[-1][0]
     penalty = (1 / th_fit) * fr.sum() if th_fit > 0 else 0.0
     names = pd.Index(covariates)
     return FrailtyCoxResult(
         params=pd.Series(b, index=names), bse=pd.Series(np.sqrt(np.diag(var)), index=names),
         _cov=pd.DataFrame(var, index=names, columns=names), theta=th_fit,
         frailties=pd.Series(fr, index=pd.Index(labels, name=cluster)), llf=float(plik - penalty),
-        penalized_loglik=float(plik), marginal_loglik=float(hist[-1][2]), nobs=len(t), n_events=int(e.sum()),
+        penalized_loglik=float(plik), marginal_loglik=float(hist[-1 if diverged is None else -2][2]), nobs=len(t), n_events=int(e.sum()),
         n_clusters=len(labels), converged=bool(done and ok), n_iter=outer, n_inner=n_inner,
         inner_failed=inner_failed, ties=ties, history=pd.DataFrame(hist, columns=["theta", "loglik", "c_loglik"]),
-        theta_at_boundary=bool(theta is None and (th_fit < 1e-5 or hist[int(np.argmax([h[2] for h in hist]))][0] == 0)))
+        theta_at_boundary=bool(theta is None and (th_fit < 1e-5 or hist[int(np.nanargmax([h[2] for h in hist]))][0] == 0)))
