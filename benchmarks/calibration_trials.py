@@ -409,9 +409,11 @@ def summarize(reps: list[dict], alpha: float = 0.10) -> dict:
         if key.startswith("frailty"):
             entry["theta_at_boundary"] = int(sum(x.get("theta_at_boundary", False) for x in rows))
             entry["not_converged"] = int(sum(not x.get("converged", True) for x in rows))
-        for v in rows[0]["se"]:
+        for v in dict.fromkeys(k for x in rows for k in x["se"]):  # a variance some replicates lack (e.g. the
+            # refits' "CR3, Satterthwaite df") is scored on those that have it, against their own SD
+            have = [i for i, x in enumerate(rows) if v in x["se"]]
             se, cover, nonfinite = [], [], 0
-            for x, tr in zip(rows, truth):
+            for x, tr in zip([rows[i] for i in have], truth[have]):
                 s = x["se"][v]
                 if s[0] is None or not np.isfinite(s[0]):  # e.g. a negative KC variance: counted, not covered
                     nonfinite += 1
@@ -427,6 +429,10 @@ def summarize(reps: list[dict], alpha: float = 0.10) -> dict:
                                      "median_se": float(np.median(se)) if se else None,
                                      "coverage_90": k / n if n else None,
                                      "coverage_90_ci": clopper_pearson(k, n) if n else (None, None)}
+            if len(have) < len(rows):
+                entry["variances"][v]["replicates_with_it"] = len(have)
+                entry["variances"][v]["empirical_sd_same_replicates"] = (float(est[have].std(ddof=1))
+                                                                         if len(have) > 1 else None)
         out[key] = entry
     return out
 
@@ -526,10 +532,12 @@ def write_tables(designs: list[str], models: dict, seeds: tuple[int, int] | None
                     continue
                 tag = " (default)" if v == default else (" (uncorrected)" if v == unc else "")
                 lo, hi = c["coverage_90_ci"]
-                sd = e["empirical_sd"]
+                sd = c.get("empirical_sd_same_replicates", e["empirical_sd"])
                 ratio = f"{c['mean_se'] / sd:.2f}" if sd else ""
                 sd_text = f"{sd:.4f}" if sd is not None else ""
                 bad = f"; no finite SE in {c['nonfinite_se']}" if c["nonfinite_se"] else ""
+                if "replicates_with_it" in c:
+                    bad += f"; only the {c['replicates_with_it']} replicates that recorded it (their own SD)"
                 lines.append(f"| {e['label']} | {v}{tag} | {c['reps']} | {e['truth']:.4f} | {e['bias']:+.4f} | "
                              f"{sd_text} | {c['mean_se']:.4f} | {c['median_se']:.4f} | {ratio} | {100 * c['coverage_90']:.1f}% "
                              f"({100 * lo:.1f}-{100 * hi:.1f}){bad} |")
