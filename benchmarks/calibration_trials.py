@@ -9,11 +9,11 @@ specification included) and compares the estimates with the generator's true eff
   model-based SE with normal and t(G - 2) references) and marginal Cox (one fit, every variance: robust, kc, fg, md, mbn), high + medium
   risk, first event and death, log hazard ratio; truth log(hr_event), log(hr_death).
 - Equation 1, Part A and B spending and office visits with participating providers: the average impact
-  (config models.average_weighting) in percent of the regression-adjusted control mean, CR2 (t with
-  Satterthwaite df) and model-based SE; truth 100 (ratio - 1).
+  (config models.average_weighting) in percent of the regression-adjusted control mean, the default variance
+  (models.lmm_cov_type: CR3 with t(G - 1)), CR2 (t with Satterthwaite df) and model-based SE; truth 100 (ratio - 1).
 - Equation 1 binary, any hospitalization: average marginal effect (pp, full-year exposure) of the
-  population-averaged cloglog GLM with log-exposure offset, CR2 SE with Satterthwaite df (the default,
-  models.binary_cov_type; ``any_hosp_marginal``), and of the multilevel cloglog GLMM with its model-based SE
+  population-averaged cloglog GLM with log-exposure offset, the default variance (models.binary_cov_type: CR3)
+  and CR2 (``any_hosp_marginal``), and of the multilevel cloglog GLMM with its model-based SE
   (the uncorrected comparison; ``any_hosp``, as stored before CR2); truth truth.json binary_effects.any_hosp (the generator's inpatient model integrated over the
   analyzed beneficiary-years, full-year exposure, the config's average over years:
   mheval.synth.claims.any_stay_marginal_effect). Replicates stored before truth.json recorded it get it
