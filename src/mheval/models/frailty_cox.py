@@ -447,7 +447,8 @@ def fit_frailty_cox(data: pd.DataFrame, duration: str, event: str, covariates: l
         params=pd.Series(b, index=names), bse=pd.Series(np.sqrt(np.diag(var)), index=names),
         _cov=pd.DataFrame(var, index=names, columns=names), theta=th_fit,
         frailties=pd.Series(fr, index=pd.Index(labels, name=cluster)), llf=float(plik - penalty),
-        penalized_loglik=float(plik), marginal_loglik=float(hist[-1 if diverged is None else -2][2]), nobs=len(t), n_events=int(e.sum()),
+        penalized_loglik=float(plik), marginal_loglik=float(hist[-1 if diverged is None else -2][2]),
+        nobs=len(t), n_events=int(e.sum()),
         n_clusters=len(labels), converged=bool(done and ok), n_iter=outer, n_inner=n_inner,
         inner_failed=inner_failed, ties=ties, history=pd.DataFrame(hist, columns=["theta", "loglik", "c_loglik"]),
         theta_at_boundary=bool(theta is None and (th_fit < 1e-5 or hist[int(np.nanargmax([h[2] for h in hist]))][0] == 0)))
