@@ -60,17 +60,14 @@ def event_free_indicators(x: pd.DataFrame, event) -> list[str]:
       which pools the reference with that level.
     """
     e = np.asarray(event, float)
-    out = []
-    for c in x.columns:
-        v = x[c].to_numpy(float)
-        if np.isin(v, (0.0, 1.0)).all() and (e[v == 1].sum() == 0 or e[v == 0].sum() == 0):
-            out.append(c)
+    binary = {c: x[c].to_numpy(float) for c in x.columns}
+    binary = {c: v for c, v in binary.items() if np.isin(v, (0.0, 1.0)).all()}
+    out = [c for c, v in binary.items() if e[v == 1].sum() == 0 or e[v == 0].sum() == 0]
     for prefix in INDICATOR_GROUPS:
-        group = [c for c in x.columns if c.startswith(prefix) and c not in out
-                 and np.isin(x[c].to_numpy(float), (0.0, 1.0)).all()]
+        group = [c for c in binary if c.startswith(prefix) and c not in out]
         if not group:
             continue
-        X = x[group].to_numpy(float)
+        X = np.column_stack([binary[c] for c in group])
         if e[X.max(axis=1) == 0].sum() == 0 and (X.max(axis=1) == 0).any():
             out.append(group[int(np.argmax(X.sum(axis=0)))])
     return out
