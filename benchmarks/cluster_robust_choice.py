@@ -89,9 +89,18 @@ def _satterthwaite(robust):
     return dataclasses.replace(robust, adjustment="CR2")
 
 
-def equation1(by: pd.DataFrame, outcome: str, cov: dict) -> dict:
-    """The average impact in percent of the control mean with every variance (one REML fit)."""
+FLOORS = (0.02, 0.05)  # working organization variance ratios floored at these (the "floor" variants)
+
+
+def equation1(by: pd.DataFrame, outcome: str, cov: dict, truth_ratio: float) -> dict:
+    """The average impact in percent of the control mean with every variance (one REML fit), the wild
+    cluster restricted bootstrap's p-values at the truth (CV1 and CV3 studentized), and the GLS refit
+    with the working organization variance ratio floored at each of :data:`FLOORS`."""
+    import patsy
+
+    from mheval.models.cluster_robust import cr2, fixed_variance_gls
     from mheval.models.equation1 import equation1_impact
+    from mheval.models.wild_bootstrap import WildClusterBootstrap
 
     out = {}
     for cov_type in ("CR2", "CR3"):
@@ -103,6 +112,8 @@ def equation1(by: pd.DataFrame, outcome: str, cov: dict) -> dict:
         out |= {"estimate": k * av["impact"], "n_org": a["n_organizations"], "model": [k * av["se_model"], None],
                 "g_org": a["variance_components"]["org"] / a["variance_components"]["residual"],
                 cov_type: [k * av["se"], av["df"]]}
+    out["truth"] = 100 * (truth_ratio - 1)
+    truth_raw = out["truth"] / k
     # CR3's Satterthwaite df: the contrast of the average (1/T on each yearly term) on a CR3 fit
     from mheval.models.equation1 import fit_frame, model_frame, model_terms
     from mheval.models.nested_lmm import fit_nested_lmm
@@ -116,6 +127,21 @@ def equation1(by: pd.DataFrame, outcome: str, cov: dict) -> dict:
     c = np.array([1.0 if n.endswith(":MH") else 0.0 for n in names])
     c /= c.sum()
     out["CR3_satterthwaite_df"] = fit.robust.satterthwaite(c)[1]
+    # the WCR bootstrap of the same GLS fit (variance components held), p-value of the truth
+    for stat in ("cv1", "cv3"):
+        wb = WildClusterBootstrap.from_gram(*fit.robust.gram, c, draws=9999, seed=0, beta=fit.params.to_numpy(),
+                                            studentize=stat)
+        out[f"wcr_{stat}_p"] = wb.p_value(truth_raw)
+    # GLS with the working organization variance ratio floored (beneficiary ratio as fitted)
+    X = patsy.dmatrix(formula.split("~", 1)[1], d, return_type="dataframe")[names].to_numpy()
+    y, org, w, bene = (d[x].to_numpy() for x in (outcome, "ORG_ID", "WEIGHT", "BENE_ID"))
+    g_o, g_b = fit.theta[0] ** 2, fit.theta[1] ** 2
+    for floor in FLOORS:
+        beta = fixed_variance_gls(X, y, org, w=w, bene=bene, g_org=max(g_o, floor), g_bene=g_b)
+        for adj in ("CR2", "CR3"):
+            var, df = cr2(X, y - X @ beta, org, w=w, bene=bene, g_org=max(g_o, floor), g_bene=g_b, adjustment=adj,
+                          form="whitened").satterthwaite(c)
+            out[f"floor{floor}_{adj}"] = [k * float(c @ beta), k * float(np.sqrt(var)), df]
     return out
 
 
@@ -145,43 +171,57 @@ def one(args) -> dict:
     te = truth["true_effects"]
     rec = {"design": design, "seed": seed}
     for outcome, key in EQ1.items():
-        rec[outcome] = equation1(by, outcome, cov) | {"truth": 100 * (te[key] - 1)}
+        rec[outcome] = equation1(by, outcome, cov, te[key])
     rec["any_hosp"] = binary(by, cov, truth)
     return rec
 
 
 VARIANTS = [  # (label, se key, df rule): df rule "satt" = the stored df, "G-1", "satt3" = CR3's Satterthwaite df
     ("model-based, normal", "model", None), ("CR2, Satterthwaite df", "CR2", "satt"), ("CR2, t(G - 1)", "CR2", "G-1"),
-    ("CR3, Satterthwaite df", "CR3", "satt3"), ("CR3, t(G - 1)", "CR3", "G-1")]
+    ("CR3, Satterthwaite df", "CR3", "satt3"), ("CR3, t(G - 1)", "CR3", "G-1"), ("CR3, normal", "CR3", "z"),
+    *[(f"CR{a}, working org. variance ratio floored at {f}, Satterthwaite df", f"floor{f}_CR{a}", "floor")
+      for f in FLOORS for a in (2, 3)],
+    ("WCR bootstrap, CV1 t", "wcr_cv1_p", "p"), ("WCR bootstrap, CV3 t", "wcr_cv3_p", "p")]
+
+
+def _row(outcome, label, covered, se, sd, median_df) -> dict:
+    """One table row: coverage with its 90% Clopper-Pearson interval (and mean SE / SD where there is an SE)."""
+    k, n = int(np.sum(covered)), len(covered)
+    lo = stats.beta.ppf(0.05, k, n - k + 1) if k else 0.0
+    hi = stats.beta.ppf(0.95, k + 1, n - k) if k < n else 1.0
+    return {"outcome": outcome, "variance": label, "reps": n, "se_over_sd": float(se.mean() / sd) if se is not None
+            else float("nan"), "median_df": float(median_df), "coverage": k / n, "mc_interval": [float(lo), float(hi)]}
 
 
 def score(rows: list[dict], outcome: str) -> list[dict]:
     R = [r[outcome] for r in rows if "estimate" in r.get(outcome, {})]
-    e = np.array([x["estimate"] - x["truth"] for x in R])
     sd = float(np.std([x["estimate"] for x in R], ddof=1))
     G = np.array([x["n_org"] for x in R])
     out = []
     for label, key, rule in VARIANTS:
         if key not in R[0]:
             continue
-        se = np.array([x[key][0] for x in R])
-        if rule is None:
+        if rule == "p":  # a bootstrap test of the truth: covered when not rejected at 10%
+            out.append(_row(outcome, label, np.array([x[key] > 0.10 for x in R]), None, sd, np.nan))
+            continue
+        est = np.array([x[key][0] for x in R]) if rule == "floor" else np.array([x["estimate"] for x in R])
+        se = np.array([x[key][1 if rule == "floor" else 0] for x in R])
+        if rule is None or rule == "z":
             df = np.full(len(R), np.inf)
         elif rule == "G-1":
             df = G - 1.0
         elif rule == "satt3":
             df = np.array([x["CR3_satterthwaite_df"] if "CR3_satterthwaite_df" in x else x["CR3_satterthwaite"][1]
                            for x in R])
+        elif rule == "floor":
+            df = np.array([x[key][2] for x in R], float)
         else:
             df = np.array([x[key][1] for x in R], float)
         if rule == "satt3" and outcome == "any_hosp":
             se = np.array([x["CR3_satterthwaite"][0] for x in R])
-        k = int(np.sum(np.abs(e) <= stats.t.ppf(0.95, df) * se))
-        n = len(R)
-        lo = stats.beta.ppf(0.05, k, n - k + 1) if k else 0.0
-        hi = stats.beta.ppf(0.95, k + 1, n - k) if k < n else 1.0
-        out.append({"outcome": outcome, "variance": label, "reps": n, "se_over_sd": float(se.mean() / sd),
-                    "median_df": float(np.median(df)), "coverage": k / n, "mc_interval": [float(lo), float(hi)]})
+        truth = np.array([x["truth"] for x in R])
+        out.append(_row(outcome, label, np.abs(est - truth) <= stats.t.ppf(0.95, df) * se, se,
+                        float(np.std(est, ddof=1)), np.median(df)))
     return out
 
 
@@ -192,8 +232,10 @@ def diagnosis(rows: list[dict], outcome: str) -> dict:
     g = np.array([x["g_org"] for x in R])
     z2 = np.array([((x["estimate"] - x["truth"]) / x["CR2"][0]) ** 2 for x in R])
     low = g <= np.median(g)
+    t3 = np.array([(x["estimate"] - x["truth"]) / x["CR3"][0] for x in R])  # CR3's t statistic
     return {"outcome": outcome, "median_g_org": float(np.median(g)), "share_g_org_zero": float(np.mean(g < 1e-8)),
-            "mean_t2_low": float(z2[low].mean()), "mean_t2_high": float(z2[~low].mean())}
+            "mean_t2_low": float(z2[low].mean()), "mean_t2_high": float(z2[~low].mean()),
+            "cr3_mean_t2": float(np.mean(t3 ** 2)), "cr3_kurtosis": float(stats.kurtosis(t3))}
 
 
 def main() -> None:
@@ -234,15 +276,17 @@ def main() -> None:
              "|---|---|---|---|---|---|"]
     for outcome in (*EQ1, "any_hosp"):
         for s in score(rows, outcome):
-            lines.append(f"| {outcome} | {s['variance']} | {s['reps']} | {s['se_over_sd']:.3f} | {s['median_df']:.1f} | "
-                         f"{100 * s['coverage']:.1f}% ({100 * s['mc_interval'][0]:.1f}-{100 * s['mc_interval'][1]:.1f}) |")
+            lines.append((f"| {outcome} | {s['variance']} | {s['reps']} | {s['se_over_sd']:.3f} | {s['median_df']:.1f} | "
+                          f"{100 * s['coverage']:.1f}% ({100 * s['mc_interval'][0]:.1f}-{100 * s['mc_interval'][1]:.1f}) |")
+                         .replace(" nan ", " - "))
     lines += ["", "Diagnosis: mean squared CR2 t statistic (about df/(df - 2), 1.1-1.2, if calibrated) for trials whose "
               "fitted organization variance ratio is at or below its median vs above it:", "",
-              "| outcome | median ratio | share at 0 | mean t^2, low | mean t^2, high |", "|---|---|---|---|---|"]
+              "| outcome | median ratio | share at 0 | mean t^2, low | mean t^2, high | CR3: mean t^2 | CR3: excess kurtosis of t |",
+              "|---|---|---|---|---|---|---|"]
     for outcome in EQ1:
         dg = diagnosis(rows, outcome)
         lines.append(f"| {outcome} | {dg['median_g_org']:.5f} | {dg['share_g_org_zero']:.2f} | {dg['mean_t2_low']:.2f} | "
-                     f"{dg['mean_t2_high']:.2f} |")
+                     f"{dg['mean_t2_high']:.2f} | {dg['cr3_mean_t2']:.2f} | {dg['cr3_kurtosis']:.2f} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
