@@ -315,9 +315,16 @@ def newton_cox(rs: RiskSets, init, ties: str = "efron", tol: float = 1e-9, max_i
     estimated from the last two steps (|step_k| / |step_{k-1}|^2) the error left after step k is
     about c |step_k|^2 (and a step itself below ``accept_step`` is taken at once). For refits started
     near the optimum (bootstrap replicates): one evaluation fewer. ``loglik``, information and parts
-    are then those of the last evaluated point."""
+    are then those of the last evaluated point.
+
+    Monotone likelihood (a covariate separating the events) is not convergence: as the coefficient runs
+    off, its information and score vanish together and can round to zero, so the step "converges" at
+    an arbitrary large value (whether it does depends on the floating point of the machine). A fit
+    whose information for some coefficient has fallen below 1e-8 of its value at the start is
+    therefore reported as not converged."""
     beta = np.zeros(rs.X.shape[1]) if init is None else np.asarray(init, float).copy()
     ll, grad, H, parts = loglik_grad_hess(rs, beta, ties)
+    info0 = np.abs(np.diag(H)) if np.ndim(H) == 2 else np.zeros(0)
     converged, it = False, 0
     last = None  # size of the previous full step
     for it in range(1, max_iter + 1):
@@ -345,7 +352,8 @@ def newton_cox(rs: RiskSets, init, ties: str = "efron", tol: float = 1e-9, max_i
         done = abs(ll_new - ll) < tol * (1 + abs(ll)) and np.max(np.abs(step)) < 1e-7
         beta, ll, grad, H, parts = new, ll_new, g_new, H_new, parts_new
         if done:
-            converged = True
+            flat = (info0 > 0) & (np.abs(np.diag(H)) < 1e-8 * info0)
+            converged = not flat.any()
             break
     return beta, ll, H, parts, it, converged
 
