@@ -11,6 +11,11 @@ benchmarks/calibration_trials.py builds them, with its functions) and scores eve
 
 beside the model-based SE; it also splits the CR2 misses by the fitted organization variance (the diagnosis).
 
+Session 11 added the candidates between CR2 and CR3 for Equation 1: CR3 with a normal reference, GLS with the
+working organization variance ratio floored (FLOORS) with CR2 and CR3, and the wild cluster restricted bootstrap
+(mheval.models.wild_bootstrap, CV1 and CV3 t, scored by its p-value of the truth); and CR3's t statistic's mean
+square and excess kurtosis in the diagnosis.
+
 Usage: python benchmarks/cluster_robust_choice.py [--design few] [--seeds 1-200] [--workers 2]
        [--cache DIR (beneficiary-year files kept between runs; default a temporary directory)]
        [--out benchmarks/results/cluster_robust_choice_<design>] [--from-jsonl A.jsonl,B.jsonl]
