@@ -143,9 +143,9 @@ def equation1(by: pd.DataFrame, outcome: str, cov: dict, truth_ratio: float) -> 
     g_o, g_b = fit.theta[0] ** 2, fit.theta[1] ** 2
     for floor in FLOORS:
         beta = fixed_variance_gls(X, y, org, w=w, bene=bene, g_org=max(g_o, floor), g_bene=g_b)
-        for adj in ("CR2", "CR3"):
-            var, df = cr2(X, y - X @ beta, org, w=w, bene=bene, g_org=max(g_o, floor), g_bene=g_b, adjustment=adj,
-                          form="whitened").satterthwaite(c)
+        cr3 = cr2(X, y - X @ beta, org, w=w, bene=bene, g_org=max(g_o, floor), g_bene=g_b, adjustment="CR3")
+        for adj, robust in (("CR2", cr3.readjusted("CR2")), ("CR3", cr3)):  # CR2 from the same Gram matrices
+            var, df = robust.satterthwaite(c)
             out[f"floor{floor}_{adj}"] = [k * float(c @ beta), k * float(np.sqrt(var)), df]
     return out
 

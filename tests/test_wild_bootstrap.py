@@ -66,10 +66,11 @@ def test_gls_bootstrap_equals_refitting_every_resampled_outcome():
     g_o, g_b = 0.3, 0.25
     c = np.array([0.0, 0.0, 1.0])
     beta = fixed_variance_gls(X, y, org, w=w, bene=bene, g_org=g_o, g_bene=g_b)
-    G, b = cr2(X, y - X @ beta, org, w=w, bene=bene, g_org=g_o, g_bene=g_b, adjustment="CR3").gram
+    cr3 = cr2(X, y - X @ beta, org, w=w, bene=bene, g_org=g_o, g_bene=g_b, adjustment="CR3")
+    G, b = cr3.gram
     wb = WildClusterBootstrap.from_gram(G, b, c, draws=1000, beta=beta)
     # the CV3 studentization's observed SE is the CR3 (cluster jackknife) SE of the same fit
-    cr3_var = cr2(X, y - X @ beta, org, w=w, bene=bene, g_org=g_o, g_bene=g_b, adjustment="CR3").contrast(c)[0]
+    cr3_var = cr3.contrast(c)[0]
     assert WildClusterBootstrap.from_gram(G, b, c, studentize="cv3").se == pytest.approx(np.sqrt(cr3_var), rel=1e-8)
 
     Theta_inv = []

@@ -324,7 +324,7 @@ def newton_cox(rs: RiskSets, init, ties: str = "efron", tol: float = 1e-9, max_i
     therefore reported as not converged."""
     beta = np.zeros(rs.X.shape[1]) if init is None else np.asarray(init, float).copy()
     ll, grad, H, parts = loglik_grad_hess(rs, beta, ties)
-    info0 = np.abs(np.diag(H)) if np.ndim(H) == 2 else np.zeros(0)
+    info0 = np.abs(np.diag(H))  # the information at the start, per coefficient
     converged, it = False, 0
     last = None  # size of the previous full step
     for it in range(1, max_iter + 1):

@@ -59,7 +59,8 @@ def _draws(J: int, draws: int, weights: str, seed: int) -> np.ndarray:
 class WildClusterBootstrap:
     """The WCR bootstrap of c'beta for a fit given by its clusters' Gram matrices (module docstring).
 
-    ``estimate`` is c'beta^ and ``se`` its CV1-type standard error without the G/(G - 1) factor;
+    ``estimate`` is c'beta^ and ``se`` its standard error of the ``studentize`` type (CV1 without the
+    G/(G - 1) factor, or CV3);
     :meth:`p_value` tests c'beta = delta0, :meth:`interval` inverts the test."""
 
     estimate: float
@@ -84,7 +85,8 @@ class WildClusterBootstrap:
             raise ValueError(f"studentize must be cv1 or cv3; got {studentize!r}")
         G, b, c = np.asarray(G, float), np.asarray(b, float), np.asarray(c, float)
         J = len(G)
-        M = np.linalg.inv(G.sum(axis=0))
+        A = G.sum(axis=0)
+        M = np.linalg.inv(A)
         M = (M + M.T) / 2
         q = M @ c
         s2 = float(c @ q)
@@ -94,7 +96,7 @@ class WildClusterBootstrap:
         A1 = np.diag(a1) - Gq @ M @ Gq.T
         se = float(np.sqrt(np.sum(a0 * a0)))
         if studentize == "cv3":  # c'(beta - beta_(-j)) = r_j' s_j, r_j = (A - G_j)^-1 c
-            r = np.stack([np.linalg.pinv(G.sum(axis=0) - Gj, hermitian=True) @ c for Gj in G])
+            r = np.stack([np.linalg.pinv(A - Gj, hermitian=True) @ c for Gj in G])
             Gr = np.einsum("jkl,jl->jk", G, r)
             d0 = np.einsum("jk,jk->j", r, b)
             A0 = np.diag(d0) - Gr @ M @ b.T
